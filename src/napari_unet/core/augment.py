@@ -1,0 +1,128 @@
+"""Joint image + target augmentation on the torch device, batched, one resampling each.
+
+Every sample's geometry (one of the 8 symmetries of the square, then the paper's elastic
+deformation) is folded into a single sampling grid, so the image is resampled once
+(bilinear, mirrored at the window's edge) and the target once (nearest neighbour).
+Target pixels whose source lies outside the window, or outside the image (those are
+already :data:`~napari_unet.core.targets.IGNORE` in the window), are ignored in the loss.
+
+Shapes: ``image (B, C, Wn, Wn)``, ``target (B, Wn, Wn)`` windows of side ``Wn = P + 2 * ctx``
+-> ``(B, C, P, P)``, ``(B, P, P)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .targets import IGNORE
+
+# The 8 symmetries of the square as 2x2 matrices acting on (x, y) offsets.
+_DIHEDRAL = torch.tensor(
+    [
+        [[1, 0], [0, 1]],
+        [[-1, 0], [0, 1]],
+        [[1, 0], [0, -1]],
+        [[-1, 0], [0, -1]],
+        [[0, 1], [1, 0]],
+        [[0, -1], [1, 0]],
+        [[0, 1], [-1, 0]],
+        [[0, -1], [-1, 0]],
+    ],
+    dtype=torch.float32,
+)
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """What :func:`augment` does; built from :class:`~napari_unet.core.config.TrainConfig`."""
+
+    elastic: bool = True
+    elastic_sigma: float = 10.0
+    elastic_grid: int = 3
+    flips: bool = True
+    intensity_scale: float = 0.2
+    intensity_shift: float = 0.1
+
+    @classmethod
+    def from_train_config(cls, cfg) -> AugmentParams:
+        if not cfg.augment:
+            return cls(elastic=False, flips=False, intensity_scale=0.0, intensity_shift=0.0)
+        return cls(
+            elastic=cfg.elastic,
+            elastic_sigma=cfg.elastic_sigma,
+            elastic_grid=cfg.elastic_grid,
+            flips=cfg.flips,
+            intensity_scale=cfg.intensity_scale,
+            intensity_shift=cfg.intensity_shift,
+        )
+
+
+def elastic_displacement(
+    batch: int, size: int, sigma: float, grid: int, generator: torch.Generator, device
+) -> torch.Tensor:
+    """Dense displacement fields ``(B, 2, size, size)`` in pixels (x then y).
+
+    Random vectors on a coarse ``grid`` x ``grid`` lattice spanning the patch, drawn from a
+    normal distribution with standard deviation ``sigma`` pixels, then bicubically
+    interpolated to every pixel (Ronneberger et al. 2015, section 3.1).
+    """
+    coarse = torch.randn(batch, 2, grid, grid, generator=generator, device="cpu") * sigma
+    coarse = coarse.to(device)
+    return F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)
+
+
+def sampling_grid(
+    batch: int,
+    out: int,
+    window: int,
+    params: AugmentParams,
+    generator: torch.Generator,
+    device,
+) -> torch.Tensor:
+    """The normalised grid ``(B, out, out, 2)`` mapping output pixels into the window."""
+    offs = torch.arange(out, dtype=torch.float32, device=device) - (out - 1) / 2
+    yy, xx = torch.meshgrid(offs, offs, indexing="ij")
+    pts = torch.stack([xx, yy], dim=-1).expand(batch, out, out, 2)  # (B, P, P, 2) as (x, y)
+    if params.flips:
+        idx = torch.randint(0, 8, (batch,), generator=generator)
+        mats = _DIHEDRAL[idx].to(device)  # (B, 2, 2)
+        pts = torch.einsum("bij,bhwj->bhwi", mats, pts)
+    if params.elastic and params.elastic_sigma > 0:
+        disp = elastic_displacement(
+            batch, out, params.elastic_sigma, params.elastic_grid, generator, device
+        )
+        pts = pts + disp.permute(0, 2, 3, 1)
+    centre = (window - 1) / 2
+    return (pts + centre) * (2.0 / (window - 1)) - 1.0
+
+
+def augment(
+    image: torch.Tensor,
+    target: torch.Tensor,
+    out: int,
+    params: AugmentParams,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Transform image and target windows together; returns ``(B, C, out, out)``, ``(B, out, out)``."""
+    b, c, window, _ = image.shape
+    if not (params.flips or params.elastic):
+        lo = (window - out) // 2
+        img = image[..., lo : lo + out, lo : lo + out]
+        tgt = target[..., lo : lo + out, lo : lo + out]
+    else:
+        grid = sampling_grid(b, out, window, params, generator, image.device)
+        img = F.grid_sample(
+            image, grid, mode="bilinear", padding_mode="reflection", align_corners=True
+        )
+        shifted = (target + (1 - IGNORE)).unsqueeze(1).to(image.dtype)  # IGNORE -> 1, outside -> 0
+        tgt = F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=True)
+        tgt = tgt.squeeze(1).round().long() - (1 - IGNORE)
+        tgt[tgt < IGNORE] = IGNORE
+    if params.intensity_scale or params.intensity_shift:
+        scale = 1 + (torch.rand(b, c, 1, 1, generator=generator) * 2 - 1) * params.intensity_scale
+        shift = (torch.rand(b, c, 1, 1, generator=generator) * 2 - 1) * params.intensity_shift
+        img = img * scale.to(img.device) + shift.to(img.device)
+    return img, tgt

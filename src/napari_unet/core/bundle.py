@@ -1,0 +1,163 @@
+"""A trained model as one file: weights, configs, normalisation, class names, provenance.
+
+The file is a `safetensors <https://huggingface.co/docs/safetensors>`_ file: tensors plus a
+string-to-string metadata header holding our JSON. Loading it never executes code from the
+file (no pickle). Saving is atomic: the bundle is written to a temporary file beside the
+target, flushed to disk, then renamed over it, so a crash while saving leaves the previous
+file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import ModelConfig, NormConfig, TrainConfig
+from .model import UNet
+
+FORMAT = "napari-unet"
+FORMAT_VERSION = 1
+
+
+class BundleError(ValueError):
+    """A file that is not a napari-unet model, or one this version cannot read."""
+
+
+@dataclass
+class Bundle:
+    """Everything needed to predict as the model was trained to."""
+
+    model_config: ModelConfig
+    norm: NormConfig
+    state_dict: dict[str, torch.Tensor]
+    class_names: list[str] = field(default_factory=list)
+    train_config: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    """Provenance: date, steps, seconds, device, training image shapes, channels, ..."""
+
+    def __post_init__(self):
+        if not self.class_names:
+            self.class_names = default_class_names(self.model_config.n_classes)
+
+    def build_model(self, device: torch.device | str = "cpu") -> UNet:
+        """A :class:`UNet` in eval mode holding this bundle's weights, on ``device``."""
+        model = UNet(self.model_config)
+        model.load_state_dict(self.state_dict)
+        return model.to(device).eval()
+
+    @property
+    def train(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.train_config)
+
+    def summary(self) -> str:
+        """One line for people: channels, classes, when and on what it was trained."""
+        cfg = self.model_config
+        parts = [
+            f"{cfg.in_channels} channel{'s' if cfg.in_channels > 1 else ''}",
+            f"classes: {', '.join(self.class_names)}",
+        ]
+        if "date" in self.info:
+            parts.append(f"trained {self.info['date']}")
+        if "steps" in self.info:
+            parts.append(f"{self.info['steps']} steps")
+        return "; ".join(parts)
+
+
+def default_class_names(n: int) -> list[str]:
+    if n == 2:
+        return ["background", "foreground"]
+    return ["background"] + [f"class {k}" for k in range(2, n + 1)]
+
+
+def save_bundle(bundle: Bundle, path: str | os.PathLike) -> Path:
+    """Write ``bundle`` to ``path`` atomically; returns the path."""
+    from safetensors.torch import save
+
+    path = Path(path)
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "model_config": json.dumps(bundle.model_config.to_dict()),
+        "norm": json.dumps(bundle.norm.to_dict()),
+        "class_names": json.dumps(list(bundle.class_names)),
+        "train_config": json.dumps(bundle.train_config),
+        "info": json.dumps(bundle.info, default=str),
+    }
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in bundle.state_dict.items()}
+    data = save(tensors, metadata=meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def load_bundle(path: str | os.PathLike) -> Bundle:
+    """Read a bundle; raise :class:`BundleError` with a clear message if it is not one."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise BundleError(f"cannot read model file {path}: {e.strerror or e}") from None
+    try:
+        tensors = load(raw)
+        meta = _read_metadata(raw)
+    except (SafetensorError, ValueError, OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{path} is not a napari-unet model file (or it is damaged): {e}") from None
+    if meta.get("format") != FORMAT:
+        raise BundleError(f"{path} is not a napari-unet model file")
+    try:
+        version = int(meta.get("format_version", "0"))
+    except ValueError:
+        raise BundleError(f"{path} has an unreadable format version") from None
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            f"{path} was saved by a newer napari-unet (format {version}); "
+            f"this version reads format {FORMAT_VERSION} — please upgrade napari-unet"
+        )
+    try:
+        bundle = Bundle(
+            model_config=ModelConfig.from_dict(json.loads(meta["model_config"])),
+            norm=NormConfig.from_dict(json.loads(meta["norm"])),
+            state_dict=tensors,
+            class_names=list(json.loads(meta.get("class_names", "[]"))),
+            train_config=dict(json.loads(meta.get("train_config", "{}"))),
+            info=dict(json.loads(meta.get("info", "{}"))),
+        )
+        UNet(bundle.model_config).load_state_dict(tensors)  # weights fit the architecture
+    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{path} is a damaged napari-unet model file: {e}") from None
+    return bundle
+
+
+def _read_metadata(raw: bytes) -> dict[str, str]:
+    """The safetensors header's ``__metadata__`` (JSON after an 8-byte little-endian length)."""
+    if len(raw) < 8:
+        raise ValueError("file too short")
+    n = int.from_bytes(raw[:8], "little")
+    if n > len(raw) - 8:
+        raise ValueError("header longer than the file")
+    header = json.loads(raw[8 : 8 + n].decode("utf-8"))
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not a mapping")
+    return meta

@@ -1,0 +1,186 @@
+"""Settings as documented dataclasses that round-trip through plain dicts (and so JSON/YAML).
+
+A trained model stores its :class:`ModelConfig`, :class:`NormConfig` and the
+:class:`TrainConfig` it was trained with inside its bundle, so it always knows how it was made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot work; the message says which and why."""
+
+
+def _from_dict(cls, data: dict[str, Any] | None):
+    """Build ``cls`` from a dict, ignoring unknown keys (files from newer versions)."""
+    data = dict(data or {})
+    names = {f.name for f in fields(cls)}
+    obj = cls(**{k: v for k, v in data.items() if k in names})
+    return obj
+
+
+class _DictMixin:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None):
+        return _from_dict(cls, data)
+
+
+@dataclass
+class ModelConfig(_DictMixin):
+    """The U-Net's architecture (Ronneberger et al. 2015, with modern options).
+
+    Attributes
+    ----------
+    in_channels: channels of the input image (1 for grayscale, 3 for RGB).
+    n_classes: output classes; class ``k`` (0-based) is painted as label ``k + 1``.
+    depth: number of 2x2 max-poolings (the paper uses 4).
+    base_width: feature maps at the first level, doubled at every level (paper: 64).
+    padding: ``"same"`` (output as large as the input) or ``"valid"`` (the paper's
+        unpadded convolutions; the output is smaller and prediction uses overlap-tile).
+    upsampling: ``"transpose"`` (2x2 transposed convolution, the paper's up-convolution)
+        or ``"nearest"`` (nearest-neighbour x2 then a 3x3 convolution).
+    batch_norm: batch normalisation after every 3x3 convolution.
+    dropout: dropout probability at the end of the contracting path (paper: drop-out there).
+    """
+
+    in_channels: int = 1
+    n_classes: int = 2
+    depth: int = 3
+    base_width: int = 16
+    padding: Literal["same", "valid"] = "same"
+    upsampling: Literal["transpose", "nearest"] = "transpose"
+    batch_norm: bool = True
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.in_channels < 1 or self.n_classes < 2:
+            raise ConfigError("a model needs at least 1 input channel and 2 classes")
+        if not 1 <= self.depth <= 6:
+            raise ConfigError(f"depth must be between 1 and 6, not {self.depth}")
+        if self.base_width < 1:
+            raise ConfigError("base_width must be positive")
+        if self.padding not in ("same", "valid"):
+            raise ConfigError(f"padding must be 'same' or 'valid', not {self.padding!r}")
+        if self.upsampling not in ("transpose", "nearest"):
+            raise ConfigError(
+                f"upsampling must be 'transpose' or 'nearest', not {self.upsampling!r}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("dropout must be in [0, 1)")
+
+
+@dataclass
+class NormConfig(_DictMixin):
+    """Percentile normalisation per channel: ``(x - low) / (high - low)``.
+
+    ``mode="per_image"`` computes the percentiles on every image it is given (robust to
+    images of another brightness); ``mode="fixed"`` uses the ``low``/``high`` values measured
+    on the training images. Both are stored with the model, so prediction normalises exactly
+    as training did.
+    """
+
+    mode: Literal["per_image", "fixed"] = "per_image"
+    low_percentile: float = 1.0
+    high_percentile: float = 99.8
+    low: list[float] = field(default_factory=list)
+    high: list[float] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.mode not in ("per_image", "fixed"):
+            raise ConfigError(f"normalisation mode must be 'per_image' or 'fixed', not {self.mode!r}")
+        if not 0 <= self.low_percentile < self.high_percentile <= 100:
+            raise ConfigError("need 0 <= low_percentile < high_percentile <= 100")
+
+
+@dataclass
+class TrainConfig(_DictMixin):
+    """How to train. Budget by ``steps`` or ``seconds`` (whichever ends first when both set).
+
+    Attributes
+    ----------
+    steps, seconds: training budget; at least one must be set.
+    batch_size, patch_size: patches per step and their side in pixels (the model's input).
+    learning_rate, weight_decay: Adam(W) settings.
+    augment: switch all augmentation on/off.
+    elastic: the paper's elastic deformation; ``elastic_sigma`` (px) is the standard
+        deviation of the random displacements on a coarse ``elastic_grid`` x ``elastic_grid``
+        grid, interpolated bicubically to a dense field.
+    flips: random flips and 90-degree rotations (the 8 symmetries of the square).
+    intensity_scale, intensity_shift: random ``x * s + t`` with ``s`` in ``1 +- scale`` and
+        ``t`` in ``+- shift`` (images are normalised to about [0, 1]).
+    painted_fraction: share of patches centred on a painted pixel (the rest are uniform).
+    class_balance: weight every painted class equally in the loss (w_c of the paper).
+    amp: mixed precision (bf16/fp16 autocast) when training on CUDA.
+    seed: makes sampling, augmentation and initialisation reproducible.
+    device: "auto" (cuda, then mps, then cpu), or "cpu", "cuda", "mps", "cuda:1", ...
+    mode: "semantic" (label k > 0 is class k, 0 is unpainted). Room for "instance".
+    """
+
+    steps: int | None = None
+    seconds: float | None = 30.0
+    batch_size: int = 8
+    patch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    augment: bool = True
+    elastic: bool = True
+    elastic_sigma: float = 10.0
+    elastic_grid: int = 3
+    flips: bool = True
+    intensity_scale: float = 0.2
+    intensity_shift: float = 0.1
+    painted_fraction: float = 0.9
+    class_balance: bool = True
+    amp: bool = True
+    seed: int | None = 0
+    device: str = "auto"
+    mode: Literal["semantic"] = "semantic"
+
+    def __post_init__(self):
+        if self.steps is None and self.seconds is None:
+            raise ConfigError("set a training budget: steps, seconds, or both")
+        if self.steps is not None and self.steps < 0:
+            raise ConfigError("steps must be >= 0")
+        if self.seconds is not None and self.seconds < 0:
+            raise ConfigError("seconds must be >= 0")
+        if self.batch_size < 1 or self.patch_size < 8:
+            raise ConfigError("batch_size must be >= 1 and patch_size >= 8")
+        if not 0.0 <= self.painted_fraction <= 1.0:
+            raise ConfigError("painted_fraction must be in [0, 1]")
+        if self.mode != "semantic":
+            raise ConfigError(f"unknown training mode {self.mode!r}; available: 'semantic'")
+
+
+@dataclass
+class PredictConfig(_DictMixin):
+    """How to predict by overlap-tile.
+
+    Attributes
+    ----------
+    tile_size: side of the *output* region of one tile, in pixels (rounded up to what the
+        network accepts).
+    context: pixels of context around every tile (mirrored at image borders). ``None``
+        means the network's full receptive field, which makes tiled prediction equal
+        whole-image prediction; smaller is faster and differs only slightly.
+    batch_size: tiles per forward pass.
+    amp: mixed precision on CUDA.
+    device: as in :class:`TrainConfig`.
+    """
+
+    tile_size: int = 256
+    context: int | None = None
+    batch_size: int = 4
+    amp: bool = True
+    device: str = "auto"
+
+    def __post_init__(self):
+        if self.tile_size < 8 or self.batch_size < 1:
+            raise ConfigError("tile_size must be >= 8 and batch_size >= 1")
+        if self.context is not None and self.context < 0:
+            raise ConfigError("context must be >= 0")

@@ -1,0 +1,47 @@
+"""Choose the torch device: cuda, then mps, then cpu; and say what was chosen."""
+
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """Return the device for ``name`` ("auto", "cpu", "cuda", "cuda:1", "mps").
+
+    "auto" picks CUDA if available, then Apple's MPS, then the CPU. Asking for a device
+    that is not available raises ``RuntimeError`` with a message that says so.
+    """
+    if isinstance(name, torch.device):
+        return name
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if dev.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise RuntimeError("MPS was asked for but is not available on this machine; use 'auto' or 'cpu'")
+    return dev
+
+
+def describe(device: torch.device) -> str:
+    """A short human description, e.g. 'cuda (NVIDIA H100)' or 'cpu (2 threads)'."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision dtype to use on ``device``, or None for full precision."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None

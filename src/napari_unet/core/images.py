@@ -1,0 +1,77 @@
+"""Image arrays in the core's canonical layout, ``(C, H, W)``, and checks on them.
+
+napari layers and files come as ``(H, W)`` grayscale, ``(H, W, 3|4)`` RGB(A) or multichannel
+with the channel axis anywhere; :func:`to_chw` turns them into ``(C, H, W)`` without copying
+more than needed (array-likes such as dask or zarr stay lazy until sliced).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ImageError(ValueError):
+    """An image or labels array that cannot be used; the message says what to do."""
+
+
+def to_chw(image, channel_axis: int | None = None, rgb: bool | None = None):
+    """Return ``image`` as ``(C, H, W)``.
+
+    ``channel_axis`` names the channel axis of a 3-D array. With ``rgb=True`` (or ``None``
+    and a last axis of 3 or 4 on a 3-D array) the last axis holds colour; an alpha channel is
+    dropped. A 2-D array becomes one channel.
+    """
+    ndim = len(image.shape)
+    if ndim == 2:
+        return image[None]
+    if ndim != 3:
+        raise ImageError(
+            f"expected a 2-D image (H, W) or one with channels, got shape {tuple(image.shape)}"
+        )
+    if channel_axis is None:
+        if rgb is None:
+            rgb = image.shape[-1] in (3, 4) and image.shape[0] not in (3, 4)
+        if rgb:
+            channel_axis = -1
+        else:
+            raise ImageError(
+                f"cannot tell which axis of shape {tuple(image.shape)} holds channels; "
+                "say which (channel_axis)"
+            )
+    arr = np.moveaxis(image, channel_axis, 0) if channel_axis not in (0, -3) else image
+    if (rgb or channel_axis in (-1, 2)) and arr.shape[0] == 4:
+        arr = arr[:3]  # RGBA: alpha carries no intensity
+    return arr
+
+
+def check_finite(image: np.ndarray, what: str = "image") -> None:
+    """Raise :class:`ImageError` if ``image`` has NaN or infinite pixels."""
+    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+        raise ImageError(f"the {what} has NaN or infinite pixels; replace them before training")
+
+
+def as_label_array(labels, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Validate a painted Labels array and return it as int64 ``(H, W)``.
+
+    Float arrays are accepted only if they hold whole numbers; negative values are refused.
+    """
+    arr = np.asarray(labels)
+    if arr.ndim != 2:
+        raise ImageError(f"labels must be 2-D (H, W), got shape {arr.shape}")
+    if shape is not None and arr.shape != tuple(shape):
+        raise ImageError(
+            f"labels of shape {arr.shape} do not match the image's {tuple(shape)}; "
+            "paint on a labels layer of the image's size"
+        )
+    if arr.dtype == bool:
+        arr = arr.astype(np.int64)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ImageError("labels must be whole numbers (a Labels layer), not a float image")
+        arr = arr.astype(np.int64)
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise ImageError(f"labels must be integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and arr.min() < 0:
+        raise ImageError("labels must not be negative (0 = unpainted, 1, 2, ... = classes)")
+    return arr

@@ -1,0 +1,49 @@
+"""Reading and writing images: TIFF (tifffile) and PNG/JPEG (imageio via scikit-image)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .images import ImageError
+
+TIFF_SUFFIXES = {".tif", ".tiff"}
+IMAGE_SUFFIXES = TIFF_SUFFIXES | {".png", ".jpg", ".jpeg", ".bmp"}
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """The array stored in ``path``; :class:`ImageError` if it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"no such file: {path}")
+    try:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            import tifffile
+
+            return tifffile.imread(path)
+        from skimage.io import imread
+
+        return np.asarray(imread(path))
+    except Exception as e:  # noqa: BLE001 - any reader failure is the user's file
+        raise ImageError(f"cannot read {path} as an image: {e}") from None
+
+
+def write_tiff(path: str | Path, array: np.ndarray) -> Path:
+    """Write ``array`` as a compressed TIFF (atomically: temporary file, then rename)."""
+    import os
+    import tempfile
+
+    import tifffile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        tifffile.imwrite(tmp, array, compression="zlib")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

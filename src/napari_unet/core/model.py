@@ -1,0 +1,173 @@
+"""The U-Net of Ronneberger et al. (2015), built from small blocks.
+
+Shapes (B = batch, C = in_channels, K = n_classes, d = depth)::
+
+    x: (B, C, H, W)  ->  logits: (B, K, H', W')
+
+With ``padding="same"``, ``H`` and ``W`` must be multiples of ``2**d`` and ``H' = H``.
+With ``padding="valid"`` (the paper), every 3x3 convolution trims one pixel per side, so
+``H' = H - 2 * margin``; :meth:`UNet.output_size` and :meth:`UNet.input_size_for` give the
+sizes the network accepts (the paper's 572 -> 388 for d = 4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+
+
+class DoubleConv(nn.Sequential):
+    """(3x3 conv -> [batch norm] -> ReLU) x 2.  (B, c_in, H, W) -> (B, c_out, H-4p, W-4p)."""
+
+    def __init__(self, c_in: int, c_out: int, pad: int, batch_norm: bool):
+        layers: list[nn.Module] = []
+        for c in (c_in, c_out):
+            layers.append(nn.Conv2d(c, c_out, 3, padding=pad, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class Down(nn.Sequential):
+    """2x2 max-pool then :class:`DoubleConv`.  (B, c_in, H, W) -> (B, c_out, H/2 - 4p, ...)."""
+
+    def __init__(self, c_in: int, c_out: int, pad: int, batch_norm: bool, dropout: float = 0.0):
+        layers: list[nn.Module] = [nn.MaxPool2d(2), DoubleConv(c_in, c_out, pad, batch_norm)]
+        if dropout > 0:
+            layers.append(nn.Dropout2d(dropout))
+        super().__init__(*layers)
+
+
+class Up(nn.Module):
+    """Up-sample x2, concatenate the (centre-cropped) skip, :class:`DoubleConv`.
+
+    (B, c_in, h, w), skip (B, c_in/2, hs, ws) -> (B, c_out, 2h - 4p [- 2p], ...)
+    """
+
+    def __init__(self, c_in: int, c_out: int, pad: int, batch_norm: bool, upsampling: str):
+        super().__init__()
+        if upsampling == "transpose":
+            self.up = nn.ConvTranspose2d(c_in, c_in // 2, 2, stride=2)
+        else:
+            self.up = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c_in, c_in // 2, 3, padding=pad),
+            )
+        self.conv = DoubleConv(c_in, c_out, pad, batch_norm)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = self.up(x)
+        dy = (skip.shape[-2] - x.shape[-2]) // 2
+        dx = (skip.shape[-1] - x.shape[-1]) // 2
+        if dy or dx:
+            skip = skip[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
+        return self.conv(torch.cat([skip, x], dim=1))
+
+
+class UNet(nn.Module):
+    """Contracting path, expanding path, skip connections; forward returns logits."""
+
+    def __init__(self, config: ModelConfig | None = None, **overrides):
+        super().__init__()
+        cfg = config or ModelConfig(**overrides)
+        self.config = cfg
+        pad = 1 if cfg.padding == "same" else 0
+        widths = [cfg.base_width * 2**i for i in range(cfg.depth + 1)]
+        self.inc = DoubleConv(cfg.in_channels, widths[0], pad, cfg.batch_norm)
+        self.downs = nn.ModuleList(
+            Down(
+                widths[i],
+                widths[i + 1],
+                pad,
+                cfg.batch_norm,
+                cfg.dropout if i >= cfg.depth - 2 else 0.0,
+            )
+            for i in range(cfg.depth)
+        )
+        self.ups = nn.ModuleList(
+            Up(widths[i + 1], widths[i], pad, cfg.batch_norm, cfg.upsampling)
+            for i in reversed(range(cfg.depth))
+        )
+        self.head = nn.Conv2d(widths[0], cfg.n_classes, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He (Kaiming) initialisation, as the paper recommends for ReLU networks."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> logits (B, K, H', W'); see the module docstring for sizes."""
+        skips = [self.inc(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        x = skips.pop()
+        for up in self.ups:
+            x = up(x, skips.pop())
+        return self.head(x)
+
+    # -- sizes -------------------------------------------------------------------------
+    @property
+    def granularity(self) -> int:
+        """Input sizes and tile origins must be multiples of this (``2**depth``)."""
+        return 2**self.config.depth
+
+    def output_size(self, n: int) -> int:
+        """Output side for an input side ``n``; raises ValueError if ``n`` is not accepted."""
+        cfg = self.config
+        if cfg.padding == "same":
+            if n % self.granularity or n <= 0:
+                raise ValueError(f"input size {n} is not a positive multiple of {self.granularity}")
+            return n
+        trim = 4  # two valid 3x3 convolutions
+        sizes = [n - trim]
+        for _ in range(cfg.depth):
+            if sizes[-1] <= 0 or sizes[-1] % 2:
+                raise ValueError(f"input size {n} does not fit a valid U-Net of depth {cfg.depth}")
+            sizes.append(sizes[-1] // 2 - trim)
+        s = sizes[-1]
+        if s <= 0:
+            raise ValueError(f"input size {n} is too small for a valid U-Net of depth {cfg.depth}")
+        up_trim = 0 if cfg.upsampling == "transpose" else 2
+        for _ in range(cfg.depth):
+            s = 2 * s - up_trim - trim
+        if s <= 0:
+            raise ValueError(f"input size {n} is too small")
+        return s
+
+    def input_size_for(self, out: int) -> int:
+        """Smallest accepted input side whose output side is at least ``out``."""
+        g = self.granularity
+        n = max(g, math.ceil(out / g) * g)
+        if self.config.padding == "same":
+            return n
+        n = out + 2 * self.margin - 2 * g
+        n = max(n, g)
+        while True:
+            try:
+                if self.output_size(n) >= out:
+                    return n
+            except ValueError:
+                pass
+            n += 1
+
+    @property
+    def margin(self) -> int:
+        """Pixels per side that a valid U-Net trims (paper, d = 4: 92); also the radius of
+        the receptive field, so it is the context that makes tiling exact for ``same``."""
+        g = self.granularity
+        # 2 px per 3x3 conv pair at every scale, plus 1 px at each up-sampling conv for
+        # "nearest": sum over levels of (scale * px trimmed per side).
+        extra = 0 if self.config.upsampling == "transpose" else g - 1
+        return 6 * g - 4 + extra

@@ -1,0 +1,54 @@
+"""Percentile normalisation per channel, the same in training and in prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import NormConfig
+
+_MAX_SAMPLES = 4_000_000
+
+
+def _subsample(image):
+    """A strided view of ``(C, H, W)`` with at most about ``_MAX_SAMPLES`` pixels per channel."""
+    h, w = image.shape[-2:]
+    step = max(1, int(np.ceil(np.sqrt(h * w / _MAX_SAMPLES))))
+    return np.asarray(image[:, ::step, ::step], dtype=np.float32)
+
+
+def percentiles(image, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``low``/``high`` percentiles of a ``(C, H, W)`` array-like."""
+    sample = _subsample(image).reshape(image.shape[0], -1)
+    lo, hi = np.percentile(sample, [low, high], axis=1)
+    return lo.astype(np.float32), hi.astype(np.float32)
+
+
+def fit_normalization(images, norm: NormConfig | None = None) -> NormConfig:
+    """Measure the training images and return a :class:`NormConfig` holding the values."""
+    norm = NormConfig.from_dict(norm.to_dict() if norm else None)
+    samples = np.concatenate([_subsample(im).reshape(im.shape[0], -1) for im in images], axis=1)
+    lo, hi = np.percentile(samples, [norm.low_percentile, norm.high_percentile], axis=1)
+    norm.low = [float(v) for v in lo]
+    norm.high = [float(v) for v in hi]
+    return norm
+
+
+def stats_for(image, norm: NormConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(low, high)`` per channel to use for ``image`` under ``norm``."""
+    if norm.mode == "fixed":
+        if len(norm.low) != image.shape[0]:
+            raise ValueError("the stored normalisation has another number of channels")
+        return np.asarray(norm.low, np.float32), np.asarray(norm.high, np.float32)
+    return percentiles(image, norm.low_percentile, norm.high_percentile)
+
+
+def apply(image, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``(x - low) / (high - low)`` per channel, as float32; constant channels map to 0."""
+    x = np.asarray(image, dtype=np.float32)
+    scale = np.where(high - low > 1e-12, high - low, 1.0).astype(np.float32)
+    return (x - low[:, None, None]) / scale[:, None, None]
+
+
+def normalize(image, norm: NormConfig) -> np.ndarray:
+    """Normalise a whole ``(C, H, W)`` image under ``norm``."""
+    return apply(image, *stats_for(image, norm))

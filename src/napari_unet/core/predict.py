@@ -1,0 +1,205 @@
+"""Overlap-tile prediction (Ronneberger et al. 2015, Fig. 2) over any 2-D array-like.
+
+The image is cut into output tiles on a grid whose stride is a multiple of ``2**depth``;
+each tile is predicted from an input window with ``context`` extra pixels per side, mirrored
+where the window leaves the image. With the full receptive field as context (the default)
+the result equals whole-image prediction up to float rounding, because every output pixel
+sees exactly the same input either way. The input is read window by window (numpy, dask and
+zarr arrays all slice lazily) and the output can be written into any array that supports
+slice assignment (numpy, zarr), so nothing forces the whole image into memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .bundle import Bundle
+from .config import PredictConfig
+from .device import autocast_dtype, resolve_device
+from .images import ImageError
+from .model import UNet
+from .normalize import apply, stats_for
+from .progress import Progress, drain
+
+
+@dataclass
+class Prediction:
+    """``labels (H, W)``: class ``k`` as value ``k + 1`` (as painted); ``probabilities (K, H, W)``."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Where the tiles go: output tiles of side ``tile`` every ``stride`` pixels, read from
+    windows of side ``window = tile + 2 * context``."""
+
+    height: int
+    width: int
+    tile: int
+    stride: int
+    context: int
+
+    @property
+    def window(self) -> int:
+        return self.tile + 2 * self.context
+
+    def origins(self) -> list[tuple[int, int]]:
+        ys = range(0, max(self.height, 1), self.stride)
+        xs = range(0, max(self.width, 1), self.stride)
+        return [(y, x) for y in ys for x in xs]
+
+
+def plan_tiles(model: UNet, height: int, width: int, config: PredictConfig) -> TilePlan:
+    """Choose tile, stride and context for ``model`` on an image of ``height`` x ``width``.
+
+    Tiles never grow beyond what the image needs, so a small image is one tile.
+    """
+    g = model.granularity
+    want = min(config.tile_size, max(height, width))
+    if model.config.padding == "valid":
+        window = model.input_size_for(want)
+        tile = model.output_size(window)
+        context = (window - tile) // 2
+        stride = max(g, tile // g * g)
+    else:
+        tile = max(g, math.ceil(want / g) * g)
+        ctx = model.margin if config.context is None else config.context
+        context = math.ceil(ctx / g) * g
+        stride = tile
+    return TilePlan(height, width, tile, stride, context)
+
+
+def read_window(image, y0: int, x0: int, size: int) -> np.ndarray:
+    """``image[:, y0:y0+size, x0:x0+size]`` of a ``(C, H, W)`` array-like, mirrored outside."""
+    _, h, w = image.shape
+    ry0, rx0 = max(y0, 0), max(x0, 0)
+    ry1, rx1 = min(y0 + size, h), min(x0 + size, w)
+    block = np.asarray(image[:, ry0:ry1, rx0:rx1])
+    pads = ((0, 0), (ry0 - y0, y0 + size - ry1), (rx0 - x0, x0 + size - rx1))
+    if any(p for pair in pads for p in pair):
+        block = np.pad(block, pads, mode="symmetric")
+    return block
+
+
+def _batches(items: list, n: int) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def label_dtype(n_classes: int):
+    return np.uint8 if n_classes < 255 else np.uint16
+
+
+def predict(
+    image,
+    bundle: Bundle,
+    config: PredictConfig | None = None,
+    *,
+    model: UNet | None = None,
+    probabilities: bool = True,
+    out_labels=None,
+    out_probabilities=None,
+) -> Generator[Progress, None, Prediction]:
+    """Predict a ``(C, H, W)`` array-like tile by tile, yielding progress per batch of tiles.
+
+    ``model`` may be given to reuse one already built from ``bundle`` (on the right device).
+    ``out_labels`` / ``out_probabilities`` may be arrays (numpy, zarr) to write into;
+    otherwise numpy arrays are made. Returns a :class:`Prediction`.
+    """
+    config = config or PredictConfig()
+    cfg = bundle.model_config
+    if len(image.shape) != 3:
+        raise ImageError(f"expected a (C, H, W) image, got shape {tuple(image.shape)}")
+    c, h, w = image.shape
+    if c != cfg.in_channels:
+        raise ImageError(
+            f"the model was trained on {cfg.in_channels}-channel images; this image has {c} "
+            f"channel{'s' if c != 1 else ''}"
+        )
+    device = resolve_device(config.device) if model is None else next(model.parameters()).device
+    model = model if model is not None else bundle.build_model(device)
+    model.eval()
+    plan = plan_tiles(model, h, w, config)
+    low, high = stats_for(image, bundle.norm)
+    k = cfg.n_classes
+    if out_labels is None:
+        out_labels = np.zeros((h, w), label_dtype(k))
+    if probabilities and out_probabilities is None:
+        out_probabilities = np.zeros((k, h, w), np.float32)
+    amp = autocast_dtype(device) if config.amp else None
+    origins = plan.origins()
+    done = 0
+    for batch in _batches(origins, config.batch_size):
+        windows = np.stack(
+            [
+                apply(read_window(image, y - plan.context, x - plan.context, plan.window), low, high)
+                for y, x in batch
+            ]
+        )
+        probs = _forward(model, windows, device, amp)
+        off = (probs.shape[-1] - plan.tile) // 2  # "same" padding returns the context too
+        for (y, x), p in zip(batch, probs):
+            y1, x1 = min(y + plan.stride, h), min(x + plan.stride, w)
+            tile = p[:, off : off + y1 - y, off : off + x1 - x]
+            out_labels[y:y1, x:x1] = (tile.argmax(0) + 1).astype(out_labels.dtype)
+            if out_probabilities is not None:
+                out_probabilities[:, y:y1, x:x1] = tile
+        done += len(batch)
+        yield Progress(stage="predict", done=done, total=len(origins), fraction=done / len(origins))
+    return Prediction(out_labels, out_probabilities if probabilities else None)
+
+
+@torch.inference_mode()
+def _forward(model: UNet, windows: np.ndarray, device, amp) -> np.ndarray:
+    x = torch.from_numpy(windows).to(device, non_blocking=True)
+    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        logits = model(x)
+    return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+
+def predict_image(image, bundle: Bundle, config: PredictConfig | None = None, **kwargs) -> Prediction:
+    """Blocking form of :func:`predict` for scripts and tests."""
+    return drain(predict(image, bundle, config, **kwargs))
+
+
+def predict_planes(
+    image, bundle: Bundle, config: PredictConfig | None = None, *, probabilities: bool = False
+) -> Generator[Progress, None, Prediction]:
+    """Predict an ``(..., C, H, W)`` stack plane by plane (z-stacks, time series).
+
+    Returns labels ``(..., H, W)`` and, if asked, probabilities ``(..., K, H, W)``.
+    """
+    config = config or PredictConfig()
+    lead = tuple(image.shape[:-3])
+    h, w = image.shape[-2:]
+    k = bundle.model_config.n_classes
+    labels = np.zeros(lead + (h, w), label_dtype(k))
+    probs = np.zeros(lead + (k, h, w), np.float32) if probabilities else None
+    model = bundle.build_model(resolve_device(config.device))
+    planes = list(np.ndindex(*lead)) if lead else [()]
+    for i, idx in enumerate(planes):
+        gen = predict(
+            image[idx],
+            bundle,
+            config,
+            model=model,
+            probabilities=probabilities,
+            out_labels=labels[idx],
+            out_probabilities=probs[idx] if probs is not None else None,
+        )
+        for p in gen:
+            yield Progress(
+                stage="predict",
+                done=i,
+                total=len(planes),
+                fraction=(i + p.fraction) / len(planes),
+                message=f"plane {i + 1} of {len(planes)}" if lead else "",
+            )
+    return Prediction(labels, probs)

@@ -1,0 +1,38 @@
+"""Progress records that long-running generators yield, and a helper to drain them.
+
+Consumers (the widgets' ``thread_worker``, the command line's progress bar, tests) iterate
+the generator; stopping is simply not asking for the next record (``generator.close()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of long work: ``done`` of ``total`` units (total may be None if unknown)."""
+
+    stage: str
+    done: int
+    total: int | None = None
+    elapsed: float = 0.0
+    loss: float | None = None
+    message: str = ""
+    fraction: float | None = None
+    """Share of the work done, in [0, 1], when known (time budgets have no step total)."""
+
+
+def drain(gen: Generator[Any, None, R], callback: Callable[[Any], None] | None = None) -> R:
+    """Run a generator to its end, passing every record to ``callback``; return its value."""
+    while True:
+        try:
+            record = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if callback is not None:
+            callback(record)

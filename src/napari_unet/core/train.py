@@ -1,0 +1,258 @@
+"""Training as a generator: ``for progress in trainer.steps(): ...``.
+
+The generator yields a :class:`~napari_unet.core.progress.Progress` after every optimiser
+step and can be abandoned between any two (``close()``, or napari's ``worker.quit()``);
+:meth:`Trainer.bundle` then returns the model trained so far. Nothing here touches the
+arrays it is given: images are normalised into copies, labels into new target arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Generator, Sequence
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import __version__
+from .augment import AugmentParams, augment
+from .bundle import Bundle, default_class_names
+from .config import ModelConfig, NormConfig, TrainConfig
+from .device import autocast_dtype, describe, resolve_device
+from .images import ImageError, as_label_array, check_finite
+from .model import UNet
+from .normalize import fit_normalization, normalize
+from .progress import Progress
+from .sampling import PatchSampler
+from .targets import IGNORE, check_painted, class_weights, semantic_target
+
+WARMUP_STEPS = 20
+REPORT_EVERY_S = 0.25
+
+
+def masked_cross_entropy(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Weighted pixel-wise cross-entropy over pixels whose target is not IGNORE.
+
+    ``logits (B, K, H, W)``, ``target (B, H, W)`` with IGNORE = -1 for pixels that must not
+    count (unpainted, or from outside the image); ``weight (K,)`` per class (the paper's
+    w_c). Returns the weighted mean over counted pixels, 0 (with a gradient of 0) if none.
+    """
+    valid = target != IGNORE
+    safe = torch.where(valid, target, torch.zeros_like(target))
+    per_pixel = F.cross_entropy(logits.float(), safe, reduction="none")
+    w = valid.to(per_pixel.dtype)
+    if weight is not None:
+        w = w * weight[safe]
+    return (per_pixel * w).sum() / w.sum().clamp_min(1e-6)
+
+
+class Trainer:
+    """Fit a U-Net to painted labels.
+
+    Parameters
+    ----------
+    images: ``(C, H, W)`` arrays (see :func:`~napari_unet.core.images.to_chw`).
+    labels: ``(H, W)`` painted labels, one per image: 0 = unpainted, k = class k.
+    model: architecture overrides; ``in_channels``/``n_classes`` come from the data.
+    config: training settings.
+    norm: normalisation settings (values are measured on ``images``).
+    init: a trained :class:`Bundle` to continue from (fine-tuning). It is used when it has
+        the same channels and classes as the data; otherwise training starts fresh and
+        :attr:`note` says why.
+    class_names: names of the classes, label 1 first.
+    """
+
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        model: ModelConfig | None = None,
+        config: TrainConfig | None = None,
+        norm: NormConfig | None = None,
+        init: Bundle | None = None,
+        class_names: Sequence[str] | None = None,
+    ):
+        if len(images) == 0 or len(images) != len(labels):
+            raise ImageError("give one labels array per image (and at least one pair)")
+        self.config = config or TrainConfig()
+        channels = {im.shape[0] for im in images}
+        if len(channels) != 1:
+            raise ImageError(f"all training images need the same channels, got {sorted(channels)}")
+        (in_channels,) = channels
+        lab = [as_label_array(l, im.shape[-2:]) for im, l in zip(images, labels)]
+        for im in images:
+            check_finite(np.asarray(im))
+        n_classes = check_painted(lab)
+        self.note = ""
+        base = model or (init.model_config if init is not None else ModelConfig())
+        self.model_config = ModelConfig.from_dict(
+            {**base.to_dict(), "in_channels": in_channels, "n_classes": n_classes}
+        )
+        if init is not None and init.model_config != self.model_config:
+            self.note = (
+                f"started fresh: the data have {in_channels} channel(s) and {n_classes} classes, "
+                f"the previous model {init.model_config.in_channels} and "
+                f"{init.model_config.n_classes}"
+            )
+            init = None
+        self.init = init
+        self.class_names = list(class_names or (init.class_names if init else []))
+        if len(self.class_names) != n_classes:
+            self.class_names = default_class_names(n_classes)
+        self.norm = fit_normalization(images, norm or (init.norm if init else NormConfig()))
+        self.device = resolve_device(self.config.device)
+        self.step = 0
+        self.elapsed = 0.0
+        self._shapes = [tuple(im.shape) for im in images]
+
+        seed = self.config.seed
+        self.generator = torch.Generator()
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        else:
+            self.generator.seed()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
+            self.model = UNet(self.model_config)
+        if init is not None:
+            self.model.load_state_dict(init.state_dict)
+        self.model.to(self.device)
+
+        targets = [semantic_target(l) for l in lab]
+        self.painted = np.bincount(
+            np.concatenate([t[t != IGNORE] for t in targets]), minlength=n_classes
+        ).tolist()
+        weights = class_weights(targets, n_classes) if self.config.class_balance else None
+        self.class_weight = (
+            torch.as_tensor(weights, device=self.device) if weights is not None else None
+        )
+        self.augment = AugmentParams.from_train_config(self.config)
+        self.patch_in = self.model.input_size_for(self.config.patch_size)
+        self.patch_out = self.model.output_size(self.patch_in)
+        ctx = int(math.ceil(3 * self.augment.elastic_sigma)) if self.augment.elastic else 0
+        self.sampler = PatchSampler(
+            [normalize(np.asarray(im), self.norm) for im in images],
+            targets,
+            window=self.patch_in + 2 * ctx,
+            n_classes=n_classes,
+            painted_fraction=self.config.painted_fraction,
+            device=self.device,
+            generator=self.generator,
+        )
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=self.config.learning_rate,
+            weight_decay=self.config.weight_decay,
+        )
+        self._amp_dtype = autocast_dtype(self.device) if self.config.amp else None
+        self._scaler = (
+            torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
+        )
+
+    # -- budget ---------------------------------------------------------------------------
+    def fraction_done(self) -> float:
+        cfg = self.config
+        parts = []
+        if cfg.steps is not None:
+            parts.append(self.step / cfg.steps if cfg.steps else 1.0)
+        if cfg.seconds is not None:
+            parts.append(self.elapsed / cfg.seconds if cfg.seconds else 1.0)
+        return min(1.0, max(parts))
+
+    def _learning_rate(self) -> float:
+        base = self.config.learning_rate
+        warm = min(1.0, (self.step + 1) / WARMUP_STEPS)
+        cosine = 0.5 * (1 + math.cos(math.pi * self.fraction_done()))
+        return base * warm * (0.05 + 0.95 * cosine)
+
+    # -- one step -------------------------------------------------------------------------
+    def train_step(self) -> torch.Tensor:
+        """One optimiser step on a fresh augmented batch; returns the loss (a 0-d tensor)."""
+        self.model.train()
+        img, tgt = self.sampler.sample(self.config.batch_size)
+        img, tgt = augment(img, tgt, self.patch_in, self.augment, self.generator)
+        if self.patch_out != self.patch_in:
+            lo = (self.patch_in - self.patch_out) // 2
+            tgt = tgt[:, lo : lo + self.patch_out, lo : lo + self.patch_out]
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._learning_rate()
+        with torch.autocast(
+            self.device.type, dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
+        ):
+            logits = self.model(img)
+        loss = masked_cross_entropy(logits, tgt, self.class_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self._scaler is not None:
+            self._scaler.scale(loss).backward()
+            self._scaler.step(self.optimizer)
+            self._scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        self.step += 1
+        return loss.detach()
+
+    def steps(self) -> Generator[Progress, None, Bundle]:
+        """Train until the budget is spent, yielding progress after every step.
+
+        Returns the trained :class:`Bundle`. Abandoning the generator keeps the model as
+        it is after the last finished step.
+        """
+        start = time.perf_counter() - self.elapsed
+        last_report = -math.inf
+        running, count = None, 0
+        try:
+            while self.fraction_done() < 1.0:
+                loss = self.train_step()
+                running = loss if running is None else running + loss
+                count += 1
+                self.elapsed = time.perf_counter() - start
+                report = None
+                if self.elapsed - last_report >= REPORT_EVERY_S or self.fraction_done() >= 1.0:
+                    report = float(running) / count  # the only host sync
+                    running, count, last_report = None, 0, self.elapsed
+                yield Progress(
+                    stage="train",
+                    done=self.step,
+                    total=self.config.steps,
+                    elapsed=self.elapsed,
+                    loss=report,
+                    fraction=self.fraction_done(),
+                )
+        finally:
+            self.elapsed = time.perf_counter() - start
+            self.model.eval()
+        return self.bundle()
+
+    def bundle(self) -> Bundle:
+        """A snapshot of the model as it is now (weights copied to the CPU)."""
+        state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        prev = self.init.info if self.init is not None else {}
+        return Bundle(
+            model_config=self.model_config,
+            norm=self.norm,
+            state_dict=state,
+            class_names=list(self.class_names),
+            train_config=self.config.to_dict(),
+            info={
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "steps": self.step + int(prev.get("steps", 0)),
+                "seconds": round(self.elapsed + float(prev.get("seconds", 0.0)), 2),
+                "device": describe(self.device),
+                "image_shapes": [list(s) for s in self._shapes],
+                "painted_pixels": self.painted,
+                "patch": [self.patch_in, self.patch_out],
+                "napari_unet": __version__,
+            },
+        )
+
+
+def fit(images, labels, **kwargs) -> Generator[Progress, None, Bundle]:
+    """Generator form of :class:`Trainer`: ``bundle = drain(fit(images, labels, ...))``."""
+    trainer = Trainer(images, labels, **kwargs)
+    return (yield from trainer.steps())
