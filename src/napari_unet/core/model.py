@@ -171,3 +171,10 @@ class UNet(nn.Module):
         # "nearest": sum over levels of (scale * px trimmed per side).
         extra = 0 if self.config.upsampling == "transpose" else g - 1
         return 6 * g - 4 + extra
+
+    @property
+    def receptive_radius(self) -> int:
+        """How far (px) an output pixel of a ``same`` U-Net sees: the margin plus up to
+        ``2**depth - 1`` pixels from where the max-pooling cells fall (measured by gradients
+        in the tests). Context of at least this makes tiled prediction exact."""
+        return self.margin + self.granularity - 1

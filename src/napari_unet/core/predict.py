@@ -67,10 +67,11 @@ def plan_tiles(model: UNet, height: int, width: int, config: PredictConfig) -> T
         window = model.input_size_for(want)
         tile = model.output_size(window)
         context = (window - tile) // 2
-        stride = max(g, tile // g * g)
+        # tile origins on the 2**depth grid keep the network's pooling cells aligned
+        stride = tile if tile >= max(height, width) else max(g, tile // g * g)
     else:
         tile = max(g, math.ceil(want / g) * g)
-        ctx = model.margin if config.context is None else config.context
+        ctx = model.receptive_radius if config.context is None else config.context
         context = math.ceil(ctx / g) * g
         stride = tile
     return TilePlan(height, width, tile, stride, context)

@@ -1,0 +1,62 @@
+import numpy as np
+import torch
+
+from napari_unet.core.augment import AugmentParams, augment, elastic_displacement
+from napari_unet.core.targets import IGNORE
+
+
+def _blocks(n=96, batch=4):
+    """An image whose intensity equals its label: 8x8 blocks of classes 0..3."""
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 4, size=(batch, n // 8, n // 8))
+    lab = np.kron(coarse, np.ones((8, 8), int))
+    return torch.tensor(lab, dtype=torch.float32)[:, None], torch.tensor(lab)
+
+
+def test_elastic_deformation_keeps_image_and_labels_aligned():
+    img, tgt = _blocks()
+    params = AugmentParams(elastic=True, flips=True, intensity_scale=0, intensity_shift=0)
+    out_img, out_tgt = augment(img, tgt, 64, params, torch.Generator().manual_seed(1))
+    valid = out_tgt != IGNORE
+    assert valid.float().mean() > 0.5
+    agree = (out_img[:, 0].round() == out_tgt.float()) & valid
+    # bilinear image vs nearest labels differ only on a thin band at block edges
+    assert agree.sum() / valid.sum() > 0.9
+    # and the deformation really moved things
+    centre = tgt[:, 16:80, 16:80]
+    assert (out_tgt != centre).float().mean() > 0.05
+
+
+def test_flips_alone_are_exact_symmetries():
+    img, tgt = _blocks()
+    params = AugmentParams(elastic=False, flips=True, intensity_scale=0, intensity_shift=0)
+    out_img, out_tgt = augment(img, tgt, 96, params, torch.Generator().manual_seed(2))
+    assert torch.allclose(out_img[:, 0], out_tgt.float(), atol=1e-4)
+    for b in range(4):  # each sample is one of the 8 symmetries of its input
+        cands = [torch.rot90(t, k, (0, 1)) for t in (tgt[b], tgt[b].flip(1)) for k in range(4)]
+        assert any(torch.equal(out_tgt[b], c) for c in cands)
+
+
+def test_pixels_from_outside_the_window_are_ignored():
+    img = torch.zeros(8, 1, 32, 32)
+    tgt = torch.zeros(8, 32, 32, dtype=torch.long)
+    params = AugmentParams(elastic=True, elastic_sigma=10, flips=False)
+    _, out = augment(img, tgt, 32, params, torch.Generator().manual_seed(0))
+    assert (out == IGNORE).any()  # displacements of ~10 px pull from outside
+    assert set(out.unique().tolist()) <= {IGNORE, 0}
+
+
+def test_unpainted_stays_unpainted():
+    img, tgt = _blocks()
+    tgt = torch.where(tgt == 3, torch.full_like(tgt, IGNORE), tgt)
+    params = AugmentParams()
+    _, out = augment(img, tgt, 64, params, torch.Generator().manual_seed(3))
+    assert set(out.unique().tolist()) <= {IGNORE, 0, 1, 2}
+
+
+def test_displacement_field_has_requested_sigma_on_coarse_grid():
+    g = torch.Generator().manual_seed(0)
+    d = elastic_displacement(2000, 9, sigma=10.0, grid=3, generator=g, device="cpu")
+    # corners are coarse grid points (align_corners=True): their spread is sigma
+    assert abs(d[:, :, 0, 0].std().item() - 10.0) < 0.5
+    assert abs(d[:, :, 4, 4].std().item() - 10.0) < 0.5

@@ -1,0 +1,91 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unet.core.bundle import FORMAT_VERSION, Bundle, BundleError, load_bundle, save_bundle
+from napari_unet.core.config import ModelConfig, NormConfig
+from napari_unet.core.model import UNet
+from napari_unet.core.predict import predict_image
+
+
+def _bundle(**model):
+    torch.manual_seed(0)
+    cfg = ModelConfig(base_width=4, depth=2, **model)
+    return Bundle(cfg, NormConfig(mode="fixed", low=[0.0], high=[1.0]),
+                  dict(UNet(cfg).state_dict()), info={"date": "2026-11-23", "steps": 5})
+
+
+def test_bundle_round_trips_exactly(tmp_path):
+    b = _bundle(padding="valid", dropout=0.1)
+    path = save_bundle(b, tmp_path / "m.unet")
+    c = load_bundle(path)
+    assert c.model_config == b.model_config and c.norm == b.norm
+    assert c.class_names == ["background", "foreground"] and c.info == b.info
+    for k, v in b.state_dict.items():
+        assert torch.equal(v, c.state_dict[k])
+    image = np.random.default_rng(0).random((1, 40, 40)).astype(np.float32)
+    np.testing.assert_array_equal(predict_image(image, b).probabilities,
+                                  predict_image(image, c).probabilities)
+
+
+def test_model_file_is_safetensors_not_pickle(tmp_path):
+    path = save_bundle(_bundle(), tmp_path / "m.unet")
+    raw = path.read_bytes()
+    assert raw[8:9] == b"{"  # an 8-byte length, then a JSON header: no pickle
+    n = int.from_bytes(raw[:8], "little")
+    assert b'"format":"napari-unet"' in raw[8 : 8 + n]
+    from safetensors.torch import load_file
+    assert "head.weight" in load_file(path)
+
+
+def test_crash_while_saving_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = save_bundle(_bundle(), tmp_path / "m.unet")
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        save_bundle(_bundle(dropout=0.3), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.unet"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "not_ours"])
+def test_damaged_or_foreign_files_raise_bundle_error(tmp_path, damage):
+    path = save_bundle(_bundle(), tmp_path / "m.unet")
+    raw = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "garbage":
+        path.write_bytes(os.urandom(1000))
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        from safetensors.torch import save_file
+        save_file({"x": torch.zeros(2)}, str(path))
+    with pytest.raises(BundleError):
+        load_bundle(path)
+
+
+def test_newer_format_is_refused_with_upgrade_hint(tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    path = save_bundle(_bundle(), tmp_path / "m.unet")
+    from napari_unet.core.bundle import _read_metadata
+    meta = _read_metadata(path.read_bytes())
+    meta["format_version"] = str(FORMAT_VERSION + 1)
+    save_file(load_file(path), str(path), metadata=meta)
+    with pytest.raises(BundleError, match="newer"):
+        load_bundle(path)
+    assert json.loads(meta["model_config"])["depth"] == 2
+
+
+def test_missing_file_is_a_bundle_error(tmp_path):
+    with pytest.raises(BundleError, match="cannot read"):
+        load_bundle(tmp_path / "nope.unet")
