@@ -33,6 +33,19 @@ def test_train_then_predict_end_to_end(files, capsys):
     assert tifffile.imread(files / "out" / "other_labels.tif").shape == (64, 80)
 
 
+def test_instance_mode_writes_one_id_per_object(files, nuclei_case):
+    _, truth, _ = nuclei_case
+    tifffile.imwrite(files / "objects.tif", truth.astype(np.uint16))
+    assert main(["train", str(files / "cells.png"), "--labels", str(files / "objects.tif"),
+                 "--out", str(files / "inst.unet"), "--steps", "3", "--batch-size", "2",
+                 "--patch-size", "32", "--depth", "2", "--width", "4", "--mode", "instance",
+                 "--quiet"]) == 0
+    assert main(["predict", str(files / "inst.unet"), str(files / "cells.png"),
+                 "--out", str(files / "out"), "--quiet"]) == 0
+    labels = tifffile.imread(files / "out" / "cells_labels.tif")
+    assert labels.dtype == np.uint32 and labels.shape == (128, 128)
+
+
 def _error_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Traceback" not in err[0]

@@ -79,6 +79,7 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size,
         patch_size=args.patch_size,
         augment=not args.no_augment,
+        mode=args.mode,
     )
     model = ModelConfig(depth=args.depth, base_width=args.width, padding=args.padding)
     init = load_bundle(args.init) if args.init else None
@@ -133,14 +134,20 @@ def cmd_predict(args) -> int:
             try:
                 from .core.progress import drain
 
-                pred = drain(predict(image, bundle, config, probabilities=args.probabilities), update)
+                wants_probs = args.probabilities or args.instances or bundle.mode == "instance"
+                pred = drain(predict(image, bundle, config, probabilities=wants_probs), update)
             finally:
                 close()
         except ImageError as e:
             raise CLIError(f"{ip}: {e}") from None
         stem = Path(ip).name.split(".")[0]
+        labels = pred.labels
+        if bundle.mode == "instance" or args.instances:
+            from .core.postprocess import to_instances
+
+            labels = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
         try:
-            write_tiff(out / f"{stem}_labels.tif", pred.labels)
+            write_tiff(out / f"{stem}_labels.tif", labels)
             if args.probabilities:
                 write_tiff(out / f"{stem}_probabilities.tif", pred.probabilities)
         except OSError as e:
@@ -203,14 +210,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--width", type=int, default=16, help="feature maps at the first level")
     t.add_argument("--padding", choices=["same", "valid"], default="same")
     t.add_argument("--no-augment", action="store_true")
+    t.add_argument(
+        "--mode",
+        choices=["semantic", "instance"],
+        default="semantic",
+        help="semantic: label k = class k, 0 = unpainted; instance: each painted object its own id, "
+        "unpainted pixels in the objects' bounding box (+16 px) are background",
+    )
     t.set_defaults(func=cmd_train)
 
     q = sub.add_parser("predict", help="segment images with a trained model")
     q.add_argument("model", help="model file written by 'train'")
     q.add_argument("images", nargs="+", help="TIFF or PNG images")
-    q.add_argument("--out", required=True, help="folder for <name>_labels.tif")
+    q.add_argument(
+        "--out",
+        required=True,
+        help="folder for <name>_labels.tif (classes as painted; objects for an instance model)",
+    )
     q.add_argument("--probabilities", action="store_true", help="also write <name>_probabilities.tif")
     q.add_argument("--tile-size", type=int, default=256)
+    q.add_argument(
+        "--instances",
+        action="store_true",
+        help="write one id per object also for a semantic model (instance models always do)",
+    )
     q.set_defaults(func=cmd_predict)
 
     d = sub.add_parser("demo", help="train and predict on a synthetic example")

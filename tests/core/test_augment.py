@@ -16,7 +16,7 @@ def _blocks(n=96, batch=4):
 def test_elastic_deformation_keeps_image_and_labels_aligned():
     img, tgt = _blocks()
     params = AugmentParams(elastic=True, flips=True, intensity_scale=0, intensity_shift=0)
-    out_img, out_tgt = augment(img, tgt, 64, params, torch.Generator().manual_seed(1))
+    out_img, out_tgt, _ = augment(img, tgt, 64, params, torch.Generator().manual_seed(1))
     valid = out_tgt != IGNORE
     assert valid.float().mean() > 0.5
     agree = (out_img[:, 0].round() == out_tgt.float()) & valid
@@ -30,7 +30,7 @@ def test_elastic_deformation_keeps_image_and_labels_aligned():
 def test_flips_alone_are_exact_symmetries():
     img, tgt = _blocks()
     params = AugmentParams(elastic=False, flips=True, intensity_scale=0, intensity_shift=0)
-    out_img, out_tgt = augment(img, tgt, 96, params, torch.Generator().manual_seed(2))
+    out_img, out_tgt, _ = augment(img, tgt, 96, params, torch.Generator().manual_seed(2))
     assert torch.allclose(out_img[:, 0], out_tgt.float(), atol=1e-4)
     for b in range(4):  # each sample is one of the 8 symmetries of its input
         cands = [torch.rot90(t, k, (0, 1)) for t in (tgt[b], tgt[b].flip(1)) for k in range(4)]
@@ -41,7 +41,7 @@ def test_pixels_from_outside_the_window_are_ignored():
     img = torch.zeros(8, 1, 32, 32)
     tgt = torch.zeros(8, 32, 32, dtype=torch.long)
     params = AugmentParams(elastic=True, elastic_sigma=10, flips=False)
-    _, out = augment(img, tgt, 32, params, torch.Generator().manual_seed(0))
+    _, out, _ = augment(img, tgt, 32, params, torch.Generator().manual_seed(0))
     assert (out == IGNORE).any()  # displacements of ~10 px pull from outside
     assert set(out.unique().tolist()) <= {IGNORE, 0}
 
@@ -50,7 +50,7 @@ def test_unpainted_stays_unpainted():
     img, tgt = _blocks()
     tgt = torch.where(tgt == 3, torch.full_like(tgt, IGNORE), tgt)
     params = AugmentParams()
-    _, out = augment(img, tgt, 64, params, torch.Generator().manual_seed(3))
+    _, out, _ = augment(img, tgt, 64, params, torch.Generator().manual_seed(3))
     assert set(out.unique().tolist()) <= {IGNORE, 0, 1, 2}
 
 

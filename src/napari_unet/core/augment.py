@@ -105,13 +105,19 @@ def augment(
     out: int,
     params: AugmentParams,
     generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Transform image and target windows together; returns ``(B, C, out, out)``, ``(B, out, out)``."""
+    weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Transform image, target (and pixel-weight) windows together.
+
+    Returns ``(B, C, out, out)``, ``(B, out, out)`` and ``(B, out, out)`` or None.
+    """
     b, c, window, _ = image.shape
     if not (params.flips or params.elastic):
         lo = (window - out) // 2
         img = image[..., lo : lo + out, lo : lo + out]
         tgt = target[..., lo : lo + out, lo : lo + out]
+        if weight is not None:
+            weight = weight[..., lo : lo + out, lo : lo + out]
     else:
         grid = sampling_grid(b, out, window, params, generator, image.device)
         img = F.grid_sample(
@@ -121,8 +127,12 @@ def augment(
         tgt = F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=True)
         tgt = tgt.squeeze(1).round().long() - (1 - IGNORE)
         tgt[tgt < IGNORE] = IGNORE
+        if weight is not None:
+            weight = F.grid_sample(
+                weight.unsqueeze(1), grid, mode="nearest", padding_mode="zeros", align_corners=True
+            ).squeeze(1)
     if params.intensity_scale or params.intensity_shift:
         scale = 1 + (torch.rand(b, c, 1, 1, generator=generator) * 2 - 1) * params.intensity_scale
         shift = (torch.rand(b, c, 1, 1, generator=generator) * 2 - 1) * params.intensity_shift
         img = img * scale.to(img.device) + shift.to(img.device)
-    return img, tgt
+    return img, tgt, weight

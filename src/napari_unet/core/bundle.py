@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .config import ModelConfig, NormConfig, TrainConfig
+from .config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
 from .model import UNet
 
 FORMAT = "napari-unet"
@@ -40,6 +40,7 @@ class Bundle:
     train_config: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     """Provenance: date, steps, seconds, device, training image shapes, channels, ..."""
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
 
     def __post_init__(self):
         if not self.class_names:
@@ -54,6 +55,11 @@ class Bundle:
     @property
     def train(self) -> TrainConfig:
         return TrainConfig.from_dict(self.train_config)
+
+    @property
+    def mode(self) -> str:
+        """"semantic" or "instance" (what the model was trained to predict)."""
+        return self.train_config.get("mode", "semantic")
 
     def summary(self) -> str:
         """One line for people: channels, classes, when and on what it was trained."""
@@ -88,6 +94,7 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike) -> Path:
         "class_names": json.dumps(list(bundle.class_names)),
         "train_config": json.dumps(bundle.train_config),
         "info": json.dumps(bundle.info, default=str),
+        "postprocess": json.dumps(bundle.postprocess.to_dict()),
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in bundle.state_dict.items()}
     data = save(tensors, metadata=meta)
@@ -142,6 +149,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
             class_names=list(json.loads(meta.get("class_names", "[]"))),
             train_config=dict(json.loads(meta.get("train_config", "{}"))),
             info=dict(json.loads(meta.get("info", "{}"))),
+            postprocess=PostprocessConfig.from_dict(json.loads(meta.get("postprocess", "{}"))),
         )
         UNet(bundle.model_config).load_state_dict(tensors)  # weights fit the architecture
     except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as e:

@@ -119,7 +119,12 @@ class TrainConfig(_DictMixin):
     amp: mixed precision (bf16/fp16 autocast) when training on CUDA.
     seed: makes sampling, augmentation and initialisation reproducible.
     device: "auto" (cuda, then mps, then cpu), or "cpu", "cuda", "mps", "cuda:1", ...
-    mode: "semantic" (label k > 0 is class k, 0 is unpainted). Room for "instance".
+    mode: "semantic": label k > 0 is class k, 0 is unpainted. "instance": every painted
+        object has its own id; inside the annotated region (the painted objects' bounding
+        box grown by ``region_margin`` px, or a region mask given to the trainer) unpainted
+        pixels are background, outside it nothing counts. The network learns background,
+        object interior and object border, with the paper's weight map
+        ``w = w_c + w0 * exp(-(d1 + d2)**2 / (2 * sigma**2))`` (``border_w0``, ``border_sigma``).
     """
 
     steps: int | None = None
@@ -140,7 +145,10 @@ class TrainConfig(_DictMixin):
     amp: bool = True
     seed: int | None = 0
     device: str = "auto"
-    mode: Literal["semantic"] = "semantic"
+    mode: Literal["semantic", "instance"] = "semantic"
+    region_margin: int = 16
+    border_w0: float = 10.0
+    border_sigma: float = 5.0
 
     def __post_init__(self):
         if self.steps is None and self.seconds is None:
@@ -153,8 +161,10 @@ class TrainConfig(_DictMixin):
             raise ConfigError("batch_size must be >= 1 and patch_size >= 8")
         if not 0.0 <= self.painted_fraction <= 1.0:
             raise ConfigError("painted_fraction must be in [0, 1]")
-        if self.mode != "semantic":
-            raise ConfigError(f"unknown training mode {self.mode!r}; available: 'semantic'")
+        if self.mode not in ("semantic", "instance"):
+            raise ConfigError(f"unknown training mode {self.mode!r}; use 'semantic' or 'instance'")
+        if self.region_margin < 0 or self.border_sigma <= 0 or self.border_w0 < 0:
+            raise ConfigError("region_margin and border_w0 must be >= 0, border_sigma > 0")
 
 
 @dataclass
@@ -184,3 +194,22 @@ class PredictConfig(_DictMixin):
             raise ConfigError("tile_size must be >= 8 and batch_size >= 1")
         if self.context is not None and self.context < 0:
             raise ConfigError("context must be >= 0")
+
+
+@dataclass
+class PostprocessConfig(_DictMixin):
+    """Probabilities -> instances, stored with the model.
+
+    Attributes
+    ----------
+    threshold: a pixel is foreground where P(background) < 1 - threshold.
+    seed_threshold: object cores (seeds) need P(interior) above this (instance models).
+    split_depth: for semantic models, touching objects are split where the distance to the
+        background dips by at least this many px between their centres (0: no splitting).
+    min_size: objects smaller than this (px) are dropped.
+    """
+
+    threshold: float = 0.5
+    seed_threshold: float = 0.5
+    split_depth: float = 2.0
+    min_size: int = 10

@@ -38,6 +38,7 @@ class PatchSampler:
         painted_fraction: float = 0.9,
         device: torch.device | str = "cpu",
         generator: torch.Generator | None = None,
+        weights: list[np.ndarray] | None = None,
     ):
         self.window = window
         self.painted_fraction = painted_fraction
@@ -45,6 +46,7 @@ class PatchSampler:
         half = window // 2
         self.images: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
+        self.weights: list[torch.Tensor] | None = [] if weights is not None else None
         self.sizes: list[tuple[int, int]] = []
         coords: list[list[np.ndarray]] = [[] for _ in range(n_classes)]
         for i, (img, tgt) in enumerate(zip(images, targets)):
@@ -52,6 +54,9 @@ class PatchSampler:
                 continue
             ys, xs = _painted_box(tgt, half)
             img, tgt = img[:, ys, xs], tgt[ys, xs]
+            if self.weights is not None:
+                wgt = np.pad(weights[i][ys, xs], window, mode="constant")
+                self.weights.append(torch.as_tensor(wgt, dtype=torch.float32).to(device))
             pad = window  # mirrored image, ignored target, around every pair
             img = np.pad(img, ((0, 0), (pad, pad), (pad, pad)), mode="symmetric")
             tgt = np.pad(tgt, pad, mode="constant", constant_values=IGNORE)
@@ -85,13 +90,14 @@ class PatchSampler:
             out.append((k, y, x))
         return out
 
-    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch`` windows: images ``(B, C, window, window)``, targets ``(B, window, window)``."""
+    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``batch`` windows: images ``(B, C, window, window)``, targets ``(B, window, window)``
+        and, if the sampler has them, pixel weights ``(B, window, window)`` (else None)."""
         n = self.window
         pad = n  # the padding added in __init__
         # jitter the centre so painted pixels are not always at the window's centre
         jitter = torch.randint(-(n // 4), n // 4 + 1, (batch, 2), generator=self.generator)
-        imgs, tgts = [], []
+        imgs, tgts, wgts = [], [], []
         for (k, y, x), (jy, jx) in zip(self._centres(batch), jitter.tolist()):
             y0 = y + jy + pad - n // 2
             x0 = x + jx + pad - n // 2
@@ -100,4 +106,6 @@ class PatchSampler:
             x0 = min(max(x0, 0), w - n)
             imgs.append(self.images[k][:, y0 : y0 + n, x0 : x0 + n])
             tgts.append(self.targets[k][y0 : y0 + n, x0 : x0 + n])
-        return torch.stack(imgs), torch.stack(tgts)
+            if self.weights is not None:
+                wgts.append(self.weights[k][y0 : y0 + n, x0 : x0 + n])
+        return torch.stack(imgs), torch.stack(tgts), torch.stack(wgts) if wgts else None

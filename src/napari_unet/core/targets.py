@@ -2,14 +2,24 @@
 
 Semantic mode: painted value ``k > 0`` is class ``k - 1`` (0-based) and value 0 is
 *unpainted*: its target is :data:`IGNORE` and it never contributes to the loss.
-(Room is left for an instance mode that adds borders and the paper's weight map.)
+
+Instance mode: every painted object has its own id. Inside the annotated region the target
+is background (0), object interior (1) or object border (2, the objects' inner boundary,
+which separates touching objects); outside the region it is IGNORE. The weight map is the
+paper's ``w0 * exp(-(d1 + d2)**2 / (2 sigma**2))`` with d1, d2 the distances to the nearest
+and second-nearest object, so the thin gaps and borders between touching cells weigh most.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from scipy import ndimage as ndi
+from skimage.segmentation import find_boundaries
+
 from .images import ImageError
+
+INSTANCE_CLASSES = ["background", "interior", "border"]
 
 IGNORE = -1
 """Target value of pixels that do not count in the loss (unpainted, or from outside the image)."""
@@ -60,3 +70,48 @@ def class_weights(targets, n_classes: int) -> np.ndarray:
     w = np.zeros(n_classes, np.float32)
     w[present] = counts.sum() / (present.sum() * counts[present])
     return w
+
+
+def annotated_region(labels: np.ndarray, margin: int) -> np.ndarray:
+    """Boolean mask: the bounding box of the painted objects grown by ``margin`` px."""
+    region = np.zeros(labels.shape, bool)
+    ys, xs = np.nonzero(labels)
+    if ys.size:
+        h, w = labels.shape
+        region[max(0, ys.min() - margin) : min(h, ys.max() + margin + 1),
+               max(0, xs.min() - margin) : min(w, xs.max() + margin + 1)] = True
+    return region
+
+
+def instance_target(labels: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Instance labels ``(H, W)`` -> int64 target: 0 background, 1 interior, 2 border,
+    IGNORE outside ``region``."""
+    target = np.where(labels > 0, 1, 0).astype(np.int64)
+    target[find_boundaries(labels, mode="inner") & (labels > 0)] = 2
+    target[~region] = IGNORE
+    return target
+
+
+def border_weight(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
+    """The paper's separation term ``w0 * exp(-(d1 + d2)**2 / (2 sigma**2))`` per pixel.
+
+    d1, d2: distance to the nearest and second-nearest object. Computed per object in a
+    window of its bounding box grown by 4 sigma (beyond that the term is below 1e-3 w0).
+    """
+    h, w = labels.shape
+    d1 = np.full((h, w), np.inf, np.float32)
+    d2 = np.full((h, w), np.inf, np.float32)
+    reach = int(np.ceil(4 * sigma))
+    for i, sl in enumerate(ndi.find_objects(labels.astype(np.int64)), start=1):
+        if sl is None:
+            continue
+        ys = slice(max(0, sl[0].start - reach), min(h, sl[0].stop + reach))
+        xs = slice(max(0, sl[1].start - reach), min(w, sl[1].stop + reach))
+        dist = ndi.distance_transform_edt(labels[ys, xs] != i).astype(np.float32)
+        a, b = d1[ys, xs], d2[ys, xs]
+        closer = dist < a
+        d2[ys, xs] = np.where(closer, a, np.minimum(b, dist))
+        d1[ys, xs] = np.where(closer, dist, a)
+    with np.errstate(invalid="ignore"):
+        out = w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma**2))
+    return np.nan_to_num(out, nan=0.0, posinf=0.0).astype(np.float32)

@@ -20,34 +20,48 @@ import torch.nn.functional as F
 from .. import __version__
 from .augment import AugmentParams, augment
 from .bundle import Bundle, default_class_names
-from .config import ModelConfig, NormConfig, TrainConfig
+from .config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
 from .device import autocast_dtype, describe, resolve_device
 from .images import ImageError, as_label_array, check_finite
 from .model import UNet
 from .normalize import fit_normalization, normalize
 from .progress import Progress
 from .sampling import PatchSampler
-from .targets import IGNORE, check_painted, class_weights, semantic_target
+from .targets import (
+    IGNORE,
+    INSTANCE_CLASSES,
+    annotated_region,
+    border_weight,
+    check_painted,
+    class_weights,
+    instance_target,
+    semantic_target,
+)
 
 WARMUP_STEPS = 20
 REPORT_EVERY_S = 0.25
 
 
 def masked_cross_entropy(
-    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    pixel_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Weighted pixel-wise cross-entropy over pixels whose target is not IGNORE.
 
     ``logits (B, K, H, W)``, ``target (B, H, W)`` with IGNORE = -1 for pixels that must not
     count (unpainted, or from outside the image); ``weight (K,)`` per class (the paper's
-    w_c). Returns the weighted mean over counted pixels, 0 (with a gradient of 0) if none.
+    w_c); ``pixel_weight (B, H, W)`` added to it (the paper's border term). Returns the
+    weighted mean over counted pixels, 0 (with a gradient of 0) if none.
     """
     valid = target != IGNORE
     safe = torch.where(valid, target, torch.zeros_like(target))
     per_pixel = F.cross_entropy(logits.float(), safe, reduction="none")
-    w = valid.to(per_pixel.dtype)
-    if weight is not None:
-        w = w * weight[safe]
+    w = weight[safe] if weight is not None else torch.ones_like(per_pixel)
+    if pixel_weight is not None:
+        w = w + pixel_weight
+    w = w * valid.to(per_pixel.dtype)
     return (per_pixel * w).sum() / w.sum().clamp_min(1e-6)
 
 
@@ -65,6 +79,8 @@ class Trainer:
         the same channels and classes as the data; otherwise training starts fresh and
         :attr:`note` says why.
     class_names: names of the classes, label 1 first.
+    regions: instance mode only: per image, a boolean mask of the annotated region (or
+        None for the painted objects' bounding box grown by ``config.region_margin``).
     """
 
     def __init__(
@@ -76,6 +92,7 @@ class Trainer:
         norm: NormConfig | None = None,
         init: Bundle | None = None,
         class_names: Sequence[str] | None = None,
+        regions: Sequence[np.ndarray | None] | None = None,
     ):
         if len(images) == 0 or len(images) != len(labels):
             raise ImageError("give one labels array per image (and at least one pair)")
@@ -87,7 +104,12 @@ class Trainer:
         lab = [as_label_array(l, im.shape[-2:]) for im, l in zip(images, labels)]
         for im in images:
             check_finite(np.asarray(im))
-        n_classes = check_painted(lab)
+        instance = self.config.mode == "instance"
+        if instance:
+            check_painted(lab, min_classes=1)
+            n_classes = len(INSTANCE_CLASSES)
+        else:
+            n_classes = check_painted(lab)
         self.note = ""
         base = model or (init.model_config if init is not None else ModelConfig())
         self.model_config = ModelConfig.from_dict(
@@ -102,8 +124,11 @@ class Trainer:
             init = None
         self.init = init
         self.class_names = list(class_names or (init.class_names if init else []))
-        if len(self.class_names) != n_classes:
+        if instance:
+            self.class_names = list(INSTANCE_CLASSES)
+        elif len(self.class_names) != n_classes:
             self.class_names = default_class_names(n_classes)
+        self.postprocess = init.postprocess if init is not None else PostprocessConfig()
         self.norm = fit_normalization(images, norm or (init.norm if init else NormConfig()))
         self.device = resolve_device(self.config.device)
         self.step = 0
@@ -123,14 +148,25 @@ class Trainer:
             self.model.load_state_dict(init.state_dict)
         self.model.to(self.device)
 
-        targets = [semantic_target(l) for l in lab]
+        weights = None
+        if instance:
+            regions = list(regions) if regions is not None else [None] * len(lab)
+            regions = [
+                annotated_region(l, self.config.region_margin) if r is None else np.asarray(r, bool)
+                for l, r in zip(lab, regions)
+            ]
+            targets = [instance_target(l, r) for l, r in zip(lab, regions)]
+            if self.config.border_w0 > 0:
+                weights = [
+                    border_weight(l, self.config.border_w0, self.config.border_sigma) for l in lab
+                ]
+        else:
+            targets = [semantic_target(l) for l in lab]
         self.painted = np.bincount(
             np.concatenate([t[t != IGNORE] for t in targets]), minlength=n_classes
         ).tolist()
-        weights = class_weights(targets, n_classes) if self.config.class_balance else None
-        self.class_weight = (
-            torch.as_tensor(weights, device=self.device) if weights is not None else None
-        )
+        w_c = class_weights(targets, n_classes) if self.config.class_balance else None
+        self.class_weight = torch.as_tensor(w_c, device=self.device) if w_c is not None else None
         self.augment = AugmentParams.from_train_config(self.config)
         self.patch_in = self.model.input_size_for(self.config.patch_size)
         self.patch_out = self.model.output_size(self.patch_in)
@@ -143,6 +179,7 @@ class Trainer:
             painted_fraction=self.config.painted_fraction,
             device=self.device,
             generator=self.generator,
+            weights=weights,
         )
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
@@ -174,18 +211,20 @@ class Trainer:
     def train_step(self) -> torch.Tensor:
         """One optimiser step on a fresh augmented batch; returns the loss (a 0-d tensor)."""
         self.model.train()
-        img, tgt = self.sampler.sample(self.config.batch_size)
-        img, tgt = augment(img, tgt, self.patch_in, self.augment, self.generator)
+        img, tgt, wgt = self.sampler.sample(self.config.batch_size)
+        img, tgt, wgt = augment(img, tgt, self.patch_in, self.augment, self.generator, wgt)
         if self.patch_out != self.patch_in:
             lo = (self.patch_in - self.patch_out) // 2
             tgt = tgt[:, lo : lo + self.patch_out, lo : lo + self.patch_out]
+            if wgt is not None:
+                wgt = wgt[:, lo : lo + self.patch_out, lo : lo + self.patch_out]
         for group in self.optimizer.param_groups:
             group["lr"] = self._learning_rate()
         with torch.autocast(
             self.device.type, dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
         ):
             logits = self.model(img)
-        loss = masked_cross_entropy(logits, tgt, self.class_weight)
+        loss = masked_cross_entropy(logits, tgt, self.class_weight, wgt)
         self.optimizer.zero_grad(set_to_none=True)
         if self._scaler is not None:
             self._scaler.scale(loss).backward()
@@ -239,6 +278,7 @@ class Trainer:
             state_dict=state,
             class_names=list(self.class_names),
             train_config=self.config.to_dict(),
+            postprocess=self.postprocess,
             info={
                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "steps": self.step + int(prev.get("steps", 0)),

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from napari_unet.core.config import ModelConfig, PostprocessConfig, TrainConfig
+from napari_unet.core.metrics import match_instances
+from napari_unet.core.postprocess import (
+    instances_from_foreground,
+    instances_from_interior,
+    to_instances,
+)
+from napari_unet.core.predict import predict_image
+from napari_unet.core.progress import drain
+from napari_unet.core.targets import IGNORE, annotated_region, border_weight, instance_target
+from napari_unet.core.train import Trainer
+
+
+def _two_touching():
+    lab = np.zeros((30, 40), np.int32)
+    lab[8:22, 4:18] = 1
+    lab[8:22, 18:34] = 2
+    return lab
+
+
+def test_instance_targets_mark_background_interior_and_the_border_between_touching_objects():
+    lab = _two_touching()
+    t = instance_target(lab, annotated_region(lab, 3))
+    assert t[15, 17] == 2 and t[15, 18] == 2  # where the two objects touch
+    assert t[15, 10] == 1 and t[6, 10] == 0  # interior; background inside the region
+    assert t[0, 0] == IGNORE  # outside the bounding box + margin
+    assert set(np.unique(t)) == {IGNORE, 0, 1, 2}
+
+
+def test_weight_map_is_the_papers_formula():
+    lab = np.zeros((20, 40), np.int32)
+    lab[5:15, 2:10] = 1
+    lab[5:15, 16:30] = 2  # 6 px gap: columns 10..15
+    w = border_weight(lab, w0=10, sigma=5)
+    # in the gap at column 12: d1 = 3 (to object 1 at col 9), d2 = 4 (to object 2 at col 16)
+    assert w[10, 12] == pytest.approx(10 * np.exp(-(3 + 4) ** 2 / 50), rel=1e-4)
+    assert w[10, 12] > w[10, 36] and w[10, 36] < 0.5  # far from the gap it fades
+
+
+def test_watershed_splits_touching_objects_that_connected_components_merge():
+    lab = np.zeros((40, 60), np.int32)
+    yy, xx = np.mgrid[:40, :60]
+    lab[(yy - 20) ** 2 + (xx - 20) ** 2 < 100] = 1
+    lab[(yy - 20) ** 2 + (xx - 37) ** 2 < 100] = 2  # overlapping discs: one blob
+    fg = (lab > 0).astype(np.float32)
+    merged = instances_from_foreground(fg, split_depth=0)
+    split = instances_from_foreground(fg, split_depth=2)
+    assert merged.max() == 1 and split.max() == 2
+    assert match_instances(split, lab, thresholds=[0.5])[0].f1 == 1.0
+
+
+def test_interior_probabilities_to_instances():
+    lab = _two_touching()
+    probs = np.zeros((3, 30, 40), np.float32)
+    probs[0] = lab == 0
+    probs[1] = (lab > 0) & (instance_target(lab, np.ones_like(lab, bool)) == 1)
+    probs[2] = 1 - probs[0] - probs[1]
+    inst = instances_from_interior(probs)
+    assert match_instances(inst, lab, thresholds=[0.5])[0].f1 == 1.0
+    assert np.array_equal(to_instances(probs, "instance"), inst)
+
+
+@pytest.mark.slow
+def test_instance_mode_learns_to_separate_nuclei_from_one_painted_region():
+    from napari_unet.synthetic import nuclei
+
+    image, truth = nuclei((128, 128), n=16, seed=5)
+    region = np.zeros(truth.shape, bool)
+    region[:64] = True
+    ids = np.unique(truth[region])
+    painted = np.where(np.isin(truth, ids[ids > 0]), truth, 0)
+    trainer = Trainer([image[None]], [painted], model=ModelConfig(depth=3, base_width=16),
+                      config=TrainConfig(steps=150, seconds=None, batch_size=6, patch_size=64,
+                                         mode="instance"), regions=[region])
+    bundle = drain(trainer.steps())
+    assert bundle.mode == "instance" and bundle.class_names == ["background", "interior", "border"]
+    pred = predict_image(image[None], bundle)
+    inst = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
+    unseen = ~region
+    scores = match_instances(inst, truth, thresholds=[0.5], mask=unseen)[0]
+    assert scores.f1 > 0.7, scores
+
+
+def test_instance_mode_needs_at_least_one_painted_object():
+    from napari_unet.core.images import ImageError
+
+    with pytest.raises(ImageError, match="nothing is painted"):
+        Trainer([np.zeros((1, 32, 32), np.float32)], [np.zeros((32, 32), np.uint16)],
+                config=TrainConfig(mode="instance"))
+
+
+def test_postprocess_config_is_stored_in_the_bundle(tmp_path):
+    from napari_unet.core.bundle import load_bundle, save_bundle
+
+    image = np.random.default_rng(0).random((1, 32, 32)).astype(np.float32)
+    lab = np.zeros((32, 32), np.uint16)
+    lab[4:10, 4:10] = 1
+    lab[12:20, 4:10] = 7
+    t = Trainer([image], [lab], model=ModelConfig(depth=1, base_width=4),
+                config=TrainConfig(steps=1, seconds=None, batch_size=1, patch_size=16, mode="instance"))
+    t.postprocess = PostprocessConfig(min_size=3, seed_threshold=0.6)
+    b = load_bundle(save_bundle(t.bundle(), tmp_path / "m.unet"))
+    assert b.postprocess == PostprocessConfig(min_size=3, seed_threshold=0.6) and b.mode == "instance"
