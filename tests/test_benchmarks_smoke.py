@@ -1,0 +1,220 @@
+"""The few-shot benchmark's pieces (benchmarks/painting.py, baselines.py, fewshot.py) on
+synthetic images: painting conventions, whole-object regions, and the random-forest baseline.
+
+None of these tests needs ../shared/data; the one that checks the real splits skips without it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import baselines  # noqa: E402
+import fewshot  # noqa: E402
+import painting  # noqa: E402
+
+from napari_unet.core.config import PostprocessConfig  # noqa: E402
+from napari_unet.core.metrics import match_instances  # noqa: E402
+from napari_unet.core.postprocess import to_instances  # noqa: E402
+from napari_unet.synthetic import nuclei  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def two_images():
+    cases = [nuclei((128, 128), n=14, seed=s) for s in (1, 2)]
+    return [im[None] for im, _ in cases], [t.astype(np.int32) for _, t in cases]
+
+
+def _cell_grid(size=96, step=24, wall=3):
+    """An EM-like interior mask: square cells separated by membranes ``wall`` px wide."""
+    interior = np.ones((size, size), bool)
+    for k in range(0, size, step):
+        interior[k : k + wall, :] = False
+        interior[:, k : k + wall] = False
+    return interior
+
+
+# ----------------------------------------------------------------------------- painting
+
+
+def test_scribbles_paint_object_interiors_as_2_and_background_as_1(two_images):
+    _, truths = two_images
+    labels = painting.scribbles(truths, n_objects=5, seed=0)
+    assert len(labels) == 2
+    painted_ids = set()
+    for lab, truth in zip(labels, truths):
+        assert lab.shape == truth.shape and lab.dtype == np.uint8
+        assert set(np.unique(lab)) <= {0, 1, 2}
+        assert (truth[lab == 2] > 0).all(), "foreground paint only inside objects"
+        assert (truth[lab == 1] == 0).all(), "background paint only on background"
+        assert (lab == 1).any(), "every image gets background strokes"
+        painted_ids |= {(id(truth), int(i)) for i in np.unique(truth[lab == 2])}
+    assert len(painted_ids) == 5, "N objects spread over the images"
+
+
+def test_scribbles_are_reproducible_from_the_seed(two_images):
+    _, truths = two_images
+    a = painting.scribbles(truths, 10, seed=3)
+    b = painting.scribbles(truths, 10, seed=3)
+    c = painting.scribbles(truths, 10, seed=4)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_region_holds_every_object_it_touches_whole(two_images):
+    _, truths = two_images
+    truth = truths[0]
+    rp = painting.whole_objects_in_region(truth, 5, seed=0)
+    assert rp.n_objects >= 5
+    assert rp.labels.shape == truth.shape and rp.region.dtype == bool
+    painted = rp.labels > 0
+    assert np.array_equal(rp.labels[painted], truth[painted]), "objects keep their own ids"
+    for i in np.unique(truth[rp.region]):
+        if i:
+            obj = truth == i
+            assert rp.region[obj].all() and (rp.labels[obj] == i).all(), f"object {i} cut by the region"
+    # fully annotated: inside the region every unpainted pixel is true background
+    assert (truth[rp.region & ~painted] == 0).all()
+    y0, y1, x0, x1 = rp.window
+    assert rp.region[y0:y1, x0:x1].all()
+    sem = rp.as_semantic()
+    assert set(np.unique(sem[rp.region])) == {1, 2} and (sem[~rp.region] == 0).all()
+    assert np.array_equal(sem == 2, painted)
+
+
+def test_region_grows_to_the_whole_image_when_there_are_too_few_objects():
+    truth = np.zeros((40, 50), np.int32)
+    truth[5:10, 5:10] = 1
+    truth[30:35, 40:45] = 7
+    rp = painting.whole_objects_in_region(truth, 25, seed=0)
+    assert rp.n_objects == 2 and rp.region.all()
+    assert rp.window == (0, 40, 0, 50)
+
+
+def test_membrane_strokes_stay_on_the_membrane():
+    interior = _cell_grid()
+    strokes = painting.membrane_strokes(~interior, 6, seed=0)
+    assert strokes.any() and not (strokes & interior).any()
+    cells = painting.cells_from_interior(interior)
+    assert cells.max() == 16
+    (lab,) = painting.scribbles([cells], n_objects=3, seed=1, membranes=True)
+    assert (interior[lab == 2]).all() and not interior[lab == 1].any()
+    assert np.count_nonzero(np.unique(cells[lab == 2])) == 3
+
+
+# ----------------------------------------------------------------------------- random forest
+
+
+def test_rf_probabilities_sum_to_one_in_the_unet_layout(nuclei_case):
+    image, _, painted = nuclei_case
+    rf = baselines.RandomForestSegmenter(n_estimators=20, seed=0).fit([image], [painted])
+    pred = rf.predict(image)
+    assert pred.probabilities.shape == (2,) + image.shape[1:]
+    assert pred.probabilities.dtype == np.float32
+    np.testing.assert_allclose(pred.probabilities.sum(0), 1.0, atol=1e-5)
+    assert np.array_equal(pred.labels, pred.probabilities.argmax(0) + 1)
+    assert rf.fit_seconds > 0 and rf.predict_seconds > 0
+    inst = to_instances(pred.probabilities, "semantic", PostprocessConfig())
+    assert inst.shape == image.shape[1:] and inst.max() > 0
+
+
+def test_rf_gives_zero_probability_to_a_class_never_painted():
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(1, 32, 32)).astype(np.float32)
+    labels = np.zeros((32, 32), np.uint8)
+    labels[:4] = 1
+    labels[-4:] = 3  # class 2 is never painted
+    pred = baselines.RandomForestSegmenter(n_estimators=5).fit([image], [labels]).predict(image)
+    assert pred.probabilities.shape == (3, 32, 32)
+    assert (pred.probabilities[1] == 0).all()
+    np.testing.assert_allclose(pred.probabilities.sum(0), 1.0, atol=1e-5)
+
+
+def test_rf_features_handle_rgb():
+    image = np.random.default_rng(0).uniform(size=(3, 40, 48)).astype(np.float32)
+    feats = baselines.pixel_features(image)
+    assert feats.shape[:2] == (40, 48) and feats.shape[2] == 3 * 4 * 5
+
+
+def test_rf_separates_a_trivially_separable_image():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((96, 96), np.int32)
+    for k, (y, x) in enumerate([(10, 10), (10, 60), (50, 30), (70, 70), (60, 5)], start=1):
+        truth[y : y + 16, x : x + 16] = k
+    image = (np.where(truth > 0, 1.0, 0.0) + rng.normal(scale=0.05, size=truth.shape))[None]
+    painted = np.zeros_like(truth, np.uint8)
+    painted[14:20, 14:20] = 2  # inside object 1
+    painted[40:44, 70:90] = 1  # a background stroke
+    rf = baselines.RandomForestSegmenter(n_estimators=30, seed=0).fit([image], [painted])
+    inst = to_instances(rf.predict(image).probabilities, "semantic", PostprocessConfig())
+    (m,) = match_instances(inst, truth, thresholds=[0.5])
+    assert m.f1 == 1.0
+
+
+# ----------------------------------------------------------------------------- scoring, table
+
+
+def test_touching_objects_are_found_and_scored():
+    truth = np.zeros((20, 30), np.int32)
+    truth[2:8, 2:8] = 1
+    truth[2:8, 8:20] = 2  # touches 1 (twice its size, so the merged blob matches only 2)
+    truth[12:18, 20:26] = 3
+    assert fewshot.touching_ids(truth).tolist() == [1, 2]
+    perfect = fewshot.score_nuclei([truth], [truth], ["a"])
+    assert perfect["f1_50"] == 1.0 and perfect["ap_50_90"] == 1.0 and perfect["iou"] == 1.0
+    assert perfect["touch_recall_50"] == 1.0 and perfect["n_touching"] == 2
+    merged = np.where(truth == 2, 1, truth)
+    score = fewshot.score_nuclei([merged], [truth], ["a"])
+    assert score["touch_recall_50"] == 0.5 and score["iou"] == 1.0
+
+
+def test_em_scores_are_zero_for_the_truth():
+    cells = painting.cells_from_interior(_cell_grid())
+    probs = np.stack([cells == 0, cells > 0]).astype(np.float32)
+    score = fewshot.score_em([cells], [cells], [1], [probs])
+    assert score["pixel_error"] == 0.0 and score["rand_error"] == 0.0
+    assert score["rand_error_instances"] == 0.0 and score["rand_error_best_threshold"] == 0.0
+    # a membrane with a one-pixel gap merges two cells: a large Rand error, a tiny pixel error
+    leaky = cells.copy()
+    leaky[24:27, 10] = cells[23, 10]
+    leaky[leaky == cells[27, 10]] = cells[23, 10]
+    gap = fewshot.score_em([leaky], [cells], [1])
+    assert gap["pixel_error"] < 0.001 and gap["rand_error"] > 0.05
+
+
+def test_markdown_table_and_plan():
+    args = fewshot.parse_args(["--budgets", "5", "10", "--protocols", "scribbles", "--out", "x"])
+    runs = fewshot.plan(args)
+    assert runs[-1] == ("scribbles", "full", "unet-full", 0)
+    assert len(runs) == 2 * 2 + 1
+
+    def rec(method, budget, f1, device="cpu (2 threads)"):
+        return {"dataset": "dsb-fluo", "n_eval": 8, "protocol": "scribbles", "budget": budget,
+                "method": method, "time_budget_s": None if method == "rf" else 60.0,
+                "device": device, "train_seconds": 1.0, "steps": 3, "predict_seconds": 0.5,
+                "metrics": {"f1_50": f1, "ap_50_90": 0.5, "iou": 0.7, "touch_recall_50": 0.1}}
+
+    table = fewshot.markdown_table([rec("unet", 5, 0.8), rec("rf", 5, 0.6), rec("unet-full", "full", 0.9)])
+    lines = table.strip().splitlines()
+    assert lines[0].startswith("| data") and len(lines) == 5
+    assert "+0.200" in lines[2] and "unet-full" in lines[4]
+
+
+def test_real_splits_have_the_documented_shapes():
+    from _data import DATA
+
+    if not (DATA / "dsb2018").is_dir() or not (DATA / "isbi2012").is_dir():
+        pytest.skip(f"the shared data are not at {DATA}")
+    split = fewshot.load_split("dsb-fluo")
+    assert len(split.train_images) == 2 and len(split.eval_images) == 8
+    assert not set(split.train_ids) & set(split.eval_ids)
+    bright = fewshot.load_split("dsb-bright")
+    assert {im.shape for im in bright.train_images + bright.eval_images} == {(3, 512, 680)}
+    em = fewshot.load_split("isbi", max_eval=2)
+    assert em.train_truths[0].max() > 25 and em.eval_ids == [1, 2]
