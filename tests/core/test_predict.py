@@ -29,15 +29,23 @@ def _random_bundle(seed=0, **model):
 def test_tiled_prediction_equals_whole_image_prediction(padding, upsampling):
     bundle = _random_bundle(depth=2, padding=padding, upsampling=upsampling)
     image = np.random.default_rng(0).random((1, 83, 101)).astype(np.float32)
-    whole = predict_image(image, bundle, PredictConfig(tile_size=512))
+    whole = predict_image(image, bundle, PredictConfig(tile_size=512, amp=False))
     model = bundle.build_model()
     assert len(plan_tiles(model, 83, 101, PredictConfig(tile_size=512)).origins()) == 1
-    tiled = predict_image(image, bundle, PredictConfig(tile_size=24, batch_size=3))
+    tiled = predict_image(image, bundle, PredictConfig(tile_size=24, batch_size=3, amp=False))
     assert len(plan_tiles(model, 83, 101, PredictConfig(tile_size=24)).origins()) > 9
     np.testing.assert_allclose(tiled.probabilities, whole.probabilities, atol=2e-5)
     assert (tiled.labels != whole.labels).mean() < 1e-3  # ties may flip
     assert tiled.probabilities.shape == (2, 83, 101)
     np.testing.assert_allclose(tiled.probabilities.sum(0), 1, atol=1e-5)
+
+
+def test_mixed_precision_prediction_stays_close_to_full_precision():
+    bundle = _random_bundle(depth=2)
+    image = np.random.default_rng(5).random((1, 64, 64)).astype(np.float32)
+    full = predict_image(image, bundle, PredictConfig(amp=False)).probabilities
+    mixed = predict_image(image, bundle, PredictConfig(amp=True)).probabilities
+    assert np.abs(full - mixed).mean() < 0.01
 
 
 def test_image_smaller_than_the_receptive_field_is_mirrored_not_refused():

@@ -48,9 +48,13 @@ class Bundle:
 
     def build_model(self, device: torch.device | str = "cpu") -> UNet:
         """A :class:`UNet` in eval mode holding this bundle's weights, on ``device``."""
+        from .device import prefers_channels_last
+
         model = UNet(self.model_config)
         model.load_state_dict(self.state_dict)
-        return model.to(device).eval()
+        device = torch.device(device)
+        fmt = torch.channels_last if prefers_channels_last(device) else torch.contiguous_format
+        return model.to(device, memory_format=fmt).eval()
 
     @property
     def train(self) -> TrainConfig:

@@ -40,8 +40,27 @@ def describe(device: torch.device) -> str:
     return device.type
 
 
+def cpu_has_fast_bf16() -> bool:
+    """True where oneDNN runs bf16 convolutions natively (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The mixed-precision dtype to use on ``device``, or None for full precision."""
+    """The mixed-precision dtype to use on ``device``, or None for full precision.
+
+    CUDA: bf16 where supported, else fp16. CPU: bf16 only where the processor has native
+    bf16 instructions (there it is about 2x faster in training; elsewhere it is slower).
+    """
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16
     return None
+
+
+def prefers_channels_last(device: torch.device) -> bool:
+    """Channels-last (NHWC) tensors are faster for convolutions on CPU (oneDNN) and CUDA."""
+    return device.type in ("cpu", "cuda")

@@ -20,7 +20,7 @@ import torch
 
 from .bundle import Bundle
 from .config import PredictConfig
-from .device import autocast_dtype, resolve_device
+from .device import autocast_dtype, prefers_channels_last, resolve_device
 from .images import ImageError
 from .model import UNet
 from .normalize import apply, stats_for
@@ -160,6 +160,8 @@ def predict(
 @torch.inference_mode()
 def _forward(model: UNet, windows: np.ndarray, device, amp) -> np.ndarray:
     x = torch.from_numpy(windows).to(device, non_blocking=True)
+    if prefers_channels_last(device):
+        x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         logits = model(x)
     return torch.softmax(logits.float(), dim=1).cpu().numpy()

@@ -21,7 +21,7 @@ from .. import __version__
 from .augment import AugmentParams, augment
 from .bundle import Bundle, default_class_names
 from .config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
-from .device import autocast_dtype, describe, resolve_device
+from .device import autocast_dtype, describe, prefers_channels_last, resolve_device
 from .images import ImageError, as_label_array, check_finite
 from .model import UNet
 from .normalize import fit_normalization, normalize
@@ -146,7 +146,10 @@ class Trainer:
             self.model = UNet(self.model_config)
         if init is not None:
             self.model.load_state_dict(init.state_dict)
-        self.model.to(self.device)
+        self._memory_format = (
+            torch.channels_last if prefers_channels_last(self.device) else torch.contiguous_format
+        )
+        self.model.to(self.device, memory_format=self._memory_format)
 
         weights = None
         if instance:
@@ -213,6 +216,7 @@ class Trainer:
         self.model.train()
         img, tgt, wgt = self.sampler.sample(self.config.batch_size)
         img, tgt, wgt = augment(img, tgt, self.patch_in, self.augment, self.generator, wgt)
+        img = img.contiguous(memory_format=self._memory_format)
         if self.patch_out != self.patch_in:
             lo = (self.patch_in - self.patch_out) // 2
             tgt = tgt[:, lo : lo + self.patch_out, lo : lo + self.patch_out]
@@ -270,7 +274,10 @@ class Trainer:
 
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""
-        state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        state = {
+            k: v.detach().to("cpu", copy=True).contiguous()
+            for k, v in self.model.state_dict().items()
+        }
         prev = self.init.info if self.init is not None else {}
         return Bundle(
             model_config=self.model_config,
