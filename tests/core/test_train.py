@@ -102,3 +102,13 @@ def test_nan_pixels_are_refused(nuclei_case):
     bad[0, 3, 3] = np.nan
     with pytest.raises(ImageError, match="NaN"):
         Trainer([bad], [painted])
+
+
+def test_thread_setting_applies_while_training_and_is_restored(nuclei_case):
+    image, _, painted = nuclei_case
+    before = torch.get_num_threads()
+    trainer = Trainer([image], [painted], model=ModelConfig(depth=1, base_width=4),
+                      config=TrainConfig(steps=2, seconds=None, batch_size=1, patch_size=16, threads=1))
+    seen = [torch.get_num_threads() for _ in trainer.steps()]
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == before

@@ -14,6 +14,13 @@ class ConfigError(ValueError):
     """A setting has a value that cannot work; the message says which and why."""
 
 
+def interactive_threads() -> int:
+    """CPU threads for work next to a GUI: all cores but one (at least one)."""
+    import os
+
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def _from_dict(cls, data: dict[str, Any] | None):
     """Build ``cls`` from a dict, ignoring unknown keys (files from newer versions)."""
     data = dict(data or {})
@@ -119,6 +126,9 @@ class TrainConfig(_DictMixin):
     amp: mixed precision (bf16/fp16 autocast) when training on CUDA.
     seed: makes sampling, augmentation and initialisation reproducible.
     device: "auto" (cuda, then mps, then cpu), or "cpu", "cuda", "mps", "cuda:1", ...
+    threads: CPU threads for torch while training (None: torch's default, all cores).
+        Interactive use should leave a core to the viewer: with every core busy, any other
+        work makes torch's threads wait for each other and training slows several-fold.
     mode: "semantic": label k > 0 is class k, 0 is unpainted. "instance": every painted
         object has its own id; inside the annotated region (the painted objects' bounding
         box grown by ``region_margin`` px, or a region mask given to the trainer) unpainted
@@ -145,6 +155,7 @@ class TrainConfig(_DictMixin):
     amp: bool = True
     seed: int | None = 0
     device: str = "auto"
+    threads: int | None = None
     mode: Literal["semantic", "instance"] = "semantic"
     region_margin: int = 16
     border_w0: float = 10.0
@@ -157,6 +168,8 @@ class TrainConfig(_DictMixin):
             raise ConfigError("steps must be >= 0")
         if self.seconds is not None and self.seconds < 0:
             raise ConfigError("seconds must be >= 0")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError("threads must be >= 1 (or None for torch's default)")
         if self.batch_size < 1 or self.patch_size < 8:
             raise ConfigError("batch_size must be >= 1 and patch_size >= 8")
         if not 0.0 <= self.painted_fraction <= 1.0:
@@ -179,8 +192,9 @@ class PredictConfig(_DictMixin):
         means the network's full receptive field, which makes tiled prediction equal
         whole-image prediction; smaller is faster and differs only slightly.
     batch_size: tiles per forward pass.
-    amp: mixed precision on CUDA.
+    amp: mixed precision on CUDA (and on CPUs with native bf16).
     device: as in :class:`TrainConfig`.
+    threads: as in :class:`TrainConfig`.
     """
 
     tile_size: int = 256
@@ -188,8 +202,11 @@ class PredictConfig(_DictMixin):
     batch_size: int = 4
     amp: bool = True
     device: str = "auto"
+    threads: int | None = None
 
     def __post_init__(self):
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError("threads must be >= 1 (or None for torch's default)")
         if self.tile_size < 8 or self.batch_size < 1:
             raise ConfigError("tile_size must be >= 8 and batch_size >= 1")
         if self.context is not None and self.context < 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
 
@@ -29,6 +31,20 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     ):
         raise RuntimeError("MPS was asked for but is not available on this machine; use 'auto' or 'cpu'")
     return dev
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``torch.set_num_threads(n)`` (process-wide), then restore it."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def describe(device: torch.device) -> str:

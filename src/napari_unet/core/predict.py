@@ -20,7 +20,7 @@ import torch
 
 from .bundle import Bundle
 from .config import PredictConfig
-from .device import autocast_dtype, prefers_channels_last, resolve_device
+from .device import autocast_dtype, prefers_channels_last, resolve_device, torch_threads
 from .images import ImageError
 from .model import UNet
 from .normalize import apply, stats_for
@@ -138,13 +138,8 @@ def predict(
     origins = plan.origins()
     done = 0
     for batch in _batches(origins, config.batch_size):
-        windows = np.stack(
-            [
-                apply(read_window(image, y - plan.context, x - plan.context, plan.window), low, high)
-                for y, x in batch
-            ]
-        )
-        probs = _forward(model, windows, device, amp)
+        with torch_threads(config.threads):
+            probs = _predict_batch(image, batch, plan, low, high, model, device, amp)
         off = (probs.shape[-1] - plan.tile) // 2  # "same" padding returns the context too
         for (y, x), p in zip(batch, probs):
             y1, x1 = min(y + plan.stride, h), min(x + plan.stride, w)
@@ -155,6 +150,17 @@ def predict(
         done += len(batch)
         yield Progress(stage="predict", done=done, total=len(origins), fraction=done / len(origins))
     return Prediction(out_labels, out_probabilities if probabilities else None)
+
+
+def _predict_batch(image, batch, plan: TilePlan, low, high, model, device, amp) -> np.ndarray:
+    """Read, normalise and predict the windows of a batch of tile origins."""
+    windows = np.stack(
+        [
+            apply(read_window(image, y - plan.context, x - plan.context, plan.window), low, high)
+            for y, x in batch
+        ]
+    )
+    return _forward(model, windows, device, amp)
 
 
 @torch.inference_mode()

@@ -21,7 +21,13 @@ from .. import __version__
 from .augment import AugmentParams, augment
 from .bundle import Bundle, default_class_names
 from .config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
-from .device import autocast_dtype, describe, prefers_channels_last, resolve_device
+from .device import (
+    autocast_dtype,
+    describe,
+    prefers_channels_last,
+    resolve_device,
+    torch_threads,
+)
 from .images import ImageError, as_label_array, check_finite
 from .model import UNet
 from .normalize import fit_normalization, normalize
@@ -250,23 +256,24 @@ class Trainer:
         last_report = -math.inf
         running, count = None, 0
         try:
-            while self.fraction_done() < 1.0:
-                loss = self.train_step()
-                running = loss if running is None else running + loss
-                count += 1
-                self.elapsed = time.perf_counter() - start
-                report = None
-                if self.elapsed - last_report >= REPORT_EVERY_S or self.fraction_done() >= 1.0:
-                    report = float(running) / count  # the only host sync
-                    running, count, last_report = None, 0, self.elapsed
-                yield Progress(
-                    stage="train",
-                    done=self.step,
-                    total=self.config.steps,
-                    elapsed=self.elapsed,
-                    loss=report,
-                    fraction=self.fraction_done(),
-                )
+            with torch_threads(self.config.threads):
+                while self.fraction_done() < 1.0:
+                    loss = self.train_step()
+                    running = loss if running is None else running + loss
+                    count += 1
+                    self.elapsed = time.perf_counter() - start
+                    report = None
+                    if self.elapsed - last_report >= REPORT_EVERY_S or self.fraction_done() >= 1.0:
+                        report = float(running) / count  # the only host sync
+                        running, count, last_report = None, 0, self.elapsed
+                    yield Progress(
+                        stage="train",
+                        done=self.step,
+                        total=self.config.steps,
+                        elapsed=self.elapsed,
+                        loss=report,
+                        fraction=self.fraction_done(),
+                    )
         finally:
             self.elapsed = time.perf_counter() - start
             self.model.eval()

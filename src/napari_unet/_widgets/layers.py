@@ -1,0 +1,194 @@
+"""napari layers <-> the core's arrays, and the layers this plugin writes.
+
+An Image layer becomes a stack ``(..., C, H, W)``: leading dimensions (z, time, ...) first,
+then channels (1 for grayscale, 3 for RGB/RGBA with alpha dropped), then the 2-D plane the
+U-Net works on. Nothing here copies more than it must, and nothing ever writes into a layer
+the user made: results go to layers tagged in their ``metadata`` as ours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Image, Labels
+
+from napari_unet.core.images import ImageError
+
+ROLE = "napari_unet"
+"""Key in ``layer.metadata`` marking layers this plugin wrote (value: a dict with a role)."""
+
+ANNOTATION_BRUSH = 8
+
+
+def _data(layer):
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+def image_stack(layer: Image):
+    """The layer's data as ``(..., C, H, W)`` (a view for numpy data; lazy for dask)."""
+    data = _data(layer)
+    if layer.rgb:
+        arr = np.moveaxis(data, -1, -3)
+        return arr[..., :3, :, :] if arr.shape[-3] == 4 else arr
+    if data.ndim < 2:
+        raise ImageError(f"layer '{layer.name}' is not an image with two spatial axes")
+    return data[..., None, :, :]
+
+
+def spatial_shape(layer: Image) -> tuple[int, ...]:
+    """Leading dimensions plus (H, W): the shape a matching Labels layer must have."""
+    shape = tuple(_data(layer).shape)
+    return shape[:-1] if layer.rgb else shape
+
+
+def channels_text(c: int) -> str:
+    return {1: "grayscale (1 channel)", 3: "RGB (3 channels)"}.get(c, f"{c} channels")
+
+
+def current_plane(viewer, layer) -> tuple[int, ...]:
+    """Index of the plane of ``layer`` shown now (its leading dimensions), () for 2-D."""
+    n_lead = len(spatial_shape(layer)) - 2 if isinstance(layer, Image) else layer.ndim - 2
+    if n_lead <= 0:
+        return ()
+    coords = layer.world_to_data(viewer.dims.point)[:n_lead]
+    lead = spatial_shape(layer)[:n_lead] if isinstance(layer, Image) else layer.data.shape[:n_lead]
+    return tuple(int(np.clip(round(float(c)), 0, n - 1)) for c, n in zip(coords, lead))
+
+
+def training_planes(image: Image, labels: Labels):
+    """The planes of ``image`` on which ``labels`` has painted pixels.
+
+    Returns ``(images, labels)``: lists of ``(C, H, W)`` float arrays and ``(H, W)`` label
+    *copies* (so painting during training changes nothing). Raises :class:`ImageError` with
+    what to do when the shapes do not match.
+    """
+    want = spatial_shape(image)
+    lab = _data(labels)
+    if tuple(lab.shape) != want:
+        raise ImageError(
+            f"labels layer '{labels.name}' has shape {tuple(lab.shape)} but image "
+            f"'{image.name}' has {want}; paint on a labels layer of the image's size "
+            "(use 'New annotation layer')"
+        )
+    stack = image_stack(image)
+    lab = np.asarray(lab)
+    if lab.ndim == 2:
+        return [np.asarray(stack)], [lab.copy()]
+    flat = lab.reshape((-1,) + lab.shape[-2:])
+    painted = np.flatnonzero(flat.reshape(len(flat), -1).any(axis=1))
+    lead = lab.shape[:-2]
+    images, labs = [], []
+    for i in painted:
+        idx = np.unravel_index(i, lead)
+        images.append(np.asarray(stack[idx]))
+        labs.append(np.array(lab[idx]))
+    return images, labs
+
+
+def new_annotation_layer(viewer, image: Image) -> Labels:
+    """Add an empty Labels layer ``"<image> annotations"`` ready to paint label 2."""
+    layer = viewer.add_labels(
+        np.zeros(spatial_shape(image), np.uint8),
+        name=f"{image.name} annotations",
+        scale=image.scale,
+        translate=image.translate,
+    )
+    viewer.layers.selection.active = layer
+    layer.brush_size = ANNOTATION_BRUSH
+    layer.selected_label = 2
+    layer.mode = "paint"
+    return layer
+
+
+def is_ours(layer, role: str | None = None) -> bool:
+    tag = layer.metadata.get(ROLE)
+    return isinstance(tag, dict) and (role is None or tag.get("role") == role)
+
+
+def find_ours(viewer, role: str, image_name: str, key: str | None = None):
+    """The layer this plugin wrote for ``image_name`` in ``role`` (and ``key``), or None."""
+    for layer in viewer.layers:
+        tag = layer.metadata.get(ROLE)
+        if (
+            isinstance(tag, dict)
+            and tag.get("role") == role
+            and tag.get("image") == image_name
+            and tag.get("key") == key
+        ):
+            return layer
+    return None
+
+
+def put_layer(viewer, layer, above):
+    """Insert ``layer`` just above ``above`` (below the annotations), keeping the selection."""
+    active = viewer.layers.selection.active
+    index = viewer.layers.index(above) + 1 if above in viewer.layers else len(viewer.layers)
+    viewer.layers.insert(index, layer)
+    if active is not None and active in viewer.layers:
+        viewer.layers.selection.active = active
+    return layer
+
+
+def write_result(viewer, image: Image, labels, probabilities, class_names, plane=None):
+    """Write a prediction of ``image`` into our layers, creating them the first time.
+
+    ``labels (..., H, W)`` and ``probabilities (..., K, H, W)`` (or None) cover the whole
+    stack, or only ``plane`` (an index into the leading dimensions) when it is given.
+    Returns the Labels layer ``"<image> prediction"``.
+    """
+    shape = spatial_shape(image)
+    name = image.name
+    layer = find_ours(viewer, "prediction", name)
+    if plane is not None and plane != ():
+        full = layer.data if layer is not None and layer.data.shape == shape else None
+        if full is None:
+            full = np.zeros(shape, labels.dtype)
+        full[plane] = labels
+        labels = full
+    if layer is None:
+        layer = Labels(labels, name=f"{name} prediction", scale=image.scale,
+                       translate=image.translate, opacity=0.5,
+                       metadata={ROLE: {"role": "prediction", "image": name, "key": None}})
+        _hide_background(layer, len(class_names))
+        put_layer(viewer, layer, image)
+    elif labels is layer.data:
+        layer.refresh()
+    else:
+        layer.data = labels
+    if probabilities is not None:
+        below = layer
+        for k, cls in enumerate(class_names):
+            data = probabilities[..., k, :, :]
+            below = _write_probability(viewer, image, below, data, cls, k, plane)
+    return layer
+
+
+def _hide_background(layer: Labels, n_classes: int) -> None:
+    """Show predicted classes 2.. in their usual label colours; class 1 (background) clear."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    values = np.arange(2, n_classes + 1)
+    colors = dict(zip(values.tolist(), layer.colormap.map(values))) if len(values) else {}
+    clear = {None: "transparent", 1: "transparent"}
+    layer.colormap = DirectLabelColormap(color_dict={**clear, **colors})
+
+
+def _write_probability(viewer, image, below, data, cls, k, plane):
+    name = image.name
+    layer = find_ours(viewer, "probability", name, cls)
+    shape = spatial_shape(image)
+    if plane is not None and plane != ():
+        full = layer.data if layer is not None and layer.data.shape == shape else None
+        full = np.zeros(shape, np.float32) if full is None else full
+        full[plane] = data
+        data = full
+    if layer is None:
+        layer = Image(data, name=f"{name} P({cls})", scale=image.scale, translate=image.translate,
+                      colormap="inferno", contrast_limits=(0.0, 1.0), blending="additive",
+                      visible=k > 0,
+                      metadata={ROLE: {"role": "probability", "image": name, "key": cls}})
+        put_layer(viewer, layer, below)
+    elif data is layer.data:
+        layer.refresh()
+    else:
+        layer.data = data
+    return layer

@@ -1,0 +1,114 @@
+"""Save and load the current model, and show what it was trained on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from .layers import channels_text
+from .session import session_for
+
+FILE_FILTER = "napari-unet model (*.unet);;All files (*)"
+SUFFIX = ".unet"
+
+
+def describe_model(session, compact: bool = False) -> str:
+    """What the current model is, for people: source, channels, classes, date, training."""
+    bundle = session.bundle
+    if bundle is None:
+        return "No model yet: paint, then Train (or Load a model file)."
+    if compact:
+        return f"{session.source}: {bundle.summary()}"
+    cfg, info = bundle.model_config, bundle.info
+    lines = [
+        session.source,
+        f"Input: {channels_text(cfg.in_channels)}",
+        f"Classes: {', '.join(f'{k + 1} = {n}' for k, n in enumerate(bundle.class_names))}",
+    ]
+    if info.get("date"):
+        lines.append(f"Trained: {str(info['date']).replace('T', ' ')}")
+    if "steps" in info:
+        lines.append(
+            f"{info['steps']} steps, {float(info.get('seconds', 0)):.1f} s on "
+            f"{info.get('device', '?')}; U-Net depth {cfg.depth}, width {cfg.base_width}"
+        )
+    if info.get("image_shapes"):
+        shapes = ", ".join("x".join(str(v) for v in s) for s in info["image_shapes"][:4])
+        more = " ..." if len(info["image_shapes"]) > 4 else ""
+        lines.append(f"Training images (C x H x W): {shapes}{more}")
+    return "\n".join(line for line in lines if line)
+
+
+class ModelPanel(QWidget):
+    """Model info plus Save / Load buttons, bound to the viewer's session.
+
+    ``compact`` shows a one-line summary instead of the full description.
+    """
+
+    def __init__(self, viewer, compact: bool = False, parent=None):
+        super().__init__(parent)
+        self.viewer = viewer
+        self.compact = compact
+        self.session = session_for(viewer)
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.save_button = QPushButton("Save model…")
+        self.load_button = QPushButton("Load model…")
+        self.save_button.clicked.connect(self._ask_save)
+        self.load_button.clicked.connect(self._ask_load)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.load_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.info)
+        layout.addLayout(buttons)
+        self.session.watch(self, self.update_info)
+        self.update_info()
+
+    def update_info(self) -> None:
+        self.info.setText(describe_model(self.session, self.compact))
+        self.save_button.setEnabled(self.session.bundle is not None)
+
+    def save(self, path) -> Path | None:
+        """Save the current model to ``path`` (``.unet`` added if it has no suffix)."""
+        from napari_unet.core.bundle import save_bundle
+
+        if self.session.bundle is None:
+            show_error("There is no model to save yet: train one first.")
+            return None
+        path = Path(path)
+        if not path.suffix:
+            path = path.with_suffix(SUFFIX)
+        try:
+            saved = save_bundle(self.session.bundle, path)
+        except OSError as e:
+            show_error(f"Cannot save the model to {path}: {e.strerror or e}")
+            return None
+        show_info(f"Model saved to {saved}")
+        return saved
+
+    def load(self, path) -> bool:
+        """Make the model in ``path`` the current one; False (and a message) if it cannot."""
+        from napari_unet.core.bundle import BundleError, load_bundle
+
+        try:
+            bundle = load_bundle(path)
+        except BundleError as e:
+            show_error(f"Cannot load the model: {e}")
+            return False
+        self.session.set_model(bundle, f"Loaded from {Path(path).name}")
+        show_info(f"Loaded model: {bundle.summary()}")
+        return True
+
+    def _ask_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save U-Net model", "model.unet", FILE_FILTER)
+        if path:
+            self.save(path)
+
+    def _ask_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load U-Net model", "", FILE_FILTER)
+        if path:
+            self.load(path)

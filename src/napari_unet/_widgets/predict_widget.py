@@ -1,0 +1,138 @@
+"""Dock widget: apply the current model to any image layer; save and load models.
+
+Writes ``"<image> prediction"`` (a Labels layer, updated in place on re-runs) and, if asked,
+``"<image> P(<class>)"`` Image layers; never writes into a layer the user made.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from napari.layers import Image
+from napari.utils.notifications import show_error
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_unet.core.images import ImageError
+
+from .layer_combo import LayerCombo
+from .layers import current_plane, is_ours, spatial_shape
+from .model_panel import ModelPanel
+from .prediction import check_image, start_prediction
+from .session import session_for
+
+if TYPE_CHECKING:
+    import napari
+
+
+class PredictWidget(QWidget):
+    """Image to predict, options, Predict/Cancel, and the model panel."""
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer"):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session = session_for(napari_viewer)
+        self.image = LayerCombo(napari_viewer, Image, accept=lambda layer: not is_ours(layer))
+        self.probabilities = QCheckBox("Probability image per class")
+        self.probabilities.setToolTip("Also write '<image> P(<class>)' layers (values 0 to 1)")
+        self.current_only = QCheckBox("Only the plane shown (z-stacks, time series)")
+        self.current_only.setToolTip("Unticked, every plane of a stack is predicted")
+        self.predict_button = QPushButton("Predict")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.models = ModelPanel(napari_viewer)
+
+        form = QFormLayout()
+        form.addRow("Image", self.image)
+        form.addRow(self.probabilities)
+        form.addRow(self.current_only)
+        run = QGroupBox("Predict")
+        box = QVBoxLayout(run)
+        box.addLayout(form)
+        box.addWidget(self.predict_button)
+        box.addWidget(self.status)
+        model = QGroupBox("Model")
+        QVBoxLayout(model).addWidget(self.models)
+        layout = QVBoxLayout(self)
+        layout.addWidget(run)
+        layout.addWidget(model)
+        layout.addStretch(1)
+
+        self.worker = None
+        self.predict_button.clicked.connect(self._clicked)
+        self.image.currentIndexChanged.connect(self._check)
+        self.session.watch(self, self._check)
+        self._check()
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def _check(self, *_) -> None:
+        """Say now whether the current model can predict the chosen image."""
+        layer, bundle = self.image.value, self.session.bundle
+        if self.busy:
+            return
+        if bundle is None:
+            text = "No model yet: train one in 'Train U-Net' or load a model file."
+        elif layer is None:
+            text = "Open an image to predict."
+        else:
+            try:
+                check_image(layer, bundle)
+                text = f"Ready: writes '{layer.name} prediction'."
+            except ImageError as e:
+                text = f"Cannot predict: {e}"
+        self.status.setText(text)
+
+    def _clicked(self) -> None:
+        if self.worker is not None:
+            self.cancel()
+        else:
+            self.predict()
+
+    def predict(self):
+        """Predict the chosen image with the current model; returns the worker or None."""
+        bundle, layer = self.session.bundle, self.image.value
+        if bundle is None:
+            show_error("There is no model yet: train one in 'Train U-Net', or load a model file.")
+            return None
+        if layer is None:
+            show_error("Choose an image layer to predict.")
+            return None
+        plane = None
+        if self.current_only.isChecked() and len(spatial_shape(layer)) > 2:
+            plane = current_plane(self.viewer, layer)
+        self.worker = start_prediction(
+            self.viewer, layer, bundle,
+            device=self.session.device,
+            probabilities=self.probabilities.isChecked(),
+            plane=plane,
+            on_done=self._done,
+        )
+        if self.worker is not None:
+            self.destroyed.connect(self.worker.quit)
+            self.predict_button.setText("Cancel")
+            self.status.setText(f"Predicting '{layer.name}'…")
+        return self.worker
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.quit()
+
+    def shutdown(self) -> None:
+        self.cancel()
+
+    def _done(self, layer) -> None:
+        self.worker = None
+        self.predict_button.setText("Predict")
+        self._check()
+        if layer is not None:
+            self.status.setText(f"Done: '{layer.name}'.")

@@ -1,0 +1,108 @@
+"""Fixtures for the dock-widget tests: a viewer with a small painted nuclei image, docked
+widgets with fast training settings, trained models, and captured notifications.
+
+Widgets are shut down and their workers awaited at teardown, so nothing leaks between tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unet.synthetic import nuclei, simulate_painting
+
+from .helpers import FAST_STEPS, SHAPE, fast, wait_idle
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Train with one CPU thread in tests.
+
+    On a 2-core machine shared with other work (CI runners, a second test process), torch's
+    2-thread OpenMP team spin-waits on a descheduled partner and steps become 10-30x slower;
+    one thread is as fast here without contention and immune to it, so timings stay stable.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def sample():
+    """A small nuclei image, its ground truth and simulated painting (1 = bg, 2 = fg)."""
+    image, truth = nuclei(SHAPE, n=10, seed=3)
+    painted = simulate_painting(truth, n_objects=5, n_background_strokes=4, seed=0)
+    return image, truth, painted
+
+
+def train_bundle(images, labels, steps=FAST_STEPS):
+    """A model trained headless by the core (fast settings), for predict-side tests."""
+    from napari_unet.core.config import TrainConfig
+    from napari_unet.core.progress import drain
+    from napari_unet.core.train import Trainer
+
+    config = TrainConfig(steps=steps, seconds=None, batch_size=4, patch_size=64)
+    return drain(Trainer(images, labels, config=config).steps())
+
+
+@pytest.fixture(scope="session")
+def gray_bundle(sample):
+    image, _, painted = sample
+    return train_bundle([image[None]], [painted])
+
+
+@pytest.fixture(scope="session")
+def rgb_bundle(sample):
+    image, _, painted = sample
+    rgb = np.stack([image, 0.5 * image, 0.2 + 0 * image])
+    return train_bundle([rgb], [painted])
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    return make_napari_viewer()
+
+
+@pytest.fixture
+def layers(viewer, sample):
+    """The sample image and its painted annotations as layers of ``viewer``."""
+    image, _, painted = sample
+    img = viewer.add_image(image, name="nuclei")
+    lab = viewer.add_labels(painted.copy(), name="nuclei annotations")
+    return img, lab
+
+
+@pytest.fixture
+def train_widget(viewer, qtbot):
+    """The train widget as the Plugins menu opens it (napari hands it a viewer proxy)."""
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train U-Net")
+    fast(widget.settings)
+    yield widget
+    widget.shutdown()
+    wait_idle(qtbot, widget)
+
+
+@pytest.fixture
+def predict_widget(viewer, qtbot):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Predict with U-Net")
+    yield widget
+    widget.shutdown()
+    wait_idle(qtbot, widget)
+
+
+@pytest.fixture
+def notifications():
+    """Messages shown to the user during the test, as (severity, text) pairs."""
+    from napari.utils.notifications import notification_manager
+
+    got = []
+
+    def grab(notification):
+        got.append((str(notification.severity), notification.message))
+
+    notification_manager.notification_ready.connect(grab)
+    yield got
+    notification_manager.notification_ready.disconnect(grab)
