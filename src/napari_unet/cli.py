@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--seconds", type=float, help="training budget in seconds (default 30)")
     t.add_argument("--init", help="continue training from this model file")
     t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--patch-size", type=int, default=128)
+    t.add_argument("--patch-size", type=int, default=64)
     t.add_argument("--depth", type=int, default=3)
     t.add_argument("--width", type=int, default=16, help="feature maps at the first level")
     t.add_argument("--padding", choices=["same", "valid"], default="same")
