@@ -163,11 +163,15 @@ def time_predict(args, bundle):
     def ours():
         predict_image(big, bundle, cfg, model=model, probabilities=True)
 
+    # the reference runs the same weights as a user would load them: default memory format,
+    # full precision on the CPU, bf16 autocast on a GPU
+    ref_model = bundle.build_model(device).to(memory_format=torch.contiguous_format)
+
     @torch.inference_mode()
     def monai():
         x = torch.from_numpy(normalize(big, bundle.norm))[None].to(device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            probs = sliding_window_inference(x, plan.window, 4, lambda t: torch.softmax(model(t).float(), 1),
+            probs = sliding_window_inference(x, plan.window, 4, lambda t: torch.softmax(ref_model(t).float(), 1),
                                              overlap=overlap, mode="constant", padding_mode="reflect")
         probs.argmax(1).cpu().numpy()
 

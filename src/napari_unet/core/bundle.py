@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,21 @@ class Bundle:
             f"classes: {', '.join(self.class_names)}",
         ]
         if "date" in self.info:
-            parts.append(f"trained {self.info['date']}")
+            parts.append(f"trained {_readable_date(self.info['date'])}")
         if "steps" in self.info:
             parts.append(f"{self.info['steps']} steps")
         return "; ".join(parts)
+
+
+def _readable_date(iso: str) -> str:
+    """'2026-11-23T16:18:03+00:00' -> '2026-11-23 16:18 UTC' (other text unchanged)."""
+    try:
+        when = datetime.fromisoformat(str(iso))
+    except ValueError:
+        return str(iso)
+    if when.utcoffset() is not None and when.utcoffset().total_seconds() == 0:
+        return when.strftime("%Y-%m-%d %H:%M UTC")
+    return when.strftime("%Y-%m-%d %H:%M")
 
 
 def default_class_names(n: int) -> list[str]:
