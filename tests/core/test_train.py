@@ -112,3 +112,15 @@ def test_thread_setting_applies_while_training_and_is_restored(nuclei_case):
     seen = [torch.get_num_threads() for _ in trainer.steps()]
     assert seen == [1, 1]
     assert torch.get_num_threads() == before
+
+
+def test_a_model_of_the_other_mode_is_not_fine_tuned(nuclei_case):
+    image, truth, painted = nuclei_case
+    cfg = TrainConfig(steps=1, seconds=None, batch_size=1, patch_size=16)
+    small = ModelConfig(depth=1, base_width=4)
+    three = painted.copy()
+    three[:4, :4] = 3  # a 3-class semantic model has the same shape as an instance model
+    semantic = drain(fit([image], [three], model=small, config=cfg))
+    inst_cfg = TrainConfig(steps=1, seconds=None, batch_size=1, patch_size=16, mode="instance")
+    again = Trainer([image], [truth], model=small, config=inst_cfg, init=semantic)
+    assert "semantic model" in again.note and again.init is None

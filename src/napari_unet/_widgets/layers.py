@@ -84,17 +84,22 @@ def training_planes(image: Image, labels: Labels):
     return images, labs
 
 
-def new_annotation_layer(viewer, image: Image) -> Labels:
-    """Add an empty Labels layer ``"<image> annotations"`` ready to paint label 2."""
+def new_annotation_layer(viewer, image: Image, instance: bool = False) -> Labels:
+    """Add an empty Labels layer ``"<image> annotations"``, ready to paint.
+
+    For strokes of classes label 2 (foreground) is selected. For whole objects (``instance``)
+    label 1 is, and the layer is 16-bit so that it holds thousands of objects (napari's M
+    key picks a new label for every new object).
+    """
     layer = viewer.add_labels(
-        np.zeros(spatial_shape(image), np.uint8),
+        np.zeros(spatial_shape(image), np.uint16 if instance else np.uint8),
         name=f"{image.name} annotations",
         scale=image.scale,
         translate=image.translate,
     )
     viewer.layers.selection.active = layer
     layer.brush_size = ANNOTATION_BRUSH
-    layer.selected_label = 2
+    layer.selected_label = 1 if instance else 2
     layer.mode = "paint"
     return layer
 
@@ -128,32 +133,18 @@ def put_layer(viewer, layer, above):
     return layer
 
 
-def write_result(viewer, image: Image, labels, probabilities, class_names, plane=None):
+def write_result(viewer, image: Image, labels, probabilities, class_names, plane=None,
+                 instances=False):
     """Write a prediction of ``image`` into our layers, creating them the first time.
 
     ``labels (..., H, W)`` and ``probabilities (..., K, H, W)`` (or None) cover the whole
     stack, or only ``plane`` (an index into the leading dimensions) when it is given.
-    Returns the Labels layer ``"<image> prediction"``.
+    ``labels`` hold classes (k + 1, as painted), or object ids when ``instances`` (an
+    instance model's prediction, shown one colour per object). Returns the Labels layer
+    ``"<image> prediction"``.
     """
-    shape = spatial_shape(image)
-    name = image.name
-    layer = find_ours(viewer, "prediction", name)
-    if plane is not None and plane != ():
-        full = layer.data if layer is not None and layer.data.shape == shape else None
-        if full is None:
-            full = np.zeros(shape, labels.dtype)
-        full[plane] = labels
-        labels = full
-    if layer is None:
-        layer = Labels(labels, name=f"{name} prediction", scale=image.scale,
-                       translate=image.translate, opacity=0.5,
-                       metadata={ROLE: {"role": "prediction", "image": name, "key": None}})
-        _hide_background(layer, len(class_names))
-        put_layer(viewer, layer, image)
-    elif labels is layer.data:
-        layer.refresh()
-    else:
-        layer.data = labels
+    kind = "instances" if instances else f"{len(class_names)} classes"
+    layer = _write_labels(viewer, image, "prediction", labels, plane, image, kind)
     if probabilities is not None:
         below = layer
         for k, cls in enumerate(class_names):
@@ -162,12 +153,56 @@ def write_result(viewer, image: Image, labels, probabilities, class_names, plane
     return layer
 
 
-def _hide_background(layer: Labels, n_classes: int) -> None:
-    """Show predicted classes 2.. in their usual label colours; class 1 (background) clear."""
-    from napari.utils.colormaps import DirectLabelColormap
+def write_objects(viewer, image: Image, objects, plane=None) -> Labels:
+    """Write object ids ``(..., H, W)`` (of ``plane`` only, if given) into ``"<image> objects"``.
 
+    The layer goes just above the image's prediction and is updated in place on re-runs.
+    """
+    above = find_ours(viewer, "prediction", image.name) or image
+    return _write_labels(viewer, image, "objects", objects, plane, above, "instances")
+
+
+def _write_labels(viewer, image, role, data, plane, above, kind):
+    """Write ``data`` into our Labels layer ``"<image> <role>"``, made the first time.
+
+    ``kind`` ("instances" or "<K> classes") says how it is coloured; the colours are set
+    again only when it changes (another model), and then planes of the old kind are cleared.
+    """
+    name = image.name
+    layer = find_ours(viewer, role, name)
+    tag = {"role": role, "image": name, "key": None, "kind": kind}
+    same = layer is not None and layer.metadata[ROLE].get("kind") == kind
+    if plane is not None and plane != ():
+        shape = spatial_shape(image)
+        fits = same and layer.data.shape == shape and layer.data.dtype == data.dtype
+        full = layer.data if fits else np.zeros(shape, data.dtype)
+        full[plane] = data
+        data = full
+    if layer is None:
+        layer = Labels(data, name=f"{name} {role}", scale=image.scale,
+                       translate=image.translate, opacity=0.5, metadata={ROLE: tag})
+        put_layer(viewer, layer, above)
+    elif data is layer.data:
+        layer.refresh()
+    else:
+        layer.data = data
+    if not same:
+        layer.metadata[ROLE] = tag
+        _set_colours(layer, kind)
+    return layer
+
+
+def _set_colours(layer: Labels, kind: str) -> None:
+    """Objects: napari's usual colour per id. Classes: 2.. in their label colours, 1 clear."""
+    from napari.utils.colormaps import DirectLabelColormap, label_colormap
+
+    if kind == "instances":
+        layer.colormap = label_colormap(49, 0.5, background_value=0)
+        return
+    n_classes = int(kind.split()[0])
     values = np.arange(2, n_classes + 1)
-    colors = dict(zip(values.tolist(), layer.colormap.map(values))) if len(values) else {}
+    cyclic = label_colormap(49, 0.5, background_value=0)
+    colors = dict(zip(values.tolist(), cyclic.map(values))) if len(values) else {}
     clear = {None: "transparent", 1: "transparent"}
     layer.colormap = DirectLabelColormap(color_dict={**clear, **colors})
 

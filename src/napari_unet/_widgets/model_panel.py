@@ -14,18 +14,29 @@ FILE_FILTER = "napari-unet model (*.unet);;All files (*)"
 SUFFIX = ".unet"
 
 
+INSTANCE_TEXT = "Objects (instance model: one label per object)"
+
+
+def describe_output(bundle) -> str:
+    """What the model predicts: objects (instance model), or its classes as painted."""
+    if bundle.mode == "instance":
+        return INSTANCE_TEXT
+    return f"Classes: {', '.join(f'{k + 1} = {n}' for k, n in enumerate(bundle.class_names))}"
+
+
 def describe_model(session, compact: bool = False) -> str:
-    """What the current model is, for people: source, channels, classes, date, training."""
+    """What the current model is, for people: source, channels, output, date, training."""
     bundle = session.bundle
     if bundle is None:
         return "No model yet: paint, then Train (or Load a model file)."
     if compact:
-        return f"{session.source}: {bundle.summary()}"
+        kind = "objects (instance model); " if bundle.mode == "instance" else ""
+        return f"{session.source}: {kind}{bundle.summary()}"
     cfg, info = bundle.model_config, bundle.info
     lines = [
         session.source,
         f"Input: {channels_text(cfg.in_channels)}",
-        f"Classes: {', '.join(f'{k + 1} = {n}' for k, n in enumerate(bundle.class_names))}",
+        describe_output(bundle),
     ]
     if info.get("date"):
         lines.append(f"Trained: {str(info['date']).replace('T', ' ')}")

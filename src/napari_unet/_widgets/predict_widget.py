@@ -1,7 +1,9 @@
 """Dock widget: apply the current model to any image layer; save and load models.
 
-Writes ``"<image> prediction"`` (a Labels layer, updated in place on re-runs) and, if asked,
-``"<image> P(<class>)"`` Image layers; never writes into a layer the user made.
+Writes ``"<image> prediction"`` (a Labels layer, updated in place on re-runs: classes, or
+one id per object for an instance model) and, if asked, ``"<image> P(<class>)"`` Image
+layers and, for a semantic model, ``"<image> objects"`` (its foreground split into objects);
+never writes into a layer the user made.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ if TYPE_CHECKING:
     import napari
 
 
+OBJECTS_TIP = {
+    False: "Also write '<image> objects': the foreground split into objects, one label each "
+    "(touching objects are separated by a watershed)",
+    True: "The current model predicts objects: '<image> prediction' holds one label per object",
+}
+
+
 class PredictWidget(QWidget):
     """Image to predict, options, Predict/Cancel, and the model panel."""
 
@@ -42,6 +51,7 @@ class PredictWidget(QWidget):
         self.image = LayerCombo(napari_viewer, Image, accept=lambda layer: not is_ours(layer))
         self.probabilities = QCheckBox("Probability image per class")
         self.probabilities.setToolTip("Also write '<image> P(<class>)' layers (values 0 to 1)")
+        self.objects = QCheckBox("Also split into objects")
         self.current_only = QCheckBox("Only the plane shown (z-stacks, time series)")
         self.current_only.setToolTip("Unticked, every plane of a stack is predicted")
         self.predict_button = QPushButton("Predict")
@@ -52,6 +62,7 @@ class PredictWidget(QWidget):
         form = QFormLayout()
         form.addRow("Image", self.image)
         form.addRow(self.probabilities)
+        form.addRow(self.objects)
         form.addRow(self.current_only)
         run = QGroupBox("Predict")
         box = QVBoxLayout(run)
@@ -68,6 +79,7 @@ class PredictWidget(QWidget):
         self.worker = None
         self.predict_button.clicked.connect(self._clicked)
         self.image.currentIndexChanged.connect(self._check)
+        self.objects.toggled.connect(self._check)
         self.session.watch(self, self._check)
         self._check()
 
@@ -78,6 +90,9 @@ class PredictWidget(QWidget):
     def _check(self, *_) -> None:
         """Say now whether the current model can predict the chosen image."""
         layer, bundle = self.image.value, self.session.bundle
+        instance = bundle is not None and bundle.mode == "instance"
+        self.objects.setEnabled(not instance)  # an instance model's prediction is objects
+        self.objects.setToolTip(OBJECTS_TIP[instance])
         if self.busy:
             return
         if bundle is None:
@@ -87,7 +102,12 @@ class PredictWidget(QWidget):
         else:
             try:
                 check_image(layer, bundle)
-                text = f"Ready: writes '{layer.name} prediction'."
+                text = f"Ready: writes '{layer.name} prediction'"
+                if instance:
+                    text += " (one colour per object)"
+                elif self.objects.isChecked():
+                    text += f" and '{layer.name} objects'"
+                text += "."
             except ImageError as e:
                 text = f"Cannot predict: {e}"
         self.status.setText(text)
@@ -115,6 +135,7 @@ class PredictWidget(QWidget):
             device=self.session.device,
             probabilities=self.probabilities.isChecked(),
             plane=plane,
+            objects=self.objects.isChecked() and bundle.mode != "instance",
             on_done=self._done,
         )
         if self.worker is not None:

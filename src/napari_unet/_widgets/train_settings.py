@@ -2,15 +2,21 @@
 
 Defaults are read from the core's dataclasses, so the widget, the command line and
 notebooks train alike unless the user changes something.
+
+The annotation choice in view is the core's training mode: strokes of classes (semantic)
+or whole objects, each with its own label (instance).
 """
 
 from __future__ import annotations
 
+from napari.utils.notifications import show_info
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QLabel,
     QLineEdit,
     QSpinBox,
@@ -21,8 +27,9 @@ from superqt import QCollapsible
 
 from napari_unet.core.config import ModelConfig, TrainConfig, interactive_threads
 
-DEFAULT_CLASSES = "background, foreground"
+from .modes import ANNOTATIONS, CLASSES_TIPS, KINDS, annotation_help
 
+DEFAULT_CLASSES = "background, foreground"
 
 def available_devices() -> list[str]:
     """'auto', 'cpu' and the accelerators torch can use here (imports torch)."""
@@ -59,6 +66,20 @@ def _spin(lo, hi, value, step=1, special=None, suffix="") -> QSpinBox:
     return box
 
 
+def _grid(rows) -> QGridLayout:
+    """A form as a grid: ``(label, widget)`` rows, a widget alone (label None) spans both
+    columns. (A QFormLayout clips a word-wrapped label that spans a row.)"""
+    grid = QGridLayout()
+    grid.setColumnStretch(1, 1)
+    for r, (text, widget) in enumerate(rows):
+        if text is None:
+            grid.addWidget(widget, r, 0, 1, 2)
+        else:
+            grid.addWidget(QLabel(text), r, 0)
+            grid.addWidget(widget, r, 1)
+    return grid
+
+
 class TrainSettings(QWidget):
     """The form; :meth:`train_config`, :meth:`model_config` and :meth:`class_names` read it."""
 
@@ -72,11 +93,16 @@ class TrainSettings(QWidget):
         self.seconds.setSpecialValueText("no time limit")
         self.seconds.setValue(t.seconds or 0)
         self.seconds.setToolTip("How long to train. Training can be stopped at any time.")
+        self.annotation = QComboBox()
+        for i, (mode, text) in enumerate(ANNOTATIONS.items()):
+            self.annotation.addItem(text, mode)
+            self.annotation.setItemData(i, text, Qt.ToolTipRole)  # the dock may cut it short
+        self.annotation.setToolTip("How the labels layer is painted")
+        self.annotation.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.annotation.setMinimumContentsLength(16)
+        self.annotation_help = QLabel()
+        self.annotation_help.setWordWrap(True)
         self.classes = QLineEdit(DEFAULT_CLASSES)
-        self.classes.setToolTip(
-            "Names of the painted labels, label 1 first, separated by commas. "
-            "Paint label 3, 4, ... for more classes."
-        )
         self.fresh = QCheckBox("Start fresh (forget the current model)")
         self.fresh.setToolTip("Unticked, training continues from the current model (fine-tuning).")
         self.device = QComboBox()
@@ -97,13 +123,21 @@ class TrainSettings(QWidget):
         self.augment.setChecked(t.augment)
         self.steps = _spin(0, 10_000_000, t.steps or 0, step=50, special="no step limit")
         self.seed = _spin(-1, 2**31 - 1, -1 if t.seed is None else t.seed, special="random")
+        self.margin = _spin(0, 10_000, t.region_margin, suffix=" px")
+        self.margin.setToolTip(
+            "Whole objects: the annotated area is the painted objects' bounding box grown by "
+            "this much; unpainted pixels in it are background, outside it nothing counts"
+        )
 
-        main = QFormLayout()
-        main.addRow("Training time", self.seconds)
-        main.addRow("Classes", self.classes)
-        main.addRow("Device", self.device)
-        main.addRow("", self.device_info)
-        main.addRow(self.fresh)
+        main = _grid([
+            ("Annotation", self.annotation),
+            (None, self.annotation_help),
+            ("Training time", self.seconds),
+            ("Classes", self.classes),
+            ("Device", self.device),
+            ("", self.device_info),
+            (None, self.fresh),
+        ])
         advanced = QWidget()
         form = QFormLayout(advanced)
         form.addRow("U-Net depth", self.depth)
@@ -113,6 +147,7 @@ class TrainSettings(QWidget):
         form.addRow("Learning rate", self.lr)
         form.addRow("Stop after steps", self.steps)
         form.addRow("Random seed", self.seed)
+        form.addRow("Object area margin", self.margin)
         form.addRow(self.augment)
         self.advanced = QCollapsible("Advanced settings")
         self.advanced.addWidget(advanced)
@@ -121,6 +156,23 @@ class TrainSettings(QWidget):
         layout.addLayout(main)
         layout.addWidget(self.advanced)
         self._show_device(self.device.currentText())
+        self.annotation.currentIndexChanged.connect(self._show_mode)
+        self.margin.valueChanged.connect(self._show_mode)
+        self._show_mode()
+
+    def mode(self) -> str:
+        """The training mode chosen: "semantic" or "instance"."""
+        return self.annotation.currentData()
+
+    def set_mode(self, mode: str) -> None:
+        self.annotation.setCurrentIndex(self.annotation.findData(mode))
+
+    def _show_mode(self, *_) -> None:
+        instance = self.mode() == "instance"
+        self.annotation_help.setText(annotation_help(self.mode(), self.margin.value()))
+        self.classes.setEnabled(not instance)
+        self.classes.setToolTip(CLASSES_TIPS[self.mode()])
+        self.margin.setEnabled(instance)
 
     def _show_device(self, name: str) -> None:
         self.device_info.setText(describe_device(name))
@@ -137,6 +189,8 @@ class TrainSettings(QWidget):
             seed=None if self.seed.value() < 0 else self.seed.value(),
             device=self.device.currentText(),
             threads=interactive_threads(),
+            mode=self.mode(),
+            region_margin=self.margin.value(),
         )
 
     def model_config(self) -> ModelConfig:
@@ -148,10 +202,25 @@ class TrainSettings(QWidget):
         names += [f"class {k}" for k in range(len(names) + 1, n_classes + 1)]
         return names[:n_classes]
 
+    def fresh_reason(self, bundle) -> str:
+        """Why training with these settings cannot continue from ``bundle`` ("" if it can)."""
+        if bundle.mode != self.mode():
+            old, new = KINDS.get(bundle.mode, bundle.mode), KINDS[self.mode()]
+            return f"Starting fresh: the current model learnt {old}, this training {new}."
+        old = bundle.model_config
+        if (old.depth, old.base_width) != (self.depth.value(), self.width.value()):
+            return "Starting fresh: the U-Net size differs from the current model's."
+        return ""
+
     def show_model(self, bundle) -> None:
-        """Follow a new current model: its size and class names become the settings."""
+        """Follow a new current model: its size, annotation kind and class names become the
+        settings (so training again continues from it); the user is told if the kind changes."""
         if bundle is None:
             return
         self.depth.setValue(bundle.model_config.depth)
         self.width.setValue(bundle.model_config.base_width)
-        self.classes.setText(", ".join(bundle.class_names))
+        if bundle.mode != self.mode() and self.annotation.findData(bundle.mode) >= 0:
+            self.set_mode(bundle.mode)
+            show_info(f"Annotation set to '{self.annotation.currentText()}', as the model's")
+        if bundle.mode == "semantic":
+            self.classes.setText(", ".join(bundle.class_names))

@@ -1,9 +1,9 @@
 """Dock widget: train a U-Net on painted labels, live, with Stop; then predict.
 
-Thin on purpose: it turns layers into arrays (``layers.training_planes``), builds configs
-(``train_settings``), runs the core's ``Trainer.steps()`` generator in a napari
-``thread_worker`` and writes the prediction back (``prediction``). Nothing it does changes
-a layer the user painted.
+Thin on purpose: it turns layers into arrays (``training_data.training_arrays``), builds
+configs (``train_settings``: strokes of classes or whole objects, see ``modes``), runs the
+core's ``Trainer.steps()`` generator in a napari ``thread_worker`` and writes the prediction
+back (``prediction``). Nothing it does changes a layer the user painted.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_unet.core.config import ConfigError
-from napari_unet.core.images import ImageError, as_label_array
-from napari_unet.core.targets import check_painted
+from napari_unet.core.images import ImageError
 
-from .layers import training_planes
 from .loss_plot import LossPlot
 from .model_panel import ModelPanel
-from .prediction import auto_plane, has_probability_layers, start_prediction
+from .modes import TRAIN_HINTS
+from .prediction import auto_plane, has_results, start_prediction
 from .session import session_for
 from .tasks import ProgressBar, TaskError, guarded
 from .train_settings import TrainSettings
-from .training_data import TrainingData
+from .training_data import TrainingData, training_arrays
 
 if TYPE_CHECKING:
     import napari
@@ -63,11 +62,10 @@ class TrainWidget(QWidget):
         self.data = TrainingData(napari_viewer)
         self.settings = TrainSettings()
         self.train_button = QPushButton("Train")
-        self.train_button.setToolTip("Paint a few strokes of every class first")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop now and keep the model trained so far")
         self.stop_button.setEnabled(False)
-        self.status = QLabel("Paint label 1 (background) and 2 (foreground), then Train.")
+        self.status = QLabel()
         self.status.setWordWrap(True)
         self.plot = LossPlot()
         self.models = ModelPanel(napari_viewer, compact=True)
@@ -93,10 +91,13 @@ class TrainWidget(QWidget):
         self._stopped = False
         self._pairs = []
         self._predict_token = None
+        self._note = ""
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(self.stop)
         self.settings.device.currentTextChanged.connect(self._set_device)
         self._set_device(self.settings.device.currentText())
+        self.settings.annotation.currentIndexChanged.connect(self._mode_changed)
+        self._mode_changed()
         self.session.watch(self, self._model_changed)
 
     @property
@@ -110,42 +111,36 @@ class TrainWidget(QWidget):
     def _model_changed(self) -> None:
         self.settings.show_model(self.session.bundle)
 
-    # -- start ------------------------------------------------------------------------------
-    def _training_set(self):
-        """Arrays for the core from the chosen pairs; raises ImageError/ConfigError."""
-        images, labels = [], []
-        for image, lab in self.data.pairs():
-            ims, labs = training_planes(image, lab)
-            images += ims
-            labels += [as_label_array(l, im.shape[-2:]) for im, l in zip(ims, labs)]
-        n_classes = check_painted(labels)
-        channels = {im.shape[0] for im in images}
-        if len(channels) > 1:
-            raise ImageError("the training images differ in channels (grayscale and RGB?); "
-                             "train on images of one kind")
-        return images, labels, n_classes
+    def _mode_changed(self, *_) -> None:
+        mode = self.settings.mode()
+        self.data.set_mode(mode)
+        tip, hint = TRAIN_HINTS[mode]
+        self.train_button.setToolTip(tip)
+        if not self.busy:
+            self.status.setText(hint)
 
+    # -- start ------------------------------------------------------------------------------
     def train(self):
         """Validate, then start training in a worker. Returns the worker (None if refused)."""
         if self.worker is not None:
             return None
         try:
-            images, labels, n_classes = self._training_set()
             config = self.settings.train_config()
+            pairs = self.data.pairs()
+            images, labels, n_classes = training_arrays(pairs, config.mode)
             model = self.settings.model_config()
         except (ImageError, ConfigError) as e:
             show_error(f"Cannot train: {e}")
             return None
-        self._pairs = self.data.pairs()
+        self._pairs = pairs
         init = None if self.settings.fresh.isChecked() else self.session.bundle
-        if init is not None:
-            old = init.model_config
-            if (old.depth, old.base_width) != (model.depth, model.base_width):
-                show_info("Starting fresh: the U-Net size differs from the current model's.")
-                init = None
-            else:
-                model = None  # continue with the current model's architecture
-        names = self.settings.class_names(n_classes)
+        self._note = self.settings.fresh_reason(init) if init is not None else ""
+        if self._note:
+            show_info(self._note)
+            init = None
+        elif init is not None:
+            model = None  # continue with the current model's architecture
+        names = None if config.mode == "instance" else self.settings.class_names(n_classes)
         self.trainer, self._bundle, self._stopped = None, None, False
         self.plot.clear()
         self._bar = ProgressBar("Training U-Net")
@@ -180,7 +175,8 @@ class TrainWidget(QWidget):
         if not hasattr(item, "stage"):
             self.trainer = item
             if item.note:
-                show_info(f"Training {item.note}")
+                self._note = f"Training {item.note}."
+                show_info(self._note)
             return
         self._bar.set_fraction(item.fraction)
         if item.loss is not None:
@@ -216,9 +212,10 @@ class TrainWidget(QWidget):
                 self.status.setText("Stopped before the first step; the model is unchanged.")
             return
         verb = "Stopped after" if self._stopped else "Trained"
+        note = f" {self._note}" if self._note else ""
         self.status.setText(
             f"{verb} {trainer.step} steps in {trainer.elapsed:.1f} s on "
-            f"{bundle.info.get('device', '')}. Predicting…"
+            f"{bundle.info.get('device', '')}.{note} Predicting…"
         )
         names = [image.name for image, _ in self._pairs]
         self.session.set_model(bundle, f"Trained here on {', '.join(names)}", trained_on=names)
@@ -234,8 +231,9 @@ class TrainWidget(QWidget):
         self.predict_worker = start_prediction(
             self.viewer, image, bundle,
             device=self.session.device,
-            probabilities=has_probability_layers(self.viewer, image),
+            probabilities=has_results(self.viewer, image, "probability"),
             plane=auto_plane(self.viewer, image),
+            objects=bundle.mode == "semantic" and has_results(self.viewer, image, "objects"),
             on_done=lambda layer: self._prediction_done(layer, token),
         )
         if self.predict_worker is not None:

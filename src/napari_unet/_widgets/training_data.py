@@ -1,9 +1,13 @@
-"""The training set: (image layer, painted labels layer) pairs, and new annotation layers."""
+"""The training set: (image layer, painted labels layer) pairs, and new annotation layers.
+
+What is painted depends on the annotation mode (:meth:`TrainingData.set_mode`): strokes of
+classes (1 = background, 2 = foreground, ...) or whole objects, each with its own label.
+"""
 
 from __future__ import annotations
 
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -14,10 +18,37 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_unet.core.images import ImageError
+from napari_unet.core.images import ImageError, as_label_array
+from napari_unet.core.targets import INSTANCE_CLASSES, check_painted
 
 from .layer_combo import LayerCombo
-from .layers import is_ours, new_annotation_layer, spatial_shape
+from .layers import is_ours, new_annotation_layer, spatial_shape, training_planes
+from .modes import LABELS_TIPS, NEW_LAYER_TIPS, NEW_OBJECTS_LAYER, NO_OBJECTS
+
+
+def training_arrays(pairs, mode: str = "semantic"):
+    """The core's arrays from (image, labels) layer ``pairs``: ``(images, labels, n_classes)``.
+
+    Only painted planes of stacks are used; labels are copies. Raises :class:`ImageError`
+    saying what to paint: at least two classes for strokes, at least one object for whole
+    objects (whose model always has the classes background, interior and border).
+    """
+    images, labels = [], []
+    for image, lab in pairs:
+        ims, labs = training_planes(image, lab)
+        images += ims
+        labels += [as_label_array(l, im.shape[-2:]) for im, l in zip(ims, labs)]
+    if mode == "instance":
+        if not any(l.any() for l in labels):
+            raise ImageError(NO_OBJECTS)
+        check_painted(labels, min_classes=1)
+        n_classes = len(INSTANCE_CLASSES)
+    else:
+        n_classes = check_painted(labels)
+    if len({im.shape[0] for im in images}) > 1:
+        raise ImageError("the training images differ in channels (grayscale and RGB?); "
+                         "train on images of one kind")
+    return images, labels, n_classes
 
 
 def _theirs(layer) -> bool:
@@ -35,9 +66,7 @@ class PairRow:
         self.remove.setText("✕")
         self.remove.setToolTip("Remove this pair from the training set")
         self.image.setToolTip("Image to learn from")
-        self.labels.setToolTip(
-            "Labels painted on it: 0 = unpainted, 1 = background, 2 = foreground, ..."
-        )
+        self.labels.setToolTip(LABELS_TIPS["semantic"])
         self.image.currentIndexChanged.connect(self.match_labels)
         self.labels.currentIndexChanged.connect(self.match_labels)
         self.match_labels()
@@ -72,10 +101,6 @@ class TrainingData(QWidget):
         self.grid.setColumnStretch(0, 1)
         self.grid.setColumnStretch(1, 1)
         self.new_button = QPushButton("New annotation layer")
-        self.new_button.setToolTip(
-            "Add an empty labels layer for the image, ready to paint: "
-            "label 1 = background, label 2 = foreground"
-        )
         self.add_button = QPushButton("+ Add pair")
         self.add_button.setToolTip("Train on several images at once")
         self.new_button.clicked.connect(self.new_annotation_layer)
@@ -87,10 +112,20 @@ class TrainingData(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self.grid)
         layout.addLayout(buttons)
+        self.mode = "semantic"
         self.add_pair()
+        self.set_mode("semantic")
+
+    def set_mode(self, mode: str) -> None:
+        """Follow the annotation mode ("semantic" or "instance"): tips and new layers."""
+        self.mode = mode
+        self.new_button.setToolTip(NEW_LAYER_TIPS[mode])
+        for row in self.rows:
+            row.labels.setToolTip(LABELS_TIPS[mode])
 
     def add_pair(self) -> PairRow:
         row = PairRow(self.viewer)
+        row.labels.setToolTip(LABELS_TIPS[self.mode])
         r = self.grid.rowCount()
         for col, w in enumerate(row.widgets()):
             self.grid.addWidget(w, r, col)
@@ -113,7 +148,10 @@ class TrainingData(QWidget):
             row.remove.setEnabled(len(self.rows) > 1)
 
     def new_annotation_layer(self) -> Labels | None:
-        """Create ``"<image> annotations"`` for the last row's image and pair it there."""
+        """Create ``"<image> annotations"`` for the last row's image and pair it there.
+
+        For whole objects label 1 is selected and a tip says to press M for each new object.
+        """
         row = self.rows[-1]
         image = row.image.value
         if image is None:
@@ -121,8 +159,11 @@ class TrainingData(QWidget):
                 "Open an image first (or File > Open Sample > Nuclei), then add annotations."
             )
             return None
-        layer = new_annotation_layer(self.viewer, image)
+        instance = self.mode == "instance"
+        layer = new_annotation_layer(self.viewer, image, instance=instance)
         row.labels.value = layer
+        if instance:
+            show_info(NEW_OBJECTS_LAYER)
         return layer
 
     def pairs(self) -> list[tuple[Image, Labels]]:

@@ -35,14 +35,20 @@ def count_classes(labels_list) -> int:
     return int(max((int(lab.max()) if lab.size else 0) for lab in labels_list))
 
 
-def check_painted(labels_list, min_classes: int = 2) -> int:
-    """Raise a clear :class:`ImageError` unless at least ``min_classes`` classes are painted.
+def check_painted(labels_list, min_classes: int = 2, instance: bool = False) -> int:
+    """Raise a clear :class:`ImageError` unless at least ``min_classes`` classes are painted
+    (``instance=True``: at least one object).
 
     Returns the number of classes (the largest painted value).
     """
     present = set()
     for lab in labels_list:
         present.update(int(v) for v in np.unique(lab) if v > 0)
+    if not present and instance:
+        raise ImageError(
+            "nothing is painted: paint whole objects, each with its own label value, "
+            "and every object inside the area you annotate"
+        )
     if not present:
         raise ImageError(
             "nothing is painted: paint some pixels of every class "

@@ -112,7 +112,7 @@ class Trainer:
             check_finite(np.asarray(im))
         instance = self.config.mode == "instance"
         if instance:
-            check_painted(lab, min_classes=1)
+            check_painted(lab, min_classes=1, instance=True)
             n_classes = len(INSTANCE_CLASSES)
         else:
             n_classes = check_painted(lab)
@@ -121,7 +121,13 @@ class Trainer:
         self.model_config = ModelConfig.from_dict(
             {**base.to_dict(), "in_channels": in_channels, "n_classes": n_classes}
         )
-        if init is not None and init.model_config != self.model_config:
+        if init is not None and init.mode != self.config.mode:
+            self.note = (
+                f"started fresh: the previous model was a {init.mode} model, "
+                f"this training is {self.config.mode}"
+            )
+            init = None
+        elif init is not None and init.model_config != self.model_config:
             self.note = (
                 f"started fresh: the data have {in_channels} channel(s) and {n_classes} classes, "
                 f"the previous model {init.model_config.in_channels} and "
