@@ -60,3 +60,14 @@ def test_displacement_field_has_requested_sigma_on_coarse_grid():
     # corners are coarse grid points (align_corners=True): their spread is sigma
     assert abs(d[:, :, 0, 0].std().item() - 10.0) < 0.5
     assert abs(d[:, :, 4, 4].std().item() - 10.0) < 0.5
+
+
+def test_noise_changes_the_image_but_never_the_labels():
+    img, tgt = _blocks()
+    quiet = AugmentParams(elastic=False, flips=False, intensity_scale=0, intensity_shift=0)
+    noisy = AugmentParams(elastic=False, flips=False, intensity_scale=0, intensity_shift=0, noise=0.5)
+    a_img, a_tgt, _ = augment(img, tgt, 64, quiet, torch.Generator().manual_seed(4))
+    b_img, b_tgt, _ = augment(img, tgt, 64, noisy, torch.Generator().manual_seed(4))
+    assert torch.equal(a_tgt, b_tgt)
+    diff = (b_img - a_img)
+    assert diff.abs().max() > 0 and diff.std() < 0.5

@@ -45,11 +45,12 @@ class AugmentParams:
     flips: bool = True
     intensity_scale: float = 0.2
     intensity_shift: float = 0.1
+    noise: float = 0.0
 
     @classmethod
     def from_train_config(cls, cfg) -> AugmentParams:
         if not cfg.augment:
-            return cls(elastic=False, flips=False, intensity_scale=0.0, intensity_shift=0.0)
+            return cls(elastic=False, flips=False, intensity_scale=0.0, intensity_shift=0.0, noise=0.0)
         return cls(
             elastic=cfg.elastic,
             elastic_sigma=cfg.elastic_sigma,
@@ -57,6 +58,7 @@ class AugmentParams:
             flips=cfg.flips,
             intensity_scale=cfg.intensity_scale,
             intensity_shift=cfg.intensity_shift,
+            noise=cfg.noise,
         )
 
 
@@ -135,4 +137,10 @@ def augment(
         scale = 1 + (torch.rand(b, c, 1, 1, generator=generator) * 2 - 1) * params.intensity_scale
         shift = (torch.rand(b, c, 1, 1, generator=generator) * 2 - 1) * params.intensity_shift
         img = img * scale.to(img.device) + shift.to(img.device)
+    if params.noise:
+        sigma = torch.rand(b, 1, 1, 1, generator=generator) * params.noise
+        # noise drawn on the device from a seed taken from our generator: reproducible, no copy
+        seed = int(torch.randint(2**62, (1,), generator=generator))
+        dev_gen = torch.Generator(device=img.device).manual_seed(seed)
+        img = img + torch.randn(img.shape, generator=dev_gen, device=img.device) * sigma.to(img.device)
     return img, tgt, weight
