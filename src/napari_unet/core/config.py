@@ -124,8 +124,9 @@ class TrainConfig(_DictMixin):
     flips: random flips and 90-degree rotations (the 8 symmetries of the square).
     intensity_scale, intensity_shift: random ``x * s + t`` with ``s`` in ``1 +- scale`` and
         ``t`` in ``+- shift`` (images are normalised to about [0, 1]).
-    noise: Gaussian noise of a random standard deviation in ``[0, noise]`` per patch, so a
-        model painted on one clean image does not take the noise of another for objects.
+    noise: Gaussian noise of a random standard deviation in ``[0, noise]`` per patch. Off by
+        default: 0.1 helped whole-object painting on DSB2018 but hurt scribbles
+        (docs/benchmarks.md).
     painted_fraction: share of patches centred on a painted pixel (the rest are uniform).
     class_balance: weight every painted class equally in the loss (w_c of the paper).
     amp: mixed precision (bf16/fp16 autocast) when training on CUDA.
@@ -155,7 +156,7 @@ class TrainConfig(_DictMixin):
     flips: bool = True
     intensity_scale: float = 0.2
     intensity_shift: float = 0.1
-    noise: float = 0.1
+    noise: float = 0.0
     painted_fraction: float = 0.9
     class_balance: bool = True
     amp: bool = True
