@@ -29,6 +29,16 @@ def remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
     return labels
 
 
+def _grow_seeds(elevation: np.ndarray, seed_mask: np.ndarray, fg: np.ndarray, min_size: int):
+    """Watershed of ``elevation`` from the components of ``seed_mask`` over ``fg``; foreground
+    pieces that hold no seed keep their own id; objects under ``min_size`` px are dropped."""
+    seeds, n = ndi.label(seed_mask)
+    labels = watershed(elevation, seeds, mask=fg)
+    orphans, _ = ndi.label(fg & (labels == 0))
+    labels = np.where(orphans > 0, orphans + n, labels)
+    return remove_small(labels.astype(np.uint32), min_size)
+
+
 def instances_from_foreground(
     foreground: np.ndarray,
     threshold: float = 0.5,
@@ -48,12 +58,7 @@ def instances_from_foreground(
         labels, _ = ndi.label(fg)
         return remove_small(labels.astype(np.uint32), min_size)
     dist = ndi.distance_transform_edt(fg)
-    seeds, n = ndi.label(h_maxima(dist, split_depth))
-    labels = watershed(-dist, seeds, mask=fg)
-    # foreground pieces with no seed keep their own component
-    orphans, _ = ndi.label(fg & (labels == 0))
-    labels = np.where(orphans > 0, orphans + n, labels)
-    return remove_small(labels.astype(np.uint32), min_size)
+    return _grow_seeds(-dist, h_maxima(dist, split_depth), fg, min_size)
 
 
 def instances_from_interior(
@@ -70,11 +75,7 @@ def instances_from_interior(
     """
     fg = probabilities[0] < 1 - threshold
     interior = probabilities[1]
-    seeds, n = ndi.label((interior > seed_threshold) & fg)
-    labels = watershed(-interior, seeds, mask=fg)
-    orphans, _ = ndi.label(fg & (labels == 0))
-    labels = np.where(orphans > 0, orphans + n, labels)
-    return remove_small(labels.astype(np.uint32), min_size)
+    return _grow_seeds(-interior, (interior > seed_threshold) & fg, fg, min_size)
 
 
 def to_instances(probabilities: np.ndarray, mode: str, config=None) -> np.ndarray:
