@@ -41,6 +41,8 @@ def main(argv=None):
     ap.add_argument("--depth", type=int, default=None)
     ap.add_argument("--width", type=int, default=None)
     ap.add_argument("--patch", type=int, default=None, help="patch size (default: the core's)")
+    ap.add_argument("--steps", type=int, default=None, help="a step budget instead of --seconds")
+    ap.add_argument("--no-amp", action="store_true", help="full precision (no bf16 autocast)")
     args = ap.parse_args(argv)
 
     image, truth = dsb(args.id)
@@ -49,7 +51,9 @@ def main(argv=None):
     if args.depth or args.width:
         model = ModelConfig(depth=args.depth or model.depth, base_width=args.width or model.base_width)
     trainer = Trainer([image], [painted], model=model,
-                      config=TrainConfig(seconds=args.seconds, device=args.device, seed=args.seed,
+                      config=TrainConfig(seconds=None if args.steps else args.seconds,
+                                         steps=args.steps, device=args.device, seed=args.seed,
+                                         amp=not args.no_amp,
                                          **({"patch_size": args.patch} if args.patch else {})))
     bundle = drain(trainer.steps())
     t0 = time.perf_counter()
@@ -70,7 +74,7 @@ def main(argv=None):
         "foreground_iou_unpainted": round(float(fg_iou), 3), "f1_at_0.5_unpainted": round(m.f1, 3),
         "tp": m.tp, "fp": m.fp, "fn": m.fn, "predict_seconds": round(predict_s, 2),
         "device": bundle.info["device"], "model": bundle.model_config.to_dict(),
-        "patch": bundle.info["patch"],
+        "patch": bundle.info["patch"], "amp": not args.no_amp,
     }))
 
 
