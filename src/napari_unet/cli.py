@@ -24,14 +24,14 @@ def _progress_printer(label: str, quiet: bool):
     except ImportError:  # pragma: no cover - tqdm comes with napari
         tqdm = None
     if tqdm is not None:
-        bar = tqdm(total=1000, desc=label, unit="‰", leave=True, file=sys.stderr)
+        bar = tqdm(total=100, desc=label, unit="%", leave=True, file=sys.stderr,
+                   bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
 
         def update(p):
-            if p.fraction is not None:
-                bar.n = int(p.fraction * 1000)
             if p.loss is not None:
                 bar.set_postfix(loss=f"{p.loss:.4f}", step=p.done, refresh=False)
-            bar.refresh()
+            if p.fraction is not None:
+                bar.update(round(p.fraction * 100, 1) - bar.n)  # tqdm throttles redraws
 
         return update, bar.close
 
