@@ -13,10 +13,14 @@ from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 
+def label_dtype(n_classes: int):
+    """The smallest unsigned dtype that holds class values 1..n_classes."""
+    return np.uint8 if n_classes < 255 else np.uint16
+
+
 def semantic_labels(probabilities: np.ndarray) -> np.ndarray:
     """``(K, H, W)`` probabilities -> labels ``(H, W)`` with class k as value k + 1."""
-    k = probabilities.shape[0]
-    return (probabilities.argmax(0) + 1).astype(np.uint8 if k < 255 else np.uint16)
+    return (probabilities.argmax(0) + 1).astype(label_dtype(probabilities.shape[0]))
 
 
 def remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:

@@ -24,6 +24,7 @@ from .device import autocast_dtype, prefers_channels_last, resolve_device, torch
 from .images import ImageError
 from .model import UNet
 from .normalize import apply, stats_for
+from .postprocess import label_dtype, semantic_labels
 from .progress import Progress, drain
 
 
@@ -94,10 +95,6 @@ def _batches(items: list, n: int) -> Iterator[list]:
         yield items[i : i + n]
 
 
-def label_dtype(n_classes: int):
-    return np.uint8 if n_classes < 255 else np.uint16
-
-
 def predict(
     image,
     bundle: Bundle,
@@ -144,7 +141,7 @@ def predict(
         for (y, x), p in zip(batch, probs):
             y1, x1 = min(y + plan.stride, h), min(x + plan.stride, w)
             tile = p[:, off : off + y1 - y, off : off + x1 - x]
-            out_labels[y:y1, x:x1] = (tile.argmax(0) + 1).astype(out_labels.dtype)
+            out_labels[y:y1, x:x1] = semantic_labels(tile)
             if out_probabilities is not None:
                 out_probabilities[:, y:y1, x:x1] = tile
         done += len(batch)
