@@ -116,9 +116,12 @@ def cmd_train(args) -> int:
 def cmd_predict(args) -> int:
     from .core.bundle import load_bundle
     from .core.config import PredictConfig
+    from .core.device import resolve_device
     from .core.images import ImageError, to_chw
     from .core.io import read_image, write_tiff
+    from .core.postprocess import to_instances
     from .core.predict import predict
+    from .core.progress import drain
 
     bundle = load_bundle(args.model)
     out = Path(args.out)
@@ -127,24 +130,23 @@ def cmd_predict(args) -> int:
     except OSError as e:
         raise CLIError(f"cannot create output folder {out}: {e.strerror or e}") from None
     config = PredictConfig(device=args.device, tile_size=args.tile_size)
+    model = bundle.build_model(resolve_device(config.device))  # once for all images
+    objects = bundle.mode == "instance" or args.instances
     for ip in args.images:
         try:
             image = to_chw(read_image(ip), rgb=args.rgb)
             update, close = _progress_printer(Path(ip).name, args.quiet)
             try:
-                from .core.progress import drain
-
-                wants_probs = args.probabilities or args.instances or bundle.mode == "instance"
-                pred = drain(predict(image, bundle, config, probabilities=wants_probs), update)
+                gen = predict(image, bundle, config, model=model,
+                              probabilities=args.probabilities or objects)
+                pred = drain(gen, update)
             finally:
                 close()
         except ImageError as e:
             raise CLIError(f"{ip}: {e}") from None
         stem = Path(ip).name.split(".")[0]
         labels = pred.labels
-        if bundle.mode == "instance" or args.instances:
-            from .core.postprocess import to_instances
-
+        if objects:
             labels = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
         try:
             write_tiff(out / f"{stem}_labels.tif", labels)
