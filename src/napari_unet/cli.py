@@ -161,8 +161,6 @@ def cmd_predict(args) -> int:
 
 def cmd_demo(args) -> int:
     """Train on a synthetic nuclei image painted with a few strokes, predict, report IoU."""
-    import numpy as np
-
     from .core.bundle import save_bundle
     from .core.config import TrainConfig
     from .core.io import write_tiff

@@ -109,18 +109,21 @@ def is_ours(layer, role: str | None = None) -> bool:
     return isinstance(tag, dict) and (role is None or tag.get("role") == role)
 
 
+def ours(viewer, role: str, image_name: str):
+    """The layers this plugin wrote for ``image_name`` in ``role``."""
+    return (
+        layer
+        for layer in viewer.layers
+        if is_ours(layer, role) and layer.metadata[ROLE].get("image") == image_name
+    )
+
+
 def find_ours(viewer, role: str, image_name: str, key: str | None = None):
     """The layer this plugin wrote for ``image_name`` in ``role`` (and ``key``), or None."""
-    for layer in viewer.layers:
-        tag = layer.metadata.get(ROLE)
-        if (
-            isinstance(tag, dict)
-            and tag.get("role") == role
-            and tag.get("image") == image_name
-            and tag.get("key") == key
-        ):
-            return layer
-    return None
+    return next(
+        (layer for layer in ours(viewer, role, image_name) if layer.metadata[ROLE].get("key") == key),
+        None,
+    )
 
 
 def put_layer(viewer, layer, above):

@@ -19,10 +19,10 @@ from napari.utils.notifications import show_error, show_warning
 from napari_unet.core.images import ImageError
 
 from .layers import (
-    ROLE,
     channels_text,
     current_plane,
     image_stack,
+    ours,
     spatial_shape,
     write_objects,
     write_result,
@@ -56,11 +56,7 @@ def auto_plane(viewer, layer):
 def has_results(viewer, layer, role: str) -> bool:
     """Whether ``role`` layers of ``layer`` exist ("probability", "objects"): a re-run
     then updates them too."""
-    tags = (other.metadata.get(ROLE) for other in viewer.layers)
-    return any(
-        isinstance(tag, dict) and tag.get("role") == role and tag.get("image") == layer.name
-        for tag in tags
-    )
+    return any(ours(viewer, role, layer.name))
 
 
 POSTPROCESS_SHARE = 0.1
