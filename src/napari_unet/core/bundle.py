@@ -164,13 +164,62 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
             state_dict=tensors,
             class_names=list(json.loads(meta.get("class_names", "[]"))),
             train_config=dict(json.loads(meta.get("train_config", "{}"))),
-            info=dict(json.loads(meta.get("info", "{}"))),
+            info=_clean_info(json.loads(meta.get("info", "{}"))),
             postprocess=PostprocessConfig.from_dict(json.loads(meta.get("postprocess", "{}"))),
         )
-        UNet(bundle.model_config).load_state_dict(tensors)  # weights fit the architecture
-    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as e:
+        _check_weights(bundle.model_config, tensors)
+        trained = TrainConfig.from_dict(bundle.train_config)  # the stored settings are usable
+        if trained.mode == "instance" and bundle.model_config.n_classes != 3:
+            raise ValueError("an instance model has 3 classes (background, interior, border)")
+        names = bundle.class_names
+        if len(names) != bundle.model_config.n_classes or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{bundle.model_config.n_classes} class names expected, got {names!r:.80}")
+    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError, RecursionError) as e:
         raise BundleError(f"{path} is a damaged napari-unet model file: {e}") from None
     return bundle
+
+
+_INFO_TYPES = {"date": str, "steps": int, "seconds": (int, float), "device": str,
+               "image_shapes": list, "version": str}
+
+
+def _clean_info(info) -> dict[str, Any]:
+    """Provenance from a file, minus known keys whose values have the wrong type (it is only
+    shown to people, so a bad value is dropped rather than refusing the model)."""
+    if not isinstance(info, dict):
+        raise ValueError("provenance is not a mapping")
+    clean = {}
+    for key, value in info.items():
+        want = _INFO_TYPES.get(key)
+        if want is not None and (not isinstance(value, want) or isinstance(value, bool)):
+            continue
+        if key == "image_shapes" and not all(
+            isinstance(s, list) and all(isinstance(v, int) for v in s) for s in value
+        ):
+            continue
+        clean[key] = value
+    return clean
+
+
+def _check_weights(config: ModelConfig, tensors: dict[str, torch.Tensor]) -> None:
+    """The file's tensors are exactly the architecture's, by name, shape and float dtype.
+
+    The architecture is built on the ``meta`` device, so a file that claims a huge network
+    allocates nothing before it is refused.
+    """
+    with torch.device("meta"):
+        expected = UNet(config).state_dict()
+    if set(expected) != set(tensors):
+        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+        raise ValueError(f"weights do not fit the architecture (missing {missing[:3]}, "
+                         f"unexpected {extra[:3]})")
+    for name, want in expected.items():
+        got = tensors[name]
+        if got.shape != want.shape or got.dtype.is_floating_point != want.dtype.is_floating_point:
+            raise ValueError(f"weight {name} has shape {tuple(got.shape)} ({got.dtype}), "
+                             f"expected {tuple(want.shape)}")
+        if got.dtype.is_floating_point and not torch.isfinite(got).all():
+            raise ValueError(f"weight {name} has NaN or infinite values")
 
 
 def _read_metadata(raw: bytes) -> dict[str, str]:

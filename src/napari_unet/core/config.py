@@ -7,7 +7,8 @@ A trained model stores its :class:`ModelConfig`, :class:`NormConfig` and the
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 
 class ConfigError(ValueError):
@@ -22,11 +23,45 @@ def interactive_threads() -> int:
 
 
 def _from_dict(cls, data: dict[str, Any] | None):
-    """Build ``cls`` from a dict, ignoring unknown keys (files from newer versions)."""
-    data = dict(data or {})
+    """Build ``cls`` from a dict, ignoring unknown keys (files from newer versions).
+
+    Values are checked against the field types first (model files are untrusted input: a
+    ``"3"`` for a depth or ``"yes"`` for a switch is a :class:`ConfigError`, not a crash later).
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__} settings must be a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
     names = {f.name for f in fields(cls)}
-    obj = cls(**{k: v for k, v in data.items() if k in names})
-    return obj
+    kwargs = {k: v for k, v in data.items() if k in names}
+    for k, v in kwargs.items():
+        if not _has_type(v, hints[k]):
+            raise ConfigError(f"{cls.__name__}.{k} has a value of the wrong type: {v!r}")
+    return cls(**kwargs)
+
+
+def _has_type(value, hint) -> bool:
+    """``value`` (from JSON) fits the annotation ``hint`` (int, float, bool, str, Literal,
+    list[float], X | None)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin in (Union, UnionType):
+        return any(_has_type(value, a) for a in args)
+    if origin is list:
+        return isinstance(value, list) and all(_has_type(v, args[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return True  # anything richer is validated by the class itself
 
 
 class _DictMixin:
@@ -141,6 +176,13 @@ class TrainConfig(_DictMixin):
         pixels are background, outside it nothing counts. The network learns background,
         object interior and object border, with the paper's weight map
         ``w = w_c + w0 * exp(-(d1 + d2)**2 / (2 * sigma**2))`` (``border_w0``, ``border_sigma``).
+    validation_fraction: share of the painted pixels held out, as whole strokes (or whole
+        objects), to score the model while training (mean IoU); 0 switches it off. It is
+        off by itself when too little is painted (see ``core/validation.py``).
+    validation_every: seconds between validation scores, at least (longer when scoring
+        is slow, so that it takes at most about a fifth of the time).
+    keep_best: with validation, end with the best-scoring weights seen (when fine-tuning,
+        the starting model counts too), not the last ones.
     """
 
     steps: int | None = None
@@ -167,6 +209,9 @@ class TrainConfig(_DictMixin):
     region_margin: int = 16
     border_w0: float = 10.0
     border_sigma: float = 5.0
+    validation_fraction: float = 0.2
+    validation_every: float = 2.0
+    keep_best: bool = True
 
     def __post_init__(self):
         if self.steps is None and self.seconds is None:
@@ -185,6 +230,8 @@ class TrainConfig(_DictMixin):
             raise ConfigError(f"unknown training mode {self.mode!r}; use 'semantic' or 'instance'")
         if self.region_margin < 0 or self.border_sigma <= 0 or self.border_w0 < 0:
             raise ConfigError("region_margin and border_w0 must be >= 0, border_sigma > 0")
+        if not 0.0 <= self.validation_fraction < 1.0 or self.validation_every < 0:
+            raise ConfigError("validation_fraction must be in [0, 1), validation_every >= 0")
 
 
 @dataclass
