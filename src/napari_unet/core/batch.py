@@ -1,0 +1,334 @@
+"""Many images with one model: expand inputs, name outputs, skip finished ones, predict.
+
+Inputs are files, folders (their supported files, not recursive) and glob patterns, of TIFF,
+PNG (and the other formats :func:`~napari_unet.core.io.read_image` reads) and OME-Zarr.
+Outputs go into one folder:
+
+* ``<stem>_labels.tif`` (and ``<stem>_probabilities.tif``) for an image file, where
+  ``<stem>`` is the file name up to its first dot (as ``napari-unet predict`` always did);
+* ``<name>_labels.ome.zarr`` (and ``<name>_probabilities.ome.zarr``) for ``<name>.ome.zarr``.
+
+Every output is written under a temporary name and renamed when complete, probabilities
+before labels, so a run that is stopped or killed never leaves an output that looks
+finished; a re-run skips images whose outputs all exist (resumable) unless told to overwrite.
+Labels are classes as painted (1, 2, ...), or one id per object for an instance model (or a
+semantic one with ``instances``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import PredictConfig
+from .images import ImageError
+from .io import IMAGE_SUFFIXES
+from .ngff import is_ome_zarr, zarr_stem
+from .progress import Progress
+
+
+class BatchError(ValueError):
+    """Inputs that match nothing, outputs that would collide, a folder that cannot be written."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to write: ``probabilities`` too; ``instances`` (object ids) for a semantic model;
+    ``rgb`` as in :func:`~napari_unet.core.images.to_chw`; how to predict (``config``)."""
+
+    probabilities: bool = False
+    instances: bool = False
+    rgb: bool | None = None
+    config: PredictConfig = field(default_factory=PredictConfig)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and its outputs (labels first)."""
+
+    source: Path
+    outputs: tuple[Path, ...]
+
+    @property
+    def labels(self) -> Path:
+        return self.outputs[0]
+
+    def done(self) -> bool:
+        """All outputs exist (each appears only when complete)."""
+        return all(p.exists() for p in self.outputs)
+
+
+@dataclass
+class BatchResult:
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """E.g. '3 written, 1 skipped (already done), 1 failed'."""
+        text = f"{len(self.written)} written"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped (already done)"
+        if self.failed:
+            text += f", {len(self.failed)} failed"
+        return text
+
+
+def is_supported(path: Path) -> bool:
+    return is_ome_zarr(path) or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _has_magic(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Path]]:
+    """Files, folders and glob patterns -> (sorted inputs, unsupported files passed over).
+
+    A folder contributes its supported images (hidden files ignored); a pattern its matches;
+    a file named outright is always taken (so a bad one fails with the reader's message).
+    Raises :class:`BatchError` if nothing matches.
+    """
+    found: set[Path] = set()
+    unsupported: set[Path] = set()
+    given = [str(i) for i in inputs]
+    for item in given:
+        path = Path(item)
+        if is_ome_zarr(path) or (path.is_file() and not _has_magic(item)):
+            found.add(path)
+            continue
+        if path.is_dir():
+            candidates = [p for p in path.iterdir() if not p.name.startswith(".")]
+        elif _has_magic(item):
+            candidates = [Path(p) for p in glob.glob(item)]
+        else:
+            raise BatchError(f"no such file or folder: {item}")
+        for p in candidates:
+            (found if is_supported(p) else unsupported).add(p)
+    if not found:
+        what = ", ".join(given) if given else "(nothing given)"
+        raise BatchError(
+            f"no images in {what}: expected TIFF, PNG or OME-Zarr (.ome.zarr)"
+            + (f" ({len(unsupported)} other file(s) passed over)" if unsupported else "")
+        )
+    return sorted(found), sorted(unsupported)
+
+
+def outputs_for(source: Path, out_dir: Path, probabilities: bool = False) -> tuple[Path, ...]:
+    """Where ``source``'s labels (and probabilities) go."""
+    if is_ome_zarr(source):
+        stem, ext = zarr_stem(source), ".ome.zarr"
+    else:
+        stem, ext = source.name.split(".")[0], ".tif"
+    names = [f"{stem}_labels{ext}"] + ([f"{stem}_probabilities{ext}"] if probabilities else [])
+    return tuple(out_dir / n for n in names)
+
+
+def is_output(path: Path, out_dir: Path) -> bool:
+    """Whether ``path`` looks like one of our outputs in ``out_dir`` (predicting a folder into
+    itself must not predict the outputs of an earlier run)."""
+    stem = zarr_stem(path) if is_ome_zarr(path) else path.name.split(".")[0]
+    same = path.parent.resolve() == out_dir.resolve()
+    return same and stem.endswith(("_labels", "_probabilities"))
+
+
+def plan(sources: Iterable[Path], out_dir: str | os.PathLike, probabilities: bool = False) -> list[Job]:
+    """One :class:`Job` per source; :class:`BatchError` if two would write the same file."""
+    out_dir = Path(out_dir)
+    jobs, owner = [], {}
+    for source in sources:
+        job = Job(Path(source), outputs_for(Path(source), out_dir, probabilities))
+        for p in job.outputs:
+            if p in owner:
+                raise BatchError(f"{owner[p]} and {source} would both write {p.name}; rename one")
+            owner[p] = source
+        jobs.append(job)
+    return jobs
+
+
+def prepare(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
+            probabilities: bool = False) -> list[Job]:
+    """Expand ``inputs``, check ``out_dir`` can be written, and plan the jobs: every check
+    that can fail before any work (:class:`BatchError`)."""
+    sources, _ = expand_inputs(inputs)
+    out_dir = check_output_folder(out_dir)
+    sources = [s for s in sources if not is_output(s, out_dir)] or sources
+    return plan(sources, out_dir, probabilities)
+
+
+def check_output_folder(out_dir: str | os.PathLike) -> Path:
+    """Create ``out_dir`` if needed and prove it can be written; :class:`BatchError` if not."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".napari-unet-probe.", dir=out_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise BatchError(f"cannot write into output folder {out_dir}: {e.strerror or e}") from None
+    return out_dir
+
+
+def _temporary(path: Path) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    """Move a finished folder ``tmp`` to ``path``, replacing what is there."""
+    old = None
+    if path.exists():
+        old = _temporary(path)
+        os.replace(path, old / path.name)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def predict_job(job: Job, bundle, model, options: Options) -> Generator[Progress, None, Path]:
+    """Predict one input and write its outputs (atomically); yields progress per tile batch."""
+    if is_ome_zarr(job.source):
+        yield from _predict_zarr(job, bundle, model, options)
+    else:
+        yield from _predict_file(job, bundle, model, options)
+    return job.labels
+
+
+def _wants(bundle, options: Options) -> tuple[bool, bool]:
+    """(objects, probabilities needed)."""
+    objects = bundle.mode == "instance" or options.instances
+    return objects, objects or options.probabilities
+
+
+def _predict_file(job: Job, bundle, model, options: Options):
+    from .images import to_chw
+    from .io import read_image, write_tiff
+    from .postprocess import to_instances
+    from .predict import predict
+
+    objects, want = _wants(bundle, options)
+    image = to_chw(read_image(job.source), rgb=options.rgb)
+    pred = yield from predict(image, bundle, options.config, model=model, probabilities=want)
+    labels = pred.labels
+    if objects:
+        labels = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
+    if options.probabilities:
+        write_tiff(job.outputs[1], pred.probabilities)
+    write_tiff(job.labels, labels)
+
+
+def _predict_zarr(job: Job, bundle, model, options: Options):
+    from .ngff import create_output, plane_of, read_ngff
+    from .postprocess import label_dtype, to_instances
+    from .predict import predict
+
+    objects, want = _wants(bundle, options)
+    image = read_ngff(job.source)
+    k = bundle.model_config.n_classes
+    dtype = np.uint32 if objects else label_dtype(k)
+    outputs = [(job.labels, None, dtype)]
+    if options.probabilities:
+        outputs.append((job.outputs[1], k, np.float32))
+    made = []
+    try:
+        for path, classes, dt in outputs:
+            tmp = _temporary(path)
+            array, names = create_output(tmp, image, dtype=dt, classes=classes,
+                                         name=f"{zarr_stem(job.source)} {'probabilities' if classes else 'labels'}")
+            made.append((tmp, path, array, names))
+        (_, _, labels, lnames), *rest = made
+        planes = image.planes()
+        offset = 0
+        for i, index in enumerate(planes):
+            out_labels = None if objects else plane_of(labels, lnames, image, index)
+            out_probs = plane_of(rest[0][2], rest[0][3], image, index) if rest and not objects else None
+            gen = predict(image.plane(index), bundle, options.config, model=model,
+                          probabilities=want, out_labels=out_labels, out_probabilities=out_probs)
+            pred = yield from _scaled(gen, i, len(planes))
+            if objects:
+                ids = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
+                ids = np.where(ids > 0, ids + offset, 0).astype(np.uint32)
+                offset = max(offset, int(ids.max()))
+                plane_of(labels, lnames, image, index)[:, :] = ids
+                if rest:
+                    plane_of(rest[0][2], rest[0][3], image, index)[:, :, :] = pred.probabilities
+        for tmp, path, _, _ in reversed(made):  # probabilities first, labels last
+            _commit(tmp, path)
+    finally:
+        for tmp, *_ in made:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _scaled(gen, i: int, n: int):
+    """``yield from`` a per-plane generator with fractions mapped into plane ``i`` of ``n``."""
+    from dataclasses import replace
+
+    try:
+        while True:
+            try:
+                p = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            yield replace(p, fraction=(i + (p.fraction or 0.0)) / n)
+    finally:
+        gen.close()
+
+
+def predict_files(
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    bundle,
+    options: Options | None = None,
+    *,
+    overwrite: bool = False,
+    keep_going: bool = True,
+) -> Generator[Progress, None, BatchResult]:
+    """Predict every input into ``out_dir``, yielding progress over all files.
+
+    Checks the inputs and that ``out_dir`` can be written before any work (:class:`BatchError`).
+    Images whose outputs exist are skipped unless ``overwrite``. With ``keep_going`` an image
+    that fails is recorded in the result and the others go on. Closing the generator stops
+    between tile batches and leaves only complete outputs. Returns a :class:`BatchResult`.
+    """
+    from .device import resolve_device
+
+    options = options or Options()
+    jobs = prepare(inputs, out_dir, options.probabilities)
+    result = BatchResult()
+    model = None
+    n = len(jobs)
+    for i, job in enumerate(jobs):
+        message = f"{job.source.name} ({i + 1} of {n})"
+        if job.done() and not overwrite:
+            result.skipped.append(job.labels)
+            yield Progress(stage="batch", done=i + 1, total=n, fraction=(i + 1) / n,
+                           message=f"{message}: already done")
+            continue
+        if model is None:  # built once, and only if something is left to do
+            model = bundle.build_model(resolve_device(options.config.device))
+        try:
+            for p in predict_job(job, bundle, model, options):
+                yield Progress(stage="batch", done=i, total=n,
+                               fraction=(i + (p.fraction or 0.0)) / n, message=message)
+        except Exception as e:  # noqa: BLE001 - one bad image must not stop the others
+            if not keep_going:
+                raise
+            result.failed.append((job.source, _reason(e)))
+        else:
+            result.written.append(job.labels)
+        yield Progress(stage="batch", done=i + 1, total=n, fraction=(i + 1) / n, message=message)
+    return result
+
+
+def _reason(e: Exception) -> str:
+    if isinstance(e, (ImageError, BatchError)):
+        return str(e)
+    if isinstance(e, OSError):
+        return f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+    return f"{type(e).__name__}: {e}"

@@ -1,0 +1,148 @@
+"""The folder prediction of :mod:`~napari_unet.core.batch` on a dask.distributed cluster.
+
+The model file's bytes are scattered to every worker once (``broadcast=True``); each task
+predicts one whole file with :func:`~napari_unet.core.batch.predict_job`, the code the local
+run uses, and writes its outputs itself; a worker builds the model from those bytes once
+and keeps it for its later tasks. Inputs and the output folder must therefore be reachable
+at the same paths from the workers (a shared file system; always true for a local cluster).
+
+``distributed`` is an optional dependency (``pip install napari-unet[scale]``), imported
+only here and only when called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .batch import BatchResult, Options, _reason, prepare
+from .progress import Progress
+
+_MODELS: dict[tuple[str, str], tuple] = {}
+_LOCK = threading.Lock()
+LOADS = {"count": 0}
+"""How many times a model was built from bytes in this process (tests check the cache)."""
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - part of the scale extra
+        raise ImportError(
+            "dask.distributed is needed for cluster prediction: pip install 'napari-unet[scale]'"
+        ) from None
+    return distributed
+
+
+@contextmanager
+def connect(address: str | None = None, n_local: int | None = None,
+            processes: bool = True) -> Iterator:
+    """A ``distributed.Client`` for ``address``, or for a new local cluster of ``n_local``
+    single-threaded workers (closed on exit)."""
+    distributed = _import_distributed()
+    if address:
+        with distributed.Client(address) as client:
+            yield client
+        return
+    if not n_local or n_local < 1:
+        raise ValueError("give a scheduler address or a number of local workers (>= 1)")
+    with distributed.LocalCluster(n_workers=n_local, threads_per_worker=1, processes=processes,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            yield client
+
+
+def _model_for(raw: bytes, digest: str, device: str):
+    """This worker's (bundle, model) for the model file ``raw``, built on first use."""
+    from .device import resolve_device
+
+    key = (digest, device)
+    with _LOCK:
+        if key not in _MODELS:
+            bundle = _load_bytes(raw)
+            _MODELS[key] = (bundle, bundle.build_model(resolve_device(device)))
+            LOADS["count"] += 1
+        return _MODELS[key]
+
+
+def _load_bytes(raw: bytes):
+    """A bundle from a model file's bytes (through a temporary file: one loader, one format)."""
+    import tempfile
+
+    from .bundle import load_bundle
+
+    fd, path = tempfile.mkstemp(suffix=".unet")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        return load_bundle(path)
+    finally:
+        os.unlink(path)
+
+
+def _run(raw: bytes, digest: str, job, options: Options) -> str:
+    """A task: predict one file, write its outputs, return the labels path."""
+    from .batch import predict_job
+    from .progress import drain
+
+    bundle, model = _model_for(raw, digest, options.config.device)
+    return str(drain(predict_job(job, bundle, model, options)))
+
+
+def predict_files_distributed(
+    client,
+    model_path: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    options: Options | None = None,
+    *,
+    overwrite: bool = False,
+) -> Generator[Progress, None, BatchResult]:
+    """As :func:`~napari_unet.core.batch.predict_files`, one task per file on ``client``.
+
+    Yields progress as files finish; closing the generator cancels the tasks not yet done.
+    """
+    from .bundle import load_bundle
+
+    distributed = _import_distributed()
+    options = options or Options()
+    load_bundle(model_path)  # a clear error here rather than on every worker
+    raw = Path(model_path).read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    jobs = prepare(inputs, out_dir, options.probabilities)
+    result = BatchResult()
+    todo = []
+    for job in jobs:
+        (todo.append(job) if overwrite or not job.done() else result.skipped.append(job.labels))
+    n, finished = len(jobs), len(result.skipped)
+    if finished:
+        yield Progress(stage="batch", done=finished, total=n, fraction=finished / n,
+                       message=f"{finished} already done")
+    if not todo:
+        return result
+    model = client.scatter(raw, broadcast=True)
+    futures = {
+        client.submit(_run, model, digest, job, options, pure=False,
+                      key=f"napari-unet-{job.source.name}-{os.urandom(4).hex()}"): job
+        for job in todo
+    }
+    try:
+        for future in distributed.as_completed(futures):
+            job = futures[future]
+            try:
+                future.result()
+                result.written.append(job.labels)
+            except Exception as e:  # noqa: BLE001 - one bad image must not stop the others
+                result.failed.append((job.source, _reason(e)))
+            finished += 1
+            yield Progress(stage="batch", done=finished, total=n, fraction=finished / n,
+                           message=job.source.name)
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+    result.written.sort()
+    result.failed.sort()
+    return result

@@ -1,0 +1,201 @@
+"""OME-Zarr (NGFF) images in, labels and probabilities out; zarr is imported only when used.
+
+Reading takes level 0 (full resolution) of an image's first multiscale: NGFF 0.4 keeps its
+attributes at the top level, 0.5 under ``"ome"``; a ``bioformats2raw`` wrapper is followed
+to its first image. Every plane of the image (one index of its ``t``/``z`` axes) is a lazy
+``(C, H, W)`` array-like that the core's overlap-tile prediction reads window by window.
+
+Writing makes one level (``"0"``) in NGFF 0.5 (Zarr v3) with the input's axes, units and
+scale: labels (``"image-label"``, no channel axis), or probabilities with a class axis
+``"c"``. Outputs are written tile by tile through :class:`Slots`, so a plane never has to
+fit in memory as a whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .images import ImageError
+
+NGFF_VERSION = "0.5"
+CHUNK = 1024
+
+
+def is_ome_zarr(path: str | Path) -> bool:
+    """Whether ``path`` is a Zarr folder (``*.zarr``, ``*.ome.zarr``)."""
+    path = Path(path)
+    return path.name.lower().endswith(".zarr") and path.is_dir()
+
+
+def zarr_stem(path: str | Path) -> str:
+    """``cells.ome.zarr`` -> ``cells``."""
+    name = Path(path).name
+    for suffix in (".ome.zarr", ".zarr"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+class Slots:
+    """``array[template]`` where the ``None`` entries of ``template`` are filled, in order,
+    by the key: a lazy view of some axes of a Zarr array, for reading and slice assignment.
+
+    ``add_channel`` prepends a length-1 axis (images without a ``c`` axis). Zarr arrays copy
+    on indexing, so ``array[i]`` cannot be written into; this can.
+    """
+
+    def __init__(self, array, template: tuple, add_channel: bool = False):
+        self.array = array
+        self.template = template
+        self.add_channel = add_channel
+        shape = tuple(n for n, t in zip(array.shape, template) if t is None)
+        self.shape = (1,) + shape if add_channel else shape
+        self.dtype = array.dtype
+
+    def _index(self, key) -> tuple:
+        key = list(key if isinstance(key, tuple) else (key,))
+        key += [slice(None)] * (len(self.shape) - len(key))
+        if self.add_channel:
+            key = key[1:]
+        it = iter(key)
+        return tuple(next(it) if t is None else t for t in self.template)
+
+    def __getitem__(self, key):
+        block = np.asarray(self.array[self._index(key)])
+        if self.add_channel:
+            first = key[0] if isinstance(key, tuple) else key
+            block = block[None][first]
+        return block
+
+    def __setitem__(self, key, value) -> None:
+        self.array[self._index(key)] = value
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self[(slice(None),) * len(self.shape)], dtype=dtype)
+
+
+@dataclass
+class NgffImage:
+    """Level 0 of an OME-Zarr image: the Zarr array, its axes and coordinate transforms."""
+
+    array: Any
+    axes: list[dict]
+    transforms: list[dict]
+    name: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        return [a["name"] for a in self.axes]
+
+    @property
+    def lead(self) -> list[int]:
+        """Positions of the axes predicted plane by plane (``t``, ``z``, ...)."""
+        return [i for i, n in enumerate(self.names[:-2]) if n != "c"]
+
+    def planes(self) -> list[tuple[int, ...]]:
+        return list(np.ndindex(*[self.array.shape[i] for i in self.lead]))
+
+    def _template(self, names: list[str], plane: tuple[int, ...]) -> tuple:
+        at = dict(zip([self.names[i] for i in self.lead], plane))
+        return tuple(at.get(n) for n in names)
+
+    def plane(self, index: tuple[int, ...]) -> Slots:
+        """Plane ``index`` as a lazy ``(C, H, W)`` array-like."""
+        return Slots(self.array, self._template(self.names, index), add_channel="c" not in self.names)
+
+
+def _meta(group) -> dict:
+    attrs = dict(group.attrs)
+    return attrs.get("ome", attrs)
+
+
+def read_ngff(path: str | Path) -> NgffImage:
+    """Open an OME-Zarr image; :class:`ImageError` if it is missing or not one."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ImageError(f"no such OME-Zarr folder: {path}")
+    import zarr
+
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        meta = _meta(group)
+        if "bioformats2raw.layout" in meta and "0" in group:
+            group = group["0"]
+            meta = _meta(group)
+        scales = meta.get("multiscales")
+        if not scales:
+            raise ImageError(
+                f"{path} is a Zarr folder but not an OME-Zarr image (no 'multiscales' metadata)"
+            )
+        first = scales[0]
+        level = first["datasets"][0]
+        array = group[level["path"]]
+    except ImageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any reader failure is the user's file
+        raise ImageError(f"cannot read {path} as OME-Zarr: {e}") from None
+    axes = [a if isinstance(a, dict) else {"name": a} for a in first.get("axes", [])]
+    if not axes:  # NGFF 0.3 and older: tczyx, the last ndim of them
+        axes = [{"name": n} for n in "tczyx"[-array.ndim :]]
+    names = [a["name"] for a in axes]
+    if len(names) != array.ndim or names[-2:] != ["y", "x"]:
+        raise ImageError(f"{path}: expected axes ending in y, x (got {names}, shape {array.shape})")
+    transforms = [
+        dict(t) for t in level.get("coordinateTransformations", [])
+        if t.get("type") in ("scale", "translation") and len(t.get(t["type"], [])) == array.ndim
+    ]
+    return NgffImage(array, axes, transforms or [{"type": "scale", "scale": [1.0] * array.ndim}],
+                     first.get("name", path.name))
+
+
+def _transforms_for(image: NgffImage, names: list[str]) -> list[dict]:
+    """The input's scale/translation carried over to the output axes ``names``."""
+    out = []
+    for t in image.transforms:
+        values = dict(zip(image.names, t[t["type"]]))
+        neutral = 1.0 if t["type"] == "scale" else 0.0
+        out.append({"type": t["type"], t["type"]: [values.get(n, neutral) for n in names]})
+    return out
+
+
+def create_output(path: str | Path, like: NgffImage, *, dtype, classes: int | None = None,
+                  name: str = "") -> tuple[Any, list[str]]:
+    """Create an NGFF 0.5 image at ``path`` shaped like ``like``'s planes.
+
+    ``classes=None``: labels (the input's axes without ``c``); else probabilities with
+    ``classes`` entries on a ``c`` axis. Returns the Zarr array and its axis names.
+    """
+    import zarr
+
+    shape_of = dict(zip(like.names, like.array.shape))
+    axes = [dict(a) for a in like.axes if a["name"] != "c"]
+    if classes is not None:
+        at = 1 if axes[0]["name"] == "t" and len(axes) > 2 else 0
+        axes.insert(at, {"name": "c", "type": "channel"})
+        shape_of["c"] = classes
+    names = [a["name"] for a in axes]
+    shape = tuple(shape_of[n] for n in names)
+    chunks = tuple(min(s, CHUNK) if n in ("y", "x") else 1 for n, s in zip(names, shape))
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    array = group.create_array("0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
+    ome = {
+        "version": NGFF_VERSION,
+        "multiscales": [{
+            "name": name,
+            "axes": axes,
+            "datasets": [{"path": "0", "coordinateTransformations": _transforms_for(like, names)}],
+        }],
+    }
+    if classes is None:
+        ome["image-label"] = {}
+    group.attrs["ome"] = ome
+    return array, names
+
+
+def plane_of(array, names: list[str], like: NgffImage, index: tuple[int, ...]) -> Slots:
+    """Plane ``index`` of an output made by :func:`create_output`, for slice assignment."""
+    return Slots(array, like._template(names, index))
