@@ -44,10 +44,38 @@ def to_chw(image, channel_axis: int | None = None, rgb: bool | None = None):
     return arr
 
 
-def check_finite(image: np.ndarray, what: str = "image") -> None:
+def check_finite(image: np.ndarray, what: str = "image", doing: str = "training") -> None:
     """Raise :class:`ImageError` if ``image`` has NaN or infinite pixels."""
     if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
-        raise ImageError(f"the {what} has NaN or infinite pixels; replace them before training")
+        raise ImageError(f"the {what} has NaN or infinite pixels; replace them before {doing}")
+
+
+def check_image(image, what: str = "image") -> None:
+    """Raise :class:`ImageError` unless ``image`` (any array-like, not read) is a non-empty
+    ``(C, H, W)`` array of real numbers (bool, integer or float pixels)."""
+    shape = tuple(image.shape)
+    if len(shape) != 3:
+        raise ImageError(f"expected a (C, H, W) {what}, got shape {shape}")
+    if 0 in shape:
+        raise ImageError(f"the {what} is empty (shape {shape})")
+    dtype = np.dtype(getattr(image, "dtype", np.float32))
+    if not (dtype == bool or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise ImageError(f"the {what} has {dtype} pixels; give real numbers (integers or floats)")
+
+
+MAX_CLASSES = 64
+"""Semantic classes a labels layer may hold; larger values are object ids, not classes."""
+
+
+def check_class_labels(labels: np.ndarray) -> None:
+    """Semantic mode: label values are class numbers 1..K with K <= :data:`MAX_CLASSES`."""
+    top = int(labels.max()) if labels.size else 0
+    if top > MAX_CLASSES:
+        raise ImageError(
+            f"label {top} is painted, but classes are numbered 1 to at most {MAX_CLASSES} "
+            "(1 = background, 2 = foreground, ...); labels like these are object ids: "
+            "train in whole-objects (instance) mode instead"
+        )
 
 
 def as_label_array(labels, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -71,6 +99,8 @@ def as_label_array(labels, shape: tuple[int, int] | None = None) -> np.ndarray:
         arr = arr.astype(np.int64)
     elif not np.issubdtype(arr.dtype, np.integer):
         raise ImageError(f"labels must be integers, got dtype {arr.dtype}")
+    elif arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ImageError("label values must be below 2**63")
     arr = arr.astype(np.int64, copy=False)
     if arr.size and arr.min() < 0:
         raise ImageError("labels must not be negative (0 = unpainted, 1, 2, ... = classes)")

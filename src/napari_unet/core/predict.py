@@ -21,7 +21,7 @@ import torch
 from .bundle import Bundle
 from .config import PredictConfig
 from .device import autocast_dtype, prefers_channels_last, resolve_device, torch_threads
-from .images import ImageError
+from .images import ImageError, check_finite, check_image
 from .model import UNet
 from .normalize import apply, stats_for
 from .postprocess import label_dtype, semantic_labels
@@ -113,8 +113,7 @@ def predict(
     """
     config = config or PredictConfig()
     cfg = bundle.model_config
-    if len(image.shape) != 3:
-        raise ImageError(f"expected a (C, H, W) image, got shape {tuple(image.shape)}")
+    check_image(image)
     c, h, w = image.shape
     if c != cfg.in_channels:
         raise ImageError(
@@ -157,6 +156,7 @@ def _predict_batch(image, batch, plan: TilePlan, low, high, model, device, amp) 
             for y, x in batch
         ]
     )
+    check_finite(windows, doing="predicting")  # NaN in the image, or in its percentiles
     return _forward(model, windows, device, amp)
 
 
