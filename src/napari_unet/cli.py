@@ -114,49 +114,62 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    """Predict files, folders and glob patterns into one folder; resumable (finished images
+    are skipped unless --overwrite), locally or on a dask.distributed cluster."""
+    from .core.batch import BatchError, Options, predict_files, prepare
     from .core.bundle import load_bundle
     from .core.config import PredictConfig
-    from .core.device import resolve_device
-    from .core.images import ImageError, to_chw
-    from .core.io import read_image, write_tiff
-    from .core.postprocess import to_instances
-    from .core.predict import predict
     from .core.progress import drain
 
     bundle = load_bundle(args.model)
-    out = Path(args.out)
+    options = Options(probabilities=args.probabilities, instances=args.instances, rgb=args.rgb,
+                      config=PredictConfig(device=args.device, tile_size=args.tile_size))
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CLIError(f"cannot create output folder {out}: {e.strerror or e}") from None
-    config = PredictConfig(device=args.device, tile_size=args.tile_size)
-    model = bundle.build_model(resolve_device(config.device))  # once for all images
-    objects = bundle.mode == "instance" or args.instances
-    for ip in args.images:
-        try:
-            image = to_chw(read_image(ip), rgb=args.rgb)
-            update, close = _progress_printer(Path(ip).name, args.quiet)
-            try:
-                gen = predict(image, bundle, config, model=model,
-                              probabilities=args.probabilities or objects)
-                pred = drain(gen, update)
-            finally:
-                close()
-        except ImageError as e:
-            raise CLIError(f"{ip}: {e}") from None
-        stem = Path(ip).name.split(".")[0]
-        labels = pred.labels
-        if objects:
-            labels = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
-        try:
-            write_tiff(out / f"{stem}_labels.tif", labels)
-            if args.probabilities:
-                write_tiff(out / f"{stem}_probabilities.tif", pred.probabilities)
-        except OSError as e:
-            raise CLIError(f"cannot write into {out}: {e.strerror or e}") from None
-        if not args.quiet:
-            print(f"wrote {out / (stem + '_labels.tif')}", file=sys.stderr)
+        jobs = prepare(args.images, args.out, args.probabilities)  # every check before any work
+    except BatchError as e:
+        raise CLIError(str(e)) from None
+    update, close = _progress_printer(f"predict {len(jobs)} image(s)", args.quiet)
+    try:
+        if args.dask_address or args.dask_local:
+            result = _predict_on_cluster(args, options, update)
+        else:
+            gen = predict_files(args.images, args.out, bundle, options, overwrite=args.overwrite)
+            result = drain(gen, update)
+    except KeyboardInterrupt:
+        close()
+        print("interrupted: finished images are kept; run the same command to go on",
+              file=sys.stderr)
+        return 130
+    close()
+    if not args.quiet:
+        hint = " (--overwrite to redo them)" if result.skipped else ""
+        print(f"{result.summary()}{hint}: {args.out}", file=sys.stderr)
+    if result.failed:
+        reasons = "; ".join(f"{path}: {why}" for path, why in result.failed[:3])
+        more = " ..." if len(result.failed) > 3 else ""
+        raise CLIError(f"{len(result.failed)} of {len(jobs)} image(s) failed ({result.summary()}): "
+                       f"{reasons}{more}")
     return 0
+
+
+def _predict_on_cluster(args, options, update):
+    """Run the batch on a dask.distributed scheduler at --dask-address or a local cluster."""
+    from .core.progress import drain
+
+    if args.dask_local is not None and args.dask_local < 1:
+        raise CLIError("--dask-local needs at least 1 worker")
+    try:
+        from .core.distributed import connect, predict_files_distributed
+
+        with connect(args.dask_address, args.dask_local) as client:
+            gen = predict_files_distributed(client, args.model, args.images, args.out, options,
+                                            overwrite=args.overwrite)
+            return drain(gen, update)
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    except (OSError, TimeoutError) as e:
+        where = args.dask_address or "a local cluster"
+        raise CLIError(f"dask cluster ({where}): {e}") from None
 
 
 def cmd_demo(args) -> int:
@@ -221,13 +234,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("predict", help="segment images with a trained model")
     q.add_argument("model", help="model file written by 'train'")
-    q.add_argument("images", nargs="+", help="TIFF or PNG images")
+    q.add_argument(
+        "images",
+        nargs="+",
+        help="images (TIFF, PNG, OME-Zarr), folders of them, or glob patterns (quoted)",
+    )
     q.add_argument(
         "--out",
         required=True,
-        help="folder for <name>_labels.tif (classes as painted; objects for an instance model)",
+        help="folder for <name>_labels.tif, or <name>_labels.ome.zarr for OME-Zarr input "
+        "(classes as painted; objects for an instance model); images already there are skipped",
     )
-    q.add_argument("--probabilities", action="store_true", help="also write <name>_probabilities.tif")
+    q.add_argument("--overwrite", action="store_true", help="predict again images already done")
+    cluster = q.add_mutually_exclusive_group()
+    cluster.add_argument("--dask-address", metavar="ADDRESS",
+                         help="run on this dask.distributed scheduler (e.g. tcp://host:8786); "
+                         "workers must see the same paths")
+    cluster.add_argument("--dask-local", type=int, metavar="N",
+                         help="run on a local dask.distributed cluster of N worker processes")
+    q.add_argument("--probabilities", action="store_true",
+                   help="also write <name>_probabilities.tif (.ome.zarr for OME-Zarr input)")
     q.add_argument("--tile-size", type=int, default=256)
     q.add_argument(
         "--instances",
@@ -260,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (CLIError, BundleError, ConfigError, ImageError) as e:
         print(f"napari-unet {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a folder that cannot be written, a full disk, ...
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"napari-unet {args.command}: error: cannot access{where}: {e.strerror or e}",
+              file=sys.stderr)
         return 2
     except RuntimeError as e:  # device not available, out of memory, ...
         print(f"napari-unet {args.command}: error: {e}", file=sys.stderr)
