@@ -1,0 +1,65 @@
+"""Atomic file writing for the exporters, and one clear error for an unwritable path."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import ExportError
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside ``path``; on success rename it over ``path``.
+
+    The temporary file is removed if the body fails, so the target is either the complete
+    new file or what was there before. An unwritable folder raises :class:`ExportError`.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
+        os.replace(tmp, path)
+    except OSError as e:
+        raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text(path: Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def require(module: str, format: str) -> None:
+    """Import ``module`` or raise :class:`ExportError` saying how to install it."""
+    try:
+        __import__(module)
+    except ImportError:
+        raise ExportError(
+            f"{format} export needs the '{module}' package: pip install napari-unet[export]"
+        ) from None
+
+
+def with_suffix_added(path: Path, suffix: str) -> Path:
+    """``model.onnx`` -> ``model.onnx.json`` (keeps the full name, so nothing is clobbered)."""
+    return path.with_name(path.name + suffix)
+

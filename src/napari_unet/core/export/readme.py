@@ -1,0 +1,83 @@
+"""The documentation (README.md) of a bioimage.io package: what the model does, how it was
+trained (from the bundle's train config and provenance), how to use and validate it."""
+
+from __future__ import annotations
+
+from ..bundle import Bundle, _readable_date
+
+
+def _norm_text(bundle: Bundle) -> str:
+    n = bundle.norm
+    if n.mode == "fixed":
+        pairs = ", ".join(f"[{lo:.6g}, {hi:.6g}]" for lo, hi in zip(n.low, n.high))
+        return (f"fixed per channel: `(x - low) / (high - low)` with `[low, high]` = {pairs}, "
+                f"the {n.low_percentile} and {n.high_percentile} percentiles of the training "
+                "images (preprocessing `scale_linear`)")
+    return (f"per image and channel: `(x - p{n.low_percentile}) / (p{n.high_percentile} - "
+            f"p{n.low_percentile})`, the image's own percentiles (preprocessing `scale_range`)")
+
+
+def readme(bundle: Bundle, name: str) -> str:
+    cfg, t, info = bundle.model_config, bundle.train, bundle.info
+    budget = []
+    if t.steps is not None:
+        budget.append(f"{t.steps} steps")
+    if t.seconds is not None:
+        budget.append(f"{t.seconds:g} s")
+    classes = "\n".join(f"{k}. {c} (napari-unet label {k + 1})" for k, c in enumerate(bundle.class_names))
+    shapes = ", ".join("x".join(str(v) for v in s) for s in info.get("image_shapes", [])) or "not recorded"
+    painted = info.get("painted_pixels")
+    augment = ("elastic deformation, " if t.elastic else "") + ("flips and 90° rotations, " if t.flips else "")
+    augment += f"intensity scale ±{t.intensity_scale:g} and shift ±{t.intensity_shift:g}"
+    if t.noise:
+        augment += f", Gaussian noise up to {t.noise:g}"
+    lines = [
+        f"# {name}",
+        "",
+        "A 2-D U-Net (Ronneberger et al. 2015) trained with "
+        "[napari-unet](https://github.com/napari-unet/napari-unet) on sparsely painted "
+        f"annotations; it predicts {cfg.n_classes} classes per pixel"
+        + (" (instance mode: background, object interior, object border; objects are the "
+           "connected interiors, grown into the borders)" if bundle.mode == "instance" else "")
+        + ".",
+        "",
+        "## Input and output",
+        "",
+        f"- Input `input`: (batch, channel, y, x), {cfg.in_channels} channel(s), float32; "
+        f"y and x must be multiples of {2 ** cfg.depth} (padding `{cfg.padding}`).",
+        f"- Normalisation: {_norm_text(bundle)}.",
+        "- Output `probabilities`: softmax over the classes (the network outputs logits; the "
+        "softmax is the postprocessing step):",
+        "",
+        classes,
+        "",
+        "## Training",
+        "",
+        f"- Trained: {_readable_date(info['date']) if 'date' in info else 'date not recorded'} "
+        f"on {info.get('device', 'an unrecorded device')}, "
+        f"{info.get('steps', '?')} steps in {float(info.get('seconds', 0)):.1f} s "
+        f"(budget: {' or '.join(budget) or 'not recorded'}), napari-unet {info.get('napari_unet', '?')}.",
+        f"- Training images (C x H x W): {shapes}; painted pixels per class: {painted or 'not recorded'}.",
+        f"- Mode: {bundle.mode}. Patches of {t.patch_size} px, batches of {t.batch_size}, "
+        f"AdamW (learning rate {t.learning_rate:g}, weight decay {t.weight_decay:g}), "
+        "cross-entropy on painted pixels only"
+        + (", classes weighted equally" if t.class_balance else "") + ".",
+        f"- Augmentation: {augment if t.augment else 'none'}.",
+        f"- Architecture: depth {cfg.depth}, {cfg.base_width} feature maps at the first level, "
+        f"`{cfg.upsampling}` up-sampling, batch norm {'on' if cfg.batch_norm else 'off'}, "
+        f"dropout {cfg.dropout:g}.",
+        "",
+        "## Validation",
+        "",
+        "napari-unet scores the model on held-out painted strokes while training "
+        f"(validation fraction {t.validation_fraction:g}). No independent ground truth was used "
+        "for this export: check the predictions on images you did not paint before relying on "
+        "them. The package's test tensors only show that the model runs reproducibly.",
+        "",
+        "## Limitations",
+        "",
+        "Trained on a few user-painted images; it is specific to their modality, scale and "
+        "staining.",
+        "",
+    ]
+    return "\n".join(lines)
