@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 
 from napari_unet.core.images import ImageError
 
+from .folder import FolderPanel
 from .layer_combo import LayerCombo
 from .layers import current_plane, is_ours, spatial_shape
 from .model_panel import ModelPanel
@@ -69,6 +70,8 @@ class PredictWidget(QWidget):
         box.addLayout(form)
         box.addWidget(self.predict_button)
         box.addWidget(self.status)
+        self.folder = FolderPanel(self.session)  # "Apply to folder…"
+        box.addWidget(self.folder)
         model = QGroupBox("Model")
         QVBoxLayout(model).addWidget(self.models)
         layout = QVBoxLayout(self)
@@ -85,7 +88,7 @@ class PredictWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None
+        return self.worker is not None or self.folder.busy
 
     def _check(self, *_) -> None:
         """Say now whether the current model can predict the chosen image."""
@@ -150,6 +153,7 @@ class PredictWidget(QWidget):
 
     def shutdown(self) -> None:
         self.cancel()
+        self.folder.stop()
 
     def _done(self, layer) -> None:
         self.worker = None

@@ -1,0 +1,138 @@
+"""'Apply to folder…': predict every image of a folder into another folder, in the background.
+
+The work is the core's :func:`~napari_unet.core.batch.predict_files` (the command line's
+``napari-unet predict MODEL FOLDER --out DIR``) in a ``thread_worker``: a napari progress
+bar, Stop between tile batches (so also between files), images already done are skipped, an
+image that fails is reported in the summary and the others go on. Outputs appear only when
+complete, so applying again after Stop continues where it ended.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from napari_unet.core.batch import BatchError
+
+from .tasks import ProgressBar, guarded
+
+LABEL = "Apply to folder…"
+
+
+@thread_worker(start_thread=False)
+def _run(jobs_inputs, out_dir, bundle, options):
+    from napari_unet.core.batch import predict_files
+
+    return (yield from guarded(predict_files(jobs_inputs, out_dir, bundle, options)))
+
+
+def summary_text(result, out_dir) -> str:
+    """What the user reads when a folder is done: counts, and every image that failed."""
+    text = f"Folder done: {result.summary()}; results in {out_dir}"
+    if result.failed:
+        text += ". Failed (the others were written): " + "; ".join(
+            f"{Path(p).name}: {why}" for p, why in result.failed
+        )
+    return text
+
+
+class FolderPanel(QWidget):
+    """The 'Apply to folder…' button (Stop while running) and a status line."""
+
+    def __init__(self, session):
+        super().__init__()
+        self.session = session
+        self.button = QPushButton(LABEL)
+        self.button.setToolTip(
+            "Predict every TIFF, PNG and OME-Zarr image of a folder with the current model and "
+            "write <name>_labels.tif (.ome.zarr) into an output folder; images already done "
+            "there are skipped, so applying again after Stop goes on where it ended"
+        )
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.button)
+        layout.addWidget(self.status)
+        self.worker = None
+        self.result = None
+        self.button.clicked.connect(self._clicked)
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def _clicked(self) -> None:
+        if self.worker is not None:
+            self.stop()
+            return
+        source = QFileDialog.getExistingDirectory(self, "Folder of images to predict")
+        if not source:
+            return
+        out = QFileDialog.getExistingDirectory(self, "Folder for the results", source)
+        if out:
+            self.run(source, out)
+
+    def run(self, source, out_dir):
+        """Predict every image in ``source`` into ``out_dir``; returns the worker or None."""
+        from napari_unet.core.batch import Options, prepare
+        from napari_unet.core.config import PredictConfig, interactive_threads
+
+        bundle = self.session.bundle
+        if bundle is None:
+            show_error("There is no model yet: train one in 'Train U-Net', or load a model file.")
+            return None
+        try:
+            jobs = prepare([source], out_dir)  # nothing to predict, output not writable: say now
+        except BatchError as e:
+            show_error(f"Cannot apply to folder: {e}")
+            return None
+        options = Options(config=PredictConfig(device=self.session.device, threads=interactive_threads()))
+        self.result = None
+        bar = ProgressBar(f"Predicting {len(jobs)} image(s) of {Path(source).name}")
+        self.worker = worker = _run([source], out_dir, bundle, options)
+        last = {"done": 0}
+
+        def yielded(p):
+            bar.set_fraction(p.fraction)
+            last["done"] = p.done
+            self.status.setText(f"Predicting {p.message}…")
+
+        def returned(result):
+            self.result = result
+            text = summary_text(result, out_dir)
+            self.status.setText(text)
+            (show_warning if result.failed else show_info)(text)
+
+        def aborted():
+            text = (f"Stopped after {last['done']} of {len(jobs)} image(s); their results are "
+                    "complete. Apply again to the same folders to go on.")
+            self.status.setText(text)
+            show_info(text)
+
+        def errored(e):
+            self.status.setText(f"Folder prediction failed: {e}")
+            show_error(f"Folder prediction failed: {e}")
+
+        def finished():
+            bar.close()
+            self.worker = None
+            self.button.setText(LABEL)
+
+        worker.yielded.connect(yielded)
+        worker.returned.connect(returned)
+        worker.aborted.connect(aborted)
+        worker.errored.connect(errored)
+        worker.finished.connect(finished)
+        self.destroyed.connect(worker.quit)
+        self.button.setText("Stop")
+        self.status.setText(f"Predicting {len(jobs)} image(s)…")
+        worker.start()
+        return worker
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.quit()
