@@ -1,4 +1,4 @@
-"""Command line: ``napari-unet train | predict | demo``.
+"""Command line: ``napari-unet train | predict | export | demo``.
 
 A contract that batch users and benchmarks rely on; bad input ends with a one-line error
 and exit status 2, never a traceback.
@@ -125,9 +125,12 @@ def cmd_predict(args) -> int:
     options = Options(probabilities=args.probabilities, instances=args.instances, rgb=args.rgb,
                       config=PredictConfig(device=args.device, tile_size=args.tile_size))
     try:
-        jobs = prepare(args.images, args.out, args.probabilities)  # every check before any work
+        jobs, other = prepare(args.images, args.out, args.probabilities)  # checks before any work
     except BatchError as e:
         raise CLIError(str(e)) from None
+    if other and not args.quiet:
+        print(f"passing over {len(other)} file(s) that are not TIFF, PNG or OME-Zarr images",
+              file=sys.stderr)
     update, close = _progress_printer(f"predict {len(jobs)} image(s)", args.quiet)
     try:
         if args.dask_address or args.dask_local:
@@ -170,6 +173,36 @@ def _predict_on_cluster(args, options, update):
     except (OSError, TimeoutError) as e:
         where = args.dask_address or "a local cluster"
         raise CLIError(f"dask cluster ({where}): {e}") from None
+
+
+def cmd_export(args) -> int:
+    """Write a trained model as a bioimage.io package, TorchScript or ONNX file."""
+    from .core.bundle import load_bundle
+    from .core.export import ExportError, export_model
+
+    bundle = load_bundle(args.model)
+    options = {}
+    if args.format == "bioimageio":
+        options = {"validate": not args.no_validate, "license": args.license}
+        if args.author:
+            options["authors"] = args.author
+        if args.sample:
+            from .core.images import ImageError, to_chw
+            from .core.io import read_image
+
+            try:
+                options["sample"] = to_chw(read_image(args.sample), rgb=args.rgb)
+            except ImageError as e:
+                raise CLIError(f"{args.sample}: {e}") from None
+    elif args.sample or args.author or args.no_validate:
+        raise CLIError("--sample, --author and --no-validate are for --format bioimageio")
+    try:
+        path = export_model(bundle, args.out, args.format, **options)
+    except ExportError as e:
+        raise CLIError(str(e)) from None
+    if not args.quiet:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -261,6 +294,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="write one id per object also for a semantic model (instance models always do)",
     )
     q.set_defaults(func=cmd_predict)
+
+    from .core.export import FORMATS  # no torch: the exporters load on use
+
+    e = sub.add_parser("export", help="write a model for other tools: bioimage.io, TorchScript, ONNX")
+    e.add_argument("model", help="model file written by 'train'")
+    e.add_argument("--format", required=True, choices=FORMATS)
+    e.add_argument("--out", required=True, help="file to write (.zip, .pt or .onnx added if no suffix)")
+    e.add_argument("--sample", help="bioimageio: image for the test tensors and cover (default: synthetic)")
+    e.add_argument("--author", action="append", help="bioimageio: author name (repeatable)")
+    e.add_argument("--license", default="CC-BY-4.0", help="bioimageio: SPDX license id")
+    e.add_argument("--no-validate", action="store_true",
+                   help="bioimageio: skip the bioimage.io test of the package (faster)")
+    e.add_argument("--rgb", action="store_true", default=None, help="the sample's last axis holds colour")
+    e.add_argument("--quiet", action="store_true", help="no messages")
+    e.set_defaults(func=cmd_export)
 
     d = sub.add_parser("demo", help="train and predict on a synthetic example")
     d.add_argument("--out", default="napari-unet-demo", help="folder for the results")

@@ -59,11 +59,17 @@ def export(
     require("bioimageio.spec", "bioimage.io")
     require("bioimageio.core", "bioimage.io")
     from bioimageio.spec import save_bioimageio_package
+    from pydantic import ValidationError
 
     name = name or f"napari-unet {bundle.mode} U-Net"
     with tempfile.TemporaryDirectory(prefix="napari-unet-bioimageio-") as work:
-        descr = describe(bundle, Path(work), sample=sample, name=name,
-                         authors=authors or [DEFAULT_AUTHOR], license=license)
+        try:
+            descr = describe(bundle, Path(work), sample=sample, name=name,
+                             authors=authors or [DEFAULT_AUTHOR], license=license)
+        except ValidationError as e:  # a bad license id, name, ...: say which field
+            first = e.errors()[0]
+            where = ".".join(str(v) for v in first["loc"])
+            raise ExportError(f"invalid bioimage.io description: {where}: {first['msg']}") from None
         with atomic_path(path) as tmp:
             try:
                 save_bioimageio_package(descr, output_path=tmp)
