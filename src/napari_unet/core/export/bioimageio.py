@@ -62,14 +62,16 @@ def export(
     from pydantic import ValidationError
 
     name = name or f"napari-unet {bundle.mode} U-Net"
+    _check_license(license)
     with tempfile.TemporaryDirectory(prefix="napari-unet-bioimageio-") as work:
         try:
             descr = describe(bundle, Path(work), sample=sample, name=name,
                              authors=authors or [DEFAULT_AUTHOR], license=license)
-        except ValidationError as e:  # a bad license id, name, ...: say which field
+        except ValidationError as e:  # a bad name, author, ...: say which field, briefly
             first = e.errors()[0]
-            where = ".".join(str(v) for v in first["loc"])
-            raise ExportError(f"invalid bioimage.io description: {where}: {first['msg']}") from None
+            where = ".".join(str(v) for v in first["loc"]) or e.title
+            msg = first["msg"] if len(first["msg"]) < 120 else first["msg"][:117] + "..."
+            raise ExportError(f"invalid bioimage.io description: {where}: {msg}") from None
         with atomic_path(path) as tmp:
             try:
                 save_bioimageio_package(descr, output_path=tmp)
@@ -78,6 +80,18 @@ def export(
             if validate:
                 check(tmp)
     return path
+
+
+def _check_license(license: str) -> None:
+    from bioimageio.spec.model.v0_5 import LicenseId
+    from pydantic import ValidationError
+
+    try:
+        LicenseId(license)
+    except ValidationError:
+        raise ExportError(
+            f"unknown license {license!r}: give an SPDX id such as CC-BY-4.0, MIT or BSD-3-Clause"
+        ) from None
 
 
 def check(package: Path) -> None:
