@@ -38,7 +38,10 @@ def one_error_line(capsys) -> str:
 
 
 def test_folder_run_resumes_and_overwrites(case, capsys):
-    assert predict(case, case / "in", "--out", case / "out", "--quiet") == 0
+    (case / "in" / "notes.txt").write_text("not an image")
+    (case / "in" / "sub").mkdir()
+    assert predict(case, case / "in", "--out", case / "out") == 0
+    assert "passing over 1 file(s)" in capsys.readouterr().err
     names = sorted(p.name for p in (case / "out").iterdir())
     assert names == ["im0_labels.tif", "im1_labels.tif", "im2_labels.tif"]
     first = (case / "out" / "im0_labels.tif").stat().st_mtime_ns

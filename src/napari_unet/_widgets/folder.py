@@ -86,7 +86,7 @@ class FolderPanel(QWidget):
             show_error("There is no model yet: train one in 'Train U-Net', or load a model file.")
             return None
         try:
-            jobs = prepare([source], out_dir)  # nothing to predict, output not writable: say now
+            jobs, other = prepare([source], out_dir)  # nothing to predict, output not writable: say now
         except BatchError as e:
             show_error(f"Cannot apply to folder: {e}")
             return None
@@ -129,7 +129,8 @@ class FolderPanel(QWidget):
         worker.finished.connect(finished)
         self.destroyed.connect(worker.quit)
         self.button.setText("Stop")
-        self.status.setText(f"Predicting {len(jobs)} image(s)…")
+        passed = f" ({len(other)} other file(s) passed over)" if other else ""
+        self.status.setText(f"Predicting {len(jobs)} image(s){passed}…")
         worker.start()
         return worker
 

@@ -111,7 +111,10 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list
         else:
             raise BatchError(f"no such file or folder: {item}")
         for p in candidates:
-            (found if is_supported(p) else unsupported).add(p)
+            if is_supported(p):
+                found.add(p)
+            elif p.is_file():  # sub-folders are not looked into, nor counted
+                unsupported.add(p)
     if not found:
         what = ", ".join(given) if given else "(nothing given)"
         raise BatchError(
@@ -154,13 +157,14 @@ def plan(sources: Iterable[Path], out_dir: str | os.PathLike, probabilities: boo
 
 
 def prepare(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
-            probabilities: bool = False) -> list[Job]:
+            probabilities: bool = False) -> tuple[list[Job], list[Path]]:
     """Expand ``inputs``, check ``out_dir`` can be written, and plan the jobs: every check
-    that can fail before any work (:class:`BatchError`)."""
-    sources, _ = expand_inputs(inputs)
+    that can fail before any work (:class:`BatchError`). Returns the jobs and the files
+    passed over (not images)."""
+    sources, unsupported = expand_inputs(inputs)
     out_dir = check_output_folder(out_dir)
     sources = [s for s in sources if not is_output(s, out_dir)] or sources
-    return plan(sources, out_dir, probabilities)
+    return plan(sources, out_dir, probabilities), unsupported
 
 
 def check_output_folder(out_dir: str | os.PathLike) -> Path:
@@ -299,7 +303,7 @@ def predict_files(
     from .device import resolve_device
 
     options = options or Options()
-    jobs = prepare(inputs, out_dir, options.probabilities)
+    jobs, _ = prepare(inputs, out_dir, options.probabilities)
     result = BatchResult()
     model = None
     n = len(jobs)

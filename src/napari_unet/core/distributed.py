@@ -113,7 +113,7 @@ def predict_files_distributed(
     load_bundle(model_path)  # a clear error here rather than on every worker
     raw = Path(model_path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
-    jobs = prepare(inputs, out_dir, options.probabilities)
+    jobs, _ = prepare(inputs, out_dir, options.probabilities)
     result = BatchResult()
     todo = []
     for job in jobs:
