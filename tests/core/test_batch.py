@@ -200,3 +200,25 @@ def test_ome_zarr_library_reads_our_labels(tmp_path, bundle):
     assert any(isinstance(spec, Label) for spec in nodes[0].specs), ome_zarr.__name__
     assert np.array_equal(np.asarray(nodes[0].data[0])[0],
                           predict_image(image(2)[None], bundle, CONFIG).labels)
+
+
+def test_ome_zarr_stopped_midway_leaves_nothing_and_overwrite_replaces(tmp_path, bundle):
+    import zarr
+
+    stack = np.stack([image(0), image(1)])[:, None]
+    write_ngff_04(tmp_path / "cells.zarr", stack, "tcyx", [1.0] * 4)
+    out = tmp_path / "out"
+    gen = predict_files([tmp_path / "cells.zarr"], out, bundle, Options(config=CONFIG))
+    for p in gen:
+        if p.fraction > 0.6:  # inside the second plane
+            break
+    gen.close()
+    assert list(out.iterdir()) == []  # no temporary folder left, nothing that looks done
+
+    drain(predict_files([tmp_path / "cells.zarr"], out, bundle, Options(config=CONFIG)))
+    labels = zarr.open_group(str(out / "cells_labels.ome.zarr"), mode="r")["0"][:]
+    zarr.open_group(str(out / "cells_labels.ome.zarr"), mode="r+")["0"][:] = 0
+    result = drain(predict_files([tmp_path / "cells.zarr"], out, bundle, Options(config=CONFIG),
+                                 overwrite=True))
+    assert result.summary() == "1 written" and outputs(out) == ["cells_labels.ome.zarr"]
+    assert np.array_equal(zarr.open_group(str(out / "cells_labels.ome.zarr"), mode="r")["0"][:], labels)
