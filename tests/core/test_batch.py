@@ -178,11 +178,15 @@ def test_ome_zarr_objects_have_one_id_each_through_the_stack(tmp_path, bundle):
 
     stack = np.stack([image(0), image(1)])[:, None, None]  # t, c, z, y, x
     write_ngff_04(tmp_path / "s.zarr", stack, "tczyx", [1.0] * 5)
-    drain(predict_files([tmp_path / "s.zarr"], tmp_path, bundle, Options(instances=True, config=CONFIG)))
+    drain(predict_files([tmp_path / "s.zarr"], tmp_path, bundle,
+                        Options(instances=True, probabilities=True, config=CONFIG)))
     ids = zarr.open_group(str(tmp_path / "s_labels.ome.zarr"), mode="r")["0"][:]
+    probs = zarr.open_group(str(tmp_path / "s_probabilities.ome.zarr"), mode="r")["0"]
     assert ids.shape == (2, 1, 40, 48) and ids.dtype == np.uint32
-    first = to_instances(predict_image(stack[0, :, 0], bundle, CONFIG).probabilities, "semantic")
-    assert np.array_equal(ids[0, 0], first)
+    assert probs.shape == (2, 2, 1, 40, 48)  # t, c, z, y, x: NGFF order
+    want = predict_image(stack[0, :, 0], bundle, CONFIG).probabilities
+    np.testing.assert_allclose(probs[0, :, 0], want, atol=1e-6)
+    assert np.array_equal(ids[0, 0], to_instances(want, "semantic"))
     assert not set(np.unique(ids[0])[1:]) & set(np.unique(ids[1])[1:])
 
 

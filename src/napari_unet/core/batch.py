@@ -239,29 +239,30 @@ def _predict_zarr(job: Job, bundle, model, options: Options):
     outputs = [(job.labels, None, dtype)]
     if options.probabilities:
         outputs.append((job.outputs[1], k, np.float32))
-    made = []
+    made = []  # (temporary folder, final path, zarr array, axis names)
     try:
         for path, classes, dt in outputs:
             tmp = _temporary(path)
+            what = "probabilities" if classes else "labels"
             array, names = create_output(tmp, image, dtype=dt, classes=classes,
-                                         name=f"{zarr_stem(job.source)} {'probabilities' if classes else 'labels'}")
+                                         name=f"{zarr_stem(job.source)} {what}")
             made.append((tmp, path, array, names))
-        (_, _, labels, lnames), *rest = made
         planes = image.planes()
-        offset = 0
+        offset = 0  # object ids go on from plane to plane
         for i, index in enumerate(planes):
-            out_labels = None if objects else plane_of(labels, lnames, image, index)
-            out_probs = plane_of(rest[0][2], rest[0][3], image, index) if rest and not objects else None
+            into = [plane_of(array, names, image, index) for _, _, array, names in made]
             gen = predict(image.plane(index), bundle, options.config, model=model,
-                          probabilities=want, out_labels=out_labels, out_probabilities=out_probs)
+                          probabilities=want,
+                          out_labels=None if objects else into[0],
+                          out_probabilities=into[1] if len(into) > 1 and not objects else None)
             pred = yield from _scaled(gen, i, len(planes))
             if objects:
                 ids = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
                 ids = np.where(ids > 0, ids + offset, 0).astype(np.uint32)
                 offset = max(offset, int(ids.max()))
-                plane_of(labels, lnames, image, index)[:, :] = ids
-                if rest:
-                    plane_of(rest[0][2], rest[0][3], image, index)[:, :, :] = pred.probabilities
+                into[0][:, :] = ids
+                if len(into) > 1:
+                    into[1][:, :, :] = pred.probabilities
         for tmp, path, _, _ in reversed(made):  # probabilities first, labels last
             _commit(tmp, path)
     finally:
