@@ -324,14 +324,14 @@ def predict_files(
         except Exception as e:  # noqa: BLE001 - one bad image must not stop the others
             if not keep_going:
                 raise
-            result.failed.append((job.source, _reason(e)))
+            result.failed.append((job.source, failure_reason(e)))
         else:
             result.written.append(job.labels)
         yield Progress(stage="batch", done=i + 1, total=n, fraction=(i + 1) / n, message=message)
     return result
 
 
-def _reason(e: Exception) -> str:
+def failure_reason(e: Exception) -> str:
     if isinstance(e, (ImageError, BatchError)):
         return str(e)
     if isinstance(e, OSError):

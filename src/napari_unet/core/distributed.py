@@ -19,7 +19,7 @@ from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .batch import BatchResult, Options, _reason, prepare
+from .batch import BatchResult, Options, failure_reason, prepare
 from .progress import Progress
 
 _MODELS: dict[tuple[str, str], tuple] = {}
@@ -137,7 +137,7 @@ def predict_files_distributed(
                 future.result()
                 result.written.append(job.labels)
             except Exception as e:  # noqa: BLE001 - one bad image must not stop the others
-                result.failed.append((job.source, _reason(e)))
+                result.failed.append((job.source, failure_reason(e)))
             finished += 1
             yield Progress(stage="batch", done=finished, total=n, fraction=finished / n,
                            message=job.source.name)
