@@ -191,3 +191,29 @@ def test_a_package_that_fails_validation_is_not_kept(bundle, tmp_path, monkeypat
     with pytest.raises(ExportError, match="failed validation: Reproduce test outputs"):
         export_model(bundle, tmp_path / "m.zip", "bioimageio")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_test_input_is_a_raw_crop_of_the_sample_of_an_accepted_size(bundle):
+    from napari_unet.core.export.package_files import test_input
+
+    big = np.arange(300 * 310, dtype=np.uint16).reshape(1, 300, 310)
+    x = test_input(bundle, big)
+    assert x.shape == (1, 1, 256, 256) and x.dtype == np.float32
+    assert np.array_equal(x[0, 0], big[0, 22:278, 27:283])  # the centre, not normalised
+    small = np.ones((1, 6, 9), np.float32)
+    assert test_input(bundle, small).shape == (1, 1, 4, 8)
+    with pytest.raises(ValueError, match=r"\(1, H, W\)"):
+        test_input(bundle, np.zeros((3, 16, 16)))
+
+
+def test_a_sample_too_small_for_a_valid_unet_is_mirrored_up_to_the_smallest_input():
+    from napari_unet.core.bundle import Bundle
+    from napari_unet.core.export.package_files import test_input
+    from napari_unet.core.model import UNet
+
+    cfg = ModelConfig(depth=2, base_width=4, padding="valid")
+    valid = Bundle(model_config=cfg, norm=NormConfig(), state_dict=UNet(cfg).state_dict())
+    small = np.arange(6 * 9, dtype=np.float32).reshape(1, 6, 9)
+    x = test_input(valid, small)
+    assert x.shape == (1, 1, 44, 44)  # the smallest input of this U-Net
+    assert np.array_equal(x[0, 0, :6, :9], small[0]) and np.array_equal(x[0, 0, 6, :9], small[0, 5])

@@ -1,4 +1,4 @@
-"""Save and load the current model, and show what it was trained on."""
+"""Save, load and export the current model, and show what it was trained on."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def describe_model(session, compact: bool = False) -> str:
 
 
 class ModelPanel(QWidget):
-    """Model info plus Save / Load buttons, bound to the viewer's session.
+    """Model info plus Save / Load / Export buttons, bound to the viewer's session.
 
     ``compact`` shows a one-line summary instead of the full description.
     """
@@ -67,11 +67,16 @@ class ModelPanel(QWidget):
         self.info.setWordWrap(True)
         self.save_button = QPushButton("Save model…")
         self.load_button = QPushButton("Load model…")
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Write the model for other tools: bioimage.io, TorchScript, ONNX")
+        self.export_worker = None
         self.save_button.clicked.connect(self._ask_save)
         self.load_button.clicked.connect(self._ask_load)
+        self.export_button.clicked.connect(self._ask_export)
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.load_button)
+        buttons.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.info)
@@ -82,6 +87,7 @@ class ModelPanel(QWidget):
     def update_info(self) -> None:
         self.info.setText(describe_model(self.session, self.compact))
         self.save_button.setEnabled(self.session.bundle is not None)
+        self.export_button.setEnabled(self.session.bundle is not None and self.export_worker is None)
 
     def save(self, path) -> Path | None:
         """Save the current model to ``path`` (``.unet`` added if it has no suffix)."""
@@ -113,6 +119,30 @@ class ModelPanel(QWidget):
         self.session.set_model(bundle, f"Loaded from {Path(path).name}")
         show_info(f"Loaded model: {bundle.summary()}")
         return True
+
+    def export(self, path, format: str):
+        """Export the current model to ``path`` in a worker (returned; None if no model)."""
+        from .export import sample_image, start_export
+
+        bundle = self.session.bundle
+        if bundle is None:
+            show_error("There is no model to export yet: train one first.")
+            return None
+        sample = sample_image(self.viewer, self.session, bundle.model_config.in_channels)
+        self.export_worker = start_export(bundle, path, format, sample, on_done=self._exported)
+        self.update_info()
+        return self.export_worker
+
+    def _exported(self) -> None:
+        self.export_worker = None
+        self.update_info()
+
+    def _ask_export(self) -> None:
+        from .export import ask_export
+
+        choice = ask_export(self)
+        if choice:
+            self.export(*choice)
 
     def _ask_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save U-Net model", "model.unet", FILE_FILTER)

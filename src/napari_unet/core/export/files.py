@@ -18,6 +18,11 @@ def atomic_path(path: Path):
     new file or what was there before. An unwritable folder raises :class:`ExportError`.
     """
     path = Path(path)
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise ExportError(f"cannot write {path}: {folder} is a file, not a folder")
+            break
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

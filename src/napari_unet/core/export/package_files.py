@@ -37,23 +37,21 @@ def test_input(bundle, sample=None) -> np.ndarray:
 
         image, _ = nuclei((TEST_SIDE, TEST_SIDE), n=20, seed=0)
         sample = np.repeat(image[None], c, axis=0)
-    sample = np.asarray(sample, dtype=np.float32)
-    if sample.ndim != 3 or sample.shape[0] != c:
+    if len(sample.shape) != 3 or sample.shape[0] != c:
         from ..images import ImageError
 
-        raise ImageError(f"the test image must be ({c}, H, W) for this model, not {sample.shape}")
+        raise ImageError(f"the test image must be ({c}, H, W) for this model, not {tuple(sample.shape)}")
     s = sizes(bundle)
-    out = []
-    for axis in (1, 2):
-        n = sample.shape[axis]
+    crop, pad = [slice(None)], [(0, 0)]
+    for n in sample.shape[1:]:
         want = _fit(n, s, TEST_SIDE)
-        if n < want:
-            pad = [(0, 0)] * 3
-            pad[axis] = (0, want - n)
-            sample = np.pad(sample, pad, mode="symmetric")
-            n = want
-        out.append(slice((n - want) // 2, (n - want) // 2 + want))
-    return np.ascontiguousarray(sample[:, out[0], out[1]])[None]
+        start = max(0, (n - want) // 2)
+        crop.append(slice(start, start + want))
+        pad.append((0, max(0, want - n)))
+    x = np.asarray(sample[tuple(crop)], dtype=np.float32)  # reads only the crop (dask, zarr)
+    if any(p for _, p in pad):
+        x = np.pad(x, pad, mode="symmetric")
+    return np.ascontiguousarray(x)[None]
 
 
 def normalise(x: np.ndarray, norm) -> np.ndarray:

@@ -1,0 +1,80 @@
+"""Export the current model from the model panel: bioimage.io package, TorchScript, ONNX.
+
+The export runs in a napari ``thread_worker`` (a validated bioimage.io package takes
+several seconds); the result or the error is shown as a notification.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari.layers import Image
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info
+
+from .layers import current_plane, image_stack, is_ours
+from .tasks import TaskError
+
+LABELS = {
+    "bioimageio": "bioimage.io model package (.zip)",
+    "torchscript": "TorchScript (.pt)",
+    "onnx": "ONNX (.onnx)",
+}
+FILTERS = {
+    "bioimageio": "bioimage.io package (*.zip)",
+    "torchscript": "TorchScript (*.pt)",
+    "onnx": "ONNX (*.onnx)",
+}
+
+
+def sample_image(viewer, session, channels: int):
+    """A ``(C, H, W)`` plane for the package's test image and cover: an image the model was
+    trained on if it is still open, else the first image with ``channels`` channels."""
+    images = [layer for layer in viewer.layers if isinstance(layer, Image) and not is_ours(layer)]
+    images.sort(key=lambda layer: layer.name not in session.trained_on)
+    for layer in images:
+        try:
+            stack = image_stack(layer)
+        except ValueError:  # not an image with two spatial axes
+            continue
+        if stack.shape[-3] == channels:
+            return stack[current_plane(viewer, layer)]
+    return None
+
+
+def _export(bundle, path, fmt, options):
+    from napari_unet.core.export import export_model
+
+    try:
+        return export_model(bundle, path, fmt, **options)
+    except RuntimeError as e:  # napari's workers hide RuntimeError; see tasks.TaskError
+        raise TaskError(str(e)) from e
+
+
+def start_export(bundle, path, fmt: str, sample=None, on_done=None):
+    """Export ``bundle`` to ``path`` in a worker; notify the user; ``on_done()`` at the end."""
+    options = {"sample": sample} if fmt == "bioimageio" else {}
+    worker = create_worker(
+        _export, bundle, Path(path), fmt, options, _start_thread=False,
+        _connect={"returned": lambda p: show_info(f"Model exported to {p}"),
+                  "errored": lambda e: show_error(f"Export failed: {e}")},
+    )
+    if on_done is not None:
+        worker.finished.connect(on_done)
+    worker.start()
+    return worker
+
+
+def ask_export(parent):
+    """Ask for a format, then a file; ``(path, format)`` or None if cancelled."""
+    from qtpy.QtWidgets import QFileDialog, QInputDialog
+
+    from napari_unet.core.export import FORMATS, SUFFIXES
+
+    label, ok = QInputDialog.getItem(parent, "Export model", "Format", [LABELS[f] for f in FORMATS],
+                                     0, False)
+    if not ok:
+        return None
+    fmt = next(f for f in FORMATS if LABELS[f] == label)
+    path, _ = QFileDialog.getSaveFileName(parent, "Export model", f"model{SUFFIXES[fmt]}", FILTERS[fmt])
+    return (path, fmt) if path else None
