@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.morphology import h_maxima
+from skimage.morphology import reconstruction
 from skimage.segmentation import watershed
 
 
@@ -33,14 +33,30 @@ def remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
     return labels
 
 
+EIGHT = np.ones((3, 3), bool)
+
+
 def _grow_seeds(elevation: np.ndarray, seed_mask: np.ndarray, fg: np.ndarray, min_size: int):
     """Watershed of ``elevation`` from the components of ``seed_mask`` over ``fg``; foreground
-    pieces that hold no seed keep their own id; objects under ``min_size`` px are dropped."""
-    seeds, n = ndi.label(seed_mask)
-    labels = watershed(elevation, seeds, mask=fg)
-    orphans, _ = ndi.label(fg & (labels == 0))
-    labels = np.where(orphans > 0, orphans + n, labels)
-    return remove_small(labels.astype(np.uint32), min_size)
+    pieces that hold no seed keep their own id; objects under ``min_size`` px are dropped.
+
+    Done region by region (8-connected regions of ``fg``, each on its bounding box): skimage
+    breaks ties between seeds in heap order, which depends on every seed of the call, so
+    one call for the whole image would let far-away objects move a border; per region the
+    result depends on that region only, and tiles reproduce it exactly.
+    """
+    regions, _ = ndi.label(fg, EIGHT)
+    labels = np.zeros(fg.shape, np.uint32)
+    n = 0
+    for r, box in enumerate(ndi.find_objects(regions), start=1):
+        region = regions[box] == r
+        seeds, k = ndi.label(seed_mask[box] & region)
+        grown = watershed(elevation[box], seeds, mask=region) if k else np.zeros(region.shape, int)
+        orphans, m = ndi.label(region & (grown == 0))
+        grown = np.where(orphans > 0, orphans + k, grown)
+        labels[box][region] = grown[region] + n
+        n += k + m
+    return remove_small(labels, min_size)
 
 
 def instances_from_foreground(
@@ -62,7 +78,26 @@ def instances_from_foreground(
         labels, _ = ndi.label(fg)
         return remove_small(labels.astype(np.uint32), min_size)
     dist = ndi.distance_transform_edt(fg)
-    return _grow_seeds(-dist, h_maxima(dist, split_depth), fg, min_size)
+    return _grow_seeds(-dist, h_maxima_local(dist, split_depth), fg, min_size)
+
+
+def h_maxima_local(dist: np.ndarray, h: float) -> np.ndarray:
+    """The h-maxima of a distance map ``dist`` (0 on background), region by region.
+
+    As :func:`skimage.morphology.h_maxima` (maxima standing at least ``h`` above every path
+    to a higher one, 8-connected), with the background as a floor at level 0 for every
+    region by construction. skimage takes the background's level from the whole image (no
+    maxima at all when the image's range is under ``h``; a floor below 0 until some region
+    is ``h`` deep), which agrees on ordinary images but is not local by construction. Here
+    each 8-connected foreground region gets the same seeds whatever else the image holds,
+    which tiles rely on (:mod:`napari_unet.core.tiled_instances`). A region shallower than
+    ``h`` gets no seed (it stays one object).
+    """
+    dist = np.asarray(dist, np.float64)
+    resolution = 2 * np.finfo(dist.dtype).resolution * np.abs(dist)  # as skimage: rounding
+    marker = np.maximum(dist - h - resolution, 0.0)
+    residue = dist - reconstruction(marker, dist, method="dilation")
+    return (dist > 0) & (residue >= h)
 
 
 def instances_from_interior(

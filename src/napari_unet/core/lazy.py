@@ -1,0 +1,255 @@
+"""Prediction of images larger than memory: read lazily, write tile by tile into zarr.
+
+The input is any sliceable array-like — numpy, dask, zarr — of shape ``(H, W)``,
+``(C, H, W)`` or ``(..., C, H, W)``, or a multiscale list of such levels, of which the
+full-resolution level 0 is used. :func:`predict_to_zarr` creates a zarr group with
+
+- ``labels``  ``(..., H, W)``: classes as painted (k + 1), chunked like the prediction tiles,
+  so every tile is written as whole chunks, never read back;
+- ``probability_<k>``  ``(..., H, W)`` float32 per class, when asked, or while objects are
+  made (they need them) and deleted afterwards unless asked for;
+- ``instances``  ``(..., H, W)`` uint32: objects, one id each (seam-free, see
+  :mod:`napari_unet.core.tiled_instances`), when asked (the default for instance models).
+
+Nothing of full size is ever allocated: :func:`~napari_unet.core.predict.predict` reads one
+batch of windows at a time and writes each tile's labels (and probabilities) straight into
+the store; percentile normalisation reads a bounded sample (``normalize.percentiles``); the
+objects pass reads a few blocks at a time. Peak memory is the model, a batch of windows and
+a few blocks, whatever the image size (``docs/large_images.md`` has the measurements).
+
+zarr is an optional dependency (``pip install napari-unet[scale]``), imported only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .bundle import Bundle
+from .config import PredictConfig
+from .device import resolve_device
+from .images import ImageError
+from .postprocess import label_dtype
+from .predict import plan_tiles, predict
+from .progress import Progress
+from .tiled_instances import TiledInstances, tiled_instances
+
+LARGE_PLANE_PIXELS = 4096 * 4096
+"""Planes with more pixels than this are predicted into zarr by the widgets."""
+
+OBJECT_BLOCK = 1024
+"""Side of the blocks the objects pass works on (a multiple of the tile is used)."""
+
+
+def level0(image):
+    """The full-resolution level of a multiscale image (a list or tuple of levels), else
+    ``image`` itself."""
+    if isinstance(image, (list, tuple)):
+        if not image:
+            raise ImageError("the multiscale image has no levels")
+        return image[0]
+    return image
+
+
+class PlaneView:
+    """``array[index]`` without reading it: slicing and slice assignment go to ``array``.
+
+    zarr arrays read (and copy) on every ``[]``; this keeps a plane of a stack, or one
+    channel, lazy. ``shape``/``dtype``/``ndim`` are those of the plane.
+    """
+
+    def __init__(self, array, index: tuple = ()):
+        self.array, self.index = array, tuple(index)
+        self.shape = tuple(array.shape[len(self.index) :])
+        self.dtype = array.dtype
+        self.ndim = len(self.shape)
+
+    def _key(self, key):
+        return self.index + (key if isinstance(key, tuple) else (key,))
+
+    def __getitem__(self, key):
+        return self.array[self._key(key)]
+
+    def __setitem__(self, key, value):
+        self.array[self._key(key)] = value
+
+
+class AddChannel:
+    """A ``(1, H, W)`` view of a 2-D array-like (zarr arrays refuse ``array[None]``)."""
+
+    def __init__(self, array):
+        self.array = array
+        self.shape = (1,) + tuple(array.shape)
+        self.dtype = array.dtype
+        self.ndim = 3
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (3 - len(key))
+        return np.asarray(self.array[key[1:]])[None][key[0]]
+
+
+class ChannelStack:
+    """``(K, H, W)`` over K arrays of ``(..., H, W)`` (one per class) at plane ``index``."""
+
+    def __init__(self, arrays, index: tuple = ()):
+        self.arrays, self.index = list(arrays), tuple(index)
+        self.shape = (len(self.arrays),) + tuple(self.arrays[0].shape[len(self.index) :])
+        self.dtype = self.arrays[0].dtype
+        self.ndim = 3
+
+    def _split(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (3 - len(key))
+        ks = range(len(self.arrays))[key[0]]
+        return ks, self.index + tuple(key[1:])
+
+    def __getitem__(self, key):
+        ks, rest = self._split(key)
+        if isinstance(ks, int):
+            return np.asarray(self.arrays[ks][rest])
+        return np.stack([np.asarray(self.arrays[k][rest]) for k in ks])
+
+    def __setitem__(self, key, value):
+        ks, rest = self._split(key)
+        for i, k in enumerate([ks] if isinstance(ks, int) else ks):
+            self.arrays[k][rest] = value if isinstance(ks, int) else value[i]
+
+
+def as_stack(image):
+    """``image`` as ``(..., C, H, W)``: level 0 of a multiscale image; a 2-D one gets a
+    channel axis (lazily)."""
+    image = level0(image)
+    if len(image.shape) < 2:
+        raise ImageError(f"expected an image with two spatial axes, got shape {tuple(image.shape)}")
+    return AddChannel(image) if len(image.shape) == 2 else image
+
+
+@dataclass
+class ZarrPrediction:
+    """The arrays of a zarr prediction store (see the module docstring)."""
+
+    group: object
+    labels: object
+    probabilities: list = field(default_factory=list)
+    instances: object | None = None
+    objects: TiledInstances | None = None
+    """What the objects pass did (the last plane's), when it ran."""
+
+
+def _zarr():
+    try:
+        import zarr
+    except ImportError as e:  # pragma: no cover - zarr is in the 'scale' extra
+        raise ImageError(
+            "large images are predicted into zarr stores: pip install 'napari-unet[scale]'"
+        ) from e
+    return zarr
+
+
+def create_outputs(store, shape: tuple[int, ...], n_classes: int, *, chunk: int = 256,
+                   probabilities: bool = False, instances: bool = False) -> ZarrPrediction:
+    """A new zarr group at ``store`` (a path or zarr store; overwritten) with zero-filled
+    ``labels`` (and ``probability_<k>``, ``instances``) of ``shape = (..., H, W)``, chunked
+    ``(1, ..., chunk, chunk)``."""
+    zarr = _zarr()
+    group = zarr.open_group(store, mode="w")
+    chunks = (1,) * (len(shape) - 2) + (min(chunk, shape[-2]), min(chunk, shape[-1]))
+
+    def make(name, dtype):
+        return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
+
+    out = ZarrPrediction(group, make("labels", label_dtype(n_classes)))
+    if probabilities or instances:
+        out.probabilities = [make(f"probability_{k}", np.float32) for k in range(n_classes)]
+    if instances:
+        out.instances = make("instances", np.uint32)
+    group.attrs["napari_unet"] = {"layout": "labels: class k as k + 1; instances: object ids"}
+    return out
+
+
+def fill(out: ZarrPrediction, image, bundle: Bundle, config: PredictConfig | None = None, *,
+         model=None, keep_probabilities: bool = True, planes: list[tuple] | None = None
+         ) -> Generator[Progress, None, ZarrPrediction]:
+    """Predict ``image`` (``(..., C, H, W)``, see :func:`as_stack`) into ``out``, plane by
+    plane and tile by tile; then, if ``out`` has ``instances``, split into objects block by
+    block. Yields progress; returns ``out``. ``planes`` (indices into the leading axes)
+    limits the work to those planes. ``keep_probabilities=False`` deletes the probability
+    arrays once the objects are made."""
+    config = config or PredictConfig()
+    image = as_stack(image)
+    lead = tuple(image.shape[:-3])
+    if tuple(out.labels.shape) != lead + tuple(image.shape[-2:]):
+        raise ImageError(f"the store holds {tuple(out.labels.shape)}, the image is {tuple(image.shape)}")
+    model = model if model is not None else bundle.build_model(resolve_device(config.device))
+    planes = [tuple(p) for p in planes] if planes else list(np.ndindex(*lead)) if lead else [()]
+    share = 0.8 if out.instances is not None else 1.0
+    chunk = out.labels.chunks[-1]
+    block = chunk * max(1, OBJECT_BLOCK // chunk)
+    for i, idx in enumerate(planes):
+        plane = PlaneView(image, idx) if idx else image
+        probs = ChannelStack(out.probabilities, idx) if out.probabilities else None
+        gen = predict(plane, bundle, config, model=model, probabilities=probs is not None,
+                      out_labels=PlaneView(out.labels, idx), out_probabilities=probs)
+        for p in gen:
+            yield _plane_progress(p, i, len(planes), 0.0, share, lead)
+        if out.instances is not None:
+            scratch = _scratch(out.group, out.labels.shape[-2:], chunk)
+            gen = tiled_instances(probs, bundle.mode, bundle.postprocess,
+                                  out=PlaneView(out.instances, idx), scratch=scratch, block=block)
+            while True:
+                try:
+                    p = next(gen)
+                except StopIteration as stop:
+                    out.objects = stop.value
+                    break
+                yield _plane_progress(p, i, len(planes), share, 1 - share, lead)
+            del out.group["scratch"]
+    if out.instances is not None and not keep_probabilities:
+        for k in range(len(out.probabilities)):
+            del out.group[f"probability_{k}"]
+        out.probabilities = []
+    return out
+
+
+def _scratch(group, shape, chunk):
+    h, w = shape
+    dtype = np.uint32 if h * w // 4 + 1 < 2**32 else np.uint64
+    return group.create_array("scratch", shape=(h, w), chunks=(min(chunk, h), min(chunk, w)),
+                              dtype=dtype, fill_value=0, overwrite=True)
+
+
+def _plane_progress(p: Progress, i: int, n: int, start: float, share: float, lead) -> Progress:
+    f = (i + start + share * (p.fraction or 0.0)) / n
+    msg = f"plane {i + 1} of {n}" if lead else p.message
+    return Progress(stage=p.stage, done=p.done, total=p.total, fraction=f, message=msg)
+
+
+def predict_to_zarr(image, bundle: Bundle, store, config: PredictConfig | None = None, *,
+                    probabilities: bool = False, instances: bool | None = None
+                    ) -> Generator[Progress, None, ZarrPrediction]:
+    """Predict ``image`` into a new zarr group at ``store``, never holding it whole.
+
+    ``instances`` (default: for instance models) also writes ``instances``;
+    ``probabilities`` keeps ``probability_<k>``. Yields progress; returns the
+    :class:`ZarrPrediction`. Equal to :func:`~napari_unet.core.predict.predict` with the same
+    ``config`` (the same tiles, so the same numbers).
+    """
+    config = config or PredictConfig()
+    image = as_stack(image)
+    cfg = bundle.model_config
+    if image.shape[-3] != cfg.in_channels:
+        raise ImageError(
+            f"the model was trained on {cfg.in_channels}-channel images; this image has "
+            f"{image.shape[-3]}"
+        )
+    instances = bundle.mode == "instance" if instances is None else instances
+    model = bundle.build_model(resolve_device(config.device))
+    h, w = image.shape[-2:]
+    chunk = plan_tiles(model, h, w, config).stride
+    out = create_outputs(store, tuple(image.shape[:-3]) + (h, w), cfg.n_classes, chunk=chunk,
+                         probabilities=probabilities, instances=instances)
+    return (yield from fill(out, image, bundle, config, model=model,
+                            keep_probabilities=probabilities))
