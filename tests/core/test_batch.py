@@ -71,8 +71,10 @@ def test_inputs_expand_to_sorted_images_and_count_the_rest(folder, tmp_path):
     found, other = expand_inputs([folder])
     assert [p.name for p in found] == ["a.tif", "b.tif", "c.tif", "d.png"]
     assert [p.name for p in other] == ["notes.txt"]
-    found, _ = expand_inputs([str(folder / "[bc].tif"), folder / "a.tif", folder / "a.tif"])
+    found, _ = expand_inputs([str(folder / "[bc].tif"), folder / "a.tif", folder / ".." / folder.name / "a.tif"])
     assert [p.name for p in found] == ["a.tif", "b.tif", "c.tif"]
+    tifffile.imwrite(folder / "x[1].tif", image(0))  # named outright, not a pattern
+    assert [p.name for p in expand_inputs([folder / "x[1].tif"])[0]] == ["x[1].tif"]
     with pytest.raises(BatchError, match="no images in .*1 other file"):
         expand_inputs([str(folder / "*.txt")])
     with pytest.raises(BatchError, match="no such file or folder"):

@@ -96,13 +96,13 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list
     a file named outright is always taken (so a bad one fails with the reader's message).
     Raises :class:`BatchError` if nothing matches.
     """
-    found: set[Path] = set()
+    found: dict[Path, Path] = {}  # resolved -> as given, so 'a.tif' and '/x/a.tif' are one
     unsupported: set[Path] = set()
     given = [str(i) for i in inputs]
     for item in given:
         path = Path(item)
-        if is_ome_zarr(path) or (path.is_file() and not _has_magic(item)):
-            found.add(path)
+        if is_ome_zarr(path) or path.is_file():
+            found.setdefault(path.resolve(), path)
             continue
         if path.is_dir():
             candidates = [p for p in path.iterdir() if not p.name.startswith(".")]
@@ -112,7 +112,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list
             raise BatchError(f"no such file or folder: {item}")
         for p in candidates:
             if is_supported(p):
-                found.add(p)
+                found.setdefault(p.resolve(), p)
             elif p.is_file():  # sub-folders are not looked into, nor counted
                 unsupported.add(p)
     if not found:
@@ -121,7 +121,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list
             f"no images in {what}: expected TIFF, PNG or OME-Zarr (.ome.zarr)"
             + (f" ({len(unsupported)} other file(s) passed over)" if unsupported else "")
         )
-    return sorted(found), sorted(unsupported)
+    return sorted(found.values()), sorted(unsupported)
 
 
 def outputs_for(source: Path, out_dir: Path, probabilities: bool = False) -> tuple[Path, ...]:
