@@ -66,9 +66,16 @@ def test_apply_to_folder_writes_every_image_and_reports_failures(
     assert_unchanged(viewer, before)
 
 
-def test_stop_then_apply_again_goes_on_where_it_ended(predict_widget, qtbot, tiny, folder, tmp_path):
+def test_stop_then_apply_again_goes_on_where_it_ended(
+    predict_widget, qtbot, tiny, folder, tmp_path, monkeypatch
+):
+    from qtpy.QtWidgets import QFileDialog
+
+    answers = iter([str(folder), str(tmp_path / "out")])  # input folder, then output folder
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: next(answers))
     panel = predict_widget.folder
-    panel.run(folder, tmp_path / "out")
+    panel.button.click()  # Apply to folder…: asks for both folders, starts
+    assert panel.busy and panel.button.text() == "Stop"
     panel.button.click()  # Stop
     wait_idle(qtbot, predict_widget)
     assert panel.status.text().startswith("Stopped after")
