@@ -73,6 +73,7 @@ def test_folder_run_resumes_and_overwrites(case, capsys):
         (["in/*.png"], "out", "no images in"),
         (["nowhere"], "out", "no such file or folder"),
         (["in"], "in/im0.tif/out", "cannot write into output folder"),
+        (["in", "--dask-local", "0"], "out", "--dask-local needs at least 1 worker"),
     ],
 )
 def test_bad_batch_is_one_line_and_exit_2_before_any_work(case, capsys, monkeypatch, inputs, out, message):

@@ -121,6 +121,8 @@ def cmd_predict(args) -> int:
     from .core.config import PredictConfig
     from .core.progress import drain
 
+    if args.dask_local is not None and args.dask_local < 1:
+        raise CLIError("--dask-local needs at least 1 worker")
     bundle = load_bundle(args.model)
     options = Options(probabilities=args.probabilities, instances=args.instances, rgb=args.rgb,
                       config=PredictConfig(device=args.device, tile_size=args.tile_size))
@@ -133,7 +135,7 @@ def cmd_predict(args) -> int:
               file=sys.stderr)
     update, close = _progress_printer(f"predict {len(jobs)} image(s)", args.quiet)
     try:
-        if args.dask_address or args.dask_local:
+        if args.dask_address or args.dask_local is not None:
             result = _predict_on_cluster(args, options, update)
         else:
             gen = predict_files(args.images, args.out, bundle, options, overwrite=args.overwrite)
@@ -159,8 +161,6 @@ def _predict_on_cluster(args, options, update):
     """Run the batch on a dask.distributed scheduler at --dask-address or a local cluster."""
     from .core.progress import drain
 
-    if args.dask_local is not None and args.dask_local < 1:
-        raise CLIError("--dask-local needs at least 1 worker")
     try:
         from .core.distributed import connect, predict_files_distributed
 
