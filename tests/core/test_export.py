@@ -217,3 +217,18 @@ def test_a_sample_too_small_for_a_valid_unet_is_mirrored_up_to_the_smallest_inpu
     x = test_input(valid, small)
     assert x.shape == (1, 1, 44, 44)  # the smallest input of this U-Net
     assert np.array_equal(x[0, 0, :6, :9], small[0]) and np.array_equal(x[0, 0, 6, :9], small[0, 5])
+
+
+def test_readme_says_how_the_model_was_trained(bundle):
+    from dataclasses import replace
+
+    from napari_unet.core.export.readme import readme
+
+    scored = replace(bundle, info={**bundle.info, "validation": {"mean_iou": 0.81234, "step": 3,
+                                                                 "pixels": 120}})
+    text = readme(scored, "nuclei model")
+    assert text.startswith("# nuclei model")
+    assert "3 steps" in text and "Patches of 48 px, batches of 2" in text and "AdamW" in text
+    assert "mean IoU 0.812 (step 3)" in text and "## Validation" in text
+    assert "0. background (napari-unet label 1)" in text
+    assert "y and x are 4 + n * 4 pixels" in text

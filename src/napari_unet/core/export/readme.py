@@ -4,6 +4,7 @@ trained (from the bundle's train config and provenance), how to use and validate
 from __future__ import annotations
 
 from ..bundle import Bundle, _readable_date
+from .network import sizes
 
 
 def _norm_text(bundle: Bundle) -> str:
@@ -17,8 +18,18 @@ def _norm_text(bundle: Bundle) -> str:
             f"p{n.low_percentile})`, the image's own percentiles (preprocessing `scale_range`)")
 
 
+def _validation_text(info: dict, t) -> str:
+    v = info.get("validation")
+    if isinstance(v, dict) and "mean_iou" in v:
+        return (f"While training, napari-unet held out painted strokes ({v.get('pixels', '?')} "
+                f"pixels) and scored the model on them: mean IoU {float(v['mean_iou']):.3f} "
+                f"(step {v.get('step', '?')}).")
+    return ("napari-unet can score the model on held-out painted strokes while training "
+            f"(validation fraction {t.validation_fraction:g}); no score was recorded for this model.")
+
+
 def readme(bundle: Bundle, name: str) -> str:
-    cfg, t, info = bundle.model_config, bundle.train, bundle.info
+    cfg, t, info, s = bundle.model_config, bundle.train, bundle.info, sizes(bundle)
     budget = []
     if t.steps is not None:
         budget.append(f"{t.steps} steps")
@@ -34,9 +45,8 @@ def readme(bundle: Bundle, name: str) -> str:
     lines = [
         f"# {name}",
         "",
-        "A 2-D U-Net (Ronneberger et al. 2015) trained with "
-        "[napari-unet](https://github.com/napari-unet/napari-unet) on sparsely painted "
-        f"annotations; it predicts {cfg.n_classes} classes per pixel"
+        "A 2-D U-Net (Ronneberger et al. 2015) trained with napari-unet (a napari plugin) on "
+        f"sparsely painted annotations; it predicts {cfg.n_classes} classes per pixel"
         + (" (instance mode: background, object interior, object border; objects are the "
            "connected interiors, grown into the borders)" if bundle.mode == "instance" else "")
         + ".",
@@ -44,7 +54,9 @@ def readme(bundle: Bundle, name: str) -> str:
         "## Input and output",
         "",
         f"- Input `input`: (batch, channel, y, x), {cfg.in_channels} channel(s), float32; "
-        f"y and x must be multiples of {2 ** cfg.depth} (padding `{cfg.padding}`).",
+        f"y and x are {s['min']} + n * {s['step']} pixels (padding `{cfg.padding}`); the output is "
+        + ("as large as the input." if s["output_offset"] == 0
+           else f"{-s['output_offset']} px smaller (the valid U-Net's margin, both sides)."),
         f"- Normalisation: {_norm_text(bundle)}.",
         "- Output `probabilities`: softmax over the classes (the network outputs logits; the "
         "softmax is the postprocessing step):",
@@ -69,8 +81,8 @@ def readme(bundle: Bundle, name: str) -> str:
         "",
         "## Validation",
         "",
-        "napari-unet scores the model on held-out painted strokes while training "
-        f"(validation fraction {t.validation_fraction:g}). No independent ground truth was used "
+        _validation_text(info, t),
+        "No independent ground truth was used "
         "for this export: check the predictions on images you did not paint before relying on "
         "them. The package's test tensors only show that the model runs reproducibly.",
         "",
