@@ -218,3 +218,35 @@ def test_real_splits_have_the_documented_shapes():
     assert {im.shape for im in bright.train_images + bright.eval_images} == {(3, 512, 680)}
     em = fewshot.load_split("isbi", max_eval=2)
     assert em.train_truths[0].max() > 25 and em.eval_ids == [1, 2]
+
+
+# ----------------------------------------------------------------------------- large image
+
+
+def test_large_image_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
+    import json
+
+    import large_image
+    import torch
+    import zarr
+
+    from napari_unet.core.bundle import Bundle, save_bundle
+    from napari_unet.core.config import ModelConfig, NormConfig
+    from napari_unet.core.model import UNet
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(depth=2, base_width=4)
+    weights = {k: v.clone() for k, v in UNet(cfg).state_dict().items()}
+    model = save_bundle(Bundle(cfg, NormConfig(), weights), tmp_path / "m.pt")
+    argv = ["--size", "300", "--chunk", "128", "--workdir", str(tmp_path), "--model", str(model),
+            "--tile", "64", "--threads", "1", "--instances"]
+    record = large_image.main(argv)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == record
+    assert record["size"] == 300 and record["image_made_now"] and record["megapixels_per_second"] > 0
+    assert 0 < record["peak_rss_sampled_mb"] <= record["peak_rss_mb"] + 1
+    assert record["n_objects"] is not None
+    image = zarr.open_array(str(tmp_path / "napari_unet_large_300.zarr"), mode="r")
+    assert image.attrs["complete"] and image.dtype == np.uint8 and image.chunks == (128, 128)
+    assert np.asarray(image[:]).std() > 10, "a textured image, not a constant"
+    assert not (tmp_path / "napari_unet_large_300_prediction.zarr").exists(), "removed unless --keep"
+    assert large_image.main(argv)["image_made_now"] is False, "made once, then reused"

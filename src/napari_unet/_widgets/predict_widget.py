@@ -28,7 +28,7 @@ from .folder import FolderPanel
 from .layer_combo import LayerCombo
 from .layers import current_plane, is_ours, spatial_shape
 from .model_panel import ModelPanel
-from .prediction import check_image, start_prediction
+from .prediction import check_image, is_large, layer_stack, start_prediction
 from .session import session_for
 
 if TYPE_CHECKING:
@@ -110,6 +110,8 @@ class PredictWidget(QWidget):
                     text += " (one colour per object)"
                 elif self.objects.isChecked():
                     text += f" and '{layer.name} objects'"
+                if is_large(layer, layer_stack(layer)):
+                    text += " (a large image: into a temporary zarr store, shown as it fills)"
                 text += "."
             except ImageError as e:
                 text = f"Cannot predict: {e}"

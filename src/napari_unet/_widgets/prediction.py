@@ -6,11 +6,22 @@ Objects: an instance model's prediction *is* its objects (one id per object); a 
 model's foreground can also be split into objects. Both come from the core's
 ``to_instances``, run in the worker after prediction, plane by plane for stacks (objects
 are 2-D): ids are numbered on through the stack, so no two objects of one run share one.
+
+Large images (planes over ``LARGE_PLANE_PIXELS``, or dask, zarr and multiscale layers, of
+which level 0 is used) are predicted into a zarr store in a temporary folder instead
+(:mod:`napari_unet.core.lazy`): the result layers are made at once, backed by the store, and
+refreshed while the worker fills them tile by tile, so nothing is held whole in memory and
+the viewer stays responsive. The folder is deleted with the prediction layer (or at exit).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
+import weakref
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 import numpy as np
 from napari.qt.threading import thread_worker
@@ -21,6 +32,7 @@ from napari_unet.core.images import ImageError
 from .layers import (
     channels_text,
     current_plane,
+    find_ours,
     image_stack,
     ours,
     spatial_shape,
@@ -32,11 +44,37 @@ from .tasks import ProgressBar, guarded
 WHOLE_STACK_PIXELS = 16_000_000
 """After training, a stack is predicted whole up to this many pixels, else the shown plane."""
 
+LARGE_PLANE_PIXELS = 4096 * 4096
+"""Planes larger than this (and any dask/zarr/multiscale layer) are predicted into zarr."""
+
+REFRESH_SECONDS = 1.0
+"""How often zarr-backed result layers are redrawn while they fill."""
+
+
+def layer_stack(layer):
+    """:func:`image_stack` of ``layer`` (level 0 if multiscale), lazily also for array-likes
+    that refuse numpy's indexing (zarr): those are wrapped in dask."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    if isinstance(data, np.ndarray) or type(data).__module__.startswith("dask"):
+        return image_stack(layer)
+    import dask.array as da
+
+    chunks = getattr(data, "chunks", None) or "auto"
+    wrapped = SimpleNamespace(data=da.from_array(data, chunks=chunks), multiscale=False,
+                              rgb=layer.rgb, name=layer.name)
+    return image_stack(wrapped)
+
+
+def is_large(layer, stack) -> bool:
+    """Whether ``layer`` is predicted into a zarr store (see the module docstring)."""
+    h, w = stack.shape[-2:]
+    return layer.multiscale or not isinstance(stack, np.ndarray) or h * w > LARGE_PLANE_PIXELS
+
 
 def check_image(layer, bundle) -> None:
     """Raise :class:`ImageError` saying what to do if ``bundle`` cannot predict ``layer``."""
     want = bundle.model_config.in_channels
-    have = image_stack(layer).shape[-3]
+    have = layer_stack(layer).shape[-3]
     if have != want:
         raise ImageError(
             f"the current model was trained on {channels_text(want)} images, but "
@@ -108,7 +146,7 @@ def _rescaled(gen, start: float, share: float):
         gen.close()
 
 
-@thread_worker(start_thread=False)
+@thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _predict(stack, bundle, device, probabilities, plane, objects):
     """Predict, then (instance model, or ``objects``) split into objects; returns a Result."""
     from napari_unet.core.config import PredictConfig, interactive_threads
@@ -147,10 +185,13 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
     """
     try:
         check_image(layer, bundle)
-        stack = image_stack(layer)
+        stack = layer_stack(layer)
     except ImageError as e:
         show_error(f"Cannot predict: {e}")
         return None
+    if is_large(layer, stack):
+        return _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane or None,
+                           objects, on_done)
     bar = ProgressBar(f"Predicting {layer.name}")
     worker = _predict(stack, bundle, device, probabilities, plane or None, objects)
     result = {}
@@ -173,6 +214,84 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
 
     worker.yielded.connect(lambda p: bar.set_fraction(p.fraction))
     worker.returned.connect(returned)
+    worker.errored.connect(lambda e: show_error(f"Prediction failed: {e}"))
+    worker.finished.connect(finished)
+    worker.start()
+    return worker
+
+
+class _PerClass:
+    """``probabilities[..., k, :, :]`` for :func:`write_result` from one array per class."""
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def __getitem__(self, key):
+        return self.arrays[key[-3]]
+
+
+@thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
+def _predict_lazy(out, stack, bundle, config, plane, keep_probabilities):
+    """Fill the zarr store ``out`` (see :func:`napari_unet.core.lazy.fill`); returns it."""
+    from napari_unet.core.lazy import fill
+
+    gen = fill(out, stack, bundle, config, planes=[plane] if plane else None,
+               keep_probabilities=keep_probabilities)
+    return (yield from guarded(gen))
+
+
+def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, objects, on_done):
+    """:func:`start_prediction` for large images: result layers backed by a zarr store in a
+    temporary folder, made now and refreshed as the worker fills them."""
+    from napari_unet.core.config import PredictConfig, interactive_threads
+    from napari_unet.core.lazy import create_outputs
+
+    instance = bundle.mode == "instance"
+    config = PredictConfig(device=device, threads=interactive_threads())
+    folder = tempfile.mkdtemp(prefix="napari-unet-")
+    try:
+        out = create_outputs(f"{folder}/prediction.zarr", spatial_shape(layer),
+                             bundle.model_config.n_classes, chunk=config.tile_size,
+                             probabilities=probabilities, instances=instance or objects)
+    except (ImageError, OSError) as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        show_error(f"Cannot predict: {e}")
+        return None
+    shown = [write_result(
+        viewer, layer, out.instances if instance else out.labels,
+        _PerClass(out.probabilities) if probabilities else None, bundle.class_names,
+        instances=instance,
+    )]
+    weakref.finalize(shown[0], shutil.rmtree, folder, True)
+    if probabilities:
+        shown += [find_ours(viewer, "probability", layer.name, c) for c in bundle.class_names]
+    if objects and not instance:
+        shown.append(write_objects(viewer, layer, out.instances))
+    bar = ProgressBar(f"Predicting {layer.name}")
+    worker = _predict_lazy(out, stack, bundle, config, plane, probabilities)
+    last = [time.monotonic()]
+
+    def refresh(force=False):
+        if force or time.monotonic() - last[0] > REFRESH_SECONDS:
+            last[0] = time.monotonic()
+            for shown_layer in shown:
+                if shown_layer is not None and shown_layer in viewer.layers:
+                    shown_layer.refresh()
+
+    def yielded(p):
+        bar.set_fraction(p.fraction)
+        refresh()
+
+    result = {}
+
+    def finished():
+        bar.close()
+        refresh(force=True)
+        if on_done is not None:
+            on_done(result.get("layer"))
+
+    worker.yielded.connect(yielded)
+    worker.returned.connect(lambda _: result.setdefault("layer", shown[0]))
     worker.errored.connect(lambda e: show_error(f"Prediction failed: {e}"))
     worker.finished.connect(finished)
     worker.start()
