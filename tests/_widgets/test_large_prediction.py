@@ -73,3 +73,26 @@ def test_zarr_and_multiscale_layers_are_predicted_lazily_at_full_resolution(
         data = viewer.layers[f"{layer.name} prediction"].data
         assert isinstance(data, zarr.Array) and data.shape == image.shape
         assert np.array_equal(data[:], expected)
+
+
+def test_a_large_plane_is_shown_as_a_pyramid_and_a_small_run_replaces_it(
+    viewer, predict_widget, qtbot, gray_bundle, sample, monkeypatch
+):
+    from napari_unet.core import lazy
+
+    monkeypatch.setattr(prediction, "LARGE_PLANE_PIXELS", 100 * 100)
+    monkeypatch.setattr(lazy, "PYRAMID_MIN_SIDE", 40)  # 112 px: levels 1, 2, 4
+    image = sample[0]
+    layer = viewer.add_image(image, name="big")
+    session_for(viewer).set_model(gray_bundle, "test")
+    _predict(predict_widget, qtbot, layer)
+    shown = viewer.layers["big prediction"]
+    expected = predict_image(image[None], gray_bundle, probabilities=False).labels
+    assert shown.multiscale and len(shown.data) == 3
+    for f, level in zip((1, 2, 4), shown.data):
+        assert np.array_equal(level[:], expected[::f, ::f])
+    monkeypatch.setattr(prediction, "LARGE_PLANE_PIXELS", 10**8)
+    _predict(predict_widget, qtbot, layer)
+    again = viewer.layers["big prediction"]
+    assert not again.multiscale and np.array_equal(again.data, expected)
+    assert [x.name for x in viewer.layers].count("big prediction") == 1

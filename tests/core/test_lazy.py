@@ -22,6 +22,7 @@ from napari_unet.core.config import (  # noqa: E402
     PostprocessConfig,
     PredictConfig,
 )
+from napari_unet.core import lazy  # noqa: E402
 from napari_unet.core.lazy import predict_to_zarr  # noqa: E402
 from napari_unet.core.model import UNet  # noqa: E402
 from napari_unet.core.normalize import percentiles  # noqa: E402
@@ -83,9 +84,12 @@ def test_lazy_prediction_equals_in_memory_prediction_with_bounded_memory(tmp_pat
     expected = predict_image(np.asarray(image)[None], bundle, CONFIG, probabilities=False).labels
     assert np.array_equal(out.labels[:], expected)
     assert set(np.unique(expected)) == {1, 2}, "a prediction that is not constant"
+    assert out.factors == [1, 2], "a pyramid level: the longer side is at most 1024 px"
+    assert np.array_equal(out.group["labels_by2"][:], expected[::2, ::2])
 
 
-def test_lazy_objects_equal_whole_image_objects(tmp_path):
+def test_lazy_objects_equal_whole_image_objects(tmp_path, monkeypatch):
+    monkeypatch.setattr(lazy, "PYRAMID_MIN_SIDE", 100)  # levels 1, 2, 4 on this small image
     bundle = _bundle(seed=5, norm=NormConfig(mode="fixed", low=[0.0], high=[255.0]))
     bundle.postprocess = PostprocessConfig(threshold=0.52)  # where this random net's output varies
     image = _zarr_image(tmp_path / "image.zarr", (300, 280), chunk=128, seed=1)
@@ -95,6 +99,9 @@ def test_lazy_objects_equal_whole_image_objects(tmp_path):
     objects = to_instances(whole.probabilities, bundle.mode, bundle.postprocess)
     assert len(np.unique(objects)) > 50, "many objects, some cut by the 64 px tiles"
     assert same_partition(out.instances[:], objects)
+    for f, level in zip(out.factors, out.levels(out.instances)):
+        assert np.array_equal(level[:], out.instances[::f, ::f])
+    assert out.factors == [1, 2, 4] and "probability_0_by2" not in out.group
     assert out.probabilities == [] and "probability_0" not in out.group, "deleted when not asked"
     assert "scratch" not in out.group
 

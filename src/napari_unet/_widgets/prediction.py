@@ -11,7 +11,9 @@ Large images (planes over ``LARGE_PLANE_PIXELS``, or dask, zarr and multiscale l
 which level 0 is used) are predicted into a zarr store in a temporary folder instead
 (:mod:`napari_unet.core.lazy`): the result layers are made at once, backed by the store, and
 refreshed while the worker fills them tile by tile, so nothing is held whole in memory and
-the viewer stays responsive. The folder is deleted with the prediction layer (or at exit).
+the viewer stays responsive. Planes larger than ``core.lazy.PYRAMID_MIN_SIDE`` get
+multiscale layers (the store's pyramid), so the viewer reads only what it shows. The folder
+is deleted with the prediction layer (or at exit).
 """
 
 from __future__ import annotations
@@ -200,6 +202,7 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         if layer not in viewer.layers:
             show_warning(f"'{layer.name}' was removed before its prediction finished")
             return
+        _drop_other_scales(viewer, layer, multiscale=False)
         result["layer"] = write_result(
             viewer, layer, out.labels, out.probabilities, bundle.class_names,
             plane=plane or None, instances=bundle.mode == "instance",
@@ -218,6 +221,15 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
     worker.finished.connect(finished)
     worker.start()
     return worker
+
+
+def _drop_other_scales(viewer, image, multiscale: bool) -> None:
+    """Remove our result layers of ``image`` that are (not) multiscale when the new result is
+    not (is): napari cannot switch a layer between one level and a pyramid."""
+    for role in ("prediction", "objects", "probability"):
+        for old in list(ours(viewer, role, image.name)):
+            if old.multiscale != multiscale:
+                viewer.layers.remove(old)
 
 
 class _PerClass:
@@ -257,16 +269,22 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
         shutil.rmtree(folder, ignore_errors=True)
         show_error(f"Cannot predict: {e}")
         return None
+    multiscale = len(out.factors) > 1
+
+    def levels(array):  # napari shows a list of levels as one multiscale layer
+        return out.levels(array) if multiscale else array
+
+    _drop_other_scales(viewer, layer, multiscale)
     shown = [write_result(
-        viewer, layer, out.instances if instance else out.labels,
-        _PerClass(out.probabilities) if probabilities else None, bundle.class_names,
-        instances=instance,
+        viewer, layer, levels(out.instances if instance else out.labels),
+        _PerClass([levels(p) for p in out.probabilities]) if probabilities else None,
+        bundle.class_names, instances=instance,
     )]
     weakref.finalize(shown[0], shutil.rmtree, folder, True)
     if probabilities:
         shown += [find_ours(viewer, "probability", layer.name, c) for c in bundle.class_names]
     if objects and not instance:
-        shown.append(write_objects(viewer, layer, out.instances))
+        shown.append(write_objects(viewer, layer, levels(out.instances)))
     bar = ProgressBar(f"Predicting {layer.name}")
     worker = _predict_lazy(out, stack, bundle, config, plane, probabilities)
     last = [time.monotonic()]

@@ -9,8 +9,13 @@ full-resolution level 0 is used. :func:`predict_to_zarr` creates a zarr group wi
 - ``probability_<k>``  ``(..., H, W)`` float32 per class, when asked, or while objects are
   made (they need them) and deleted afterwards unless asked for;
 - ``instances``  ``(..., H, W)`` uint32: objects, one id each (seam-free, see
-  :mod:`napari_unet.core.tiled_instances`), when asked (the default for instance models).
+  :mod:`napari_unet.core.tiled_instances`), when asked (the default for instance models);
+- for planes larger than ``PYRAMID_MIN_SIDE``, a pyramid of each: ``<name>_by2``,
+  ``<name>_by4``, ... holding every 2nd, 4th, ... pixel (nearest neighbour, right for labels),
+  written with every tile, so that a viewer can show the whole image from a small level
+  while it fills (napari's multiscale layers).
 
+zarr writes every chunk atomically, so a viewer may read the store while it fills.
 Nothing of full size is ever allocated: :func:`~napari_unet.core.predict.predict` reads one
 batch of windows at a time and writes each tile's labels (and probabilities) straight into
 the store; percentile normalisation reads a bounded sample (``normalize.percentiles``); the
@@ -41,6 +46,17 @@ LARGE_PLANE_PIXELS = 4096 * 4096
 
 OBJECT_BLOCK = 1024
 """Side of the blocks the objects pass works on (a multiple of the tile is used)."""
+
+PYRAMID_MIN_SIDE = 1024
+"""Pyramid levels are added, each half the last, until the longer side is at most this."""
+
+
+def pyramid_factors(height: int, width: int) -> list[int]:
+    """Subsampling factors of the levels of a plane: ``[1]``, or ``[1, 2, 4, ...]``."""
+    factors = [1]
+    while max(height, width) / factors[-1] > PYRAMID_MIN_SIDE:
+        factors.append(factors[-1] * 2)
+    return factors
 
 
 def level0(image):
@@ -118,6 +134,35 @@ class ChannelStack:
             self.arrays[k][rest] = value if isinstance(ks, int) else value[i]
 
 
+class Pyramid:
+    """Level 0 and its subsampled levels (``level_k = level_0[..., ::f_k, ::f_k]``) as one
+    writable array: reads come from level 0; a write of ``[..., y0:y1, x0:x1]`` goes to every
+    level (the pixels of the block that fall on each level's grid)."""
+
+    def __init__(self, levels, factors):
+        self.levels, self.factors = list(levels), list(factors)
+        self.shape, self.dtype = tuple(self.levels[0].shape), self.levels[0].dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        return self.levels[0][key]
+
+    def __setitem__(self, key, value):
+        self.levels[0][key] = value
+        if len(self.levels) == 1:
+            return
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        value = np.asarray(value)
+        (y0, y1, _), (x0, x1, _) = (k.indices(n) for k, n in zip(key[-2:], self.shape[-2:]))
+        for f, level in zip(self.factors[1:], self.levels[1:]):
+            fy, fx = -(-y0 // f) * f, -(-x0 // f) * f  # first rows/columns on the level's grid
+            part = value[..., fy - y0 :: f, fx - x0 :: f]
+            if part.shape[-2] and part.shape[-1]:
+                ly, lx = fy // f, fx // f
+                level[key[:-2] + (slice(ly, ly + part.shape[-2]), slice(lx, lx + part.shape[-1]))] = part
+
+
 def as_stack(image):
     """``image`` as ``(..., C, H, W)``: level 0 of a multiscale image; a 2-D one gets a
     channel axis (lazily)."""
@@ -137,6 +182,17 @@ class ZarrPrediction:
     instances: object | None = None
     objects: TiledInstances | None = None
     """What the objects pass did (the last plane's), when it ran."""
+    factors: list[int] = field(default_factory=lambda: [1])
+    """Subsampling of the pyramid levels (``[1]``: level 0 only)."""
+
+    def levels(self, array) -> list:
+        """``[array, array_by2, ...]``: the pyramid of one of this store's arrays."""
+        name = array.basename
+        return [array] + [self.group[f"{name}_by{f}"] for f in self.factors[1:]]
+
+    def writer(self, array) -> Pyramid:
+        """``array`` and its levels as one writable :class:`Pyramid`."""
+        return Pyramid(self.levels(array), self.factors)
 
 
 def _zarr():
@@ -156,17 +212,27 @@ def create_outputs(store, shape: tuple[int, ...], n_classes: int, *, chunk: int 
     ``(1, ..., chunk, chunk)``."""
     zarr = _zarr()
     group = zarr.open_group(store, mode="w")
-    chunks = (1,) * (len(shape) - 2) + (min(chunk, shape[-2]), min(chunk, shape[-1]))
+    factors = pyramid_factors(*shape[-2:])
 
     def make(name, dtype):
-        return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
+        for f in factors:
+            level = tuple(shape[:-2]) + tuple(-(-n // f) for n in shape[-2:])
+            chunks = (1,) * (len(shape) - 2) + tuple(min(chunk, n) for n in level[-2:])
+            array = group.create_array(name if f == 1 else f"{name}_by{f}", shape=level,
+                                       chunks=chunks, dtype=dtype, fill_value=0)
+            if f == 1:
+                first = array
+        return first
 
-    out = ZarrPrediction(group, make("labels", label_dtype(n_classes)))
+    out = ZarrPrediction(group, make("labels", label_dtype(n_classes)), factors=factors)
     if probabilities or instances:
         out.probabilities = [make(f"probability_{k}", np.float32) for k in range(n_classes)]
     if instances:
         out.instances = make("instances", np.uint32)
-    group.attrs["napari_unet"] = {"layout": "labels: class k as k + 1; instances: object ids"}
+    group.attrs["napari_unet"] = {
+        "layout": "labels: class k as k + 1; instances: object ids; <name>_by<f>: [::f, ::f]",
+        "pyramid": factors,
+    }
     return out
 
 
@@ -190,15 +256,18 @@ def fill(out: ZarrPrediction, image, bundle: Bundle, config: PredictConfig | Non
     block = chunk * max(1, OBJECT_BLOCK // chunk)
     for i, idx in enumerate(planes):
         plane = PlaneView(image, idx) if idx else image
-        probs = ChannelStack(out.probabilities, idx) if out.probabilities else None
+        probs = None
+        if out.probabilities:
+            probs = ChannelStack([out.writer(p) for p in out.probabilities], idx)
         gen = predict(plane, bundle, config, model=model, probabilities=probs is not None,
-                      out_labels=PlaneView(out.labels, idx), out_probabilities=probs)
+                      out_labels=PlaneView(out.writer(out.labels), idx), out_probabilities=probs)
         for p in gen:
             yield _plane_progress(p, i, len(planes), 0.0, share, lead)
         if out.instances is not None:
             scratch = _scratch(out.group, out.labels.shape[-2:], chunk)
             gen = tiled_instances(probs, bundle.mode, bundle.postprocess,
-                                  out=PlaneView(out.instances, idx), scratch=scratch, block=block)
+                                  out=PlaneView(out.writer(out.instances), idx), scratch=scratch,
+                                  block=block)
             while True:
                 try:
                     p = next(gen)
@@ -208,8 +277,9 @@ def fill(out: ZarrPrediction, image, bundle: Bundle, config: PredictConfig | Non
                 yield _plane_progress(p, i, len(planes), share, 1 - share, lead)
             del out.group["scratch"]
     if out.instances is not None and not keep_probabilities:
-        for k in range(len(out.probabilities)):
-            del out.group[f"probability_{k}"]
+        for array in out.probabilities:
+            for level in out.levels(array):
+                del out.group[level.basename]
         out.probabilities = []
     return out
 
