@@ -180,7 +180,7 @@ class TrainConfig(_DictMixin):
         objects), to score the model while training (mean IoU); 0 switches it off. It is
         off by itself when too little is painted (see ``core/validation.py``).
     validation_every: seconds between validation scores, at least (longer when scoring
-        is slow, so that it takes at most about a fifth of the time).
+        is slow, so that it takes at most about a fifth of the time); 0: after every step.
     keep_best: with validation, end with the best-scoring weights seen (when fine-tuning,
         the starting model counts too), not the last ones.
     """

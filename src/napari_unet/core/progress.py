@@ -25,6 +25,8 @@ class Progress:
     message: str = ""
     fraction: float | None = None
     """Share of the work done, in [0, 1], when known (time budgets have no step total)."""
+    validation: float | None = None
+    """Training only: the latest score on held-out painted pixels (mean IoU), when measured."""
 
 
 def drain(gen: Generator[Any, None, R], callback: Callable[[Any], None] | None = None) -> R:

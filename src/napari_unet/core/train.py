@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from collections.abc import Generator, Sequence
 from datetime import datetime, timezone
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skimage.segmentation import relabel_sequential
 
 from .. import __version__
 from .augment import AugmentParams, augment
@@ -28,11 +30,13 @@ from .device import (
     resolve_device,
     torch_threads,
 )
-from .images import ImageError, as_label_array, check_finite
+from .images import ImageError, as_label_array, check_class_labels, check_finite, check_image
 from .model import UNet
 from .normalize import fit_normalization, normalize
+from .oom import OutOfMemory, free_device_memory, is_out_of_memory
 from .progress import Progress
 from .sampling import PatchSampler
+from .validation import Validator, choose_holdout
 from .targets import (
     IGNORE,
     INSTANCE_CLASSES,
@@ -107,15 +111,8 @@ class Trainer:
         if len(channels) != 1:
             raise ImageError(f"all training images need the same channels, got {sorted(channels)}")
         (in_channels,) = channels
-        lab = [as_label_array(l, im.shape[-2:]) for im, l in zip(images, labels)]
-        for im in images:
-            check_finite(np.asarray(im))
         instance = self.config.mode == "instance"
-        if instance:
-            check_painted(lab, min_classes=1, instance=True)
-            n_classes = len(INSTANCE_CLASSES)
-        else:
-            n_classes = check_painted(lab)
+        lab, n_classes = self._checked(images, labels)
         self.note = ""
         base = model or (init.model_config if init is not None else ModelConfig())
         self.model_config = ModelConfig.from_dict(
@@ -163,6 +160,64 @@ class Trainer:
         )
         self.model.to(self.device, memory_format=self._memory_format)
 
+        self.validation: float | None = None
+        """The latest validation score (mean IoU on the held-out pixels)."""
+        self._best: tuple[float, int, dict] | None = None
+        self._scored_step = -1
+        self.augment = AugmentParams.from_train_config(self.config)
+        self.patch_in = self.model.input_size_for(self.config.patch_size)
+        self.patch_out = self.model.output_size(self.patch_in)
+        self._use_data(images, lab, regions, n_classes)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=self.config.learning_rate,
+            weight_decay=self.config.weight_decay,
+        )
+        self._amp_dtype = autocast_dtype(self.device) if self.config.amp else None
+        self._scaler = (
+            torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
+        )
+
+    def _checked(self, images, labels) -> tuple[list[np.ndarray], int]:
+        """Checked label arrays (instance ids numbered 1..N) and the number of classes."""
+        lab = [as_label_array(l, im.shape[-2:]) for im, l in zip(images, labels)]
+        for im in images:
+            check_image(im)
+            check_finite(np.asarray(im))
+        if self.config.mode == "instance":
+            check_painted(lab, min_classes=1, instance=True)
+            # object ids may be any size (2**40 too): number them 1..N for the weight map
+            lab = [relabel_sequential(l)[0] for l in lab]
+            n_classes = len(INSTANCE_CLASSES)
+        else:
+            for l in lab:
+                check_class_labels(l)
+            n_classes = check_painted(lab)
+        return lab, n_classes
+
+    def set_labels(self, images, labels, regions=None) -> None:
+        """Train on new painting from the next step on, keeping the model and optimiser
+        (live mode). Raises :class:`ImageError` as the constructor does, and also when the
+        data now have other channels or classes than the model (then nothing changes)."""
+        if len(images) == 0 or len(images) != len(labels):
+            raise ImageError("give one labels array per image (and at least one pair)")
+        channels = {im.shape[0] for im in images}
+        if channels != {self.model_config.in_channels}:
+            raise ImageError("the training images changed channels; start training again")
+        lab, n_classes = self._checked(images, labels)
+        if n_classes != self.model_config.n_classes:
+            raise ImageError(
+                f"{n_classes} classes are painted now, the model has "
+                f"{self.model_config.n_classes}; start training again to learn them"
+            )
+        self._shapes = [tuple(im.shape) for im in images]
+        self._best = None
+        self._use_data(images, lab, regions, n_classes)
+
+    def _use_data(self, images, lab, regions, n_classes) -> None:
+        """Targets, held-out strokes, class weights and the patch sampler for these data."""
+        instance = self.config.mode == "instance"
+        seed = self.config.seed
         weights = None
         if instance:
             regions = list(regions) if regions is not None else [None] * len(lab)
@@ -180,14 +235,26 @@ class Trainer:
         self.painted = np.bincount(
             np.concatenate([t[t != IGNORE] for t in targets]), minlength=n_classes
         ).tolist()
+        normalized = [normalize(np.asarray(im), self.norm) for im in images]
+        holdout = choose_holdout(
+            lab, self.config.validation_fraction, instance, regions if instance else None,
+            seed=seed or 0,
+        )
+        self.validator = (
+            Validator(normalized, targets, holdout, n_classes, self.model.receptive_radius)
+            if holdout is not None
+            else None
+        )
+        """Scores the model on held-out strokes; None when validation is off."""
+        self.holdout = holdout
+        """The held-out pixels (:class:`~.validation.Holdout`), or None."""
+        if holdout is not None:
+            targets = holdout.training_targets(targets)
         w_c = class_weights(targets, n_classes) if self.config.class_balance else None
         self.class_weight = torch.as_tensor(w_c, device=self.device) if w_c is not None else None
-        self.augment = AugmentParams.from_train_config(self.config)
-        self.patch_in = self.model.input_size_for(self.config.patch_size)
-        self.patch_out = self.model.output_size(self.patch_in)
         ctx = int(math.ceil(3 * self.augment.elastic_sigma)) if self.augment.elastic else 0
         self.sampler = PatchSampler(
-            [normalize(np.asarray(im), self.norm) for im in images],
+            normalized,
             targets,
             window=self.patch_in + 2 * ctx,
             n_classes=n_classes,
@@ -195,15 +262,6 @@ class Trainer:
             device=self.device,
             generator=self.generator,
             weights=weights,
-        )
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
-            lr=self.config.learning_rate,
-            weight_decay=self.config.weight_decay,
-        )
-        self._amp_dtype = autocast_dtype(self.device) if self.config.amp else None
-        self._scaler = (
-            torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
         )
 
     # -- budget ---------------------------------------------------------------------------
@@ -261,10 +319,21 @@ class Trainer:
         start = time.perf_counter() - self.elapsed
         last_report = -math.inf
         running, count = None, 0
+        next_score = self.elapsed + self.config.validation_every
+        failed = False
         try:
             with torch_threads(self.config.threads):
+                if self.validator is not None and self.init is not None and self.step == 0:
+                    self.score()  # the starting model: a retrain must beat it
                 while self.fraction_done() < 1.0:
-                    loss = self.train_step()
+                    try:
+                        loss = self.train_step()
+                    except Exception as e:  # noqa: BLE001 - only out-of-memory is handled
+                        message = self._after_out_of_memory(e)
+                        yield Progress(stage="train", done=self.step, total=self.config.steps,
+                                       elapsed=self.elapsed, fraction=self.fraction_done(),
+                                       message=message)
+                        continue
                     running = loss if running is None else running + loss
                     count += 1
                     self.elapsed = time.perf_counter() - start
@@ -272,6 +341,12 @@ class Trainer:
                     if self.elapsed - last_report >= REPORT_EVERY_S or self.fraction_done() >= 1.0:
                         report = float(running) / count  # the only host sync
                         running, count, last_report = None, 0, self.elapsed
+                    if self.validator is not None and (
+                        self.elapsed >= next_score or self.fraction_done() >= 1.0
+                    ):
+                        cost = self.score()  # counts against a time budget, as it takes time
+                        every = self.config.validation_every
+                        next_score = self.elapsed + (max(every, 4 * cost) if every else 0.0)
                     yield Progress(
                         stage="train",
                         done=self.step,
@@ -279,11 +354,79 @@ class Trainer:
                         elapsed=self.elapsed,
                         loss=report,
                         fraction=self.fraction_done(),
+                        validation=self.validation,
                     )
+        except Exception:
+            failed = True
+            raise
         finally:
             self.elapsed = time.perf_counter() - start
+            if not failed:  # also when abandoned (Stop): the best model is kept
+                self._keep_best()
             self.model.eval()
         return self.bundle()
+
+    def _after_out_of_memory(self, error: Exception) -> str:
+        """Halve the batch after an out-of-memory error; re-raise anything else, or when the
+        batch is already 1. Returns the message for the user."""
+        if not is_out_of_memory(error):
+            raise error
+        self.optimizer.zero_grad(set_to_none=True)
+        free_device_memory(self.device)
+        if self.config.batch_size <= 1:
+            raise OutOfMemory(
+                f"{describe(self.device)} ran out of memory even with one patch per step; "
+                "use a smaller patch size or model, or train on the CPU"
+            ) from error
+        self.config = replace(self.config, batch_size=self.config.batch_size // 2)
+        said = f"ran out of memory on {describe(self.device)}; batch size reduced to {self.config.batch_size}"
+        self.note = f"{self.note}; {said}" if self.note else said
+        return f"Out of memory: training continues with {self.config.batch_size} patches per step"
+
+    # -- validation -----------------------------------------------------------------------
+    def score(self) -> float:
+        """Score the model now on the held-out pixels and remember the best weights.
+
+        Returns the seconds it took (0 without validation)."""
+        if self.validator is None:
+            return 0.0
+        t0 = time.perf_counter()
+        was_training = self.model.training
+        self.validation = self.validator.score(self.model, amp=self.config.amp)
+        self.model.train(was_training)
+        self._scored_step = self.step
+        if self.config.keep_best and (self._best is None or self.validation > self._best[0]):
+            state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self._best = (self.validation, self.step, state)
+        return time.perf_counter() - t0
+
+    @property
+    def validation_step(self) -> int:
+        """The step at which :attr:`validation` was measured (-1: not yet)."""
+        return self._scored_step
+
+    def _keep_best(self) -> None:
+        """At the end: score the final weights; if earlier ones scored better, go back to
+        them and say so in :attr:`note`."""
+        if self.validator is None or not self.config.keep_best or self.step == 0:
+            return
+        if self._scored_step != self.step:
+            self.score()
+        best_score, best_step, state = self._best
+        if best_score > self.validation:
+            self.model.load_state_dict(state)
+            last = self.validation
+            self.validation, self._scored_step = best_score, best_step
+            if best_step == 0 and self.init is not None:
+                what = "kept the previous model: the retrained one scored worse"
+            else:
+                what = f"kept the model of step {best_step}, the best"
+            message = (
+                f"{what} on the held-out strokes (mean IoU {best_score:.3f} against "
+                f"{last:.3f} at step {self.step})"
+            )
+            self.note = f"{self.note}; {message}" if self.note else message
+        self._best = None
 
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""
@@ -307,9 +450,16 @@ class Trainer:
                 "image_shapes": [list(s) for s in self._shapes],
                 "painted_pixels": self.painted,
                 "patch": [self.patch_in, self.patch_out],
+                **self._validation_info(),
                 "napari_unet": __version__,
             },
         )
+
+    def _validation_info(self) -> dict:
+        if self.validator is None or self.validation is None:
+            return {}
+        return {"validation": {"mean_iou": round(self.validation, 4), "step": self._scored_step,
+                               "pixels": self.validator.pixels}}
 
 
 def fit(images, labels, **kwargs) -> Generator[Progress, None, Bundle]:

@@ -1,0 +1,183 @@
+"""Held-out painted pixels: a validation score while training, and never a worse model.
+
+Which pixels are held out
+    Whole strokes, never single pixels: pixels next to a training pixel of the same stroke
+    are almost the same sample, so they would make any model look good. In semantic mode
+    the painted pixels of every class are split into connected strokes (8-connected), and
+    about ``fraction`` of each class's pixels, as whole strokes, is held out. In instance
+    mode whole objects are held out, with a 2 px ring of their background (so the score
+    covers their border). The choice is deterministic (seeded by ``seed``).
+
+When it is off (:func:`choose_holdout` returns None)
+    ``fraction`` is 0, or some class has fewer than :data:`MIN_STROKES` strokes (instance
+    mode: fewer than :data:`MIN_OBJECTS` objects), or no stroke is small enough to leave at
+    least half of a class's pixels for training. Every class keeps at least one stroke.
+
+Held-out pixels are set to IGNORE in the training targets, so they never reach the loss.
+The score is the mean over classes of the intersection over union on held-out pixels,
+computed on crops around them only (the held-out boxes plus the network's receptive
+field, which makes the crop's prediction equal the whole image's there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .targets import IGNORE
+
+MIN_STROKES = 2
+"""Semantic mode: every painted class needs at least this many separate strokes."""
+MIN_OBJECTS = 3
+"""Instance mode: at least this many painted objects."""
+RING = 2
+"""Instance mode: px of background around a held-out object that are held out with it."""
+
+
+@dataclass
+class Holdout:
+    """Per image, a boolean mask of held-out pixels (None where nothing is held out)."""
+
+    masks: list[np.ndarray | None]
+
+    @property
+    def pixels(self) -> int:
+        return int(sum(int(m.sum()) for m in self.masks if m is not None))
+
+    def training_targets(self, targets: list[np.ndarray]) -> list[np.ndarray]:
+        """Copies of ``targets`` with the held-out pixels IGNORE'd."""
+        return [
+            t if m is None else np.where(m, IGNORE, t).astype(t.dtype)
+            for t, m in zip(targets, self.masks)
+        ]
+
+
+def _pick(sizes: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of strokes to hold out: about ``fraction`` of the pixels, at least one
+    stroke kept for training and at most half the pixels held out; may be empty."""
+    total = sizes.sum()
+    want, cap = fraction * total, min(2 * fraction * total, total / 2)
+    chosen, held = [], 0
+    for i in rng.permutation(len(sizes)):
+        if len(chosen) == len(sizes) - 1 or held >= want:
+            break
+        if held + sizes[i] <= cap:
+            chosen.append(i)
+            held += sizes[i]
+    if not chosen:
+        small = int(np.argmin(sizes))
+        if sizes[small] <= total / 2:
+            chosen = [small]
+    return np.asarray(chosen, int)
+
+
+def choose_holdout(
+    labels: list[np.ndarray],
+    fraction: float,
+    instance: bool = False,
+    regions: list[np.ndarray] | None = None,
+    seed: int = 0,
+) -> Holdout | None:
+    """Choose held-out strokes (semantic) or objects (instance) in painted ``labels``.
+
+    Returns None when validation is off (see the module docstring for the rule).
+    """
+    if fraction <= 0:
+        return None
+    rng = np.random.default_rng(seed)
+    masks: list[np.ndarray | None] = [None] * len(labels)
+    if instance:
+        objects = [(i, v) for i, lab in enumerate(labels) for v in np.unique(lab) if v > 0]
+        if len(objects) < MIN_OBJECTS:
+            return None
+        sizes = np.array([int((labels[i] == v).sum()) for i, v in objects])
+        chosen = _pick(sizes, fraction, rng)
+        if chosen.size == 0:
+            return None
+        for k in chosen:
+            i, v = objects[k]
+            lab = labels[i]
+            held = lab == v
+            ring = ndi.binary_dilation(held, iterations=RING) & (lab == 0)
+            region = regions[i] if regions is not None else np.ones(lab.shape, bool)
+            m = (held | ring) & region
+            masks[i] = m if masks[i] is None else masks[i] | m
+        return Holdout(masks)
+    classes = sorted({int(v) for lab in labels for v in np.unique(lab) if v > 0})
+    eight = np.ones((3, 3), bool)
+    for c in classes:
+        strokes = []  # (image index, component labels, component id, size)
+        for i, lab in enumerate(labels):
+            comp, n = ndi.label(lab == c, structure=eight)
+            if n:
+                sizes = np.bincount(comp.ravel(), minlength=n + 1)[1:]
+                strokes += [(i, comp, j + 1, int(s)) for j, s in enumerate(sizes)]
+        if len(strokes) < MIN_STROKES:
+            return None
+        chosen = _pick(np.array([s[3] for s in strokes]), fraction, rng)
+        if chosen.size == 0:
+            return None
+        for k in chosen:
+            i, comp, j, _ = strokes[k]
+            m = comp == j
+            masks[i] = m if masks[i] is None else masks[i] | m
+    return Holdout(masks)
+
+
+def mean_iou(predicted: np.ndarray, target: np.ndarray, n_classes: int) -> float:
+    """Mean over the classes present in ``target`` of their IoU, over pixels where
+    ``target`` is not IGNORE (``predicted``: 0-based classes)."""
+    valid = target != IGNORE
+    p, t = predicted[valid], target[valid]
+    scores = []
+    for c in range(n_classes):
+        tc = t == c
+        if not tc.any():
+            continue
+        pc = p == c
+        scores.append((tc & pc).sum() / (tc | pc).sum())
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+class Validator:
+    """Scores a model on the held-out pixels, predicting only crops around them.
+
+    ``images``: the *normalised* ``(C, H, W)`` training images; ``targets``: their full
+    targets (before hold-out). ``context``: px of input needed around an output pixel.
+    """
+
+    def __init__(self, images, targets, holdout: Holdout, n_classes: int, context: int):
+        self.n_classes = n_classes
+        self.crops = []  # (normalised image crop, target crop with only held-out pixels, inner box)
+        for img, tgt, m in zip(images, targets, holdout.masks):
+            if m is None or not m.any():
+                continue
+            ys, xs = np.nonzero(m)
+            h, w = m.shape
+            y0, y1 = max(0, ys.min() - context), min(h, ys.max() + 1 + context)
+            x0, x1 = max(0, xs.min() - context), min(w, xs.max() + 1 + context)
+            held = np.where(m, tgt, IGNORE)[y0:y1, x0:x1]
+            self.crops.append((np.ascontiguousarray(img[:, y0:y1, x0:x1]), held))
+        self.pixels = holdout.pixels
+
+    def score(self, model, amp: bool = True) -> float:
+        """Mean IoU of ``model`` on the held-out pixels (leaves the model in eval mode)."""
+        from .bundle import Bundle
+        from .config import NormConfig, PredictConfig
+        from .predict import predict_image
+
+        c = self.crops[0][0].shape[0]
+        identity = Bundle(
+            model_config=model.config,
+            norm=NormConfig(mode="fixed", low=[0.0] * c, high=[1.0] * c),
+            state_dict={},
+        )
+        config = PredictConfig(amp=amp, tile_size=512)  # the model's own device
+        preds, tgts = [], []
+        for crop, held in self.crops:
+            p = predict_image(crop, identity, config, model=model, probabilities=False)
+            preds.append(p.labels.astype(np.int64).ravel() - 1)
+            tgts.append(held.ravel())
+        return mean_iou(np.concatenate(preds), np.concatenate(tgts), self.n_classes)
