@@ -17,7 +17,10 @@ Pipeline described in the rdf (so bioimage.io tools take raw images)::
   on it; the cover shows both. The README says how the model was trained.
 
 The package is validated (format and the test tensors) with ``bioimageio.core.test_model``
-before it is kept when ``validate=True``; validation works offline.
+before it is kept when ``validate=True``. Validation needs no network (checked in a network
+namespace without any: nothing to switch off); ``test_model`` seeds torch (``manual_seed(0)``)
+and sets ``torch.use_deterministic_algorithms(False)`` in the calling process. The only
+warning it gives is that no author has a GitHub user name (``authors`` are plain names).
 """
 
 from __future__ import annotations
