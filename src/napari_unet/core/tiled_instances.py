@@ -97,8 +97,8 @@ def _label_regions(probabilities, mode, cfg, scratch, block):
             x1 = min(x0 + block, w)
             fg = foreground(np.asarray(probabilities[0, y0:y1, x0:x1]), mode, cfg)
             lab, k = ndi.label(fg, EIGHT)
-            for sl in ndi.find_objects(lab):
-                boxes.append([[sl[0].start + y0, sl[1].start + x0, sl[0].stop + y0, sl[1].stop + x0]])
+            found = [(a.start, b.start, a.stop, b.stop) for a, b in ndi.find_objects(lab)]
+            boxes.append(np.array(found, np.int64).reshape(-1, 4) + [y0, x0, y0, x0])
             lab = np.where(lab > 0, lab.astype(np.int64) + n, 0)
             scratch[y0:y1, x0:x1] = lab.astype(scratch.dtype, copy=False)
             n += k
