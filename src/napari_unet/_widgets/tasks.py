@@ -46,3 +46,64 @@ class ProgressBar:
         if not self._closed:
             self._closed = True
             self._bar.close()
+
+
+_SIGNALS = ("started", "yielded", "returned", "errored", "warned", "aborted", "finished",
+            "paused", "resumed")
+
+
+def start(worker, widget=None):
+    """Start ``worker``; quit it if ``widget`` is destroyed (napari closing) while it runs;
+    and once it has finished, drop every connection to its signals.
+
+    superqt keeps finished workers alive (a worker's own signals hold a slot that refers to
+    it, a cycle through Qt that Python's collector cannot see), and with them whatever the
+    connected slots refer to: models, layers, images. Dropping the connections after the
+    last slot has run frees all of that (measured: a model, about 2 MB, per run before).
+    """
+    import weakref
+
+    from qtpy.QtCore import QTimer
+
+    ref = weakref.ref(worker)
+    if widget is not None:
+        widget.destroyed.connect(worker.quit)
+
+    def release(*_):
+        w = ref()
+        if w is None:
+            return
+        if widget is not None:
+            try:
+                widget.destroyed.disconnect(w.quit)
+            except (TypeError, RuntimeError):  # already gone with the widget
+                pass
+        for name in _SIGNALS:
+            signal = getattr(w, name, None)
+            try:
+                signal.disconnect()
+            except (TypeError, RuntimeError, AttributeError):  # nothing connected
+                pass
+
+    # after every other slot of ``finished`` has run
+    worker.finished.connect(lambda: QTimer.singleShot(0, release))
+    worker.start()
+    return worker
+
+
+def quit_with(widget, worker) -> None:
+    """Quit ``worker`` if ``widget`` is destroyed while it runs; forget it once finished."""
+    import weakref
+
+    widget.destroyed.connect(worker.quit)
+    ref = weakref.ref(worker)
+
+    def release(*_):
+        w = ref()
+        if w is not None:
+            try:
+                widget.destroyed.disconnect(w.quit)
+            except (TypeError, RuntimeError):  # already gone with the widget
+                pass
+
+    worker.finished.connect(release)

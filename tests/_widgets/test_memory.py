@@ -1,0 +1,45 @@
+"""Thirty train/predict cycles in one viewer: memory stays bounded, device memory returns.
+
+Users of other plugins report memory that grows with every run until napari is restarted.
+Here the process's resident memory after the warm-up cycles may grow by at most
+``RSS_BOUND_MB`` over the remaining cycles (the figures are printed for the notes), and on a
+CUDA device the memory allocated by tensors returns to its level before training.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import psutil
+
+from napari_unet._widgets.session import session_for
+from napari_unet.core.oom import device_memory_in_use
+
+from .helpers import wait_idle
+
+CYCLES = 30
+WARM_UP = 5
+RSS_BOUND_MB = 25
+
+
+def test_thirty_train_predict_cycles_keep_memory_bounded(viewer, layers, train_widget,
+                                                         predict_widget, qtbot):
+    process = psutil.Process()
+    device = train_widget.session.device if hasattr(train_widget, "session") else "cpu"
+    gpu_before = device_memory_in_use("cuda") if device != "cpu" else None
+    train_widget.settings.steps.setValue(5)
+    rss = []
+    for _ in range(CYCLES):
+        assert train_widget.train() is not None
+        wait_idle(qtbot, train_widget)
+        predict_widget.predict()
+        wait_idle(qtbot, predict_widget)
+        gc.collect()
+        rss.append(process.memory_info().rss / 2**20)
+    assert session_for(viewer).bundle.info["steps"] == 5 * CYCLES  # each run continued the last
+    growth = max(rss[WARM_UP:]) - rss[WARM_UP - 1]
+    print(f"RSS after cycle {WARM_UP}: {rss[WARM_UP - 1]:.0f} MB; max over cycles "
+          f"{WARM_UP + 1}-{CYCLES}: {max(rss[WARM_UP:]):.0f} MB; growth {growth:.1f} MB")
+    assert growth < RSS_BOUND_MB
+    if gpu_before is not None:
+        assert device_memory_in_use("cuda") <= gpu_before + 2**20
