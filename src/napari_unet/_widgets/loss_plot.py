@@ -1,4 +1,5 @@
-"""A tiny live plot of the training loss, painted with QPainter (no plotting dependency)."""
+"""A tiny live plot of the training loss and the validation score, painted with QPainter
+(no plotting dependency)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,30 @@ from qtpy.QtWidgets import QSizePolicy, QWidget
 
 
 class LossPlot(QWidget):
-    """Loss against training step; the y axis is logarithmic and fits the data."""
+    """Loss against training step (blue, logarithmic y axis fitted to the data) and the
+    score on held-out strokes (orange, mean IoU, linear from 0 to 1), when there is one."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.points: list[tuple[int, float]] = []
+        self.scores: list[tuple[int, float]] = []
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.setFixedHeight(90)
-        self.setToolTip("training loss (log scale) against step")
+        self.setToolTip(
+            "training loss (blue, log scale) and, when some strokes are held out, their "
+            "mean IoU (orange, 0 to 1) against step"
+        )
 
     def clear(self) -> None:
         self.points = []
+        self.scores = []
         self.update()
+
+    def add_score(self, step: int, score: float) -> None:
+        """A validation score (mean IoU on held-out strokes, 0 to 1) at ``step``."""
+        if math.isfinite(score) and (not self.scores or self.scores[-1] != (step, score)):
+            self.scores.append((step, score))
+            self.update()
 
     def add(self, step: int, loss: float) -> None:
         if math.isfinite(loss) and loss > 0:
@@ -59,7 +72,16 @@ class LossPlot(QWidget):
             path.lineTo(at(s, lg))
         p.setPen(QPen(QColor(0, 170, 255), 1.6))
         p.drawPath(path)
-        p.setPen(text)
         label = f"loss {self.points[-1][1]:.3g}  (max {10 ** y1:.3g}, min {10 ** y0:.3g})"
+        if self.scores:
+            ys = [y0 + v * (y1 - y0) for _, v in self.scores]  # 0..1 over the plot's height
+            xs = [min(max(s, x0), x1) for s, _ in self.scores]  # the start model's is step 0
+            score_path = QPainterPath(at(xs[0], ys[0]))
+            for s, lg in zip(xs[1:], ys[1:]):
+                score_path.lineTo(at(s, lg))
+            p.setPen(QPen(QColor(255, 140, 0), 1.6))
+            p.drawPath(score_path)
+            label += f"  held-out IoU {self.scores[-1][1]:.2f}"
+        p.setPen(text)
         p.drawText(frame.adjusted(6, 2, -6, 0), Qt.AlignLeft | Qt.AlignTop, label)
         p.end()

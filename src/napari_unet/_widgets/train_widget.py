@@ -8,21 +8,34 @@ back (``prediction``). Nothing it does changes a layer the user painted.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
 
+from .layers import current_plane
+from .live import LIVE_CPU_MODEL, LiveMode
 from .loss_plot import LossPlot
 from .model_panel import ModelPanel
 from .modes import TRAIN_HINTS
 from .prediction import auto_plane, has_results, start_prediction
 from .session import session_for
-from .tasks import ProgressBar, TaskError, guarded
+from .tasks import ProgressBar, TaskError, guarded, quit_with, start
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays
 
@@ -30,9 +43,14 @@ if TYPE_CHECKING:
     import napari
 
 
-@thread_worker(start_thread=False)
-def _train(images, labels, model, config, init, class_names):
-    """Build the Trainer off the GUI thread, hand it over (first yield), then train."""
+@thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
+def _train(images, labels, model, config, init, class_names, stop):
+    """Build the Trainer off the GUI thread, hand it over (first yield), then train.
+
+    ``stop`` (a ``threading.Event``) ends training after the running step; the training
+    generator is then closed here, in the worker, so that it ends as it would have at the
+    end of its budget (the best-scoring weights are kept) before the bundle is returned.
+    """
     from napari_unet.core.train import Trainer
 
     try:
@@ -41,7 +59,21 @@ def _train(images, labels, model, config, init, class_names):
     except RuntimeError as e:  # e.g. the chosen device is not available
         raise TaskError(str(e)) from e
     yield trainer
-    return (yield from guarded(trainer.steps()))
+    return (yield from guarded(_until(trainer, stop)))
+
+
+def _until(trainer, stop):
+    gen = trainer.steps()
+    try:
+        for record in gen:
+            yield record
+            if stop.is_set():
+                break
+        else:
+            return trainer.bundle()
+    finally:
+        gen.close()
+    return trainer.bundle() if trainer.step > 0 else None
 
 
 def _group(title: str, *widgets) -> QGroupBox:
@@ -65,6 +97,17 @@ class TrainWidget(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop now and keep the model trained so far")
         self.stop_button.setEnabled(False)
+        self.live_button = QPushButton("Live")
+        self.live_button.setCheckable(True)
+        self.live_button.setToolTip(
+            "Train without end while you paint: new strokes are used within seconds and the "
+            "prediction of what is in view follows. Click again to stop and keep the model."
+        )
+        self.paint_next = QCheckBox("Show where to paint next")
+        self.paint_next.setToolTip(
+            "Also show the model's uncertainty ('<image> uncertainty') and a few spots where "
+            "painting would help most ('<image> paint here'), refreshed with the prediction"
+        )
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.plot = LossPlot()
@@ -74,10 +117,11 @@ class TrainWidget(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.train_button)
         row.addWidget(self.stop_button)
+        row.addWidget(self.live_button)
         layout = QVBoxLayout(self)
         layout.addWidget(_group("Training data", self.data))
         layout.addWidget(_group("Settings", self.settings))
-        layout.addWidget(_group("Training", buttons, self.status, self.plot))
+        layout.addWidget(_group("Training", buttons, self.paint_next, self.status, self.plot))
         layout.addWidget(_group("Model", self.models))
         layout.addStretch(1)
 
@@ -92,6 +136,13 @@ class TrainWidget(QWidget):
         self._pairs = []
         self._predict_token = None
         self._note = ""
+        self._stop_event = threading.Event()
+        self._seen_note = ""
+        self.paint_worker = None
+        self.live = LiveMode(napari_viewer, on_progress=self._on_live_progress,
+                             on_note=self._on_live_note, on_finished=self._on_live_finished)
+        self.live_button.clicked.connect(self.set_live)
+        self.paint_next.toggled.connect(self.live.set_uncertainty)
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(self.stop)
         self.settings.device.currentTextChanged.connect(self._set_device)
@@ -102,8 +153,9 @@ class TrainWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        """Whether training or the prediction after it is running."""
-        return self.worker is not None or self.predict_worker is not None
+        """Whether training (also live) or the prediction after it is running."""
+        return (self.worker is not None or self.predict_worker is not None
+                or self.live.running or self.paint_worker is not None)
 
     def _set_device(self, name: str) -> None:
         self.session.device = name
@@ -120,10 +172,9 @@ class TrainWidget(QWidget):
             self.status.setText(hint)
 
     # -- start ------------------------------------------------------------------------------
-    def train(self):
-        """Validate, then start training in a worker. Returns the worker (None if refused)."""
-        if self.worker is not None:
-            return None
+    def _prepare(self):
+        """Read and check the settings and data: ``(pairs, images, labels, model, config,
+        init, names)``, or None after telling the user why training cannot start."""
         try:
             config = self.settings.train_config()
             pairs = self.data.pairs()
@@ -141,25 +192,35 @@ class TrainWidget(QWidget):
         elif init is not None:
             model = None  # continue with the current model's architecture
         names = None if config.mode == "instance" else self.settings.class_names(n_classes)
+        return pairs, images, labels, model, config, init, names
+
+    def train(self):
+        """Validate, then start training in a worker. Returns the worker (None if refused)."""
+        if self.worker is not None or self.live.running:
+            return None
+        prepared = self._prepare()
+        if prepared is None:
+            return None
+        _, images, labels, model, config, init, names = prepared
         self.trainer, self._bundle, self._stopped = None, None, False
         self.plot.clear()
         self._bar = ProgressBar("Training U-Net")
         self.status.setText("Preparing…")
-        self.worker = _train(images, labels, model, config, init, names)
+        self._stop_event, self._seen_note = threading.Event(), ""
+        self.worker = _train(images, labels, model, config, init, names, self._stop_event)
         self.worker.yielded.connect(self._on_yielded)
         self.worker.returned.connect(self._on_returned)
         self.worker.errored.connect(self._on_errored)
         self.worker.finished.connect(self._on_finished)
-        self.destroyed.connect(self.worker.quit)  # closing napari stops training
         self.train_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.worker.start()
+        start(self.worker, self)  # closing napari stops training
         return self.worker
 
     def stop(self) -> None:
         """Stop training after the step that is running; the model so far is kept."""
         if self.worker is not None:
-            self.worker.quit()
+            self._stop_event.set()
             self._stopped = True
             self.stop_button.setEnabled(False)
             self.status.setText("Stopping…")
@@ -167,6 +228,12 @@ class TrainWidget(QWidget):
     def shutdown(self) -> None:
         """Stop training and prediction (used when closing)."""
         self.stop()
+        if self.worker is not None:
+            self.worker.quit()  # also before the first step
+        if self.live.running:
+            self.live.stop()
+        if self.paint_worker is not None:
+            self.paint_worker.quit()
         if self.predict_worker is not None:
             self.predict_worker.quit()
 
@@ -174,6 +241,7 @@ class TrainWidget(QWidget):
     def _on_yielded(self, item) -> None:
         if not hasattr(item, "stage"):
             self.trainer = item
+            self._seen_note = item.note
             if item.note:
                 self._note = f"Training {item.note}."
                 show_info(self._note)
@@ -181,12 +249,16 @@ class TrainWidget(QWidget):
         self._bar.set_fraction(item.fraction)
         if item.loss is not None:
             self.plot.add(item.done, item.loss)
+        if item.validation is not None:
+            at = self.trainer.validation_step if self.trainer is not None else item.done
+            self.plot.add_score(at, item.validation)
         if self._stopped:
             return
         budget = self.trainer.config.seconds if self.trainer is not None else None
         of = f" of {budget:.0f} s" if budget else ""
         loss = f" · loss {self.plot.points[-1][1]:.3f}" if self.plot.points else ""
-        self.status.setText(f"Step {item.done} · {item.elapsed:.1f} s{of}{loss}")
+        score = f" · held-out IoU {item.validation:.2f}" if item.validation is not None else ""
+        self.status.setText(f"Step {item.done} · {item.elapsed:.1f} s{of}{loss}{score}")
 
     def _on_returned(self, bundle) -> None:
         self._bundle = bundle
@@ -207,6 +279,7 @@ class TrainWidget(QWidget):
         if trainer is not None:
             self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
                              "stopped": self._stopped, "device": trainer.device.type}
+            self._guard_message(trainer)
         if bundle is None:
             if self._stopped:
                 self.status.setText("Stopped before the first step; the model is unchanged.")
@@ -220,6 +293,17 @@ class TrainWidget(QWidget):
         names = [image.name for image, _ in self._pairs]
         self.session.set_model(bundle, f"Trained here on {', '.join(names)}", trained_on=names)
         self._predict_first(bundle)
+
+    def _guard_message(self, trainer) -> None:
+        """Tell the user when training kept earlier weights than its last (validation)."""
+        seen = self._seen_note
+        new = trainer.note[len(seen):].lstrip("; ") if trainer.note.startswith(seen) else trainer.note
+        if new:
+            message = f"Training {new}."
+            show_info(message)
+            self._note = f"{self._note} {message}".strip()
+        if trainer.validation is not None:
+            self.plot.add_score(trainer.validation_step, trainer.validation)
 
     def _predict_first(self, bundle) -> None:
         image = self._pairs[0][0] if self._pairs else None
@@ -237,7 +321,7 @@ class TrainWidget(QWidget):
             on_done=lambda layer: self._prediction_done(layer, token),
         )
         if self.predict_worker is not None:
-            self.destroyed.connect(self.predict_worker.quit)
+            quit_with(self, self.predict_worker)
 
     def _prediction_done(self, layer, token) -> None:
         if token is not self._predict_token:
@@ -247,4 +331,95 @@ class TrainWidget(QWidget):
         if layer is not None:
             text += f" Prediction in '{layer.name}'."
         self.status.setText(text)
+        if self.paint_next.isChecked() and self._pairs and layer is not None:
+            self._show_paint_next(self.session.bundle)
+
+    def _show_paint_next(self, bundle) -> None:
+        from .paint_next import start_paint_next
+
+        image, labels = self._pairs[0]
+        if bundle is None or image not in self.viewer.layers or self.paint_worker is not None:
+            return
+        plane = current_plane(self.viewer, image)
+        painted = np.array(labels.data[plane]) if labels in self.viewer.layers else None
+        self.paint_worker = start_paint_next(self.viewer, image, bundle, painted, plane,
+                                             device=self.session.device)
+        self.paint_worker.finished.connect(self._paint_next_done)
+        self.destroyed.connect(self.paint_worker.quit)
+
+    def _paint_next_done(self) -> None:
+        self.paint_worker = None
+
+    # -- live mode --------------------------------------------------------------------------
+    def set_live(self, on: bool):
+        """Turn live mode on (returns its worker, or None if it cannot start) or off (stops
+        after the running step; the model is kept and predicted as after training)."""
+        if not on:
+            if self.live.running:
+                self.live.stop()
+                self.live_button.setEnabled(False)
+                self.status.setText("Live: stopping…")
+            return None
+        if self.worker is not None or self.live.running:
+            self.live_button.setChecked(self.live.running)
+            return None
+        prepared = self._prepare()
+        if prepared is None:
+            self.live_button.setChecked(False)
+            return None
+        pairs, images, labels, model, config, init, names = prepared
+        from napari_unet.core.config import ModelConfig
+        from napari_unet.core.device import resolve_device
+
+        try:
+            device = resolve_device(config.device)
+        except RuntimeError as e:
+            show_error(f"Cannot train: {e}")
+            self.live_button.setChecked(False)
+            return None
+        default = ModelConfig()
+        small = (init is None and device.type == "cpu" and model is not None
+                 and (model.depth, model.base_width) == (default.depth, default.base_width))
+        if small:
+            model = ModelConfig(**LIVE_CPU_MODEL)
+        self.plot.clear()
+        self.live.set_uncertainty(self.paint_next.isChecked())
+        worker = self.live.start(pairs, images, labels, model, config, init, names, device.type)
+        self.destroyed.connect(worker.quit)
+        self.live_button.setChecked(True)
+        self.train_button.setEnabled(False)
+        size = " (a smaller U-Net on the CPU)" if small else ""
+        self.status.setText(f"Live: preparing{size}… paint on, the prediction follows.")
+        return worker
+
+    def _on_live_progress(self, item) -> None:
+        if item.loss is not None:
+            self.plot.add(item.done, item.loss)
+        if not self.live.stopping:
+            loss = f" · loss {self.plot.points[-1][1]:.3f}" if self.plot.points else ""
+            self.status.setText(
+                f"Live · step {item.done}{loss} · view predicted {self.live.frames}× · "
+                f"new painting picked up {self.live.picked}×"
+            )
+
+    def _on_live_note(self, text: str) -> None:
+        show_info(text)
+
+    def _on_live_finished(self, bundle, trainer) -> None:
+        self.live_button.setChecked(False)
+        self.live_button.setEnabled(True)
+        self.train_button.setEnabled(True)
+        if trainer is not None:
+            self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
+                             "stopped": True, "device": trainer.device.type}
+        if bundle is None:
+            self.status.setText("Live mode off before the first step; the model is unchanged.")
+            return
+        names = [image.name for image, _ in self._pairs]
+        self.session.set_model(bundle, f"Trained live on {', '.join(names)}", trained_on=names)
+        self.status.setText(
+            f"Live mode off after {trainer.step} steps; the model is kept. Predicting…"
+        )
+        self._note = ""
+        self._predict_first(bundle)
 

@@ -1,0 +1,137 @@
+"""Longest event-loop stall of the viewer during a live-mode session.
+
+Opens napari (a shown window), a synthetic nuclei image with a few painted strokes, docks
+'Train U-Net', turns Live on (default settings: on a CPU the smaller live U-Net) with
+'Show where to paint next', adds a new stroke every few seconds the way painting does
+(``Labels.paint``), and measures with a 10 ms QTimer the longest gap between its ticks
+while live. The gaps are split into: before the first prediction of the view is shown
+(making the result layers the first time), and afterwards (steady live painting). Also
+times the GUI-thread work of live mode itself (posting copies, writing frames).
+
+Run under a display; headless::
+
+    xvfb-run -a -s "-screen 0 1600x1200x24" python benchmarks/live_stall.py --seconds 30
+
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=30.0, help="live session length")
+    ap.add_argument("--size", type=int, default=512, help="image side in px")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--every", type=float, default=3.0, help="seconds between new strokes")
+    ap.add_argument("--verbose", action="store_true", help="also print the long gaps")
+    args = ap.parse_args(argv)
+
+    os.environ.setdefault("NAPARI_APPLICATION_GUI_NOTIFICATION_LEVEL", "error")
+    import napari
+    import numpy as np
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+
+    from napari_unet._widgets import live
+    from napari_unet.synthetic import nuclei, simulate_painting
+
+    image, truth = nuclei((args.size, args.size), n=max(10, args.size // 12), seed=3)
+    painted = simulate_painting(truth, n_objects=5, n_background_strokes=4, seed=0)
+    viewer = napari.Viewer(title="napari-unet live")
+    viewer.window.resize(1400, 1000)
+    img = viewer.add_image(image, name="nuclei")
+    lab = viewer.add_labels(painted.copy(), name="nuclei annotations")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train U-Net")
+    widget.settings.device.setCurrentText(args.device)
+    widget.paint_next.setChecked(True)
+    app = QApplication.instance()
+    app.processEvents()
+    viewer.camera.zoom *= 1.5  # part of the image in view
+
+    gui = {"tick": [], "write": []}
+    for name, key in (("_tick", "tick"), ("_write", "write")):
+        original = getattr(widget.live, name)
+
+        def timed(*a, _f=original, _k=key):
+            t0 = time.perf_counter()
+            out = _f(*a)
+            gui[_k].append(time.perf_counter() - t0)
+            if _k == "write":
+                log.append((round(t0 - start, 2), round(gui[_k][-1], 3), "write"))
+            return out
+
+        setattr(widget.live, name, timed)
+        if name == "_tick":
+            widget.live.timer.timeout.disconnect()
+            widget.live.timer.timeout.connect(timed)
+
+    gaps = {"before_first_frame": 0.0, "live": 0.0}
+    last = [time.perf_counter(), "before_first_frame"]
+    log = []
+
+    def probe():
+        now = time.perf_counter()
+        gaps[last[1]] = max(gaps[last[1]], now - last[0])
+        if now - last[0] > 0.1:
+            log.append((round(last[0] - start, 2), round(now - last[0], 3), last[1]))
+        last[0] = now
+        # a gap counts as live once the result layers exist (after the first frame)
+        last[1] = "live" if widget.live.frames >= 1 else "before_first_frame"
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(probe)
+
+    rng = np.random.default_rng(0)
+    ys, xs = np.nonzero(truth > 0)
+    start = time.perf_counter()
+    widget.set_live(True)
+    timer.start()
+    next_stroke = start + args.every
+    while time.perf_counter() - start < args.seconds:
+        app.processEvents()
+        time.sleep(0.002)
+        if time.perf_counter() >= next_stroke:
+            next_stroke += args.every
+            i = rng.integers(len(ys))  # a short foreground dab, as a brush would
+            lab.brush_size = 6
+            t0 = time.perf_counter()
+            lab.paint((ys[i], xs[i]), 2, refresh=True)
+            log.append((round(t0 - start, 2), round(time.perf_counter() - t0, 3), "paint"))
+    steps = widget.live.trainer.step if widget.live.trainer is not None else 0
+    t_stop = time.perf_counter()
+    widget.set_live(False)
+    while widget.live.running:
+        app.processEvents()
+        time.sleep(0.002)
+    stop_s = time.perf_counter() - t_stop
+    timer.stop()
+    out = {
+        "seconds": args.seconds,
+        "size": args.size,
+        "device": args.device,
+        "steps": steps,
+        "frames": widget.live.frames,
+        "picked_up": widget.live.picked,
+        "longest_stall_ms_before_first_frame": round(gaps["before_first_frame"] * 1000, 1),
+        "longest_stall_ms_live": round(gaps["live"] * 1000, 1),
+        "gui_tick_ms_max": round(max(gui["tick"], default=0) * 1000, 1),
+        "gui_write_ms_max": round(max(gui["write"], default=0) * 1000, 1),
+        "gui_write_ms_median": round(float(np.median(gui["write"] or [0])) * 1000, 1),
+        "stop_seconds": round(stop_s, 2),
+    }
+    print(json.dumps(out))
+    if args.verbose:
+        print(sorted(log))
+    viewer.close()
+    return out
+
+
+if __name__ == "__main__":
+    main()

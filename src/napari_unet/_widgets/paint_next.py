@@ -1,0 +1,112 @@
+"""'Show where to paint next': the model's uncertainty and a few spots to paint, as layers.
+
+``"<image> uncertainty"`` is an Image layer (normalised entropy of the class probabilities,
+0 = sure, 1 = a tie) and ``"<image> paint here"`` a Points layer at the most uncertain
+regions away from what is already painted (:mod:`napari_unet.core.uncertainty`). Both are
+tagged as ours and updated in place: a region of the current plane at a time (live mode),
+or a whole plane (after training). Nothing is written into the user's layers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Image, Points
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error
+
+from .layers import ROLE, find_ours, put_layer, spatial_shape
+from .tasks import guarded
+
+SPOTS = 5
+SPACING = 32
+"""Suggested spots are at least this many px apart and half of it away from paint."""
+
+
+def spots_for(probabilities, painted):
+    """``(K, h, w)`` probabilities and the painted labels there (or None) -> uncertainty
+    ``(h, w)``, spot coordinates ``(n, 2)`` and scores (runs in workers)."""
+    from napari_unet.core.uncertainty import suggest_spots, uncertainty
+
+    u = uncertainty(probabilities)
+    coords, scores = suggest_spots(u, painted, k=SPOTS, spacing=SPACING)
+    return u, coords, scores
+
+
+def write_uncertainty(viewer, image: Image, uncert, coords, plane=(), box=None) -> Points:
+    """Write ``uncert`` into ``"<image> uncertainty"`` at ``plane`` (leading index) and
+    ``box`` ``(y0, y1, x0, x1)`` (None: the whole plane), and make ``coords`` (``(n, 2)``
+    within the box) the spots of that plane in ``"<image> paint here"``. Returns the
+    Points layer."""
+    name = image.name
+    shape = spatial_shape(image)
+    plane = tuple(plane or ())
+    y0, y1, x0, x1 = box if box is not None else (0, shape[-2], 0, shape[-1])
+    layer = find_ours(viewer, "uncertainty", name)
+    if layer is None or layer.data.shape != shape:
+        data = np.zeros(shape, np.float32)
+        data[plane + (slice(y0, y1), slice(x0, x1))] = uncert
+        if layer is None:
+            above = find_ours(viewer, "prediction", name) or image
+            layer = Image(data, name=f"{name} uncertainty", scale=image.scale,
+                          translate=image.translate, colormap="magma", opacity=0.6,
+                          contrast_limits=(0.0, 1.0), blending="additive",
+                          metadata={ROLE: {"role": "uncertainty", "image": name, "key": None}})
+            put_layer(viewer, layer, above)
+        else:
+            layer.data = data
+    else:
+        layer.data[plane + (slice(y0, y1), slice(x0, x1))] = uncert
+        layer.refresh()
+    return _write_spots(viewer, image, layer, np.asarray(coords).reshape(-1, 2) + [y0, x0], plane)
+
+
+def _write_spots(viewer, image, below, coords, plane) -> Points:
+    name = image.name
+    ndim = len(spatial_shape(image))
+    points = np.concatenate([np.tile(np.asarray(plane, float), (len(coords), 1)),
+                             coords.astype(float)], axis=1).reshape(-1, ndim)
+    layer = find_ours(viewer, "paint here", name)
+    if layer is None:
+        layer = Points(points, name=f"{name} paint here", ndim=ndim, scale=image.scale,
+                       translate=image.translate, size=SPACING, symbol="ring",
+                       face_color="yellow", border_width=0, opacity=0.9,
+                       metadata={ROLE: {"role": "paint here", "image": name, "key": None}})
+        put_layer(viewer, layer, below)
+        return layer
+    old = np.asarray(layer.data).reshape(-1, ndim)
+    if plane:
+        keep = ~np.all(old[:, : len(plane)] == np.asarray(plane, float), axis=1)
+        points = np.concatenate([old[keep], points])
+    layer.data = points
+    return layer
+
+
+@thread_worker(start_thread=False)
+def _plane_uncertainty(stack, bundle, device, plane, painted):
+    """Predict one plane with probabilities; return uncertainty and spots."""
+    from napari_unet.core.config import PredictConfig, interactive_threads
+    from napari_unet.core.predict import predict
+
+    config = PredictConfig(device=device, threads=interactive_threads())
+    prediction = yield from guarded(predict(np.asarray(stack[plane]), bundle, config))
+    return spots_for(prediction.probabilities, painted)
+
+
+def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), device="auto"):
+    """Show where to paint next on ``plane`` of ``image`` (a second prediction of that
+    plane, in a worker). ``painted``: the plane's painted labels (a copy), or None.
+    Returns the started worker."""
+    from .layers import image_stack
+
+    stack = image_stack(image)
+    worker = _plane_uncertainty(stack, bundle, device, tuple(plane or ()), painted)
+
+    def returned(result):
+        if image in viewer.layers:
+            u, coords, _ = result
+            write_uncertainty(viewer, image, u, coords, plane=plane)
+
+    worker.returned.connect(returned)
+    worker.errored.connect(lambda e: show_error(f"Uncertainty failed: {e}"))
+    worker.start()
+    return worker

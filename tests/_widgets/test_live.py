@@ -1,0 +1,120 @@
+"""Live mode, the validation score in the train widget, and 'Show where to paint next'."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QTimer
+
+from napari_unet._widgets import live
+from napari_unet._widgets.layers import find_ours
+from napari_unet._widgets.session import session_for
+
+from .helpers import wait_idle
+
+
+@pytest.fixture
+def quick_live(monkeypatch):
+    """Refresh the view and look at the labels every half second (defaults: 3 s and 2 s)."""
+    monkeypatch.setattr(live, "REFRESH_S", {"cpu": 0.5, "other": 0.5})
+    monkeypatch.setattr(live, "RELABEL_S", 0.5)
+
+
+class StallProbe:
+    """A 10 ms QTimer that records the longest gap between its ticks (event-loop stalls)."""
+
+    def __init__(self):
+        self.longest = 0.0
+        self._last = time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _tick(self):
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self._last)
+        self._last = now
+
+
+def test_live_mode_follows_new_strokes_and_stops_cleanly(
+    viewer, layers, train_widget, qtbot, sample, quick_live
+):
+    _, truth, painted = sample
+    image, labels = layers
+    train_widget.paint_next.setChecked(True)
+    probe = StallProbe()
+    assert train_widget.set_live(True) is not None
+    assert train_widget.live_button.isChecked() and not train_widget.train_button.isEnabled()
+    qtbot.waitUntil(lambda: train_widget.live.frames >= 1, timeout=60_000)
+    prediction = find_ours(viewer, "prediction", "nuclei")
+    assert prediction is not None and prediction.data.shape == truth.shape
+    assert find_ours(viewer, "uncertainty", "nuclei") is not None
+    assert find_ours(viewer, "paint here", "nuclei") is not None
+
+    # the user paints a large block of "foreground" where the model sees background
+    block = (slice(4, 36), slice(4, 36))
+    assert not truth[block].any() and not painted[block].any()
+    qtbot.waitUntil(lambda: (prediction.data[block] == 1).mean() > 0.8, timeout=60_000)
+    new = painted.copy()
+    new[block] = 2
+    labels.data = new
+    frames = train_widget.live.frames
+    qtbot.waitUntil(lambda: train_widget.live.picked >= 1, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: train_widget.live.frames > frames and (prediction.data[block] == 2).mean() > 0.5,
+        timeout=90_000,
+    )
+
+    trainer = train_widget.live.trainer
+    train_widget.live_button.click()  # off
+    wait_idle(qtbot, train_widget)
+    probe.timer.stop()
+    print(f"longest event-loop stall while live: {probe.longest * 1000:.0f} ms")
+    steps = trainer.step
+    time.sleep(0.3)
+    assert trainer.step == steps  # nothing trains on
+    assert not train_widget.live_button.isChecked() and train_widget.train_button.isEnabled()
+    assert session_for(viewer).bundle.info["steps"] == steps
+    assert train_widget.status.text().startswith(f"Live mode off after {steps} steps")
+    assert np.array_equal(labels.data, new) and labels.data.dtype == new.dtype  # untouched
+
+
+def test_validation_score_is_shown_and_a_worse_retrain_keeps_the_previous_model(
+    viewer, layers, train_widget, qtbot, notifications
+):
+    train_widget.train()
+    wait_idle(qtbot, train_widget)
+    first = session_for(viewer).bundle
+    assert train_widget.plot.scores  # the held-out score is plotted
+    assert train_widget.plot.scores[-1][1] == pytest.approx(first.info["validation"]["mean_iou"],
+                                                            abs=1e-3)
+    train_widget.settings.lr.setValue(1.0)  # ruins the model
+    train_widget.settings.augment.setChecked(False)
+    train_widget.settings.steps.setValue(6)
+    train_widget.train()
+    wait_idle(qtbot, train_widget)
+    kept = [text for _, text in notifications if "kept the previous model" in text]
+    assert kept, notifications
+    assert "kept the previous model" in train_widget.status.text()
+    now = session_for(viewer).bundle
+    for k, v in first.state_dict.items():
+        assert np.array_equal(now.state_dict[k].numpy(), v.numpy()), k
+
+
+def test_where_to_paint_next_after_training(viewer, layers, train_widget, qtbot):
+    _, labels = layers
+    before = np.array(labels.data, copy=True)
+    train_widget.paint_next.setChecked(True)
+    train_widget.train()
+    qtbot.waitUntil(lambda: find_ours(viewer, "paint here", "nuclei") is not None, timeout=60_000)
+    wait_idle(qtbot, train_widget)
+    u = find_ours(viewer, "uncertainty", "nuclei")
+    assert u.data.shape == before.shape and 0 <= u.data.min() and u.data.max() <= 1
+    spots = find_ours(viewer, "paint here", "nuclei").data
+    assert 1 <= len(spots) <= 5
+    ys, xs = np.round(spots).astype(int).T
+    assert (before[ys, xs] == 0).all()  # suggested where nothing is painted
+    assert np.array_equal(labels.data, before)
