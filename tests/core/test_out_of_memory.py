@@ -80,3 +80,42 @@ def test_other_errors_are_not_retried(nuclei_case, monkeypatch):
     monkeypatch.setattr(UNet, "forward", lambda self, x: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RuntimeError, match="boom"):
         drain(trainer.steps())
+
+
+def _image():
+    return np.random.default_rng(0).random((1, 96, 96)).astype(np.float32)
+
+
+def _tiny_bundle(nuclei_case):
+    image, _, painted = nuclei_case
+    config = TrainConfig(steps=2, seconds=None, batch_size=2, patch_size=32)
+    return drain(Trainer([image], [painted], model=TINY, config=config).steps())
+
+
+def test_prediction_halves_the_batch_then_the_tile_and_gives_the_same_result(
+    nuclei_case, memory_limit
+):
+    limit, calls = memory_limit
+    bundle = _tiny_bundle(nuclei_case)
+    config = PredictConfig(tile_size=64, batch_size=4, amp=False)
+    expected = predict_image(_image(), bundle, config)
+    limit[0] = 1   # one window at a time ...
+    limit[1] = 80  # ... and windows of at most 80 px: 64-px tiles (+ context) do not fit
+    records = []
+    got = drain(predict(_image(), bundle, config), records.append)
+    messages = [r.message for r in records if r.message]
+    assert messages == [
+        "Out of memory: predicting 2 tiles at a time",
+        "Out of memory: predicting 1 tile at a time",
+        "Out of memory: predicting again with 32-px tiles",
+    ]
+    np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-5)
+    np.testing.assert_array_equal(got.labels, expected.labels)
+
+
+def test_prediction_that_cannot_fit_the_smallest_tile_is_a_clear_error(nuclei_case, memory_limit):
+    limit, _ = memory_limit
+    bundle = _tiny_bundle(nuclei_case)
+    limit[0] = 0
+    with pytest.raises(OutOfMemory, match="even with one"):
+        predict_image(_image(), bundle, PredictConfig(tile_size=64))

@@ -12,18 +12,25 @@ slice assignment (numpy, zarr), so nothing forces the whole image into memory.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Generator
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from .bundle import Bundle
 from .config import PredictConfig
-from .device import autocast_dtype, prefers_channels_last, resolve_device, torch_threads
+from .device import (
+    autocast_dtype,
+    describe,
+    prefers_channels_last,
+    resolve_device,
+    torch_threads,
+)
 from .images import ImageError, check_finite, check_image
 from .model import UNet
 from .normalize import apply, stats_for
+from .oom import OutOfMemory, free_device_memory, is_out_of_memory
 from .postprocess import label_dtype, semantic_labels
 from .progress import Progress, drain
 
@@ -90,11 +97,6 @@ def read_window(image, y0: int, x0: int, size: int) -> np.ndarray:
     return block
 
 
-def _batches(items: list, n: int) -> Iterator[list]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
 def predict(
     image,
     bundle: Bundle,
@@ -130,12 +132,53 @@ def predict(
         out_labels = np.zeros((h, w), label_dtype(k))
     if probabilities and out_probabilities is None:
         out_probabilities = np.zeros((k, h, w), np.float32)
+    while True:
+        try:
+            yield from _predict_tiles(image, model, device, plan, low, high, config,
+                                      out_labels, out_probabilities)
+            return Prediction(out_labels, out_probabilities if probabilities else None)
+        except _TileTooLarge as e:
+            smaller = config.tile_size // 2
+            if smaller < max(16, model.granularity):
+                raise OutOfMemory(
+                    f"{describe(device)} ran out of memory even with one {plan.tile}-px tile at "
+                    "a time; predict on the CPU, or use a smaller model"
+                ) from e.__cause__
+            config = replace(config, tile_size=smaller, batch_size=1)
+            plan = plan_tiles(model, h, w, config)
+            yield Progress(stage="predict", done=0, total=len(plan.origins()), fraction=0.0,
+                           message=f"Out of memory: predicting again with {plan.tile}-px tiles")
+
+
+class _TileTooLarge(Exception):
+    """Out of memory with one tile per batch: the tile must shrink."""
+
+
+def _predict_tiles(image, model, device, plan: TilePlan, low, high, config: PredictConfig,
+                   out_labels, out_probabilities) -> Generator[Progress, None, None]:
+    """Predict every tile of ``plan`` into the outputs, a batch at a time; after an
+    out-of-memory error, retry with half the batch (and say so)."""
+    h, w = plan.height, plan.width
     amp = autocast_dtype(device) if config.amp else None
     origins = plan.origins()
-    done = 0
-    for batch in _batches(origins, config.batch_size):
-        with torch_threads(config.threads):
-            probs = _predict_batch(image, batch, plan, low, high, model, device, amp)
+    batch_size, done = config.batch_size, 0
+    while done < len(origins):
+        batch = origins[done : done + batch_size]
+        try:
+            with torch_threads(config.threads):
+                probs = _predict_batch(image, batch, plan, low, high, model, device, amp)
+        except Exception as e:  # noqa: BLE001 - only out-of-memory is handled
+            if not is_out_of_memory(e):
+                raise
+            free_device_memory(device)
+            if batch_size == 1:
+                raise _TileTooLarge() from e
+            batch_size //= 2
+            yield Progress(stage="predict", done=done, total=len(origins),
+                           fraction=done / len(origins),
+                           message=f"Out of memory: predicting {batch_size} tile"
+                                   f"{'s' if batch_size > 1 else ''} at a time")
+            continue
         off = (probs.shape[-1] - plan.tile) // 2  # "same" padding returns the context too
         for (y, x), p in zip(batch, probs):
             y1, x1 = min(y + plan.stride, h), min(x + plan.stride, w)
@@ -145,7 +188,6 @@ def predict(
                 out_probabilities[:, y:y1, x:x1] = tile
         done += len(batch)
         yield Progress(stage="predict", done=done, total=len(origins), fraction=done / len(origins))
-    return Prediction(out_labels, out_probabilities if probabilities else None)
 
 
 def _predict_batch(image, batch, plan: TilePlan, low, high, model, device, amp) -> np.ndarray:
