@@ -90,19 +90,48 @@ def main(argv=None) -> dict:
 
     rng = np.random.default_rng(0)
     ys, xs = np.nonzero(truth > 0)
+
+    def dab():
+        i = rng.integers(len(ys))  # a short foreground dab, as a brush would
+        lab.brush_size = 6
+        lab.paint((ys[i], xs[i]), 2, refresh=True)
+
+    # baseline: the same dabs with live mode off (napari's own redraw after a stroke)
+    base = {"gap": 0.0}
+    t_last = [time.perf_counter()]
+
+    def base_probe():
+        now = time.perf_counter()
+        base["gap"] = max(base["gap"], now - t_last[0])
+        t_last[0] = now
+
+    base_timer = QTimer()
+    base_timer.setInterval(10)
+    base_timer.timeout.connect(base_probe)
+    for _ in range(20):  # settle the first draw
+        app.processEvents()
+        time.sleep(0.05)
+    t_last[0] = time.perf_counter()
+    base_timer.start()
+    for k in range(4):
+        end = time.perf_counter() + 1.0
+        dab()
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.002)
+    base_timer.stop()
     start = time.perf_counter()
-    widget.set_live(True)
+    last[0] = time.perf_counter()
     timer.start()
+    widget.set_live(True)  # the click (makes the result layers) counts before the first frame
     next_stroke = start + args.every
     while time.perf_counter() - start < args.seconds:
         app.processEvents()
         time.sleep(0.002)
         if time.perf_counter() >= next_stroke:
             next_stroke += args.every
-            i = rng.integers(len(ys))  # a short foreground dab, as a brush would
-            lab.brush_size = 6
             t0 = time.perf_counter()
-            lab.paint((ys[i], xs[i]), 2, refresh=True)
+            dab()
             log.append((round(t0 - start, 2), round(time.perf_counter() - t0, 3), "paint"))
     steps = widget.live.trainer.step if widget.live.trainer is not None else 0
     t_stop = time.perf_counter()
@@ -119,6 +148,7 @@ def main(argv=None) -> dict:
         "steps": steps,
         "frames": widget.live.frames,
         "picked_up": widget.live.picked,
+        "baseline_longest_stall_ms_painting_without_live": round(base["gap"] * 1000, 1),
         "longest_stall_ms_before_first_frame": round(gaps["before_first_frame"] * 1000, 1),
         "longest_stall_ms_live": round(gaps["live"] * 1000, 1),
         "gui_tick_ms_max": round(max(gui["tick"], default=0) * 1000, 1),

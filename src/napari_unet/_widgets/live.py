@@ -265,10 +265,35 @@ class LiveMode:
             for name in ("paint", "data", "labels_update", "set_data"):
                 getattr(lab.events, name).connect(self._changed)
         self._dirty = False
+        self._make_layers(class_names, config.mode)
         self._tick()
         self.timer.start()
         self.worker.start()
         return self.worker
+
+    def _make_layers(self, class_names, mode) -> None:
+        """Make missing result layers now, empty: making a layer is the slowest thing
+        napari does here (about a second the first time), better on the click than while
+        painting."""
+        from napari_unet.core.bundle import default_class_names
+        from napari_unet.core.postprocess import label_dtype
+        from napari_unet.core.targets import INSTANCE_CLASSES
+
+        from .layers import find_ours, spatial_shape, write_result
+        from .paint_next import write_uncertainty
+
+        image = self.image
+        if mode == "instance":
+            class_names = INSTANCE_CLASSES
+        elif not class_names:
+            return
+        shape = spatial_shape(image)
+        if find_ours(self.viewer, "prediction", image.name) is None:
+            dtype = label_dtype(len(class_names or default_class_names(2)))
+            write_result(self.viewer, image, np.zeros(shape, dtype), None, list(class_names))
+        if self.uncertainty and find_ours(self.viewer, "uncertainty", image.name) is None:
+            write_uncertainty(self.viewer, image, np.zeros(shape[-2:], np.float32),
+                              np.zeros((0, 2)), plane=(0,) * (len(shape) - 2))
 
     @property
     def stopping(self) -> bool:
