@@ -89,3 +89,13 @@ def test_newer_format_is_refused_with_upgrade_hint(tmp_path):
 def test_missing_file_is_a_bundle_error(tmp_path):
     with pytest.raises(BundleError, match="cannot read"):
         load_bundle(tmp_path / "nope.unet")
+
+
+def test_saved_model_files_get_the_usual_permissions(tmp_path):
+    """Not mkstemp's 0600: a model saved to a shared folder is readable like any file."""
+    mask = os.umask(0o022)
+    try:
+        path = save_bundle(_bundle(), tmp_path / "m.unet")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
