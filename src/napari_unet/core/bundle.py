@@ -133,7 +133,16 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike) -> Path:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask; read from /proc where possible (setting it to read it back
+    would briefly change it for every thread)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
