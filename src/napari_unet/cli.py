@@ -92,6 +92,7 @@ def cmd_train(args) -> int:
         )
         if trainer.note:
             print(trainer.note, file=sys.stderr)
+    note = trainer.note
     update, close = _progress_printer("train", args.quiet)
     try:
         bundle = drain(trainer.steps(), update)
@@ -105,6 +106,10 @@ def cmd_train(args) -> int:
     except OSError as e:
         raise CLIError(f"cannot write {args.out}: {e.strerror or e}") from None
     if not args.quiet:
+        if trainer.note != note:  # the validation guard kept earlier weights
+            print(trainer.note[len(note):].lstrip("; "), file=sys.stderr)
+        if trainer.validation is not None:
+            print(f"held-out strokes: mean IoU {trainer.validation:.3f}", file=sys.stderr)
         print(
             f"saved {path} ({trainer.step} steps in {trainer.elapsed:.1f} s, "
             f"{trainer.step / max(trainer.elapsed, 1e-9):.2f} steps/s)",
