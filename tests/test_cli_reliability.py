@@ -37,6 +37,7 @@ def _snapshot(folder):
     ("nan", ["train", "nan.tif", "--labels", "labels.tif", "--out", "new.unet"], "NaN or infinite"),
     ("nan", ["predict", "m.unet", "nan.tif", "--out", "out"], "NaN or infinite"),
     ("ids", ["train", "cells.tif", "--labels", "ids.tif", "--out", "new.unet"], "whole-objects"),
+    ("one", ["train", "cells.tif", "--labels", "one.tif", "--out", "new.unet"], "only label 2"),
     ("rgba", ["predict", "m.unet", "rgba.tif", "--out", "out", "--rgb"], "1-channel images"),
     ("newer", ["predict", "newer.unet", "cells.tif", "--out", "out"], "newer napari-unet"),
     ("cut", ["predict", "cut.unet", "cells.tif", "--out", "out"], "damaged"),
@@ -51,6 +52,8 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(files, capsys, nuclei_
         tifffile.imwrite(files / "nan.tif", np.where(truth > 0, np.nan, image[0]).astype(np.float32))
     elif case == "ids":
         tifffile.imwrite(files / "ids.tif", (painted.astype(np.uint32) * 40_000))
+    elif case == "one":
+        tifffile.imwrite(files / "one.tif", (painted == 2).astype(np.uint8) * 2)
     elif case == "rgba":
         tifffile.imwrite(files / "rgba.tif", np.stack([image[0]] * 4, axis=-1).astype(np.float32))
     elif case == "newer":

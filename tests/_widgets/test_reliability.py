@@ -140,3 +140,34 @@ def test_a_model_that_cannot_be_saved_is_an_error_and_the_old_file_stays(
     assert good.read_bytes() == before
     errors = _errors(notifications)
     assert len(errors) == 2 and "No space left on device" in errors[1]
+
+
+def test_object_ids_painted_as_classes_are_refused_with_what_to_do(
+    viewer, train_widget, notifications, sample
+):
+    image, truth, _ = sample
+    viewer.add_image(image, name="nuclei")
+    ids = truth.astype(np.int32) * 70_000 // max(1, truth.max())  # ids beyond uint16
+    ids[0, :5] = 1
+    viewer.add_labels(ids, name="nuclei annotations")
+    before = snapshot(viewer)
+    assert train_widget.train() is None
+    (message,) = _errors(notifications)
+    assert "whole-objects" in message
+    assert_unchanged(viewer, before)
+
+
+def test_an_rgba_image_is_predicted_without_its_alpha(
+    viewer, predict_widget, qtbot, sample, rgb_bundle, notifications
+):
+    image, _, _ = sample
+    rgb = np.stack([image, 0.5 * image, 0.2 + 0 * image], axis=-1)
+    rgba = np.concatenate([rgb, np.ones_like(image)[..., None]], axis=-1).astype(np.float32)
+    layer = viewer.add_image(rgba, name="colour", rgb=True)
+    session_for(viewer).set_model(rgb_bundle, "test")
+    predict_widget.image.value = layer
+    predict_widget.predict()
+    wait_idle(qtbot, predict_widget)
+    assert not _errors(notifications)
+    expected = predict_image(np.moveaxis(rgb, -1, 0).astype(np.float32), rgb_bundle).labels
+    assert np.array_equal(viewer.layers["colour prediction"].data, expected)

@@ -6,6 +6,7 @@ classes (1 = background, 2 = foreground, ...) or whole objects, each with its ow
 
 from __future__ import annotations
 
+import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
@@ -18,7 +19,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_unet.core.images import ImageError, as_label_array
+from napari_unet.core.images import ImageError, as_label_array, check_class_labels, check_finite
 from napari_unet.core.targets import INSTANCE_CLASSES, check_painted
 
 from .layer_combo import LayerCombo
@@ -44,7 +45,11 @@ def training_arrays(pairs, mode: str = "semantic"):
         check_painted(labels, min_classes=1)
         n_classes = len(INSTANCE_CLASSES)
     else:
+        for l in labels:
+            check_class_labels(l)
         n_classes = check_painted(labels)
+    for im in images:
+        check_finite(np.asarray(im))
     if len({im.shape[0] for im in images}) > 1:
         raise ImageError("the training images differ in channels (grayscale and RGB?); "
                          "train on images of one kind")
