@@ -118,3 +118,17 @@ def test_where_to_paint_next_after_training(viewer, layers, train_widget, qtbot)
     ys, xs = np.round(spots).astype(int).T
     assert (before[ys, xs] == 0).all()  # suggested where nothing is painted
     assert np.array_equal(labels.data, before)
+
+
+def test_where_to_paint_next_from_the_predict_widget(viewer, layers, predict_widget, qtbot,
+                                                     gray_bundle):
+    _, labels = layers
+    session_for(viewer).set_model(gray_bundle, "test")
+    predict_widget.paint_next.setChecked(True)
+    assert predict_widget.predict() is not None
+    qtbot.waitUntil(lambda: find_ours(viewer, "paint here", "nuclei") is not None, timeout=60_000)
+    wait_idle(qtbot, predict_widget)
+    spots = find_ours(viewer, "paint here", "nuclei").data
+    ys, xs = np.round(spots).astype(int).T
+    assert len(spots) >= 1 and (labels.data[ys, xs] == 0).all()
+    assert find_ours(viewer, "uncertainty", "nuclei").data.shape == labels.data.shape

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from napari.layers import Image
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import (
@@ -55,6 +57,11 @@ class PredictWidget(QWidget):
         self.objects = QCheckBox("Also split into objects")
         self.current_only = QCheckBox("Only the plane shown (z-stacks, time series)")
         self.current_only.setToolTip("Unticked, every plane of a stack is predicted")
+        self.paint_next = QCheckBox("Show where to paint next")
+        self.paint_next.setToolTip(
+            "Also write '<image> uncertainty' (the model's uncertainty on the plane shown) and "
+            "'<image> paint here' (a few spots where painting would help most)"
+        )
         self.predict_button = QPushButton("Predict")
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -65,6 +72,7 @@ class PredictWidget(QWidget):
         form.addRow(self.probabilities)
         form.addRow(self.objects)
         form.addRow(self.current_only)
+        form.addRow(self.paint_next)
         run = QGroupBox("Predict")
         box = QVBoxLayout(run)
         box.addLayout(form)
@@ -80,6 +88,7 @@ class PredictWidget(QWidget):
         layout.addStretch(1)
 
         self.worker = None
+        self.paint_worker = None
         self.predict_button.clicked.connect(self._clicked)
         self.image.currentIndexChanged.connect(self._check)
         self.objects.toggled.connect(self._check)
@@ -88,7 +97,7 @@ class PredictWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None or self.folder.busy
+        return self.worker is not None or self.folder.busy or self.paint_worker is not None
 
     def _check(self, *_) -> None:
         """Say now whether the current model can predict the chosen image."""
@@ -155,6 +164,8 @@ class PredictWidget(QWidget):
 
     def shutdown(self) -> None:
         self.cancel()
+        if self.paint_worker is not None:
+            self.paint_worker.quit()
         self.folder.stop()
 
     def _done(self, layer) -> None:
@@ -163,3 +174,26 @@ class PredictWidget(QWidget):
         self._check()
         if layer is not None:
             self.status.setText(f"Done: '{layer.name}'.")
+            if self.paint_next.isChecked():
+                self._show_paint_next()
+
+    def _show_paint_next(self) -> None:
+        """Uncertainty and spots for the plane shown (a second prediction of that plane);
+        painted pixels of '<image> annotations', if there is one, are avoided."""
+        from .paint_next import start_paint_next
+
+        image, bundle = self.image.value, self.session.bundle
+        if image is None or bundle is None:
+            return
+        plane = current_plane(self.viewer, image)
+        name = f"{image.name} annotations"
+        labels = self.viewer.layers[name] if name in self.viewer.layers else None
+        painted = None
+        if labels is not None and tuple(labels.data.shape) == tuple(spatial_shape(image)):
+            painted = np.array(labels.data[plane])
+        self.paint_worker = start_paint_next(self.viewer, image, bundle, painted, plane,
+                                             device=self.session.device)
+        self.paint_worker.finished.connect(self._paint_next_done)
+
+    def _paint_next_done(self) -> None:
+        self.paint_worker = None
