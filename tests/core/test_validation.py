@@ -145,3 +145,21 @@ def test_mean_iou_counts_only_held_out_pixels():
 def test_bad_validation_settings_are_refused():
     with pytest.raises(ConfigError):
         TrainConfig(validation_fraction=1.0)
+
+
+def test_instance_mode_holds_out_whole_objects_with_a_ring_of_background(nuclei_case):
+    image, truth, _ = nuclei_case
+    objects = np.where(np.isin(truth, np.unique(truth)[1:7]), truth, 0).astype(np.uint16)
+    trainer = Trainer([image], [objects], model=TINY,
+                      config=TrainConfig(steps=2, seconds=None, batch_size=2, patch_size=32,
+                                         mode="instance", validation_every=0))
+    held = trainer.holdout.masks[0]
+    ids = [v for v in np.unique(objects[held]) if v > 0]
+    assert 1 <= len(ids) < len(np.unique(objects)) - 1
+    for v in ids:
+        assert held[objects == v].all()  # whole objects
+    assert (held & (objects == 0)).any()  # and background around them
+    assert not held[np.isin(objects, ids, invert=True) & (objects > 0)].any()
+    records = []
+    drain(trainer.steps(), records.append)
+    assert records[-1].validation is not None

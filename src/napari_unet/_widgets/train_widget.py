@@ -63,6 +63,8 @@ def _train(images, labels, model, config, init, class_names, stop):
 
 
 def _until(trainer, stop):
+    if stop.is_set():  # stopped while the trainer was being built
+        return None
     gen = trainer.steps()
     try:
         for record in gen:
