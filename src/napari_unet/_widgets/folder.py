@@ -9,6 +9,7 @@ complete, so applying again after Stop continues where it ended.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from napari.qt.threading import thread_worker
@@ -39,6 +40,17 @@ def summary_text(result, out_dir) -> str:
     return text
 
 
+@dataclass
+class _RunState:
+    """One folder run, as the GUI thread sees it."""
+
+    bar: ProgressBar
+    out_dir: Path
+    total: int
+    done: int = 0
+    outcome: tuple | None = None  # (text, show_info / show_warning / show_error)
+
+
 class FolderPanel(QWidget):
     """The 'Apply to folder…' button (Stop while running) and a status line."""
 
@@ -59,6 +71,7 @@ class FolderPanel(QWidget):
         layout.addWidget(self.status)
         self.worker = None
         self.result = None
+        self._state: _RunState | None = None
         self.button.clicked.connect(self._clicked)
 
     @property
@@ -94,39 +107,12 @@ class FolderPanel(QWidget):
         self.result = None
         bar = ProgressBar(f"Predicting {len(jobs)} image(s) of {Path(source).name}")
         self.worker = worker = _run([source], out_dir, bundle, options)
-        last = {"done": 0}
-
-        def yielded(p):
-            bar.set_fraction(p.fraction)
-            last["done"] = p.done
-            self.status.setText(f"Predicting {p.message}…")
-
-        def returned(result):
-            self.result = result
-            text = summary_text(result, out_dir)
-            self.status.setText(text)
-            (show_warning if result.failed else show_info)(text)
-
-        def aborted():
-            text = (f"Stopped after {last['done']} of {len(jobs)} image(s); their results are "
-                    "complete. Apply again to the same folders to go on.")
-            self.status.setText(text)
-            show_info(text)
-
-        def errored(e):
-            self.status.setText(f"Folder prediction failed: {e}")
-            show_error(f"Folder prediction failed: {e}")
-
-        def finished():
-            bar.close()
-            self.worker = None
-            self.button.setText(LABEL)
-
-        worker.yielded.connect(yielded)
-        worker.returned.connect(returned)
-        worker.aborted.connect(aborted)
-        worker.errored.connect(errored)
-        worker.finished.connect(finished)
+        self._state = _RunState(bar, Path(out_dir), len(jobs))
+        # bound methods of this widget: Qt runs them on the GUI thread, in the order sent
+        worker.yielded.connect(self._on_yielded)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
         self.destroyed.connect(worker.quit)
         self.button.setText("Stop")
         passed = f" ({len(other)} other file(s) passed over)" if other else ""
@@ -137,3 +123,34 @@ class FolderPanel(QWidget):
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.quit()
+
+    def _on_yielded(self, p) -> None:
+        if self._state is None:
+            return
+        self._state.bar.set_fraction(p.fraction)
+        self._state.done = p.done
+        self.status.setText(f"Predicting {p.message}…")
+
+    def _on_returned(self, result) -> None:
+        self.result = result
+        if self._state is not None:
+            self._state.outcome = (summary_text(result, self._state.out_dir),
+                                   show_warning if result.failed else show_info)
+
+    def _on_errored(self, error) -> None:
+        if self._state is not None:
+            self._state.outcome = (f"Folder prediction failed: {error}", show_error)
+
+    def _on_finished(self) -> None:
+        """Tell the outcome once: the summary, the error, or where Stop left off."""
+        state, self._state = self._state, None
+        self.worker = None
+        self.button.setText(LABEL)
+        if state is None:
+            return
+        state.bar.close()
+        text, tell = state.outcome or (
+            f"Stopped after {state.done} of {state.total} image(s); their results are complete. "
+            "Apply again to the same folders to go on.", show_info)
+        self.status.setText(text)
+        tell(text)
