@@ -29,6 +29,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--size", type=int, default=512, help="image side in px")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--every", type=float, default=3.0, help="seconds between new strokes")
+    ap.add_argument("--no-paint-next", action="store_true",
+                    help="without 'Show where to paint next' (no uncertainty layers)")
     ap.add_argument("--verbose", action="store_true", help="also print the long gaps")
     args = ap.parse_args(argv)
 
@@ -49,7 +51,7 @@ def main(argv=None) -> dict:
     lab = viewer.add_labels(painted.copy(), name="nuclei annotations")
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train U-Net")
     widget.settings.device.setCurrentText(args.device)
-    widget.paint_next.setChecked(True)
+    widget.paint_next.setChecked(not args.no_paint_next)
     app = QApplication.instance()
     app.processEvents()
     viewer.camera.zoom *= 1.5  # part of the image in view
@@ -145,6 +147,8 @@ def main(argv=None) -> dict:
         "seconds": args.seconds,
         "size": args.size,
         "device": args.device,
+        "paint_next": not args.no_paint_next,
+        "load_average": round(os.getloadavg()[0], 2),
         "steps": steps,
         "frames": widget.live.frames,
         "picked_up": widget.live.picked,

@@ -108,6 +108,7 @@ def test_where_to_paint_next_after_training(viewer, layers, train_widget, qtbot)
     _, labels = layers
     before = np.array(labels.data, copy=True)
     train_widget.paint_next.setChecked(True)
+    train_widget.settings.steps.setValue(10)
     train_widget.train()
     qtbot.waitUntil(lambda: find_ours(viewer, "paint here", "nuclei") is not None, timeout=60_000)
     wait_idle(qtbot, train_widget)
