@@ -99,3 +99,16 @@ def test_saved_model_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_temporaries_left_by_killed_saves_are_cleaned_up_later(tmp_path):
+    path = save_bundle(_bundle(), tmp_path / "m.unet")
+    stale, fresh = tmp_path / ".m.unet.abc.tmp", tmp_path / ".m.unet.def.tmp"
+    other = tmp_path / ".other.unet.ghi.tmp"
+    for f in (stale, fresh, other):
+        f.write_bytes(b"partial")
+    os.utime(stale, (0, 0))
+    os.utime(other, (0, 0))
+    save_bundle(_bundle(), path)
+    assert not stale.exists()  # an old leftover of this file's saves
+    assert fresh.exists() and other.exists()  # maybe a save in progress; another file's

@@ -9,9 +9,11 @@ file intact.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +117,7 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike) -> Path:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in bundle.state_dict.items()}
     data = save(tensors, metadata=meta)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # as open() would make it, not mkstemp's 0600
@@ -130,6 +133,23 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike) -> Path:
             pass
         raise
     return path
+
+
+STALE_TEMPORARY_S = 600
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of saves that were killed (SIGKILL, power cut) before their rename.
+
+    A save takes well under a second, so one older than ten minutes is no save in progress.
+    """
+    now = time.time()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_TEMPORARY_S:
+                tmp.unlink()
+        except OSError:
+            pass
 
 
 def _umask() -> int:
