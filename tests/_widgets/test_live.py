@@ -133,3 +133,19 @@ def test_where_to_paint_next_from_the_predict_widget(viewer, layers, predict_wid
     ys, xs = np.round(spots).astype(int).T
     assert len(spots) >= 1 and (labels.data[ys, xs] == 0).all()
     assert find_ours(viewer, "uncertainty", "nuclei").data.shape == labels.data.shape
+
+
+def test_live_mode_with_whole_objects(viewer, train_widget, qtbot, sample, quick_live):
+    image, truth, _ = sample
+    objects = np.where(np.isin(truth, np.unique(truth)[1:5]), truth, 0).astype(np.uint16)
+    viewer.add_image(image, name="cells")
+    lab = viewer.add_labels(objects.copy(), name="cells annotations")
+    train_widget.settings.set_mode("instance")
+    assert train_widget.set_live(True) is not None
+    qtbot.waitUntil(lambda: train_widget.live.frames >= 1, timeout=60_000)
+    prediction = find_ours(viewer, "prediction", "cells")
+    assert set(np.unique(prediction.data)) <= {0, 1, 2, 3}  # background, interior, border
+    train_widget.set_live(False)
+    wait_idle(qtbot, train_widget)
+    assert session_for(viewer).bundle.mode == "instance"
+    assert np.array_equal(lab.data, objects)
