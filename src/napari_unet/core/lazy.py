@@ -160,7 +160,8 @@ class Pyramid:
             part = value[..., fy - y0 :: f, fx - x0 :: f]
             if part.shape[-2] and part.shape[-1]:
                 ly, lx = fy // f, fx // f
-                level[key[:-2] + (slice(ly, ly + part.shape[-2]), slice(lx, lx + part.shape[-1]))] = part
+                h, w = part.shape[-2:]
+                level[key[:-2] + (slice(ly, ly + h), slice(lx, lx + w))] = part
 
 
 def as_stack(image):
@@ -248,7 +249,9 @@ def fill(out: ZarrPrediction, image, bundle: Bundle, config: PredictConfig | Non
     image = as_stack(image)
     lead = tuple(image.shape[:-3])
     if tuple(out.labels.shape) != lead + tuple(image.shape[-2:]):
-        raise ImageError(f"the store holds {tuple(out.labels.shape)}, the image is {tuple(image.shape)}")
+        raise ImageError(
+            f"the store holds {tuple(out.labels.shape)}, the image is {tuple(image.shape)}"
+        )
     model = model if model is not None else bundle.build_model(resolve_device(config.device))
     planes = [tuple(p) for p in planes] if planes else list(np.ndindex(*lead)) if lead else [()]
     share = 0.8 if out.instances is not None else 1.0
