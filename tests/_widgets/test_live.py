@@ -149,3 +149,24 @@ def test_live_mode_with_whole_objects(viewer, train_widget, qtbot, sample, quick
     wait_idle(qtbot, train_widget)
     assert session_for(viewer).bundle.mode == "instance"
     assert np.array_equal(lab.data, objects)
+
+
+def test_live_mode_says_once_when_new_painting_cannot_be_used_and_trains_on(
+    viewer, layers, train_widget, qtbot, notifications, quick_live
+):
+    _, labels = layers
+    assert train_widget.set_live(True) is not None
+    qtbot.waitUntil(lambda: train_widget.live.frames >= 1, timeout=60_000)
+    third = labels.data.copy()
+    third[:4, :30] = 3  # a third class: the running model has two
+    labels.data = third
+    said = lambda: [t for _, t in notifications if "3 classes are painted now" in t]  # noqa: E731
+    qtbot.waitUntil(lambda: len(said()) == 1, timeout=30_000)
+    third[100:104, :30] = 3  # more of it: not said again
+    labels.data = third.copy()
+    frames = train_widget.live.frames
+    qtbot.waitUntil(lambda: train_widget.live.frames >= frames + 2, timeout=60_000)
+    assert len(said()) == 1 and train_widget.live.running
+    train_widget.set_live(False)
+    wait_idle(qtbot, train_widget)
+    assert session_for(viewer).bundle.model_config.n_classes == 2

@@ -154,6 +154,7 @@ def live_worker(images, labels, model, config, init, class_names, stack, inbox, 
         raise TaskError(str(e)) from e
     yield trainer
     current = (images, labels)
+    refused = ""  # the last message about painting that cannot be used (said once)
     stats: dict = {}
     last = -math.inf
     gen = trainer.steps()
@@ -163,13 +164,15 @@ def live_worker(images, labels, model, config, init, class_names, stack, inbox, 
                 break
             new = inbox.take_labels()
             if new is not None and not _same(new, current):
+                current = new
                 try:
                     trainer.set_labels(*new)
-                    current = new
+                    refused = ""
                     yield Note("")  # new painting in use
                 except ImageError as e:
-                    current = new
-                    yield Note(f"Live: {e}")
+                    if str(e) != refused:
+                        refused = str(e)
+                        yield Note(f"Live: {e} (training goes on with the earlier painting)")
             view = inbox.view()
             if view is not None and time.perf_counter() - last >= refresh_s:
                 try:
@@ -318,6 +321,8 @@ class LiveMode:
         self._dirty = True
 
     def _tick(self) -> None:
+        from napari_unet.core.images import ImageError
+
         from .layers import training_planes
 
         if self.image is None or self.image not in self.viewer.layers:
@@ -326,11 +331,16 @@ class LiveMode:
         if self._dirty and now - self._last_post >= RELABEL_S:
             self._dirty, self._last_post = False, now
             images, labels = [], []
-            for image, lab in self.pairs:
-                if image in self.viewer.layers and lab in self.viewer.layers:
-                    ims, labs = training_planes(image, lab)  # label copies, image views
-                    images += ims
-                    labels += labs
+            try:
+                for image, lab in self.pairs:
+                    if image in self.viewer.layers and lab in self.viewer.layers:
+                        ims, labs = training_planes(image, lab)  # label copies, image views
+                        images += ims
+                        labels += labs
+            except ImageError as e:
+                if self.on_note:
+                    self.on_note(f"Live: {e}")
+                return
             self._inbox.post_labels(images, labels)
         self._inbox.post_view(current_view(self.viewer, self.image, self.pairs[0][1]))
 
