@@ -40,14 +40,13 @@ def main(argv=None) -> dict:
     from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
 
-    from napari_unet._widgets import live
     from napari_unet.synthetic import nuclei, simulate_painting
 
     image, truth = nuclei((args.size, args.size), n=max(10, args.size // 12), seed=3)
     painted = simulate_painting(truth, n_objects=5, n_background_strokes=4, seed=0)
     viewer = napari.Viewer(title="napari-unet live")
     viewer.window.resize(1400, 1000)
-    img = viewer.add_image(image, name="nuclei")
+    viewer.add_image(image, name="nuclei")
     lab = viewer.add_labels(painted.copy(), name="nuclei annotations")
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train U-Net")
     widget.settings.device.setCurrentText(args.device)
