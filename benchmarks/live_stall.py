@@ -141,6 +141,9 @@ def main(argv=None) -> dict:
         app.processEvents()
         time.sleep(0.002)
     stop_s = time.perf_counter() - t_stop
+    while widget.busy:  # the whole-image prediction after live mode
+        app.processEvents()
+        time.sleep(0.01)
     timer.stop()
     out = {
         "seconds": args.seconds,
