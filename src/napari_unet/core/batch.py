@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import temporary_beside
 from .config import PredictConfig
 from .images import ImageError
 from .io import IMAGE_SUFFIXES
@@ -181,7 +182,7 @@ def check_output_folder(out_dir: str | os.PathLike) -> Path:
 
 
 def _temporary(path: Path) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    return temporary_beside(path, directory=True)
 
 
 def _commit(tmp: Path, path: Path) -> None:

@@ -9,11 +9,8 @@ file intact.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import tempfile
-import time
 from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +18,10 @@ from typing import Any
 
 import torch
 
+from .atomic import write_bytes
 from .config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
 from .model import UNet
+from .networks import build_network
 
 FORMAT = "napari-unet"
 FORMAT_VERSION = 1
@@ -50,13 +49,15 @@ class Bundle:
             self.class_names = default_class_names(self.model_config.n_classes)
 
     def build_model(self, device: torch.device | str = "cpu") -> UNet:
-        """A :class:`UNet` in eval mode holding this bundle's weights, on ``device``."""
+        """A :class:`UNet` (:class:`~.model3d.UNet3D` for a 3-D model) in eval mode holding
+        this bundle's weights, on ``device``."""
         from .device import prefers_channels_last
 
-        model = UNet(self.model_config)
+        model = build_network(self.model_config)
         model.load_state_dict(self.state_dict)
         device = torch.device(device)
-        fmt = torch.channels_last if prefers_channels_last(device) else torch.contiguous_format
+        last = torch.channels_last_3d if self.model_config.spatial_dims == 3 else torch.channels_last
+        fmt = last if prefers_channels_last(device) else torch.contiguous_format
         return model.to(device, memory_format=fmt).eval()
 
     @property
@@ -116,55 +117,7 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike) -> Path:
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in bundle.state_dict.items()}
     data = save(tensors, metadata=meta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # as open() would make it, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-STALE_TEMPORARY_S = 600
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Temporary files of saves that were killed (SIGKILL, power cut) before their rename.
-
-    A save takes well under a second, so one older than ten minutes is no save in progress.
-    """
-    now = time.time()
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        try:
-            if now - tmp.stat().st_mtime > STALE_TEMPORARY_S:
-                tmp.unlink()
-        except OSError:
-            pass
-
-
-def _umask() -> int:
-    """The process's umask; read from /proc where possible (setting it to read it back
-    would briefly change it for every thread)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    return write_bytes(path, data)
 
 
 def load_bundle(path: str | os.PathLike) -> Bundle:
@@ -244,7 +197,7 @@ def _check_weights(config: ModelConfig, tensors: dict[str, torch.Tensor]) -> Non
     allocates nothing before it is refused.
     """
     with torch.device("meta"):
-        expected = UNet(config).state_dict()
+        expected = build_network(config).state_dict()
     if set(expected) != set(tensors):
         missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
         raise ValueError(f"weights do not fit the architecture (missing {missing[:3]}, "

@@ -31,19 +31,11 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def write_tiff(path: str | Path, array: np.ndarray) -> Path:
     """Write ``array`` as a compressed TIFF (atomically: temporary file, then rename)."""
-    import os
-    import tempfile
-
     import tifffile
 
+    from .atomic import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, array, compression="zlib")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from .. import atomic
 from . import ExportError
 
 
 @contextmanager
 def atomic_path(path: Path):
-    """Yield a temporary path beside ``path``; on success rename it over ``path``.
+    """Yield a temporary path beside ``path``; on success rename it over ``path``
+    (:func:`napari_unet.core.atomic.atomic_path`).
 
-    The temporary file is removed if the body fails, so the target is either the complete
-    new file or what was there before. An unwritable folder raises :class:`ExportError`.
+    The target is either the complete new file or what was there before. An unwritable
+    folder raises :class:`ExportError`.
     """
     path = Path(path)
     for folder in path.parents:
@@ -24,28 +24,10 @@ def atomic_path(path: Path):
                 raise ExportError(f"cannot write {path}: {folder} is a file, not a folder")
             break
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with atomic.atomic_path(path) as tmp:
+            yield tmp
     except OSError as e:
         raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
-        os.replace(tmp, path)
-    except OSError as e:
-        raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_text(path: Path, text: str) -> Path:
