@@ -96,3 +96,23 @@ def test_a_large_plane_is_shown_as_a_pyramid_and_a_small_run_replaces_it(
     again = viewer.layers["big prediction"]
     assert not again.multiscale and np.array_equal(again.data, expected)
     assert [x.name for x in viewer.layers].count("big prediction") == 1
+
+
+def test_the_temporary_store_goes_with_the_prediction_layer(
+    viewer, predict_widget, qtbot, gray_bundle, sample, monkeypatch, tmp_path
+):
+    import gc
+    import os
+    import tempfile
+
+    monkeypatch.setattr(prediction, "LARGE_PLANE_PIXELS", 100 * 100)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkdtemp makes the folder
+    layer = viewer.add_image(sample[0], name="big")
+    session_for(viewer).set_model(gray_bundle, "test")
+    _predict(predict_widget, qtbot, layer)
+    (folder,) = tmp_path.glob("napari-unet-*")
+    assert os.path.isdir(os.path.join(folder, "prediction.zarr"))
+    viewer.layers.remove("big prediction")
+    qtbot.wait(50)
+    gc.collect()
+    assert not os.path.exists(folder)
