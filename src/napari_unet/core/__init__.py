@@ -17,6 +17,7 @@ _EXPORTS = {
     "fit": "train",
     "predict": "predict",
     "predict_image": "predict",
+    "predict_to_zarr": "lazy",
     "Bundle": "bundle",
     "save_bundle": "bundle",
     "load_bundle": "bundle",
