@@ -17,8 +17,12 @@ class CLIError(Exception):
 
 def _progress_printer(label: str, quiet: bool):
     """A callback that prints a one-line progress bar to stderr (tqdm if installed)."""
-    if quiet:
-        return lambda record: None, lambda: None
+    if quiet:  # no progress, but notices (out of memory, retried smaller) still count
+        def notices(p):
+            if getattr(p, "notice", ""):
+                print(f"napari-unet: {p.notice}", file=sys.stderr)
+
+        return notices, lambda: None
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm comes with napari
@@ -28,6 +32,8 @@ def _progress_printer(label: str, quiet: bool):
                    bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
 
         def update(p):
+            if getattr(p, "notice", ""):
+                bar.write(f"napari-unet: {p.notice}", file=sys.stderr)
             if p.loss is not None:
                 bar.set_postfix(loss=f"{p.loss:.4f}", step=p.done, refresh=False)
             if p.fraction is not None:

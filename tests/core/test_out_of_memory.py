@@ -55,7 +55,7 @@ def test_training_halves_the_batch_and_says_so(nuclei_case, memory_limit):
     trainer = Trainer([image], [painted], model=TINY, config=config)
     records = []
     bundle = drain(trainer.steps(), records.append)
-    messages = [r.message for r in records if r.message]
+    messages = [r.notice for r in records if r.notice]
     assert messages == [
         "Out of memory: training continues with 4 patches per step",
         "Out of memory: training continues with 2 patches per step",
@@ -103,7 +103,7 @@ def test_prediction_halves_the_batch_then_the_tile_and_gives_the_same_result(
     limit[1] = 80  # ... and windows of at most 80 px: 64-px tiles (+ context) do not fit
     records = []
     got = drain(predict(_image(), bundle, config), records.append)
-    messages = [r.message for r in records if r.message]
+    messages = [r.notice for r in records if r.notice]
     assert messages == [
         "Out of memory: predicting 2 tiles at a time",
         "Out of memory: predicting 1 tile at a time",

@@ -13,7 +13,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
 from .layers import current_plane, image_stack, is_ours
-from .tasks import TaskError
+from .tasks import TaskError, start
 
 LABELS = {
     "bioimageio": "bioimage.io model package (.zip)",
@@ -61,7 +61,7 @@ def start_export(bundle, path, fmt: str, sample=None, on_done=None):
     )
     if on_done is not None:
         worker.finished.connect(on_done)
-    worker.start()
+    start(worker)
     return worker
 
 

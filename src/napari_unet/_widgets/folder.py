@@ -18,12 +18,12 @@ from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidge
 
 from napari_unet.core.batch import BatchError
 
-from .tasks import ProgressBar, guarded
+from .tasks import ProgressBar, guarded, quit_with
 
 LABEL = "Apply to folder…"
 
 
-@thread_worker(start_thread=False)
+@thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _run(jobs_inputs, out_dir, bundle, options):
     from napari_unet.core.batch import predict_files
 
@@ -113,7 +113,7 @@ class FolderPanel(QWidget):
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
-        self.destroyed.connect(worker.quit)
+        quit_with(self, worker)
         self.button.setText("Stop")
         passed = f" ({len(other)} other file(s) passed over)" if other else ""
         self.status.setText(f"Predicting {len(jobs)} image(s){passed}…")
@@ -127,7 +127,7 @@ class FolderPanel(QWidget):
     def _on_yielded(self, p) -> None:
         if self._state is None:
             return
-        self._state.bar.set_fraction(p.fraction)
+        self._state.bar.update(p)
         self._state.done = p.done
         self.status.setText(f"Predicting {p.message}…")
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from napari.qt.threading import thread_worker
 
-from .tasks import TaskError, guarded
+from .tasks import TaskError, guarded, start
 
 RELABEL_S = 2.0
 """Seconds between looks at the labels layer (when it changed)."""
@@ -271,7 +271,7 @@ class LiveMode:
         self._make_layers(class_names, config.mode)
         self._tick()
         self.timer.start()
-        self.worker.start()
+        start(self.worker)
         return self.worker
 
     def _make_layers(self, class_names, mode) -> None:

@@ -15,7 +15,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 
 from .layers import ROLE, find_ours, put_layer, spatial_shape
-from .tasks import guarded
+from .tasks import guarded, start
 
 SPOTS = 5
 SPACING = 32
@@ -108,5 +108,5 @@ def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), devic
 
     worker.returned.connect(returned)
     worker.errored.connect(lambda e: show_error(f"Uncertainty failed: {e}"))
-    worker.start()
+    start(worker)
     return worker

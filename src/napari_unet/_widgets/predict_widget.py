@@ -32,6 +32,7 @@ from .layers import current_plane, is_ours, spatial_shape
 from .model_panel import ModelPanel
 from .prediction import check_image, is_large, layer_stack, start_prediction
 from .session import session_for
+from .tasks import quit_with
 
 if TYPE_CHECKING:
     import napari
@@ -153,7 +154,7 @@ class PredictWidget(QWidget):
             on_done=self._done,
         )
         if self.worker is not None:
-            self.destroyed.connect(self.worker.quit)
+            quit_with(self, self.worker)
             self.predict_button.setText("Cancel")
             self.status.setText(f"Predicting '{layer.name}'…")
         return self.worker

@@ -41,7 +41,7 @@ from .layers import (
     write_objects,
     write_result,
 )
-from .tasks import ProgressBar, guarded
+from .tasks import ProgressBar, guarded, start
 
 WHOLE_STACK_PIXELS = 16_000_000
 """After training, a stack is predicted whole up to this many pixels, else the shown plane."""
@@ -215,11 +215,11 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         if on_done is not None:
             on_done(result.get("layer"))
 
-    worker.yielded.connect(lambda p: bar.set_fraction(p.fraction))
+    worker.yielded.connect(bar.update)
     worker.returned.connect(returned)
     worker.errored.connect(lambda e: show_error(f"Prediction failed: {e}"))
     worker.finished.connect(finished)
-    worker.start()
+    start(worker)
     return worker
 
 
@@ -297,7 +297,7 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
                     shown_layer.refresh()
 
     def yielded(p):
-        bar.set_fraction(p.fraction)
+        bar.update(p)
         refresh()
 
     result = {}
@@ -312,5 +312,5 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
     worker.returned.connect(lambda _: result.setdefault("layer", shown[0]))
     worker.errored.connect(lambda e: show_error(f"Prediction failed: {e}"))
     worker.finished.connect(finished)
-    worker.start()
+    start(worker)
     return worker

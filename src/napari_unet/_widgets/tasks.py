@@ -24,6 +24,14 @@ def guarded(gen):
         raise TaskError(str(e)) from e
 
 
+def notify(record) -> None:
+    """Show a Progress record's notice (e.g. out of memory, retried smaller) as a warning."""
+    if getattr(record, "notice", ""):
+        from napari.utils.notifications import show_warning
+
+        show_warning(record.notice)
+
+
 class ProgressBar:
     """A napari progress bar (shown in the activity dock) fed with fractions in [0, 1]."""
 
@@ -37,6 +45,11 @@ class ProgressBar:
         n = int(round(min(max(fraction, 0.0), 1.0) * STEPS))
         if n > self._bar.n:
             self._bar.update(n - self._bar.n)
+
+    def update(self, record) -> None:
+        """Follow a core Progress record: its fraction, and its notice (a warning)."""
+        self.set_fraction(record.fraction)
+        notify(record)
 
     def set_description(self, text: str) -> None:
         if not self._closed:

@@ -15,6 +15,7 @@ import numpy as np
 
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QGroupBox,
@@ -60,6 +61,12 @@ def _train(images, labels, model, config, init, class_names, stop):
         raise TaskError(str(e)) from e
     yield trainer
     return (yield from guarded(_until(trainer, stop)))
+
+
+def _free(device) -> None:
+    from napari_unet.core.oom import free_device_memory
+
+    free_device_memory(device)
 
 
 def _until(trainer, stop):
@@ -248,7 +255,7 @@ class TrainWidget(QWidget):
                 self._note = f"Training {item.note}."
                 show_info(self._note)
             return
-        self._bar.set_fraction(item.fraction)
+        self._bar.update(item)  # and tells the user about an out-of-memory retry
         if item.loss is not None:
             self.plot.add(item.done, item.loss)
         if item.validation is not None:
@@ -282,6 +289,8 @@ class TrainWidget(QWidget):
             self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
                              "stopped": self._stopped, "device": trainer.device.type}
             self._guard_message(trainer)
+            # hand the GPU's cached blocks back once the trainer is gone (nvidia-smi shows it)
+            QTimer.singleShot(0, lambda device=trainer.device: _free(device))
         if bundle is None:
             if self._stopped:
                 self.status.setText("Stopped before the first step; the model is unchanged.")
@@ -347,7 +356,7 @@ class TrainWidget(QWidget):
         self.paint_worker = start_paint_next(self.viewer, image, bundle, painted, plane,
                                              device=self.session.device)
         self.paint_worker.finished.connect(self._paint_next_done)
-        self.destroyed.connect(self.paint_worker.quit)
+        quit_with(self, self.paint_worker)
 
     def _paint_next_done(self) -> None:
         self.paint_worker = None
@@ -387,7 +396,7 @@ class TrainWidget(QWidget):
         self.plot.clear()
         self.live.set_uncertainty(self.paint_next.isChecked())
         worker = self.live.start(pairs, images, labels, model, config, init, names, device.type)
-        self.destroyed.connect(worker.quit)
+        quit_with(self, worker)
         self.live_button.setChecked(True)
         self.train_button.setEnabled(False)
         size = " (a smaller U-Net on the CPU)" if small else ""

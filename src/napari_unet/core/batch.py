@@ -321,7 +321,8 @@ def predict_files(
         try:
             for p in predict_job(job, bundle, model, options):
                 yield Progress(stage="batch", done=i, total=n,
-                               fraction=(i + (p.fraction or 0.0)) / n, message=message)
+                               fraction=(i + (p.fraction or 0.0)) / n, message=message,
+                               notice=p.notice)
         except Exception as e:  # noqa: BLE001 - one bad image must not stop the others
             if not keep_going:
                 raise

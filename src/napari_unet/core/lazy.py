@@ -28,7 +28,7 @@ zarr is an optional dependency (``pip install napari-unet[scale]``), imported on
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -297,7 +297,7 @@ def _scratch(group, shape, chunk):
 def _plane_progress(p: Progress, i: int, n: int, start: float, share: float, lead) -> Progress:
     f = (i + start + share * (p.fraction or 0.0)) / n
     msg = f"plane {i + 1} of {n}" if lead else p.message
-    return Progress(stage=p.stage, done=p.done, total=p.total, fraction=f, message=msg)
+    return replace(p, fraction=f, message=msg)  # keeps notices for the user
 
 
 def predict_to_zarr(image, bundle: Bundle, store, config: PredictConfig | None = None, *,

@@ -147,7 +147,7 @@ def predict(
             config = replace(config, tile_size=smaller, batch_size=1)
             plan = plan_tiles(model, h, w, config)
             yield Progress(stage="predict", done=0, total=len(plan.origins()), fraction=0.0,
-                           message=f"Out of memory: predicting again with {plan.tile}-px tiles")
+                           notice=f"Out of memory: predicting again with {plan.tile}-px tiles")
 
 
 class _TileTooLarge(Exception):
@@ -176,7 +176,7 @@ def _predict_tiles(image, model, device, plan: TilePlan, low, high, config: Pred
             batch_size //= 2
             yield Progress(stage="predict", done=done, total=len(origins),
                            fraction=done / len(origins),
-                           message=f"Out of memory: predicting {batch_size} tile"
+                           notice=f"Out of memory: predicting {batch_size} tile"
                                    f"{'s' if batch_size > 1 else ''} at a time")
             continue
         off = (probs.shape[-1] - plan.tile) // 2  # "same" padding returns the context too
@@ -243,8 +243,8 @@ def predict_planes(
             out_probabilities=probs[idx] if probs is not None else None,
         )
         for p in gen:
-            yield Progress(
-                stage="predict",
+            yield replace(  # keeps notices (out of memory, retried smaller) for the user
+                p,
                 done=i,
                 total=len(planes),
                 fraction=(i + p.fraction) / len(planes),

@@ -25,6 +25,9 @@ class Progress:
     message: str = ""
     fraction: float | None = None
     """Share of the work done, in [0, 1], when known (time budgets have no step total)."""
+    notice: str = ""
+    """Something the user must be told now, e.g. that the batch was halved after running out
+    of memory (widgets show it as a warning, the command line prints it)."""
     validation: float | None = None
     """Training only: the latest score on held-out painted pixels (mean IoU), when measured."""
 

@@ -187,7 +187,8 @@ class Trainer:
         if self.config.mode == "instance":
             check_painted(lab, min_classes=1, instance=True)
             # object ids may be any size (2**40 too): number them 1..N for the weight map
-            lab = [relabel_sequential(l)[0] for l in lab]
+            # (on a copy: skimage cannot read a read-only array, e.g. a memory-mapped file)
+            lab = [relabel_sequential(np.array(l))[0] for l in lab]
             n_classes = len(INSTANCE_CLASSES)
         else:
             for l in lab:
@@ -332,7 +333,7 @@ class Trainer:
                         message = self._after_out_of_memory(e)
                         yield Progress(stage="train", done=self.step, total=self.config.steps,
                                        elapsed=self.elapsed, fraction=self.fraction_done(),
-                                       message=message)
+                                       notice=message)
                         continue
                     running = loss if running is None else running + loss
                     count += 1
