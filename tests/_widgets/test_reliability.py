@@ -171,3 +171,28 @@ def test_an_rgba_image_is_predicted_without_its_alpha(
     assert not _errors(notifications)
     expected = predict_image(np.moveaxis(rgb, -1, 0).astype(np.float32), rgb_bundle).labels
     assert np.array_equal(viewer.layers["colour prediction"].data, expected)
+
+
+def test_running_out_of_memory_while_training_is_retried_and_the_user_is_told(
+    viewer, layers, train_widget, qtbot, notifications, monkeypatch
+):
+    import torch
+
+    from napari_unet.core.model import UNet
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    real = UNet.forward
+
+    def forward(self, x):
+        if self.training and x.shape[0] > 2:
+            raise oom("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, x)
+
+    monkeypatch.setattr(UNet, "forward", forward)
+    train_widget.settings.steps.setValue(6)
+    train_widget.train()
+    wait_idle(qtbot, train_widget)
+    warnings = [text for severity, text in notifications if severity == "warning"]
+    assert "Out of memory: training continues with 2 patches per step" in warnings
+    assert session_for(viewer).bundle.info["steps"] == 6
+    assert "nuclei prediction" in viewer.layers
