@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -30,6 +30,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
 
 from napari_unet.core.images import ImageError
+from napari_unet.core.progress import rescaled
 
 from .layers import (
     channels_text,
@@ -135,19 +136,6 @@ def split_objects(probabilities, bundle):
     return out
 
 
-def _rescaled(gen, start: float, share: float):
-    """``yield from gen`` with progress fractions mapped to ``start + share * f``."""
-    try:
-        while True:
-            try:
-                p = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            yield replace(p, fraction=start + share * (p.fraction or 0.0))
-    finally:
-        gen.close()
-
-
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _predict(stack, bundle, device, probabilities, plane, objects):
     """Predict, then (instance model, or ``objects``) split into objects; returns a Result."""
@@ -163,11 +151,11 @@ def _predict(stack, bundle, device, probabilities, plane, objects):
         gen = predict(stack[plane], bundle, config, probabilities=want)
     else:
         gen = predict_planes(stack, bundle, config, probabilities=want)
-    prediction = yield from guarded(_rescaled(gen, 0.0, share))
+    prediction = yield from guarded(rescaled(gen, 0.0, share))
     result = Result(prediction.labels, prediction.probabilities if probabilities else None)
     if split:
         gen = split_objects(prediction.probabilities, bundle)
-        ids = yield from guarded(_rescaled(gen, share, 1 - share))
+        ids = yield from guarded(rescaled(gen, share, 1 - share))
         if instance:
             result.labels = ids
         else:

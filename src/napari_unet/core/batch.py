@@ -32,7 +32,7 @@ from .config import PredictConfig
 from .images import ImageError
 from .io import IMAGE_SUFFIXES
 from .ngff import is_ome_zarr, zarr_stem
-from .progress import Progress
+from .progress import Progress, rescaled
 
 
 class BatchError(ValueError):
@@ -256,7 +256,7 @@ def _predict_zarr(job: Job, bundle, model, options: Options):
                           probabilities=want,
                           out_labels=None if objects else into[0],
                           out_probabilities=into[1] if len(into) > 1 and not objects else None)
-            pred = yield from _scaled(gen, i, len(planes))
+            pred = yield from rescaled(gen, i / len(planes), 1 / len(planes))
             if objects:
                 ids = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
                 ids = np.where(ids > 0, ids + offset, 0).astype(np.uint32)
@@ -269,21 +269,6 @@ def _predict_zarr(job: Job, bundle, model, options: Options):
     finally:
         for tmp, *_ in made:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _scaled(gen, i: int, n: int):
-    """``yield from`` a per-plane generator with fractions mapped into plane ``i`` of ``n``."""
-    from dataclasses import replace
-
-    try:
-        while True:
-            try:
-                p = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            yield replace(p, fraction=(i + (p.fraction or 0.0)) / n)
-    finally:
-        gen.close()
 
 
 def predict_files(

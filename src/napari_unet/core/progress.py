@@ -41,3 +41,19 @@ def drain(gen: Generator[Any, None, R], callback: Callable[[Any], None] | None =
             return stop.value
         if callback is not None:
             callback(record)
+
+
+def rescaled(gen: Generator[Progress, None, R], start: float, share: float) -> Generator[Progress, None, R]:
+    """``yield from gen`` with each record's fraction ``f`` mapped to ``start + share * f``
+    (one part of a longer job); closing this closes ``gen``. Returns ``gen``'s value."""
+    from dataclasses import replace
+
+    try:
+        while True:
+            try:
+                p = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            yield replace(p, fraction=start + share * (p.fraction or 0.0))
+    finally:
+        gen.close()
