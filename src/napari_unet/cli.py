@@ -66,6 +66,26 @@ def _load_pairs(images: list[str], labels: list[str], rgb: bool | None):
     return pairs
 
 
+def _load_volumes(images: list[str], labels: list[str], rgb: bool | None):
+    """(Z, Y, X) image stacks as (C, Z, Y, X) and their painted (Z, Y, X) labels."""
+    from .core.images import ImageError
+    from .core.io import read_image
+    from .core.predict3d import to_czyx
+    from .core.train3d import as_volume_labels
+
+    if len(images) != len(labels):
+        raise CLIError(f"got {len(images)} images but {len(labels)} labels: give one labels file per image")
+    pairs = []
+    for ip, lp in zip(images, labels):
+        try:
+            img = to_czyx(read_image(ip), rgb=rgb)
+            lab = as_volume_labels(read_image(lp), img.shape[1:])
+        except ImageError as e:
+            raise CLIError(f"{ip} / {lp}: {e}") from None
+        pairs.append((img, lab))
+    return pairs
+
+
 def cmd_train(args) -> int:
     from .core.bundle import load_bundle, save_bundle
     from .core.config import ModelConfig, TrainConfig
@@ -73,7 +93,9 @@ def cmd_train(args) -> int:
     from .core.progress import drain
     from .core.train import Trainer
 
-    pairs = _load_pairs(args.images, args.labels, args.rgb)
+    if args.anisotropy is not None and not args.three_d:
+        raise CLIError("--anisotropy is for 3-D models: add --3d")
+    pairs = (_load_volumes if args.three_d else _load_pairs)(args.images, args.labels, args.rgb)
     seconds = args.seconds
     if args.steps is None and seconds is None:
         seconds = TrainConfig().seconds
@@ -87,8 +109,15 @@ def cmd_train(args) -> int:
         augment=not args.no_augment,
         mode=args.mode,
     )
-    model = ModelConfig(depth=args.depth, base_width=args.width, padding=args.padding)
+    model = ModelConfig(depth=args.depth, base_width=args.width, padding=args.padding,
+                        **({"spatial_dims": 3, "anisotropy": args.anisotropy or 1}
+                           if args.three_d else {}))
     init = load_bundle(args.init) if args.init else None
+    if init is not None and init.model_config.spatial_dims != model.spatial_dims:
+        raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
+                       f"this training is {model.spatial_dims}-D")
+    if args.three_d:
+        from .core.train3d import Trainer3D as Trainer  # noqa: F811 - the 3-D trainer
     trainer = Trainer([p[0] for p in pairs], [p[1] for p in pairs], model=model, config=config, init=init)
     if not args.quiet:
         print(
@@ -192,6 +221,8 @@ def cmd_export(args) -> int:
     from .core.export import ExportError, export_model
 
     bundle = load_bundle(args.model)
+    if bundle.model_config.spatial_dims == 3:
+        raise CLIError(f"{args.model} is a 3-D model; only 2-D models can be exported yet")
     options = {}
     if args.format == "bioimageio":
         options = {"validate": not args.no_validate, "license": args.license}
@@ -267,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--width", type=int, default=16, help="feature maps at the first level")
     t.add_argument("--padding", choices=["same", "valid"], default="same")
     t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--3d", dest="three_d", action="store_true",
+                   help="train a 3-D U-Net on (Z, Y, X) image stacks and painted label stacks")
+    t.add_argument("--anisotropy", type=int, metavar="N",
+                   help="3-D: z spacing / in-plane spacing, rounded (default 1); the first "
+                   "levels then pool in-plane only")
     t.add_argument(
         "--mode",
         choices=["semantic", "instance"],

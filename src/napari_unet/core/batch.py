@@ -218,7 +218,26 @@ def _predict_file(job: Job, bundle, model, options: Options):
     from .predict import predict
 
     objects, want = _wants(bundle, options)
-    image = to_chw(read_image(job.source), rgb=options.rgb)
+    if bundle.model_config.spatial_dims == 3:  # a 3-D model: the file is one volume
+        from .predict3d import predict_3d, to_czyx
+
+        if objects:
+            raise ImageError("3-D models write classes only (no object ids): leave out --instances")
+        volume = to_czyx(read_image(job.source), rgb=options.rgb)
+        pred = yield from predict_3d(volume, bundle, options.config, model=model,
+                                     probabilities=want)
+        if options.probabilities:
+            write_tiff(job.outputs[1], pred.probabilities)
+        write_tiff(job.labels, pred.labels)
+        return
+    raw = read_image(job.source)
+    try:
+        image = to_chw(raw, rgb=options.rgb)
+    except ImageError as e:
+        if raw.ndim == 3:
+            raise ImageError(f"{e}; this is a 2-D model: a (Z, Y, X) volume needs a 3-D model "
+                             "(napari-unet train --3d)") from None
+        raise
     pred = yield from predict(image, bundle, options.config, model=model, probabilities=want)
     labels = pred.labels
     if objects:
@@ -234,6 +253,8 @@ def _predict_zarr(job: Job, bundle, model, options: Options):
     from .predict import predict
 
     objects, want = _wants(bundle, options)
+    if bundle.model_config.spatial_dims == 3:
+        raise ImageError("3-D models predict TIFF stacks; OME-Zarr volumes are not supported yet")
     image = read_ngff(job.source)
     k = bundle.model_config.n_classes
     dtype = np.uint32 if objects else label_dtype(k)

@@ -76,6 +76,8 @@ class Bundle:
             f"{cfg.in_channels} channel{'s' if cfg.in_channels > 1 else ''}",
             f"classes: {', '.join(self.class_names)}",
         ]
+        if cfg.spatial_dims == 3:
+            parts.insert(0, f"3-D (anisotropy {cfg.anisotropy})")
         if "date" in self.info:
             parts.append(f"trained {_readable_date(self.info['date'])}")
         if "steps" in self.info:

@@ -89,6 +89,13 @@ class ModelConfig(_DictMixin):
         or ``"nearest"`` (nearest-neighbour x2 then a 3x3 convolution).
     batch_norm: batch normalisation after every 3x3 convolution.
     dropout: dropout probability at the end of the contracting path (paper: drop-out there).
+    spatial_dims: 2 (a 2-D U-Net, applied plane by plane to stacks) or 3 (a 3-D U-Net on
+        ``(C, Z, Y, X)`` volumes; ``"same"`` padding only, see ``core/model3d.py``).
+    anisotropy: 3-D only: z spacing / in-plane spacing, rounded to a whole number (1 for
+        isotropic voxels). With ``r`` starting at ``anisotropy`` and halving at every level
+        that pools in-plane only, a level pools ``(1, 2, 2)`` while ``r >= 2`` and ``(2, 2, 2)``
+        after, and its convolutions are ``(1, 3, 3)`` while ``r > 2`` (z more than twice as
+        coarse: no z context there), else ``3x3x3`` (nnU-Net's rule).
     """
 
     in_channels: int = 1
@@ -99,8 +106,18 @@ class ModelConfig(_DictMixin):
     upsampling: Literal["transpose", "nearest"] = "transpose"
     batch_norm: bool = True
     dropout: float = 0.0
+    spatial_dims: int = 2
+    anisotropy: int = 1
 
     def __post_init__(self):
+        if self.spatial_dims not in (2, 3):
+            raise ConfigError(f"spatial_dims must be 2 or 3, not {self.spatial_dims!r}")
+        if not 1 <= self.anisotropy <= 64:
+            raise ConfigError(f"anisotropy must be a whole number from 1 to 64, not {self.anisotropy}")
+        if self.spatial_dims == 2 and self.anisotropy != 1:
+            raise ConfigError("anisotropy is a setting of 3-D models (spatial_dims=3)")
+        if self.spatial_dims == 3 and self.padding != "same":
+            raise ConfigError("3-D models use 'same' padding only ('valid' is for 2-D models)")
         if self.in_channels < 1 or self.n_classes < 2:
             raise ConfigError("a model needs at least 1 input channel and 2 classes")
         if not 1 <= self.depth <= 6:

@@ -115,6 +115,9 @@ def predict(
     """
     config = config or PredictConfig()
     cfg = bundle.model_config
+    if cfg.spatial_dims == 3:
+        raise ImageError("this is a 3-D model: give it (Z, Y, X) volumes "
+                         "(core.predict3d.predict_3d), not 2-D images")
     check_image(image)
     c, h, w = image.shape
     if c != cfg.in_channels:

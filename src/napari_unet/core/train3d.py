@@ -1,0 +1,303 @@
+"""Training a 3-D U-Net on painted volumes: ``for progress in Trainer3D(...).steps(): ...``.
+
+The same public surface as :class:`~.train.Trainer` where the command line uses it
+(``steps()``, ``bundle()``, ``step``, ``elapsed``, ``note``, ``painted``, ``device``,
+``model_config``, ``validation``), with these choices:
+
+* semantic mode only (0 = unpainted = ignored, k = class k): whole-object (instance) training
+  needs 3-D weight maps and is refused with a :class:`~.config.ConfigError`;
+* no held-out validation (``validation`` stays None) and no out-of-memory retry;
+* patches of ``(pz, py, px)`` voxels (``TrainConfig.patch_size`` in-plane, divided by the
+  anisotropy in z, rounded up to the network's granularity and capped at the volume),
+  a share ``painted_fraction`` centred on a painted voxel of a uniformly chosen class;
+  mirrored where they leave the volume, with IGNORE targets there;
+* mixed precision on CUDA only: on the CPU, torch 2.13's bf16 Conv3d weight gradient
+  (oneDNN) is sometimes NaN for the same inputs, so 3-D training there runs in float32;
+* augmentation on the device: flips of z, y and x (a z flip is a symmetry whatever the
+  anisotropy), 90-degree rotations in-plane (square patches), intensity ``x * s + t``; no
+  elastic deformation in 3-D (``TrainConfig.elastic`` is ignored here).
+
+Reproducible with ``TrainConfig.seed``. Nothing here modifies the arrays it is given.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Generator, Sequence
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .bundle import Bundle, default_class_names
+from .config import ConfigError, ModelConfig, NormConfig, PostprocessConfig, TrainConfig
+from .device import autocast_dtype, describe, prefers_channels_last, resolve_device, torch_threads
+from .images import ImageError, check_class_labels, check_finite
+from .model3d import UNet3D
+from .normalize import fit_normalization, normalize
+from .predict3d import as_planes, check_volume, read_block
+from .progress import Progress
+from .targets import IGNORE, check_painted, class_weights, semantic_target
+from .train import REPORT_EVERY_S, Trainer, masked_cross_entropy
+
+
+def as_volume_labels(labels, shape) -> np.ndarray:
+    """Validate painted ``(Z, Y, X)`` labels of the volume's ``shape``; int64 copy-free where possible."""
+    arr = np.asarray(labels)
+    if arr.shape != tuple(shape):
+        raise ImageError(f"labels of shape {arr.shape} do not match the volume's {tuple(shape)}")
+    if arr.dtype == bool:
+        arr = arr.astype(np.int64)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ImageError("labels must be whole numbers (a Labels layer), not a float image")
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise ImageError(f"labels must be integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and arr.min() < 0:
+        raise ImageError("labels must not be negative (0 = unpainted, 1, 2, ... = classes)")
+    return arr
+
+
+def crop_target(target: np.ndarray, origin, size) -> np.ndarray:
+    """``target[z0:z0+sz, ...]`` with IGNORE where the window leaves the volume."""
+    out = np.full(tuple(size), IGNORE, np.int64)
+    src, dst = [], []
+    for o, s, d in zip(origin, size, target.shape):
+        a, b = max(o, 0), min(o + s, d)
+        src.append(slice(a, max(a, b)))
+        dst.append(slice(a - o, a - o + max(0, b - a)))
+    out[tuple(dst)] = target[tuple(src)]
+    return out
+
+
+class Trainer3D:
+    """Fit a 3-D U-Net to painted volumes.
+
+    Parameters
+    ----------
+    images: ``(C, Z, Y, X)`` volumes (or one such array).
+    labels: ``(Z, Y, X)`` painted labels, one per volume: 0 = unpainted, k = class k.
+    model: architecture (``spatial_dims`` is set to 3; ``anisotropy`` is kept);
+        ``in_channels``/``n_classes`` come from the data.
+    config, norm, init, class_names: as for :class:`~.train.Trainer`.
+    patch: ``(pz, py, px)`` patch size, overriding the one derived from ``config.patch_size``.
+    """
+
+    fraction_done = Trainer.fraction_done
+    _learning_rate = Trainer._learning_rate
+
+    def __init__(
+        self,
+        images,
+        labels,
+        model: ModelConfig | None = None,
+        config: TrainConfig | None = None,
+        norm: NormConfig | None = None,
+        init: Bundle | None = None,
+        class_names: Sequence[str] | None = None,
+        patch: tuple[int, int, int] | None = None,
+    ):
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            images, labels = [images], [labels]
+        if len(images) == 0 or len(images) != len(labels):
+            raise ImageError("give one labels volume per image volume (and at least one pair)")
+        self.config = config or TrainConfig()
+        if self.config.mode != "semantic":
+            raise ConfigError("3-D models train in semantic mode only (0 = unpainted, "
+                              "k = class k); whole-object (instance) training is 2-D only")
+        for im in images:
+            check_volume(im)
+            check_finite(np.asarray(im))
+        channels = {im.shape[0] for im in images}
+        if len(channels) != 1:
+            raise ImageError(f"all training volumes need the same channels, got {sorted(channels)}")
+        lab = [as_volume_labels(l, im.shape[1:]) for im, l in zip(images, labels)]
+        for l in lab:
+            check_class_labels(l)
+        n_classes = check_painted(lab)
+        self.note = ""
+        base = model or (init.model_config if init is not None else ModelConfig(spatial_dims=3))
+        self.model_config = ModelConfig.from_dict({
+            **base.to_dict(), "in_channels": channels.pop(), "n_classes": n_classes,
+            "spatial_dims": 3,
+        })
+        if init is not None and init.model_config != self.model_config:
+            self.note = "started fresh: the previous model does not fit these volumes or settings"
+            init = None
+        self.init = init
+        self.class_names = list(class_names or (init.class_names if init else []))
+        if len(self.class_names) != n_classes:
+            self.class_names = default_class_names(n_classes)
+        self.postprocess = init.postprocess if init is not None else PostprocessConfig()
+        self.norm = fit_normalization([as_planes(im) for im in images],
+                                      norm or (init.norm if init else NormConfig()))
+        self.device = resolve_device(self.config.device)
+        self.step, self.elapsed = 0, 0.0
+        self.validation = None
+        self._shapes = [tuple(im.shape) for im in images]
+
+        seed = self.config.seed
+        self.generator = torch.Generator()
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        else:
+            self.generator.seed()
+        self.rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=self.generator)))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
+            self.model = UNet3D(self.model_config)
+        if init is not None:
+            self.model.load_state_dict(init.state_dict)
+        self._memory_format = (torch.channels_last_3d if prefers_channels_last(self.device)
+                               else torch.contiguous_format)
+        self.model.to(self.device, memory_format=self._memory_format)
+
+        self.patch = self._patch_size(patch, [im.shape[1:] for im in images])
+        self.volumes = [normalize(as_planes(im), self.norm).reshape(im.shape)
+                        for im in images]
+        self.targets = [semantic_target(l) for l in lab]
+        self.painted = np.bincount(
+            np.concatenate([t[t != IGNORE] for t in self.targets]), minlength=n_classes
+        ).tolist()
+        self._where = [[np.flatnonzero(t == k) for k in range(n_classes)] for t in self.targets]
+        w_c = class_weights(self.targets, n_classes) if self.config.class_balance else None
+        self.class_weight = torch.as_tensor(w_c, device=self.device) if w_c is not None else None
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate,
+                                           weight_decay=self.config.weight_decay)
+        # no bf16 on the CPU in 3-D: with torch 2.13, oneDNN's bf16 Conv3d weight gradient
+        # is sometimes NaN (72 of 200 repeats of one recorded case; the fp32 result is finite)
+        cpu = self.device.type == "cpu"
+        self._amp_dtype = autocast_dtype(self.device) if self.config.amp and not cpu else None
+        self._scaler = torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
+
+    def _patch_size(self, patch, shapes) -> tuple[int, int, int]:
+        g = self.model.granularity
+        if patch is None:
+            side = self.config.patch_size
+            patch = (side / self.model_config.anisotropy, side, side)
+        largest = [max(s[a] for s in shapes) for a in range(3)]
+        return tuple(
+            max(gi, math.ceil(min(p, d) / gi) * gi) for p, d, gi in zip(patch, largest, g)
+        )
+
+    # -- sampling and augmentation ----------------------------------------------------------
+    def _origin(self) -> tuple[int, tuple[int, int, int]]:
+        """(volume index, window origin): centred on a painted voxel of a random class, or
+        placed uniformly."""
+        rng, half = self.rng, [p // 2 for p in self.patch]
+        if rng.random() < self.config.painted_fraction:
+            classes = [k for k in range(len(self.painted)) if self.painted[k] > 0]
+            k = classes[rng.integers(len(classes))]
+            counts = np.array([len(w[k]) for w in self._where], np.float64)
+            i = int(rng.choice(len(counts), p=counts / counts.sum()))
+            flat = self._where[i][k][rng.integers(len(self._where[i][k]))]
+            centre = np.unravel_index(flat, self.targets[i].shape)
+            return i, tuple(int(c) - h for c, h in zip(centre, half))
+        i = int(rng.integers(len(self.volumes)))
+        dims = self.targets[i].shape
+        return i, tuple(int(rng.integers(-h, max(-h + 1, d - h))) for d, h in zip(dims, half))
+
+    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of ``(B, C, pz, py, px)`` windows and ``(B, pz, py, px)`` targets on the device."""
+        imgs, tgts = [], []
+        for _ in range(batch):
+            i, origin = self._origin()
+            imgs.append(read_block(self.volumes[i], origin, self.patch))
+            tgts.append(crop_target(self.targets[i], origin, self.patch))
+        img = torch.from_numpy(np.stack(imgs)).to(self.device)
+        return img, torch.from_numpy(np.stack(tgts)).to(self.device)
+
+    def augment(self, img: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flips (z, y, x), in-plane 90-degree rotations and intensity, per patch."""
+        cfg = self.config
+        if not cfg.augment:
+            return img, tgt
+        g = self.generator
+        out_i, out_t = [], []
+        for b in range(img.shape[0]):
+            x, t = img[b], tgt[b]
+            if cfg.flips:
+                axes = [a for a in range(3) if torch.rand((), generator=g) < 0.5]
+                if axes:
+                    x, t = x.flip([a + 1 for a in axes]), t.flip(axes)
+                if self.patch[1] == self.patch[2]:
+                    k = int(torch.randint(4, (), generator=g))
+                    x, t = torch.rot90(x, k, (2, 3)), torch.rot90(t, k, (1, 2))
+            s = 1 + cfg.intensity_scale * (2 * torch.rand((), generator=g) - 1)
+            sh = cfg.intensity_shift * (2 * torch.rand((), generator=g) - 1)
+            out_i.append(x * s.to(x.device) + sh.to(x.device))
+            out_t.append(t)
+        return torch.stack(out_i), torch.stack(out_t)
+
+    # -- one step -------------------------------------------------------------------------
+    def train_step(self) -> torch.Tensor:
+        """One optimiser step on a fresh augmented batch; returns the loss (a 0-d tensor)."""
+        self.model.train()
+        img, tgt = self.augment(*self.sample(self.config.batch_size))
+        img = img.contiguous(memory_format=self._memory_format)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._learning_rate()
+        with torch.autocast(self.device.type, dtype=self._amp_dtype or torch.float32,
+                            enabled=self._amp_dtype is not None):
+            logits = self.model(img)
+        loss = masked_cross_entropy(logits, tgt, self.class_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self._scaler is not None:
+            self._scaler.scale(loss).backward()
+            self._scaler.step(self.optimizer)
+            self._scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        self.step += 1
+        return loss.detach()
+
+    def steps(self) -> Generator[Progress, None, Bundle]:
+        """Train until the budget is spent, yielding progress after every step; returns the
+        trained :class:`Bundle` (abandoning the generator keeps the model trained so far)."""
+        start = time.perf_counter() - self.elapsed
+        last_report, running, count = -math.inf, None, 0
+        try:
+            with torch_threads(self.config.threads):
+                while self.fraction_done() < 1.0:
+                    loss = self.train_step()
+                    running = loss if running is None else running + loss
+                    count += 1
+                    self.elapsed = time.perf_counter() - start
+                    report = None
+                    if self.elapsed - last_report >= REPORT_EVERY_S or self.fraction_done() >= 1.0:
+                        report = float(running) / count
+                        running, count, last_report = None, 0, self.elapsed
+                    yield Progress(stage="train", done=self.step, total=self.config.steps,
+                                   elapsed=self.elapsed, loss=report, fraction=self.fraction_done())
+        finally:
+            self.elapsed = time.perf_counter() - start
+            self.model.eval()
+        return self.bundle()
+
+    def bundle(self) -> Bundle:
+        """A snapshot of the model as it is now (weights copied to the CPU)."""
+        state = {k: v.detach().to("cpu", copy=True).contiguous()
+                 for k, v in self.model.state_dict().items()}
+        prev = self.init.info if self.init is not None else {}
+        return Bundle(
+            model_config=self.model_config,
+            norm=self.norm,
+            state_dict=state,
+            class_names=list(self.class_names),
+            train_config=self.config.to_dict(),
+            postprocess=self.postprocess,
+            info={
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "steps": self.step + int(prev.get("steps", 0)),
+                "seconds": round(self.elapsed + float(prev.get("seconds", 0.0)), 2),
+                "device": describe(self.device),
+                "image_shapes": [list(s) for s in self._shapes],
+                "painted_pixels": self.painted,
+                "patch": list(self.patch),
+                "napari_unet": __version__,
+            },
+        )
