@@ -121,3 +121,20 @@ def test_2d_and_3d_mix_ups_are_clear_errors():
         predict_volume(np.zeros((1, 4, 16, 16), np.float32), b2)
     with pytest.raises(ImageError, match="2-D image"):
         to_czyx(np.zeros((16, 16)))
+
+
+def test_old_bundles_without_the_3d_keys_load_as_2d(tmp_path):
+    import json
+
+    from safetensors.torch import load, save
+
+    from napari_unet.core.bundle import _read_metadata
+
+    raw = save_bundle(_bundle(ModelConfig(depth=2, base_width=2)), tmp_path / "m.unet").read_bytes()
+    meta = _read_metadata(raw)
+    old = json.loads(meta["model_config"])
+    del old["spatial_dims"], old["anisotropy"]
+    meta["model_config"] = json.dumps(old)
+    (tmp_path / "old.unet").write_bytes(save(load(raw), metadata=meta))
+    loaded = load_bundle(tmp_path / "old.unet")
+    assert loaded.model_config.spatial_dims == 2 and isinstance(loaded.build_model(), UNet)

@@ -30,6 +30,10 @@ from .progress import Progress, drain
 MAX_TILE = 64
 """Largest in-plane side of a 3-D output tile (voxels)."""
 
+MAX_BATCH_VOXELS = 4_000_000
+"""Input voxels per forward pass at most (unless one window is larger): 3-D windows with
+their context are large, so fewer than ``PredictConfig.batch_size`` may go at once."""
+
 
 def to_czyx(volume, rgb: bool | None = None):
     """A ``(Z, Y, X)`` volume (or ``(Z, Y, X, 3|4)`` RGB with ``rgb``) as ``(C, Z, Y, X)``."""
@@ -153,8 +157,9 @@ def predict_3d(
     # float32 on the CPU, as in training (bf16 Conv3d is unreliable there, see train3d.py)
     amp = autocast_dtype(device) if config.amp and device.type != "cpu" else None
     origins = plan.origins()
-    for start in range(0, len(origins), config.batch_size):
-        batch = origins[start : start + config.batch_size]
+    per_batch = max(1, min(config.batch_size, MAX_BATCH_VOXELS // math.prod(plan.window)))
+    for start in range(0, len(origins), per_batch):
+        batch = origins[start : start + per_batch]
         windows = np.stack([
             apply3d(read_block(volume, [o - ct for o, ct in zip(org, plan.context)], plan.window),
                     low, high)
