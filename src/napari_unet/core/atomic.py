@@ -69,6 +69,17 @@ def temporary_beside(path: Path, directory: bool = False) -> Path:
     return Path(tmp)
 
 
+def check_writable_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there (``OSError`` if
+    not), so that long work is not done for a result that cannot be saved."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".napari-unet-probe.", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+    return folder
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary file path beside ``path``; when the block ends without error, the

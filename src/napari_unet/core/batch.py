@@ -20,14 +20,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import tempfile
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import temporary_beside
+from .atomic import check_writable_folder, temporary_beside
 from .config import PredictConfig
 from .images import ImageError
 from .io import IMAGE_SUFFIXES
@@ -172,10 +171,7 @@ def check_output_folder(out_dir: str | os.PathLike) -> Path:
     """Create ``out_dir`` if needed and prove it can be written; :class:`BatchError` if not."""
     out_dir = Path(out_dir)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".napari-unet-probe.", dir=out_dir)
-        os.close(fd)
-        os.unlink(probe)
+        check_writable_folder(out_dir)
     except OSError as e:
         raise BatchError(f"cannot write into output folder {out_dir}: {e.strerror or e}") from None
     return out_dir
