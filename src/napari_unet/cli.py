@@ -95,6 +95,12 @@ def cmd_train(args) -> int:
 
     if args.anisotropy is not None and not args.three_d:
         raise CLIError("--anisotropy is for 3-D models: add --3d")
+    try:  # before training, not after: the model must have somewhere to go
+        from .core.atomic import check_writable_folder
+
+        check_writable_folder(Path(args.out).absolute().parent)
+    except OSError as e:
+        raise CLIError(f"cannot write {args.out}: {e.strerror or e}") from None
     pairs = (_load_volumes if args.three_d else _load_pairs)(args.images, args.labels, args.rgb)
     seconds = args.seconds
     if args.steps is None and seconds is None:

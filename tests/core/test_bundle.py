@@ -112,3 +112,18 @@ def test_temporaries_left_by_killed_saves_are_cleaned_up_later(tmp_path):
     save_bundle(_bundle(), path)
     assert not stale.exists()  # an old leftover of this file's saves
     assert fresh.exists() and other.exists()  # maybe a save in progress; another file's
+
+
+def test_2d_models_keep_format_1_and_3d_models_are_format_2(tmp_path):
+    """Older releases read 2-D models; for a 3-D one they ask for an upgrade."""
+    import json
+
+    from napari_unet.core.networks import build_network
+
+    cfg3 = ModelConfig(base_width=4, depth=2, spatial_dims=3)
+    three_d = Bundle(cfg3, NormConfig(), dict(build_network(cfg3).state_dict()))
+    for bundle, version in ((_bundle(), "1"), (three_d, "2")):
+        raw = save_bundle(bundle, tmp_path / "m.unet").read_bytes()
+        n = int.from_bytes(raw[:8], "little")
+        assert json.loads(raw[8 : 8 + n])["__metadata__"]["format_version"] == version
+        assert load_bundle(tmp_path / "m.unet").model_config == bundle.model_config

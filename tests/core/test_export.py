@@ -236,3 +236,16 @@ def test_readme_says_how_the_model_was_trained(bundle):
     assert "mean IoU 0.812 (step 3)" in text and "## Validation" in text
     assert "0. background (napari-unet label 1)" in text
     assert "y and x are 4 + n * 4 pixels" in text
+
+
+def test_a_3d_model_is_refused_with_a_clear_error(tmp_path):
+    from napari_unet.core.bundle import Bundle
+    from napari_unet.core.config import ModelConfig, NormConfig
+    from napari_unet.core.export import ExportError, export_model
+    from napari_unet.core.networks import build_network
+
+    cfg = ModelConfig(base_width=4, depth=2, spatial_dims=3)
+    bundle = Bundle(cfg, NormConfig(), dict(build_network(cfg).state_dict()))
+    with pytest.raises(ExportError, match="3-D"):
+        export_model(bundle, tmp_path / "m.pt", "torchscript")
+    assert not (tmp_path / "m.pt").exists()

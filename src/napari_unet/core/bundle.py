@@ -24,7 +24,10 @@ from .model import UNet
 from .networks import build_network
 
 FORMAT = "napari-unet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest format this version reads. Files are written with the lowest version that can
+hold them: 1 for 2-D models (readable by every release), 2 for 3-D models (so that releases
+without 3-D models ask for an upgrade instead of calling the file damaged)."""
 
 
 class BundleError(ValueError):
@@ -109,7 +112,7 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike) -> Path:
     path = Path(path)
     meta = {
         "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
+        "format_version": str(2 if bundle.model_config.spatial_dims == 3 else 1),
         "model_config": json.dumps(bundle.model_config.to_dict()),
         "norm": json.dumps(bundle.norm.to_dict()),
         "class_names": json.dumps(list(bundle.class_names)),

@@ -45,6 +45,8 @@ def export_model(bundle, path: str | os.PathLike, format: str, **options) -> Pat
     """
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if bundle.model_config.spatial_dims != 2:
+        raise ExportError("exporting 3-D models is not supported yet; 2-D models only")
     path = Path(path)
     if path.is_dir():
         raise ExportError(f"cannot write {path}: it is a folder")
