@@ -49,7 +49,8 @@ def _progress_printer(label: str, quiet: bool):
     return update, lambda: print(file=sys.stderr)
 
 
-def _load_pairs(images: list[str], labels: list[str], rgb: bool | None):
+def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
+                channel_axis: int | None = None):
     from .core.images import ImageError, as_label_array, to_chw
     from .core.io import read_image
 
@@ -58,7 +59,7 @@ def _load_pairs(images: list[str], labels: list[str], rgb: bool | None):
     pairs = []
     for ip, lp in zip(images, labels):
         try:
-            img = to_chw(read_image(ip), rgb=rgb)
+            img = to_chw(read_image(ip), channel_axis=channel_axis, rgb=rgb)
             lab = as_label_array(read_image(lp), img.shape[-2:])
         except ImageError as e:
             raise CLIError(f"{ip} / {lp}: {e}") from None
@@ -101,7 +102,10 @@ def cmd_train(args) -> int:
         check_writable_folder(Path(args.out).absolute().parent)
     except OSError as e:
         raise CLIError(f"cannot write {args.out}: {e.strerror or e}") from None
-    pairs = (_load_volumes if args.three_d else _load_pairs)(args.images, args.labels, args.rgb)
+    if args.three_d:
+        pairs = _load_volumes(args.images, args.labels, args.rgb)
+    else:
+        pairs = _load_pairs(args.images, args.labels, args.rgb, args.channel_axis)
     seconds = args.seconds
     if args.steps is None and seconds is None:
         seconds = TrainConfig().seconds
@@ -171,6 +175,7 @@ def cmd_predict(args) -> int:
         raise CLIError("--dask-local needs at least 1 worker")
     bundle = load_bundle(args.model)
     options = Options(probabilities=args.probabilities, instances=args.instances, rgb=args.rgb,
+                      channel_axis=args.channel_axis,
                       config=PredictConfig(device=args.device, tile_size=args.tile_size))
     try:
         jobs, other = prepare(args.images, args.out, args.probabilities)  # checks before any work
@@ -373,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--quiet", action="store_true", help="no progress output")
     for s in (t, q):
         s.add_argument("--rgb", action="store_true", default=None, help="the last axis holds colour")
+        s.add_argument("--channel-axis", type=int, default=None, metavar="AXIS",
+                       help="which axis of a multichannel image holds the channels (0, -1, ...)")
     t.add_argument("--seed", type=int, default=0)
     return p
 

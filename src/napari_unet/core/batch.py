@@ -41,11 +41,13 @@ class BatchError(ValueError):
 @dataclass(frozen=True)
 class Options:
     """What to write: ``probabilities`` too; ``instances`` (object ids) for a semantic model;
-    ``rgb`` as in :func:`~napari_unet.core.images.to_chw`; how to predict (``config``)."""
+    ``rgb`` and ``channel_axis`` as in :func:`~napari_unet.core.images.to_chw`; how to
+    predict (``config``)."""
 
     probabilities: bool = False
     instances: bool = False
     rgb: bool | None = None
+    channel_axis: int | None = None
     config: PredictConfig = field(default_factory=PredictConfig)
 
 
@@ -228,7 +230,7 @@ def _predict_file(job: Job, bundle, model, options: Options):
         return
     raw = read_image(job.source)
     try:
-        image = to_chw(raw, rgb=options.rgb)
+        image = to_chw(raw, channel_axis=options.channel_axis, rgb=options.rgb)
     except ImageError as e:
         if raw.ndim == 3:
             raise ImageError(f"{e}; this is a 2-D model: a (Z, Y, X) volume needs a 3-D model "

@@ -36,8 +36,11 @@ def to_chw(image, channel_axis: int | None = None, rgb: bool | None = None):
         else:
             raise ImageError(
                 f"cannot tell which axis of shape {tuple(image.shape)} holds channels; "
-                "say which (channel_axis)"
+                "say which (--channel-axis on the command line)"
             )
+    if not -3 <= channel_axis <= 2:
+        raise ImageError(f"channel axis {channel_axis} does not exist in an image of shape "
+                         f"{tuple(image.shape)}")
     arr = np.moveaxis(image, channel_axis, 0) if channel_axis not in (0, -3) else image
     if (rgb or channel_axis in (-1, 2)) and arr.shape[0] == 4:
         arr = arr[:3]  # RGBA: alpha carries no intensity
