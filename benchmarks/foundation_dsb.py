@@ -43,6 +43,8 @@ def main(argv=None):
     ap.add_argument("--patch", type=int, default=None, help="patch size (default: the core's)")
     ap.add_argument("--steps", type=int, default=None, help="a step budget instead of --seconds")
     ap.add_argument("--no-amp", action="store_true", help="full precision (no bf16 autocast)")
+    ap.add_argument("--validation", type=float, default=None,
+                    help="share of strokes held out for the keep-best guard (default: the core's)")
     args = ap.parse_args(argv)
 
     image, truth = dsb(args.id)
@@ -54,6 +56,8 @@ def main(argv=None):
                       config=TrainConfig(seconds=None if args.steps else args.seconds,
                                          steps=args.steps, device=args.device, seed=args.seed,
                                          amp=not args.no_amp,
+                                         **({"validation_fraction": args.validation}
+                                            if args.validation is not None else {}),
                                          **({"patch_size": args.patch} if args.patch else {})))
     bundle = drain(trainer.steps())
     t0 = time.perf_counter()
@@ -75,6 +79,8 @@ def main(argv=None):
         "tp": m.tp, "fp": m.fp, "fn": m.fn, "predict_seconds": round(predict_s, 2),
         "device": bundle.info["device"], "model": bundle.model_config.to_dict(),
         "patch": bundle.info["patch"], "amp": not args.no_amp,
+        "validation_fraction": trainer.config.validation_fraction,
+        "validation": bundle.info.get("validation"), "note": trainer.note,
     }))
 
 

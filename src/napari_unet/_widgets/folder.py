@@ -18,7 +18,7 @@ from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidge
 
 from napari_unet.core.batch import BatchError
 
-from .tasks import ProgressBar, guarded, quit_with
+from .tasks import ProgressBar, guarded, start
 
 LABEL = "Apply to folder…"
 
@@ -113,23 +113,23 @@ class FolderPanel(QWidget):
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
-        quit_with(self, worker)
         self.button.setText("Stop")
         passed = f" ({len(other)} other file(s) passed over)" if other else ""
         self.status.setText(f"Predicting {len(jobs)} image(s){passed}…")
-        worker.start()
-        return worker
+        return start(worker, self)
 
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.quit()
 
     def _on_yielded(self, p) -> None:
-        if self._state is None:
+        state = self._state
+        if state is None:
             return
-        self._state.bar.update(p)
-        self._state.done = p.done
+        state.done = p.done
         self.status.setText(f"Predicting {p.message}…")
+        # last: napari's progress bar may process pending events (even ``finished``) here
+        state.bar.update(p)
 
     def _on_returned(self, result) -> None:
         self.result = result

@@ -255,19 +255,20 @@ class TrainWidget(QWidget):
                 self._note = f"Training {item.note}."
                 show_info(self._note)
             return
-        self._bar.update(item)  # and tells the user about an out-of-memory retry
         if item.loss is not None:
             self.plot.add(item.done, item.loss)
         if item.validation is not None:
             at = self.trainer.validation_step if self.trainer is not None else item.done
             self.plot.add_score(at, item.validation)
-        if self._stopped:
-            return
-        budget = self.trainer.config.seconds if self.trainer is not None else None
-        of = f" of {budget:.0f} s" if budget else ""
-        loss = f" · loss {self.plot.points[-1][1]:.3f}" if self.plot.points else ""
-        score = f" · held-out IoU {item.validation:.2f}" if item.validation is not None else ""
-        self.status.setText(f"Step {item.done} · {item.elapsed:.1f} s{of}{loss}{score}")
+        if not self._stopped:
+            budget = self.trainer.config.seconds if self.trainer is not None else None
+            of = f" of {budget:.0f} s" if budget else ""
+            loss = f" · loss {self.plot.points[-1][1]:.3f}" if self.plot.points else ""
+            score = f" · held-out IoU {item.validation:.2f}" if item.validation is not None else ""
+            self.status.setText(f"Step {item.done} · {item.elapsed:.1f} s{of}{loss}{score}")
+        # last: napari's progress bar may process pending events (even ``finished``) here;
+        # it also tells the user about an out-of-memory retry
+        self._bar.update(item)
 
     def _on_returned(self, bundle) -> None:
         self._bundle = bundle
