@@ -120,7 +120,10 @@ class PredictWidget(QWidget):
                     text += " (one colour per object)"
                 elif self.objects.isChecked():
                     text += f" and '{layer.name} objects'"
-                if is_large(layer, layer_stack(layer)):
+                three_d = bundle.model_config.spatial_dims == 3
+                if three_d:
+                    text += " (a 3-D model: the whole stack as one volume)"
+                elif is_large(layer, layer_stack(layer)):
                     text += " (a large image: into a temporary zarr store, shown as it fills)"
                 text += "."
             except ImageError as e:
@@ -175,7 +178,9 @@ class PredictWidget(QWidget):
         self._check()
         if layer is not None:
             self.status.setText(f"Done: '{layer.name}'.")
-            if self.paint_next.isChecked():
+            bundle = self.session.bundle
+            flat = bundle is not None and bundle.model_config.spatial_dims == 2
+            if self.paint_next.isChecked() and flat:  # uncertainty: 2-D models only
                 self._show_paint_next()
 
     def _show_paint_next(self) -> None:

@@ -50,6 +50,9 @@ WHOLE_STACK_PIXELS = 16_000_000
 LARGE_PLANE_PIXELS = 4096 * 4096
 """Planes larger than this (and any dask/zarr/multiscale layer) are predicted into zarr."""
 
+MAX_VOLUME_VOXELS = 512 * 2**20
+"""A 3-D model predicts a volume whole, in memory: larger ones are refused."""
+
 REFRESH_SECONDS = 1.0
 """How often zarr-backed result layers are redrawn while they fill."""
 
@@ -78,6 +81,19 @@ def check_image(layer, bundle) -> None:
     """Raise :class:`ImageError` saying what to do if ``bundle`` cannot predict ``layer``."""
     want = bundle.model_config.in_channels
     have = layer_stack(layer).shape[-3]
+    if bundle.model_config.spatial_dims == 3:
+        shape = spatial_shape(layer)
+        if len(shape) != 3:
+            raise ImageError(
+                f"the current model is a 3-D U-Net: it predicts (Z, Y, X) stacks, but "
+                f"'{layer.name}' has shape {shape}; choose a z-stack, or use a 2-D model"
+            )
+        if int(np.prod(shape)) > MAX_VOLUME_VOXELS:
+            raise ImageError(
+                f"'{layer.name}' has {np.prod(shape) / 2**20:.0f} M voxels; a 3-D model "
+                f"predicts at most {MAX_VOLUME_VOXELS // 2**20} M (crop the stack, or use the "
+                "command line)"
+            )
     if have != want:
         raise ImageError(
             f"the current model was trained on {channels_text(want)} images, but "
@@ -163,6 +179,20 @@ def _predict(stack, bundle, device, probabilities, plane, objects):
     return result
 
 
+@thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
+def _predict_volume(data, bundle, device, probabilities):
+    """Predict a ``(Z, Y, X)`` grayscale stack as one volume with a 3-D model; a Result
+    whose probabilities are ``(Z, K, Y, X)``, as :func:`write_result` takes them."""
+    from napari_unet.core.config import PredictConfig, interactive_threads
+    from napari_unet.core.predict3d import predict_3d, to_czyx
+
+    config = PredictConfig(device=device, threads=interactive_threads())
+    volume = to_czyx(np.asarray(data))
+    prediction = yield from guarded(predict_3d(volume, bundle, config, probabilities=probabilities))
+    probs = prediction.probabilities
+    return Result(prediction.labels, None if probs is None else np.moveaxis(probs, 0, 1))
+
+
 def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=False, plane=None,
                      objects=False, on_done=None):
     """Predict ``layer`` (whole, or only ``plane`` of its leading dimensions) and show it.
@@ -171,7 +201,8 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
     ``"<image> prediction"`` (object ids for an instance model), ``"<image> P(<class>)"``
     with ``probabilities`` and, for a semantic model with ``objects``, ``"<image> objects"``
     when the worker returns; ``on_done(layer_or_None)`` is called when it ends, however it
-    ends.
+    ends. A 3-D model predicts the whole ``(Z, Y, X)`` stack as one volume (no ``plane``,
+    no objects, never into zarr).
     """
     try:
         check_image(layer, bundle)
@@ -179,11 +210,20 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
     except ImageError as e:
         show_error(f"Cannot predict: {e}")
         return None
-    if is_large(layer, stack):
+    three_d = bundle.model_config.spatial_dims == 3
+    if three_d:
+        plane = None
+        if objects:
+            show_warning("Objects are split from 2-D predictions only; not for a 3-D model")
+    elif is_large(layer, stack):
         return _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane or None,
                            objects, on_done)
     bar = ProgressBar(f"Predicting {layer.name}")
-    worker = _predict(stack, bundle, device, probabilities, plane or None, objects)
+    if three_d:
+        data = layer.data[0] if layer.multiscale else layer.data
+        worker = _predict_volume(data, bundle, device, probabilities)
+    else:
+        worker = _predict(stack, bundle, device, probabilities, plane or None, objects)
     result = {}
 
     def returned(out: Result):

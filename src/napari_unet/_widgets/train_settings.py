@@ -119,6 +119,14 @@ class TrainSettings(QWidget):
         self.lr.setRange(1e-5, 1.0)
         self.lr.setSingleStep(1e-4)
         self.lr.setValue(t.learning_rate)
+        self.three_d = QCheckBox("3-D U-Net (z-stacks)")
+        self.three_d.setToolTip(
+            "Train a 3-D U-Net on (Z, Y, X) grayscale stacks, each with a labels layer of "
+            "its shape (strokes of classes only; no live mode)"
+        )
+        self.three_d.setChecked(m.spatial_dims == 3)
+        self.anisotropy = _spin(1, 16, m.anisotropy)
+        self.anisotropy.setToolTip("3-D: z spacing / in-plane spacing (1 for isotropic voxels)")
         self.augment = QCheckBox("Augment (elastic, flips, intensity)")
         self.augment.setChecked(t.augment)
         self.steps = _spin(0, 10_000_000, t.steps or 0, step=50, special="no step limit")
@@ -149,6 +157,8 @@ class TrainSettings(QWidget):
         form.addRow("Random seed", self.seed)
         form.addRow("Object area margin", self.margin)
         form.addRow(self.augment)
+        form.addRow(self.three_d)
+        form.addRow("Z anisotropy", self.anisotropy)
         self.advanced = QCollapsible("Advanced settings")
         self.advanced.addWidget(advanced)
         layout = QVBoxLayout(self)
@@ -158,6 +168,7 @@ class TrainSettings(QWidget):
         self._show_device(self.device.currentText())
         self.annotation.currentIndexChanged.connect(self._show_mode)
         self.margin.valueChanged.connect(self._show_mode)
+        self.three_d.toggled.connect(self._show_mode)
         self._show_mode()
 
     def mode(self) -> str:
@@ -173,6 +184,12 @@ class TrainSettings(QWidget):
         self.classes.setEnabled(not instance)
         self.classes.setToolTip(CLASSES_TIPS[self.mode()])
         self.margin.setEnabled(instance)
+        self.three_d.setEnabled(not instance)  # 3-D models learn classes only
+        self.anisotropy.setEnabled(self.is_3d())
+
+    def is_3d(self) -> bool:
+        """Whether a 3-D U-Net is trained (the box is ticked, in classes mode)."""
+        return self.three_d.isChecked() and self.mode() == "semantic"
 
     def _show_device(self, name: str) -> None:
         self.device_info.setText(describe_device(name))
@@ -194,6 +211,9 @@ class TrainSettings(QWidget):
         )
 
     def model_config(self) -> ModelConfig:
+        if self.is_3d():
+            return ModelConfig(depth=self.depth.value(), base_width=self.width.value(),
+                               spatial_dims=3, anisotropy=self.anisotropy.value())
         return ModelConfig(depth=self.depth.value(), base_width=self.width.value())
 
     def class_names(self, n_classes: int) -> list[str]:
@@ -210,6 +230,11 @@ class TrainSettings(QWidget):
         old = bundle.model_config
         if (old.depth, old.base_width) != (self.depth.value(), self.width.value()):
             return "Starting fresh: the U-Net size differs from the current model's."
+        new = self.model_config()
+        if (old.spatial_dims, old.anisotropy) != (new.spatial_dims, new.anisotropy):
+            return (f"Starting fresh: the current model is a {old.spatial_dims}-D U-Net "
+                    f"(z anisotropy {old.anisotropy}), this training a {new.spatial_dims}-D one "
+                    f"(z anisotropy {new.anisotropy}).")
         return ""
 
     def show_model(self, bundle) -> None:
@@ -219,6 +244,8 @@ class TrainSettings(QWidget):
             return
         self.depth.setValue(bundle.model_config.depth)
         self.width.setValue(bundle.model_config.base_width)
+        self.three_d.setChecked(bundle.model_config.spatial_dims == 3)
+        self.anisotropy.setValue(bundle.model_config.anisotropy)
         if bundle.mode != self.mode() and self.annotation.findData(bundle.mode) >= 0:
             self.set_mode(bundle.mode)
             show_info(f"Annotation set to '{self.annotation.currentText()}', as the model's")

@@ -38,21 +38,25 @@ from .prediction import auto_plane, has_results, start_prediction
 from .session import session_for
 from .tasks import ProgressBar, TaskError, guarded, quit_with, start
 from .train_settings import TrainSettings
-from .training_data import TrainingData, training_arrays
+from .training_data import TrainingData, training_arrays, training_volumes
 
 if TYPE_CHECKING:
     import napari
 
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
-def _train(images, labels, model, config, init, class_names, stop):
-    """Build the Trainer off the GUI thread, hand it over (first yield), then train.
+def _train(images, labels, model, config, init, class_names, stop, three_d=False):
+    """Build the Trainer (``Trainer3D`` with ``three_d``) off the GUI thread, hand it over
+    (first yield), then train.
 
     ``stop`` (a ``threading.Event``) ends training after the running step; the training
     generator is then closed here, in the worker, so that it ends as it would have at the
     end of its budget (the best-scoring weights are kept) before the bundle is returned.
     """
-    from napari_unet.core.train import Trainer
+    if three_d:
+        from napari_unet.core.train3d import Trainer3D as Trainer
+    else:
+        from napari_unet.core.train import Trainer
 
     try:
         trainer = Trainer(images, labels, model=model, config=config, init=init,
@@ -187,7 +191,10 @@ class TrainWidget(QWidget):
         try:
             config = self.settings.train_config()
             pairs = self.data.pairs()
-            images, labels, n_classes = training_arrays(pairs, config.mode)
+            if self.settings.is_3d():
+                images, labels, n_classes = training_volumes(pairs)
+            else:
+                images, labels, n_classes = training_arrays(pairs, config.mode)
             model = self.settings.model_config()
         except (ImageError, ConfigError) as e:
             show_error(f"Cannot train: {e}")
@@ -216,7 +223,8 @@ class TrainWidget(QWidget):
         self._bar = ProgressBar("Training U-Net")
         self.status.setText("Preparing…")
         self._stop_event, self._seen_note = threading.Event(), ""
-        self.worker = _train(images, labels, model, config, init, names, self._stop_event)
+        self.worker = _train(images, labels, model, config, init, names, self._stop_event,
+                             three_d=self.settings.is_3d())
         self.worker.yielded.connect(self._on_yielded)
         self.worker.returned.connect(self._on_returned)
         self.worker.errored.connect(self._on_errored)
@@ -343,7 +351,9 @@ class TrainWidget(QWidget):
         if layer is not None:
             text += f" Prediction in '{layer.name}'."
         self.status.setText(text)
-        if self.paint_next.isChecked() and self._pairs and layer is not None:
+        bundle = self.session.bundle
+        flat = bundle is not None and bundle.model_config.spatial_dims == 2  # paint-next: 2-D
+        if self.paint_next.isChecked() and self._pairs and layer is not None and flat:
             self._show_paint_next(self.session.bundle)
 
     def _show_paint_next(self, bundle) -> None:
@@ -374,6 +384,11 @@ class TrainWidget(QWidget):
             return None
         if self.worker is not None or self.live.running:
             self.live_button.setChecked(self.live.running)
+            return None
+        if self.settings.is_3d():
+            show_error("Live mode is 2-D only: untick '3-D U-Net' under Advanced settings, "
+                       "or use Train for a 3-D U-Net")
+            self.live_button.setChecked(False)
             return None
         prepared = self._prepare()
         if prepared is None:

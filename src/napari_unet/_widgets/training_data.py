@@ -27,6 +27,38 @@ from .layers import is_ours, new_annotation_layer, spatial_shape, training_plane
 from .modes import LABELS_TIPS, NEW_LAYER_TIPS, NEW_OBJECTS_LAYER, NO_OBJECTS
 
 
+def training_volumes(pairs):
+    """3-D training arrays from (image, labels) layer ``pairs``: ``(volumes, labels,
+    n_classes)``, volumes ``(1, Z, Y, X)`` and labels ``(Z, Y, X)`` copies.
+
+    Raises :class:`ImageError` unless every image is a grayscale ``(Z, Y, X)`` stack with a
+    labels layer of its shape painted with at least two classes.
+    """
+    volumes, labels = [], []
+    for image, lab in pairs:
+        data = image.data[0] if image.multiscale else image.data
+        shape = tuple(data.shape)
+        if image.rgb or len(shape) != 3:
+            kind = "an RGB image" if image.rgb else f"{len(shape)}-D, shape {shape}"
+            raise ImageError(
+                f"a 3-D U-Net needs grayscale (Z, Y, X) stacks, but '{image.name}' is {kind}; "
+                "untick '3-D U-Net' under Advanced settings to train a 2-D one"
+            )
+        painted = np.array(lab.data[0] if lab.multiscale else lab.data)  # a copy
+        if painted.shape != shape:
+            raise ImageError(
+                f"labels layer '{lab.name}' has shape {painted.shape} but image '{image.name}' "
+                f"has {shape}; paint on a labels layer of the image's size "
+                "(use 'New annotation layer')"
+            )
+        volume = np.asarray(data)[None]
+        check_finite(volume)
+        check_class_labels(painted)
+        volumes.append(volume)
+        labels.append(painted)
+    return volumes, labels, check_painted(labels)
+
+
 def training_arrays(pairs, mode: str = "semantic"):
     """The core's arrays from (image, labels) layer ``pairs``: ``(images, labels, n_classes)``.
 
