@@ -98,24 +98,11 @@ class UNet(nn.Module):
 
     def reset_parameters(self) -> None:
         """He (Kaiming) initialisation, as the paper recommends for ReLU networks."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> logits (B, K, H', W'); see the module docstring for sizes."""
-        skips = [self.inc(x)]
-        for down in self.downs:
-            skips.append(down(skips[-1]))
-        x = skips.pop()
-        for up in self.ups:
-            x = up(x, skips.pop())
-        return self.head(x)
+        return unet_forward(self, x)
 
     # -- sizes -------------------------------------------------------------------------
     @property
@@ -178,3 +165,28 @@ class UNet(nn.Module):
         ``2**depth - 1`` pixels from where the max-pooling cells fall (measured by gradients
         in the tests). Context of at least this makes tiled prediction exact."""
         return self.margin + self.granularity - 1
+
+
+def he_init(net: nn.Module) -> None:
+    """He (Kaiming) initialisation of every (transposed) convolution, 2-D or 3-D; batch
+    norms start as the identity."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Conv3d, nn.ConvTranspose3d)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def unet_forward(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The U: ``net.inc``, then ``net.downs`` keeping each level for its skip connection,
+    then ``net.ups`` joining them back, then ``net.head`` (2-D and 3-D networks alike)."""
+    skips = [net.inc(x)]
+    for down in net.downs:
+        skips.append(down(skips[-1]))
+    x = skips.pop()
+    for up in net.ups:
+        x = up(x, skips.pop())
+    return net.head(x)

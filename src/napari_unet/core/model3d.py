@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .model import he_init, unet_forward
 
 Triple = tuple[int, int, int]
 
@@ -115,24 +116,11 @@ class UNet3D(nn.Module):
 
     def reset_parameters(self) -> None:
         """He (Kaiming) initialisation, as for the 2-D network."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, Z, Y, X) -> logits (B, K, Z, Y, X); sizes multiples of :attr:`granularity`."""
-        skips = [self.inc(x)]
-        for down in self.downs:
-            skips.append(down(skips[-1]))
-        x = skips.pop()
-        for up in self.ups:
-            x = up(x, skips.pop())
-        return self.head(x)
+        return unet_forward(self, x)
 
     # -- sizes -------------------------------------------------------------------------
     @property

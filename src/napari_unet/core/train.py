@@ -75,6 +75,37 @@ def masked_cross_entropy(
     return (per_pixel * w).sum() / w.sum().clamp_min(1e-6)
 
 
+def snapshot(trainer, patch: list[int], **info) -> Bundle:
+    """A :class:`Bundle` of ``trainer``'s model as it is now (weights copied to the CPU) with
+    its provenance; steps and seconds add up over fine-tuning. Shared by the 2-D and 3-D
+    trainers (same attributes: model, model_config, norm, class_names, config, postprocess,
+    init, step, elapsed, device, painted and the training image shapes)."""
+    state = {
+        k: v.detach().to("cpu", copy=True).contiguous()
+        for k, v in trainer.model.state_dict().items()
+    }
+    prev = trainer.init.info if trainer.init is not None else {}
+    return Bundle(
+        model_config=trainer.model_config,
+        norm=trainer.norm,
+        state_dict=state,
+        class_names=list(trainer.class_names),
+        train_config=trainer.config.to_dict(),
+        postprocess=trainer.postprocess,
+        info={
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "steps": trainer.step + int(prev.get("steps", 0)),
+            "seconds": round(trainer.elapsed + float(prev.get("seconds", 0.0)), 2),
+            "device": describe(trainer.device),
+            "image_shapes": [list(s) for s in trainer._shapes],
+            "painted_pixels": trainer.painted,
+            "patch": list(patch),
+            **info,
+            "napari_unet": __version__,
+        },
+    )
+
+
 class Trainer:
     """Fit a U-Net to painted labels.
 
@@ -431,30 +462,7 @@ class Trainer:
 
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""
-        state = {
-            k: v.detach().to("cpu", copy=True).contiguous()
-            for k, v in self.model.state_dict().items()
-        }
-        prev = self.init.info if self.init is not None else {}
-        return Bundle(
-            model_config=self.model_config,
-            norm=self.norm,
-            state_dict=state,
-            class_names=list(self.class_names),
-            train_config=self.config.to_dict(),
-            postprocess=self.postprocess,
-            info={
-                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "steps": self.step + int(prev.get("steps", 0)),
-                "seconds": round(self.elapsed + float(prev.get("seconds", 0.0)), 2),
-                "device": describe(self.device),
-                "image_shapes": [list(s) for s in self._shapes],
-                "painted_pixels": self.painted,
-                "patch": [self.patch_in, self.patch_out],
-                **self._validation_info(),
-                "napari_unet": __version__,
-            },
-        )
+        return snapshot(self, [self.patch_in, self.patch_out], **self._validation_info())
 
     def _validation_info(self) -> dict:
         if self.validator is None or self.validation is None:

@@ -25,22 +25,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Generator, Sequence
-from datetime import datetime, timezone
 
 import numpy as np
 import torch
 
-from .. import __version__
 from .bundle import Bundle, default_class_names
 from .config import ConfigError, ModelConfig, NormConfig, PostprocessConfig, TrainConfig
-from .device import autocast_dtype, describe, prefers_channels_last, resolve_device, torch_threads
+from .device import autocast_dtype, prefers_channels_last, resolve_device, torch_threads
 from .images import ImageError, check_class_labels, check_finite
 from .model3d import UNet3D
 from .normalize import fit_normalization, normalize
 from .predict3d import as_planes, check_volume, read_block
 from .progress import Progress
 from .targets import IGNORE, check_painted, class_weights, semantic_target
-from .train import REPORT_EVERY_S, Trainer, masked_cross_entropy
+from .train import REPORT_EVERY_S, Trainer, masked_cross_entropy, snapshot
 
 
 def as_volume_labels(labels, shape) -> np.ndarray:
@@ -280,24 +278,4 @@ class Trainer3D:
 
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""
-        state = {k: v.detach().to("cpu", copy=True).contiguous()
-                 for k, v in self.model.state_dict().items()}
-        prev = self.init.info if self.init is not None else {}
-        return Bundle(
-            model_config=self.model_config,
-            norm=self.norm,
-            state_dict=state,
-            class_names=list(self.class_names),
-            train_config=self.config.to_dict(),
-            postprocess=self.postprocess,
-            info={
-                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "steps": self.step + int(prev.get("steps", 0)),
-                "seconds": round(self.elapsed + float(prev.get("seconds", 0.0)), 2),
-                "device": describe(self.device),
-                "image_shapes": [list(s) for s in self._shapes],
-                "painted_pixels": self.painted,
-                "patch": list(self.patch),
-                "napari_unet": __version__,
-            },
-        )
+        return snapshot(self, self.patch)
