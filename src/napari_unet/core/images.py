@@ -53,12 +53,13 @@ def check_finite(image: np.ndarray, what: str = "image", doing: str = "training"
         raise ImageError(f"the {what} has NaN or infinite pixels; replace them before {doing}")
 
 
-def check_image(image, what: str = "image") -> None:
+def check_image(image, what: str = "image", axes: str = "C, H, W") -> None:
     """Raise :class:`ImageError` unless ``image`` (any array-like, not read) is a non-empty
-    ``(C, H, W)`` array of real numbers (bool, integer or float pixels)."""
+    array with the named ``axes`` (``"C, H, W"``; ``"C, Z, Y, X"`` for volumes) of real
+    numbers (bool, integer or float pixels)."""
     shape = tuple(image.shape)
-    if len(shape) != 3:
-        raise ImageError(f"expected a (C, H, W) {what}, got shape {shape}")
+    if len(shape) != len(axes.split(",")):
+        raise ImageError(f"expected a ({axes}) {what}, got shape {shape}")
     if 0 in shape:
         raise ImageError(f"the {what} is empty (shape {shape})")
     dtype = np.dtype(getattr(image, "dtype", np.float32))

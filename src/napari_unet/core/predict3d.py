@@ -21,7 +21,7 @@ import torch
 from .bundle import Bundle
 from .config import PredictConfig
 from .device import autocast_dtype, resolve_device, torch_threads
-from .images import ImageError, check_finite
+from .images import ImageError, check_finite, check_image
 from .normalize import apply, stats_for
 from .postprocess import label_dtype, semantic_labels
 from .predict import Prediction
@@ -53,14 +53,7 @@ def to_czyx(volume, rgb: bool | None = None):
 
 def check_volume(volume, what: str = "volume") -> None:
     """Raise :class:`ImageError` unless ``volume`` is a non-empty real ``(C, Z, Y, X)`` array."""
-    shape = tuple(volume.shape)
-    if len(shape) != 4:
-        raise ImageError(f"expected a (C, Z, Y, X) {what}, got shape {shape}")
-    if 0 in shape:
-        raise ImageError(f"the {what} is empty (shape {shape})")
-    dtype = np.dtype(getattr(volume, "dtype", np.float32))
-    if not (dtype == bool or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
-        raise ImageError(f"the {what} has {dtype} voxels; give real numbers")
+    check_image(volume, what, axes="C, Z, Y, X")
 
 
 def as_planes(volume) -> np.ndarray:

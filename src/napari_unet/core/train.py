@@ -331,6 +331,10 @@ class Trainer:
         ):
             logits = self.model(img)
         loss = masked_cross_entropy(logits, tgt, self.class_weight, wgt)
+        return self._optimise(loss)
+
+    def _optimise(self, loss: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on ``loss`` (scaled for fp16 on CUDA); counts the step."""
         self.optimizer.zero_grad(set_to_none=True)
         if self._scaler is not None:
             self._scaler.scale(loss).backward()

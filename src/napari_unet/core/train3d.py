@@ -86,6 +86,7 @@ class Trainer3D:
 
     fraction_done = Trainer.fraction_done
     _learning_rate = Trainer._learning_rate
+    _optimise = Trainer._optimise
 
     def __init__(
         self,
@@ -241,17 +242,7 @@ class Trainer3D:
         with torch.autocast(self.device.type, dtype=self._amp_dtype or torch.float32,
                             enabled=self._amp_dtype is not None):
             logits = self.model(img)
-        loss = masked_cross_entropy(logits, tgt, self.class_weight)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self._scaler is not None:
-            self._scaler.scale(loss).backward()
-            self._scaler.step(self.optimizer)
-            self._scaler.update()
-        else:
-            loss.backward()
-            self.optimizer.step()
-        self.step += 1
-        return loss.detach()
+        return self._optimise(masked_cross_entropy(logits, tgt, self.class_weight))
 
     def steps(self) -> Generator[Progress, None, Bundle]:
         """Train until the budget is spent, yielding progress after every step; returns the

@@ -33,7 +33,7 @@ def test_input(bundle, sample=None) -> np.ndarray:
     """
     c = bundle.model_config.in_channels
     if sample is None:
-        from napari_unet.synthetic import nuclei
+        from ...synthetic import nuclei
 
         image, _ = nuclei((TEST_SIDE, TEST_SIDE), n=20, seed=0)
         sample = np.repeat(image[None], c, axis=0)
