@@ -80,17 +80,12 @@ def start(worker, widget=None):
 
     ref = weakref.ref(worker)
     if widget is not None:
-        widget.destroyed.connect(worker.quit)
+        quit_with(widget, worker)
 
     def release(*_):
         w = ref()
         if w is None:
             return
-        if widget is not None:
-            try:
-                widget.destroyed.disconnect(w.quit)
-            except (TypeError, RuntimeError):  # already gone with the widget
-                pass
         for name in _SIGNALS:
             signal = getattr(w, name, None)
             try:
