@@ -75,6 +75,16 @@ def masked_cross_entropy(
     return (per_pixel * w).sum() / w.sum().clamp_min(1e-6)
 
 
+def seeded_generator(seed: int | None) -> torch.Generator:
+    """The trainer's random generator: reproducible with a seed, fresh entropy without."""
+    generator = torch.Generator()
+    if seed is not None:
+        generator.manual_seed(seed)
+    else:
+        generator.seed()
+    return generator
+
+
 def snapshot(trainer, patch: list[int], **info) -> Bundle:
     """A :class:`Bundle` of ``trainer``'s model as it is now (weights copied to the CPU) with
     its provenance; steps and seconds add up over fine-tuning. Shared by the 2-D and 3-D
@@ -176,11 +186,7 @@ class Trainer:
         self._shapes = [tuple(im.shape) for im in images]
 
         seed = self.config.seed
-        self.generator = torch.Generator()
-        if seed is not None:
-            self.generator.manual_seed(seed)
-        else:
-            self.generator.seed()
+        self.generator = seeded_generator(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
             self.model = UNet(self.model_config)

@@ -38,7 +38,7 @@ from .normalize import fit_normalization, normalize
 from .predict3d import as_planes, check_volume, read_block
 from .progress import Progress
 from .targets import IGNORE, check_painted, class_weights, semantic_target
-from .train import REPORT_EVERY_S, Trainer, masked_cross_entropy, snapshot
+from .train import REPORT_EVERY_S, Trainer, masked_cross_entropy, seeded_generator, snapshot
 
 
 def as_volume_labels(labels, shape) -> np.ndarray:
@@ -138,12 +138,7 @@ class Trainer3D:
         self.validation = None
         self._shapes = [tuple(im.shape) for im in images]
 
-        seed = self.config.seed
-        self.generator = torch.Generator()
-        if seed is not None:
-            self.generator.manual_seed(seed)
-        else:
-            self.generator.seed()
+        self.generator = seeded_generator(self.config.seed)
         self.rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=self.generator)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
