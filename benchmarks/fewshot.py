@@ -92,6 +92,7 @@ from napari_unet.core.metrics import (  # noqa: E402
 from napari_unet.core.postprocess import to_instances  # noqa: E402
 from napari_unet.core.predict import predict_image  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
+from napari_unet.core.starters import choose_start  # noqa: E402
 from napari_unet.core.train import Trainer  # noqa: E402
 
 DSB_FLUO_TRAIN = ("697a05c6fe4a", "0a849e0eb15f")
@@ -231,11 +232,15 @@ def run_unet(split: Split, painting: Painting, args, seed: int):
     postprocess config, timing dict)."""
     images = [split.train_images[i] for i in painting.image_index]
     t0 = time.perf_counter()
+    regions = painting.regions if painting.mode == "instance" else None
+    choice = choose_start(getattr(args, "init", "none"), images, painting.labels, painting.mode,
+                          regions=regions)  # timed: the user waits for it too
     trainer = Trainer(
         images,
         painting.labels,
         config=TrainConfig(seconds=args.seconds, device=args.device, seed=seed, mode=painting.mode),
-        regions=painting.regions if painting.mode == "instance" else None,
+        regions=regions,
+        init=choice.bundle,
     )
     bundle = drain(trainer.steps())
     train_s = time.perf_counter() - t0
@@ -252,6 +257,9 @@ def run_unet(split: Split, painting: Painting, args, seed: int):
         "steps": trainer.step,
         "predict_seconds": round(predict_s, 2),
         "device": bundle.info["device"],
+        "started_from": choice.name,
+        "zero_shot_scores": choice.scores,
+        "start_score": trainer.start_score,
     }
     return probs, bundle.mode, bundle.postprocess, timing
 
@@ -399,7 +407,7 @@ def run_one(split: Split, protocol: str, budget, method: str, seed: int, args) -
         "dataset": split.name,
         "protocol": protocol,
         "budget": budget,
-        "method": method,
+        "method": method if method != "unet" or args.init == "none" else f"unet+{args.init}",
         "seed": seed,
         "time_budget_s": args.seconds if method != "rf" else None,
         "mode": mode,
@@ -469,7 +477,7 @@ def markdown_table(records: list[dict]) -> str:
     for k in keys:
         rs = groups[k]
         dataset, n_eval, protocol, budget, method, secs, device = k
-        other = rf.get((dataset, n_eval, protocol, budget)) if method == "unet" else None
+        other = rf.get((dataset, n_eval, protocol, budget)) if method.startswith("unet") and method != "unet-full" else None
         name = f"{dataset} ({n_eval})"
         budget_s = f"{secs:g} s {device.split(' ')[0]}" if secs is not None else "-"
         common = [name, protocol, budget, method, budget_s]
@@ -523,6 +531,8 @@ def parse_args(argv=None):
     ap.add_argument("--seconds", type=float, default=60.0, help="U-Net training budget per run")
     ap.add_argument("--device", default="cpu", help="U-Net device: cpu, cuda, auto, ...")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--init", default="none",
+                    help="U-Net start: none (from scratch, the earlier rows), auto, a starter, a file")
     ap.add_argument("--max-eval", type=int, default=None,
                     help="use only the first N evaluation images (quick checks; not for results)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON lines are appended here")

@@ -1,4 +1,4 @@
-"""Command line: ``napari-unet train | predict | export | demo``.
+"""Command line: ``napari-unet train | predict | export | starters | demo``.
 
 A contract that batch users and benchmarks rely on; bad input ends with a one-line error
 and exit status 2, never a traceback.
@@ -88,7 +88,7 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None):
 
 
 def cmd_train(args) -> int:
-    from .core.bundle import load_bundle, save_bundle
+    from .core.bundle import save_bundle
     from .core.config import ModelConfig, TrainConfig
     from .core.device import describe
     from .core.progress import drain
@@ -119,11 +119,12 @@ def cmd_train(args) -> int:
         augment=not args.no_augment,
         mode=args.mode,
     )
-    model = ModelConfig(depth=args.depth, base_width=args.width, padding=args.padding,
-                        **({"spatial_dims": 3, "anisotropy": args.anisotropy or 1}
-                           if args.three_d else {}))
-    init = load_bundle(args.init) if args.init else None
-    if init is not None and init.model_config.spatial_dims != model.spatial_dims:
+    init, chose = _start_from(args, pairs)
+    explicit = (args.depth, args.width, args.padding) != (None, None, None)
+    model = None if init is not None and not explicit else ModelConfig(
+        depth=args.depth or 3, base_width=args.width or 16, padding=args.padding or "same",
+        **({"spatial_dims": 3, "anisotropy": args.anisotropy or 1} if args.three_d else {}))
+    if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
                        f"this training is {model.spatial_dims}-D")
     if args.three_d:
@@ -135,6 +136,8 @@ def cmd_train(args) -> int:
             f"{trainer.model_config.n_classes} classes, painted pixels per class {trainer.painted}",
             file=sys.stderr,
         )
+        if chose:
+            print(chose, file=sys.stderr)
         if trainer.note:
             print(trainer.note, file=sys.stderr)
     note = trainer.note
@@ -163,17 +166,67 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _start_from(args, pairs):
+    """``--init``: the model to fine-tune (or None) and what to tell the user about it."""
+    from .core.bundle import BundleError
+    from .core.starters import AUTO, NONE, choose_start
+
+    spec = args.init or AUTO
+    if args.three_d and spec == AUTO:
+        return None, ""  # the starters are 2-D
+    if spec == AUTO and (args.depth, args.width, args.padding) != (None, None, None):
+        return None, "training from scratch: a U-Net size was given (--init NAME to fine-tune)"
+    if spec == AUTO and args.mode == "instance" and len(pairs) and pairs[0][0].shape[0] not in (1, 3, 4):
+        spec = NONE
+    try:
+        choice = choose_start(spec, [p[0] for p in pairs], [p[1] for p in pairs], args.mode)
+    except BundleError as e:
+        raise CLIError(f"--init {spec}: {e}") from None
+    said = choice.message if spec in (AUTO,) or choice.bundle is not None else ""
+    return choice.bundle, said
+
+
+def _model(spec: str):
+    """A model by file path or starter name (CLIError if neither)."""
+    from .core.bundle import BundleError
+    from .core.starters import load_model
+
+    try:
+        return load_model(spec)
+    except BundleError as e:
+        raise CLIError(str(e)) from None
+
+
+def cmd_starters(args) -> int:
+    """List the shipped starter models with their model cards."""
+    from .core.starters import card_text, load_starter, starter_names, title
+
+    names = starter_names()
+    if not names:
+        print("no starter models are installed", file=sys.stderr)
+        return 0
+    for name in names:
+        bundle = load_starter(name)
+        if args.name and name not in args.name:
+            continue
+        print(f"{name}: {title(bundle)}")
+        if not args.short:
+            print()
+            print(card_text(bundle).strip())
+            print()
+    return 0
+
+
 def cmd_predict(args) -> int:
     """Predict files, folders and glob patterns into one folder; resumable (finished images
     are skipped unless --overwrite), locally or on a dask.distributed cluster."""
     from .core.batch import BatchError, Options, predict_files, prepare
-    from .core.bundle import load_bundle
     from .core.config import PredictConfig
     from .core.progress import drain
 
     if args.dask_local is not None and args.dask_local < 1:
         raise CLIError("--dask-local needs at least 1 worker")
-    bundle = load_bundle(args.model)
+    bundle = _model(args.model)
     options = Options(probabilities=args.probabilities, instances=args.instances, rgb=args.rgb,
                       channel_axis=args.channel_axis,
                       config=PredictConfig(device=args.device, tile_size=args.tile_size))
@@ -216,7 +269,9 @@ def _predict_on_cluster(args, options, update):
         from .core.distributed import connect, predict_files_distributed
 
         with connect(args.dask_address, args.dask_local) as client:
-            gen = predict_files_distributed(client, args.model, args.images, args.out, options,
+            from .core.starters import model_path
+
+            gen = predict_files_distributed(client, model_path(args.model), args.images, args.out, options,
                                             overwrite=args.overwrite)
             return drain(gen, update)
     except ImportError as e:
@@ -228,10 +283,9 @@ def _predict_on_cluster(args, options, update):
 
 def cmd_export(args) -> int:
     """Write a trained model as a bioimage.io package, TorchScript or ONNX file."""
-    from .core.bundle import load_bundle
     from .core.export import ExportError, export_model
 
-    bundle = load_bundle(args.model)
+    bundle = _model(args.model)
     if bundle.model_config.spatial_dims == 3:
         raise CLIError(f"{args.model} is a 3-D model; only 2-D models can be exported yet")
     options = {}
@@ -302,12 +356,17 @@ def build_parser() -> argparse.ArgumentParser:
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="training budget in steps")
     budget.add_argument("--seconds", type=float, help="training budget in seconds (default 30)")
-    t.add_argument("--init", help="continue training from this model file")
+    t.add_argument("--init", default="auto", metavar="auto|none|STARTER|MODEL",
+                   help="what to fine-tune: auto (default: the starter that best fits your "
+                        "painting, or from scratch), none (from scratch), a starter's name "
+                        "(napari-unet starters), or a model file")
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--patch-size", type=int, default=64)
-    t.add_argument("--depth", type=int, default=3)
-    t.add_argument("--width", type=int, default=16, help="feature maps at the first level")
-    t.add_argument("--padding", choices=["same", "valid"], default="same")
+    t.add_argument("--depth", type=int, default=None, help="from scratch: 3 (default)")
+    t.add_argument("--width", type=int, default=None,
+                   help="feature maps at the first level; from scratch: 16 (default)")
+    t.add_argument("--padding", choices=["same", "valid"], default=None,
+                   help="from scratch: same (default)")
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--3d", dest="three_d", action="store_true",
                    help="train a 3-D U-Net on (Z, Y, X) image stacks and painted label stacks")
@@ -324,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     q = sub.add_parser("predict", help="segment images with a trained model")
-    q.add_argument("model", help="model file written by 'train'")
+    q.add_argument("model", help="model file written by 'train', or a starter's name "
+                                 "(napari-unet starters)")
     q.add_argument(
         "images",
         nargs="+",
@@ -356,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .core.export import FORMATS  # no torch: the exporters load on use
 
     e = sub.add_parser("export", help="write a model for other tools: bioimage.io, TorchScript, ONNX")
-    e.add_argument("model", help="model file written by 'train'")
+    e.add_argument("model", help="model file written by 'train', or a starter's name")
     e.add_argument("--format", required=True, choices=FORMATS)
     e.add_argument("--out", required=True, help="file to write (.zip, .pt or .onnx added if no suffix)")
     e.add_argument("--sample", help="bioimageio: image for the test tensors and cover (default: synthetic)")
@@ -367,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--rgb", action="store_true", default=None, help="the sample's last axis holds colour")
     e.add_argument("--quiet", action="store_true", help="no messages")
     e.set_defaults(func=cmd_export)
+
+    st = sub.add_parser("starters", help="list the pretrained starter models and their cards")
+    st.add_argument("name", nargs="*", help="only these starters")
+    st.add_argument("--short", action="store_true", help="one line per starter")
+    st.set_defaults(func=cmd_starters)
 
     d = sub.add_parser("demo", help="train and predict on a synthetic example")
     d.add_argument("--out", default="napari-unet-demo", help="folder for the results")

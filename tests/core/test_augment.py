@@ -71,3 +71,38 @@ def test_noise_changes_the_image_but_never_the_labels():
     assert torch.equal(a_tgt, b_tgt)
     diff = (b_img - a_img)
     assert diff.abs().max() > 0 and diff.std() < 0.5
+
+
+def test_zoom_gamma_and_blur_keep_image_and_target_together():
+    """A bright square labelled 1 on 0: after zoom, gamma and blur the target still marks
+    where the square went (nearest neighbour, only 0/1/IGNORE), and values stay in range."""
+    from napari_unet.core.augment import AugmentParams, augment
+    from napari_unet.core.targets import IGNORE
+
+    window, out = 160, 64
+    image = torch.zeros(4, 1, window, window)
+    target = torch.zeros(4, window, window, dtype=torch.long)
+    image[:, :, 60:100, 60:100] = 1.0
+    target[:, 60:100, 60:100] = 1
+    params = AugmentParams(elastic=False, flips=True, intensity_scale=0.0, intensity_shift=0.0,
+                           zoom=1.0, gamma=0.5, blur=0.0)
+    g = torch.Generator().manual_seed(0)
+    img, tgt, _ = augment(image, target, out, params, g)
+    assert img.shape == (4, 1, out, out) and set(tgt.unique().tolist()) <= {IGNORE, 0, 1}
+    assert img.min() >= 0 and img.max() <= 1
+    inside = tgt == 1
+    # bilinear image against nearest target: they differ only on the square's edge
+    assert inside.any() and (img[:, 0][inside] > 0.5).float().mean() > 0.9
+    assert (img[:, 0][tgt == 0] < 0.5).float().mean() > 0.9
+    sizes = inside.flatten(1).sum(1).float()
+    assert sizes.max() / sizes.min() > 1.5  # zoom changed the square's size between samples
+
+
+def test_blur_smooths_some_patches_and_leaves_others():
+    from napari_unet.core.augment import _random_blur
+
+    g = torch.Generator().manual_seed(1)
+    noise = torch.randn(16, 1, 32, 32, generator=torch.Generator().manual_seed(2))
+    out = _random_blur(noise, 2.0, g)
+    std = out.flatten(1).std(1)
+    assert (std < 0.6).any() and torch.isclose(std, noise.flatten(1).std(1)).any()

@@ -12,6 +12,7 @@ Shapes: ``image (B, C, Wn, Wn)``, ``target (B, Wn, Wn)`` windows of side ``Wn = 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -46,6 +47,17 @@ class AugmentParams:
     intensity_scale: float = 0.2
     intensity_shift: float = 0.1
     noise: float = 0.0
+    zoom: float = 0.0
+    """Random scale change ``2**u``, ``u`` uniform in ``[-zoom, zoom]`` (1.0: 0.5x to 2x)."""
+    gamma: float = 0.0
+    """Random gamma ``exp(u)``, ``u`` uniform in ``[-gamma, gamma]``, on each patch's range."""
+    blur: float = 0.0
+    """Gaussian blur of a random sigma in ``[0, blur]`` px on half of the patches."""
+
+    @property
+    def max_zoom(self) -> float:
+        """Most source pixels per output pixel (the window must hold ``out * max_zoom``)."""
+        return 2.0 ** self.zoom if self.zoom > 0 else 1.0
 
     @classmethod
     def from_train_config(cls, cfg) -> AugmentParams:
@@ -59,6 +71,9 @@ class AugmentParams:
             intensity_scale=cfg.intensity_scale,
             intensity_shift=cfg.intensity_shift,
             noise=cfg.noise,
+            zoom=cfg.zoom,
+            gamma=cfg.gamma,
+            blur=cfg.blur,
         )
 
 
@@ -92,6 +107,9 @@ def sampling_grid(
         idx = torch.randint(0, 8, (batch,), generator=generator)
         mats = _DIHEDRAL[idx].to(device)  # (B, 2, 2)
         pts = torch.einsum("bij,bhwj->bhwi", mats, pts)
+    if params.zoom > 0:
+        u = (torch.rand(batch, generator=generator) * 2 - 1) * params.zoom
+        pts = pts * (2.0 ** u).to(device).view(batch, 1, 1, 1)
     if params.elastic and params.elastic_sigma > 0:
         disp = elastic_displacement(
             batch, out, params.elastic_sigma, params.elastic_grid, generator, device
@@ -114,7 +132,7 @@ def augment(
     Returns ``(B, C, out, out)``, ``(B, out, out)`` and ``(B, out, out)`` or None.
     """
     b, c, window, _ = image.shape
-    if not (params.flips or params.elastic):
+    if not (params.flips or params.elastic or params.zoom > 0):
         lo = (window - out) // 2
         img = image[..., lo : lo + out, lo : lo + out]
         tgt = target[..., lo : lo + out, lo : lo + out]
@@ -133,6 +151,10 @@ def augment(
             weight = F.grid_sample(
                 weight.unsqueeze(1), grid, mode="nearest", padding_mode="zeros", align_corners=True
             ).squeeze(1)
+    if params.blur > 0:
+        img = _random_blur(img, params.blur, generator)
+    if params.gamma > 0:
+        img = _random_gamma(img, params.gamma, generator)
     if params.intensity_scale or params.intensity_shift:
         scale = 1 + (torch.rand(b, c, 1, 1, generator=generator) * 2 - 1) * params.intensity_scale
         shift = (torch.rand(b, c, 1, 1, generator=generator) * 2 - 1) * params.intensity_shift
@@ -144,3 +166,34 @@ def augment(
         dev_gen = torch.Generator(device=img.device).manual_seed(seed)
         img = img + torch.randn(img.shape, generator=dev_gen, device=img.device) * sigma.to(img.device)
     return img, tgt, weight
+
+
+def _random_gamma(img: torch.Tensor, gamma: float, generator: torch.Generator) -> torch.Tensor:
+    """``lo + (hi - lo) * ((x - lo) / (hi - lo)) ** g`` per patch, ``g = exp(U(-gamma, gamma))``,
+    with ``lo``/``hi`` the patch's own minimum and maximum (values stay in the patch's range)."""
+    b = img.shape[0]
+    g = torch.exp((torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * gamma).to(img.device)
+    lo = img.amin(dim=(1, 2, 3), keepdim=True)
+    hi = img.amax(dim=(1, 2, 3), keepdim=True)
+    span = (hi - lo).clamp_min(1e-6)
+    return lo + span * ((img - lo) / span).clamp(0, 1) ** g
+
+
+def _random_blur(img: torch.Tensor, max_sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian blur of sigma ``U(0, max_sigma)`` px on a random half of the patches
+    (separable, mirrored at the edges; a sigma below 0.3 px leaves the patch as it is)."""
+    b, c, h, w = img.shape
+    sigma = torch.rand(b, generator=generator) * max_sigma
+    sigma[torch.rand(b, generator=generator) < 0.5] = 0.0
+    radius = max(1, int(math.ceil(3 * max_sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    s = sigma.clamp_min(0.3).view(b, 1)
+    k = torch.exp(-(x.view(1, -1) ** 2) / (2 * s**2))
+    k[sigma < 0.3] = (x == 0).float()  # identity kernel
+    k = (k / k.sum(1, keepdim=True)).to(img.device, img.dtype)
+    k = k.repeat_interleave(c, 0)  # (B*C, K)
+    flat = img.reshape(1, b * c, h, w)
+    flat = F.pad(flat, (radius, radius, radius, radius), mode="reflect")
+    flat = F.conv2d(flat, k.view(b * c, 1, 1, -1), groups=b * c)
+    flat = F.conv2d(flat, k.view(b * c, 1, -1, 1), groups=b * c)
+    return flat.reshape(b, c, h, w)

@@ -179,6 +179,10 @@ class TrainConfig(_DictMixin):
     noise: Gaussian noise of a random standard deviation in ``[0, noise]`` per patch. Off by
         default: 0.1 helped whole-object painting on DSB2018 but hurt scribbles
         (docs/benchmarks.md).
+    zoom: random scale change ``2**u`` with ``u`` uniform in ``[-zoom, zoom]`` (1.0: 0.5x to
+        2x; the starters are trained with 1.0). Off by default.
+    gamma: random gamma ``exp(u)``, ``u`` uniform in ``[-gamma, gamma]``. Off by default.
+    blur: Gaussian blur of sigma up to ``blur`` px on half of the patches. Off by default.
     painted_fraction: share of patches centred on a painted pixel (the rest are uniform).
     class_balance: weight every painted class equally in the loss (w_c of the paper).
     amp: mixed precision (bf16/fp16 autocast) when training on CUDA.
@@ -216,6 +220,9 @@ class TrainConfig(_DictMixin):
     intensity_scale: float = 0.2
     intensity_shift: float = 0.1
     noise: float = 0.0
+    zoom: float = 0.0
+    gamma: float = 0.0
+    blur: float = 0.0
     painted_fraction: float = 0.9
     class_balance: bool = True
     amp: bool = True
@@ -241,6 +248,8 @@ class TrainConfig(_DictMixin):
             raise ConfigError("threads must be >= 1 (or None for torch's default)")
         if self.batch_size < 1 or self.patch_size < 8:
             raise ConfigError("batch_size must be >= 1 and patch_size >= 8")
+        if not (0.0 <= self.zoom <= 2.0 and self.gamma >= 0 and self.blur >= 0):
+            raise ConfigError("zoom must be in [0, 2], gamma and blur >= 0")
         if not 0.0 <= self.painted_fraction <= 1.0:
             raise ConfigError("painted_fraction must be in [0, 1]")
         if self.mode not in ("semantic", "instance"):

@@ -27,6 +27,7 @@ from .device import (
     resolve_device,
     torch_threads,
 )
+from .grayscale import for_model
 from .images import ImageError, check_finite, check_image
 from .model import UNet
 from .normalize import apply, stats_for
@@ -119,6 +120,7 @@ def predict(
         raise ImageError("this is a 3-D model: give it (Z, Y, X) volumes "
                          "(core.predict3d.predict_3d), not 2-D images")
     check_image(image)
+    image = for_model(image, bundle)  # colour -> luminance for starter-based models
     c, h, w = image.shape
     if c != cfg.in_channels:
         raise ImageError(

@@ -30,6 +30,7 @@ from .device import (
     resolve_device,
     torch_threads,
 )
+from .grayscale import chw_to_gray, takes_luminance
 from .images import ImageError, as_label_array, check_class_labels, check_finite, check_image
 from .model import UNet
 from .normalize import fit_normalization, normalize
@@ -57,8 +58,13 @@ def masked_cross_entropy(
     target: torch.Tensor,
     weight: torch.Tensor | None = None,
     pixel_weight: torch.Tensor | None = None,
+    groups: Sequence[Sequence[int]] | None = None,
 ) -> torch.Tensor:
     """Weighted pixel-wise cross-entropy over pixels whose target is not IGNORE.
+
+    ``groups``: target class ``j`` is the union of the network's classes ``groups[j]``; its
+    probability is their sum (the marginal: strokes of foreground train a 3-class starter's
+    interior + border, ``groups = [[0], [1, 2]]``). ``weight`` then has one entry per group.
 
     ``logits (B, K, H, W)``, ``target (B, H, W)`` with IGNORE = -1 for pixels that must not
     count (unpainted, or from outside the image); ``weight (K,)`` per class (the paper's
@@ -67,7 +73,12 @@ def masked_cross_entropy(
     """
     valid = target != IGNORE
     safe = torch.where(valid, target, torch.zeros_like(target))
-    per_pixel = F.cross_entropy(logits.float(), safe, reduction="none")
+    if groups is None:
+        per_pixel = F.cross_entropy(logits.float(), safe, reduction="none")
+    else:
+        logp = F.log_softmax(logits.float(), dim=1)
+        logp = torch.stack([torch.logsumexp(logp[:, list(g)], dim=1) for g in groups], dim=1)
+        per_pixel = F.nll_loss(logp, safe, reduction="none")
     w = weight[safe] if weight is not None else torch.ones_like(per_pixel)
     if pixel_weight is not None:
         w = w + pixel_weight
@@ -100,7 +111,9 @@ def snapshot(trainer, patch: list[int], **info) -> Bundle:
         norm=trainer.norm,
         state_dict=state,
         class_names=list(trainer.class_names),
-        train_config=trainer.config.to_dict(),
+        # a starter fine-tuned on strokes of classes stays a 3-class (instance) model
+        train_config={**trainer.config.to_dict(),
+                      "mode": getattr(trainer, "bundle_mode", trainer.config.mode)},
         postprocess=trainer.postprocess,
         info={
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -110,10 +123,37 @@ def snapshot(trainer, patch: list[int], **info) -> Bundle:
             "image_shapes": [list(s) for s in trainer._shapes],
             "painted_pixels": trainer.painted,
             "patch": list(patch),
+            **({"started_from": _origin(trainer.init)} if trainer.init is not None else {}),
+            **({"colour": "luminance"} if trainer.init is not None and takes_luminance(trainer.init)
+               and trainer.model_config.in_channels == 1 else {}),
             **info,
             "napari_unet": __version__,
         },
     )
+
+
+def _origin(init: Bundle) -> str:
+    """What a fine-tuned model started from, for its provenance: a starter's name, or the
+    model it continued (itself started from ...)."""
+    if "starter" in init.info:
+        return f"starter {init.info['starter']}"
+    before = init.info.get("started_from")
+    return f"a trained model (from {before})" if before else "a trained model"
+
+
+def adapt_to_init(init: Bundle | None, mode: str, n_classes: int):
+    """How painting with ``n_classes`` classes in ``mode`` uses ``init``.
+
+    Returns ``(model_classes, groups, new_head)``: a 3-class instance model (a starter)
+    painted with 2 classes keeps its 3 outputs and learns through the marginal (groups
+    ``[[0], [1, 2]]``: foreground = interior + border); with more classes its body gets a new
+    head; anything else is trained as painted.
+    """
+    if init is not None and init.mode == "instance" and mode == "semantic":
+        if n_classes == 2:
+            return 3, [[0], [1, 2]], False
+        return n_classes, None, True
+    return n_classes, None, False
 
 
 class Trainer:
@@ -128,7 +168,10 @@ class Trainer:
     norm: normalisation settings (values are measured on ``images``).
     init: a trained :class:`Bundle` to continue from (fine-tuning). It is used when it has
         the same channels and classes as the data; otherwise training starts fresh and
-        :attr:`note` says why.
+        :attr:`note` says why. A 3-class instance model (a starter) also takes strokes of
+        classes: two classes train it through the marginal (foreground = interior + border,
+        so the result still splits touching objects), more give its body a new head. A
+        colour image with a grayscale ``init`` is trained as its luminance.
     class_names: names of the classes, label 1 first.
     regions: instance mode only: per image, a boolean mask of the annotated region (or
         None for the painted objects' bounding box grown by ``config.region_margin``).
@@ -155,11 +198,30 @@ class Trainer:
         instance = self.config.mode == "instance"
         lab, n_classes = self._checked(images, labels)
         self.note = ""
+        if (init is not None and takes_luminance(init) and in_channels in (3, 4)
+                and init.model_config.spatial_dims == 2):
+            images = [chw_to_gray(im) for im in images]
+            in_channels = 1
+            self.note = "the colour image is used as its luminance (the starting model is grayscale)"
+        model_classes, self.groups, new_head = adapt_to_init(init, self.config.mode, n_classes)
+        self.n_target_classes = n_classes
+        """Classes of the training targets (painted); the network may have more (marginal)."""
+        self.bundle_mode = "instance" if self.groups is not None else self.config.mode
         base = model or (init.model_config if init is not None else ModelConfig())
         self.model_config = ModelConfig.from_dict(
-            {**base.to_dict(), "in_channels": in_channels, "n_classes": n_classes}
+            {**base.to_dict(), "in_channels": in_channels, "n_classes": model_classes}
         )
-        if init is not None and init.mode != self.config.mode:
+        if init is not None and (self.groups is not None or new_head):
+            if init.model_config != ModelConfig.from_dict(
+                {**self.model_config.to_dict(), "n_classes": init.model_config.n_classes}
+            ):
+                self.note = (f"started fresh: the starting model has {init.model_config.in_channels}"
+                             f" channel(s) and another architecture")
+                init, self.groups, new_head = None, None, False
+                self.bundle_mode = self.config.mode
+                self.model_config = ModelConfig.from_dict(
+                    {**self.model_config.to_dict(), "n_classes": n_classes})
+        elif init is not None and init.mode != self.config.mode:
             self.note = (
                 f"started fresh: the previous model was a {init.mode} model, "
                 f"this training is {self.config.mode}"
@@ -174,8 +236,10 @@ class Trainer:
             init = None
         self.init = init
         self.class_names = list(class_names or (init.class_names if init else []))
-        if instance:
+        if instance or self.groups is not None:
             self.class_names = list(INSTANCE_CLASSES)
+        elif new_head and class_names is None:
+            self.class_names = default_class_names(n_classes)
         elif len(self.class_names) != n_classes:
             self.class_names = default_class_names(n_classes)
         self.postprocess = init.postprocess if init is not None else PostprocessConfig()
@@ -190,7 +254,13 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
             self.model = UNet(self.model_config)
-        if init is not None:
+        if init is not None and new_head:  # the starter's body, a new (random) head
+            body = {k: v for k, v in init.state_dict.items() if not k.startswith("head.")}
+            missing, _ = self.model.load_state_dict(body, strict=False)
+            assert all(k.startswith("head.") for k in missing), missing
+            self.note = (f"{self.note}; " if self.note else "") + (
+                f"{n_classes} classes: the starting model's body with a new output layer")
+        elif init is not None:
             self.model.load_state_dict(init.state_dict)
         self._memory_format = (
             torch.channels_last if prefers_channels_last(self.device) else torch.contiguous_format
@@ -199,6 +269,8 @@ class Trainer:
 
         self.validation: float | None = None
         """The latest validation score (mean IoU on the held-out pixels)."""
+        self.start_score: float | None = None
+        """The starting model's score on the held-out pixels, before training (fine-tuning)."""
         self._best: tuple[float, int, dict] | None = None
         self._scored_step = -1
         self.augment = AugmentParams.from_train_config(self.config)
@@ -243,10 +315,10 @@ class Trainer:
         if channels != {self.model_config.in_channels}:
             raise ImageError("the training images changed channels; start training again")
         lab, n_classes = self._checked(images, labels)
-        if n_classes != self.model_config.n_classes:
+        if n_classes != self.n_target_classes:
             raise ImageError(
                 f"{n_classes} classes are painted now, the model has "
-                f"{self.model_config.n_classes}; start training again to learn them"
+                f"{self.n_target_classes}; start training again to learn them"
             )
         self._shapes = [tuple(im.shape) for im in images]
         self._best = None
@@ -279,7 +351,8 @@ class Trainer:
             seed=seed or 0,
         )
         self.validator = (
-            Validator(normalized, targets, holdout, n_classes, self.model.receptive_radius)
+            Validator(normalized, targets, holdout, n_classes, self.model.receptive_radius,
+                      groups=self.groups)
             if holdout is not None
             else None
         )
@@ -294,7 +367,7 @@ class Trainer:
         self.sampler = PatchSampler(
             normalized,
             targets,
-            window=self.patch_in + 2 * ctx,
+            window=int(math.ceil(self.patch_in * self.augment.max_zoom)) + 2 * ctx,
             n_classes=n_classes,
             painted_fraction=self.config.painted_fraction,
             device=self.device,
@@ -336,7 +409,7 @@ class Trainer:
             self.device.type, dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
         ):
             logits = self.model(img)
-        loss = masked_cross_entropy(logits, tgt, self.class_weight, wgt)
+        loss = masked_cross_entropy(logits, tgt, self.class_weight, wgt, self.groups)
         return self._optimise(loss)
 
     def _optimise(self, loss: torch.Tensor) -> torch.Tensor:
@@ -436,6 +509,8 @@ class Trainer:
         was_training = self.model.training
         self.validation = self.validator.score(self.model, amp=self.config.amp)
         self.model.train(was_training)
+        if self.step == 0 and self.init is not None:
+            self.start_score = self.validation
         self._scored_step = self.step
         if self.config.keep_best and (self._best is None or self.validation > self._best[0]):
             state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}

@@ -149,8 +149,11 @@ class Validator:
     targets (before hold-out). ``context``: px of input needed around an output pixel.
     """
 
-    def __init__(self, images, targets, holdout: Holdout, n_classes: int, context: int):
+    def __init__(self, images, targets, holdout: Holdout, n_classes: int, context: int,
+                 groups=None):
         self.n_classes = n_classes
+        self.groups = groups
+        """Target class j is the network's classes ``groups[j]`` summed (None: one each)."""
         self.crops = []  # (normalised image crop, its target: one held-out stroke, else IGNORE)
         for img, tgt, m in zip(images, targets, holdout.masks):
             if m is None or not m.any():
@@ -181,7 +184,12 @@ class Validator:
         config = PredictConfig(amp=amp, tile_size=512)  # the model's own device
         preds, tgts = [], []
         for crop, held in self.crops:
-            p = predict_image(crop, identity, config, model=model, probabilities=False)
-            preds.append(p.labels.astype(np.int64).ravel() - 1)
+            p = predict_image(crop, identity, config, model=model,
+                              probabilities=self.groups is not None)
+            if self.groups is None:
+                preds.append(p.labels.astype(np.int64).ravel() - 1)
+            else:
+                merged = np.stack([p.probabilities[list(g)].sum(0) for g in self.groups])
+                preds.append(merged.argmax(0).ravel())
             tgts.append(held.ravel())
         return mean_iou(np.concatenate(preds), np.concatenate(tgts), self.n_classes)

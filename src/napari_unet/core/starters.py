@@ -1,0 +1,225 @@
+"""Starter models: pretrained generalist U-Nets shipped in the package, and choosing one.
+
+A starter is an ordinary model file (``napari_unet/starters/<name>.unet``): a 3-class
+instance U-Net (background, object interior, object border) whose ``info`` holds
+``"starter": name`` and a model card (``"card"``: training data, licences, citations, the
+command that trained it, measured scores, what it is not for). It predicts objects with no
+painting at all, and fine-tunes from a few strokes (see :class:`~.train.Trainer`: strokes of
+two classes train it through the marginal, foreground = interior + border).
+
+Where a model is asked for by name, :func:`load_model` takes a starter's name or a model
+file's path. :func:`choose_start` turns the "start from" choice (``auto``, ``none``, a
+starter's name, a model file) into the model to fine-tune; ``auto`` scores every starter
+zero-shot on the user's own painted pixels (a forward pass on crops around the strokes) and
+takes the best if it gets at least :data:`AUTO_MIN_SCORE`, else trains from scratch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .bundle import Bundle, BundleError, load_bundle
+
+STARTERS_DIR = Path(__file__).resolve().parents[1] / "starters"
+"""Where the shipped starters live (package data)."""
+
+AUTO = "auto"
+NONE = "none"
+
+AUTO_MIN_SCORE = 0.6
+"""``auto`` fine-tunes a starter only if it scores at least this zero-shot (mean IoU of
+background and foreground on the painted pixels); below it, training starts from scratch.
+Chance level is about 0.33; docs/benchmarks.md has the scores on real images."""
+
+
+def starter_names() -> list[str]:
+    """Names of the shipped starters, sorted."""
+    if not STARTERS_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in STARTERS_DIR.glob("*.unet"))
+
+
+def starter_path(name: str) -> Path:
+    return STARTERS_DIR / f"{name}.unet"
+
+
+def is_starter(name) -> bool:
+    return isinstance(name, str) and name in starter_names()
+
+
+def load_starter(name: str) -> Bundle:
+    """The shipped starter ``name``; :class:`BundleError` names the starters if unknown."""
+    if not is_starter(name):
+        known = ", ".join(starter_names()) or "none are installed"
+        raise BundleError(f"no starter called {name!r} (starters: {known})")
+    return load_bundle(starter_path(name))
+
+
+def load_model(spec: str | os.PathLike) -> Bundle:
+    """A model by starter name or by file path (a file of that name wins over a starter)."""
+    path = Path(spec)
+    if not path.exists():
+        if isinstance(spec, str) and is_starter(spec):
+            return load_starter(spec)
+        if path.suffix or len(path.parts) > 1:  # meant as a file: say that it is missing
+            return load_bundle(spec)
+        known = ", ".join(starter_names()) or "none are installed"
+        raise BundleError(f"no model file or starter called {spec} (starters: {known})")
+    return load_bundle(spec)
+
+
+def model_path(spec: str | os.PathLike) -> Path:
+    """The file behind a model spec: the path itself, or a starter's file."""
+    if isinstance(spec, str) and not Path(spec).exists() and is_starter(spec):
+        return starter_path(spec)
+    return Path(spec)
+
+
+def card_text(bundle: Bundle) -> str:
+    """The model card of a starter as plain text (Markdown); a short summary otherwise."""
+    card = bundle.info.get("card")
+    if isinstance(card, str) and card.strip():
+        return card
+    return bundle.summary()
+
+
+def title(bundle: Bundle) -> str:
+    """One line for menus: the starter's own title, else its summary."""
+    t = bundle.info.get("title")
+    return t if isinstance(t, str) and t else bundle.summary()
+
+
+@dataclass
+class StartChoice:
+    """What training starts from, and why (for the user)."""
+
+    bundle: Bundle | None
+    """None: from scratch (random weights)."""
+    name: str
+    """A starter's name, ``"current model"``, a file path, or ``"none"``."""
+    message: str
+    scores: dict[str, float] = field(default_factory=dict)
+    """Zero-shot scores of the candidates (``auto`` only)."""
+
+
+def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regions=None) -> float:
+    """Mean IoU (background, foreground) of ``bundle`` on the painted pixels, with no training.
+
+    ``images``: ``(C, H, W)`` arrays; ``labels``: painted labels (semantic: 1 = background,
+    2 = foreground; instance: object ids, unpainted pixels in the annotated region are
+    background). Only crops around the painted pixels are predicted. NaN if it cannot be
+    scored (another number of channels, or more than two classes painted).
+    """
+    from .grayscale import chw_to_gray, takes_luminance
+    from .normalize import normalize
+    from .targets import IGNORE, annotated_region, semantic_target
+    from .validation import Holdout, Validator
+
+    cfg = bundle.model_config
+    if cfg.spatial_dims != 2:
+        return float("nan")
+    targets, ims = [], []
+    for i, (im, lab) in enumerate(zip(images, labels)):
+        im = np.asarray(im)
+        if im.shape[0] != cfg.in_channels:
+            if im.shape[0] in (3, 4) and takes_luminance(bundle):
+                im = chw_to_gray(im)
+            else:
+                return float("nan")
+        lab = np.asarray(lab)
+        if mode == "instance":
+            region = regions[i] if regions is not None and regions[i] is not None else \
+                annotated_region(lab, 16)
+            t = np.where(region, (lab > 0).astype(np.int64), IGNORE)
+        else:
+            if lab.max() > 2:
+                return float("nan")
+            t = semantic_target(lab)
+        targets.append(t)
+        ims.append(normalize(im, bundle.norm))
+    if not any((t != IGNORE).any() for t in targets):
+        return float("nan")
+    if cfg.n_classes == 3 and bundle.mode == "instance":
+        groups = [[0], [1, 2]]
+    elif cfg.n_classes == 2:
+        groups = None
+    else:
+        return float("nan")
+    model = bundle.build_model("cpu")
+    holdout = Holdout([t != IGNORE for t in targets])
+    validator = Validator(ims, targets, holdout, 2, model.receptive_radius, groups=groups)
+    return validator.score(model)
+
+
+def choose_start(
+    spec: str | os.PathLike | None,
+    images,
+    labels,
+    mode: str = "semantic",
+    *,
+    current: Bundle | None = None,
+    regions=None,
+) -> StartChoice:
+    """Resolve a "start from" choice into the model to fine-tune.
+
+    ``spec``: ``"auto"`` (default when None), ``"none"``, a starter's name, ``"current"``
+    (``current``), or a model file. ``auto`` scores ``current`` (if given) and every starter
+    zero-shot on the painted pixels and picks the best, unless none reaches
+    :data:`AUTO_MIN_SCORE`; with more than two painted classes it continues ``current`` if
+    given, else starts from scratch (starters are scored on background against foreground;
+    name one to use its body with a new output layer).
+    """
+    spec = AUTO if spec is None else spec
+    if spec == NONE:
+        return StartChoice(None, NONE, "training from scratch (random start)")
+    if spec == "current":
+        if current is None:
+            return StartChoice(None, NONE, "no current model: training from scratch")
+        return StartChoice(current, "current model", "continuing the current model")
+    if spec != AUTO:
+        bundle = load_model(spec)
+        name = bundle.info.get("starter", str(spec))
+        return StartChoice(bundle, name, f"starting from {_said(name, bundle)}")
+
+    candidates = {}
+    if current is not None:
+        candidates["current model"] = current
+    for name in starter_names():
+        candidates[name] = load_starter(name)
+    scores = {}
+    for name, bundle in candidates.items():
+        s = zero_shot_score(bundle, images, labels, mode, regions)
+        if np.isfinite(s):
+            scores[name] = round(float(s), 3)
+    if not scores:
+        if current is not None:
+            return StartChoice(current, "current model", "continuing the current model")
+        why = ("starters know background and objects; with more classes, choose one "
+               "by name to reuse it") if mode == "semantic" and _classes(labels) > 2 else \
+            "no starter fits these images"
+        return StartChoice(None, NONE, f"training from scratch ({why})")
+    best = max(scores, key=scores.get)
+    others = ", ".join(f"{n} {s:.2f}" for n, s in scores.items() if n != best)
+    others = f" (others: {others})" if others else ""
+    if scores[best] < AUTO_MIN_SCORE and best != "current model":
+        return StartChoice(
+            None, NONE,
+            f"training from scratch: no starter fits your painting well enough (best: {best}, "
+            f"IoU {scores[best]:.2f}, {AUTO_MIN_SCORE:.2f} needed){others}", scores)
+    bundle = candidates[best]
+    return StartChoice(
+        bundle, best,
+        f"starting from {_said(best, bundle)}: before any training it matches your painting "
+        f"with IoU {scores[best]:.2f}{others}", scores)
+
+
+def _said(name: str, bundle: Bundle) -> str:
+    return f"the {name} starter" if "starter" in bundle.info else str(name)
+
+
+def _classes(labels) -> int:
+    return int(max(int(np.max(l)) if np.size(l) else 0 for l in labels))

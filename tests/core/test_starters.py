@@ -1,0 +1,171 @@
+"""Starter models: choosing one, fine-tuning it from strokes, and the shipped ones."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unet.core import starters
+from napari_unet.core.bundle import BundleError, save_bundle
+from napari_unet.core.config import ModelConfig, TrainConfig
+from napari_unet.core.predict import predict_image
+from napari_unet.core.progress import drain
+from napari_unet.core.train import Trainer, masked_cross_entropy
+from napari_unet.synthetic import nuclei, simulate_painting
+
+
+@pytest.fixture(scope="module")
+def fake_starters(tmp_path_factory):
+    """A folder with two tiny 3-class starters: ``good`` (trained on synthetic nuclei) and
+    ``inverted`` (trained on the same nuclei shown dark on bright: wrong for fluorescence)."""
+    folder = tmp_path_factory.mktemp("starters")
+    image, truth = nuclei((128, 128), n=12, seed=3)
+    for name, img in (("good", image), ("inverted", image.max() - image)):
+        trainer = Trainer([img[None]], [truth], model=ModelConfig(depth=2, base_width=8),
+                          config=TrainConfig(mode="instance", steps=150, seconds=None, threads=1))
+        bundle = drain(trainer.steps())
+        bundle.info.update(starter=name, title=f"{name} test starter", card=f"# {name}\nLicence: CC0")
+        save_bundle(bundle, folder / f"{name}.unet")
+    return folder
+
+
+@pytest.fixture
+def use_fake(fake_starters, monkeypatch):
+    monkeypatch.setattr(starters, "STARTERS_DIR", fake_starters)
+    return fake_starters
+
+
+@pytest.fixture(scope="module")
+def strokes():
+    image, truth = nuclei((128, 128), n=12, seed=5)
+    painted = simulate_painting(truth, n_objects=6, n_background_strokes=6, seed=0)
+    return image[None], truth, painted
+
+
+def test_marginal_loss_is_cross_entropy_of_interior_plus_border():
+    """Strokes of foreground train P(interior) + P(border); background trains P(background)."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 5, 5)
+    target = torch.randint(-1, 2, (2, 5, 5))
+    loss = masked_cross_entropy(logits, target, groups=[[0], [1, 2]])
+    p = torch.softmax(logits, 1)
+    merged = torch.stack([p[:, 0], p[:, 1] + p[:, 2]], 1)
+    valid = target >= 0
+    picked = merged.gather(1, target.clamp_min(0).unsqueeze(1)).squeeze(1)
+    expected = -torch.log(picked[valid]).mean()
+    assert torch.allclose(loss, expected, atol=1e-5)
+
+
+def test_scribbles_on_a_starter_keep_its_three_classes_and_give_objects(use_fake, strokes):
+    image, truth, painted = strokes
+    init = starters.load_starter("good")
+    trainer = Trainer([image], [painted], config=TrainConfig(steps=30, seconds=None, threads=1),
+                      init=init)
+    assert trainer.groups == [[0], [1, 2]] and trainer.model_config.n_classes == 3
+    bundle = drain(trainer.steps())
+    assert bundle.mode == "instance"
+    assert bundle.class_names == ["background", "interior", "border"]
+    assert bundle.info["started_from"] == "starter good"
+    pred = predict_image(image, bundle)
+    fg = pred.probabilities[1] + pred.probabilities[2]
+    assert np.allclose(fg, 1 - pred.probabilities[0], atol=1e-5)
+
+
+def test_more_than_two_classes_get_a_new_head_on_the_starters_body(use_fake, strokes):
+    image, _, painted = strokes
+    three = painted.copy()
+    three[:6, :40] = 3
+    init = starters.load_starter("good")
+    trainer = Trainer([image], [three], config=TrainConfig(steps=1, seconds=None, threads=1),
+                      init=init)
+    assert trainer.model_config.n_classes == 3 and trainer.groups is None
+    state = trainer.model.state_dict()
+    body = [k for k in init.state_dict if not k.startswith("head.")]
+    assert body and all(torch.equal(state[k].cpu(), init.state_dict[k]) for k in body[:4])
+    assert "new output layer" in trainer.note
+
+
+def test_auto_picks_the_starter_that_fits_the_painting(use_fake, strokes):
+    image, _, painted = strokes
+    choice = starters.choose_start("auto", [image], [painted])
+    assert choice.name == "good", choice.message
+    assert choice.scores["good"] > choice.scores["inverted"]
+    assert "good starter" in choice.message and "IoU" in choice.message
+
+
+def test_auto_trains_from_scratch_when_no_starter_fits(use_fake, strokes, monkeypatch):
+    image, _, painted = strokes
+    monkeypatch.setattr(starters, "AUTO_MIN_SCORE", 1.01)
+    choice = starters.choose_start("auto", [image], [painted])
+    assert choice.bundle is None and "from scratch" in choice.message
+
+
+def test_auto_with_more_classes_trains_from_scratch(use_fake, strokes):
+    image, _, painted = strokes
+    three = painted.copy()
+    three[:6, :40] = 3
+    choice = starters.choose_start("auto", [image], [three])
+    assert choice.bundle is None and "classes" in choice.message
+
+
+def test_none_and_names_and_files(use_fake, strokes, tmp_path):
+    image, _, painted = strokes
+    assert starters.choose_start("none", [image], [painted]).bundle is None
+    assert starters.choose_start("inverted", [image], [painted]).name == "inverted"
+    path = tmp_path / "m.unet"
+    save_bundle(starters.load_starter("good"), path)
+    assert starters.choose_start(str(path), [image], [painted]).bundle is not None
+    with pytest.raises(BundleError, match="good, inverted"):
+        starters.load_model("no-such-starter")
+
+
+def test_init_none_reproduces_training_from_scratch(strokes):
+    """``--init none`` is today's training: the same weights as a Trainer without init."""
+    image, _, painted = strokes
+    cfg = TrainConfig(steps=5, seconds=None, threads=1)
+    a = drain(Trainer([image], [painted], config=cfg).steps())
+    choice = starters.choose_start("none", [image], [painted])
+    b = drain(Trainer([image], [painted], config=cfg, init=choice.bundle).steps())
+    assert a.model_config == b.model_config and a.mode == b.mode == "semantic"
+    assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+
+
+def test_fine_tuning_never_ends_below_the_starter_on_held_out_strokes(use_fake, strokes):
+    image, _, painted = strokes
+    init = starters.load_starter("inverted")  # a poor start that training may or may not beat
+    for lr in (2e-3, 0.5):  # 0.5 wrecks the weights: the starter must be kept
+        trainer = Trainer([image], [painted], init=init, config=TrainConfig(
+            steps=20, seconds=None, threads=1, learning_rate=lr, validation_every=0))
+        assert trainer.validator is not None
+        drain(trainer.steps())
+        assert trainer.start_score is not None
+        assert trainer.validation >= trainer.start_score
+
+
+def test_colour_image_with_a_grayscale_starter_is_its_luminance(use_fake, strokes):
+    image, _, painted = strokes
+    rgb = np.concatenate([image * 0.9, image, image * 1.1])
+    init = starters.load_starter("good")
+    trainer = Trainer([rgb], [painted], config=TrainConfig(steps=2, seconds=None, threads=1),
+                      init=init)
+    assert trainer.model_config.in_channels == 1 and "luminance" in trainer.note
+    bundle = drain(trainer.steps())
+    assert predict_image(rgb, bundle).labels.shape == image.shape[1:]
+
+
+def test_shipped_starters_load_and_carry_their_cards():
+    names = starters.starter_names()
+    assert {"nuclei", "cells"} <= set(names)
+    for name in names:
+        bundle = starters.load_starter(name)
+        assert bundle.info["starter"] == name
+        assert bundle.mode == "instance" and bundle.model_config.n_classes == 3
+        card = starters.card_text(bundle)
+        for part in ("Training data", "Licence", "Cite", "Trained with", "Scores", "Not for"):
+            assert part in card, (name, part)
+        assert starters.starter_path(name).stat().st_size <= 10 * 2**20
+
+
+def test_shipped_nuclei_starter_is_what_auto_picks_on_synthetic_nuclei(strokes):
+    image, _, painted = strokes
+    choice = starters.choose_start("auto", [image], [painted])
+    assert choice.name == "nuclei", choice.message
