@@ -78,7 +78,9 @@ def main(argv=None) -> dict:
 
     prediction = viewer.layers["nuclei prediction"].data
     unpainted = painted == 0
-    fg, gt = (prediction == 2) & unpainted, (truth > 0) & unpainted
+    objects = train.session.bundle.mode == "instance"  # started from a starter: object ids
+    fg = ((prediction > 0) if objects else (prediction == 2)) & unpainted
+    gt = (truth > 0) & unpainted
     result = {
         "load_average_before": round(load_before, 2),  # other work on the machine slows training
         "device": train.settings.device_info.text(),
@@ -88,6 +90,7 @@ def main(argv=None) -> dict:
         "steps": train.last_run["steps"],
         "click_to_trained_s": round(trained - start, 2),
         "click_to_prediction_s": round(shown - start, 2),
+        "started_from": train.start_choice.name if train.start_choice else "none",
         "foreground_iou_unpainted": round(float((fg & gt).sum() / max(1, (fg | gt).sum())), 3),
         "screenshot": str(Path(args.out).relative_to(ROOT)) if Path(args.out).is_relative_to(ROOT) else args.out,
     }

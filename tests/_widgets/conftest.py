@@ -30,6 +30,44 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def no_starters(monkeypatch, tmp_path_factory):
+    """No starter models are installed (an empty folder), unless a test asks for
+    ``fake_starter``: the shipped ones would change what 'Start from: Auto' picks."""
+    from napari_unet.core import starters
+
+    monkeypatch.setattr(starters, "STARTERS_DIR", tmp_path_factory.mktemp("no_starters"))
+
+
+@pytest.fixture(scope="session")
+def fake_starter_dir(tmp_path_factory):
+    """A folder holding ``fake.unet``: a tiny objects (instance) model trained on synthetic
+    nuclei, with a starter's title and card (about 6 s to train)."""
+    from napari_unet.core.bundle import save_bundle
+    from napari_unet.core.config import ModelConfig, TrainConfig
+    from napari_unet.core.progress import drain
+    from napari_unet.core.train import Trainer
+
+    image, truth = nuclei((128, 128), n=12, seed=3)
+    config = TrainConfig(mode="instance", steps=150, seconds=None, seed=0)
+    bundle = drain(Trainer([image[None]], [truth], model=ModelConfig(depth=2, base_width=8),
+                           config=config).steps())
+    bundle.info.update(starter="fake", title="Fake nuclei starter", card="# Fake\nLicence: CC0")
+    folder = tmp_path_factory.mktemp("starters")
+    save_bundle(bundle, folder / "fake.unet")
+    return folder
+
+
+@pytest.fixture
+def fake_starter(monkeypatch, fake_starter_dir):
+    """The fake starter is the one installed starter; returns its name. Ask for it before
+    the widget fixtures, so that their 'Start from' lists it."""
+    from napari_unet.core import starters
+
+    monkeypatch.setattr(starters, "STARTERS_DIR", fake_starter_dir)
+    return "fake"
+
+
 @pytest.fixture(scope="session")
 def sample():
     """A small nuclei image, its ground truth and simulated painting (1 = bg, 2 = fg)."""

@@ -91,9 +91,11 @@ def test_event_loop_keeps_running_while_training(viewer, layers, train_widget, q
     wait_idle(qtbot, train_widget)
 
 
-def test_retraining_continues_from_the_current_model_unless_start_fresh(
+def test_retraining_continues_from_the_current_model_unless_nothing_is_chosen(
     viewer, layers, train_widget, qtbot
 ):
+    """With no starter installed, 'Auto' continues the current model as 'Current model'
+    does; 'Nothing' trains from scratch."""
     train_widget.settings.steps.setValue(20)
     train_widget.train()
     wait_idle(qtbot, train_widget)
@@ -102,7 +104,11 @@ def test_retraining_continues_from_the_current_model_unless_start_fresh(
     wait_idle(qtbot, train_widget)
     assert session_for(viewer).bundle.info["steps"] == 40  # continued: 20 + 20
     assert session_for(viewer).bundle is not first
-    train_widget.settings.fresh.setChecked(True)
+    train_widget.settings.start_from.set_spec("current")
+    train_widget.train()
+    wait_idle(qtbot, train_widget)
+    assert session_for(viewer).bundle.info["steps"] == 60
+    train_widget.settings.start_from.set_spec("none")
     train_widget.train()
     wait_idle(qtbot, train_widget)
     assert session_for(viewer).bundle.info["steps"] == 20

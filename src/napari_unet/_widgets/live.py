@@ -12,8 +12,9 @@ to the GUI thread, which writes that region into ``"<image> prediction"`` (and, 
 stops after the running step and keeps the model.
 
 Live mode trains on every stroke at once (no strokes are held out for validation, which
-runs with Train). Starting fresh on a CPU with the default U-Net size, it uses the
-smaller :data:`LIVE_CPU_MODEL` so that the prediction follows the painting quickly.
+runs with Train). It starts from the model the train dock's 'Start from' chooses (in the
+worker); from scratch on a CPU with the default U-Net size, it uses the smaller
+:data:`LIVE_CPU_MODEL` so that the prediction follows the painting quickly.
 """
 
 from __future__ import annotations
@@ -140,16 +141,23 @@ def _same(a, b) -> bool:
 
 
 @thread_worker(start_thread=False)
-def live_worker(images, labels, model, config, init, class_names, stack, inbox, stop, refresh_s):
-    """Build the trainer (first yield), then train until ``stop`` is set, taking new
-    labels from ``inbox`` and yielding :class:`Frame`s of its view every ``refresh_s``;
-    returns the model's bundle."""
+def live_worker(images, labels, model, config, request, class_names, stack, inbox, stop,
+                refresh_s):
+    """Choose the starting model (``request``, a ``start_from.StartRequest``: first yield,
+    its choice; ``model`` is the architecture from scratch), build the trainer (second
+    yield), then train until ``stop`` is set, taking new labels from ``inbox`` and yielding
+    :class:`Frame`s of its view every ``refresh_s``; returns the model's bundle."""
     from napari_unet.core.images import ImageError
     from napari_unet.core.train import Trainer
 
+    choice = request.resolve(images, labels, config.mode)
+    yield choice
+    if stop.is_set():
+        return None
+    init = choice.bundle
     try:
-        trainer = Trainer(images, labels, model=model, config=config, init=init,
-                          class_names=class_names)
+        trainer = Trainer(images, labels, model=None if init is not None else model,
+                          config=config, init=init, class_names=class_names)
     except RuntimeError as e:
         raise TaskError(str(e)) from e
     yield trainer
@@ -219,11 +227,13 @@ class LiveMode:
     the labels (when they changed) and the current view to the worker, and the writing of
     the worker's frames into our layers. Nothing heavier runs on the GUI thread."""
 
-    def __init__(self, viewer, on_progress=None, on_note=None, on_finished=None):
+    def __init__(self, viewer, on_progress=None, on_note=None, on_finished=None, on_choice=None):
         from qtpy.QtCore import QTimer
 
         self.viewer = viewer
         self.on_progress, self.on_note, self.on_finished = on_progress, on_note, on_finished
+        self.on_choice = on_choice
+        """Called with the worker's ``StartChoice`` (the model training starts from)."""
         self.worker = None
         self.trainer = None
         self.pairs = []
@@ -245,8 +255,9 @@ class LiveMode:
     def running(self) -> bool:
         return self.worker is not None
 
-    def start(self, pairs, images, labels, model, config, init, class_names, device_type):
-        """Start the worker; ``config`` is made endless here. Returns the worker."""
+    def start(self, pairs, images, labels, model, config, request, class_names, device_type):
+        """Start the worker (``request``: the 'Start from' choice, resolved there);
+        ``config`` is made endless here. Returns the worker."""
         from dataclasses import replace
 
         config = replace(config, steps=LIVE_STEPS, seconds=None, validation_fraction=0.0,
@@ -258,7 +269,7 @@ class LiveMode:
         from .layers import image_stack
 
         refresh = REFRESH_S["cpu" if device_type == "cpu" else "other"]
-        self.worker = live_worker(images, labels, model, config, init, class_names,
+        self.worker = live_worker(images, labels, model, config, request, class_names,
                                   image_stack(self.image), self._inbox, self._stop, refresh)
         self.worker.yielded.connect(self._yielded)
         self.worker.returned.connect(self._returned)
@@ -346,7 +357,12 @@ class LiveMode:
 
     # -- worker signals ----------------------------------------------------------------
     def _yielded(self, item) -> None:
-        if isinstance(item, Frame):
+        from napari_unet.core.starters import StartChoice
+
+        if isinstance(item, StartChoice):
+            if self.on_choice:
+                self.on_choice(item)
+        elif isinstance(item, Frame):
             self._write(item)
         elif isinstance(item, Note):
             if item.text:

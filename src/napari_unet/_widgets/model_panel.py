@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .layers import channels_text
 from .session import session_for
@@ -40,6 +48,8 @@ def describe_model(session, compact: bool = False) -> str:
     ]
     if info.get("date"):
         lines.append(f"Trained: {str(info['date']).replace('T', ' ')}")
+    if info.get("started_from"):
+        lines.append(f"Started from: {info['started_from']}")
     if "steps" in info:
         lines.append(
             f"{info['steps']} steps, {float(info.get('seconds', 0)):.1f} s on "
@@ -55,10 +65,11 @@ def describe_model(session, compact: bool = False) -> str:
 class ModelPanel(QWidget):
     """Model info plus Save / Load / Export buttons, bound to the viewer's session.
 
-    ``compact`` shows a one-line summary instead of the full description.
+    ``compact`` shows a one-line summary instead of the full description; ``starters`` adds
+    a "Starter model" menu: a pretrained model that predicts objects with no painting.
     """
 
-    def __init__(self, viewer, compact: bool = False, parent=None):
+    def __init__(self, viewer, compact: bool = False, starters: bool = False, parent=None):
         super().__init__(parent)
         self.viewer = viewer
         self.compact = compact
@@ -81,11 +92,24 @@ class ModelPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.info)
         layout.addLayout(buttons)
+        self.starter_button = None
+        if starters:
+            self.starter_button = QPushButton("Use a starter model…")
+            self.starter_button.setToolTip(
+                "A pretrained model that finds objects (nuclei, cells) without any painting: "
+                "choose one, then Predict. Train fine-tunes it on your strokes.")
+            menu = QMenu(self.starter_button)
+            menu.setToolTipsVisible(True)
+            menu.aboutToShow.connect(self._fill_starters)
+            self.starter_button.setMenu(menu)
+            layout.addWidget(self.starter_button)
         self.session.watch(self, self.update_info)
         self.update_info()
 
     def update_info(self) -> None:
         self.info.setText(describe_model(self.session, self.compact))
+        bundle = self.session.bundle
+        self.info.setToolTip(bundle.info.get("card", "") if bundle is not None else "")
         self.save_button.setEnabled(self.session.bundle is not None)
         self.export_button.setEnabled(self.session.bundle is not None and self.export_worker is None)
 
@@ -119,6 +143,34 @@ class ModelPanel(QWidget):
         self.session.set_model(bundle, f"Loaded from {Path(path).name}")
         show_info(f"Loaded model: {bundle.summary()}")
         return True
+
+    def load_starter(self, name: str) -> bool:
+        """Make the starter ``name`` the current model; False (and a message) if it cannot."""
+        from napari_unet.core.bundle import BundleError
+        from napari_unet.core.starters import load_starter, title
+
+        try:
+            bundle = load_starter(name)
+        except BundleError as e:
+            show_error(f"Cannot load the starter: {e}")
+            return False
+        self.session.set_model(bundle, f"Starter: {title(bundle)}")
+        show_info(f"Starter model: {title(bundle)}. Predict finds objects; Train fine-tunes it.")
+        return True
+
+    def _fill_starters(self) -> None:
+        """The menu: one entry per installed starter (its title; its card as tooltip)."""
+        from .start_from import installed_starters
+
+        menu = self.starter_button.menu()
+        menu.clear()
+        found = installed_starters()
+        for name, title, card in found:
+            action = menu.addAction(title)
+            action.setToolTip(card)
+            action.triggered.connect(lambda _=False, n=name: self.load_starter(n))
+        if not found:
+            menu.addAction("No starter models are installed").setEnabled(False)
 
     def export(self, path, format: str):
         """Export the current model to ``path`` in a worker (returned; None if no model)."""

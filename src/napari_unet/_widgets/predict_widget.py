@@ -3,7 +3,8 @@
 Writes ``"<image> prediction"`` (a Labels layer, updated in place on re-runs: classes, or
 one id per object for an instance model) and, if asked, ``"<image> P(<class>)"`` Image
 layers and, for a semantic model, ``"<image> objects"`` (its foreground split into objects);
-never writes into a layer the user made.
+never writes into a layer the user made. "Use a starter model…" (in the model panel) makes a
+shipped starter the current model: Predict then finds objects with no painting at all.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class PredictWidget(QWidget):
         self.predict_button = QPushButton("Predict")
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.models = ModelPanel(napari_viewer)
+        self.models = ModelPanel(napari_viewer, starters=True)
 
         form = QFormLayout()
         form.addRow("Image", self.image)

@@ -94,12 +94,20 @@ def check_image(layer, bundle) -> None:
                 f"predicts at most {MAX_VOLUME_VOXELS // 2**20} M (crop the stack, or use the "
                 "command line)"
             )
-    if have != want:
+    if have != want and not (have in (3, 4) and reads_colour(bundle)):
         raise ImageError(
             f"the current model was trained on {channels_text(want)} images, but "
             f"'{layer.name}' is {channels_text(have)}; choose a {channels_text(want)} image, "
             "or train a model on this one"
         )
+
+
+def reads_colour(bundle) -> bool:
+    """Whether a grayscale 2-D ``bundle`` takes colour images as their luminance (the
+    starters and models fine-tuned from one; ``core.grayscale.takes_luminance``)."""
+    from napari_unet.core.grayscale import takes_luminance
+
+    return bundle.model_config.spatial_dims == 2 and takes_luminance(bundle)
 
 
 def auto_plane(viewer, layer):

@@ -4,7 +4,8 @@ Defaults are read from the core's dataclasses, so the widget, the command line a
 notebooks train alike unless the user changes something.
 
 The annotation choice in view is the core's training mode: strokes of classes (semantic)
-or whole objects, each with its own label (instance).
+or whole objects, each with its own label (instance). "Start from" picks the model training
+starts from (see ``start_from``: the best-fitting starter by default).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from superqt import QCollapsible
 from napari_unet.core.config import ModelConfig, TrainConfig, interactive_threads
 
 from .modes import ANNOTATIONS, CLASSES_TIPS, KINDS, annotation_help
+from .start_from import StartFrom
 
 DEFAULT_CLASSES = "background, foreground"
 
@@ -103,8 +105,7 @@ class TrainSettings(QWidget):
         self.annotation_help = QLabel()
         self.annotation_help.setWordWrap(True)
         self.classes = QLineEdit(DEFAULT_CLASSES)
-        self.fresh = QCheckBox("Start fresh (forget the current model)")
-        self.fresh.setToolTip("Unticked, training continues from the current model (fine-tuning).")
+        self.start_from = StartFrom()
         self.device = QComboBox()
         self.device.addItems(available_devices())
         self.device_info = QLabel()
@@ -144,7 +145,7 @@ class TrainSettings(QWidget):
             ("Classes", self.classes),
             ("Device", self.device),
             ("", self.device_info),
-            (None, self.fresh),
+            ("Start from", self.start_from),
         ])
         advanced = QWidget()
         form = QFormLayout(advanced)
@@ -224,29 +225,42 @@ class TrainSettings(QWidget):
 
     def fresh_reason(self, bundle) -> str:
         """Why training with these settings cannot continue from ``bundle`` ("" if it can)."""
-        if bundle.mode != self.mode():
-            old, new = KINDS.get(bundle.mode, bundle.mode), KINDS[self.mode()]
-            return f"Starting fresh: the current model learnt {old}, this training {new}."
+        why = self.cannot_continue(bundle)
+        return f"Starting fresh: {why}." if why else ""
+
+    def cannot_continue(self, bundle) -> str:
+        """:meth:`fresh_reason` without "Starting fresh" ("" if ``bundle`` can be continued).
+
+        An objects model (a starter, or one trained on whole objects) also learns from
+        strokes of classes in 2-D (the core trains it through background / object)."""
+        new = self.model_config()
+        strokes_on_objects = (bundle.mode == "instance" and self.mode() == "semantic"
+                              and new.spatial_dims == 2)
+        if bundle.mode != self.mode() and not strokes_on_objects:
+            old, now = KINDS.get(bundle.mode, bundle.mode), KINDS[self.mode()]
+            return f"the current model learnt {old}, this training {now}"
         old = bundle.model_config
         if (old.depth, old.base_width) != (self.depth.value(), self.width.value()):
-            return "Starting fresh: the U-Net size differs from the current model's."
-        new = self.model_config()
+            return "the U-Net size differs from the current model's"
         if (old.spatial_dims, old.anisotropy) != (new.spatial_dims, new.anisotropy):
-            return (f"Starting fresh: the current model is a {old.spatial_dims}-D U-Net "
+            return (f"the current model is a {old.spatial_dims}-D U-Net "
                     f"(z anisotropy {old.anisotropy}), this training a {new.spatial_dims}-D one "
-                    f"(z anisotropy {new.anisotropy}).")
+                    f"(z anisotropy {new.anisotropy})")
         return ""
 
     def show_model(self, bundle) -> None:
         """Follow a new current model: its size, annotation kind and class names become the
-        settings (so training again continues from it); the user is told if the kind changes."""
+        settings (so training again continues from it); the user is told if the kind changes.
+        An objects model keeps strokes of classes in 2-D (it learns from them too)."""
+        self.start_from.set_has_model(bundle is not None)
         if bundle is None:
             return
         self.depth.setValue(bundle.model_config.depth)
         self.width.setValue(bundle.model_config.base_width)
         self.three_d.setChecked(bundle.model_config.spatial_dims == 3)
         self.anisotropy.setValue(bundle.model_config.anisotropy)
-        if bundle.mode != self.mode() and self.annotation.findData(bundle.mode) >= 0:
+        keep = bundle.mode == "instance" and self.mode() == "semantic" and not self.is_3d()
+        if bundle.mode != self.mode() and not keep and self.annotation.findData(bundle.mode) >= 0:
             self.set_mode(bundle.mode)
             show_info(f"Annotation set to '{self.annotation.currentText()}', as the model's")
         if bundle.mode == "semantic":

@@ -36,6 +36,7 @@ from .model_panel import ModelPanel
 from .modes import TRAIN_HINTS
 from .prediction import auto_plane, has_results, start_prediction
 from .session import session_for
+from .start_from import AUTO, NONE, StartRequest, sentence, trainer_note
 from .tasks import ProgressBar, TaskError, guarded, quit_with, start
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
@@ -45,9 +46,10 @@ if TYPE_CHECKING:
 
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
-def _train(images, labels, model, config, init, class_names, stop, three_d=False):
-    """Build the Trainer (``Trainer3D`` with ``three_d``) off the GUI thread, hand it over
-    (first yield), then train.
+def _train(images, labels, model, config, request, class_names, stop, three_d=False):
+    """Choose the starting model (``request``, a :class:`StartRequest`: first yield, its
+    choice), build the Trainer (``Trainer3D`` with ``three_d``) off the GUI thread, hand it
+    over (second yield), then train. ``model`` is the architecture when starting from scratch.
 
     ``stop`` (a ``threading.Event``) ends training after the running step; the training
     generator is then closed here, in the worker, so that it ends as it would have at the
@@ -58,9 +60,14 @@ def _train(images, labels, model, config, init, class_names, stop, three_d=False
     else:
         from napari_unet.core.train import Trainer
 
+    choice = request.resolve(images, labels, config.mode)
+    yield choice
+    if stop.is_set():
+        return None
+    init = choice.bundle
     try:
-        trainer = Trainer(images, labels, model=model, config=config, init=init,
-                          class_names=class_names)
+        trainer = Trainer(images, labels, model=None if init is not None else model,
+                          config=config, init=init, class_names=class_names)
     except RuntimeError as e:  # e.g. the chosen device is not available
         raise TaskError(str(e)) from e
     yield trainer
@@ -151,9 +158,15 @@ class TrainWidget(QWidget):
         self._note = ""
         self._stop_event = threading.Event()
         self._seen_note = ""
+        self._live_small = False
+        self._request = None
+        """The 'Start from' choice of the running training (a StartRequest)."""
+        self.start_choice = None
+        """What the last training started from (a core ``StartChoice``), and why."""
         self.paint_worker = None
         self.live = LiveMode(napari_viewer, on_progress=self._on_live_progress,
-                             on_note=self._on_live_note, on_finished=self._on_live_finished)
+                             on_note=self._on_live_note, on_finished=self._on_live_finished,
+                             on_choice=self._on_live_choice)
         self.live_button.clicked.connect(self.set_live)
         self.paint_next.toggled.connect(self.live.set_uncertainty)
         self.train_button.clicked.connect(self.train)
@@ -187,7 +200,9 @@ class TrainWidget(QWidget):
     # -- start ------------------------------------------------------------------------------
     def _prepare(self):
         """Read and check the settings and data: ``(pairs, images, labels, model, config,
-        init, names)``, or None after telling the user why training cannot start."""
+        request, names)`` (``model``: the architecture if training starts from scratch;
+        ``request``: the 'Start from' choice), or None after telling the user why training
+        cannot start."""
         try:
             config = self.settings.train_config()
             pairs = self.data.pairs()
@@ -200,15 +215,23 @@ class TrainWidget(QWidget):
             show_error(f"Cannot train: {e}")
             return None
         self._pairs = pairs
-        init = None if self.settings.fresh.isChecked() else self.session.bundle
-        self._note = self.settings.fresh_reason(init) if init is not None else ""
-        if self._note:
-            show_info(self._note)
-            init = None
-        elif init is not None:
-            model = None  # continue with the current model's architecture
+        request = self._start_request(config)
         names = None if config.mode == "instance" else self.settings.class_names(n_classes)
-        return pairs, images, labels, model, config, init, names
+        return pairs, images, labels, model, config, request, names
+
+    def _start_request(self, config) -> StartRequest:
+        """The 'Start from' choice, with the current model if it can be continued. Where
+        the choice goes without saying, a model that cannot be continued is told now, as
+        before starters."""
+        current = self.session.bundle
+        why = self.settings.cannot_continue(current) if current is not None else ""
+        request = StartRequest(self.settings.start_from.spec(), None if why else current,
+                               why, self.settings.is_3d(), config.region_margin)
+        self._note, self._request = "", request
+        if why and request.quiet and request.spec != NONE:
+            self._note = self.settings.fresh_reason(current)
+            show_info(self._note)
+        return request
 
     def train(self):
         """Validate, then start training in a worker. Returns the worker (None if refused)."""
@@ -217,13 +240,14 @@ class TrainWidget(QWidget):
         prepared = self._prepare()
         if prepared is None:
             return None
-        _, images, labels, model, config, init, names = prepared
+        _, images, labels, model, config, request, names = prepared
         self.trainer, self._bundle, self._stopped = None, None, False
         self.plot.clear()
         self._bar = ProgressBar("Training U-Net")
-        self.status.setText("Preparing…")
+        self.status.setText("Preparing…" if request.quiet else
+                            "Trying the starting models on your painting…")
         self._stop_event, self._seen_note = threading.Event(), ""
-        self.worker = _train(images, labels, model, config, init, names, self._stop_event,
+        self.worker = _train(images, labels, model, config, request, names, self._stop_event,
                              three_d=self.settings.is_3d())
         self.worker.yielded.connect(self._on_yielded)
         self.worker.returned.connect(self._on_returned)
@@ -256,12 +280,16 @@ class TrainWidget(QWidget):
 
     # -- worker signals -------------------------------------------------------------------
     def _on_yielded(self, item) -> None:
+        from napari_unet.core.starters import StartChoice
+
+        if isinstance(item, StartChoice):
+            self._say_choice(item)
+            return
         if not hasattr(item, "stage"):
             self.trainer = item
             self._seen_note = item.note
             if item.note:
-                self._note = f"Training {item.note}."
-                show_info(self._note)
+                self._add_note(trainer_note(item.note))
             return
         if item.loss is not None:
             self.plot.add(item.done, item.loss)
@@ -277,6 +305,23 @@ class TrainWidget(QWidget):
         # last: napari's progress bar may process pending events (even ``finished``) here;
         # it also tells the user about an out-of-memory retry
         self._bar.update(item)
+
+    def _say_choice(self, choice) -> None:
+        """Tell which model training starts from, and why (status and a notification)."""
+        self.start_choice = choice
+        request = self._request
+        if request is None or request.quiet:
+            return
+        text = sentence(choice.message)
+        if request.spec == AUTO and request.not_current and choice.name != "current model":
+            text += f" (The current model cannot be continued: {request.not_current}.)"
+        self._add_note(text)
+        self.status.setText(f"{text} Preparing…")
+
+    def _add_note(self, text: str) -> None:
+        """Show ``text`` now, and again in the status when training ends."""
+        show_info(text)
+        self._note = f"{self._note} {text}".strip()
 
     def _on_returned(self, bundle) -> None:
         self._bundle = bundle
@@ -319,9 +364,7 @@ class TrainWidget(QWidget):
         seen = self._seen_note
         new = trainer.note[len(seen):].lstrip("; ") if trainer.note.startswith(seen) else trainer.note
         if new:
-            message = f"Training {new}."
-            show_info(message)
-            self._note = f"{self._note} {message}".strip()
+            self._add_note(trainer_note(new))
         if trainer.validation is not None:
             self.plot.add_score(trainer.validation_step, trainer.validation)
 
@@ -394,7 +437,7 @@ class TrainWidget(QWidget):
         if prepared is None:
             self.live_button.setChecked(False)
             return None
-        pairs, images, labels, model, config, init, names = prepared
+        pairs, images, labels, model, config, request, names = prepared
         from napari_unet.core.config import ModelConfig
         from napari_unet.core.device import resolve_device
 
@@ -405,19 +448,29 @@ class TrainWidget(QWidget):
             self.live_button.setChecked(False)
             return None
         default = ModelConfig()
-        small = (init is None and device.type == "cpu" and model is not None
+        small = (device.type == "cpu"
                  and (model.depth, model.base_width) == (default.depth, default.base_width))
-        if small:
+        if small:  # used only if training starts from scratch
             model = ModelConfig(**LIVE_CPU_MODEL)
+        self._live_small = small
         self.plot.clear()
         self.live.set_uncertainty(self.paint_next.isChecked())
-        worker = self.live.start(pairs, images, labels, model, config, init, names, device.type)
+        worker = self.live.start(pairs, images, labels, model, config, request, names,
+                                 device.type)
         quit_with(self, worker)
         self.live_button.setChecked(True)
         self.train_button.setEnabled(False)
-        size = " (a smaller U-Net on the CPU)" if small else ""
-        self.status.setText(f"Live: preparing{size}… paint on, the prediction follows.")
+        self.status.setText("Live: preparing… paint on, the prediction follows." if request.quiet
+                            else "Live: trying the starting models on your painting…")
         return worker
+
+    def _on_live_choice(self, choice) -> None:
+        self._say_choice(choice)
+        if not self.live.stopping:
+            small = self._live_small and choice.bundle is None
+            size = " (a smaller U-Net on the CPU)" if small else ""
+            said = f"{self._note} " if not self._request.quiet else ""
+            self.status.setText(f"Live: {said}Preparing{size}… paint on, the prediction follows.")
 
     def _on_live_progress(self, item) -> None:
         if item.loss is not None:

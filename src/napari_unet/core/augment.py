@@ -126,10 +126,13 @@ def augment(
     params: AugmentParams,
     generator: torch.Generator,
     weight: torch.Tensor | None = None,
+    extra_channels: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Transform image, target (and pixel-weight) windows together.
 
-    Returns ``(B, C, out, out)``, ``(B, out, out)`` and ``(B, out, out)`` or None.
+    Returns ``(B, C, out, out)``, ``(B, out, out)`` and ``(B, out, out)`` or None. The last
+    ``extra_channels`` channels of ``image`` (soft targets, e.g. a starting model's
+    probabilities) follow the geometry (bilinear) but get no intensity changes.
     """
     b, c, window, _ = image.shape
     if not (params.flips or params.elastic or params.zoom > 0):
@@ -151,6 +154,10 @@ def augment(
             weight = F.grid_sample(
                 weight.unsqueeze(1), grid, mode="nearest", padding_mode="zeros", align_corners=True
             ).squeeze(1)
+    extra = None
+    if extra_channels:
+        img, extra = img[:, : c - extra_channels], img[:, c - extra_channels :]
+        c = c - extra_channels
     if params.blur > 0:
         img = _random_blur(img, params.blur, generator)
     if params.gamma > 0:
@@ -165,6 +172,8 @@ def augment(
         seed = int(torch.randint(2**62, (1,), generator=generator))
         dev_gen = torch.Generator(device=img.device).manual_seed(seed)
         img = img + torch.randn(img.shape, generator=dev_gen, device=img.device) * sigma.to(img.device)
+    if extra is not None:
+        img = torch.cat([img, extra], dim=1)
     return img, tgt, weight
 
 

@@ -99,6 +99,12 @@ def _readable_date(iso: str) -> str:
     return when.strftime("%Y-%m-%d %H:%M")
 
 
+def starter_based(bundle: Bundle) -> bool:
+    """A shipped starter, or a model fine-tuned from one (its provenance says so)."""
+    info = bundle.info or {}
+    return "starter" in info or "starter" in str(info.get("started_from", ""))
+
+
 def default_class_names(n: int) -> list[str]:
     if n == 2:
         return ["background", "foreground"]

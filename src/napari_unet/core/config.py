@@ -204,6 +204,12 @@ class TrainConfig(_DictMixin):
         is slow, so that it takes at most about a fifth of the time); 0: after every step.
     keep_best: with validation, end with the best-scoring weights seen (when fine-tuning,
         the starting model counts too), not the last ones.
+    keep_starter: when fine-tuning a starter (or a model made from one), the weight of a
+        second loss that keeps its predictions where nothing is painted (the KL divergence
+        from the starter's own probabilities, "learning without forgetting"): the strokes
+        teach what the starter got wrong, the starter keeps what it knew elsewhere, above
+        all the borders that split touching objects, which strokes of classes never show.
+        0 switches it off.
     """
 
     steps: int | None = None
@@ -236,6 +242,7 @@ class TrainConfig(_DictMixin):
     validation_fraction: float = 0.2
     validation_every: float = 2.0
     keep_best: bool = True
+    keep_starter: float = 1.0
 
     def __post_init__(self):
         if self.steps is None and self.seconds is None:
@@ -256,6 +263,8 @@ class TrainConfig(_DictMixin):
             raise ConfigError(f"unknown training mode {self.mode!r}; use 'semantic' or 'instance'")
         if self.region_margin < 0 or self.border_sigma <= 0 or self.border_w0 < 0:
             raise ConfigError("region_margin and border_w0 must be >= 0, border_sigma > 0")
+        if self.keep_starter < 0:
+            raise ConfigError("keep_starter must be >= 0")
         if not 0.0 <= self.validation_fraction < 1.0 or self.validation_every < 0:
             raise ConfigError("validation_fraction must be in [0, 1), validation_every >= 0")
 

@@ -1,0 +1,162 @@
+"""The train dock's "Start from" choice, and resolving it in the training worker.
+
+The choices (``spec``): ``"auto"`` (try every starter model, and the current model, on the
+painting before any training and start from the best fit, or from scratch if none fits:
+``core.starters.choose_start``), a starter's name, ``"current"`` (go on training the current
+model, what Train did before starters) and ``"none"`` (random start, the former 'Start
+fresh'). Scoring runs forward passes, so :meth:`StartRequest.resolve` runs in the worker.
+
+Starters are 2-D models: for a 3-D U-Net (and when no starter is installed) ``auto``
+continues the current model if it fits, else trains from scratch, as before starters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QComboBox
+
+AUTO, CURRENT, NONE = "auto", "current", "none"
+
+CHOICES = {
+    AUTO: ("Auto (best-fitting starter)",
+           "Before training, each starter model (and the current model) is tried on your "
+           "painting; training starts from the one that fits best, or from scratch if none "
+           "fits well enough. The dock says which was chosen and why."),
+    CURRENT: ("Current model", "Go on training the current model (fine-tuning)"),
+    NONE: ("Nothing (train from scratch)", "Start from random weights: the current model and "
+           "the starters are not used"),
+}
+
+_CACHE: dict = {}
+
+
+def installed_starters() -> list[tuple[str, str, str]]:
+    """``(name, title, card)`` of each installed starter (each file is read once)."""
+    from napari_unet.core import starters as core_starters  # imports torch: not at start-up
+
+    out = []
+    for name in core_starters.starter_names():
+        path = core_starters.starter_path(name)
+        try:
+            key = (str(path), path.stat().st_mtime_ns)
+            if key not in _CACHE:
+                bundle = core_starters.load_starter(name)
+                _CACHE[key] = (core_starters.title(bundle), core_starters.card_text(bundle))
+        except (OSError, ValueError):  # BundleError is a ValueError: a damaged file is left out
+            continue
+        out.append((name, *_CACHE[key]))
+    return out
+
+
+def sentence(text: str) -> str:
+    """``text`` as a sentence: capital first letter, full stop at the end."""
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?)" else f"{text}."
+
+
+def trainer_note(note: str) -> str:
+    """The trainer's note (parts joined by "; ") as sentences: "Training kept the previous
+    model: ...", "The colour image is used as its luminance ..."."""
+    parts = [p.strip() for p in note.split("; ") if p.strip()]
+    verbs = ("started", "kept", "ran")
+    return " ".join(sentence(f"Training {p}" if p.startswith(verbs) else p) for p in parts)
+
+
+class StartFrom(QComboBox):
+    """Auto, one entry per installed starter (its title; its card as tooltip), Current
+    model (enabled when there is one), Nothing. :meth:`spec` is the choice."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(16)
+        self.setToolTip("The model training starts from")
+        self._has_model = False
+        self.refresh()
+
+    def _add(self, text, tip, spec) -> None:
+        self.addItem(text, spec)
+        self.setItemData(self.count() - 1, tip, Qt.ToolTipRole)
+
+    def refresh(self) -> None:
+        """List the starters installed now, keeping the choice if it is still there."""
+        spec = self.spec() if self.count() else AUTO
+        self.blockSignals(True)
+        self.clear()
+        self._add(*CHOICES[AUTO], AUTO)
+        for name, title, card in installed_starters():
+            self._add(f"Starter: {title}", card, name)
+        for key in (CURRENT, NONE):
+            self._add(*CHOICES[key], key)
+        self.set_has_model(self._has_model)
+        self.blockSignals(False)
+        self.set_spec(spec)
+
+    def showPopup(self) -> None:  # noqa: N802 (Qt's name): starters installed since show up
+        self.refresh()
+        super().showPopup()
+
+    def spec(self) -> str:
+        return self.currentData()
+
+    def set_spec(self, spec: str) -> None:
+        index = self.findData(spec)
+        self.setCurrentIndex(index if index >= 0 else 0)
+
+    def set_has_model(self, has: bool) -> None:
+        """Enable 'Current model' only when the session has a model."""
+        self._has_model = has
+        item = self.model().item(self.findData(CURRENT))
+        if item is not None:
+            item.setEnabled(has)
+        if not has and self.spec() == CURRENT:
+            self.set_spec(AUTO)
+
+
+@dataclass
+class StartRequest:
+    """What the GUI knows of the choice; :meth:`resolve` decides in the worker."""
+
+    spec: str
+    current: object = None
+    """The session's model if training can continue it, else None."""
+    not_current: str = ""
+    """Why the session's model cannot be continued ("" if it can, or if there is none)."""
+    three_d: bool = False
+    margin: int = 16
+    """Whole objects: the annotated area's margin (for scoring on the painting)."""
+
+    @property
+    def quiet(self) -> bool:
+        """Whether the choice goes without saying (Current model, Nothing, or ``auto``
+        where no starter applies): then only a model that cannot be continued is told."""
+        return self.effective in (CURRENT, NONE)
+
+    @property
+    def effective(self) -> str:
+        from napari_unet.core.starters import starter_names
+
+        if self.spec == AUTO and (self.three_d or not starter_names()):
+            return CURRENT  # starters are 2-D; none installed: as before starters
+        return self.spec
+
+    def resolve(self, images, labels, mode: str):
+        """The :class:`~napari_unet.core.starters.StartChoice` (runs forward passes)."""
+        from napari_unet.core.starters import StartChoice, choose_start
+        from napari_unet.core.targets import annotated_region
+
+        spec = self.effective
+        if spec == CURRENT and self.current is None:
+            return StartChoice(None, NONE, "training from scratch")
+        if self.three_d and spec not in (CURRENT, NONE):
+            return StartChoice(None, NONE, "training from scratch: the starters are 2-D "
+                               "models, this is a 3-D U-Net")
+        regions = None
+        if mode == "instance":
+            regions = [annotated_region(lab, self.margin) for lab in labels]
+        return choose_start(spec, images, labels, mode, current=self.current, regions=regions)
