@@ -169,3 +169,34 @@ def test_shipped_nuclei_starter_is_what_auto_picks_on_synthetic_nuclei(strokes):
     image, _, painted = strokes
     choice = starters.choose_start("auto", [image], [painted])
     assert choice.name == "nuclei", choice.message
+
+
+def test_keeping_the_starter_costs_nothing_where_the_model_agrees_with_it():
+    """The KL term is 0 when the model predicts the starter's probabilities, and on painted
+    foreground it only looks at the split of interior against border."""
+    from napari_unet.core.train import starter_kl
+
+    torch.manual_seed(1)
+    soft = torch.softmax(torch.randn(2, 3, 6, 6), 1)
+    target = torch.full((2, 6, 6), -1)
+    assert starter_kl(soft.log(), soft, target).abs() < 1e-5
+    target[:, :3] = 1  # painted foreground: interior + border
+    logits = soft.log().clone()
+    logits[:, 0] += 5.0  # more background changes nothing inside the foreground group
+    assert starter_kl(logits, soft, target, groups=[[0], [1, 2]]) > 0  # unpainted part moved
+    target[:] = 1
+    assert starter_kl(logits, soft, target, groups=[[0], [1, 2]]).abs() < 1e-5
+    logits[:, 2] += 1.0  # a different interior/border split does count
+    assert starter_kl(logits, soft, target, groups=[[0], [1, 2]]) > 1e-3
+
+
+def test_fine_tuning_a_starter_keeps_its_batch_norm_statistics(use_fake, strokes):
+    image, _, painted = strokes
+    init = starters.load_starter("good")
+    trainer = Trainer([image], [painted], init=init,
+                      config=TrainConfig(steps=5, seconds=None, threads=1, validation_fraction=0))
+    bundle = drain(trainer.steps())
+    stats = [k for k in init.state_dict if k.endswith("running_mean") or k.endswith("running_var")]
+    assert stats and all(torch.equal(bundle.state_dict[k], init.state_dict[k]) for k in stats)
+    weights = [k for k in init.state_dict if k.endswith("conv.weight") or k.endswith(".0.weight")]
+    assert any(not torch.equal(bundle.state_dict[k], init.state_dict[k]) for k in weights)
