@@ -383,7 +383,7 @@ def finalize(name: str, out: Path, scores_file: Path | None, log, cards_only=Fal
         rows = [json.loads(line) for line in scores_file.read_text().splitlines() if line.strip()]
         latest = {}
         for r in rows:
-            if r.get("starter") == name:
+            if r.get("model") == name:  # the packaged starter, not a snapshot of its run
                 latest[r["set"]] = r
         scores = list(latest.values())
     bundle.info["title"] = TITLES.get(name, name)
