@@ -32,14 +32,6 @@ def chw_to_gray(image) -> np.ndarray:
     return np.tensordot(LUMA, rgb.astype(np.float32), axes=1)[None]
 
 
-def is_colour(image) -> bool:
-    """True for a ``(3 | 4, H, W)`` image whose first three channels are not all equal."""
-    a = np.asarray(image)
-    return a.shape[0] in (3, 4) and not (
-        np.array_equal(a[0], a[1]) and np.array_equal(a[0], a[2])
-    )
-
-
 class LumaView:
     """A ``(3 | 4, H, W)`` array-like seen as its ``(1, H, W)`` luminance, read lazily window
     by window (so a zarr or dask colour image stays lazy)."""
@@ -63,11 +55,11 @@ class LumaView:
 
 def takes_luminance(bundle) -> bool:
     """A grayscale model that takes colour images as their luminance: the starters and the
-    models fine-tuned from them (``info["colour"] == "luminance"``). Other grayscale models
+    models fine-tuned from them (:func:`~.bundle.starter_based`). Other grayscale models
     refuse colour images, as they always did."""
-    info = getattr(bundle, "info", {}) or {}
-    return bundle.model_config.in_channels == 1 and (
-        "starter" in info or info.get("colour") == "luminance")
+    from .bundle import starter_based
+
+    return bundle.model_config.in_channels == 1 and starter_based(bundle)
 
 
 def for_model(image, bundle):

@@ -222,6 +222,18 @@ def predict_image(image, bundle: Bundle, config: PredictConfig | None = None, **
     return drain(predict(image, bundle, config, **kwargs))
 
 
+def predict_normalized(image, model: UNet, config: PredictConfig | None = None, *,
+                       probabilities: bool = True) -> Prediction:
+    """Blocking prediction of an already normalised ``(C, H, W)`` image with ``model`` (on
+    its own device): what scoring held-out strokes and a starter's soft targets need."""
+    from .config import NormConfig
+
+    c = image.shape[0]
+    identity = Bundle(model_config=model.config,
+                      norm=NormConfig(mode="fixed", low=[0.0] * c, high=[1.0] * c), state_dict={})
+    return predict_image(image, identity, config, model=model, probabilities=probabilities)
+
+
 def predict_planes(
     image, bundle: Bundle, config: PredictConfig | None = None, *, probabilities: bool = False
 ) -> Generator[Progress, None, Prediction]:

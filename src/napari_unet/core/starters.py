@@ -54,22 +54,16 @@ def is_starter(name) -> bool:
 def load_starter(name: str) -> Bundle:
     """The shipped starter ``name``; :class:`BundleError` names the starters if unknown."""
     if not is_starter(name):
-        known = ", ".join(starter_names()) or "none are installed"
-        raise BundleError(f"no starter called {name!r} (starters: {known})")
+        raise BundleError(f"no starter called {name!r} (starters: {_known()})")
     return load_bundle(starter_path(name))
 
 
 def load_model(spec: str | os.PathLike) -> Bundle:
     """A model by starter name or by file path (a file of that name wins over a starter)."""
-    path = Path(spec)
-    if not path.exists():
-        if isinstance(spec, str) and is_starter(spec):
-            return load_starter(spec)
-        if path.suffix or len(path.parts) > 1:  # meant as a file: say that it is missing
-            return load_bundle(spec)
-        known = ", ".join(starter_names()) or "none are installed"
-        raise BundleError(f"no model file or starter called {spec} (starters: {known})")
-    return load_bundle(spec)
+    path = model_path(spec)
+    if not path.exists() and not path.suffix and len(path.parts) == 1:  # a name, not a file
+        raise BundleError(f"no model file or starter called {spec} (starters: {_known()})")
+    return load_bundle(path)
 
 
 def model_path(spec: str | os.PathLike) -> Path:
@@ -114,7 +108,7 @@ def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regi
     background). Only crops around the painted pixels are predicted. NaN if it cannot be
     scored (another number of channels, or more than two classes painted).
     """
-    from .grayscale import chw_to_gray, takes_luminance
+    from .grayscale import for_model
     from .normalize import normalize
     from .targets import IGNORE, annotated_region, semantic_target
     from .validation import Holdout, Validator
@@ -124,12 +118,9 @@ def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regi
         return float("nan")
     targets, ims = [], []
     for i, (im, lab) in enumerate(zip(images, labels)):
-        im = np.asarray(im)
+        im = np.asarray(for_model(np.asarray(im), bundle), dtype=np.float32)
         if im.shape[0] != cfg.in_channels:
-            if im.shape[0] in (3, 4) and takes_luminance(bundle):
-                im = chw_to_gray(im)
-            else:
-                return float("nan")
+            return float("nan")
         lab = np.asarray(lab)
         if mode == "instance":
             region = regions[i] if regions is not None and regions[i] is not None else \
@@ -215,6 +206,10 @@ def choose_start(
         bundle, best,
         f"starting from {_said(best, bundle)}: before any training it matches your painting "
         f"with IoU {scores[best]:.2f}{others}", scores)
+
+
+def _known() -> str:
+    return ", ".join(starter_names()) or "none are installed"
 
 
 def _said(name: str, bundle: Bundle) -> str:

@@ -159,8 +159,6 @@ def snapshot(trainer, patch: list[int], **info) -> Bundle:
             "painted_pixels": trainer.painted,
             "patch": list(patch),
             **({"started_from": _origin(trainer.init)} if trainer.init is not None else {}),
-            **({"colour": "luminance"} if trainer.init is not None and takes_luminance(trainer.init)
-               and trainer.model_config.in_channels == 1 else {}),
             **info,
             "napari_unet": __version__,
         },
@@ -241,7 +239,6 @@ class Trainer:
         model_classes, self.groups, new_head = adapt_to_init(init, self.config.mode, n_classes)
         self.n_target_classes = n_classes
         """Classes of the training targets (painted); the network may have more (marginal)."""
-        self.bundle_mode = "instance" if self.groups is not None else self.config.mode
         base = model or (init.model_config if init is not None else ModelConfig())
         self.model_config = ModelConfig.from_dict(
             {**base.to_dict(), "in_channels": in_channels, "n_classes": model_classes}
@@ -253,7 +250,6 @@ class Trainer:
                 self.note = (f"started fresh: the starting model has {init.model_config.in_channels}"
                              f" channel(s) and another architecture")
                 init, self.groups, new_head = None, None, False
-                self.bundle_mode = self.config.mode
                 self.model_config = ModelConfig.from_dict(
                     {**self.model_config.to_dict(), "n_classes": n_classes})
         elif init is not None and init.mode != self.config.mode:
@@ -428,6 +424,11 @@ class Trainer:
             weights=weights,
         )
 
+    @property
+    def bundle_mode(self) -> str:
+        """The saved model's mode: a starter trained through the marginal stays "instance"."""
+        return "instance" if self.groups is not None else self.config.mode
+
     def _train_mode(self) -> None:
         """The model in training mode; batch norms in eval mode when fine-tuning a starter."""
         self.model.train()
@@ -438,16 +439,11 @@ class Trainer:
 
     def _teacher_probabilities(self, image: np.ndarray) -> np.ndarray:
         """The starting model's ``(K, H, W)`` probabilities on a normalised image."""
-        from .predict import predict_image
+        from .predict import predict_normalized
 
-        c = image.shape[0]
-        identity = Bundle(model_config=self.model_config,
-                          norm=NormConfig(mode="fixed", low=[0.0] * c, high=[1.0] * c),
-                          state_dict={})
         config = PredictConfig(tile_size=512, amp=self.config.amp)
         with torch_threads(self.config.threads):
-            pred = predict_image(image, identity, config, model=self._teacher)
-        return pred.probabilities
+            return predict_normalized(image, self._teacher, config).probabilities
 
     # -- budget ---------------------------------------------------------------------------
     def fraction_done(self) -> float:

@@ -171,21 +171,13 @@ class Validator:
 
     def score(self, model, amp: bool = True) -> float:
         """Mean IoU of ``model`` on the held-out pixels (leaves the model in eval mode)."""
-        from .bundle import Bundle
-        from .config import NormConfig, PredictConfig
-        from .predict import predict_image
+        from .config import PredictConfig
+        from .predict import predict_normalized
 
-        c = self.crops[0][0].shape[0]
-        identity = Bundle(
-            model_config=model.config,
-            norm=NormConfig(mode="fixed", low=[0.0] * c, high=[1.0] * c),
-            state_dict={},
-        )
         config = PredictConfig(amp=amp, tile_size=512)  # the model's own device
         preds, tgts = [], []
         for crop, held in self.crops:
-            p = predict_image(crop, identity, config, model=model,
-                              probabilities=self.groups is not None)
+            p = predict_normalized(crop, model, config, probabilities=self.groups is not None)
             if self.groups is None:
                 preds.append(p.labels.astype(np.int64).ravel() - 1)
             else:
