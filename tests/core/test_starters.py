@@ -200,3 +200,23 @@ def test_fine_tuning_a_starter_keeps_its_batch_norm_statistics(use_fake, strokes
     assert stats and all(torch.equal(bundle.state_dict[k], init.state_dict[k]) for k in stats)
     weights = [k for k in init.state_dict if k.endswith("conv.weight") or k.endswith(".0.weight")]
     assert any(not torch.equal(bundle.state_dict[k], init.state_dict[k]) for k in weights)
+
+
+def test_new_painting_on_the_same_image_reuses_the_starters_predictions(use_fake, strokes,
+                                                                           monkeypatch):
+    """Live mode hands the labels over every few seconds: the starter's soft targets of an
+    unchanged image are not predicted again."""
+    from napari_unet.core import predict
+
+    image, _, painted = strokes
+    trainer = Trainer([image], [painted], init=starters.load_starter("good"),
+                      config=TrainConfig(steps=2, seconds=None, threads=1, validation_fraction=0))
+    calls = []
+    real = predict.predict_normalized
+    monkeypatch.setattr(predict, "predict_normalized", lambda *a, **k: calls.append(1) or real(*a, **k))
+    more = painted.copy()
+    more[:4, :4] = 1
+    trainer.set_labels([image], [more])
+    assert calls == []
+    trainer.set_labels([image[:, ::-1].copy()], [more[::-1].copy()])  # another image: predicted
+    assert calls == [1]

@@ -286,6 +286,9 @@ class Trainer:
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
             self.model = UNet(self.model_config)
         self._teacher = None
+        self._soft: dict = {}
+        """The starting model's probabilities per training image, by content (live mode
+        hands the same images over every few seconds: predicted once, not each time)."""
         """The starting model, frozen, when its predictions are kept where nothing is painted
         (``config.keep_starter``: a starter or a model made from one, same outputs)."""
         if (init is not None and not new_head and self.config.keep_starter > 0
@@ -410,6 +413,9 @@ class Trainer:
             # their background shifts its interior/border calibration and its objects
             w_c = np.asarray(self.init.info.get("class_weight", [1.0, 1.0, 2.0]), np.float32)
         if self._teacher is not None:  # its probabilities ride along as extra channels
+            soft = {self._image_key(im): None for im in normalized}
+            soft.update({k: v for k, v in self._soft.items() if k in soft})
+            self._soft = soft
             normalized = [np.concatenate([im, self._teacher_probabilities(im)]) for im in normalized]
         self.class_weight = torch.as_tensor(w_c, device=self.device) if w_c is not None else None
         ctx = int(math.ceil(3 * self.augment.elastic_sigma)) if self.augment.elastic else 0
@@ -437,13 +443,22 @@ class Trainer:
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                     m.eval()
 
+    @staticmethod
+    def _image_key(image: np.ndarray):
+        import hashlib
+
+        return image.shape, hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
+
     def _teacher_probabilities(self, image: np.ndarray) -> np.ndarray:
-        """The starting model's ``(K, H, W)`` probabilities on a normalised image."""
+        """The starting model's ``(K, H, W)`` probabilities on a normalised image (cached)."""
         from .predict import predict_normalized
 
-        config = PredictConfig(tile_size=512, amp=self.config.amp)
-        with torch_threads(self.config.threads):
-            return predict_normalized(image, self._teacher, config).probabilities
+        key = self._image_key(image)
+        if self._soft.get(key) is None:
+            config = PredictConfig(tile_size=512, amp=self.config.amp)
+            with torch_threads(self.config.threads):
+                self._soft[key] = predict_normalized(image, self._teacher, config).probabilities
+        return self._soft[key]
 
     # -- budget ---------------------------------------------------------------------------
     def fraction_done(self) -> float:
