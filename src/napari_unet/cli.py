@@ -94,14 +94,15 @@ def cmd_train(args) -> int:
     from .core.progress import drain
     from .core.train import Trainer
 
+    from .cli_checks import check_device, check_numbers, check_output_file
+
     if args.anisotropy is not None and not args.three_d:
         raise CLIError("--anisotropy is for 3-D models: add --3d")
-    try:  # before training, not after: the model must have somewhere to go
-        from .core.atomic import check_writable_folder
-
-        check_writable_folder(Path(args.out).absolute().parent)
-    except OSError as e:
-        raise CLIError(f"cannot write {args.out}: {e.strerror or e}") from None
+    check_numbers(args)
+    check_device(args.device)
+    # before training, not after: the model must have somewhere to go, and not over an input
+    inputs = [("image", p) for p in args.images] + [("labels", p) for p in args.labels]
+    check_output_file(args.out, inputs + [("model to start from", args.init)])
     if args.three_d:
         pairs = _load_volumes(args.images, args.labels, args.rgb)
     else:
@@ -224,8 +225,12 @@ def cmd_predict(args) -> int:
     from .core.config import PredictConfig
     from .core.progress import drain
 
+    from .cli_checks import check_device, check_numbers
+
     if args.dask_local is not None and args.dask_local < 1:
         raise CLIError("--dask-local needs at least 1 worker")
+    check_numbers(args)
+    check_device(args.device)
     bundle = _model(args.model)
     options = Options(probabilities=args.probabilities, instances=args.instances, rgb=args.rgb,
                       channel_axis=args.channel_axis,
@@ -283,8 +288,14 @@ def _predict_on_cluster(args, options, update):
 
 def cmd_export(args) -> int:
     """Write a trained model as a bioimage.io package, TorchScript or ONNX file."""
-    from .core.export import ExportError, export_model
+    from .cli_checks import check_output_file
+    from .core.export import SUFFIXES, ExportError, export_model
 
+    out = Path(args.out)
+    out = out if out.suffix else out.with_suffix(SUFFIXES[args.format])
+    inputs = [("model", args.model), ("sample", args.sample)]
+    check_output_file(str(out), inputs)
+    check_output_file(str(out) + ".json", inputs)  # TorchScript and ONNX sidecars
     bundle = _model(args.model)
     if bundle.model_config.spatial_dims == 3:
         raise CLIError(f"{args.model} is a 3-D model; only 2-D models can be exported yet")

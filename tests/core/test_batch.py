@@ -126,11 +126,12 @@ def test_stopped_run_resumed_equals_one_uninterrupted_run(folder, tmp_path, bund
 
 def test_overwrite_redoes_finished_images(folder, tmp_path, bundle):
     drain(predict_files([folder / "a.tif"], tmp_path, bundle, Options(config=CONFIG)))
-    tifffile.imwrite(tmp_path / "a_labels.tif", np.zeros((2, 2), np.uint8))
+    first = (tmp_path / "a_labels.tif").stat().st_mtime_ns
     assert drain(predict_files([folder / "a.tif"], tmp_path, bundle)).skipped
     result = drain(predict_files([folder / "a.tif"], tmp_path, bundle, Options(config=CONFIG),
                                  overwrite=True))
     assert result.summary() == "1 written"
+    assert (tmp_path / "a_labels.tif").stat().st_mtime_ns != first
     assert tifffile.imread(tmp_path / "a_labels.tif").shape == (40, 48)
 
 

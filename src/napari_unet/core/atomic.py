@@ -5,14 +5,19 @@ Every file the package writes (models, predicted TIFFs, exports) goes through
 flushed to disk, and renamed over the target, so the target is always either the complete
 new file or what was there before (SIGKILL, full disk, power cut; see
 ``benchmarks/kill_while_saving.py``). Temporaries get the permissions ``open()`` would give
-(not ``mkstemp``'s private 0600), and temporaries of killed writes are removed by a later
-write of the same file once they are ten minutes old.
+(not ``mkstemp``'s private 0600). Temporaries of killed writes (their name says which
+process made them) are removed by a later write of the same file, and by batch prediction
+when it starts.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
+import re
+import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,6 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 STALE_TEMPORARY_S = 600
+"""Temporaries without an owner in their name (older releases): removed after this long."""
+STALE_FOREIGN_S = 24 * 3600
+"""Temporaries of another machine (shared file systems): removed after a day untouched."""
 
 
 def umask() -> int:
@@ -37,28 +45,61 @@ def umask() -> int:
     return mask
 
 
-def remove_stale_temporaries(path: Path) -> None:
-    """Temporary files of writes of ``path`` that were killed before their rename.
+def _owner_tag() -> str:
+    """``<host hash>-<pid>``: which process a temporary belongs to (in its name)."""
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    return f"{host}-{os.getpid()}"
 
-    A file write takes seconds at most, so one older than ten minutes is no write in
-    progress. Temporary folders (zarr outputs being filled) are left alone: a long
-    prediction keeps one for longer than that, and its folder's time does not move.
-    """
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _is_stale(tmp: Path, now: float) -> bool:
+    """A temporary named by :func:`temporary_beside` whose process is gone: on this machine,
+    a process id that no longer runs; from another machine (a shared file system), one not
+    touched for a day. Older names without an owner: files older than ten minutes."""
+    match = _TAG.search(tmp.name)
+    age = now - tmp.stat().st_mtime
+    if match is None:
+        return tmp.is_file() and age > STALE_TEMPORARY_S
+    host, pid = match.group(1), int(match.group(2))
+    if host == _owner_tag().split("-")[0]:
+        return not _alive(pid)
+    return age > STALE_FOREIGN_S
+
+
+_TAG = re.compile(r"\.([0-9a-f]{8})-(\d+)-[^.]*\.tmp$")
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Temporary files and folders of writes of ``path`` that were killed before their
+    rename (:func:`_is_stale`); only names this module makes for ``path`` are looked at."""
     now = time.time()
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         try:
-            if tmp.is_file() and now - tmp.stat().st_mtime > STALE_TEMPORARY_S:
-                tmp.unlink()
+            if _is_stale(tmp, now):
+                if tmp.is_dir() and not tmp.is_symlink():
+                    shutil.rmtree(tmp, ignore_errors=True)
+                else:
+                    tmp.unlink()
         except OSError:
             pass
 
 
 def temporary_beside(path: Path, directory: bool = False) -> Path:
-    """A new hidden temporary file (or folder) in ``path``'s folder, with the usual mode."""
+    """A new hidden temporary file (or folder) in ``path``'s folder, with the usual mode,
+    named ``.<name>.<owner>-<random>.tmp`` (:func:`_owner_tag`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not directory:
         remove_stale_temporaries(path)
-    prefix, suffix = f".{path.name}.", ".tmp"
+    prefix, suffix = f".{path.name}.{_owner_tag()}-", ".tmp"
     if directory:
         tmp = tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=path.parent)
         os.chmod(tmp, 0o777 & ~umask())
@@ -69,11 +110,20 @@ def temporary_beside(path: Path, directory: bool = False) -> Path:
     return Path(tmp)
 
 
-def check_writable_folder(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` if needed and prove a file can be written there (``OSError`` if
-    not), so that long work is not done for a result that cannot be saved."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def check_writable_folder(folder: str | os.PathLike, create: bool = True) -> Path:
+    """Prove a file can be written in ``folder`` (``OSError`` if not), so that long work is
+    not done for a result that cannot be saved. With ``create`` the folder is made if
+    needed; without, nothing is created: the nearest folder that exists is probed (and a
+    file where a folder should be is ``NotADirectoryError``), so a refused run leaves no
+    empty folders behind."""
+    folder = Path(folder).absolute()
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        while not folder.exists() and folder.parent != folder:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(folder))
     fd, probe = tempfile.mkstemp(prefix=".napari-unet-probe.", dir=folder)
     os.close(fd)
     os.unlink(probe)

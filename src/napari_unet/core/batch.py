@@ -5,12 +5,18 @@ PNG (and the other formats :func:`~napari_unet.core.io.read_image` reads) and OM
 Outputs go into one folder:
 
 * ``<stem>_labels.tif`` (and ``<stem>_probabilities.tif``) for an image file, where
-  ``<stem>`` is the file name up to its first dot (as ``napari-unet predict`` always did);
+  ``<stem>`` is the whole file name without its suffix (``2024.05.01 plate A.tif`` ->
+  ``2024.05.01 plate A_labels.tif``; ``.ome.tif`` counts as one suffix);
 * ``<name>_labels.ome.zarr`` (and ``<name>_probabilities.ome.zarr``) for ``<name>.ome.zarr``.
 
 Every output is written under a temporary name and renamed when complete, probabilities
 before labels, so a run that is stopped or killed never leaves an output that looks
-finished; a re-run skips images whose outputs all exist (resumable) unless told to overwrite.
+finished. Every output holds a record of its input and model (:mod:`.records`): a re-run
+skips images whose outputs were written for this input, unchanged, by this model
+(resumable) unless told to overwrite, redoes stale ones, and refuses, before any work, to
+write over a file napari-unet did not write for this input (the user's own
+``cell_labels.tif``, or another folder's ``cell.tif`` predicted into the same output).
+Temporaries of killed runs are removed when a run starts (:mod:`.atomic`).
 Labels are classes as painted (1, 2, ...), or one id per object for an instance model (or a
 semantic one with ``instances``).
 """
@@ -26,12 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import check_writable_folder, temporary_beside
+from .atomic import check_writable_folder, remove_stale_temporaries, temporary_beside
 from .config import PredictConfig
 from .images import ImageError
 from .io import IMAGE_SUFFIXES
 from .ngff import is_ome_zarr, zarr_stem
 from .progress import Progress, rescaled
+from .records import make_record, model_fingerprint, read_record, same_source
 
 
 class BatchError(ValueError):
@@ -62,9 +69,31 @@ class Job:
     def labels(self) -> Path:
         return self.outputs[0]
 
-    def done(self) -> bool:
-        """All outputs exist (each appears only when complete)."""
-        return all(p.exists() for p in self.outputs)
+    def record(self, model: str, objects: bool) -> dict:
+        """What each output of this job will hold about where it came from."""
+        return make_record(self.source, model, objects)
+
+    def done(self, model: str, objects: bool) -> bool:
+        """All outputs exist (each appears only when complete) and were written for this
+        input as it is now, by this model (``model_fingerprint``)."""
+        want = self.record(model, objects)
+        return all(p.exists() and read_record(p) == want for p in self.outputs)
+
+    def check_outputs(self) -> None:
+        """:class:`BatchError` if an output exists that napari-unet did not write for this
+        input: it is never overwritten."""
+        for p in self.outputs:
+            if not p.exists():
+                continue
+            record = read_record(p)
+            if record is None:
+                raise BatchError(
+                    f"{p} exists and was not written by napari-unet for {self.source.name}; "
+                    "it is never overwritten: move it, or choose another output folder")
+            if not same_source(record, self.source):
+                raise BatchError(
+                    f"{p} holds the prediction of {record.get('source')}; {self.source} would "
+                    "replace it: choose another output folder (or rename one input)")
 
 
 @dataclass
@@ -126,12 +155,21 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list
     return sorted(found.values()), sorted(unsupported)
 
 
+def stem_of(source: Path) -> str:
+    """The name without its suffix: ``2024.05.01 plate A.tif`` -> ``2024.05.01 plate A``,
+    ``cells.ome.tif`` and ``cells.ome.zarr`` -> ``cells``."""
+    if is_ome_zarr(source):
+        return zarr_stem(source)
+    name = source.name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
 def outputs_for(source: Path, out_dir: Path, probabilities: bool = False) -> tuple[Path, ...]:
     """Where ``source``'s labels (and probabilities) go."""
-    if is_ome_zarr(source):
-        stem, ext = zarr_stem(source), ".ome.zarr"
-    else:
-        stem, ext = source.name.split(".")[0], ".tif"
+    stem, ext = stem_of(source), ".ome.zarr" if is_ome_zarr(source) else ".tif"
     names = [f"{stem}_labels{ext}"] + ([f"{stem}_probabilities{ext}"] if probabilities else [])
     return tuple(out_dir / n for n in names)
 
@@ -139,21 +177,28 @@ def outputs_for(source: Path, out_dir: Path, probabilities: bool = False) -> tup
 def is_output(path: Path, out_dir: Path) -> bool:
     """Whether ``path`` looks like one of our outputs in ``out_dir`` (predicting a folder into
     itself must not predict the outputs of an earlier run)."""
-    stem = zarr_stem(path) if is_ome_zarr(path) else path.name.split(".")[0]
     same = path.parent.resolve() == out_dir.resolve()
-    return same and stem.endswith(("_labels", "_probabilities"))
+    return same and stem_of(path).endswith(("_labels", "_probabilities"))
 
 
 def plan(sources: Iterable[Path], out_dir: str | os.PathLike, probabilities: bool = False) -> list[Job]:
-    """One :class:`Job` per source; :class:`BatchError` if two would write the same file."""
+    """One :class:`Job` per source; :class:`BatchError` if two would write the same file, or
+    one would write over an input or a file napari-unet did not write for it."""
+    from .paths import same_file
+
     out_dir = Path(out_dir)
+    sources = [Path(s) for s in sources]
     jobs, owner = [], {}
     for source in sources:
-        job = Job(Path(source), outputs_for(Path(source), out_dir, probabilities))
+        job = Job(source, outputs_for(source, out_dir, probabilities))
         for p in job.outputs:
             if p in owner:
                 raise BatchError(f"{owner[p]} and {source} would both write {p.name}; rename one")
             owner[p] = source
+            if p.exists() and any(same_file(p, s) for s in sources):
+                raise BatchError(f"{p} is one of the inputs: predicting would destroy it; "
+                                 "choose another output folder")
+        job.check_outputs()
         jobs.append(job)
     return jobs
 
@@ -170,13 +215,21 @@ def prepare(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
 
 
 def check_output_folder(out_dir: str | os.PathLike) -> Path:
-    """Create ``out_dir`` if needed and prove it can be written; :class:`BatchError` if not."""
+    """Prove ``out_dir`` can be written (it is made only when the first output is);
+    :class:`BatchError` if not."""
     out_dir = Path(out_dir)
     try:
-        check_writable_folder(out_dir)
+        check_writable_folder(out_dir, create=False)
     except OSError as e:
         raise BatchError(f"cannot write into output folder {out_dir}: {e.strerror or e}") from None
     return out_dir
+
+
+def remove_temporaries_of(jobs: Iterable[Job]) -> None:
+    """Remove what killed runs left of these jobs' outputs (:func:`.atomic.remove_stale_temporaries`)."""
+    for job in jobs:
+        for p in job.outputs:
+            remove_stale_temporaries(p)
 
 
 def _temporary(path: Path) -> Path:
@@ -195,27 +248,30 @@ def _commit(tmp: Path, path: Path) -> None:
 
 
 def predict_job(job: Job, bundle, model, options: Options) -> Generator[Progress, None, Path]:
-    """Predict one input and write its outputs (atomically); yields progress per tile batch."""
+    """Predict one input and write its outputs (atomically, each with its record); yields
+    progress per tile batch."""
+    job.check_outputs()  # also here: a cluster task runs long after the checks
+    record = job.record(model_fingerprint(bundle), wants(bundle, options)[0])
     if is_ome_zarr(job.source):
-        yield from _predict_zarr(job, bundle, model, options)
+        yield from _predict_zarr(job, bundle, model, options, record)
     else:
-        yield from _predict_file(job, bundle, model, options)
+        yield from _predict_file(job, bundle, model, options, record)
     return job.labels
 
 
-def _wants(bundle, options: Options) -> tuple[bool, bool]:
+def wants(bundle, options: Options) -> tuple[bool, bool]:
     """(objects, probabilities needed)."""
     objects = bundle.mode == "instance" or options.instances
     return objects, objects or options.probabilities
 
 
-def _predict_file(job: Job, bundle, model, options: Options):
+def _predict_file(job: Job, bundle, model, options: Options, record: dict):
     from .images import to_chw
     from .io import read_image, write_tiff
     from .postprocess import to_instances
     from .predict import predict
 
-    objects, want = _wants(bundle, options)
+    objects, want = wants(bundle, options)
     if bundle.model_config.spatial_dims == 3:  # a 3-D model: the file is one volume
         from .predict3d import predict_3d, to_czyx
 
@@ -225,8 +281,8 @@ def _predict_file(job: Job, bundle, model, options: Options):
         pred = yield from predict_3d(volume, bundle, options.config, model=model,
                                      probabilities=want)
         if options.probabilities:
-            write_tiff(job.outputs[1], pred.probabilities)
-        write_tiff(job.labels, pred.labels)
+            write_tiff(job.outputs[1], pred.probabilities, record)
+        write_tiff(job.labels, pred.labels, record)
         return
     raw = read_image(job.source)
     try:
@@ -241,16 +297,16 @@ def _predict_file(job: Job, bundle, model, options: Options):
     if objects:
         labels = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
     if options.probabilities:
-        write_tiff(job.outputs[1], pred.probabilities)
-    write_tiff(job.labels, labels)
+        write_tiff(job.outputs[1], pred.probabilities, record)
+    write_tiff(job.labels, labels, record)
 
 
-def _predict_zarr(job: Job, bundle, model, options: Options):
+def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
     from .ngff import create_output, plane_of, read_ngff
     from .postprocess import label_dtype, to_instances
     from .predict import predict
 
-    objects, want = _wants(bundle, options)
+    objects, want = wants(bundle, options)
     if bundle.model_config.spatial_dims == 3:
         raise ImageError("3-D models predict TIFF stacks; OME-Zarr volumes are not supported yet")
     image = read_ngff(job.source)
@@ -265,7 +321,7 @@ def _predict_zarr(job: Job, bundle, model, options: Options):
             tmp = _temporary(path)
             what = "probabilities" if classes else "labels"
             array, names = create_output(tmp, image, dtype=dt, classes=classes,
-                                         name=f"{zarr_stem(job.source)} {what}")
+                                         name=f"{zarr_stem(job.source)} {what}", record=record)
             made.append((tmp, path, array, names))
         planes = image.planes()
         offset = 0  # object ids go on from plane to plane
@@ -313,9 +369,11 @@ def predict_files(
     result = BatchResult()
     model = None
     n = len(jobs)
+    fingerprint, objects = model_fingerprint(bundle), wants(bundle, options)[0]
+    remove_temporaries_of(jobs)
     for i, job in enumerate(jobs):
         message = f"{job.source.name} ({i + 1} of {n})"
-        if job.done() and not overwrite:
+        if job.done(fingerprint, objects) and not overwrite:
             result.skipped.append(job.labels)
             yield Progress(stage="batch", done=i + 1, total=n, fraction=(i + 1) / n,
                            message=f"{message}: already done")

@@ -19,8 +19,9 @@ from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .batch import BatchResult, Options, failure_reason, prepare
+from .batch import BatchResult, Options, failure_reason, prepare, remove_temporaries_of, wants
 from .progress import Progress
+from .records import model_fingerprint
 
 _MODELS: dict[tuple[str, str], tuple] = {}
 _LOCK = threading.Lock()
@@ -110,14 +111,17 @@ def predict_files_distributed(
 
     distributed = _import_distributed()
     options = options or Options()
-    load_bundle(model_path)  # a clear error here rather than on every worker
+    bundle = load_bundle(model_path)  # a clear error here rather than on every worker
     raw = Path(model_path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     jobs, _ = prepare(inputs, out_dir, options.probabilities)
     result = BatchResult()
     todo = []
+    fingerprint, objects = model_fingerprint(bundle), wants(bundle, options)[0]
+    remove_temporaries_of(jobs)
     for job in jobs:
-        (todo.append(job) if overwrite or not job.done() else result.skipped.append(job.labels))
+        done = not overwrite and job.done(fingerprint, objects)
+        (result.skipped.append(job.labels) if done else todo.append(job))
     n, finished = len(jobs), len(result.skipped)
     if finished:
         yield Progress(stage="batch", done=finished, total=n, fraction=finished / n,

@@ -29,13 +29,18 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"cannot read {path} as an image: {e}") from None
 
 
-def write_tiff(path: str | Path, array: np.ndarray) -> Path:
-    """Write ``array`` as a compressed TIFF (atomically: temporary file, then rename)."""
+def write_tiff(path: str | Path, array: np.ndarray, record: dict | None = None) -> Path:
+    """Write ``array`` as a compressed TIFF (atomically: temporary file, then rename), with
+    ``record`` (:mod:`.records`) in its description if given."""
+    import json
+
     import tifffile
 
     from .atomic import atomic_path
+    from .records import KEY
 
     path = Path(path)
+    meta = {KEY: json.dumps(record)} if record is not None else {}
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, array, compression="zlib")
+        tifffile.imwrite(tmp, array, compression="zlib", metadata=meta)
     return path

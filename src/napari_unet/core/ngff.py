@@ -163,11 +163,12 @@ def _transforms_for(image: NgffImage, names: list[str]) -> list[dict]:
 
 
 def create_output(path: str | Path, like: NgffImage, *, dtype, classes: int | None = None,
-                  name: str = "") -> tuple[Any, list[str]]:
+                  name: str = "", record: dict | None = None) -> tuple[Any, list[str]]:
     """Create an NGFF 0.5 image at ``path`` shaped like ``like``'s planes.
 
     ``classes=None``: labels (the input's axes without ``c``); else probabilities with
-    ``classes`` entries on a ``c`` axis. Returns the Zarr array and its axis names.
+    ``classes`` entries on a ``c`` axis. ``record`` (:mod:`.records`) goes into the group's
+    attributes. Returns the Zarr array and its axis names.
     """
     import zarr
 
@@ -193,6 +194,10 @@ def create_output(path: str | Path, like: NgffImage, *, dtype, classes: int | No
     if classes is None:
         ome["image-label"] = {}
     group.attrs["ome"] = ome
+    if record is not None:
+        from .records import KEY
+
+        group.attrs[KEY] = record
     return array, names
 
 
