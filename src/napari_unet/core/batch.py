@@ -396,7 +396,9 @@ def predict_files(
 
 
 def failure_reason(e: Exception) -> str:
-    if isinstance(e, (ImageError, BatchError)):
+    from .bundle import BundleError
+
+    if isinstance(e, (ImageError, BatchError, BundleError)):
         return str(e)
     if isinstance(e, OSError):
         return f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")

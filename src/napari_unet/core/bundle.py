@@ -167,6 +167,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
             info=_clean_info(json.loads(meta.get("info", "{}"))),
             postprocess=PostprocessConfig.from_dict(json.loads(meta.get("postprocess", "{}"))),
         )
+        _check_size(bundle.model_config)
         _check_weights(bundle.model_config, tensors)
         trained = TrainConfig.from_dict(bundle.train_config)  # the stored settings are usable
         if trained.mode == "instance" and bundle.model_config.n_classes != 3:
@@ -201,6 +202,27 @@ def _clean_info(info) -> dict[str, Any]:
     return clean
 
 
+MAX_WIDTH = 256
+"""Feature maps at the first level a model file may claim (the defaults use 16)."""
+MAX_CHANNELS = 256
+"""Input channels a model file may claim."""
+
+
+def _check_size(config: ModelConfig) -> None:
+    """The limits training applies (at most :data:`~.images.MAX_CLASSES` classes) and bounds
+    on width and channels, checked before anything is allocated: a consistent file of a few
+    MB can otherwise claim 20,000 classes and need gigabytes per tile."""
+    from .images import MAX_CLASSES
+
+    if config.n_classes > MAX_CLASSES:
+        raise ValueError(f"it claims {config.n_classes} classes; napari-unet models have at most "
+                         f"{MAX_CLASSES}")
+    if config.base_width > MAX_WIDTH or config.in_channels > MAX_CHANNELS:
+        raise ValueError(f"it claims a network of width {config.base_width} for "
+                         f"{config.in_channels} channels; at most {MAX_WIDTH} and "
+                         f"{MAX_CHANNELS} are supported")
+
+
 def _check_weights(config: ModelConfig, tensors: dict[str, torch.Tensor]) -> None:
     """The file's tensors are exactly the architecture's, by name, shape and float dtype.
 
@@ -218,8 +240,13 @@ def _check_weights(config: ModelConfig, tensors: dict[str, torch.Tensor]) -> Non
         if got.shape != want.shape or got.dtype.is_floating_point != want.dtype.is_floating_point:
             raise ValueError(f"weight {name} has shape {tuple(got.shape)} ({got.dtype}), "
                              f"expected {tuple(want.shape)}")
-        if got.dtype.is_floating_point and not torch.isfinite(got).all():
-            raise ValueError(f"weight {name} has NaN or infinite values")
+        if got.dtype.is_floating_point:  # as the network will hold them (float32)
+            used = got.to(want.dtype)
+            if not torch.isfinite(used).all():
+                raise ValueError(f"weight {name} has NaN or infinite values"
+                                 + (" as float32" if torch.isfinite(got).all() else ""))
+            if name.endswith("running_var") and (used < 0).any():
+                raise ValueError(f"batch-norm statistics {name} hold negative variances")
 
 
 def _read_metadata(raw: bytes) -> dict[str, str]:

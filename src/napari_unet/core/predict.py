@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .bundle import Bundle
+from .bundle import Bundle, BundleError
 from .config import PredictConfig
 from .device import (
     autocast_dtype,
@@ -214,7 +214,16 @@ def _forward(model: UNet, windows: np.ndarray, device, amp) -> np.ndarray:
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         logits = model(x)
-    return torch.softmax(logits.float(), dim=1).cpu().numpy()
+    return check_probabilities(torch.softmax(logits.float(), dim=1).cpu().numpy())
+
+
+def check_probabilities(probs: np.ndarray) -> np.ndarray:
+    """``probs`` if finite; a model whose output is NaN (damaged weights that pass every
+    check on loading, a training that diverged) is a :class:`BundleError`, never labels."""
+    if not np.isfinite(probs).all():
+        raise BundleError("the model predicts NaN (not a number) instead of probabilities: its "
+                          "file is damaged or its training went wrong; retrain it or use another")
+    return probs
 
 
 def predict_image(image, bundle: Bundle, config: PredictConfig | None = None, **kwargs) -> Prediction:

@@ -24,7 +24,7 @@ from .device import autocast_dtype, resolve_device, torch_threads
 from .images import ImageError, check_finite, check_image
 from .normalize import apply, stats_for
 from .postprocess import label_dtype, semantic_labels
-from .predict import Prediction
+from .predict import Prediction, check_probabilities
 from .progress import Progress, drain
 
 MAX_TILE = 64
@@ -179,7 +179,7 @@ def _forward(model, windows: np.ndarray, device, amp) -> np.ndarray:
     x = torch.from_numpy(windows).to(device)
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         logits = model(x)
-    return torch.softmax(logits.float(), dim=1).cpu().numpy()
+    return check_probabilities(torch.softmax(logits.float(), dim=1).cpu().numpy())
 
 
 def predict_volume(volume, bundle: Bundle, config: PredictConfig | None = None,
