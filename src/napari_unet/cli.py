@@ -468,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # before training or predicting began (they handle their own)
+        print(f"napari-unet {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
     except (CLIError, BundleError, ConfigError, ImageError) as e:
         print(f"napari-unet {args.command}: error: {e}", file=sys.stderr)
         return 2

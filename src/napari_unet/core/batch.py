@@ -402,4 +402,7 @@ def failure_reason(e: Exception) -> str:
         return str(e)
     if isinstance(e, OSError):
         return f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
-    return f"{type(e).__name__}: {e}"
+    first = (str(e).strip().splitlines() or [""])[0]  # one line, whatever raised it
+    if type(e).__module__.split(".")[0] in ("zarr", "numcodecs"):
+        return f"its Zarr data cannot be read (damaged or inconsistent): {type(e).__name__} {first}"
+    return f"{type(e).__name__}: {first}"

@@ -13,6 +13,7 @@ only here and only when called.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Generator, Iterable, Iterator
@@ -51,8 +52,10 @@ def connect(address: str | None = None, n_local: int | None = None,
         return
     if not n_local or n_local < 1:
         raise ValueError("give a scheduler address or a number of local workers (>= 1)")
+    # a file that fails is reported once, in one line, by the caller: the workers' own log
+    # ("Compute Failed ... Traceback") is not for users
     with distributed.LocalCluster(n_workers=n_local, threads_per_worker=1, processes=processes,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=None, silence_logs=logging.CRITICAL) as cluster:
         with distributed.Client(cluster) as client:
             yield client
 

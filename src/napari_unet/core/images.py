@@ -53,10 +53,22 @@ def check_finite(image: np.ndarray, what: str = "image", doing: str = "training"
         raise ImageError(f"the {what} has NaN or infinite pixels; replace them before {doing}")
 
 
+def check_array(image, what: str = "image"):
+    """``image`` if it is an array-like (numpy, dask, zarr: it has a shape and a dtype);
+    else :class:`ImageError` saying so (a list, None or a file name given for an image)."""
+    if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        hint = ": read the file first (napari_unet.core.io.read_image)" \
+            if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__") else ""
+        raise ImageError(f"expected the {what} as an array (numpy, dask or zarr), "
+                         f"got {type(image).__name__}{hint}")
+    return image
+
+
 def check_image(image, what: str = "image", axes: str = "C, H, W") -> None:
     """Raise :class:`ImageError` unless ``image`` (any array-like, not read) is a non-empty
     array with the named ``axes`` (``"C, H, W"``; ``"C, Z, Y, X"`` for volumes) of real
     numbers (bool, integer or float pixels)."""
+    check_array(image, what)
     shape = tuple(image.shape)
     if len(shape) != len(axes.split(",")):
         raise ImageError(f"expected a ({axes}) {what}, got shape {shape}")

@@ -17,6 +17,8 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"no such file: {path}")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path} is empty (0 bytes): not an image")
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             import tifffile
@@ -26,7 +28,8 @@ def read_image(path: str | Path) -> np.ndarray:
 
         return np.asarray(imread(path))
     except Exception as e:  # noqa: BLE001 - any reader failure is the user's file
-        raise ImageError(f"cannot read {path} as an image: {e}") from None
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]  # readers add hints
+        raise ImageError(f"cannot read {path} as an image: {reason}") from None
 
 
 def write_tiff(path: str | Path, array: np.ndarray, record: dict | None = None) -> Path:

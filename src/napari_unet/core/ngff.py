@@ -134,20 +134,28 @@ def read_ngff(path: str | Path) -> NgffImage:
         first = scales[0]
         level = first["datasets"][0]
         array = group[level["path"]]
+        axes = [a if isinstance(a, dict) else {"name": a} for a in first.get("axes", [])]
+        if not axes:  # NGFF 0.3 and older: tczyx, the last ndim of them
+            axes = [{"name": n} for n in "tczyx"[-array.ndim :]]
+        names = [a.get("name") for a in axes]
+        transforms = [
+            dict(t) for t in level.get("coordinateTransformations", [])
+            if t.get("type") in ("scale", "translation") and len(t.get(t["type"], [])) == array.ndim
+        ]
     except ImageError:
         raise
     except Exception as e:  # noqa: BLE001 - any reader failure is the user's file
-        raise ImageError(f"cannot read {path} as OME-Zarr: {e}") from None
-    axes = [a if isinstance(a, dict) else {"name": a} for a in first.get("axes", [])]
-    if not axes:  # NGFF 0.3 and older: tczyx, the last ndim of them
-        axes = [{"name": n} for n in "tczyx"[-array.ndim :]]
-    names = [a["name"] for a in axes]
+        reason = f"no {e} in its metadata" if isinstance(e, KeyError) else f"{e}"
+        raise ImageError(f"cannot read {path} as OME-Zarr: {reason}") from None
+    if not all(isinstance(n, str) for n in names):
+        raise ImageError(f"{path}: every axis in its metadata needs a name (got {names})")
+    if len(set(names)) != len(names):
+        raise ImageError(f"{path}: its axes must have different names (got {names})")
     if len(names) != array.ndim or names[-2:] != ["y", "x"]:
         raise ImageError(f"{path}: expected axes ending in y, x (got {names}, shape {array.shape})")
-    transforms = [
-        dict(t) for t in level.get("coordinateTransformations", [])
-        if t.get("type") in ("scale", "translation") and len(t.get(t["type"], [])) == array.ndim
-    ]
+    if 0 in array.shape:
+        raise ImageError(f"{path} is empty: its axes {', '.join(map(str, names))} have lengths "
+                         f"{tuple(array.shape)}")
     return NgffImage(array, axes, transforms or [{"type": "scale", "scale": [1.0] * array.ndim}],
                      first.get("name", path.name))
 

@@ -67,7 +67,7 @@ def linear(norm) -> tuple[list[float], list[float]]:
     """Gain and offset per channel for a fixed normalisation (constant channels: gain 1)."""
     gain, offset = [], []
     for lo, hi in zip(norm.low, norm.high):
-        g = 1.0 / (hi - lo) if hi - lo > 1e-12 else 1.0
+        g = 1.0 / (hi - lo) if hi > lo else 1.0
         gain.append(float(g))
         offset.append(float(-lo * g))
     return gain, offset
