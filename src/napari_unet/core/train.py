@@ -31,7 +31,8 @@ from .device import (
     torch_threads,
 )
 from .grayscale import chw_to_gray, takes_luminance
-from .images import ImageError, as_label_array, check_class_labels, check_finite, check_image
+from .images import (ImageError, as_label_array, check_array, check_class_labels, check_finite,
+                     check_image)
 from .model import UNet
 from .normalize import fit_normalization, normalize
 from .oom import OutOfMemory, free_device_memory, is_out_of_memory
@@ -224,7 +225,7 @@ class Trainer:
         if len(images) == 0 or len(images) != len(labels):
             raise ImageError("give one labels array per image (and at least one pair)")
         self.config = config or TrainConfig()
-        channels = {im.shape[0] for im in images}
+        channels = {check_array(im).shape[0] for im in images}  # a list or None: ImageError
         if len(channels) != 1:
             raise ImageError(f"all training images need the same channels, got {sorted(channels)}")
         (in_channels,) = channels
@@ -357,7 +358,7 @@ class Trainer:
         data now have other channels or classes than the model (then nothing changes)."""
         if len(images) == 0 or len(images) != len(labels):
             raise ImageError("give one labels array per image (and at least one pair)")
-        channels = {im.shape[0] for im in images}
+        channels = {check_array(im).shape[0] for im in images}  # a list or None: ImageError
         if channels != {self.model_config.in_channels}:
             raise ImageError("the training images changed channels; start training again")
         lab, n_classes = self._checked(images, labels)
