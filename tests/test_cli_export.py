@@ -83,3 +83,14 @@ def test_missing_extra_is_a_one_line_error(model, tmp_path, monkeypatch, capsys)
     monkeypatch.setitem(sys.modules, "onnxscript", None)
     assert main(["export", str(model), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
     assert "pip install napari-unet[export]" in _error_line(capsys)
+
+
+def test_a_nan_sample_is_refused_and_nothing_is_written(model, tmp_path, monkeypatch, capsys):
+    """Issue 15, item 7: an all-NaN test output never passes as a package."""
+    pytest.importorskip("bioimageio.core")
+    monkeypatch.chdir(tmp_path)
+    tifffile.imwrite(tmp_path / "nan.tif", np.full((64, 64), np.nan, np.float32))
+    assert main(["export", str(model), "--format", "bioimageio", "--out", "m.zip", "--sample",
+                 "nan.tif", "--no-validate"]) == 2
+    assert "NaN or infinite pixels" in _error_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]

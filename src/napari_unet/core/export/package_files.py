@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import ExportError
 from .network import sizes, unet
 
 TEST_SIDE = 256
@@ -49,6 +50,9 @@ def test_input(bundle, sample=None) -> np.ndarray:
         crop.append(slice(start, start + want))
         pad.append((0, max(0, want - n)))
     x = np.asarray(sample[tuple(crop)], dtype=np.float32)  # reads only the crop (dask, zarr)
+    if not np.isfinite(x).all():
+        raise ExportError("the sample image has NaN or infinite pixels (or values beyond "
+                          "float32) where the test image is taken; give another sample")
     if any(p for _, p in pad):
         x = np.pad(x, pad, mode="symmetric")
     return np.ascontiguousarray(x)[None]
@@ -77,7 +81,11 @@ def linear(norm) -> tuple[list[float], list[float]]:
 def test_output(bundle, x: np.ndarray) -> np.ndarray:
     """Softmax probabilities ``(1, K, H', W')`` of the U-Net on the normalised ``x``."""
     logits = unet(bundle)(torch.from_numpy(normalise(x, bundle.norm)))
-    return torch.softmax(logits, dim=1).numpy().astype(np.float32)
+    probs = torch.softmax(logits, dim=1).numpy().astype(np.float32)
+    if not np.isfinite(probs).all():
+        raise ExportError("the model predicts NaN (not a number) on the sample image: its "
+                          "test output would be meaningless; retrain it or give another sample")
+    return probs
 
 
 def write_cover(path: Path, x: np.ndarray, probabilities: np.ndarray) -> Path:
