@@ -49,6 +49,13 @@ def _progress_printer(label: str, quiet: bool):
     return update, lambda: print(file=sys.stderr)
 
 
+TRAIN_EXTRA = 12.0
+"""Bytes per training image value beyond the file's: its float32 normalised copy and the
+sampler's and augmentation's working copies."""
+LABELS_EXTRA = 16.0
+"""Bytes per labels value beyond the file's: the int64 copy and the targets made of it."""
+
+
 def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
                 channel_axis: int | None = None):
     from .core.images import ImageError, as_label_array, to_chw
@@ -59,8 +66,8 @@ def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
     pairs = []
     for ip, lp in zip(images, labels):
         try:
-            img = to_chw(read_image(ip), channel_axis=channel_axis, rgb=rgb)
-            lab = as_label_array(read_image(lp), img.shape[-2:])
+            img = to_chw(read_image(ip, TRAIN_EXTRA), channel_axis=channel_axis, rgb=rgb)
+            lab = as_label_array(read_image(lp, LABELS_EXTRA), img.shape[-2:])
         except ImageError as e:
             raise CLIError(f"{ip} / {lp}: {e}") from None
         pairs.append((img, lab))
@@ -79,8 +86,8 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None):
     pairs = []
     for ip, lp in zip(images, labels):
         try:
-            img = to_czyx(read_image(ip), rgb=rgb)
-            lab = as_volume_labels(read_image(lp), img.shape[1:])
+            img = to_czyx(read_image(ip, TRAIN_EXTRA), rgb=rgb)
+            lab = as_volume_labels(read_image(lp, LABELS_EXTRA), img.shape[1:])
         except ImageError as e:
             raise CLIError(f"{ip} / {lp}: {e}") from None
         pairs.append((img, lab))
@@ -103,6 +110,9 @@ def cmd_train(args) -> int:
     # before training, not after: the model must have somewhere to go, and not over an input
     inputs = [("image", p) for p in args.images] + [("labels", p) for p in args.labels]
     check_output_file(args.out, inputs + [("model to start from", args.init)])
+    _check_training_fits(args, ModelConfig(
+        depth=args.depth or 3, base_width=args.width or 16,
+        **({"spatial_dims": 3} if args.three_d else {})))  # before reading: settings alone
     if args.three_d:
         pairs = _load_volumes(args.images, args.labels, args.rgb)
     else:
@@ -128,6 +138,7 @@ def cmd_train(args) -> int:
     if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
                        f"this training is {model.spatial_dims}-D")
+    _check_training_fits(args, model if model is not None else init.model_config)
     if args.three_d:
         from .core.train3d import Trainer3D as Trainer  # noqa: F811 - the 3-D trainer
     trainer = Trainer([p[0] for p in pairs], [p[1] for p in pairs], model=model, config=config, init=init)
@@ -165,6 +176,14 @@ def cmd_train(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _check_training_fits(args, model_config) -> None:
+    """Refuse a batch and patch size that cannot fit in memory (one line, before training)."""
+    from .core.device import resolve_device
+    from .core.memory import check_training_fits
+
+    check_training_fits(model_config, args.batch_size, args.patch_size, resolve_device(args.device))
 
 
 def _start_from(args, pairs):
@@ -235,6 +254,7 @@ def cmd_predict(args) -> int:
     options = Options(probabilities=args.probabilities, instances=args.instances, rgb=args.rgb,
                       channel_axis=args.channel_axis,
                       config=PredictConfig(device=args.device, tile_size=args.tile_size))
+    _check_prediction_fits(bundle, options.config)
     try:
         jobs, other = prepare(args.images, args.out, args.probabilities)  # checks before any work
     except BatchError as e:
@@ -264,6 +284,21 @@ def cmd_predict(args) -> int:
         raise CLIError(f"{len(result.failed)} of {len(jobs)} image(s) failed ({result.summary()}): "
                        f"{reasons}{more}")
     return 0
+
+
+def _check_prediction_fits(bundle, config) -> None:
+    """Refuse a tile size whose batch of windows cannot fit in memory (before any work)."""
+    from .core.device import resolve_device
+    from .core.memory import check_prediction_fits
+
+    if bundle.model_config.spatial_dims == 3:
+        return  # 3-D tiles are bounded by predict3d (MAX_TILE, MAX_BATCH_VOXELS)
+    from .core.predict import plan_tiles
+
+    model = bundle.build_model("cpu")
+    side = plan_tiles(model, config.tile_size, config.tile_size, config).window
+    check_prediction_fits(bundle.model_config, config.batch_size, side,
+                          resolve_device(config.device))
 
 
 def _predict_on_cluster(args, options, update):

@@ -265,6 +265,11 @@ def wants(bundle, options: Options) -> tuple[bool, bool]:
     return objects, objects or options.probabilities
 
 
+def _output_bytes(bundle, probabilities: bool) -> float:
+    """Bytes per input value that prediction adds: labels, and float32 probabilities."""
+    return 4.0 + (4.0 * bundle.model_config.n_classes if probabilities else 0.0)
+
+
 def _predict_file(job: Job, bundle, model, options: Options, record: dict):
     from .images import to_chw
     from .io import read_image, write_tiff
@@ -277,14 +282,14 @@ def _predict_file(job: Job, bundle, model, options: Options, record: dict):
 
         if objects:
             raise ImageError("3-D models write classes only (no object ids): leave out --instances")
-        volume = to_czyx(read_image(job.source), rgb=options.rgb)
+        volume = to_czyx(read_image(job.source, _output_bytes(bundle, want)), rgb=options.rgb)
         pred = yield from predict_3d(volume, bundle, options.config, model=model,
                                      probabilities=want)
         if options.probabilities:
             write_tiff(job.outputs[1], pred.probabilities, record)
         write_tiff(job.labels, pred.labels, record)
         return
-    raw = read_image(job.source)
+    raw = read_image(job.source, _output_bytes(bundle, want))
     try:
         image = to_chw(raw, channel_axis=options.channel_axis, rgb=options.rgb)
     except ImageError as e:

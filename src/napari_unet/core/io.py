@@ -12,13 +12,39 @@ TIFF_SUFFIXES = {".tif", ".tiff"}
 IMAGE_SUFFIXES = TIFF_SUFFIXES | {".png", ".jpg", ".jpeg", ".bmp"}
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """The array stored in ``path``; :class:`ImageError` if it is missing or unreadable."""
+def declared(path: Path) -> tuple[tuple[int, ...], int] | None:
+    """The shape and bytes per value the file says it holds, read from its header only
+    (None if the header cannot tell: the reader will say what is wrong)."""
+    try:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                return tuple(series.shape), np.dtype(series.dtype).itemsize
+        from PIL import Image
+
+        with Image.open(path) as im:
+            w, h = im.size
+            return (h, w, len(im.getbands())), 2 if im.mode.startswith("I;16") else 1
+    except Exception:  # noqa: BLE001 - reported by the reader
+        return None
+
+
+def read_image(path: str | Path, extra_per_value: float = 4.0) -> np.ndarray:
+    """The array stored in ``path``; :class:`ImageError` if it is missing or unreadable, and
+    :class:`~.memory.TooLarge` before reading if its pixels, plus ``extra_per_value`` bytes
+    per value for what the caller makes of them, would not fit in memory."""
+    from .memory import check_file_fits
+
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise ImageError(f"{path} is empty (0 bytes): not an image")
+    header = declared(path)
+    if header is not None:
+        check_file_fits(path, *header, extra_per_value=extra_per_value)
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             import tifffile

@@ -25,9 +25,10 @@ def is_out_of_memory(error: BaseException) -> bool:
     if isinstance(error, MemoryError):
         return True
     text = str(error).lower()
-    return isinstance(error, RuntimeError) and (
-        "out of memory" in text or "failed to allocate" in text
-    )
+    return isinstance(error, RuntimeError) and any(
+        words in text for words in ("out of memory", "failed to allocate",
+                                    "can't allocate memory", "cannot allocate memory")
+    )  # the last two: torch's DefaultCPUAllocator
 
 
 def free_device_memory(device: torch.device | str | None = None) -> None:
