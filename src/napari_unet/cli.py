@@ -440,7 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         required=True,
         help="folder for <name>_labels.tif, or <name>_labels.ome.zarr for OME-Zarr input "
-        "(classes as painted; objects for an instance model); images already there are skipped",
+        "(classes as painted; objects for an instance model); images already done for the "
+        "same input by the same model are skipped; files napari-unet did not write are never "
+        "overwritten",
     )
     q.add_argument("--overwrite", action="store_true", help="predict again images already done")
     cluster = q.add_mutually_exclusive_group()
