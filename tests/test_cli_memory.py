@@ -98,3 +98,26 @@ def test_training_on_the_cpu_halves_the_batch_when_the_allocator_fails(nuclei_ca
     assert [r.notice for r in records if r.notice][-1] == \
         "Out of memory: training continues with 2 patches per step"
     assert trainer.step == 3 and torch.get_num_threads() >= 1
+
+
+def test_a_tiled_tiff_too_large_to_read_is_predicted_window_by_window(files, capsys, monkeypatch):
+    """Its pixels and a float32 copy would not fit, its labels do: read lazily (tifffile's
+    zarr store), with the same result as reading it whole."""
+    image = (tifffile.imread(files / "cells.tif") * 1000).astype(np.float32)
+    tifffile.imwrite(files / "big.tif", np.tile(image, (8, 16)), tile=(256, 256))  # 1024 x 2048
+    assert main(["predict", "m.unet", "big.tif", "--out", "whole", "--tile-size", "64",
+                 "--quiet"]) == 0
+    real = tifffile.imread
+
+    def lazily_only(*args, **kwargs):
+        if not kwargs.get("aszarr"):
+            raise AssertionError("the whole file was read")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tifffile, "imread", lazily_only)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 16 * 2**20)
+    assert main(["predict", "m.unet", "big.tif", "--out", "lazy", "--tile-size", "64",
+                 "--quiet"]) == 0
+    monkeypatch.setattr(tifffile, "imread", real)
+    assert np.array_equal(tifffile.imread(files / "lazy" / "big_labels.tif"),
+                          tifffile.imread(files / "whole" / "big_labels.tif"))

@@ -270,6 +270,29 @@ def _output_bytes(bundle, probabilities: bool) -> float:
     return 4.0 + (4.0 * bundle.model_config.n_classes if probabilities else 0.0)
 
 
+def _read_lazily_if_large(path: Path, bundle, probabilities: bool):
+    """A grayscale TIFF too large to read whole, as a lazy ``(1, H, W)`` view (prediction
+    then reads it window by window), if its outputs alone fit in memory; else None (read it
+    whole, or be refused by :func:`~.io.read_image` with the sizes)."""
+    from .io import declared, open_lazily
+    from .lazy import AddChannel
+    from .memory import TooLarge, check_file_fits
+
+    header = declared(path)
+    if header is None:
+        return None
+    extra = _output_bytes(bundle, probabilities)
+    try:
+        check_file_fits(path, *header, extra_per_value=extra)
+        return None  # fits: read it whole
+    except TooLarge:
+        lazy = open_lazily(path)
+        if lazy is None:
+            return None
+    check_file_fits(path, lazy.shape, 0, extra_per_value=extra)  # the outputs must fit
+    return AddChannel(lazy)
+
+
 def _predict_file(job: Job, bundle, model, options: Options, record: dict):
     from .images import to_chw
     from .io import read_image, write_tiff
@@ -289,14 +312,16 @@ def _predict_file(job: Job, bundle, model, options: Options, record: dict):
             write_tiff(job.outputs[1], pred.probabilities, record)
         write_tiff(job.labels, pred.labels, record)
         return
-    raw = read_image(job.source, _output_bytes(bundle, want))
-    try:
-        image = to_chw(raw, channel_axis=options.channel_axis, rgb=options.rgb)
-    except ImageError as e:
-        if raw.ndim == 3:
-            raise ImageError(f"{e}; this is a 2-D model: a (Z, Y, X) volume needs a 3-D model "
-                             "(napari-unet train --3d)") from None
-        raise
+    image = _read_lazily_if_large(job.source, bundle, want)
+    if image is None:
+        raw = read_image(job.source, _output_bytes(bundle, want))
+        try:
+            image = to_chw(raw, channel_axis=options.channel_axis, rgb=options.rgb)
+        except ImageError as e:
+            if raw.ndim == 3:
+                raise ImageError(f"{e}; this is a 2-D model: a (Z, Y, X) volume needs a 3-D "
+                                 "model (napari-unet train --3d)") from None
+            raise
     pred = yield from predict(image, bundle, options.config, model=model, probabilities=want)
     labels = pred.labels
     if objects:

@@ -31,6 +31,29 @@ def declared(path: Path) -> tuple[tuple[int, ...], int] | None:
         return None
 
 
+LAZY_CHUNK_BYTES = 64 * 2**20
+"""A TIFF is read window by window only if its tiles (or strips) are at most this large."""
+
+
+def open_lazily(path: str | Path):
+    """A 2-D TIFF as a lazy zarr array (tifffile's zarr store: windows are read on slicing),
+    or None where that would not save memory (not a TIFF, not 2-D, stored in large chunks)."""
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return None
+    try:
+        import tifffile
+        import zarr
+
+        array = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
+        if not hasattr(array, "chunks") or len(array.shape) != 2:
+            return None
+        chunk = int(np.prod(array.chunks)) * np.dtype(array.dtype).itemsize
+        return array if chunk <= LAZY_CHUNK_BYTES else None
+    except Exception:  # noqa: BLE001 - zarr missing, or a file tifffile cannot map
+        return None
+
+
 def read_image(path: str | Path, extra_per_value: float = 4.0) -> np.ndarray:
     """The array stored in ``path``; :class:`ImageError` if it is missing or unreadable, and
     :class:`~.memory.TooLarge` before reading if its pixels, plus ``extra_per_value`` bytes

@@ -101,5 +101,5 @@ def check_file_fits(path, shape, dtype_size: int, extra_per_value: float = 4.0) 
     if need > USABLE * free:
         size = " x ".join(str(n) for n in shape)
         raise TooLarge(f"{path} holds a {size} image, which needs about {gib(need)} of memory "
-                       f"to use; {gib(free)} is free: cut it into tiles, or convert it to "
-                       "OME-Zarr, which napari-unet predicts window by window")
+                       f"to use; {gib(free)} is free: cut it into pieces, or for prediction "
+                       "save it as a tiled TIFF or OME-Zarr (read window by window)")
