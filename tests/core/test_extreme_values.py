@@ -42,3 +42,17 @@ def test_images_of_tiny_or_huge_values_train(nuclei_case):
             warnings.simplefilter("error")
             bundle = drain(Trainer([scaled], [painted], model=TINY, config=config).steps())
         assert bundle.norm.high[0] > bundle.norm.low[0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: TrainConfig(seconds=float("nan"), steps=None),
+    lambda: TrainConfig(steps=10, seconds=float("inf")),
+    lambda: TrainConfig(steps=10, zoom=float("nan")),
+    lambda: PredictConfig(device="cpu", context=float("nan")),
+])
+def test_nan_or_infinite_settings_are_refused_in_the_api(make):
+    """Issue 15, item 6: NaN passes every comparison, so --seconds nan trained 0 steps."""
+    from napari_unet.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        make()
