@@ -245,6 +245,9 @@ class TrainConfig(_DictMixin):
     keep_starter: float = 1.0
 
     def __post_init__(self):
+        from .numbers import check_finite  # NaN passes every comparison below (issue 15)
+
+        check_finite(self, ConfigError)
         if self.steps is None and self.seconds is None:
             raise ConfigError("set a training budget: steps, seconds, or both")
         if self.steps is not None and self.steps < 0:
@@ -294,6 +297,9 @@ class PredictConfig(_DictMixin):
     threads: int | None = None
 
     def __post_init__(self):
+        from .numbers import check_finite  # NaN passes every comparison below (issue 15)
+
+        check_finite(self, ConfigError)
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be >= 1 (or None for torch's default)")
         if self.tile_size < 8 or self.batch_size < 1:
