@@ -55,9 +55,11 @@ def available_bytes(device=None) -> int:
 
 
 def feature_values(model_config, side: int) -> float:
-    """Feature-map values one sample of ``side`` px (per spatial axis) makes, all levels."""
+    """Feature-map values one sample of ``side`` px (per spatial axis; in z ``side`` divided
+    by the anisotropy, as the 3-D trainer cuts its patches) makes, all levels."""
     dims = model_config.spatial_dims
-    return sum(model_config.base_width * 2**level * (side / 2**level) ** dims
+    thinner = model_config.anisotropy if dims == 3 else 1
+    return sum(model_config.base_width * 2**level * (side / 2**level) ** dims / thinner
                for level in range(model_config.depth + 1))
 
 
