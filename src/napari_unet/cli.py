@@ -110,9 +110,9 @@ def cmd_train(args) -> int:
     # before training, not after: the model must have somewhere to go, and not over an input
     inputs = [("image", p) for p in args.images] + [("labels", p) for p in args.labels]
     check_output_file(args.out, inputs + [("model to start from", args.init)])
-    _check_training_fits(args, ModelConfig(
+    _check_training_fits(args, ModelConfig(  # before reading: the settings alone
         depth=args.depth or 3, base_width=args.width or 16,
-        **({"spatial_dims": 3} if args.three_d else {})))  # before reading: settings alone
+        **({"spatial_dims": 3, "anisotropy": args.anisotropy or 1} if args.three_d else {})))
     if args.three_d:
         pairs = _load_volumes(args.images, args.labels, args.rgb)
     else:
