@@ -41,3 +41,12 @@ def isbi(index: int) -> tuple[np.ndarray, np.ndarray]:
     im = imread(DATA / "isbi2012" / "images" / f"{index}.png").astype(np.float32)
     lab = imread(DATA / "isbi2012" / "labels" / f"{index}.png") > 127
     return im[None], lab
+
+
+def usiigaci(set_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(1, 1022, 1024)`` float32 phase-contrast field and its int32 whole-cell instance ids."""
+    import tifffile
+
+    im = tifffile.imread(DATA / "usiigaci" / "images" / f"{set_id}.tif").astype(np.float32)
+    labels = tifffile.imread(DATA / "usiigaci" / "labels" / f"{set_id}.tif").astype(np.int32)
+    return im[None], labels

@@ -1,6 +1,6 @@
 """Issue #4's few-shot benchmark: the U-Net against a random forest on the same simulated strokes.
 
-    python benchmarks/fewshot.py [--datasets dsb-fluo dsb-bright isbi] [--budgets 5 10 25]
+    python benchmarks/fewshot.py [--datasets dsb-fluo dsb-bright isbi usiigaci] [--budgets 5 10 25]
         [--protocols scribbles instances] [--methods unet rf unet-full] [--seconds 60]
         [--device cpu] [--seeds 0] [--out docs/fewshot_results.jsonl]
     python benchmarks/fewshot.py --summarize docs/fewshot_results.jsonl
@@ -29,6 +29,10 @@ Splits (fixed; evaluation images are never painted)
 * ``dsb-bright``: the colour (RGB) brightfield / histology images of 512 x 680 (8 exist: 4
   pink H&E-like, 4 pale purple). Paint on one of each look (``DSB_BRIGHT_TRAIN``, 91 nuclei
   each); evaluate on the other 6.
+* ``usiigaci``: Usiigaci phase-contrast fields (1022 x 1024, whole cells; issue 13's "a
+  modality nobody pretrained on" stand-in, from scratch only): paint on ``set1``; evaluate on
+  the authors' validation fields ``set46``-``set50`` (the ``cells`` starter was trained on
+  sets 1-20 and never saw these, but it did see ``set1``: do not run starters on this row).
 * ``isbi``: ISBI 2012 training stack. Paint on slice 0; evaluate on slices 1-29. Cells are the
   4-connected components of the cell-interior mask; the background class is the membrane.
 
@@ -76,12 +80,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _data import dsb, isbi  # noqa: E402
+from _data import dsb, isbi, usiigaci  # noqa: E402
 from baselines import RandomForestSegmenter, pixel_features  # noqa: E402
 from painting import cells_from_interior, scribbles, whole_objects_in_region  # noqa: E402
 
 from napari_unet import __version__  # noqa: E402
-from napari_unet.core.config import PostprocessConfig, PredictConfig, TrainConfig  # noqa: E402
+from napari_unet.core.config import (  # noqa: E402
+    ModelConfig,
+    PostprocessConfig,
+    PredictConfig,
+    TrainConfig,
+)
 from napari_unet.core.device import resolve_device  # noqa: E402
 from napari_unet.core.metrics import (  # noqa: E402
     match_instances,
@@ -92,6 +101,7 @@ from napari_unet.core.metrics import (  # noqa: E402
 from napari_unet.core.postprocess import to_instances  # noqa: E402
 from napari_unet.core.predict import predict_image  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
+from napari_unet.core.selfsup import SelfSupervised  # noqa: E402
 from napari_unet.core.starters import choose_start  # noqa: E402
 from napari_unet.core.train import Trainer  # noqa: E402
 
@@ -106,8 +116,10 @@ DSB_BRIGHT_EVAL = (
 )
 ISBI_TRAIN = (0,)
 ISBI_EVAL = tuple(range(1, 30))
+USIIGACI_TRAIN = ("set1",)
+USIIGACI_EVAL = ("set46", "set47", "set48", "set49", "set50")
 
-DATASETS = ("dsb-fluo", "dsb-bright", "isbi")
+DATASETS = ("dsb-fluo", "dsb-bright", "isbi", "usiigaci")
 PROTOCOLS = ("scribbles", "instances")
 METHODS = ("unet", "rf", "unet-full")
 AP_THRESHOLDS = np.round(np.arange(0.5, 0.9 + 1e-9, 0.05), 2)
@@ -122,7 +134,8 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "fewshot_results.js
 class Split:
     """Training and evaluation images ``(C, H, W)`` with instance ground truth (0 = background).
 
-    ``kind`` is "nuclei" (DSB2018) or "em" (ISBI 2012: instances are the cells, 0 = membrane).
+    ``kind`` is "nuclei" (DSB2018), "cells" (Usiigaci phase contrast, whole cells) or "em"
+    (ISBI 2012: instances are the cells, 0 = membrane).
     """
 
     name: str
@@ -165,12 +178,16 @@ def load_split(name: str, max_eval: int | None = None) -> Split:
         kind, grey, shape, train, evals = "nuclei", False, (3, 512, 680), DSB_BRIGHT_TRAIN, DSB_BRIGHT_EVAL
     elif name == "isbi":
         kind, train, evals = "em", ISBI_TRAIN, ISBI_EVAL
+    elif name == "usiigaci":
+        kind, train, evals = "cells", USIIGACI_TRAIN, USIIGACI_EVAL
     else:
         raise ValueError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
     evals = list(evals[:max_eval] if max_eval else evals)
     if kind == "nuclei":
         ti, tt = _load_dsb(train, grey, shape)
         ei, et = _load_dsb(evals, grey, shape)
+    elif kind == "cells":
+        (ti, tt), (ei, et) = ([list(x) for x in zip(*map(usiigaci, ids))] for ids in (train, evals))
     else:
         ti, tt, ei, et = [], [], [], []
         for ids, images, truths in ((train, ti, tt), (evals, ei, et)):
@@ -231,6 +248,13 @@ def run_unet(split: Split, painting: Painting, args, seed: int):
     """Train the U-Net on ``painting``; return (probabilities per evaluation image, mode,
     postprocess config, timing dict)."""
     images = [split.train_images[i] for i in painting.image_index]
+    warm, warm_s = None, 0.0
+    if getattr(args, "warmup_steps", 0):  # learning the image while the user paints: not timed
+        t0 = time.perf_counter()
+        warm = SelfSupervised(images, model=model_config(args),
+                              config=train_config(args, seed, painting.mode))
+        drain(warm.steps(max_steps=args.warmup_steps))
+        warm_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     regions = painting.regions if painting.mode == "instance" else None
     choice = choose_start(getattr(args, "init", "none"), images, painting.labels, painting.mode,
@@ -238,9 +262,11 @@ def run_unet(split: Split, painting: Painting, args, seed: int):
     trainer = Trainer(
         images,
         painting.labels,
-        config=TrainConfig(seconds=args.seconds, device=args.device, seed=seed, mode=painting.mode),
+        config=train_config(args, seed, painting.mode),
         regions=regions,
+        model=model_config(args),
         init=choice.bundle,
+        warm=warm,
     )
     bundle = drain(trainer.steps())
     train_s = time.perf_counter() - t0
@@ -260,8 +286,25 @@ def run_unet(split: Split, painting: Painting, args, seed: int):
         "started_from": choice.name,
         "zero_shot_scores": choice.scores,
         "start_score": trainer.start_score,
+        "warmup_steps": warm.step if warm is not None else 0,
+        "warmup_seconds": round(warm_s, 2),
     }
     return probs, bundle.mode, bundle.postprocess, timing
+
+
+def train_config(args, seed: int, mode: str) -> TrainConfig:
+    """The U-Net's settings for one run: the defaults, the budget, and ``--set`` overrides."""
+    budget = {"seconds": None, "steps": args.steps} if args.steps else {"seconds": args.seconds}
+    return TrainConfig(**{**budget, "device": args.device, "seed": seed, "mode": mode,
+                          **dict(args.set)})
+
+
+def model_config(args) -> ModelConfig | None:
+    """``--depth``/``--width`` for a from-scratch U-Net (None: the default architecture)."""
+    if args.depth is None and args.width is None:
+        return None
+    d = ModelConfig()
+    return ModelConfig(depth=args.depth or d.depth, base_width=args.width or d.base_width)
 
 
 def run_rf(split: Split, painting: Painting, args, seed: int):
@@ -369,9 +412,10 @@ def score_em(instances: list, truths: list, ids: list, probabilities=None) -> di
     (``1 - P(membrane)``, no post-processing) at the one threshold ``t`` in 0.1 ... 0.9 that
     is best for the mean over slices (tuned on the evaluation slices, as the challenge did).
     """
-    pix, rand, rand_inst = [], [], []
+    pix, rand, rand_inst, thick = [], [], [], []
     for pred, cells in zip(instances, truths):
         interior = pred > 0
+        thick.append(((~interior).mean(), (cells == 0).mean()))
         pix.append(pixel_error(interior, cells > 0))
         rand.append(rand_error_from_masks(interior, cells > 0))
         rand_inst.append(rand_error(pred, cells))
@@ -388,6 +432,9 @@ def score_em(instances: list, truths: list, ids: list, probabilities=None) -> di
         "pixel_error": round(float(np.mean(pix)), 4),
         "rand_error": round(float(np.mean(rand)), 4),
         "rand_error_instances": round(float(np.mean(rand_inst)), 4),
+        # how thick the membranes come out: the share of pixels predicted membrane, and true
+        "membrane_fraction": round(float(np.mean([t[0] for t in thick])), 4),
+        "membrane_fraction_true": round(float(np.mean([t[1] for t in thick])), 4),
         **best,
         "rand_error_per_slice": {str(k): round(float(r), 4) for k, r in zip(ids, rand)},
     }
@@ -402,14 +449,17 @@ def run_one(split: Split, protocol: str, budget, method: str, seed: int, args) -
     runner = run_rf if method == "rf" else run_unet
     probs, mode, post, timing = runner(split, painting, args, seed)
     instances = [to_instances(p, mode, post) for p in probs]
-    score = score_nuclei if split.kind == "nuclei" else score_em
+    score = score_em if split.kind == "em" else score_nuclei
     return {
         "dataset": split.name,
         "protocol": protocol,
         "budget": budget,
-        "method": method if method != "unet" or args.init == "none" else f"unet+{args.init}",
+        "method": method_name(method, args),
         "seed": seed,
-        "time_budget_s": args.seconds if method != "rf" else None,
+        "time_budget_s": (None if args.steps else args.seconds) if method != "rf" else None,
+        "step_budget": args.steps if method != "rf" else None,
+        "settings": ({**dict(args.set), **({"depth": args.depth} if args.depth else {}),
+                      **({"width": args.width} if args.width else {})} if method != "rf" else {}),
         "mode": mode,
         **timing,
         "metrics": score(instances, split.eval_truths, split.eval_ids, probs),
@@ -422,6 +472,24 @@ def run_one(split: Split, protocol: str, budget, method: str, seed: int, args) -
         "napari_unet": __version__,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def method_name(method: str, args) -> str:
+    """``unet``, ``unet+<init>`` when started from a model, ``[<tag>]`` for ``--tag``."""
+    if method == "rf":
+        return method
+    name = method if args.init == "none" or method != "unet" else f"unet+{args.init}"
+    return f"{name}[{args.tag}]" if args.tag else name
+
+
+def _setting(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    if key not in TrainConfig.__dataclass_fields__:
+        raise argparse.ArgumentTypeError(f"{key!r} is not a TrainConfig field")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def plan(args) -> list[tuple]:
@@ -456,7 +524,8 @@ def markdown_table(records: list[dict]) -> str:
     groups = defaultdict(list)
     for r in records:
         key = (r["dataset"], r["n_eval"], r["protocol"], str(r["budget"]), r["method"],
-               r.get("time_budget_s"), r.get("device", ""))
+               r.get("time_budget_s") or (f"{r['step_budget']} steps" if r.get("step_budget") else None),
+               r.get("device", ""))
         groups[key].append(r)
 
     def mean(rs, name):
@@ -479,7 +548,10 @@ def markdown_table(records: list[dict]) -> str:
         dataset, n_eval, protocol, budget, method, secs, device = k
         other = rf.get((dataset, n_eval, protocol, budget)) if method.startswith("unet") and method != "unet-full" else None
         name = f"{dataset} ({n_eval})"
-        budget_s = f"{secs:g} s {device.split(' ')[0]}" if secs is not None else "-"
+        if isinstance(secs, str):  # a step budget
+            budget_s = f"{secs} {device.split(' ')[0]}"
+        else:
+            budget_s = f"{secs:g} s {device.split(' ')[0]}" if secs is not None else "-"
         common = [name, protocol, budget, method, budget_s]
         times = [_fmt(tmean(rs, "train_seconds"), 1), _fmt(tmean(rs, "steps"), 0),
                  _fmt(tmean(rs, "predict_seconds"), 1), str(len(rs))]
@@ -529,6 +601,17 @@ def parse_args(argv=None):
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--seconds", type=float, default=60.0, help="U-Net training budget per run")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="U-Net budget in steps instead of seconds (comparisons that must not "
+                         "depend on the machine's load; rows say so)")
+    ap.add_argument("--set", nargs="+", type=_setting, default=[], metavar="KEY=VALUE",
+                    help="TrainConfig overrides, e.g. --set noise=0.1 gamma=0.3")
+    ap.add_argument("--warmup-steps", type=int, default=0,
+                    help="self-supervised steps on the painted images before training (the time "
+                         "the user spends painting; not counted in train s)")
+    ap.add_argument("--depth", type=int, default=None, help="from-scratch U-Net depth")
+    ap.add_argument("--width", type=int, default=None, help="from-scratch U-Net base width")
+    ap.add_argument("--tag", default="", help="appended to the U-Net's method name in the rows")
     ap.add_argument("--device", default="cpu", help="U-Net device: cpu, cuda, auto, ...")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--init", default="none",

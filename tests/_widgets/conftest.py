@@ -144,3 +144,19 @@ def notifications():
     notification_manager.notification_ready.connect(grab)
     yield got
     notification_manager.notification_ready.disconnect(grab)
+
+
+@pytest.fixture(autouse=True)
+def no_background_learning(monkeypatch):
+    """The docks' background learning of the image (``_widgets/warmup.py``) ends at once,
+    unless a test asks for ``background_learning``: other tests time and count steps."""
+    from napari_unet._widgets import warmup
+
+    monkeypatch.setattr(warmup, "MAX_STEPS", 0)
+
+
+@pytest.fixture
+def background_learning(monkeypatch):
+    from napari_unet._widgets import warmup
+
+    monkeypatch.setattr(warmup, "MAX_STEPS", 10_000)

@@ -41,13 +41,15 @@ from .start_from import AUTO, NONE, StartRequest, sentence, trainer_note
 from .tasks import ProgressBar, TaskError, guarded, quit_with, start
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
+from .warmup import Warmup, plane_of
 
 if TYPE_CHECKING:
     import napari
 
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
-def _train(images, labels, model, config, request, class_names, stop, three_d=False):
+def _train(images, labels, model, config, request, class_names, stop, three_d=False,
+           warmup=None):
     """Choose the starting model (``request``, a :class:`StartRequest`: first yield, its
     choice), build the Trainer (``Trainer3D`` with ``three_d``) off the GUI thread, hand it
     over (second yield), then train. ``model`` is the architecture when starting from scratch.
@@ -55,6 +57,8 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
     ``stop`` (a ``threading.Event``) ends training after the running step; the training
     generator is then closed here, in the worker, so that it ends as it would have at the
     end of its budget (the best-scoring weights are kept) before the bundle is returned.
+    ``warmup`` (a :class:`~.warmup.Warmup`): what was learnt of the image while the user
+    painted; taken over when training starts from scratch.
     """
     if three_d:
         from napari_unet.core.train3d import Trainer3D as Trainer
@@ -66,9 +70,11 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
     if stop.is_set():
         return None
     init = choice.bundle
+    warm = warmup.hand_over() if warmup is not None else None  # stops it either way
+    extra = {"warm": warm} if warm is not None and init is None and not three_d else {}
     try:
         trainer = Trainer(images, labels, model=None if init is not None else model,
-                          config=config, init=init, class_names=class_names)
+                          config=config, init=init, class_names=class_names, **extra)
     except RuntimeError as e:  # e.g. the chosen device is not available
         raise TaskError(str(e)) from e
     yield trainer
@@ -142,7 +148,9 @@ class TrainWidget(QWidget):
         layout = scrolling_layout(self)
         layout.addWidget(_group("Training data", self.data))
         layout.addWidget(_group("Settings", self.settings))
-        layout.addWidget(_group("Training", buttons, self.paint_next, self.status, self.plot))
+        training = _group("Training", buttons, self.paint_next, self.status, self.plot)
+        training.setObjectName("Training")
+        layout.addWidget(training)
         layout.addWidget(_group("Model", self.models))
         layout.addStretch(1)
 
@@ -176,7 +184,51 @@ class TrainWidget(QWidget):
         self._set_device(self.settings.device.currentText())
         self.settings.annotation.currentIndexChanged.connect(self._mode_changed)
         self._mode_changed()
+        self.learning = QLabel()
+        self.learning.setWordWrap(True)
+        self.learning.setVisible(False)
+        self.learning.setToolTip(
+            "While you paint, the U-Net learns what this image looks like from the image "
+            "alone (no strokes needed); Train then starts from what it learnt")
+        training_box = self.findChild(QGroupBox, "Training")
+        training_box.layout().insertWidget(2, self.learning)
+        self.warmup = Warmup(self, on_progress=self._show_learning)
+        """Learns the image in the background while the user paints (no clicks)."""
         self.session.watch(self, self._model_changed)
+        self.data.rows[0].image.currentIndexChanged.connect(self.learn_image)
+        self.learn_image()
+
+    def _show_learning(self, steps) -> None:
+        """'Learning the image while you paint… (N steps)' while it runs, nothing after."""
+        running = steps is not None and self.worker is None and not self.live.running
+        try:
+            self.learning.setVisible(running)
+            if running:
+                self.learning.setText(f"Learning the image while you paint… ({steps} steps)")
+        except RuntimeError:  # the dock is gone (napari closed it)
+            self.warmup.stop(for_good=True)
+
+    def learn_image(self, *_) -> None:
+        """Start learning the first pair's image in the background (the plane in view), if
+        the next Train would start from scratch: no model yet, 2-D, nothing running."""
+        layer = self.data.rows[0].image.value
+        try:
+            config = self.settings.train_config()
+            model = self.settings.model_config()
+        except ConfigError:
+            return
+        if (layer is None or self.busy or self.session.bundle is not None
+                or self.settings.is_3d() or config.self_supervised <= 0
+                or self.settings.start_from.spec() not in (AUTO, NONE)):
+            self.warmup.follow(None, [], None, None)
+            return
+        try:
+            plane = plane_of(self.viewer, layer)
+        except ImageError:
+            plane = None
+        key = (id(layer), tuple(layer.data.shape), model.to_dict().__repr__())
+        self.warmup.follow(key if plane is not None else None,
+                           [plane] if plane is not None else [], model, config)
 
     @property
     def busy(self) -> bool:
@@ -189,6 +241,7 @@ class TrainWidget(QWidget):
 
     def _model_changed(self) -> None:
         self.settings.show_model(self.session.bundle)
+        self.learn_image()  # a model now: training will continue from it, nothing to learn
 
     def _mode_changed(self, *_) -> None:
         mode = self.settings.mode()
@@ -249,7 +302,7 @@ class TrainWidget(QWidget):
                             "Trying the starting models on your painting…")
         self._stop_event, self._seen_note = threading.Event(), ""
         self.worker = _train(images, labels, model, config, request, names, self._stop_event,
-                             three_d=self.settings.is_3d())
+                             three_d=self.settings.is_3d(), warmup=self.warmup)
         self.worker.yielded.connect(self._on_yielded)
         self.worker.returned.connect(self._on_returned)
         self.worker.errored.connect(self._on_errored)
@@ -270,6 +323,7 @@ class TrainWidget(QWidget):
     def shutdown(self) -> None:
         """Stop training and prediction (used when closing)."""
         self.stop()
+        self.warmup.stop(for_good=True)
         if self.worker is not None:
             self.worker.quit()  # also before the first step
         if self.live.running:
@@ -439,6 +493,7 @@ class TrainWidget(QWidget):
             self.live_button.setChecked(False)
             return None
         pairs, images, labels, model, config, request, names = prepared
+        self.warmup.stop()  # live mode starts at once: the two would share the CPU
         from napari_unet.core.config import ModelConfig
         from napari_unet.core.device import resolve_device
 

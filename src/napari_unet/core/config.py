@@ -183,6 +183,13 @@ class TrainConfig(_DictMixin):
         2x; the starters are trained with 1.0). Off by default.
     gamma: random gamma ``exp(u)``, ``u`` uniform in ``[-gamma, gamma]``. Off by default.
     blur: Gaussian blur of sigma up to ``blur`` px on half of the patches. Off by default.
+    self_supervised: weight of a second loss that needs no strokes: a few pixels of every
+        patch are replaced by a neighbour's and a second head predicts what was there
+        (Noise2Void's blind spot, as in DenoiSeg; ``core/selfsup.py``). It reads the image
+        only, never the labels, and is used from scratch only (a starter has
+        ``keep_starter``). With it the docks learn the image in the background while the
+        user paints, and Train starts from that network: on DSB2018 whole-object painting
+        this ended the collapses of training from scratch (docs/benchmarks.md). 0 switches it off.
     painted_fraction: share of patches centred on a painted pixel (the rest are uniform).
     class_balance: weight every painted class equally in the loss (w_c of the paper).
     amp: mixed precision (bf16/fp16 autocast) when training on CUDA.
@@ -229,6 +236,7 @@ class TrainConfig(_DictMixin):
     zoom: float = 0.0
     gamma: float = 0.0
     blur: float = 0.0
+    self_supervised: float = 1.0
     painted_fraction: float = 0.9
     class_balance: bool = True
     amp: bool = True

@@ -180,13 +180,19 @@ def he_init(net: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def unet_forward(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The U: ``net.inc``, then ``net.downs`` keeping each level for its skip connection,
-    then ``net.ups`` joining them back, then ``net.head`` (2-D and 3-D networks alike)."""
+def unet_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The U without its head: ``net.inc``, then ``net.downs`` keeping each level for its
+    skip connection, then ``net.ups`` joining them back (2-D and 3-D networks alike).
+    ``(B, C, ...) -> (B, base_width, ...)``: what the head (and a second head) reads."""
     skips = [net.inc(x)]
     for down in net.downs:
         skips.append(down(skips[-1]))
     x = skips.pop()
     for up in net.ups:
         x = up(x, skips.pop())
-    return net.head(x)
+    return x
+
+
+def unet_forward(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """:func:`unet_features`, then ``net.head``: the logits."""
+    return net.head(unet_features(net, x))

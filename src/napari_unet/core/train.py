@@ -38,6 +38,7 @@ from .normalize import fit_normalization, normalize
 from .oom import OutOfMemory, free_device_memory, is_out_of_memory
 from .progress import Progress
 from .sampling import PatchSampler
+from .selfsup import SelfSupervised, denoise_head, denoise_loss, joint_forward, take_over
 from .validation import Validator, choose_holdout
 from .targets import (
     IGNORE,
@@ -209,6 +210,10 @@ class Trainer:
     class_names: names of the classes, label 1 first.
     regions: instance mode only: per image, a boolean mask of the annotated region (or
         None for the painted objects' bounding box grown by ``config.region_margin``).
+    warm: a :class:`~napari_unet.core.selfsup.SelfSupervised` run on these images (while
+        the user painted): training starts from its network instead of random weights
+        (not when ``init`` is given), and its denoising head continues with
+        ``config.self_supervised``.
     """
 
     def __init__(
@@ -221,6 +226,7 @@ class Trainer:
         init: Bundle | None = None,
         class_names: Sequence[str] | None = None,
         regions: Sequence[np.ndarray | None] | None = None,
+        warm: SelfSupervised | None = None,
     ):
         if len(images) == 0 or len(images) != len(labels):
             raise ImageError("give one labels array per image (and at least one pair)")
@@ -307,10 +313,24 @@ class Trainer:
                 f"{n_classes} classes: the starting model's body with a new output layer")
         elif init is not None:
             self.model.load_state_dict(init.state_dict)
+        warmed = init is None and take_over(self.model, warm)
+        if warmed:
+            self.note = (f"{self.note}; " if self.note else "") + (
+                f"started from what it learnt of the image alone ({warm.step} steps)")
+        self.denoiser = None
+        """The second head (blind-spot denoising), trained with ``config.self_supervised``."""
+        if self.config.self_supervised > 0 and init is None:  # a starter keeps its own loss
+            with torch.random.fork_rng(devices=[]):  # reproducible, as the U-Net is
+                torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
+                self.denoiser = denoise_head(self.model)
+            if warmed:
+                self.denoiser.load_state_dict(warm.head.state_dict())
         self._memory_format = (
             torch.channels_last if prefers_channels_last(self.device) else torch.contiguous_format
         )
         self.model.to(self.device, memory_format=self._memory_format)
+        if self.denoiser is not None:
+            self.denoiser.to(self.device, memory_format=self._memory_format)
         if self._teacher is not None:
             self._teacher.to(self.device, memory_format=self._memory_format)
 
@@ -325,7 +345,7 @@ class Trainer:
         self.patch_out = self.model.output_size(self.patch_in)
         self._use_data(images, lab, regions, n_classes)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
+            [*self.model.parameters(), *(self.denoiser.parameters() if self.denoiser else ())],
             lr=self.config.learning_rate,
             weight_decay=self.config.weight_decay,
         )
@@ -501,8 +521,15 @@ class Trainer:
         with torch.autocast(
             self.device.type, dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
         ):
-            logits = self.model(img)
+            if self.denoiser is None:
+                logits = self.model(img)
+            else:
+                logits, denoised, mask = joint_forward(self.model, self.denoiser, img, self.generator)
         loss = masked_cross_entropy(logits, tgt, self.class_weight, wgt, self.groups)
+        if self.denoiser is not None:
+            lo = (self.patch_in - self.patch_out) // 2
+            crop = (..., slice(lo, lo + self.patch_out), slice(lo, lo + self.patch_out))
+            loss = loss + self.config.self_supervised * denoise_loss(denoised, img[crop], mask[crop])
         if soft is not None:
             loss = loss + self.config.keep_starter * starter_kl(logits, soft, tgt, self.groups)
         return self._optimise(loss)
