@@ -37,6 +37,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs/images/widgets_after_training.png"))
     parser.add_argument("--size", default="1600x1250", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--before", default=None, metavar="PNG",
+                        help="also a screenshot before Train, while the dock learns the image")
     args = parser.parse_args(argv)
 
     # napari 0.9 shows a toast over the canvas that PyQt5 support is deprecated; an
@@ -64,6 +66,12 @@ def main(argv=None) -> dict:
     annotations.data = painted  # what a user paints in about a minute
     viewer.layers.selection.active = annotations
 
+    if args.before:  # the sample is open: the Train dock learns it in the background
+        wait(app, lambda: train.learning.isVisible(), timeout=120)
+        for _ in range(20):
+            app.processEvents()
+            time.sleep(0.02)
+        viewer.screenshot(args.before, canvas_only=False)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     train.train_button.click()

@@ -204,7 +204,7 @@ class TrainWidget(QWidget):
         try:
             self.learning.setVisible(running)
             if running:
-                self.learning.setText(f"Learning the image while you paint… ({steps} steps)")
+                self.learning.setText(f"Learning the image while you paint… (step {steps})")
         except RuntimeError:  # the dock is gone (napari closed it)
             self.warmup.stop(for_good=True)
 
