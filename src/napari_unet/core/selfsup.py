@@ -27,7 +27,7 @@ from torch import nn
 
 from .config import ModelConfig, NormConfig, TrainConfig
 from .device import resolve_device, torch_threads
-from .model import UNet, unet_features
+from .model import UNet
 from .normalize import fit_normalization, normalize
 from .progress import Progress
 
@@ -81,8 +81,13 @@ def joint_forward(model: UNet, head: nn.Module, x: torch.Tensor, generator: torc
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Blind-spot ``x``, one pass through the U; returns ``(logits, denoised, mask)``."""
     masked, mask = blind_spot(x, generator)
-    features = unet_features(model, masked)
-    return model.head(features), head(features), mask
+    features = []  # what the head reads, caught on the way: one pass, through model.forward
+    hook = model.head.register_forward_hook(lambda _m, inputs, _out: features.append(inputs[0]))
+    try:
+        logits = model(masked)
+    finally:
+        hook.remove()
+    return logits, head(features[0]), mask
 
 
 def take_over(model: UNet, warm: SelfSupervised | None) -> bool:
