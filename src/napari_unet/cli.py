@@ -139,20 +139,19 @@ def cmd_train(args) -> int:
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
                        f"this training is {model.spatial_dims}-D")
     _check_training_fits(args, model if model is not None else init.model_config)
-    warm = {}
     if args.three_d:
         from .core.train3d import Trainer3D as Trainer  # noqa: F811 - the 3-D trainer
-    elif init is None:  # nobody painted first: a share of the budget learns the image alone
-        from .core.selfsup import learn_first
+    trainer = Trainer([p[0] for p in pairs], [p[1] for p in pairs], model=model, config=config, init=init)
+    if init is None and not args.three_d:  # nobody painted first: a share of the budget
+        from .core.selfsup import learn_first  # learns the image alone (painting checked)
 
         update, close = _progress_printer("learn the image", args.quiet)
         try:
-            learnt, config = drain(learn_first([p[0] for p in pairs], model, config), update)
+            learnt, trainer.config = drain(learn_first([p[0] for p in pairs], model, config),
+                                           update)
         finally:
             close()
-        warm = {"warm": learnt} if learnt is not None else {}
-    trainer = Trainer([p[0] for p in pairs], [p[1] for p in pairs], model=model, config=config,
-                      init=init, **warm)
+        trainer.start_from_warm(learnt)
     if not args.quiet:
         print(
             f"training on {describe(trainer.device)}: {len(pairs)} image(s), "

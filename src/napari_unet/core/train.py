@@ -313,18 +313,13 @@ class Trainer:
                 f"{n_classes} classes: the starting model's body with a new output layer")
         elif init is not None:
             self.model.load_state_dict(init.state_dict)
-        warmed = init is None and take_over(self.model, warm)
-        if warmed:
-            self.note = (f"{self.note}; " if self.note else "") + (
-                f"started from what it learnt of the image alone ({warm.step} steps)")
         self.denoiser = None
         """The second head (blind-spot denoising), trained with ``config.self_supervised``."""
         if self.config.self_supervised > 0 and init is None:  # a starter keeps its own loss
             with torch.random.fork_rng(devices=[]):  # reproducible, as the U-Net is
                 torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
                 self.denoiser = denoise_head(self.model)
-            if warmed:
-                self.denoiser.load_state_dict(warm.head.state_dict())
+        self.start_from_warm(warm)
         self._memory_format = (
             torch.channels_last if prefers_channels_last(self.device) else torch.contiguous_format
         )
@@ -353,6 +348,20 @@ class Trainer:
         self._scaler = (
             torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
         )
+
+    def start_from_warm(self, warm: SelfSupervised | None) -> bool:
+        """Before the first step: start from what ``warm`` learnt of the images alone (its
+        network body and denoising head); returns whether it did (not when fine-tuning, or
+        for another architecture). :attr:`note` says so."""
+        if warm is None or self.init is not None or self.step > 0:
+            return False
+        if not take_over(self.model, warm):
+            return False
+        if self.denoiser is not None:
+            self.denoiser.load_state_dict(warm.head.state_dict())
+        self.note = (f"{self.note}; " if self.note else "") + (
+            f"started from what it learnt of the image alone ({warm.step} steps)")
+        return True
 
     def _checked(self, images, labels) -> tuple[list[np.ndarray], int]:
         """Checked label arrays (instance ids numbered 1..N) and the number of classes."""
