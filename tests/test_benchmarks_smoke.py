@@ -186,6 +186,25 @@ def test_em_scores_are_zero_for_the_truth():
     leaky[leaky == cells[27, 10]] = cells[23, 10]
     gap = fewshot.score_em([leaky], [cells], [1])
     assert gap["pixel_error"] < 0.001 and gap["rand_error"] > 0.05
+    # membrane thickness: the share of pixels predicted membrane, next to the true share
+    assert score["membrane_fraction"] == score["membrane_fraction_true"] == round((cells == 0).mean(), 4)
+    from scipy.ndimage import binary_dilation
+
+    thick = cells.copy()
+    thick[binary_dilation(cells == 0, iterations=2)] = 0  # membranes 4 px thicker
+    assert fewshot.score_em([thick], [cells], [1])["membrane_fraction"] > score["membrane_fraction"]
+
+
+def test_step_budgets_settings_and_tags_reach_the_unet_rows():
+    args = fewshot.parse_args(["--steps", "700", "--set", "noise=0.1", "self_supervised=0",
+                               "--tag", "base", "--warmup-steps", "300", "--depth", "2"])
+    config = fewshot.train_config(args, seed=1, mode="instance")
+    assert (config.steps, config.seconds, config.noise, config.self_supervised) == (700, None, 0.1, 0.0)
+    assert (config.seed, config.mode) == (1, "instance")
+    assert fewshot.method_name("unet", args) == "unet[base]" and fewshot.method_name("rf", args) == "rf"
+    assert fewshot.model_config(args).depth == 2 and args.warmup_steps == 300
+    with pytest.raises(SystemExit):  # not a TrainConfig field: refused, not ignored
+        fewshot.parse_args(["--set", "nosie=0.1"])
 
 
 def test_markdown_table_and_plan():
@@ -218,6 +237,10 @@ def test_real_splits_have_the_documented_shapes():
     assert {im.shape for im in bright.train_images + bright.eval_images} == {(3, 512, 680)}
     em = fewshot.load_split("isbi", max_eval=2)
     assert em.train_truths[0].max() > 25 and em.eval_ids == [1, 2]
+    if (DATA / "usiigaci").is_dir():
+        cells = fewshot.load_split("usiigaci", max_eval=1)
+        assert cells.train_ids == ["set1"] and cells.eval_ids == ["set46"]
+        assert cells.train_images[0].shape == (1, 1022, 1024) and cells.train_truths[0].max() > 20
 
 
 # ----------------------------------------------------------------------------- large image
