@@ -153,7 +153,8 @@ class SelfSupervised:
         self.device = resolve_device(self.config.device)
         # the precision and memory format the Trainer uses (bf16 where the device is fast
         # at it, channels-last): without them a step cost 1.7x a training step
-        self._amp = autocast_dtype(self.device) if self.config.amp else None
+        amp = autocast_dtype(self.device) if self.config.amp else None
+        self._amp = amp if amp == torch.bfloat16 else None  # fp16 would need a grad scaler
         self._format = (torch.channels_last if prefers_channels_last(self.device)
                         else torch.contiguous_format)
         self.generator = torch.Generator().manual_seed(
