@@ -167,6 +167,15 @@ class UNet(nn.Module):
         return self.margin + self.granularity - 1
 
 
+def load_body(net: nn.Module, state_dict: dict) -> None:
+    """Load every weight of ``state_dict`` but the output layer (``head.*``) into ``net``: a
+    trained body under a new head (a starter with other classes, a network that learnt the
+    image alone)."""
+    body = {k: v for k, v in state_dict.items() if not k.startswith("head.")}
+    missing, _ = net.load_state_dict(body, strict=False)
+    assert all(k.startswith("head.") for k in missing), missing
+
+
 def he_init(net: nn.Module) -> None:
     """He (Kaiming) initialisation of every (transposed) convolution, 2-D or 3-D; batch
     norms start as the identity."""

@@ -27,7 +27,7 @@ from torch import nn
 
 from .config import ModelConfig, NormConfig, TrainConfig
 from .device import autocast_dtype, prefers_channels_last, resolve_device, torch_threads
-from .model import UNet
+from .model import UNet, load_body
 from .normalize import fit_normalization, normalize
 from .progress import Progress
 
@@ -96,9 +96,7 @@ def take_over(model: UNet, warm: SelfSupervised | None) -> bool:
     if warm is None or warm.model_config != ModelConfig.from_dict(
             {**model.config.to_dict(), "n_classes": warm.model_config.n_classes}):
         return False
-    body = {k: v for k, v in warm.model.state_dict().items() if not k.startswith("head.")}
-    missing, _ = model.load_state_dict(body, strict=False)
-    assert all(k.startswith("head.") for k in missing), missing
+    load_body(model, warm.model.state_dict())
     return True
 
 

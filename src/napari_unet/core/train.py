@@ -33,7 +33,7 @@ from .device import (
 from .grayscale import chw_to_gray, takes_luminance
 from .images import (ImageError, as_label_array, check_array, check_class_labels, check_finite,
                      check_image)
-from .model import UNet
+from .model import UNet, load_body
 from .normalize import fit_normalization, normalize
 from .oom import OutOfMemory, free_device_memory, is_out_of_memory
 from .progress import Progress
@@ -306,9 +306,7 @@ class Trainer:
         images they shift, and the starter's objects fall apart even with no weight change
         (F1@0.5 on DSB2018 fluorescence 0.85 -> 0.78 after 100 steps at learning rate 0)."""
         if init is not None and new_head:  # the starter's body, a new (random) head
-            body = {k: v for k, v in init.state_dict.items() if not k.startswith("head.")}
-            missing, _ = self.model.load_state_dict(body, strict=False)
-            assert all(k.startswith("head.") for k in missing), missing
+            load_body(self.model, init.state_dict)
             self.note = (f"{self.note}; " if self.note else "") + (
                 f"{n_classes} classes: the starting model's body with a new output layer")
         elif init is not None:
