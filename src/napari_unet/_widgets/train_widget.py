@@ -220,15 +220,18 @@ class TrainWidget(QWidget):
         if (layer is None or self.busy or self.session.bundle is not None
                 or self.settings.is_3d() or config.self_supervised <= 0
                 or self.settings.start_from.spec() not in (AUTO, NONE)):
-            self.warmup.follow(None, [], None, None)
+            self.warmup.stop()
             return
-        try:
-            plane = plane_of(self.viewer, layer)
-        except ImageError:
-            plane = None
-        key = (id(layer), tuple(layer.data.shape), model.to_dict().__repr__())
-        self.warmup.follow(key if plane is not None else None,
-                           [plane] if plane is not None else [], model, config)
+
+        def read():
+            try:
+                plane = plane_of(self.viewer, layer)
+            except ImageError:
+                return []
+            return [plane] if plane is not None else []
+
+        key = (id(layer), tuple(layer.data.shape), repr(model))
+        self.warmup.follow(key, read, model, config)
 
     @property
     def busy(self) -> bool:

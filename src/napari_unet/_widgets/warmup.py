@@ -68,13 +68,15 @@ class Warmup:
     def steps(self) -> int:
         return self.warm.step if self.warm is not None else 0
 
-    def follow(self, key, images, model, config) -> None:
-        """Learn ``images`` (a list of ``(C, H, W)`` arrays) with ``model``/``config``, unless
-        already learning the same ``key``; any earlier run is stopped and dropped."""
-        if key is not None and key == self.key:
+    def follow(self, key, read, model, config) -> None:
+        """Learn the images ``read()`` returns (a list of ``(C, H, W)`` arrays; empty: none to
+        learn) with ``model``/``config``, unless already learning the same ``key``: then
+        nothing is read. Any earlier run is stopped and dropped."""
+        if key == self.key:
             return
         self.stop()
-        if key is None or not images:
+        images = read()
+        if not images:
             return
         from napari_unet.core.selfsup import SelfSupervised
 
