@@ -2,7 +2,8 @@
 
 Runs ``benchmarks/kill_while_saving.py`` in a fresh interpreter: a forked child saves models
 over one path in a loop and is killed at random moments. The control (overwriting the file in
-place) must lose files in the same trials, which shows the test can tell the difference.
+place, on a simulated slow disk) must lose files in the same trials, which shows the test
+can tell the difference.
 """
 
 import json
@@ -35,4 +36,5 @@ def test_sigkill_at_random_moments_while_saving_leaves_the_model_loadable(tmp_pa
 
 def test_the_control_overwriting_in_place_does_lose_the_file(tmp_path):
     result = _run(tmp_path, "--trials", "30", "--seed", "1", "--naive")
-    assert result["loadable_after_kill"] < result["trials"]
+    lost = result["trials"] - result["loadable_after_kill"]
+    assert lost >= 10  # about three in four on a fast disk; was 0 of 30 once, before the slow disk
