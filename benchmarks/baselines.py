@@ -6,9 +6,9 @@ segmentation" example: per pixel, multiscale intensity, edge and texture feature
 percentile-normalised image (the U-Net's own :func:`napari_unet.core.normalize.normalize`
 with the default :class:`~napari_unet.core.config.NormConfig`), and a random forest fitted on
 the painted pixels only. Labels follow the U-Net's convention (0 = unpainted, k = class k)
-and the output is a :class:`napari_unet.core.predict.Prediction` whose ``probabilities`` are
+and the output is a :class:`napari_unet.core.inference.predict.Prediction` whose ``probabilities`` are
 ``(K, H, W)`` with class k at index k - 1, so the U-Net's post-processing
-(:func:`napari_unet.core.postprocess.to_instances` with mode ``"semantic"``) turns both into
+(:func:`napari_unet.core.inference.postprocess.to_instances` with mode ``"semantic"``) turns both into
 instances the same way.
 """
 
@@ -24,7 +24,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from napari_unet.core.config import NormConfig
 from napari_unet.core.normalize import normalize
-from napari_unet.core.predict import Prediction
+from napari_unet.core.inference.predict import Prediction
 
 
 def pixel_features(image: np.ndarray, sigma_min: float = 1.0, sigma_max: float = 16.0) -> np.ndarray:

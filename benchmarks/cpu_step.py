@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 def layouts(args):
     from napari_unet.core.config import ModelConfig
-    from napari_unet.core.model import UNet
+    from napari_unet.core.networks.model import UNet
 
     def run(channels_last, bf16, steps=6):
         torch.manual_seed(0)
@@ -53,7 +53,7 @@ def layouts(args):
 
 def threads(args):
     from napari_unet.core.config import TrainConfig
-    from napari_unet.core.train import Trainer
+    from napari_unet.core.training.train import Trainer
     from napari_unet.synthetic import nuclei, simulate_painting
 
     torch.set_num_threads(args.threads)

@@ -98,12 +98,12 @@ from napari_unet.core.metrics import (  # noqa: E402
     rand_error,
     rand_error_from_masks,
 )
-from napari_unet.core.postprocess import to_instances  # noqa: E402
-from napari_unet.core.predict import predict_image  # noqa: E402
+from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
+from napari_unet.core.inference.predict import predict_image  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
-from napari_unet.core.selfsup import SelfSupervised  # noqa: E402
-from napari_unet.core.starters import choose_start  # noqa: E402
-from napari_unet.core.train import Trainer  # noqa: E402
+from napari_unet.core.training.selfsup import SelfSupervised  # noqa: E402
+from napari_unet.core.files.starters import choose_start  # noqa: E402
+from napari_unet.core.training.train import Trainer  # noqa: E402
 
 DSB_FLUO_TRAIN = ("697a05c6fe4a", "0a849e0eb15f")
 DSB_FLUO_EVAL = (

@@ -23,10 +23,10 @@ from _data import dsb  # noqa: E402
 
 from napari_unet.core.config import ModelConfig, TrainConfig  # noqa: E402
 from napari_unet.core.metrics import foreground_iou, match_instances  # noqa: E402
-from napari_unet.core.postprocess import instances_from_foreground  # noqa: E402
-from napari_unet.core.predict import predict_image  # noqa: E402
+from napari_unet.core.inference.postprocess import instances_from_foreground  # noqa: E402
+from napari_unet.core.inference.predict import predict_image  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
-from napari_unet.core.train import Trainer  # noqa: E402
+from napari_unet.core.training.train import Trainer  # noqa: E402
 from napari_unet.synthetic import simulate_painting  # noqa: E402
 
 

@@ -51,10 +51,10 @@ def _files(folder: Path) -> dict[str, bytes]:
 def run(trials: int, seed: int = 0, workdir: str | None = None) -> dict:
     import torch
 
-    from napari_unet.core.batch import Options, predict_files
-    from napari_unet.core.bundle import Bundle
+    from napari_unet.core.batch.folders import Options, predict_files
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
-    from napari_unet.core.model import UNet
+    from napari_unet.core.networks.model import UNet
     from napari_unet.core.progress import drain
 
     torch.set_num_threads(1)  # forking a process with busy OpenMP threads can hang the child

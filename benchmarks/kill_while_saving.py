@@ -26,9 +26,9 @@ from pathlib import Path
 def _bundles():
     import torch
 
-    from napari_unet.core.bundle import Bundle
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.config import ModelConfig, NormConfig
-    from napari_unet.core.model import UNet
+    from napari_unet.core.networks.model import UNet
 
     out = []
     for seed in (0, 1):
@@ -48,7 +48,7 @@ def _save_in_place(bundle, path) -> None:
     a network share), so most of a save is spent with the file half written. Without that the
     window is a few microseconds on a fast disk and random kills can miss it in every trial.
     """
-    from napari_unet.core.bundle import save_bundle
+    from napari_unet.core.files.bundle import save_bundle
 
     key = id(bundle)
     if key not in _IN_PLACE_BYTES:
@@ -68,8 +68,8 @@ def _save_in_place(bundle, path) -> None:
 def run(trials: int, seed: int = 0, workdir: str | None = None, naive: bool = False) -> dict:
     import torch
 
-    from napari_unet.core.bundle import load_bundle
-    from napari_unet.core.bundle import save_bundle as atomic_save
+    from napari_unet.core.files.bundle import load_bundle
+    from napari_unet.core.files.bundle import save_bundle as atomic_save
 
     save_bundle = _save_in_place if naive else atomic_save
 

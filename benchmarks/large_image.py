@@ -7,7 +7,7 @@ Makes (once; kept in ``--workdir``) a ``size`` x ``size`` uint8 zarr image of sy
 chunk by chunk, never whole. Trains a small default model for ``--train-seconds`` on a
 256 x 256 synthetic image in a child process (so training memory does not count), unless
 ``--model`` is given, then predicts the image into a zarr store with
-:func:`napari_unet.core.lazy.predict_to_zarr` and prints one JSON line: seconds, megapixels
+:func:`napari_unet.core.inference.lazy.predict_to_zarr` and prints one JSON line: seconds, megapixels
 per second, and peak resident memory of this process (``ru_maxrss``, and the highest RSS seen
 by a thread sampling ``/proc/self/statm`` every 0.1 s during the prediction).
 """
@@ -72,10 +72,10 @@ def make_image(path: Path, size: int, chunk: int) -> bool:
 
 def train_model(path: Path, seconds: float) -> None:
     """A default model trained on a synthetic 256 x 256 image with simulated painting."""
-    from napari_unet.core.bundle import save_bundle
+    from napari_unet.core.files.bundle import save_bundle
     from napari_unet.core.config import TrainConfig
     from napari_unet.core.progress import drain
-    from napari_unet.core.train import Trainer
+    from napari_unet.core.training.train import Trainer
     from napari_unet.synthetic import nuclei, simulate_painting
 
     image, truth = nuclei((256, 256), n=40, seed=0)
@@ -116,9 +116,9 @@ def main(argv=None) -> dict:
     import torch
     import zarr
 
-    from napari_unet.core.bundle import load_bundle
+    from napari_unet.core.files.bundle import load_bundle
     from napari_unet.core.config import PredictConfig
-    from napari_unet.core.lazy import predict_to_zarr
+    from napari_unet.core.inference.lazy import predict_to_zarr
     from napari_unet.core.progress import drain
 
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -39,8 +39,8 @@ def main(argv=None) -> dict:
 
     from napari_unet.core.config import ModelConfig, TrainConfig
     from napari_unet.core.progress import drain
-    from napari_unet.core.selfsup import SelfSupervised
-    from napari_unet.core.train import Trainer
+    from napari_unet.core.training.selfsup import SelfSupervised
+    from napari_unet.core.training.train import Trainer
     from napari_unet.synthetic import simulate_painting
 
     torch.set_num_threads(args.threads)

@@ -43,7 +43,7 @@ def make_data(size=512, seed=0):
 # -- ours --------------------------------------------------------------------------------
 def ours_trainer(args, image, painted):
     from napari_unet.core.config import ModelConfig, TrainConfig
-    from napari_unet.core.train import Trainer
+    from napari_unet.core.training.train import Trainer
 
     return Trainer(
         [image], [painted],
@@ -149,7 +149,7 @@ def time_predict(args, bundle):
 
     from napari_unet.core.config import PredictConfig
     from napari_unet.core.normalize import normalize
-    from napari_unet.core.predict import plan_tiles, predict_image
+    from napari_unet.core.inference.predict import plan_tiles, predict_image
 
     device = torch.device(args.device)
     rng = np.random.default_rng(1)

@@ -30,9 +30,9 @@ from painting import scribbles  # noqa: E402
 
 from napari_unet.core.config import PostprocessConfig, TrainConfig  # noqa: E402
 from napari_unet.core.metrics import match_instances  # noqa: E402
-from napari_unet.core.postprocess import to_instances  # noqa: E402
-from napari_unet.core.predict import predict_image  # noqa: E402
-from napari_unet.core.train import Trainer  # noqa: E402
+from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
+from napari_unet.core.inference.predict import predict_image  # noqa: E402
+from napari_unet.core.training.train import Trainer  # noqa: E402
 
 
 def pooled_f1(predictions, truths) -> float:

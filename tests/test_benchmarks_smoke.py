@@ -21,7 +21,7 @@ import painting  # noqa: E402
 
 from napari_unet.core.config import PostprocessConfig  # noqa: E402
 from napari_unet.core.metrics import match_instances  # noqa: E402
-from napari_unet.core.postprocess import to_instances  # noqa: E402
+from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.synthetic import nuclei  # noqa: E402
 
 
@@ -253,9 +253,9 @@ def test_large_image_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
     import torch
     import zarr
 
-    from napari_unet.core.bundle import Bundle, save_bundle
+    from napari_unet.core.files.bundle import Bundle, save_bundle
     from napari_unet.core.config import ModelConfig, NormConfig
-    from napari_unet.core.model import UNet
+    from napari_unet.core.networks.model import UNet
 
     torch.manual_seed(0)
     cfg = ModelConfig(depth=2, base_width=4)

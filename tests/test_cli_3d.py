@@ -29,7 +29,7 @@ TRAIN = ["--steps", "2", "--batch-size", "1", "--patch-size", "16", "--depth", "
 def test_train_3d_then_predict_volumes(stack):
     assert main(["train", str(stack / "vol.tif"), "--labels", str(stack / "vol_paint.tif"),
                  "--out", str(stack / "m3.unet"), "--3d", "--anisotropy", "2", *TRAIN]) == 0
-    from napari_unet.core.bundle import load_bundle
+    from napari_unet.core.files.bundle import load_bundle
 
     cfg = load_bundle(stack / "m3.unet").model_config
     assert (cfg.spatial_dims, cfg.anisotropy) == (3, 2)

@@ -8,9 +8,9 @@ import tifffile
 import torch
 
 from napari_unet.cli import main
-from napari_unet.core.bundle import Bundle, save_bundle
+from napari_unet.core.files.bundle import Bundle, save_bundle
 from napari_unet.core.config import ModelConfig, NormConfig
-from napari_unet.core.model import UNet
+from napari_unet.core.networks.model import UNet
 from napari_unet.synthetic import nuclei
 
 
@@ -106,7 +106,7 @@ def test_ome_zarr_input_writes_ome_zarr_labels(case):
 
 
 def test_dask_local_cluster_writes_what_the_local_run_writes(case, monkeypatch):
-    dist = pytest.importorskip("napari_unet.core.distributed")
+    dist = pytest.importorskip("napari_unet.core.batch.distributed")
     pytest.importorskip("distributed")
     # threads instead of worker processes: the same code path, without starting two Pythons
     calls = []

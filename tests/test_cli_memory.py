@@ -78,9 +78,9 @@ def test_the_cpu_allocators_error_is_out_of_memory():
 
 def test_training_on_the_cpu_halves_the_batch_when_the_allocator_fails(nuclei_case, monkeypatch):
     from napari_unet.core.config import ModelConfig, TrainConfig
-    from napari_unet.core.model import UNet
+    from napari_unet.core.networks.model import UNet
     from napari_unet.core.progress import drain
-    from napari_unet.core.train import Trainer
+    from napari_unet.core.training.train import Trainer
 
     real = UNet.forward
 

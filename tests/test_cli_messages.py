@@ -108,11 +108,11 @@ def test_a_damaged_file_on_a_local_dask_cluster_is_one_line(files, capfd):
 
 @pytest.mark.parametrize("thing", [None, [[1.0, 2.0], [3.0, 4.0]], "cells.tif"])
 def test_the_api_says_what_it_expected_for_things_that_are_not_arrays(thing):
-    from napari_unet.core.bundle import Bundle
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.config import ModelConfig, NormConfig
     from napari_unet.core.images import ImageError
-    from napari_unet.core.model import UNet
-    from napari_unet.core.predict import predict_image
+    from napari_unet.core.networks.model import UNet
+    from napari_unet.core.inference.predict import predict_image
 
     cfg = ModelConfig(depth=1, base_width=2)
     bundle = Bundle(cfg, NormConfig(), UNet(cfg).state_dict())
@@ -123,8 +123,8 @@ def test_the_api_says_what_it_expected_for_things_that_are_not_arrays(thing):
 @pytest.mark.parametrize("thing", [None, [[1.0, 2.0], [3.0, 4.0]], "cells.tif"])
 def test_training_says_what_it_expected_for_things_that_are_not_arrays(thing):
     from napari_unet.core.images import ImageError
-    from napari_unet.core.train import Trainer
-    from napari_unet.core.train3d import Trainer3D
+    from napari_unet.core.training.train import Trainer
+    from napari_unet.core.training.train3d import Trainer3D
 
     for trainer in (Trainer, Trainer3D):
         with pytest.raises(ImageError, match="expected the (image|volume) as an array"):

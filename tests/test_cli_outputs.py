@@ -105,7 +105,7 @@ def test_refused_runs_create_no_folders(files, capsys, nuclei_case):
 
 def test_an_existing_folder_as_the_model_file_is_refused_before_training(files, capsys,
                                                                          monkeypatch):
-    from napari_unet.core import train
+    from napari_unet.core.training import train
 
     (files / "models").mkdir()
 

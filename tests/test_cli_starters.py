@@ -7,8 +7,8 @@ import tifffile
 from skimage.io import imsave
 
 from napari_unet.cli import main
-from napari_unet.core.bundle import load_bundle
-from napari_unet.core.starters import starter_names
+from napari_unet.core.files.bundle import load_bundle
+from napari_unet.core.files.starters import starter_names
 
 FAST = ["--steps", "3", "--batch-size", "2", "--patch-size", "32"]
 

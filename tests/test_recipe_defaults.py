@@ -6,7 +6,7 @@ from skimage.io import imsave
 import numpy as np
 
 from napari_unet.cli import main
-from napari_unet.core.bundle import load_bundle
+from napari_unet.core.files.bundle import load_bundle
 from napari_unet.core.config import TrainConfig
 
 RECIPE = ("self_supervised", "noise", "gamma", "blur", "zoom", "painted_fraction",

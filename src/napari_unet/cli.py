@@ -59,7 +59,7 @@ LABELS_EXTRA = 16.0
 def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
                 channel_axis: int | None = None):
     from .core.images import ImageError, as_label_array, to_chw
-    from .core.io import read_image
+    from .core.files.io import read_image
 
     if len(images) != len(labels):
         raise CLIError(f"got {len(images)} images but {len(labels)} labels: give one labels file per image")
@@ -77,9 +77,9 @@ def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
 def _load_volumes(images: list[str], labels: list[str], rgb: bool | None):
     """(Z, Y, X) image stacks as (C, Z, Y, X) and their painted (Z, Y, X) labels."""
     from .core.images import ImageError
-    from .core.io import read_image
-    from .core.predict3d import to_czyx
-    from .core.train3d import as_volume_labels
+    from .core.files.io import read_image
+    from .core.inference.predict3d import to_czyx
+    from .core.training.train3d import as_volume_labels
 
     if len(images) != len(labels):
         raise CLIError(f"got {len(images)} images but {len(labels)} labels: give one labels file per image")
@@ -95,11 +95,11 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None):
 
 
 def cmd_train(args) -> int:
-    from .core.bundle import save_bundle
+    from .core.files.bundle import save_bundle
     from .core.config import ModelConfig, TrainConfig
     from .core.device import describe
     from .core.progress import drain
-    from .core.train import Trainer
+    from .core.training.train import Trainer
 
     from .cli_checks import check_device, check_numbers, check_output_file
 
@@ -140,10 +140,10 @@ def cmd_train(args) -> int:
                        f"this training is {model.spatial_dims}-D")
     _check_training_fits(args, model if model is not None else init.model_config)
     if args.three_d:
-        from .core.train3d import Trainer3D as Trainer  # noqa: F811 - the 3-D trainer
+        from .core.training.train3d import Trainer3D as Trainer  # noqa: F811 - the 3-D trainer
     trainer = Trainer([p[0] for p in pairs], [p[1] for p in pairs], model=model, config=config, init=init)
     if init is None and not args.three_d:  # nobody painted first: a share of the budget
-        from .core.selfsup import learn_first  # learns the image alone (painting checked)
+        from .core.training.selfsup import learn_first  # learns the image alone (painting checked)
 
         update, close = _progress_printer("learn the image", args.quiet)
         try:
@@ -198,8 +198,8 @@ def _check_training_fits(args, model_config) -> None:
 
 def _start_from(args, pairs):
     """``--init``: the model to fine-tune (or None) and what to tell the user about it."""
-    from .core.bundle import BundleError
-    from .core.starters import AUTO, NONE, choose_start
+    from .core.files.bundle import BundleError
+    from .core.files.starters import AUTO, NONE, choose_start
 
     spec = args.init or AUTO
     if args.three_d and spec == AUTO:
@@ -218,8 +218,8 @@ def _start_from(args, pairs):
 
 def _model(spec: str):
     """A model by file path or starter name (CLIError if neither)."""
-    from .core.bundle import BundleError
-    from .core.starters import load_model
+    from .core.files.bundle import BundleError
+    from .core.files.starters import load_model
 
     try:
         return load_model(spec)
@@ -229,7 +229,7 @@ def _model(spec: str):
 
 def cmd_starters(args) -> int:
     """List the shipped starter models with their model cards."""
-    from .core.starters import card_text, load_starter, starter_names, title
+    from .core.files.starters import card_text, load_starter, starter_names, title
 
     names = starter_names()
     if not names:
@@ -250,7 +250,7 @@ def cmd_starters(args) -> int:
 def cmd_predict(args) -> int:
     """Predict files, folders and glob patterns into one folder; resumable (finished images
     are skipped unless --overwrite), locally or on a dask.distributed cluster."""
-    from .core.batch import BatchError, Options, predict_files, prepare
+    from .core.batch.folders import BatchError, Options, predict_files, prepare
     from .core.config import PredictConfig
     from .core.progress import drain
 
@@ -303,7 +303,7 @@ def _check_prediction_fits(bundle, config) -> None:
 
     if bundle.model_config.spatial_dims == 3:
         return  # 3-D tiles are bounded by predict3d (MAX_TILE, MAX_BATCH_VOXELS)
-    from .core.predict import plan_tiles
+    from .core.inference.predict import plan_tiles
 
     model = bundle.build_model("cpu")
     side = plan_tiles(model, config.tile_size, config.tile_size, config).window
@@ -316,10 +316,10 @@ def _predict_on_cluster(args, options, update):
     from .core.progress import drain
 
     try:
-        from .core.distributed import connect, predict_files_distributed
+        from .core.batch.distributed import connect, predict_files_distributed
 
         with connect(args.dask_address, args.dask_local) as client:
-            from .core.starters import model_path
+            from .core.files.starters import model_path
 
             gen = predict_files_distributed(client, model_path(args.model), args.images, args.out, options,
                                             overwrite=args.overwrite)
@@ -351,7 +351,7 @@ def cmd_export(args) -> int:
             options["authors"] = args.author
         if args.sample:
             from .core.images import ImageError, to_chw
-            from .core.io import read_image
+            from .core.files.io import read_image
 
             try:
                 options["sample"] = to_chw(read_image(args.sample), rgb=args.rgb)
@@ -370,12 +370,12 @@ def cmd_export(args) -> int:
 
 def cmd_demo(args) -> int:
     """Train on a synthetic nuclei image painted with a few strokes, predict, report IoU."""
-    from .core.bundle import save_bundle
+    from .core.files.bundle import save_bundle
     from .core.config import TrainConfig
-    from .core.io import write_tiff
-    from .core.predict import predict_image
+    from .core.files.io import write_tiff
+    from .core.inference.predict import predict_image
     from .core.progress import drain
-    from .core.train import Trainer
+    from .core.training.train import Trainer
     from .synthetic import nuclei, simulate_painting
 
     image, truth = nuclei((256, 256), n=30, seed=1)
@@ -509,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .core.bundle import BundleError
+    from .core.files.bundle import BundleError
     from .core.config import ConfigError
     from .core.images import ImageError
 

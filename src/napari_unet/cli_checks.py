@@ -53,8 +53,8 @@ def check_device(name: str) -> None:
 def check_output_file(out: str, inputs: list[tuple[str, str]]) -> None:
     """``out`` is a file name (not a folder), none of the inputs, in a folder that can be
     written; nothing is created."""
-    from .core.atomic import check_writable_folder
-    from .core.paths import OutputIsInput, check_not_an_input
+    from .core.files.atomic import check_writable_folder
+    from .core.files.paths import OutputIsInput, check_not_an_input
 
     path = Path(out)
     if path.is_dir():

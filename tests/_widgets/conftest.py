@@ -34,7 +34,7 @@ def one_torch_thread():
 def no_starters(monkeypatch, tmp_path_factory):
     """No starter models are installed (an empty folder), unless a test asks for
     ``fake_starter``: the shipped ones would change what 'Start from: Auto' picks."""
-    from napari_unet.core import starters
+    from napari_unet.core.files import starters
 
     monkeypatch.setattr(starters, "STARTERS_DIR", tmp_path_factory.mktemp("no_starters"))
 
@@ -43,10 +43,10 @@ def no_starters(monkeypatch, tmp_path_factory):
 def fake_starter_dir(tmp_path_factory):
     """A folder holding ``fake.unet``: a tiny objects (instance) model trained on synthetic
     nuclei, with a starter's title and card (about 6 s to train)."""
-    from napari_unet.core.bundle import save_bundle
+    from napari_unet.core.files.bundle import save_bundle
     from napari_unet.core.config import ModelConfig, TrainConfig
     from napari_unet.core.progress import drain
-    from napari_unet.core.train import Trainer
+    from napari_unet.core.training.train import Trainer
 
     image, truth = nuclei((128, 128), n=12, seed=3)
     config = TrainConfig(mode="instance", steps=150, seconds=None, seed=0)
@@ -62,7 +62,7 @@ def fake_starter_dir(tmp_path_factory):
 def fake_starter(monkeypatch, fake_starter_dir):
     """The fake starter is the one installed starter; returns its name. Ask for it before
     the widget fixtures, so that their 'Start from' lists it."""
-    from napari_unet.core import starters
+    from napari_unet.core.files import starters
 
     monkeypatch.setattr(starters, "STARTERS_DIR", fake_starter_dir)
     return "fake"
@@ -80,7 +80,7 @@ def train_bundle(images, labels, steps=FAST_STEPS):
     """A model trained headless by the core (fast settings), for predict-side tests."""
     from napari_unet.core.config import TrainConfig
     from napari_unet.core.progress import drain
-    from napari_unet.core.train import Trainer
+    from napari_unet.core.training.train import Trainer
 
     config = TrainConfig(steps=steps, seconds=None, batch_size=4, patch_size=64)
     return drain(Trainer(images, labels, config=config).steps())

@@ -117,7 +117,7 @@ def test_live_mode_and_whole_objects_are_not_offered_in_3d(
 def test_a_3d_model_on_a_2d_image_is_refused(viewer, predict_widget, notifications, stack):
     from napari_unet.core.config import ModelConfig, TrainConfig
     from napari_unet.core.progress import drain
-    from napari_unet.core.train3d import Trainer3D
+    from napari_unet.core.training.train3d import Trainer3D
 
     image, _, painted = stack
     config = TrainConfig(steps=1, seconds=None, batch_size=1, seed=0, device="cpu")

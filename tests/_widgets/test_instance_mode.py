@@ -15,9 +15,9 @@ from napari_unet._widgets.layers import is_ours, write_objects, write_result
 from napari_unet._widgets.model_panel import describe_model
 from napari_unet._widgets.session import session_for
 from napari_unet.core.metrics import match_instances
-from napari_unet.core.postprocess import to_instances
-from napari_unet.core.predict import predict_image
-from napari_unet.core.targets import annotated_region
+from napari_unet.core.inference.postprocess import to_instances
+from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.training.targets import annotated_region
 
 from .helpers import SHAPE, assert_unchanged, snapshot, wait_idle
 

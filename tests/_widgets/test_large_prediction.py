@@ -11,8 +11,8 @@ import pytest
 
 from napari_unet._widgets import prediction
 from napari_unet._widgets.session import session_for
-from napari_unet.core.postprocess import to_instances
-from napari_unet.core.predict import predict_image
+from napari_unet.core.inference.postprocess import to_instances
+from napari_unet.core.inference.predict import predict_image
 
 from .helpers import wait_idle
 
@@ -78,7 +78,7 @@ def test_zarr_and_multiscale_layers_are_predicted_lazily_at_full_resolution(
 def test_a_large_plane_is_shown_as_a_pyramid_and_a_small_run_replaces_it(
     viewer, predict_widget, qtbot, gray_bundle, sample, monkeypatch
 ):
-    from napari_unet.core import lazy
+    from napari_unet.core.inference import lazy
 
     monkeypatch.setattr(prediction, "LARGE_PLANE_PIXELS", 100 * 100)
     monkeypatch.setattr(lazy, "PYRAMID_MIN_SIDE", 40)  # 112 px: levels 1, 2, 4

@@ -53,7 +53,7 @@ def test_thirty_train_predict_cycles_keep_memory_bounded(viewer, layers, train_w
 
 
 def _models_alive() -> int:
-    from napari_unet.core.bundle import Bundle
+    from napari_unet.core.files.bundle import Bundle
 
     gc.collect()
     return sum(isinstance(o, Bundle) for o in gc.get_objects())

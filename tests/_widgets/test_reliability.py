@@ -12,7 +12,7 @@ import pytest
 
 from napari_unet._widgets.layers import find_ours
 from napari_unet._widgets.session import session_for
-from napari_unet.core.predict import predict_image
+from napari_unet.core.inference.predict import predict_image
 
 from .helpers import assert_unchanged, snapshot, wait_idle
 
@@ -178,7 +178,7 @@ def test_running_out_of_memory_while_training_is_retried_and_the_user_is_told(
 ):
     import torch
 
-    from napari_unet.core.model import UNet
+    from napari_unet.core.networks.model import UNet
 
     oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
     real = UNet.forward

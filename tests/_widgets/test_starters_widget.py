@@ -12,7 +12,7 @@ import numpy as np
 from qtpy.QtCore import Qt
 
 from napari_unet._widgets.session import session_for
-from napari_unet.core.starters import load_starter
+from napari_unet.core.files.starters import load_starter
 
 from .helpers import wait_idle
 

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from napari_unet.core.config import ModelConfig, PredictConfig, TrainConfig
-from napari_unet.core.postprocess import to_instances
-from napari_unet.core.predict import predict_image
+from napari_unet.core.inference.postprocess import to_instances
+from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.progress import drain
-from napari_unet.core.train import Trainer
+from napari_unet.core.training.train import Trainer
 
 TINY = ModelConfig(depth=2, base_width=4)
 IMAGE_DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64]

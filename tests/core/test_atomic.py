@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_unet.core.atomic import atomic_path, write_bytes
-from napari_unet.core.io import write_tiff
+from napari_unet.core.files.atomic import atomic_path, write_bytes
+from napari_unet.core.files.io import write_tiff
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from napari_unet.core.augment import AugmentParams, augment, elastic_displacement
-from napari_unet.core.targets import IGNORE
+from napari_unet.core.training.augment import AugmentParams, augment, elastic_displacement
+from napari_unet.core.training.targets import IGNORE
 
 
 def _blocks(n=96, batch=4):
@@ -76,8 +76,8 @@ def test_noise_changes_the_image_but_never_the_labels():
 def test_zoom_gamma_and_blur_keep_image_and_target_together():
     """A bright square labelled 1 on 0: after zoom, gamma and blur the target still marks
     where the square went (nearest neighbour, only 0/1/IGNORE), and values stay in range."""
-    from napari_unet.core.augment import AugmentParams, augment
-    from napari_unet.core.targets import IGNORE
+    from napari_unet.core.training.augment import AugmentParams, augment
+    from napari_unet.core.training.targets import IGNORE
 
     window, out = 160, 64
     image = torch.zeros(4, 1, window, window)
@@ -99,7 +99,7 @@ def test_zoom_gamma_and_blur_keep_image_and_target_together():
 
 
 def test_blur_smooths_some_patches_and_leaves_others():
-    from napari_unet.core.augment import _random_blur
+    from napari_unet.core.training.augment import _random_blur
 
     g = torch.Generator().manual_seed(1)
     noise = torch.randn(16, 1, 32, 32, generator=torch.Generator().manual_seed(2))

@@ -9,9 +9,9 @@ import pytest
 
 from napari_unet.core.config import ModelConfig, TrainConfig
 from napari_unet.core.images import ImageError, to_chw
-from napari_unet.core.predict import predict_image
+from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.progress import drain
-from napari_unet.core.train import Trainer
+from napari_unet.core.training.train import Trainer
 
 TINY = ModelConfig(depth=2, base_width=4)
 FAST = TrainConfig(steps=3, seconds=None, batch_size=2, patch_size=32)

@@ -9,17 +9,17 @@ import tifffile
 import torch
 from skimage.io import imsave
 
-from napari_unet.core.batch import (
+from napari_unet.core.batch.folders import (
     BatchError,
     Options,
     expand_inputs,
     plan,
     predict_files,
 )
-from napari_unet.core.bundle import Bundle
+from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
-from napari_unet.core.model import UNet
-from napari_unet.core.predict import predict_image
+from napari_unet.core.networks.model import UNet
+from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.progress import drain
 from napari_unet.synthetic import nuclei
 
@@ -177,7 +177,7 @@ def test_ome_zarr_in_gives_ome_zarr_labels_out(tmp_path, bundle):
 def test_ome_zarr_objects_have_one_id_each_through_the_stack(tmp_path, bundle):
     import zarr
 
-    from napari_unet.core.postprocess import to_instances
+    from napari_unet.core.inference.postprocess import to_instances
 
     stack = np.stack([image(0), image(1)])[:, None, None]  # t, c, z, y, x
     write_ngff_04(tmp_path / "s.zarr", stack, "tczyx", [1.0] * 5)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.bundle import FORMAT_VERSION, Bundle, BundleError, load_bundle, save_bundle
+from napari_unet.core.files.bundle import FORMAT_VERSION, Bundle, BundleError, load_bundle, save_bundle
 from napari_unet.core.config import ModelConfig, NormConfig
-from napari_unet.core.model import UNet
-from napari_unet.core.predict import predict_image
+from napari_unet.core.networks.model import UNet
+from napari_unet.core.inference.predict import predict_image
 
 
 def _bundle(**model):
@@ -77,7 +77,7 @@ def test_newer_format_is_refused_with_upgrade_hint(tmp_path):
     from safetensors.torch import load_file, save_file
 
     path = save_bundle(_bundle(), tmp_path / "m.unet")
-    from napari_unet.core.bundle import _read_metadata
+    from napari_unet.core.files.bundle import _read_metadata
     meta = _read_metadata(path.read_bytes())
     meta["format_version"] = str(FORMAT_VERSION + 1)
     save_file(load_file(path), str(path), metadata=meta)
@@ -118,7 +118,7 @@ def test_2d_models_keep_format_1_and_3d_models_are_format_2(tmp_path):
     """Older releases read 2-D models; for a 3-D one they ask for an upgrade."""
     import json
 
-    from napari_unet.core.networks import build_network
+    from napari_unet.core.networks.build import build_network
 
     cfg3 = ModelConfig(base_width=4, depth=2, spatial_dims=3)
     three_d = Bundle(cfg3, NormConfig(), dict(build_network(cfg3).state_dict()))

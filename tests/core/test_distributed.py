@@ -10,11 +10,11 @@ import torch
 
 pytest.importorskip("distributed")
 
-from napari_unet.core import distributed as dist  # noqa: E402
-from napari_unet.core.batch import Options, predict_files  # noqa: E402
-from napari_unet.core.bundle import Bundle, save_bundle  # noqa: E402
+from napari_unet.core.batch import distributed as dist  # noqa: E402
+from napari_unet.core.batch.folders import Options, predict_files  # noqa: E402
+from napari_unet.core.files.bundle import Bundle, save_bundle  # noqa: E402
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig  # noqa: E402
-from napari_unet.core.model import UNet  # noqa: E402
+from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 from napari_unet.synthetic import nuclei  # noqa: E402
 
@@ -65,7 +65,7 @@ def test_core_does_not_import_distributed_until_asked():
     import subprocess
     import sys
 
-    code = ("import sys, napari_unet.core.batch, napari_unet.cli; "
+    code = ("import sys, napari_unet.core.batch.folders, napari_unet.cli; "
             "assert 'distributed' not in sys.modules and 'dask' not in sys.modules; "
-            "import napari_unet.core.distributed; assert 'distributed' not in sys.modules")
+            "import napari_unet.core.batch.distributed; assert 'distributed' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

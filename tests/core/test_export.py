@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.bundle import save_bundle
+from napari_unet.core.files.bundle import save_bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig, TrainConfig
 from napari_unet.core.export import FORMATS, ExportError, export_model
 from napari_unet.core.normalize import apply, stats_for
-from napari_unet.core.predict import plan_tiles, predict_image, read_window
+from napari_unet.core.inference.predict import plan_tiles, predict_image, read_window
 from napari_unet.core.progress import drain
-from napari_unet.core.train import fit
+from napari_unet.core.training.train import fit
 
 FP32 = PredictConfig(device="cpu", amp=False)  # exports are float32; so is the reference
 
@@ -211,9 +211,9 @@ def test_test_input_is_a_raw_crop_of_the_sample_of_an_accepted_size(bundle):
 
 
 def test_a_sample_too_small_for_a_valid_unet_is_mirrored_up_to_the_smallest_input():
-    from napari_unet.core.bundle import Bundle
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.export.package_files import test_input
-    from napari_unet.core.model import UNet
+    from napari_unet.core.networks.model import UNet
 
     cfg = ModelConfig(depth=2, base_width=4, padding="valid")
     valid = Bundle(model_config=cfg, norm=NormConfig(), state_dict=UNet(cfg).state_dict())
@@ -239,10 +239,10 @@ def test_readme_says_how_the_model_was_trained(bundle):
 
 
 def test_a_3d_model_is_refused_with_a_clear_error(tmp_path):
-    from napari_unet.core.bundle import Bundle
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.config import ModelConfig, NormConfig
     from napari_unet.core.export import ExportError, export_model
-    from napari_unet.core.networks import build_network
+    from napari_unet.core.networks.build import build_network
 
     cfg = ModelConfig(base_width=4, depth=2, spatial_dims=3)
     bundle = Bundle(cfg, NormConfig(), dict(build_network(cfg).state_dict()))

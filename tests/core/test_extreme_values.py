@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from napari_unet.core.config import ModelConfig, PredictConfig, TrainConfig
-from napari_unet.core.predict import predict_image
+from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.progress import drain
-from napari_unet.core.train import Trainer
+from napari_unet.core.training.train import Trainer
 
 TINY = ModelConfig(depth=2, base_width=4)
 CPU = PredictConfig(device="cpu", threads=1)

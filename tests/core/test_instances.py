@@ -3,15 +3,15 @@ import pytest
 
 from napari_unet.core.config import ModelConfig, PostprocessConfig, TrainConfig
 from napari_unet.core.metrics import match_instances
-from napari_unet.core.postprocess import (
+from napari_unet.core.inference.postprocess import (
     instances_from_foreground,
     instances_from_interior,
     to_instances,
 )
-from napari_unet.core.predict import predict_image
+from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.progress import drain
-from napari_unet.core.targets import IGNORE, annotated_region, border_weight, instance_target
-from napari_unet.core.train import Trainer
+from napari_unet.core.training.targets import IGNORE, annotated_region, border_weight, instance_target
+from napari_unet.core.training.train import Trainer
 
 
 def _two_touching():
@@ -93,7 +93,7 @@ def test_instance_mode_needs_at_least_one_painted_object():
 
 
 def test_postprocess_config_is_stored_in_the_bundle(tmp_path):
-    from napari_unet.core.bundle import load_bundle, save_bundle
+    from napari_unet.core.files.bundle import load_bundle, save_bundle
 
     image = np.random.default_rng(0).random((1, 32, 32)).astype(np.float32)
     lab = np.zeros((32, 32), np.uint16)

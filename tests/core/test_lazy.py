@@ -15,19 +15,19 @@ import torch
 
 zarr = pytest.importorskip("zarr")
 
-from napari_unet.core.bundle import Bundle  # noqa: E402
+from napari_unet.core.files.bundle import Bundle  # noqa: E402
 from napari_unet.core.config import (  # noqa: E402
     ModelConfig,
     NormConfig,
     PostprocessConfig,
     PredictConfig,
 )
-from napari_unet.core import lazy  # noqa: E402
-from napari_unet.core.lazy import predict_to_zarr  # noqa: E402
-from napari_unet.core.model import UNet  # noqa: E402
+from napari_unet.core.inference import lazy  # noqa: E402
+from napari_unet.core.inference.lazy import predict_to_zarr  # noqa: E402
+from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.normalize import percentiles  # noqa: E402
-from napari_unet.core.postprocess import to_instances  # noqa: E402
-from napari_unet.core.predict import predict_image  # noqa: E402
+from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
+from napari_unet.core.inference.predict import predict_image  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 
 CONFIG = PredictConfig(amp=False, device="cpu", batch_size=2, threads=1)

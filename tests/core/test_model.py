@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from napari_unet.core.config import ConfigError, ModelConfig
-from napari_unet.core.model import UNet
+from napari_unet.core.networks.model import UNet
 
 
 def test_paper_sizes_valid_depth4_maps_572_to_388():

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.bundle import Bundle, load_bundle, save_bundle
+from napari_unet.core.files.bundle import Bundle, load_bundle, save_bundle
 from napari_unet.core.config import ConfigError, ModelConfig, NormConfig, PredictConfig
 from napari_unet.core.images import ImageError
-from napari_unet.core.model import UNet
-from napari_unet.core.model3d import UNet3D, level_kernels
-from napari_unet.core.networks import build_network
-from napari_unet.core.predict import predict_image
-from napari_unet.core.predict3d import predict_volume, to_czyx
+from napari_unet.core.networks.model import UNet
+from napari_unet.core.networks.model3d import UNet3D, level_kernels
+from napari_unet.core.networks.build import build_network
+from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.inference.predict3d import predict_volume, to_czyx
 
 
 def cfg3d(**kw):
@@ -128,7 +128,7 @@ def test_old_bundles_without_the_3d_keys_load_as_2d(tmp_path):
 
     from safetensors.torch import load, save
 
-    from napari_unet.core.bundle import _read_metadata
+    from napari_unet.core.files.bundle import _read_metadata
 
     raw = save_bundle(_bundle(ModelConfig(depth=2, base_width=2)), tmp_path / "m.unet").read_bytes()
     meta = _read_metadata(raw)

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.bundle import Bundle
+from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
 from napari_unet.core.images import ImageError
-from napari_unet.core.model import UNet
+from napari_unet.core.networks.model import UNet
 from napari_unet.core.normalize import fit_normalization
-from napari_unet.core.predict import plan_tiles, predict_image, predict_planes
+from napari_unet.core.inference.predict import plan_tiles, predict_image, predict_planes
 from napari_unet.core.progress import drain
 
 

@@ -7,9 +7,9 @@ import torch
 
 from napari_unet.core.config import TrainConfig
 from napari_unet.core.progress import drain
-from napari_unet.core.selfsup import SelfSupervised, blind_spot, denoise_loss
-from napari_unet.core.targets import IGNORE
-from napari_unet.core.train import Trainer
+from napari_unet.core.training.selfsup import SelfSupervised, blind_spot, denoise_loss
+from napari_unet.core.training.targets import IGNORE
+from napari_unet.core.training.train import Trainer
 
 
 def _image(seed=0, size=64):

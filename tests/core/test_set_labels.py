@@ -5,8 +5,8 @@ import pytest
 
 from napari_unet.core.config import ModelConfig, TrainConfig
 from napari_unet.core.images import ImageError
-from napari_unet.core.targets import IGNORE
-from napari_unet.core.train import Trainer
+from napari_unet.core.training.targets import IGNORE
+from napari_unet.core.training.train import Trainer
 
 TINY = ModelConfig(depth=2, base_width=8)
 

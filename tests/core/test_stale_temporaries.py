@@ -9,17 +9,17 @@ import numpy as np
 import tifffile
 import torch
 
-from napari_unet.core.atomic import remove_stale_temporaries, temporary_beside
-from napari_unet.core.batch import Options, predict_files
-from napari_unet.core.bundle import Bundle
+from napari_unet.core.files.atomic import remove_stale_temporaries, temporary_beside
+from napari_unet.core.batch.folders import Options, predict_files
+from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
-from napari_unet.core.model import UNet
+from napari_unet.core.networks.model import UNet
 from napari_unet.core.progress import drain
 
 DEAD = """
 import sys
 from pathlib import Path
-from napari_unet.core.atomic import temporary_beside
+from napari_unet.core.files.atomic import temporary_beside
 for name in sys.argv[1:]:
     folder = temporary_beside(Path(name), directory=True)
     (folder / "chunk").write_bytes(b"x" * 1000)

@@ -14,9 +14,9 @@ from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 
 from napari_unet.core.config import PostprocessConfig
-from napari_unet.core.postprocess import h_maxima_local, to_instances
+from napari_unet.core.inference.postprocess import h_maxima_local, to_instances
 from napari_unet.core.progress import drain
-from napari_unet.core.tiled_instances import tiled_instances
+from napari_unet.core.inference.tiled_instances import tiled_instances
 from napari_unet.synthetic import nuclei
 
 

@@ -4,9 +4,9 @@ import torch
 
 from napari_unet.core.config import ModelConfig, TrainConfig
 from napari_unet.core.images import ImageError
-from napari_unet.core.predict import predict_image
+from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.progress import drain
-from napari_unet.core.train import Trainer, fit
+from napari_unet.core.training.train import Trainer, fit
 
 
 def _fg_iou_on_unpainted(labels, truth, painted):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_unet.core.uncertainty import suggest_spots, uncertainty
+from napari_unet.core.inference.uncertainty import suggest_spots, uncertainty
 
 
 def _probs(p_fg):

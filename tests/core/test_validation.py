@@ -7,9 +7,9 @@ from scipy import ndimage as ndi
 
 from napari_unet.core.config import ConfigError, ModelConfig, TrainConfig
 from napari_unet.core.progress import drain
-from napari_unet.core.targets import IGNORE
-from napari_unet.core.train import Trainer
-from napari_unet.core.validation import choose_holdout, mean_iou
+from napari_unet.core.training.targets import IGNORE
+from napari_unet.core.training.train import Trainer
+from napari_unet.core.training.validation import choose_holdout, mean_iou
 
 TINY = ModelConfig(depth=2, base_width=8)
 

@@ -1,6 +1,6 @@
 """'Apply to folder…': predict every image of a folder into another folder, in the background.
 
-The work is the core's :func:`~napari_unet.core.batch.predict_files` (the command line's
+The work is the core's :func:`~napari_unet.core.batch.folders.predict_files` (the command line's
 ``napari-unet predict MODEL FOLDER --out DIR``) in a ``thread_worker``: a napari progress
 bar, Stop between tile batches (so also between files), images already done are skipped, an
 image that fails is reported in the summary and the others go on. Outputs appear only when
@@ -16,7 +16,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_unet.core.batch import BatchError
+from napari_unet.core.batch.folders import BatchError
 
 from .tasks import ProgressBar, guarded, start
 
@@ -25,7 +25,7 @@ LABEL = "Apply to folder…"
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _run(jobs_inputs, out_dir, bundle, options):
-    from napari_unet.core.batch import predict_files
+    from napari_unet.core.batch.folders import predict_files
 
     return (yield from guarded(predict_files(jobs_inputs, out_dir, bundle, options)))
 
@@ -91,7 +91,7 @@ class FolderPanel(QWidget):
 
     def run(self, source, out_dir):
         """Predict every image in ``source`` into ``out_dir``; returns the worker or None."""
-        from napari_unet.core.batch import Options, prepare
+        from napari_unet.core.batch.folders import Options, prepare
         from napari_unet.core.config import PredictConfig, interactive_threads
 
         bundle = self.session.bundle

@@ -103,10 +103,10 @@ def predict_view(trainer, stack, view: View, stats: dict, with_uncertainty: bool
     The crop is read with the network's receptive field around it (so the region equals a
     whole-image prediction) and normalised with the whole plane's statistics (cached in
     ``stats``)."""
-    from napari_unet.core.bundle import Bundle
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.config import NormConfig, PredictConfig
     from napari_unet.core.normalize import stats_for
-    from napari_unet.core.predict import predict_image
+    from napari_unet.core.inference.predict import predict_image
 
     image = stack[view.plane] if view.plane else stack
     _, h, w = image.shape
@@ -148,7 +148,7 @@ def live_worker(images, labels, model, config, request, class_names, stack, inbo
     yield), then train until ``stop`` is set, taking new labels from ``inbox`` and yielding
     :class:`Frame`s of its view every ``refresh_s``; returns the model's bundle."""
     from napari_unet.core.images import ImageError
-    from napari_unet.core.train import Trainer
+    from napari_unet.core.training.train import Trainer
 
     choice = request.resolve(images, labels, config.mode)
     yield choice
@@ -289,9 +289,9 @@ class LiveMode:
         """Make missing result layers now, empty: making a layer is the slowest thing
         napari does here (about a second the first time), better on the click than while
         painting."""
-        from napari_unet.core.bundle import default_class_names
-        from napari_unet.core.postprocess import label_dtype
-        from napari_unet.core.targets import INSTANCE_CLASSES
+        from napari_unet.core.files.bundle import default_class_names
+        from napari_unet.core.inference.postprocess import label_dtype
+        from napari_unet.core.training.targets import INSTANCE_CLASSES
 
         from .layers import find_ours, spatial_shape, write_result
         from .paint_next import write_uncertainty
@@ -357,7 +357,7 @@ class LiveMode:
 
     # -- worker signals ----------------------------------------------------------------
     def _yielded(self, item) -> None:
-        from napari_unet.core.starters import StartChoice
+        from napari_unet.core.files.starters import StartChoice
 
         if isinstance(item, StartChoice):
             if self.on_choice:

@@ -115,7 +115,7 @@ class ModelPanel(QWidget):
 
     def save(self, path) -> Path | None:
         """Save the current model to ``path`` (``.unet`` added if it has no suffix)."""
-        from napari_unet.core.bundle import save_bundle
+        from napari_unet.core.files.bundle import save_bundle
 
         if self.session.bundle is None:
             show_error("There is no model to save yet: train one first.")
@@ -133,7 +133,7 @@ class ModelPanel(QWidget):
 
     def load(self, path) -> bool:
         """Make the model in ``path`` the current one; False (and a message) if it cannot."""
-        from napari_unet.core.bundle import BundleError, load_bundle
+        from napari_unet.core.files.bundle import BundleError, load_bundle
 
         try:
             bundle = load_bundle(path)
@@ -146,8 +146,8 @@ class ModelPanel(QWidget):
 
     def load_starter(self, name: str) -> bool:
         """Make the starter ``name`` the current model; False (and a message) if it cannot."""
-        from napari_unet.core.bundle import BundleError
-        from napari_unet.core.starters import load_starter, title
+        from napari_unet.core.files.bundle import BundleError
+        from napari_unet.core.files.starters import load_starter, title
 
         try:
             bundle = load_starter(name)

@@ -2,7 +2,7 @@
 
 ``"<image> uncertainty"`` is an Image layer (normalised entropy of the class probabilities,
 0 = sure, 1 = a tie) and ``"<image> paint here"`` a Points layer at the most uncertain
-regions away from what is already painted (:mod:`napari_unet.core.uncertainty`). Both are
+regions away from what is already painted (:mod:`napari_unet.core.inference.uncertainty`). Both are
 tagged as ours and updated in place: a region of the current plane at a time (live mode),
 or a whole plane (after training). Nothing is written into the user's layers.
 """
@@ -25,7 +25,7 @@ SPACING = 32
 def spots_for(probabilities, painted):
     """``(K, h, w)`` probabilities and the painted labels there (or None) -> uncertainty
     ``(h, w)``, spot coordinates ``(n, 2)`` and scores (runs in workers)."""
-    from napari_unet.core.uncertainty import suggest_spots, uncertainty
+    from napari_unet.core.inference.uncertainty import suggest_spots, uncertainty
 
     u = uncertainty(probabilities)
     coords, scores = suggest_spots(u, painted, k=SPOTS, spacing=SPACING)
@@ -85,7 +85,7 @@ def _write_spots(viewer, image, below, coords, plane) -> Points:
 def _plane_uncertainty(stack, bundle, device, plane, painted):
     """Predict one plane with probabilities; return uncertainty and spots."""
     from napari_unet.core.config import PredictConfig, interactive_threads
-    from napari_unet.core.predict import predict
+    from napari_unet.core.inference.predict import predict
 
     config = PredictConfig(device=device, threads=interactive_threads())
     prediction = yield from guarded(predict(np.asarray(stack[plane]), bundle, config))

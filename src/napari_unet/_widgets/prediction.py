@@ -9,7 +9,7 @@ are 2-D): ids are numbered on through the stack, so no two objects of one run sh
 
 Large images (planes over ``LARGE_PLANE_PIXELS``, or dask, zarr and multiscale layers, of
 which level 0 is used) are predicted into a zarr store in a temporary folder instead
-(:mod:`napari_unet.core.lazy`): the result layers are made at once, backed by the store, and
+(:mod:`napari_unet.core.inference.lazy`): the result layers are made at once, backed by the store, and
 refreshed while the worker fills them tile by tile, so nothing is held whole in memory and
 the viewer stays responsive. Planes larger than ``core.lazy.PYRAMID_MIN_SIDE`` get
 multiscale layers (the store's pyramid), so the viewer reads only what it shows. The folder
@@ -144,7 +144,7 @@ def split_objects(probabilities, bundle):
     A generator yielding progress per plane; returns the ids. Ids go on from plane to plane,
     so every object of the stack has its own.
     """
-    from napari_unet.core.postprocess import to_instances
+    from napari_unet.core.inference.postprocess import to_instances
     from napari_unet.core.progress import Progress
 
     lead = probabilities.shape[:-3]
@@ -164,7 +164,7 @@ def split_objects(probabilities, bundle):
 def _predict(stack, bundle, device, probabilities, plane, objects):
     """Predict, then (instance model, or ``objects``) split into objects; returns a Result."""
     from napari_unet.core.config import PredictConfig, interactive_threads
-    from napari_unet.core.predict import predict, predict_planes
+    from napari_unet.core.inference.predict import predict, predict_planes
 
     instance = bundle.mode == "instance"
     split = instance or objects
@@ -192,7 +192,7 @@ def _predict_volume(data, bundle, device, probabilities):
     """Predict a ``(Z, Y, X)`` grayscale stack as one volume with a 3-D model; a Result
     whose probabilities are ``(Z, K, Y, X)``, as :func:`write_result` takes them."""
     from napari_unet.core.config import PredictConfig, interactive_threads
-    from napari_unet.core.predict3d import predict_3d, to_czyx
+    from napari_unet.core.inference.predict3d import predict_3d, to_czyx
 
     config = PredictConfig(device=device, threads=interactive_threads())
     volume = to_czyx(np.asarray(data))
@@ -280,8 +280,8 @@ class _PerClass:
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _predict_lazy(out, stack, bundle, config, plane, keep_probabilities):
-    """Fill the zarr store ``out`` (see :func:`napari_unet.core.lazy.fill`); returns it."""
-    from napari_unet.core.lazy import fill
+    """Fill the zarr store ``out`` (see :func:`napari_unet.core.inference.lazy.fill`); returns it."""
+    from napari_unet.core.inference.lazy import fill
 
     gen = fill(out, stack, bundle, config, planes=[plane] if plane else None,
                keep_probabilities=keep_probabilities)
@@ -292,7 +292,7 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
     """:func:`start_prediction` for large images: result layers backed by a zarr store in a
     temporary folder, made now and refreshed as the worker fills them."""
     from napari_unet.core.config import PredictConfig, interactive_threads
-    from napari_unet.core.lazy import create_outputs
+    from napari_unet.core.inference.lazy import create_outputs
 
     instance = bundle.mode == "instance"
     config = PredictConfig(device=device, threads=interactive_threads())

@@ -34,7 +34,7 @@ _CACHE: dict = {}
 
 def installed_starters() -> list[tuple[str, str, str]]:
     """``(name, title, card)`` of each installed starter (each file is read once)."""
-    from napari_unet.core import starters as core_starters  # imports torch: not at start-up
+    from napari_unet.core.files import starters as core_starters  # imports torch: not at start-up
 
     out = []
     for name in core_starters.starter_names():
@@ -139,16 +139,16 @@ class StartRequest:
 
     @property
     def effective(self) -> str:
-        from napari_unet.core.starters import starter_names
+        from napari_unet.core.files.starters import starter_names
 
         if self.spec == AUTO and (self.three_d or not starter_names()):
             return CURRENT  # starters are 2-D; none installed: as before starters
         return self.spec
 
     def resolve(self, images, labels, mode: str):
-        """The :class:`~napari_unet.core.starters.StartChoice` (runs forward passes)."""
-        from napari_unet.core.starters import StartChoice, choose_start
-        from napari_unet.core.targets import annotated_region
+        """The :class:`~napari_unet.core.files.starters.StartChoice` (runs forward passes)."""
+        from napari_unet.core.files.starters import StartChoice, choose_start
+        from napari_unet.core.training.targets import annotated_region
 
         spec = self.effective
         if spec == CURRENT and self.current is None:

@@ -61,9 +61,9 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
     painted; taken over when training starts from scratch.
     """
     if three_d:
-        from napari_unet.core.train3d import Trainer3D as Trainer
+        from napari_unet.core.training.train3d import Trainer3D as Trainer
     else:
-        from napari_unet.core.train import Trainer
+        from napari_unet.core.training.train import Trainer
 
     choice = request.resolve(images, labels, config.mode)
     yield choice
@@ -338,7 +338,7 @@ class TrainWidget(QWidget):
 
     # -- worker signals -------------------------------------------------------------------
     def _on_yielded(self, item) -> None:
-        from napari_unet.core.starters import StartChoice
+        from napari_unet.core.files.starters import StartChoice
 
         if isinstance(item, StartChoice):
             self._say_choice(item)

@@ -20,7 +20,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_unet.core.images import ImageError, as_label_array, check_class_labels, check_finite
-from napari_unet.core.targets import INSTANCE_CLASSES, check_painted
+from napari_unet.core.training.targets import INSTANCE_CLASSES, check_painted
 
 from .layer_combo import LayerCombo
 from .layers import is_ours, new_annotation_layer, spatial_shape, training_planes

@@ -1,7 +1,7 @@
 """Learning the image in the background while the user paints (no clicks).
 
 As soon as the Train dock has an image, a worker runs the core's
-:class:`~napari_unet.core.selfsup.SelfSupervised` steps on it (the plane in view of a stack):
+:class:`~napari_unet.core.training.selfsup.SelfSupervised` steps on it (the plane in view of a stack):
 the U-Net learns what the image looks like before any stroke exists. Train, when it starts
 from scratch, takes that network over (:meth:`Warmup.hand_over`, from the training worker).
 The warm-up stops, and its memory goes, when the image changes or is removed, when Train
@@ -78,7 +78,7 @@ class Warmup:
         images = read()
         if not images:
             return
-        from napari_unet.core.selfsup import SelfSupervised
+        from napari_unet.core.training.selfsup import SelfSupervised
 
         try:
             warm = SelfSupervised(images, model=model, config=config)

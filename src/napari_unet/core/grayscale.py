@@ -57,7 +57,7 @@ def takes_luminance(bundle) -> bool:
     """A grayscale model that takes colour images as their luminance: the starters and the
     models fine-tuned from them (:func:`~.bundle.starter_based`). Other grayscale models
     refuse colour images, as they always did."""
-    from .bundle import starter_based
+    from .files.bundle import starter_based
 
     return bundle.model_config.in_channels == 1 and starter_based(bundle)
 

@@ -57,7 +57,7 @@ def check_array(image, what: str = "image"):
     """``image`` if it is an array-like (numpy, dask, zarr: it has a shape and a dtype);
     else :class:`ImageError` saying so (a list, None or a file name given for an image)."""
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
-        hint = ": read the file first (napari_unet.core.io.read_image)" \
+        hint = ": read the file first (napari_unet.core.files.io.read_image)" \
             if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__") else ""
         raise ImageError(f"expected the {what} as an array (numpy, dask or zarr), "
                          f"got {type(image).__name__}{hint}")

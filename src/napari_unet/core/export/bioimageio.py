@@ -10,7 +10,7 @@ Pipeline described in the rdf (so bioimage.io tools take raw images)::
   not, a difference far below the test tolerance.
 * Network: the U-Net's logits; the rdf's postprocessing is ``softmax`` along ``channel``.
 * Weights: ``torchscript`` (traced, needs only torch) and ``pytorch_state_dict`` (the
-  architecture imported from ``napari_unet.core.model.UNet``, so it needs napari-unet).
+  architecture imported from ``napari_unet.core.networks.model.UNet``, so it needs napari-unet).
 * Sizes: ``y``/``x`` are ``min + n * 2**depth``; the output is as large as the input
   (``padding="same"``) or ``2 * margin`` smaller (``"valid"``).
 * Test tensors: a crop of ``sample`` (or a synthetic nuclei image) and the pipeline's output
@@ -228,7 +228,7 @@ def _write_weights(bundle, work: Path, x: np.ndarray):
         pytorch_state_dict=bio.PytorchStateDictWeightsDescr(
             source=work / "weights_state_dict.pt",
             architecture=bio.ArchitectureFromLibraryDescr(
-                import_from="napari_unet.core.model", callable=bio.Identifier("UNet"),
+                import_from="napari_unet.core.networks.model", callable=bio.Identifier("UNet"),
                 kwargs=bundle.model_config.to_dict()),
             pytorch_version=version,
         ),

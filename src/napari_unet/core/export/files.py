@@ -5,14 +5,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import atomic
+from ..files import atomic
 from . import ExportError
 
 
 @contextmanager
 def atomic_path(path: Path):
     """Yield a temporary path beside ``path``; on success rename it over ``path``
-    (:func:`napari_unet.core.atomic.atomic_path`).
+    (:func:`napari_unet.core.files.atomic.atomic_path`).
 
     The target is either the complete new file or what was there before. An unwritable
     folder raises :class:`ExportError`.

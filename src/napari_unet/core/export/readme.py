@@ -3,7 +3,7 @@ trained (from the bundle's train config and provenance), how to use and validate
 
 from __future__ import annotations
 
-from ..bundle import Bundle, _readable_date
+from ..files.bundle import Bundle, _readable_date
 from .network import sizes
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
-from .images import ImageError
+from ..images import ImageError
 
 INSTANCE_CLASSES = ["background", "interior", "border"]
 

@@ -4,7 +4,7 @@ Every sample's geometry (one of the 8 symmetries of the square, then the paper's
 deformation) is folded into a single sampling grid, so the image is resampled once
 (bilinear, mirrored at the window's edge) and the target once (nearest neighbour).
 Target pixels whose source lies outside the window, or outside the image (those are
-already :data:`~napari_unet.core.targets.IGNORE` in the window), are ignored in the loss.
+already :data:`~napari_unet.core.training.targets.IGNORE` in the window), are ignored in the loss.
 
 Shapes: ``image (B, C, Wn, Wn)``, ``target (B, Wn, Wn)`` windows of side ``Wn = P + 2 * ctx``
 -> ``(B, C, P, P)``, ``(B, P, P)``.

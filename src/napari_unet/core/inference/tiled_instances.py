@@ -2,13 +2,13 @@
 
 The guarantee (tested in ``tests/core/test_tiled_instances.py``): for the same
 probabilities, :func:`tiled_instances` gives *exactly* the partition that
-:func:`~napari_unet.core.postprocess.to_instances` gives on the whole image (the same objects,
+:func:`~napari_unet.core.inference.postprocess.to_instances` gives on the whole image (the same objects,
 pixel for pixel, with other ids), for every 8-connected foreground region whose bounding box
 holds at most ``max_region_pixels`` pixels. Objects cut by block borders get one id.
 
 Why it holds: every step of ``to_instances`` only looks inside one 8-connected foreground
 region and the background touching it (the distance transform, the region-local h-maxima of
-:func:`~napari_unet.core.postprocess.h_maxima_local`, a watershed masked to the foreground,
+:func:`~napari_unet.core.inference.postprocess.h_maxima_local`, a watershed masked to the foreground,
 the orphan pieces, the minimum size), so running it on any crop that holds a region and a
 one-pixel rim around it gives that region the same objects as the whole image does.
 
@@ -33,9 +33,9 @@ from scipy import ndimage as ndi
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .config import PostprocessConfig
+from ..config import PostprocessConfig
 from .postprocess import to_instances
-from .progress import Progress
+from ..progress import Progress
 
 EIGHT = np.ones((3, 3), bool)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from ..config import ModelConfig
 from .model import he_init, unet_forward
 
 Triple = tuple[int, int, int]

@@ -90,7 +90,7 @@ def h_maxima_local(dist: np.ndarray, h: float) -> np.ndarray:
     maxima at all when the image's range is under ``h``; a floor below 0 until some region
     is ``h`` deep), which agrees on ordinary images but is not local by construction. Here
     each 8-connected foreground region gets the same seeds whatever else the image holds,
-    which tiles rely on (:mod:`napari_unet.core.tiled_instances`). A region shallower than
+    which tiles rely on (:mod:`napari_unet.core.inference.tiled_instances`). A region shallower than
     ``h`` gets no seed (it stays one object).
     """
     dist = np.asarray(dist, np.float64)
@@ -123,7 +123,7 @@ def to_instances(probabilities: np.ndarray, mode: str, config=None) -> np.ndarra
     ``config`` is a :class:`~napari_unet.core.config.PostprocessConfig` (the bundle's).
     Semantic models: every non-background class is foreground (class 1 is background).
     """
-    from .config import PostprocessConfig
+    from ..config import PostprocessConfig
 
     cfg = config or PostprocessConfig()
     if mode == "instance":

@@ -171,8 +171,8 @@ class Validator:
 
     def score(self, model, amp: bool = True) -> float:
         """Mean IoU of ``model`` on the held-out pixels (leaves the model in eval mode)."""
-        from .config import PredictConfig
-        from .predict import predict_normalized
+        from ..config import PredictConfig
+        from ..inference.predict import predict_normalized
 
         config = PredictConfig(amp=amp, tile_size=512)  # the model's own device
         preds, tgts = [], []

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .images import ImageError
+from ..images import ImageError
 
 NGFF_VERSION = "0.5"
 CHUNK = 1024

@@ -1,7 +1,7 @@
 """Many images with one model: expand inputs, name outputs, skip finished ones, predict.
 
 Inputs are files, folders (their supported files, not recursive) and glob patterns, of TIFF,
-PNG (and the other formats :func:`~napari_unet.core.io.read_image` reads) and OME-Zarr.
+PNG (and the other formats :func:`~napari_unet.core.files.io.read_image` reads) and OME-Zarr.
 Outputs go into one folder:
 
 * ``<stem>_labels.tif`` (and ``<stem>_probabilities.tif``) for an image file, where
@@ -32,13 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import check_writable_folder, remove_stale_temporaries, temporary_beside
-from .config import PredictConfig
-from .images import ImageError
-from .io import IMAGE_SUFFIXES
-from .ngff import is_ome_zarr, zarr_stem
-from .progress import Progress, rescaled
-from .records import make_record, model_fingerprint, read_record, same_source
+from ..files.atomic import check_writable_folder, remove_stale_temporaries, temporary_beside
+from ..config import PredictConfig
+from ..images import ImageError
+from ..files.io import IMAGE_SUFFIXES
+from ..files.ngff import is_ome_zarr, zarr_stem
+from ..progress import Progress, rescaled
+from ..files.records import make_record, model_fingerprint, read_record, same_source
 
 
 class BatchError(ValueError):
@@ -184,7 +184,7 @@ def is_output(path: Path, out_dir: Path) -> bool:
 def plan(sources: Iterable[Path], out_dir: str | os.PathLike, probabilities: bool = False) -> list[Job]:
     """One :class:`Job` per source; :class:`BatchError` if two would write the same file, or
     one would write over an input or a file napari-unet did not write for it."""
-    from .paths import same_file
+    from ..files.paths import same_file
 
     out_dir = Path(out_dir)
     sources = [Path(s) for s in sources]
@@ -274,9 +274,9 @@ def _read_lazily_if_large(path: Path, bundle, probabilities: bool):
     """A grayscale TIFF too large to read whole, as a lazy ``(1, H, W)`` view (prediction
     then reads it window by window), if its outputs alone fit in memory; else None (read it
     whole, or be refused by :func:`~.io.read_image` with the sizes)."""
-    from .io import declared, open_lazily
-    from .lazy import AddChannel
-    from .memory import TooLarge, check_file_fits
+    from ..files.io import declared, open_lazily
+    from ..inference.lazy import AddChannel
+    from ..memory import TooLarge, check_file_fits
 
     header = declared(path)
     if header is None:
@@ -294,14 +294,14 @@ def _read_lazily_if_large(path: Path, bundle, probabilities: bool):
 
 
 def _predict_file(job: Job, bundle, model, options: Options, record: dict):
-    from .images import to_chw
-    from .io import read_image, write_tiff
-    from .postprocess import to_instances
-    from .predict import predict
+    from ..images import to_chw
+    from ..files.io import read_image, write_tiff
+    from ..inference.postprocess import to_instances
+    from ..inference.predict import predict
 
     objects, want = wants(bundle, options)
     if bundle.model_config.spatial_dims == 3:  # a 3-D model: the file is one volume
-        from .predict3d import predict_3d, to_czyx
+        from ..inference.predict3d import predict_3d, to_czyx
 
         if objects:
             raise ImageError("3-D models write classes only (no object ids): leave out --instances")
@@ -332,9 +332,9 @@ def _predict_file(job: Job, bundle, model, options: Options, record: dict):
 
 
 def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
-    from .ngff import create_output, plane_of, read_ngff
-    from .postprocess import label_dtype, to_instances
-    from .predict import predict
+    from ..files.ngff import create_output, plane_of, read_ngff
+    from ..inference.postprocess import label_dtype, to_instances
+    from ..inference.predict import predict
 
     objects, want = wants(bundle, options)
     if bundle.model_config.spatial_dims == 3:
@@ -392,7 +392,7 @@ def predict_files(
     that fails is recorded in the result and the others go on. Closing the generator stops
     between tile batches and leaves only complete outputs. Returns a :class:`BatchResult`.
     """
-    from .device import resolve_device
+    from ..device import resolve_device
 
     options = options or Options()
     jobs, _ = prepare(inputs, out_dir, options.probabilities)
@@ -426,7 +426,7 @@ def predict_files(
 
 
 def failure_reason(e: Exception) -> str:
-    from .bundle import BundleError
+    from ..files.bundle import BundleError
 
     if isinstance(e, (ImageError, BatchError, BundleError)):
         return str(e)

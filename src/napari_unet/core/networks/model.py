@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from ..config import ModelConfig
 
 
 class DoubleConv(nn.Sequential):

@@ -18,22 +18,22 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .bundle import Bundle, BundleError
-from .config import PredictConfig
-from .device import (
+from ..files.bundle import Bundle, BundleError
+from ..config import PredictConfig
+from ..device import (
     autocast_dtype,
     describe,
     prefers_channels_last,
     resolve_device,
     torch_threads,
 )
-from .grayscale import for_model
-from .images import ImageError, check_finite, check_image
-from .model import UNet
-from .normalize import apply, stats_for
-from .oom import OutOfMemory, free_device_memory, is_out_of_memory
+from ..grayscale import for_model
+from ..images import ImageError, check_finite, check_image
+from ..networks.model import UNet
+from ..normalize import apply, stats_for
+from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
 from .postprocess import label_dtype, semantic_labels
-from .progress import Progress, drain
+from ..progress import Progress, drain
 
 
 @dataclass
@@ -235,7 +235,7 @@ def predict_normalized(image, model: UNet, config: PredictConfig | None = None, 
                        probabilities: bool = True) -> Prediction:
     """Blocking prediction of an already normalised ``(C, H, W)`` image with ``model`` (on
     its own device): what scoring held-out strokes and a starter's soft targets need."""
-    from .config import NormConfig
+    from ..config import NormConfig
 
     c = image.shape[0]
     identity = Bundle(model_config=model.config,

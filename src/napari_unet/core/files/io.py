@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import ImageError
+from ..images import ImageError
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
 IMAGE_SUFFIXES = TIFF_SUFFIXES | {".png", ".jpg", ".jpeg", ".bmp"}
@@ -58,7 +58,7 @@ def read_image(path: str | Path, extra_per_value: float = 4.0) -> np.ndarray:
     """The array stored in ``path``; :class:`ImageError` if it is missing or unreadable, and
     :class:`~.memory.TooLarge` before reading if its pixels, plus ``extra_per_value`` bytes
     per value for what the caller makes of them, would not fit in memory."""
-    from .memory import check_file_fits
+    from ..memory import check_file_fits
 
     path = Path(path)
     if not path.is_file():

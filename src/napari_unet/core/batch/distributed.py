@@ -1,7 +1,7 @@
-"""The folder prediction of :mod:`~napari_unet.core.batch` on a dask.distributed cluster.
+"""The folder prediction of :mod:`~napari_unet.core.batch.folders` on a dask.distributed cluster.
 
 The model file's bytes are scattered to every worker once (``broadcast=True``); each task
-predicts one whole file with :func:`~napari_unet.core.batch.predict_job`, the code the local
+predicts one whole file with :func:`~napari_unet.core.batch.folders.predict_job`, the code the local
 run uses, and writes its outputs itself; a worker builds the model from those bytes once
 and keeps it for its later tasks. Inputs and the output folder must therefore be reachable
 at the same paths from the workers (a shared file system; always true for a local cluster).
@@ -20,9 +20,9 @@ from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .batch import BatchResult, Options, failure_reason, prepare, remove_temporaries_of, wants
-from .progress import Progress
-from .records import model_fingerprint
+from .folders import BatchResult, Options, failure_reason, prepare, remove_temporaries_of, wants
+from ..progress import Progress
+from ..files.records import model_fingerprint
 
 _MODELS: dict[tuple[str, str], tuple] = {}
 _LOCK = threading.Lock()
@@ -62,7 +62,7 @@ def connect(address: str | None = None, n_local: int | None = None,
 
 def _model_for(raw: bytes, digest: str, device: str):
     """This worker's (bundle, model) for the model file ``raw``, built on first use."""
-    from .device import resolve_device
+    from ..device import resolve_device
 
     key = (digest, device)
     with _LOCK:
@@ -77,7 +77,7 @@ def _load_bytes(raw: bytes):
     """A bundle from a model file's bytes (through a temporary file: one loader, one format)."""
     import tempfile
 
-    from .bundle import load_bundle
+    from ..files.bundle import load_bundle
 
     fd, path = tempfile.mkstemp(suffix=".unet")
     try:
@@ -90,8 +90,8 @@ def _load_bytes(raw: bytes):
 
 def _run(raw: bytes, digest: str, job, options: Options) -> str:
     """A task: predict one file, write its outputs, return the labels path."""
-    from .batch import predict_job
-    from .progress import drain
+    from .folders import predict_job
+    from ..progress import drain
 
     bundle, model = _model_for(raw, digest, options.config.device)
     return str(drain(predict_job(job, bundle, model, options)))
@@ -106,11 +106,11 @@ def predict_files_distributed(
     *,
     overwrite: bool = False,
 ) -> Generator[Progress, None, BatchResult]:
-    """As :func:`~napari_unet.core.batch.predict_files`, one task per file on ``client``.
+    """As :func:`~napari_unet.core.batch.folders.predict_files`, one task per file on ``client``.
 
     Yields progress as files finish; closing the generator cancels the tasks not yet done.
     """
-    from .bundle import load_bundle
+    from ..files.bundle import load_bundle
 
     distributed = _import_distributed()
     options = options or Options()

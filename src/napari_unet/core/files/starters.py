@@ -24,7 +24,7 @@ import numpy as np
 
 from .bundle import Bundle, BundleError, load_bundle
 
-STARTERS_DIR = Path(__file__).resolve().parents[1] / "starters"
+STARTERS_DIR = Path(__file__).resolve().parents[2] / "starters"
 """Where the shipped starters live (package data)."""
 
 AUTO = "auto"
@@ -108,10 +108,10 @@ def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regi
     background). Only crops around the painted pixels are predicted. NaN if it cannot be
     scored (another number of channels, or more than two classes painted).
     """
-    from .grayscale import for_model
-    from .normalize import normalize
-    from .targets import IGNORE, annotated_region, semantic_target
-    from .validation import Holdout, Validator
+    from ..grayscale import for_model
+    from ..normalize import normalize
+    from ..training.targets import IGNORE, annotated_region, semantic_target
+    from ..training.validation import Holdout, Validator
 
     cfg = bundle.model_config
     if cfg.spatial_dims != 2:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .config import ModelConfig
+from ..config import ModelConfig
 
 
 def build_network(config: ModelConfig) -> nn.Module:

@@ -9,14 +9,14 @@ full-resolution level 0 is used. :func:`predict_to_zarr` creates a zarr group wi
 - ``probability_<k>``  ``(..., H, W)`` float32 per class, when asked, or while objects are
   made (they need them) and deleted afterwards unless asked for;
 - ``instances``  ``(..., H, W)`` uint32: objects, one id each (seam-free, see
-  :mod:`napari_unet.core.tiled_instances`), when asked (the default for instance models);
+  :mod:`napari_unet.core.inference.tiled_instances`), when asked (the default for instance models);
 - for planes larger than ``PYRAMID_MIN_SIDE``, a pyramid of each: ``<name>_by2``,
   ``<name>_by4``, ... holding every 2nd, 4th, ... pixel (nearest neighbour, right for labels),
   written with every tile, so that a viewer can show the whole image from a small level
   while it fills (napari's multiscale layers).
 
 zarr writes every chunk atomically, so a viewer may read the store while it fills.
-Nothing of full size is ever allocated: :func:`~napari_unet.core.predict.predict` reads one
+Nothing of full size is ever allocated: :func:`~napari_unet.core.inference.predict.predict` reads one
 batch of windows at a time and writes each tile's labels (and probabilities) straight into
 the store; percentile normalisation reads a bounded sample (``normalize.percentiles``); the
 objects pass reads a few blocks at a time. Peak memory is the model, a batch of windows and
@@ -32,13 +32,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .bundle import Bundle
-from .config import PredictConfig
-from .device import resolve_device
-from .images import ImageError
+from ..files.bundle import Bundle
+from ..config import PredictConfig
+from ..device import resolve_device
+from ..images import ImageError
 from .postprocess import label_dtype
 from .predict import plan_tiles, predict
-from .progress import Progress
+from ..progress import Progress
 from .tiled_instances import TiledInstances, tiled_instances
 
 LARGE_PLANE_PIXELS = 4096 * 4096
@@ -307,7 +307,7 @@ def predict_to_zarr(image, bundle: Bundle, store, config: PredictConfig | None =
 
     ``instances`` (default: for instance models) also writes ``instances``;
     ``probabilities`` keeps ``probability_<k>``. Yields progress; returns the
-    :class:`ZarrPrediction`. Equal to :func:`~napari_unet.core.predict.predict` with the same
+    :class:`ZarrPrediction`. Equal to :func:`~napari_unet.core.inference.predict.predict` with the same
     ``config`` (the same tiles, so the same numbers).
     """
     config = config or PredictConfig()

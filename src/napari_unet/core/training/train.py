@@ -19,24 +19,24 @@ import torch
 import torch.nn.functional as F
 from skimage.segmentation import relabel_sequential
 
-from .. import __version__
+from ... import __version__
 from .augment import AugmentParams, augment
-from .bundle import Bundle, default_class_names, starter_based
-from .config import ModelConfig, NormConfig, PostprocessConfig, PredictConfig, TrainConfig
-from .device import (
+from ..files.bundle import Bundle, default_class_names, starter_based
+from ..config import ModelConfig, NormConfig, PostprocessConfig, PredictConfig, TrainConfig
+from ..device import (
     autocast_dtype,
     describe,
     prefers_channels_last,
     resolve_device,
     torch_threads,
 )
-from .grayscale import chw_to_gray, takes_luminance
-from .images import (ImageError, as_label_array, check_array, check_class_labels, check_finite,
+from ..grayscale import chw_to_gray, takes_luminance
+from ..images import (ImageError, as_label_array, check_array, check_class_labels, check_finite,
                      check_image)
-from .model import UNet, load_body
-from .normalize import fit_normalization, normalize
-from .oom import OutOfMemory, free_device_memory, is_out_of_memory
-from .progress import Progress
+from ..networks.model import UNet, load_body
+from ..normalize import fit_normalization, normalize
+from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
+from ..progress import Progress
 from .sampling import PatchSampler
 from .selfsup import SelfSupervised, denoise_head, denoise_loss, joint_forward, take_over
 from .validation import Validator, choose_holdout
@@ -210,7 +210,7 @@ class Trainer:
     class_names: names of the classes, label 1 first.
     regions: instance mode only: per image, a boolean mask of the annotated region (or
         None for the painted objects' bounding box grown by ``config.region_margin``).
-    warm: a :class:`~napari_unet.core.selfsup.SelfSupervised` run on these images (while
+    warm: a :class:`~napari_unet.core.training.selfsup.SelfSupervised` run on these images (while
         the user painted): training starts from its network instead of random weights
         (not when ``init`` is given), and its denoising head continues with
         ``config.self_supervised``.
@@ -479,7 +479,7 @@ class Trainer:
 
     def _teacher_probabilities(self, image: np.ndarray) -> np.ndarray:
         """The starting model's ``(K, H, W)`` probabilities on a normalised image (cached)."""
-        from .predict import predict_normalized
+        from ..inference.predict import predict_normalized
 
         key = self._image_key(image)
         if self._soft.get(key) is None:

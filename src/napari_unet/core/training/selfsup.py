@@ -9,7 +9,7 @@ al. 2020, DenoiSeg). Nothing here reads labels: the loss is a function of the im
 
 * :func:`blind_spot` and :func:`denoise_loss`: the masking and its loss, on any batch.
 * :class:`SelfSupervised`: training on whole images before any stroke exists (warm-up, as
-  soon as an image is chosen); :class:`~napari_unet.core.train.Trainer` takes its network
+  soon as an image is chosen); :class:`~napari_unet.core.training.train.Trainer` takes its network
   over (``warm=``) and continues with the stroke loss and this one together.
 
 Shapes: images ``(B, C, H, W)``; mask ``(B, 1, H, W)`` (bool).
@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import ModelConfig, NormConfig, TrainConfig
-from .device import autocast_dtype, prefers_channels_last, resolve_device, torch_threads
-from .model import UNet, load_body
-from .normalize import fit_normalization, normalize
-from .progress import Progress
+from ..config import ModelConfig, NormConfig, TrainConfig
+from ..device import autocast_dtype, prefers_channels_last, resolve_device, torch_threads
+from ..networks.model import UNet, load_body
+from ..normalize import fit_normalization, normalize
+from ..progress import Progress
 
 BLIND_FRACTION = 0.02
 """Share of the pixels of a patch that are blind spots (Noise2Void uses 0.2 %; more spots
@@ -133,7 +133,7 @@ class SelfSupervised:
     """Train a U-Net on images alone (the blind-spot loss), until stopped or a budget.
 
     ``steps()`` yields a :class:`Progress` after every step and can be abandoned between
-    any two; :class:`~napari_unet.core.train.Trainer` (``warm=self``) then starts from
+    any two; :class:`~napari_unet.core.training.train.Trainer` (``warm=self``) then starts from
     :attr:`model` and :attr:`head` instead of random weights. ``config`` gives the
     architecture's patch size, batch, learning rate, seed, device and threads; its budget
     is ignored (``steps(max_steps=..., seconds=...)`` has its own).

@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from .atomic import write_bytes
-from .config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
-from .model import UNet
-from .networks import build_network
+from ..config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
+from ..networks.model import UNet
+from ..networks.build import build_network
 
 FORMAT = "napari-unet"
 FORMAT_VERSION = 2
@@ -54,7 +54,7 @@ class Bundle:
     def build_model(self, device: torch.device | str = "cpu") -> UNet:
         """A :class:`UNet` (:class:`~.model3d.UNet3D` for a 3-D model) in eval mode holding
         this bundle's weights, on ``device``."""
-        from .device import prefers_channels_last
+        from ..device import prefers_channels_last
 
         model = build_network(self.model_config)
         model.load_state_dict(self.state_dict)
@@ -212,7 +212,7 @@ def _check_size(config: ModelConfig) -> None:
     """The limits training applies (at most :data:`~.images.MAX_CLASSES` classes) and bounds
     on width and channels, checked before anything is allocated: a consistent file of a few
     MB can otherwise claim 20,000 classes and need gigabytes per tile."""
-    from .images import MAX_CLASSES
+    from ..images import MAX_CLASSES
 
     if config.n_classes > MAX_CLASSES:
         raise ValueError(f"it claims {config.n_classes} classes; napari-unet models have at most "

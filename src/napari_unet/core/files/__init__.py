@@ -1,0 +1,1 @@
+"""Files and formats: model files, images, OME-Zarr, atomic writes, provenance, starters."""

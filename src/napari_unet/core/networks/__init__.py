@@ -1,0 +1,1 @@
+"""The networks: the 2-D and 3-D U-Nets and choosing one for a configuration."""

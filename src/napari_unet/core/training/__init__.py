@@ -1,0 +1,1 @@
+"""Training: targets from painted labels, patches, augmentation, the loss, held-out checks."""
