@@ -22,7 +22,6 @@ import shutil
 import tempfile
 import time
 import weakref
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -30,7 +29,6 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
 
 from napari_unet.core.images import ImageError
-from napari_unet.core.progress import rescaled
 
 from .layers import (
     channels_text,
@@ -124,81 +122,15 @@ def has_results(viewer, layer, role: str) -> bool:
     return any(ours(viewer, role, layer.name))
 
 
-POSTPROCESS_SHARE = 0.1
-"""Share of the progress bar given to splitting into objects, when that is done."""
-
-
-@dataclass
-class Result:
-    """What the worker returns: ``labels`` (classes, or object ids for an instance model),
-    ``probabilities`` (only if asked) and ``objects`` (a semantic model's, only if asked)."""
-
-    labels: np.ndarray
-    probabilities: np.ndarray | None = None
-    objects: np.ndarray | None = None
-
-
-def split_objects(probabilities, bundle):
-    """``(..., K, H, W)`` probabilities -> object ids ``(..., H, W)`` (uint32), plane by plane.
-
-    A generator yielding progress per plane; returns the ids. Ids go on from plane to plane,
-    so every object of the stack has its own.
-    """
-    from napari_unet.core.inference.postprocess import to_instances
-    from napari_unet.core.progress import Progress
-
-    lead = probabilities.shape[:-3]
-    out = np.zeros(lead + probabilities.shape[-2:], np.uint32)
-    planes = list(np.ndindex(*lead))
-    offset = 0
-    for i, idx in enumerate(planes):
-        ids = to_instances(probabilities[idx], bundle.mode, bundle.postprocess)
-        out[idx] = np.where(ids > 0, ids + offset, 0)
-        offset = max(offset, int(out[idx].max()))
-        yield Progress(stage="objects", done=i + 1, total=len(planes),
-                       fraction=(i + 1) / len(planes))
-    return out
-
-
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
-def _predict(stack, bundle, device, probabilities, plane, objects):
-    """Predict, then (instance model, or ``objects``) split into objects; returns a Result."""
+def _segment(image, bundle, device, probabilities, objects, out=None, planes=None):
+    """The core's one prediction route in a worker; returns its Segmentation."""
     from napari_unet.core.config import PredictConfig, interactive_threads
-    from napari_unet.core.inference.predict import predict, predict_planes
-
-    instance = bundle.mode == "instance"
-    split = instance or objects
-    share = 1 - POSTPROCESS_SHARE if split else 1.0
-    want = probabilities or split  # objects are made from the probabilities
-    config = PredictConfig(device=device, threads=interactive_threads())
-    if plane:
-        gen = predict(stack[plane], bundle, config, probabilities=want)
-    else:
-        gen = predict_planes(stack, bundle, config, probabilities=want)
-    prediction = yield from guarded(rescaled(gen, 0.0, share))
-    result = Result(prediction.labels, prediction.probabilities if probabilities else None)
-    if split:
-        gen = split_objects(prediction.probabilities, bundle)
-        ids = yield from guarded(rescaled(gen, share, 1 - share))
-        if instance:
-            result.labels = ids
-        else:
-            result.objects = ids
-    return result
-
-
-@thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
-def _predict_volume(data, bundle, device, probabilities):
-    """Predict a ``(Z, Y, X)`` grayscale stack as one volume with a 3-D model; a Result
-    whose probabilities are ``(Z, K, Y, X)``, as :func:`write_result` takes them."""
-    from napari_unet.core.config import PredictConfig, interactive_threads
-    from napari_unet.core.inference.predict3d import predict_3d, to_czyx
+    from napari_unet.core.inference.segment import segment
 
     config = PredictConfig(device=device, threads=interactive_threads())
-    volume = to_czyx(np.asarray(data))
-    prediction = yield from guarded(predict_3d(volume, bundle, config, probabilities=probabilities))
-    probs = prediction.probabilities
-    return Result(prediction.labels, None if probs is None else np.moveaxis(probs, 0, 1))
+    return (yield from guarded(segment(image, bundle, config, objects=objects,
+                                       probabilities=probabilities, out=out, planes=planes)))
 
 
 def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=False, plane=None,
@@ -228,13 +160,18 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
                            objects, on_done)
     bar = ProgressBar(f"Predicting {layer.name}")
     if three_d:
+        from napari_unet.core.inference.predict3d import to_czyx
+
         data = layer.data[0] if layer.multiscale else layer.data
-        worker = _predict_volume(data, bundle, device, probabilities)
+        worker = _segment(to_czyx(np.asarray(data)), bundle, device, probabilities, False)
     else:
-        worker = _predict(stack, bundle, device, probabilities, plane or None, objects)
+        worker = _segment(stack[plane] if plane else stack, bundle, device, probabilities,
+                          objects and bundle.mode != "instance")
     result = {}
 
-    def returned(out: Result):
+    def returned(out):
+        if three_d and out.probabilities is not None:  # (K, Z, Y, X) -> (Z, K, Y, X)
+            out.probabilities = np.moveaxis(out.probabilities, 0, 1)
         if layer not in viewer.layers:
             show_warning(f"'{layer.name}' was removed before its prediction finished")
             return
@@ -278,28 +215,17 @@ class _PerClass:
         return self.arrays[key[-3]]
 
 
-@thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
-def _predict_lazy(out, stack, bundle, config, plane, keep_probabilities):
-    """Fill the zarr store ``out`` (see :func:`napari_unet.core.inference.lazy.fill`); returns it."""
-    from napari_unet.core.inference.lazy import fill
-
-    gen = fill(out, stack, bundle, config, planes=[plane] if plane else None,
-               keep_probabilities=keep_probabilities)
-    return (yield from guarded(gen))
-
-
 def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, objects, on_done):
     """:func:`start_prediction` for large images: result layers backed by a zarr store in a
     temporary folder, made now and refreshed as the worker fills them."""
-    from napari_unet.core.config import PredictConfig, interactive_threads
+    from napari_unet.core.config import PredictConfig
     from napari_unet.core.inference.lazy import create_outputs
 
     instance = bundle.mode == "instance"
-    config = PredictConfig(device=device, threads=interactive_threads())
     folder = tempfile.mkdtemp(prefix="napari-unet-")
     try:
         out = create_outputs(f"{folder}/prediction.zarr", spatial_shape(layer),
-                             bundle.model_config.n_classes, chunk=config.tile_size,
+                             bundle.model_config.n_classes, chunk=PredictConfig().tile_size,
                              probabilities=probabilities, instances=instance or objects)
     except (ImageError, OSError) as e:
         shutil.rmtree(folder, ignore_errors=True)
@@ -322,7 +248,8 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
     if objects and not instance:
         shown.append(write_objects(viewer, layer, levels(out.instances)))
     bar = ProgressBar(f"Predicting {layer.name}")
-    worker = _predict_lazy(out, stack, bundle, config, plane, probabilities)
+    worker = _segment(stack, bundle, device, probabilities, objects and not instance, out=out,
+                      planes=[plane] if plane else None)
     last = [time.monotonic()]
 
     def refresh(force=False):

@@ -294,25 +294,20 @@ def _read_lazily_if_large(path: Path, bundle, probabilities: bool):
 
 
 def _predict_file(job: Job, bundle, model, options: Options, record: dict):
-    from ..images import to_chw
     from ..files.io import read_image, write_tiff
-    from ..inference.postprocess import to_instances
-    from ..inference.predict import predict
+    from ..images import to_chw
+    from ..inference.segment import segment
 
     objects, want = wants(bundle, options)
-    if bundle.model_config.spatial_dims == 3:  # a 3-D model: the file is one volume
-        from ..inference.predict3d import predict_3d, to_czyx
+    three_d = bundle.model_config.spatial_dims == 3
+    if three_d:  # a 3-D model: the file is one volume
+        from ..inference.predict3d import to_czyx
 
         if objects:
             raise ImageError("3-D models write classes only (no object ids): leave out --instances")
-        volume = to_czyx(read_image(job.source, _output_bytes(bundle, want)), rgb=options.rgb)
-        pred = yield from predict_3d(volume, bundle, options.config, model=model,
-                                     probabilities=want)
-        if options.probabilities:
-            write_tiff(job.outputs[1], pred.probabilities, record)
-        write_tiff(job.labels, pred.labels, record)
-        return
-    image = _read_lazily_if_large(job.source, bundle, want)
+        image = to_czyx(read_image(job.source, _output_bytes(bundle, want)), rgb=options.rgb)
+    else:
+        image = _read_lazily_if_large(job.source, bundle, want)
     if image is None:
         raw = read_image(job.source, _output_bytes(bundle, want))
         try:
@@ -322,19 +317,18 @@ def _predict_file(job: Job, bundle, model, options: Options, record: dict):
                 raise ImageError(f"{e}; this is a 2-D model: a (Z, Y, X) volume needs a 3-D "
                                  "model (napari-unet train --3d)") from None
             raise
-    pred = yield from predict(image, bundle, options.config, model=model, probabilities=want)
-    labels = pred.labels
-    if objects:
-        labels = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
+    semantic_objects = objects and bundle.mode != "instance"
+    seg = yield from segment(image, bundle, options.config, model=model, objects=semantic_objects,
+                             probabilities=options.probabilities)
     if options.probabilities:
-        write_tiff(job.outputs[1], pred.probabilities, record)
-    write_tiff(job.labels, labels, record)
+        write_tiff(job.outputs[1], seg.probabilities, record)
+    write_tiff(job.labels, seg.objects if semantic_objects else seg.labels, record)
 
 
 def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
     from ..files.ngff import create_output, plane_of, read_ngff
-    from ..inference.postprocess import label_dtype, to_instances
-    from ..inference.predict import predict
+    from ..inference.postprocess import label_dtype
+    from ..inference.segment import Into, segment
 
     objects, want = wants(bundle, options)
     if bundle.model_config.spatial_dims == 3:
@@ -346,6 +340,7 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
     if options.probabilities:
         outputs.append((job.outputs[1], k, np.float32))
     made = []  # (temporary folder, final path, zarr array, axis names)
+    semantic_objects = objects and bundle.mode != "instance"
     try:
         for path, classes, dt in outputs:
             tmp = _temporary(path)
@@ -357,18 +352,17 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
         offset = 0  # object ids go on from plane to plane
         for i, index in enumerate(planes):
             into = [plane_of(array, names, image, index) for _, _, array, names in made]
-            gen = predict(image.plane(index), bundle, options.config, model=model,
-                          probabilities=want,
-                          out_labels=None if objects else into[0],
-                          out_probabilities=into[1] if len(into) > 1 and not objects else None)
-            pred = yield from rescaled(gen, i / len(planes), 1 / len(planes))
-            if objects:
-                ids = to_instances(pred.probabilities, bundle.mode, bundle.postprocess)
+            gen = segment(image.plane(index), bundle, options.config, model=model,
+                          objects=semantic_objects, probabilities=options.probabilities,
+                          out=None if objects else Into(*into))
+            seg = yield from rescaled(gen, i / len(planes), 1 / len(planes))
+            if objects:  # made in memory, one plane at a time
+                ids = seg.objects if semantic_objects else seg.labels
                 ids = np.where(ids > 0, ids + offset, 0).astype(np.uint32)
                 offset = max(offset, int(ids.max()))
                 into[0][:, :] = ids
                 if len(into) > 1:
-                    into[1][:, :, :] = pred.probabilities
+                    into[1][:, :, :] = seg.probabilities
         for tmp, path, _, _ in reversed(made):  # probabilities first, labels last
             _commit(tmp, path)
     finally:

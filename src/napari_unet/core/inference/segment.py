@@ -1,0 +1,194 @@
+"""One way to predict: any image, any model, in memory or into a zarr store.
+
+:func:`segment` is the single entry that the dock widgets, the command line, folder and
+cluster runs and the Python API all call. It decides:
+
+- **2-D or 3-D** by the model: a 3-D U-Net predicts a ``(C, Z, Y, X)`` volume whole, a 2-D
+  one a ``(C, H, W)`` image or an ``(..., C, H, W)`` stack plane by plane;
+- **in memory or into a store**: with ``out`` (a path, a zarr store, or the
+  :class:`~.lazy.ZarrPrediction` of :func:`~.lazy.create_outputs`) results are written tile
+  by tile and never held whole (objects too, seam-free); without it they come back as numpy
+  arrays. The input is read window by window either way, so numpy, dask, zarr and lazy file
+  views all work;
+- **classes, objects or probabilities**: an instance model's labels *are* its objects (one id
+  per object); a semantic model's foreground is split into objects with ``objects=True``.
+
+It is a generator that yields :class:`~..progress.Progress` and returns a
+:class:`Segmentation`; :func:`~..progress.drain` runs it to the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..config import PredictConfig
+from ..images import ImageError
+from ..progress import Progress, rescaled
+
+POSTPROCESS_SHARE = 0.1
+"""Share of the progress given to splitting into objects (in memory), when that is done."""
+
+
+@dataclass
+class Segmentation:
+    """What :func:`segment` returns (numpy arrays, or zarr arrays when written to a store).
+
+    ``labels``: class ``k`` as value ``k + 1``, or object ids (an instance model);
+    ``probabilities``: ``(..., K, H, W)`` (``(K, Z, Y, X)`` for a 3-D model), only if asked;
+    ``objects``: a semantic model's foreground split into objects, only if asked;
+    ``store``: the :class:`~.lazy.ZarrPrediction` written, with ``out``.
+    """
+
+    labels: Any
+    probabilities: Any = None
+    objects: Any = None
+    store: Any = None
+
+
+@dataclass
+class Into:
+    """Arrays that a 2-D image's prediction is written into, tile by tile, as ``out=``:
+    ``labels (H, W)`` and ``probabilities (K, H, W)`` (or None); numpy or zarr. For classes
+    only: objects are made in memory or in a zarr store."""
+
+    labels: Any
+    probabilities: Any = None
+
+
+def segment(image, bundle, config: PredictConfig | None = None, *, objects: bool = False,
+            probabilities: bool = False, out=None, planes: list[tuple] | None = None,
+            model=None) -> Generator[Progress, None, Segmentation]:
+    """Predict ``image`` with ``bundle``; yields progress, returns a :class:`Segmentation`.
+
+    ``image``: ``(C, H, W)`` or ``(..., C, H, W)`` for a 2-D model (any array-like);
+    ``(C, Z, Y, X)`` for a 3-D one. ``planes`` (indices into the leading axes) limits a store
+    to those planes. ``model`` may be one already built from ``bundle``.
+    """
+    config = config or PredictConfig()
+    if bundle.model_config.spatial_dims == 3:
+        return (yield from _volume(image, bundle, config, objects, probabilities, out, model))
+    if isinstance(out, Into):
+        return (yield from _into_arrays(image, bundle, config, objects, probabilities, out, model))
+    if out is not None:
+        return (yield from _into_store(image, bundle, config, objects, probabilities, out, planes,
+                                       model))
+    if planes is not None:
+        raise ValueError("planes limits a store: give out=, or index the image")
+    return (yield from _in_memory(image, bundle, config, objects, probabilities, model))
+
+
+def _volume(volume, bundle, config, objects, probabilities, out, model):
+    from .predict3d import predict_3d
+
+    if objects:
+        raise ImageError("3-D models predict classes only, not objects")
+    if out is not None:
+        raise ImageError("3-D models predict volumes in memory, not into a zarr store")
+    pred = yield from predict_3d(volume, bundle, config, model=model, probabilities=probabilities)
+    return Segmentation(pred.labels, pred.probabilities if probabilities else None)
+
+
+def _in_memory(image, bundle, config, objects, probabilities, model):
+    instance = bundle.mode == "instance"
+    split = instance or objects
+    want = probabilities or split  # objects are made from the probabilities
+    share = 1 - POSTPROCESS_SHARE if split else 1.0
+    pred = yield from rescaled(_planes(image, bundle, config, want, model), 0.0, share)
+    result = Segmentation(pred.labels, pred.probabilities if probabilities else None)
+    if split:
+        ids = yield from rescaled(split_objects(pred.probabilities, bundle), share, 1 - share)
+        if instance:
+            result.labels = ids
+        else:
+            result.objects = ids
+    return result
+
+
+def _planes(image, bundle, config, probabilities, model):
+    """:func:`~.predict.predict` of a ``(C, H, W)`` image, or of each plane of an
+    ``(..., C, H, W)`` stack (z-stacks, time series) into one array; returns a Prediction
+    with labels ``(..., H, W)`` and, if asked, probabilities ``(..., K, H, W)``."""
+    from ..device import resolve_device
+    from .postprocess import label_dtype
+    from .predict import Prediction, predict
+
+    if len(image.shape) <= 3:
+        return (yield from predict(image, bundle, config, model=model, probabilities=probabilities))
+    lead = tuple(image.shape[:-3])
+    h, w = image.shape[-2:]
+    k = bundle.model_config.n_classes
+    labels = np.zeros(lead + (h, w), label_dtype(k))
+    probs = np.zeros(lead + (k, h, w), np.float32) if probabilities else None
+    model = model if model is not None else bundle.build_model(resolve_device(config.device))
+    planes = list(np.ndindex(*lead))
+    for i, idx in enumerate(planes):
+        gen = predict(image[idx], bundle, config, model=model, probabilities=probabilities,
+                      out_labels=labels[idx],
+                      out_probabilities=probs[idx] if probs is not None else None)
+        for p in gen:
+            yield replace(p, done=i, total=len(planes), fraction=(i + p.fraction) / len(planes),
+                          message=f"plane {i + 1} of {len(planes)}")  # keeps notices
+    return Prediction(labels, probs)
+
+
+def _into_arrays(image, bundle, config, objects, probabilities, into, model):
+    from .predict import predict
+
+    if objects or bundle.mode == "instance":
+        raise ValueError("objects are made in memory or in a zarr store, not into arrays")
+    if probabilities and into.probabilities is None:
+        raise ValueError("probabilities asked for, but no array to write them into")
+    pred = yield from predict(image, bundle, config, model=model, probabilities=probabilities,
+                              out_labels=into.labels, out_probabilities=into.probabilities)
+    return Segmentation(pred.labels, pred.probabilities)
+
+
+def split_objects(probabilities, bundle):
+    """``(..., K, H, W)`` probabilities -> object ids ``(..., H, W)`` (uint32), plane by plane.
+
+    A generator yielding progress per plane; returns the ids. Ids go on from plane to plane,
+    so every object of a stack has its own.
+    """
+    from .postprocess import to_instances
+
+    lead = probabilities.shape[:-3]
+    out = np.zeros(lead + probabilities.shape[-2:], np.uint32)
+    planes = list(np.ndindex(*lead))
+    offset = 0
+    for i, idx in enumerate(planes):
+        ids = to_instances(probabilities[idx], bundle.mode, bundle.postprocess)
+        out[idx] = np.where(ids > 0, ids + offset, 0)
+        offset = max(offset, int(out[idx].max()))
+        yield Progress(stage="objects", done=i + 1, total=len(planes),
+                       fraction=(i + 1) / len(planes))
+    return out
+
+
+def _into_store(image, bundle, config, objects, probabilities, out, planes, model):
+    from ..device import resolve_device
+    from .lazy import ZarrPrediction, as_stack, create_outputs, fill
+    from .predict import plan_tiles
+
+    instance = bundle.mode == "instance"
+    split = instance or objects
+    if not isinstance(out, ZarrPrediction):
+        stack = as_stack(image)
+        h, w = stack.shape[-2:]
+        model = model if model is not None else bundle.build_model(resolve_device(config.device))
+        out = create_outputs(out, tuple(stack.shape[:-3]) + (h, w), bundle.model_config.n_classes,
+                             chunk=plan_tiles(model, h, w, config).stride,
+                             probabilities=probabilities or split, instances=split)
+    elif split and out.instances is None:
+        raise ValueError("objects need a store made with instances=True")
+    out = yield from fill(out, image, bundle, config, model=model, planes=planes,
+                          keep_probabilities=probabilities)
+    return Segmentation(
+        labels=out.instances if instance else out.labels,
+        probabilities=out.probabilities or None,
+        objects=out.instances if objects and not instance else None,
+        store=out,
+    )
