@@ -99,7 +99,7 @@ def cmd_train(args) -> int:
     from .core.config import ModelConfig, TrainConfig
     from .core.device import describe
     from .core.progress import drain
-    from .core.training.train import Trainer
+    from .core.training.from_painting import trainer_for, train_on_painting
 
     from .cli_checks import check_device, check_numbers, check_output_file
 
@@ -139,45 +139,27 @@ def cmd_train(args) -> int:
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
                        f"this training is {model.spatial_dims}-D")
     _check_training_fits(args, model if model is not None else init.model_config)
-    if args.three_d:
-        from .core.training.train3d import Trainer3D as Trainer  # noqa: F811 - the 3-D trainer
-    trainer = Trainer([p[0] for p in pairs], [p[1] for p in pairs], model=model, config=config, init=init)
-    if init is None and not args.three_d:  # nobody painted first: a share of the budget
-        from .core.training.selfsup import learn_first  # learns the image alone (painting checked)
-
-        update, close = _progress_printer("learn the image", args.quiet)
-        try:
-            learnt, trainer.config = drain(learn_first([p[0] for p in pairs], model, config),
-                                           update)
-        finally:
-            close()
-        trainer.start_from_warm(learnt)
+    trainer = trainer_for([p[0] for p in pairs], [p[1] for p in pairs], config, init=init,
+                          model=model)
     if not args.quiet:
         print(
             f"training on {describe(trainer.device)}: {len(pairs)} image(s), "
             f"{trainer.model_config.n_classes} classes, painted pixels per class {trainer.painted}",
             file=sys.stderr,
         )
-        if chose:
-            print(chose, file=sys.stderr)
-        if trainer.note:
-            print(trainer.note, file=sys.stderr)
-    note = trainer.note
     update, close = _progress_printer("train", args.quiet)
     try:
-        bundle = drain(trainer.steps(), update)
-    except KeyboardInterrupt:
-        bundle = trainer.bundle()
-        print("\ninterrupted: saving the model trained so far", file=sys.stderr)
+        trained = drain(train_on_painting(trainer, [p[0] for p in pairs], model=model, said=chose),
+                        update)
     finally:
         close()
     try:
-        path = save_bundle(bundle, args.out)
+        path = save_bundle(trained.bundle, args.out)
     except OSError as e:
         raise CLIError(f"cannot write {args.out}: {e.strerror or e}") from None
     if not args.quiet:
-        if trainer.note != note:  # the validation guard kept earlier weights
-            print(trainer.note[len(note):].lstrip("; "), file=sys.stderr)
+        for note in trained.notes:
+            print(note, file=sys.stderr)
         if trainer.validation is not None:
             print(f"held-out strokes: mean IoU {trainer.validation:.3f}", file=sys.stderr)
         print(
@@ -199,21 +181,14 @@ def _check_training_fits(args, model_config) -> None:
 def _start_from(args, pairs):
     """``--init``: the model to fine-tune (or None) and what to tell the user about it."""
     from .core.files.bundle import BundleError
-    from .core.files.starters import AUTO, NONE, choose_start
+    from .core.training.from_painting import start_for
 
-    spec = args.init or AUTO
-    if args.three_d and spec == AUTO:
-        return None, ""  # the starters are 2-D
-    if spec == AUTO and (args.depth, args.width, args.padding) != (None, None, None):
-        return None, "training from scratch: a U-Net size was given (--init NAME to fine-tune)"
-    if spec == AUTO and args.mode == "instance" and len(pairs) and pairs[0][0].shape[0] not in (1, 3, 4):
-        spec = NONE
+    sized = (args.depth, args.width, args.padding) != (None, None, None)
     try:
-        choice = choose_start(spec, [p[0] for p in pairs], [p[1] for p in pairs], args.mode)
+        return start_for(args.init, [p[0] for p in pairs], [p[1] for p in pairs], args.mode,
+                         args.three_d, sized)
     except BundleError as e:
-        raise CLIError(f"--init {spec}: {e}") from None
-    said = choice.message if spec in (AUTO,) or choice.bundle is not None else ""
-    return choice.bundle, said
+        raise CLIError(f"--init {args.init or 'auto'}: {e}") from None
 
 
 def _model(spec: str):

@@ -1,0 +1,112 @@
+"""Training from painted images with no painting time before it: the command line and the
+Python API (the docks learn the image while the user paints, and train with their own
+worker).
+
+:func:`train_on_painting` chooses where to start (``"auto"``: the best-fitting starter, or
+scratch), learns the image alone for a share of the budget when it starts from scratch
+(:func:`~.selfsup.learn_first`), then trains on the painting. A generator: it yields
+:class:`~..progress.Progress` (``stage`` "learn the image", then "train") and returns a
+:class:`Trained`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import ModelConfig, TrainConfig
+from ..progress import Progress, rescaled
+
+
+@dataclass
+class Trained:
+    """The trained model (a :class:`~..files.bundle.Bundle`), the trainer that made it, and
+    what to tell the user about it (one line each: where it started, what was kept)."""
+
+    bundle: object
+    trainer: object
+    notes: list[str] = field(default_factory=list)
+
+
+def start_for(spec, images, labels, mode: str, three_d: bool, sized: bool):
+    """``(bundle or None, what to say)`` for a "start from" ``spec`` ("auto", "none", a
+    starter's name or a model file). The starters are 2-D; ``sized`` (a U-Net size was
+    given) means scratch under "auto"."""
+    from ..files.starters import AUTO, NONE, choose_start
+
+    spec = spec or AUTO
+    if three_d and spec == AUTO:
+        return None, ""
+    if spec == AUTO and sized:
+        return None, "training from scratch: a U-Net size was given (name a starter to fine-tune)"
+    if spec == AUTO and mode == "instance" and len(images) and images[0].shape[0] not in (1, 3, 4):
+        spec = NONE
+    choice = choose_start(spec, images, labels, mode)
+    return choice.bundle, choice.message if spec == AUTO or choice.bundle is not None else ""
+
+
+def trainer_for(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], config: TrainConfig,
+                *, init=None, model: ModelConfig | None = None):
+    """The trainer for ``images`` (``(C, H, W)``, or ``(C, Z, Y, X)`` for a 3-D ``model``)
+    and their painted ``labels``, fine-tuning ``init`` (None: from scratch). Raises
+    :class:`~..images.ImageError` at once if the painting cannot be trained on."""
+    three_d = (model.spatial_dims if model is not None else
+               init.model_config.spatial_dims if init is not None else 2) == 3
+    if three_d:
+        from .train3d import Trainer3D as Trainer
+    else:
+        from .train import Trainer
+    return Trainer(list(images), list(labels), model=model, config=config, init=init)
+
+
+def train_on_painting(trainer, images: Sequence[np.ndarray], *, model: ModelConfig | None = None,
+                      said: str = "") -> Generator[Progress, None, Trained]:
+    """Run ``trainer`` (from :func:`trainer_for`) to the end of its budget; from scratch, a
+    share of it first learns ``images`` alone (``model``: the network's settings).
+    ``said``: what :func:`start_for` said about the start."""
+    from .train3d import Trainer3D
+
+    config = trainer.config
+    notes = [said] if said else []
+    start = 0.0  # the share of the budget spent before training on the painting
+    if trainer.init is None and not isinstance(trainer, Trainer3D):  # nobody painted first
+        from .selfsup import learn_first  # learns the image alone (painting checked)
+
+        learnt, trainer.config = yield from _staged(learn_first(list(images), model, config),
+                                                    "learn the image")
+        trainer.start_from_warm(learnt)
+        start = _spent(config, trainer.config)
+    if trainer.note:
+        notes.append(trainer.note)
+    before = trainer.note
+    try:
+        bundle = yield from _staged(rescaled(trainer.steps(), start, 1 - start), "train")
+    except KeyboardInterrupt:
+        bundle = trainer.bundle()
+        notes.append("interrupted: kept the model trained so far")
+    if trainer.note != before:  # the validation guard kept earlier weights
+        notes.append(trainer.note[len(before):].lstrip("; "))
+    return Trained(bundle, trainer, notes)
+
+
+def _spent(before: TrainConfig, after: TrainConfig) -> float:
+    """The share of ``before``'s budget that ``after`` no longer has."""
+    if before.steps:
+        return 1 - (after.steps or 0) / before.steps
+    if before.seconds:
+        return 1 - (after.seconds or 0) / before.seconds
+    return 0.0
+
+
+def _staged(gen, stage: str):
+    """``gen``'s progress with ``stage`` set where it has none; returns its value."""
+    from dataclasses import replace
+
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield p if p.stage else replace(p, stage=stage)
