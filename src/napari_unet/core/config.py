@@ -287,7 +287,9 @@ class PredictConfig(_DictMixin):
     Attributes
     ----------
     tile_size: side of the *output* region of one tile, in pixels (rounded up to what the
-        network accepts).
+        network accepts). ``None`` plans it from a memory budget (free device memory on a
+        GPU, at most ``memory.CPU_PREDICT_BUDGET`` of RAM on the CPU) so that little is
+        computed twice (``core.inference.tiles``); the output is the same either way.
     context: pixels of context around every tile (mirrored at image borders). ``None``
         means the network's full receptive field, which makes tiled prediction equal
         whole-image prediction; smaller is faster and differs only slightly.
@@ -297,7 +299,7 @@ class PredictConfig(_DictMixin):
     threads: as in :class:`TrainConfig`.
     """
 
-    tile_size: int = 256
+    tile_size: int | None = 256
     context: int | None = None
     batch_size: int = 4
     amp: bool = True
@@ -310,7 +312,7 @@ class PredictConfig(_DictMixin):
         check_finite(self, ConfigError)
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be >= 1 (or None for torch's default)")
-        if self.tile_size < 8 or self.batch_size < 1:
+        if (self.tile_size is not None and self.tile_size < 8) or self.batch_size < 1:
             raise ConfigError("tile_size must be >= 8 and batch_size >= 1")
         if self.context is not None and self.context < 0:
             raise ConfigError("context must be >= 0")

@@ -22,6 +22,12 @@ PREDICT_BYTES = 26
 USABLE = 0.8
 """Share of the free memory a run may plan to use (the rest: the process, other programs)."""
 
+CPU_PREDICT_BUDGET = 2 * 2**30
+"""Most bytes (as :func:`prediction_bytes` estimates them) one prediction batch is planned to
+use on the CPU: enough for windows of about 1,600 px (depth 3-4, width 16), where the
+overlap-tile overhead is 1.1-1.3x; larger windows compute no faster on a CPU and only raise
+the peak memory (measured in bf16: about a third of the estimate, docs/benchmarks.md)."""
+
 
 class TooLarge(ImageError):
     """A setting or an input that would not fit in this machine's memory."""
@@ -52,6 +58,20 @@ def available_bytes(device=None) -> int:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
     return 2**62  # pragma: no cover - unknown: do not refuse
+
+
+def prediction_budget(device=None) -> int:
+    """Bytes a prediction batch may be planned to use on ``device`` (``core.inference.tiles``):
+    :data:`USABLE` of the free device memory on a GPU, of the available RAM on the CPU there
+    at most :data:`CPU_PREDICT_BUDGET`; rounded down to a power of two so that the plan (and
+    with it the chunking of zarr outputs) does not change with every megabyte freed."""
+    import torch
+
+    free = USABLE * available_bytes(device)
+    on_cpu = device is None or torch.device(device).type == "cpu"
+    if on_cpu:
+        free = min(free, CPU_PREDICT_BUDGET)
+    return 2 ** int(math.floor(math.log2(max(free, 2**20))))
 
 
 def feature_values(model_config, side: int) -> float:

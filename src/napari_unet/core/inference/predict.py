@@ -1,6 +1,7 @@
 """Overlap-tile prediction (Ronneberger et al. 2015, Fig. 2) over any 2-D array-like.
 
-The image is cut into output tiles on a grid whose stride is a multiple of ``2**depth``;
+The image is cut into output tiles on a grid whose stride is a multiple of ``2**depth``
+(:mod:`.tiles` plans them: a given tile size, or the largest the memory budget allows);
 each tile is predicted from an input window with ``context`` extra pixels per side, mirrored
 where the window leaves the image. With the full receptive field as context (the default)
 the result equals whole-image prediction up to float rounding, because every output pixel
@@ -11,7 +12,6 @@ slice assignment (numpy, zarr), so nothing forces the whole image into memory.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 
@@ -33,6 +33,7 @@ from ..networks.model import UNet
 from ..normalize import apply, stats_for
 from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
 from .postprocess import label_dtype, semantic_labels
+from .tiles import TilePlan, plan_tiles  # noqa: F401 - plan_tiles is used from here too
 from ..progress import Progress, drain
 
 
@@ -42,48 +43,6 @@ class Prediction:
 
     labels: np.ndarray
     probabilities: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class TilePlan:
-    """Where the tiles go: output tiles of side ``tile`` every ``stride`` pixels, read from
-    windows of side ``window = tile + 2 * context``."""
-
-    height: int
-    width: int
-    tile: int
-    stride: int
-    context: int
-
-    @property
-    def window(self) -> int:
-        return self.tile + 2 * self.context
-
-    def origins(self) -> list[tuple[int, int]]:
-        ys = range(0, max(self.height, 1), self.stride)
-        xs = range(0, max(self.width, 1), self.stride)
-        return [(y, x) for y in ys for x in xs]
-
-
-def plan_tiles(model: UNet, height: int, width: int, config: PredictConfig) -> TilePlan:
-    """Choose tile, stride and context for ``model`` on an image of ``height`` x ``width``.
-
-    Tiles never grow beyond what the image needs, so a small image is one tile.
-    """
-    g = model.granularity
-    want = min(config.tile_size, max(height, width))
-    if model.config.padding == "valid":
-        window = model.input_size_for(want)
-        tile = model.output_size(window)
-        context = (window - tile) // 2
-        # tile origins on the 2**depth grid keep the network's pooling cells aligned
-        stride = tile if tile >= max(height, width) else max(g, tile // g * g)
-    else:
-        tile = max(g, math.ceil(want / g) * g)
-        ctx = model.receptive_radius if config.context is None else config.context
-        context = math.ceil(ctx / g) * g
-        stride = tile
-    return TilePlan(height, width, tile, stride, context)
 
 
 def read_window(image, y0: int, x0: int, size: int) -> np.ndarray:
@@ -143,7 +102,7 @@ def predict(
                                       out_labels, out_probabilities)
             return Prediction(out_labels, out_probabilities if probabilities else None)
         except _TileTooLarge as e:
-            smaller = config.tile_size // 2
+            smaller = plan.tile // 2
             if smaller < max(16, model.granularity):
                 raise OutOfMemory(
                     f"{describe(device)} ran out of memory even with one {plan.tile}-px tile at "
@@ -166,7 +125,7 @@ def _predict_tiles(image, model, device, plan: TilePlan, low, high, config: Pred
     h, w = plan.height, plan.width
     amp = autocast_dtype(device) if config.amp else None
     origins = plan.origins()
-    batch_size, done = config.batch_size, 0
+    batch_size, done = plan.batch or config.batch_size, 0
     while done < len(origins):
         batch = origins[done : done + batch_size]
         try:
@@ -176,9 +135,9 @@ def _predict_tiles(image, model, device, plan: TilePlan, low, high, config: Pred
             if not is_out_of_memory(e):
                 raise
             free_device_memory(device)
-            if batch_size == 1:
+            if len(batch) == 1:
                 raise _TileTooLarge() from e
-            batch_size //= 2
+            batch_size = len(batch) // 2
             yield Progress(stage="predict", done=done, total=len(origins),
                            fraction=done / len(origins),
                            notice=f"Out of memory: predicting {batch_size} tile"

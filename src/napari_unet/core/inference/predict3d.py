@@ -100,7 +100,7 @@ def plan_tiles3d(model, shape, config: PredictConfig, tile=None) -> TilePlan3D:
     """Tiles for ``model`` over a ``(Z, Y, X)`` volume; ``tile`` (z, y, x) overrides the size."""
     g = model.granularity
     if tile is None:
-        side = min(config.tile_size, MAX_TILE)
+        side = MAX_TILE if config.tile_size is None else min(config.tile_size, MAX_TILE)
         tile = (max(1, round(side / model.config.anisotropy)), side, side)
     tile = tuple(max(gi, math.ceil(min(t, d) / gi) * gi) for t, d, gi in zip(tile, shape, g))
     radius = model.receptive_radius
