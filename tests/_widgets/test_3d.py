@@ -32,7 +32,7 @@ def _errors(notifications):
 def _set_3d(settings, steps=FAST_STEPS):
     settings.three_d.setChecked(True)
     settings.depth.setValue(2)
-    settings.width.setValue(4)
+    settings.unet_width.setValue(4)
     settings.steps.setValue(steps)
     settings.patch.setValue(64)  # the whole 40 x 40 plane
     settings.batch.setValue(2)

@@ -88,10 +88,13 @@ class ModelPanel(QWidget):
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.load_button)
         buttons.addWidget(self.export_button)
+        self.buttons = QWidget()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        self.buttons.setLayout(buttons)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.info)
-        layout.addLayout(buttons)
+        layout.addWidget(self.buttons)
         self.starter_button = None
         if starters:
             self.starter_button = QPushButton("Use a starter model…")
@@ -104,10 +107,24 @@ class ModelPanel(QWidget):
             self.starter_button.setMenu(menu)
             layout.addWidget(self.starter_button)
         self.session.watch(self, self.update_info)
+        self.session.add_panel(self)
         self.update_info()
 
+    def is_host(self) -> bool:
+        """Whether this panel shows the model in full, with its buttons: the one panel of
+        the viewer that does (see :meth:`Session.host_panel`)."""
+        return self.session.host_panel() is self
+
     def update_info(self) -> None:
-        self.info.setText(describe_model(self.session, self.compact))
+        host = self.is_host()
+        self.buttons.setVisible(host)
+        if self.starter_button is not None:
+            self.starter_button.setVisible(host)
+        if host:
+            self.info.setText(describe_model(self.session, self.compact))
+        else:
+            self.info.setText(f"{describe_model(self.session, compact=True)}\n"
+                              f"Save, load and export it in '{self.session.host_title()}'.")
         bundle = self.session.bundle
         self.info.setToolTip(bundle.info.get("card", "") if bundle is not None else "")
         self.save_button.setEnabled(self.session.bundle is not None)

@@ -49,6 +49,11 @@ NEW_OBJECTS_LAYER = (
 )
 """Shown when a new annotation layer for whole objects is made."""
 
+NO_STROKES = (
+    "nothing is painted: paint a few strokes of every class (1 = background, 2 = "
+    "foreground)"
+)
+
 NO_OBJECTS = (
     "nothing is painted: paint whole objects, each with its own label (press M for a new "
     "label before each new object), and every object in the area you annotate"

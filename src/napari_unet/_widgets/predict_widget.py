@@ -15,19 +15,19 @@ import numpy as np
 
 from napari.layers import Image
 from napari.utils.notifications import show_error
+from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QCheckBox,
-    QFormLayout,
-    QGroupBox,
+    QGridLayout,
     QLabel,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from napari_unet.core.images import ImageError
 
 from .scrolling import scrolling_layout
+from .sections import Section
 from .folder import FolderPanel
 from .layer_combo import LayerCombo
 from .layers import current_plane, is_ours, spatial_shape
@@ -70,24 +70,24 @@ class PredictWidget(QWidget):
         self.status.setWordWrap(True)
         self.models = ModelPanel(napari_viewer, starters=True)
 
-        form = QFormLayout()
-        form.addRow("Image", self.image)
-        form.addRow(self.probabilities)
-        form.addRow(self.objects)
-        form.addRow(self.current_only)
-        form.addRow(self.paint_next)
-        run = QGroupBox("Predict")
-        box = QVBoxLayout(run)
-        box.addLayout(form)
-        box.addWidget(self.predict_button)
-        box.addWidget(self.status)
+        options = QWidget()
+        grid = QGridLayout(options)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setColumnStretch(1, 1)
+        grid.addWidget(QLabel("Image"), 0, 0)
+        grid.addWidget(self.image, 0, 1)
+        for r, box in enumerate((self.probabilities, self.objects, self.current_only,
+                                 self.paint_next), 1):
+            grid.addWidget(box, r, 0, 1, 2)
         self.folder = FolderPanel(self.session)  # "Apply to folder…"
-        box.addWidget(self.folder)
-        model = QGroupBox("Model")
-        QVBoxLayout(model).addWidget(self.models)
         layout = scrolling_layout(self)
-        layout.addWidget(run)
-        layout.addWidget(model)
+        self.sections = {
+            "predict": Section("Predict", options, self.predict_button, self.status),
+            "folder": Section("Folder", self.folder),
+            "model": Section("Model", self.models),
+        }
+        for section in self.sections.values():
+            layout.addWidget(section)
         layout.addStretch(1)
 
         self.worker = None
@@ -142,10 +142,11 @@ class PredictWidget(QWidget):
         """Predict the chosen image with the current model; returns the worker or None."""
         bundle, layer = self.session.bundle, self.image.value
         if bundle is None:
-            show_error("There is no model yet: train one in 'Train U-Net', or load a model file.")
+            self.say_error("There is no model yet: train one in 'Train U-Net', or load a "
+                           "model file (under Model).")
             return None
         if layer is None:
-            show_error("Choose an image layer to predict.")
+            self.say_error("Choose an image layer to predict.")
             return None
         plane = None
         if self.current_only.isChecked() and len(spatial_shape(layer)) > 2:
@@ -163,6 +164,20 @@ class PredictWidget(QWidget):
             self.predict_button.setText("Cancel")
             self.status.setText(f"Predicting '{layer.name}'…")
         return self.worker
+
+    def say_error(self, text: str) -> None:
+        """In the dock's status line (it stays) and as a notification."""
+        show_error(text)
+        self.status.setText(text)
+
+    def event(self, event) -> bool:  # noqa: N802 (Qt's name)
+        """Closing the dock (napari takes the widget out of it) stops its work; the model
+        panel moves to the train dock."""
+        if event.type() == QEvent.ParentChange:
+            self.session.docks_changed()
+            if self.parent() is None:
+                self.shutdown()
+        return super().event(event)
 
     def cancel(self) -> None:
         if self.worker is not None:

@@ -4,7 +4,7 @@ up and down only: it asks for the width its content needs."""
 
 from __future__ import annotations
 
-from qtpy.QtCore import QSize, Qt
+from qtpy.QtCore import QEvent, QSize, Qt
 from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 
@@ -16,6 +16,18 @@ class VerticalScroll(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+
+    def setWidget(self, widget) -> None:  # noqa: N802 (Qt's name)
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        """When the content's layout changes (a section opens, a style sheet is applied),
+        ask the dock again for the width it needs: else it keeps the first width asked and
+        cuts the content at the right."""
+        if obj is self.widget() and event.type() == QEvent.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(obj, event)
 
     def _width(self, hint: QSize) -> int:
         return hint.width() + self.verticalScrollBar().sizeHint().width()

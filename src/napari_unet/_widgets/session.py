@@ -5,8 +5,20 @@ from __future__ import annotations
 import weakref
 
 from psygnal import Signal
+from qtpy.QtWidgets import QMainWindow
 
 _SESSIONS: weakref.WeakValueDictionary[int, Session] = weakref.WeakValueDictionary()
+
+
+PREDICT_TITLE = "Predict with U-Net"
+
+
+def _docked(widget) -> bool:
+    """Whether ``widget`` sits in a window (a dock of napari's), not alone (closed)."""
+    root = widget
+    while root.parentWidget() is not None:
+        root = root.parentWidget()
+    return isinstance(root, QMainWindow)
 
 
 class Session:
@@ -14,6 +26,11 @@ class Session:
 
     ``changed`` is emitted whenever the model is replaced (trained, loaded). ``device`` is
     the device the user chose in the train widget; prediction uses it too.
+
+    One model panel: each dock has a :class:`~.model_panel.ModelPanel`, but only one of
+    them (:meth:`host_panel`: the predict dock's while it is open, else the train dock's)
+    shows the model with Save / Load / Export; the other says where they are (each dock
+    can still be opened alone, and then has them).
     """
 
     changed = Signal()
@@ -23,6 +40,50 @@ class Session:
         self.source = ""
         self.trained_on: list[str] = []
         self.device = "auto"
+        self._panels: list[weakref.ref] = []
+
+    def add_panel(self, panel) -> None:
+        self._panels.append(weakref.ref(panel))
+        panel.destroyed.connect(lambda *_: self.docks_changed())
+        self.docks_changed()
+
+    def panels(self) -> list:
+        alive = []
+        for ref in self._panels:
+            panel = ref()
+            try:
+                if panel is not None:
+                    panel.isVisible()  # raises once Qt deleted it
+                    alive.append(panel)
+            except RuntimeError:
+                pass
+        return alive
+
+    def host_panel(self):
+        """The panel that shows the model in full: the predict dock's (the one with
+        starters) while it is docked, else the train dock's; docked panels first."""
+        panels = self.panels()
+        docked = [p for p in panels if _docked(p)]
+        pool = docked or panels
+        with_starters = [p for p in pool if p.starter_button is not None]
+        return (with_starters or pool or [None])[0]
+
+    def host_title(self) -> str:
+        host = self.host_panel()
+        return PREDICT_TITLE if host is not None and host.starter_button is not None else "Train U-Net"
+
+    def docks_changed(self) -> None:
+        """A dock was opened or closed: the panels decide again which one shows the model."""
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(0, self._emit_panels)
+
+    def _emit_panels(self) -> None:
+        for panel in self.panels():
+            try:
+                panel.update_info()
+            except RuntimeError:  # deleted meanwhile
+                pass
 
     def set_model(self, bundle, source: str, trained_on: list[str] | None = None) -> None:
         self.bundle = bundle

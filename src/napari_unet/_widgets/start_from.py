@@ -62,7 +62,9 @@ def sentence(text: str) -> str:
 def trainer_note(note: str) -> str:
     """The trainer's note (parts joined by "; ") as sentences: "Training kept the previous
     model: ...", "The colour image is used as its luminance ..."."""
-    parts = [p.strip() for p in note.split("; ") if p.strip()]
+    from .wording import plain
+
+    parts = [plain(p.strip()) for p in note.split("; ") if p.strip()]
     verbs = ("started", "kept", "ran")
     return " ".join(sentence(f"Training {p}" if p.startswith(verbs) else p) for p in parts)
 

@@ -32,6 +32,9 @@ from .modes import ANNOTATIONS, CLASSES_TIPS, KINDS, annotation_help
 from .start_from import StartFrom
 
 DEFAULT_CLASSES = "background, foreground"
+LIVE_SMALL = "live_small_unet"
+"""Key in a bundle's ``info``: live mode trained it from scratch as a smaller U-Net on the
+CPU. The settings then keep their U-Net size, and Train may still continue it."""
 
 def available_devices() -> list[str]:
     """'auto', 'cpu' and the accelerators torch can use here (imports torch)."""
@@ -48,12 +51,22 @@ def available_devices() -> list[str]:
 
 
 def describe_device(name: str) -> str:
+    """The device as the dock trains on it: on the CPU, with the threads it uses (all
+    cores but one, the rest is left to napari)."""
     from napari_unet.core.device import describe, resolve_device
 
     try:
-        return describe(resolve_device(name))
+        device = resolve_device(name)
     except RuntimeError as e:
         return str(e)
+    if device.type == "cpu":
+        import os
+
+        n, cores = interactive_threads(), os.cpu_count() or 1
+        if n < cores:
+            return f"cpu ({n} of {cores} cores: one is left to napari)"
+        return f"cpu ({n} core{'' if n == 1 else 's'})"
+    return describe(device)
 
 
 def _spin(lo, hi, value, step=1, special=None, suffix="") -> QSpinBox:
@@ -109,10 +122,11 @@ class TrainSettings(QWidget):
         self.device = QComboBox()
         self.device.addItems(available_devices())
         self.device_info = QLabel()
+        self.device_info.setWordWrap(True)
         self.device.currentTextChanged.connect(self._show_device)
 
         self.depth = _spin(1, 6, m.depth)
-        self.width = _spin(4, 256, m.base_width, step=4)
+        self.unet_width = _spin(4, 256, m.base_width, step=4)
         self.patch = _spin(16, 1024, t.patch_size, step=16, suffix=" px")
         self.batch = _spin(1, 256, t.batch_size)
         self.lr = QDoubleSpinBox()
@@ -150,7 +164,7 @@ class TrainSettings(QWidget):
         advanced = QWidget()
         form = QFormLayout(advanced)
         form.addRow("U-Net depth", self.depth)
-        form.addRow("U-Net width", self.width)
+        form.addRow("U-Net width", self.unet_width)
         form.addRow("Patch size", self.patch)
         form.addRow("Batch size", self.batch)
         form.addRow("Learning rate", self.lr)
@@ -213,9 +227,9 @@ class TrainSettings(QWidget):
 
     def model_config(self) -> ModelConfig:
         if self.is_3d():
-            return ModelConfig(depth=self.depth.value(), base_width=self.width.value(),
+            return ModelConfig(depth=self.depth.value(), base_width=self.unet_width.value(),
                                spatial_dims=3, anisotropy=self.anisotropy.value())
-        return ModelConfig(depth=self.depth.value(), base_width=self.width.value())
+        return ModelConfig(depth=self.depth.value(), base_width=self.unet_width.value())
 
     def class_names(self, n_classes: int) -> list[str]:
         """``n_classes`` names: the typed ones, then 'class k' for labels painted beyond them."""
@@ -240,7 +254,8 @@ class TrainSettings(QWidget):
             old, now = KINDS.get(bundle.mode, bundle.mode), KINDS[self.mode()]
             return f"the current model learnt {old}, this training {now}"
         old = bundle.model_config
-        if (old.depth, old.base_width) != (self.depth.value(), self.width.value()):
+        resized = (old.depth, old.base_width) != (self.depth.value(), self.unet_width.value())
+        if resized and not bundle.info.get(LIVE_SMALL):
             return "the U-Net size differs from the current model's"
         if (old.spatial_dims, old.anisotropy) != (new.spatial_dims, new.anisotropy):
             return (f"the current model is a {old.spatial_dims}-D U-Net "
@@ -255,8 +270,9 @@ class TrainSettings(QWidget):
         self.start_from.set_has_model(bundle is not None)
         if bundle is None:
             return
-        self.depth.setValue(bundle.model_config.depth)
-        self.width.setValue(bundle.model_config.base_width)
+        if not bundle.info.get(LIVE_SMALL):  # live's small U-Net is not the size to train
+            self.depth.setValue(bundle.model_config.depth)
+            self.unet_width.setValue(bundle.model_config.base_width)
         self.three_d.setChecked(bundle.model_config.spatial_dims == 3)
         self.anisotropy.setValue(bundle.model_config.anisotropy)
         keep = bundle.mode == "instance" and self.mode() == "semantic" and not self.is_3d()

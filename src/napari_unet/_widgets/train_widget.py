@@ -15,10 +15,9 @@ import numpy as np
 
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -29,9 +28,12 @@ from qtpy.QtWidgets import (
 from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
 
+from .advice import AdvicePanel
 from .scrolling import scrolling_layout
+from .sections import Section
 from .layers import current_plane
 from .live import LIVE_CPU_MODEL, LiveMode
+from .train_settings import LIVE_SMALL
 from .loss_plot import LossPlot
 from .model_panel import ModelPanel
 from .modes import TRAIN_HINTS
@@ -42,6 +44,7 @@ from .tasks import ProgressBar, TaskError, guarded, quit_with, start
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
 from .warmup import Warmup, plane_of
+from .wording import check_text
 
 if TYPE_CHECKING:
     import napari
@@ -103,14 +106,6 @@ def _until(trainer, stop):
     return trainer.bundle() if trainer.step > 0 else None
 
 
-def _group(title: str, *widgets) -> QGroupBox:
-    box = QGroupBox(title)
-    layout = QVBoxLayout(box)
-    for w in widgets:
-        layout.addWidget(w)
-    return box
-
-
 class TrainWidget(QWidget):
     """Choose image/labels pairs, train (Stop keeps the model so far), see the result."""
 
@@ -139,6 +134,9 @@ class TrainWidget(QWidget):
         self.status.setWordWrap(True)
         self.plot = LossPlot()
         self.models = ModelPanel(napari_viewer, compact=True)
+        self.advice = AdvicePanel()
+        self.advice.switch.clicked.connect(self._switch_mode)
+        self.advice.anyway.clicked.connect(lambda: self.train(check=False))
         buttons = QWidget()
         row = QHBoxLayout(buttons)
         row.setContentsMargins(0, 0, 0, 0)
@@ -146,13 +144,17 @@ class TrainWidget(QWidget):
         row.addWidget(self.stop_button)
         row.addWidget(self.live_button)
         layout = scrolling_layout(self)
-        layout.addWidget(_group("Training data", self.data))
-        layout.addWidget(_group("Settings", self.settings))
-        training = _group("Training", buttons, self.paint_next, self.status, self.plot)
-        training.setObjectName("Training")
-        layout.addWidget(training)
-        layout.addWidget(_group("Model", self.models))
+        self.sections = {
+            "data": Section("Training data", self.data),
+            "settings": Section("Settings", self.settings),
+            "training": Section("Training", buttons, self.paint_next, self.status, self.advice,
+                                self.plot),
+            "model": Section("Model", self.models),
+        }
+        for section in self.sections.values():
+            layout.addWidget(section)
         layout.addStretch(1)
+        self._closed = False
 
         self.worker = None
         self.trainer = None
@@ -190,8 +192,7 @@ class TrainWidget(QWidget):
         self.learning.setToolTip(
             "While you paint, the U-Net learns what this image looks like from the image "
             "alone (no strokes needed); Train then starts from what it learnt")
-        training_box = self.findChild(QGroupBox, "Training")
-        training_box.layout().insertWidget(2, self.learning)
+        self.sections["training"].add(self.learning, 2)
         self.warmup = Warmup(self, on_progress=self._show_learning)
         """Learns the image in the background while the user paints (no clicks)."""
         self.session.watch(self, self._model_changed)
@@ -269,7 +270,7 @@ class TrainWidget(QWidget):
                 images, labels, n_classes = training_arrays(pairs, config.mode)
             model = self.settings.model_config()
         except (ImageError, ConfigError) as e:
-            show_error(f"Cannot train: {e}")
+            self.say_error(f"Cannot train: {e}")
             return None
         self._pairs = pairs
         request = self._start_request(config)
@@ -290,14 +291,49 @@ class TrainWidget(QWidget):
             show_info(self._note)
         return request
 
-    def train(self):
-        """Validate, then start training in a worker. Returns the worker (None if refused)."""
+    def say_error(self, text: str) -> None:
+        """Tell the user why something cannot be done: in the dock's status line (it stays)
+        and as a notification."""
+        show_error(text)
+        self.status.setText(text)
+
+    def _advised(self, labels, mode: str) -> bool:
+        """Whether the painting looks made for the other annotation mode: then the dock
+        says so (:class:`~.advice.AdvicePanel`) and nothing is trained yet."""
+        from napari_unet.core.training.painting_check import check_painting
+
+        advice = check_painting(labels, mode)
+        if advice is None:
+            self.advice.clear()
+            return False
+        self.advice.offer(advice)
+        self.status.setText("Not trained yet: the painting looks made for the other "
+                            "annotation mode (see below).")
+        show_info(advice.message)
+        return True
+
+    def _switch_mode(self) -> None:
+        """The advice's first answer: switch the annotation mode, then train."""
+        advice = self.advice.advice
+        self.advice.clear()
+        if advice is not None:
+            self.settings.set_mode(advice.looks_like)
+            self.train(check=False)
+
+    def train(self, check: bool = True):
+        """Validate, then start training in a worker. Returns the worker (None if refused).
+
+        ``check``: first check that the painting fits the annotation mode (else the dock
+        says why and offers to switch, and nothing is trained)."""
         if self.worker is not None or self.live.running:
             return None
         prepared = self._prepare()
         if prepared is None:
             return None
         _, images, labels, model, config, request, names = prepared
+        if check and not self.settings.is_3d() and self._advised(labels, config.mode):
+            return None
+        self.advice.clear()
         self.trainer, self._bundle, self._stopped = None, None, False
         self.plot.clear()
         self._bar = ProgressBar("Training U-Net")
@@ -311,17 +347,37 @@ class TrainWidget(QWidget):
         self.worker.errored.connect(self._on_errored)
         self.worker.finished.connect(self._on_finished)
         self.train_button.setEnabled(False)
+        self.live_button.setEnabled(False)  # one training at a time
         self.stop_button.setEnabled(True)
         start(self.worker, self)  # closing napari stops training
         return self.worker
 
     def stop(self) -> None:
-        """Stop training after the step that is running; the model so far is kept."""
+        """Stop training (or live mode) after the step that is running; the model so far
+        is kept."""
+        if self.live.running:
+            self.set_live(False)
+            return
         if self.worker is not None:
             self._stop_event.set()
             self._stopped = True
             self.stop_button.setEnabled(False)
             self.status.setText("Stopping…")
+
+    def event(self, event) -> bool:  # noqa: N802 (Qt's name)
+        """Closing the dock (napari takes the widget out of its dock) stops its work."""
+        if event.type() == QEvent.ParentChange:
+            self.session.docks_changed()
+            if self.parent() is None and not self._closed:
+                self.close_down()
+        return super().event(event)
+
+    def close_down(self) -> None:
+        """The dock is closed: stop training, live mode, background learning and the
+        prediction; what was being trained is dropped (nothing appears later) and its
+        memory freed."""
+        self._closed = True
+        self.shutdown()
 
     def shutdown(self) -> None:
         """Stop training and prediction (used when closing)."""
@@ -358,7 +414,7 @@ class TrainWidget(QWidget):
             budget = self.trainer.config.seconds if self.trainer is not None else None
             of = f" of {budget:.0f} s" if budget else ""
             loss = f" · loss {self.plot.points[-1][1]:.3f}" if self.plot.points else ""
-            score = f" · held-out IoU {item.validation:.2f}" if item.validation is not None else ""
+            score = check_text(self.trainer, item.validation)
             self.status.setText(f"Step {item.done} · {item.elapsed:.1f} s{of}{loss}{score}")
         # last: napari's progress bar may process pending events (even ``finished``) here;
         # it also tells the user about an out-of-memory retry
@@ -385,16 +441,21 @@ class TrainWidget(QWidget):
         self._bundle = bundle
 
     def _on_errored(self, error) -> None:
-        show_error(f"Training failed: {error}")
-        self.status.setText(f"Training failed: {error}")
+        self.say_error(f"Training failed: {error}")
 
     def _on_finished(self) -> None:
         self._bar.close()
         self.worker = None
         self.train_button.setEnabled(True)
+        self.live_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         trainer, self.trainer = self.trainer, None  # frees the model and image copies
         bundle = self._bundle
+        if self._closed:  # the dock was closed: nothing more to show, memory handed back
+            self._bundle = None
+            if trainer is not None:
+                QTimer.singleShot(0, lambda device=trainer.device: _free(device))
+            return
         if bundle is None and self._stopped and trainer is not None and trainer.step > 0:
             bundle = trainer.bundle()
         if trainer is not None:
@@ -487,8 +548,8 @@ class TrainWidget(QWidget):
             self.live_button.setChecked(self.live.running)
             return None
         if self.settings.is_3d():
-            show_error("Live mode is 2-D only: untick '3-D U-Net' under Advanced settings, "
-                       "or use Train for a 3-D U-Net")
+            self.say_error("Live mode is 2-D only: untick '3-D U-Net' under Advanced "
+                           "settings, or use Train for a 3-D U-Net")
             self.live_button.setChecked(False)
             return None
         prepared = self._prepare()
@@ -496,6 +557,9 @@ class TrainWidget(QWidget):
             self.live_button.setChecked(False)
             return None
         pairs, images, labels, model, config, request, names = prepared
+        if self._advised(labels, config.mode):
+            self.live_button.setChecked(False)
+            return None
         self.warmup.stop()  # live mode starts at once: the two would share the CPU
         from napari_unet.core.config import ModelConfig
         from napari_unet.core.device import resolve_device
@@ -503,7 +567,7 @@ class TrainWidget(QWidget):
         try:
             device = resolve_device(config.device)
         except RuntimeError as e:
-            show_error(f"Cannot train: {e}")
+            self.say_error(f"Cannot train: {e}")
             self.live_button.setChecked(False)
             return None
         default = ModelConfig()
@@ -519,6 +583,7 @@ class TrainWidget(QWidget):
         quit_with(self, worker)
         self.live_button.setChecked(True)
         self.train_button.setEnabled(False)
+        self.stop_button.setEnabled(True)  # Stop ends live mode too
         self.status.setText("Live: preparing… paint on, the prediction follows." if request.quiet
                             else "Live: trying the starting models on your painting…")
         return worker
@@ -548,16 +613,26 @@ class TrainWidget(QWidget):
         self.live_button.setChecked(False)
         self.live_button.setEnabled(True)
         self.train_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
         if trainer is not None:
             self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
                              "stopped": True, "device": trainer.device.type}
-        if bundle is None:
-            self.status.setText("Live mode off before the first step; the model is unchanged.")
+        if bundle is None or self._closed:
+            if not self._closed:
+                self.status.setText("Live mode off before the first step; the model is "
+                                    "unchanged.")
             return
+        small = self._live_small and self.start_choice is not None and self.start_choice.bundle is None
+        if small:  # the settings keep their U-Net size (see TrainSettings.show_model)
+            bundle.info[LIVE_SMALL] = True
         names = [image.name for image, _ in self._pairs]
         self.session.set_model(bundle, f"Trained live on {', '.join(names)}", trained_on=names)
+        size = (f" Live used a smaller U-Net on the CPU (depth {bundle.model_config.depth}, "
+                f"width {bundle.model_config.base_width}): Train goes on training it; 'Start "
+                "from: Nothing' trains one of the size under Advanced settings."
+                if small else "")
         self.status.setText(
-            f"Live mode off after {trainer.step} steps; the model is kept. Predicting…"
+            f"Live mode off after {trainer.step} steps; the model is kept.{size} Predicting…"
         )
         self._note = ""
         self._predict_first(bundle)

@@ -24,7 +24,7 @@ from napari_unet.core.training.targets import INSTANCE_CLASSES, check_painted
 
 from .layer_combo import LayerCombo
 from .layers import is_ours, new_annotation_layer, spatial_shape, training_planes
-from .modes import LABELS_TIPS, NEW_LAYER_TIPS, NEW_OBJECTS_LAYER, NO_OBJECTS
+from .modes import LABELS_TIPS, NEW_LAYER_TIPS, NEW_OBJECTS_LAYER, NO_OBJECTS, NO_STROKES
 
 
 def training_volumes(pairs):
@@ -71,9 +71,11 @@ def training_arrays(pairs, mode: str = "semantic"):
         ims, labs = training_planes(image, lab)
         images += ims
         labels += [as_label_array(l, im.shape[-2:]) for im, l in zip(ims, labs)]
+    if not any(l.any() for l in labels):
+        names = " or ".join(f"'{lab.name}'" for _, lab in pairs)
+        what = NO_OBJECTS if mode == "instance" else NO_STROKES
+        raise ImageError(what.replace("nothing is painted", f"nothing is painted on {names}"))
     if mode == "instance":
-        if not any(l.any() for l in labels):
-            raise ImageError(NO_OBJECTS)
         check_painted(labels, min_classes=1)
         n_classes = len(INSTANCE_CLASSES)
     else:
@@ -93,10 +95,16 @@ def _theirs(layer) -> bool:
     return not is_ours(layer)
 
 
-class PairRow:
-    """One image combo and one labels combo; the labels follow the image's shape."""
+def fits(image, labels) -> bool:
+    return image is not None and labels is not None and labels.data.shape == spatial_shape(image)
 
-    def __init__(self, viewer):
+
+class PairRow:
+    """One image combo and one labels combo. A new image gets a labels layer of its shape
+    (its "<image> annotations" first); a labels layer the user chooses is kept, and
+    :meth:`misfit` says when it does not fit the image."""
+
+    def __init__(self, viewer, on_change=None):
         self.image = LayerCombo(viewer, Image, accept=_theirs)
         self.labels = LayerCombo(viewer, Labels, accept=_theirs)
         self.remove = QToolButton()
@@ -104,25 +112,43 @@ class PairRow:
         self.remove.setToolTip("Remove this pair from the training set")
         self.image.setToolTip("Image to learn from")
         self.labels.setToolTip(LABELS_TIPS["semantic"])
+        self.on_change = on_change or (lambda: None)
+        self._labels_before = None
         self.image.currentIndexChanged.connect(self.match_labels)
-        self.labels.currentIndexChanged.connect(self.match_labels)
+        self.labels.currentIndexChanged.connect(self._labels_changed)
         self.match_labels()
 
     def widgets(self):
         return self.image, self.labels, self.remove
 
+    def _labels_changed(self, *_) -> None:
+        before, self._labels_before = self._labels_before, self.labels.value
+        if before is None:  # nothing was chosen: the first labels layer to fit
+            self.match_labels()
+        self.on_change()
+
     def match_labels(self, *_) -> None:
         """Choose a labels layer of the image's shape if the chosen one does not fit."""
         image = self.image.value
-        if image is None:
-            return
-        shape = spatial_shape(image)
-        if self.labels.value is not None and self.labels.value.data.shape == shape:
-            return
-        fits = [layer for layer in self.labels.choices() if layer.data.shape == shape]
-        named = [layer for layer in fits if layer.name == f"{image.name} annotations"]
-        if fits:
-            self.labels.value = (named or fits)[0]
+        if image is not None and not fits(image, self.labels.value):
+            shape = spatial_shape(image)
+            fitting = [layer for layer in self.labels.choices() if layer.data.shape == shape]
+            named = [layer for layer in fitting if layer.name == f"{image.name} annotations"]
+            if fitting:
+                self.labels.value = (named or fitting)[0]
+        self._labels_before = self.labels.value
+        self.on_change()
+
+    def misfit(self) -> str:
+        """Why the chosen labels layer does not fit the image ("" if it does, or if one of
+        the two is not chosen)."""
+        image, labels = self.image.value, self.labels.value
+        if image is None or labels is None or fits(image, labels):
+            return ""
+        size = lambda shape: " x ".join(str(v) for v in shape)  # noqa: E731
+        return (f"'{labels.name}' is {size(labels.data.shape)} px but '{image.name}' is "
+                f"{size(spatial_shape(image))}: choose its annotations, or press 'New "
+                "annotation layer'.")
 
 
 class TrainingData(QWidget):
@@ -145,9 +171,14 @@ class TrainingData(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.new_button)
         buttons.addWidget(self.add_button)
+        self.fit_note = QLabel()
+        self.fit_note.setWordWrap(True)
+        self.fit_note.setStyleSheet("QLabel { color: #f0b000; }")
+        self.fit_note.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self.grid)
+        layout.addWidget(self.fit_note)
         layout.addLayout(buttons)
         self.mode = "semantic"
         self.add_pair()
@@ -160,8 +191,15 @@ class TrainingData(QWidget):
         for row in self.rows:
             row.labels.setToolTip(LABELS_TIPS[mode])
 
+    def show_fit(self) -> None:
+        """Say, under the pairs, which chosen labels layer does not fit its image."""
+        notes = [row.misfit() for row in getattr(self, "rows", [])]
+        text = " ".join(n for n in notes if n)
+        self.fit_note.setText(text)
+        self.fit_note.setVisible(bool(text))
+
     def add_pair(self) -> PairRow:
-        row = PairRow(self.viewer)
+        row = PairRow(self.viewer, on_change=self.show_fit)
         row.labels.setToolTip(LABELS_TIPS[self.mode])
         r = self.grid.rowCount()
         for col, w in enumerate(row.widgets()):
@@ -179,28 +217,51 @@ class TrainingData(QWidget):
             self.grid.removeWidget(w)
             w.deleteLater()
         self._update_remove()
+        self.show_fit()
 
     def _update_remove(self) -> None:
         for row in self.rows:
             row.remove.setEnabled(len(self.rows) > 1)
 
+    def target_image(self):
+        """The image a new annotation layer is for: the selected image layer, else the
+        top visible one (the one in view), else the last row's."""
+        choices = self.rows[-1].image.choices()
+        active = self.viewer.layers.selection.active
+        if active in choices:
+            return active
+        shown = [layer for layer in self.viewer.layers if layer in choices and layer.visible]
+        return shown[-1] if shown else self.rows[-1].image.value
+
     def new_annotation_layer(self) -> Labels | None:
-        """Create ``"<image> annotations"`` for the last row's image and pair it there.
+        """Pair ``"<image> annotations"`` with the image in view (:meth:`target_image`),
+        made if it is not there yet (a second press selects it again, it makes no empty
+        second layer), in that image's row (the last row if it has none).
 
         For whole objects label 1 is selected and a tip says to press M for each new object.
         """
-        row = self.rows[-1]
-        image = row.image.value
+        image = self.target_image()
         if image is None:
             show_error(
                 "Open an image first (or File > Open Sample > Nuclei), then add annotations."
             )
             return None
+        row = next((r for r in self.rows if r.image.value is image), self.rows[-1])
+        row.image.value = image
+        name = f"{image.name} annotations"
         instance = self.mode == "instance"
-        layer = new_annotation_layer(self.viewer, image, instance=instance)
+        there = [layer for layer in row.labels.choices()
+                 if layer.name == name and fits(image, layer)]
+        if there:
+            layer = there[0]
+            self.viewer.layers.selection.active = layer
+            layer.mode = "paint"
+            show_info(f"'{name}' is already there, chosen for training: paint on it.")
+        else:
+            layer = new_annotation_layer(self.viewer, image, instance=instance)
+            if instance:
+                show_info(NEW_OBJECTS_LAYER)
         row.labels.value = layer
-        if instance:
-            show_info(NEW_OBJECTS_LAYER)
         return layer
 
     def pairs(self) -> list[tuple[Image, Labels]]:
@@ -208,11 +269,13 @@ class TrainingData(QWidget):
         pairs = []
         for i, row in enumerate(self.rows, 1):
             image, labels = row.image.value, row.labels.value
-            if image is None or labels is None:
-                raise ImageError(
-                    f"pair {i} needs an image and a labels layer; use 'New annotation layer' "
-                    "to make one, paint, then train"
-                )
+            where = f" in row {i} of 'Training data'" if len(self.rows) > 1 else ""
+            if image is None:
+                raise ImageError(f"choose an image to learn from{where} (open one first, or "
+                                 "File > Open Sample > Nuclei)")
+            if labels is None:
+                raise ImageError(f"'{image.name}' has no painted labels layer chosen{where}: "
+                                 "press 'New annotation layer', paint on it, then train")
             pairs.append((image, labels))
         if len({id(p[1]) for p in pairs}) < len(pairs):
             raise ImageError("the same labels layer is chosen twice; give each image its own")
