@@ -1,0 +1,178 @@
+"""The silent traps of issue 14, closed: each is said in the dock, and nothing is trained on
+the wrong reading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.layers import Labels
+
+from napari_unet._widgets.session import session_for
+
+from .helpers import wait_idle
+
+
+def one_label_per_nucleus(truth, n=5):
+    painted = np.zeros(truth.shape, np.uint16)
+    for k, i in enumerate(np.unique(truth)[1 : n + 1], 1):
+        painted[truth == i] = k
+    return painted
+
+
+def test_one_label_per_nucleus_in_strokes_mode_is_said_and_switched(
+    viewer, layers, train_widget, qtbot, sample, notifications
+):
+    _, truth, _ = sample
+    layers[1].data = one_label_per_nucleus(truth)
+    assert train_widget.settings.mode() == "semantic"
+    assert train_widget.train() is None  # nothing is trained on the 5-class reading
+    assert train_widget.worker is None and session_for(viewer).bundle is None
+    assert train_widget.advice.isVisibleTo(train_widget)
+    assert "Whole objects" in train_widget.advice.text.text()
+    assert "5-class model" in train_widget.advice.text.text()
+    assert "Not trained yet" in train_widget.status.text()
+    assert any("Whole objects" in text for _, text in notifications)
+    assert train_widget.settings.classes.text() == "background, foreground"  # not rewritten
+
+    train_widget.advice.switch.click()  # "Switch to Whole objects and train"
+    assert train_widget.settings.mode() == "instance"
+    assert train_widget.worker is not None
+    assert not train_widget.advice.isVisibleTo(train_widget)
+    wait_idle(qtbot, train_widget)
+    assert session_for(viewer).bundle.mode == "instance"
+
+
+def test_classes_painted_in_whole_objects_mode_are_said(
+    viewer, layers, train_widget, qtbot
+):
+    train_widget.settings.set_mode("instance")
+    assert train_widget.train() is None
+    assert "Strokes of classes" in train_widget.advice.text.text()
+    assert train_widget.advice.switch.text() == "Switch to Strokes of classes and train"
+    assert train_widget.set_live(True) is None  # live mode asks too
+    assert not train_widget.live.running
+
+
+def test_train_as_painted_trains_the_classes_as_they_are(
+    viewer, layers, train_widget, qtbot, sample
+):
+    _, truth, _ = sample
+    layers[1].data = one_label_per_nucleus(truth, n=3)
+    assert train_widget.train() is None
+    train_widget.advice.anyway.click()
+    assert train_widget.worker is not None
+    wait_idle(qtbot, train_widget)
+    bundle = session_for(viewer).bundle
+    assert bundle.mode == "semantic" and len(bundle.class_names) == 3
+
+
+def test_closing_the_train_dock_while_it_trains_stops_training_and_drops_it(
+    viewer, layers, train_widget, qtbot
+):
+    train_widget.settings.steps.setValue(0)
+    train_widget.settings.seconds.setValue(600)
+    worker = train_widget.train()
+    qtbot.waitUntil(lambda: train_widget.trainer is not None and train_widget.trainer.step >= 2,
+                    timeout=60_000)
+    trainer = train_widget.trainer
+    viewer.window.remove_dock_widget(train_widget)  # the dock's close button
+    qtbot.waitUntil(lambda: train_widget.worker is None, timeout=30_000)
+    assert train_widget.trainer is None  # the model and image copies are let go
+    step = trainer.step
+    qtbot.wait(300)
+    assert trainer.step == step  # nothing trains on
+    assert session_for(viewer).bundle is None
+    assert "nuclei prediction" not in viewer.layers  # no prediction appears later
+    assert not worker.is_running
+
+
+def test_new_annotation_layer_is_for_the_image_in_view_and_made_once(
+    viewer, train_widget, sample
+):
+    image = sample[0]
+    a = viewer.add_image(image, name="A")
+    b = viewer.add_image(image[:80, :96].copy(), name="B")
+    viewer.layers.selection.active = b  # the user looks at B
+    layer = train_widget.data.new_annotation_layer()
+    assert layer.name == "B annotations" and layer.data.shape == (80, 96)
+    row = train_widget.data.rows[0]
+    assert row.image.value == b and row.labels.value == layer  # proxies: ==
+    again = train_widget.data.new_annotation_layer()  # a second press
+    assert again == layer
+    assert [lay.name for lay in viewer.layers if isinstance(lay, Labels)] == ["B annotations"]
+    viewer.layers.selection.active = a
+    assert train_widget.data.new_annotation_layer().name == "A annotations"
+
+
+def test_a_labels_layer_of_the_wrong_size_is_said_not_overridden(
+    viewer, layers, train_widget
+):
+    wrong = viewer.add_labels(np.zeros((50, 60), np.uint8), name="other painting")
+    row = train_widget.data.rows[0]
+    row.labels.value = wrong
+    assert row.labels.value == wrong  # the user's choice stays
+    note = train_widget.data.fit_note
+    assert note.isVisibleTo(train_widget)
+    assert "'other painting' is 50 x 60 px" in note.text()
+    row.labels.value = layers[1]
+    assert not note.isVisibleTo(train_widget)
+
+
+def test_errors_stay_in_the_dock_in_plain_words(viewer, train_widget, sample, notifications):
+    viewer.add_image(sample[0], name="nuclei")
+    assert train_widget.train() is None
+    text = train_widget.status.text()
+    assert "'nuclei' has no painted labels layer chosen" in text
+    assert "pair" not in text.lower()
+    assert any(text in t for _, t in notifications)
+
+
+def test_live_stop_and_train_exclusive_and_settings_kept(
+    viewer, layers, train_widget, qtbot, monkeypatch
+):
+    from napari_unet._widgets import live
+
+    monkeypatch.setattr(live, "REFRESH_S", {"cpu": 0.5, "other": 0.5})
+    depth, width = train_widget.settings.depth.value(), train_widget.settings.unet_width.value()
+    assert train_widget.set_live(True) is not None
+    assert train_widget.stop_button.isEnabled()  # Stop works during live mode
+    qtbot.waitUntil(lambda: train_widget.live.frames >= 1, timeout=60_000)
+    train_widget.stop_button.click()
+    qtbot.waitUntil(lambda: not train_widget.busy, timeout=60_000)
+    assert not train_widget.live.running and not train_widget.live_button.isChecked()
+    bundle = session_for(viewer).bundle
+    assert (bundle.model_config.depth, bundle.model_config.base_width) == (2, 8)  # live's
+    # later Train runs keep the U-Net size of the settings, and are told
+    assert (train_widget.settings.depth.value(), train_widget.settings.unet_width.value()) == (
+        depth, width)
+    assert "smaller U-Net" in train_widget.status.text()
+    assert train_widget.settings.cannot_continue(bundle) == ""  # Train goes on with it
+
+    assert train_widget.train() is not None
+    assert not train_widget.live_button.isEnabled()  # no live mode while training
+    assert train_widget.set_live(True) is None
+    wait_idle(qtbot, train_widget)
+    assert train_widget.live_button.isEnabled()
+
+
+def test_what_training_kept_is_said_in_plain_words():
+    from napari_unet._widgets.start_from import trainer_note
+
+    text = trainer_note("kept the model of step 57, the best on the held-out strokes "
+                        "(mean IoU 0.613 against 0.523 at step 218)")
+    assert text == ("Training kept the model as it was at step 57: it matched the painting "
+                    "set aside for checking better (0.61) than at the end, step 218 (0.52)")
+    worse = trainer_note("kept the previous model: the retrained one scored worse on the "
+                         "held-out strokes (mean IoU 0.700 against 0.400 at step 6)")
+    assert "kept the previous model" in worse and "IoU" not in worse and "0.40 against 0.70" in worse
+
+
+def test_the_held_out_score_says_how_much_was_checked():
+    from types import SimpleNamespace
+
+    from napari_unet._widgets.wording import check_text
+
+    trainer = SimpleNamespace(validator=SimpleNamespace(pixels=240),
+                              config=SimpleNamespace(mode="instance"))
+    assert check_text(trainer, 1.0) == " · check on set-aside objects 1.00 (240 px)"
+    assert check_text(trainer, None) == ""
