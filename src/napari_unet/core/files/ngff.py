@@ -26,9 +26,14 @@ CHUNK = 1024
 
 
 def is_ome_zarr(path: str | Path) -> bool:
-    """Whether ``path`` is a Zarr folder (``*.zarr``, ``*.ome.zarr``)."""
+    """Whether ``path`` is a Zarr folder (``*.zarr``, ``*.ome.zarr``), or an array or group
+    inside one (``plate.zarr/raw``)."""
     path = Path(path)
-    return path.name.lower().endswith(".zarr") and path.is_dir()
+    if not path.is_dir():
+        return False
+    return path.name.lower().endswith(".zarr") or (
+        any(p.name.lower().endswith(".zarr") for p in path.parents)
+        and any((path / f).is_file() for f in ("zarr.json", ".zarray", ".zgroup")))
 
 
 def zarr_stem(path: str | Path) -> str:
@@ -121,16 +126,17 @@ def read_ngff(path: str | Path) -> NgffImage:
     import zarr
 
     try:
-        group = zarr.open_group(str(path), mode="r")
+        found = _open(zarr, path)
+        if isinstance(found, (zarr.Array, _Arrays)):
+            return _plain(path, found)
+        group = found
         meta = _meta(group)
         if "bioformats2raw.layout" in meta and "0" in group:
             group = group["0"]
             meta = _meta(group)
         scales = meta.get("multiscales")
         if not scales:
-            raise ImageError(
-                f"{path} is a Zarr folder but not an OME-Zarr image (no 'multiscales' metadata)"
-            )
+            return _plain(path, group)
         first = scales[0]
         level = first["datasets"][0]
         array = group[level["path"]]
@@ -158,6 +164,50 @@ def read_ngff(path: str | Path) -> NgffImage:
                          f"{tuple(array.shape)}")
     return NgffImage(array, axes, transforms or [{"type": "scale", "scale": [1.0] * array.ndim}],
                      first.get("name", path.name))
+
+
+def _open(zarr, path: Path):
+    """The array or group at ``path``; a folder of arrays with no group metadata of its own
+    (``zarr.open('x.zarr/raw', mode='w', ...)`` makes those) as a dict of them."""
+    try:
+        return zarr.open(str(path), mode="r")
+    except Exception:  # noqa: BLE001 - no metadata here: look for arrays inside
+        inside = {d.name: d for d in sorted(path.iterdir())
+                  if (d / "zarr.json").is_file() or (d / ".zarray").is_file()}
+        if not inside:
+            raise
+        return _Arrays({name: zarr.open(str(d), mode="r") for name, d in inside.items()})
+
+
+class _Arrays(dict):
+    """Arrays found in a folder with no group metadata, with a group's ``arrays()``."""
+
+    def arrays(self):
+        return [(k, v) for k, v in self.items() if hasattr(v, "shape")]
+
+
+def _plain(path: Path, found) -> NgffImage:
+    """A Zarr array with no OME metadata (``zarr.open(..., mode='w', shape=...)``, dask's
+    ``to_zarr``), or a group holding exactly one: its last two axes are y, x and the others
+    are predicted plane by plane (no channel axis: a grayscale model)."""
+    import zarr
+
+    if not isinstance(found, zarr.Array):
+        arrays = sorted(name for name, _ in found.arrays())
+        if len(arrays) != 1:
+            if not arrays:
+                raise ImageError(f"{path} is a Zarr group with no image array in it (and no "
+                                 "OME-Zarr 'multiscales' metadata)")
+            raise ImageError(f"{path} holds {len(arrays)} arrays ({', '.join(arrays)}): name "
+                             f"the one to predict, as {path / arrays[0]}")
+        found = found[arrays[0]]
+    if found.ndim < 2 or 0 in found.shape:
+        raise ImageError(f"{path}: expected an image with at least two axes (y, x), got shape "
+                         f"{tuple(found.shape)}")
+    names = ["t", "z", "y", "x"][-found.ndim:] if found.ndim <= 4 else \
+        [f"dim_{i}" for i in range(found.ndim - 2)] + ["y", "x"]
+    axes = [{"name": n, "type": "time" if n == "t" else "space"} for n in names]
+    return NgffImage(found, axes, [{"type": "scale", "scale": [1.0] * found.ndim}], path.name)
 
 
 def _transforms_for(image: NgffImage, names: list[str]) -> list[dict]:
