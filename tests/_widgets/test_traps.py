@@ -176,3 +176,25 @@ def test_the_held_out_score_says_how_much_was_checked():
                               config=SimpleNamespace(mode="instance"))
     assert check_text(trainer, 1.0) == " · check on set-aside objects 1.00 (240 px)"
     assert check_text(trainer, None) == ""
+
+
+def test_where_to_paint_next_rings_are_thin_inside_the_image_and_say_the_classes(
+    viewer, layers, train_widget, qtbot
+):
+    from napari_unet._widgets.layers import find_ours
+    from napari_unet._widgets.paint_next import RING
+
+    train_widget.paint_next.setChecked(True)
+    train_widget.settings.steps.setValue(10)
+    train_widget.train()
+    qtbot.waitUntil(lambda: find_ours(viewer, "paint here", "nuclei") is not None, timeout=60_000)
+    wait_idle(qtbot, train_widget)
+    spots = find_ours(viewer, "paint here", "nuclei")
+    h, w = layers[0].data.shape
+    assert len(spots.data) >= 1
+    assert (spots.data >= RING / 2).all()
+    assert (spots.data[:, 0] <= h - 1 - RING / 2).all() and (spots.data[:, 1] <= w - 1 - RING / 2).all()
+    assert (spots.face_color[:, 3] == 0).all()  # a ring, not a disc over what it points at
+    assert set(spots.features["unsure"]) <= {"background or foreground", "foreground or background"}
+    probability = [lay for lay in viewer.layers if " P(" in lay.name]
+    assert all(not lay.visible for lay in probability)

@@ -222,7 +222,7 @@ def _write_probability(viewer, image, below, data, cls, k, plane):
     if layer is None:
         layer = Image(data, name=f"{name} P({cls})", scale=image.scale, translate=image.translate,
                       colormap="inferno", contrast_limits=(0.0, 1.0), blending="additive",
-                      visible=k > 0,
+                      visible=False,  # shown when asked for (its eye): it hides the view
                       metadata={ROLE: {"role": "probability", "image": name, "key": cls}})
         put_layer(viewer, layer, below)
     elif data is layer.data:

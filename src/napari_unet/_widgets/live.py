@@ -61,6 +61,8 @@ class Frame:
     step: int
     uncertainty: np.ndarray | None = None
     spots: np.ndarray | None = None
+    unsure: list | None = None
+    """What the model hesitates between at each spot ("background or foreground")."""
 
 
 @dataclass
@@ -130,7 +132,8 @@ def predict_view(trainer, stack, view: View, stats: dict, with_uncertainty: bool
         from .paint_next import spots_for
 
         probs = pred.probabilities[(slice(None),) + inner]
-        frame.uncertainty, frame.spots, _ = spots_for(probs, view.painted)
+        frame.uncertainty, frame.spots, _, frame.unsure = spots_for(
+            probs, view.painted, trainer.class_names)
     return frame
 
 
@@ -404,7 +407,7 @@ class LiveMode:
             write_result(self.viewer, image, full, None, names)
         if frame.uncertainty is not None:
             write_uncertainty(self.viewer, image, frame.uncertainty, frame.spots,
-                              plane=frame.view.plane, box=frame.view.box)
+                              plane=frame.view.plane, box=frame.view.box, unsure=frame.unsure)
         self.frames += 1
 
     def _returned(self, bundle) -> None:

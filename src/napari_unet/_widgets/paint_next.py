@@ -20,22 +20,50 @@ from .tasks import guarded, start
 SPOTS = 5
 SPACING = 32
 """Suggested spots are at least this many px apart and half of it away from paint."""
+RING = 20
+"""The rings' diameter in px: a thin outline, drawn wholly inside the image, that leaves
+what it points at in view."""
 
 
-def spots_for(probabilities, painted):
+def between(probabilities, coords, class_names=None) -> list[str]:
+    """For each spot, the two classes the model hesitates between there ("background or
+    foreground"): the two most probable, averaged over a few px around the spot."""
+    probs = np.asarray(probabilities, np.float32)
+    k, h, w = probs.shape
+    names = list(class_names or [f"class {i + 1}" for i in range(k)])
+    out = []
+    for y, x in np.asarray(coords, int).reshape(-1, 2):
+        near = probs[:, max(0, y - 4): y + 5, max(0, x - 4): x + 5].reshape(k, -1).mean(1)
+        top = np.argsort(near)[::-1][:2]
+        out.append(" or ".join(names[i] if i < len(names) else f"class {i + 1}" for i in top))
+    return out
+
+
+def spots_for(probabilities, painted, class_names=None):
     """``(K, h, w)`` probabilities and the painted labels there (or None) -> uncertainty
-    ``(h, w)``, spot coordinates ``(n, 2)`` and scores (runs in workers)."""
+    ``(h, w)``, spot coordinates ``(n, 2)``, scores, and what the model hesitates between
+    at each spot (:func:`between`; runs in workers)."""
     from napari_unet.core.inference.uncertainty import suggest_spots, uncertainty
 
     u = uncertainty(probabilities)
     coords, scores = suggest_spots(u, painted, k=SPOTS, spacing=SPACING)
-    return u, coords, scores
+    return u, coords, scores, between(probabilities, coords, class_names)
 
 
-def write_uncertainty(viewer, image: Image, uncert, coords, plane=(), box=None) -> Points:
+def inside(coords, shape) -> np.ndarray:
+    """Spot centres moved in so that a whole ring fits in an image of ``shape`` (h, w)."""
+    r = RING / 2
+    coords = np.asarray(coords, float).reshape(-1, 2)
+    hi = np.maximum(np.asarray(shape[-2:], float) - 1 - r, r)
+    return np.clip(coords, r, hi)
+
+
+def write_uncertainty(viewer, image: Image, uncert, coords, plane=(), box=None,
+                      unsure=None) -> Points:
     """Write ``uncert`` into ``"<image> uncertainty"`` at ``plane`` (leading index) and
     ``box`` ``(y0, y1, x0, x1)`` (None: the whole plane), and make ``coords`` (``(n, 2)``
-    within the box) the spots of that plane in ``"<image> paint here"``. Returns the
+    within the box) the spots of that plane in ``"<image> paint here"``, each labelled
+    with ``unsure`` (what the model hesitates between there, or None). Returns the
     Points layer."""
     name = image.name
     shape = spatial_shape(image)
@@ -57,10 +85,12 @@ def write_uncertainty(viewer, image: Image, uncert, coords, plane=(), box=None) 
     else:
         layer.data[plane + (slice(y0, y1), slice(x0, x1))] = uncert
         layer.refresh()
-    return _write_spots(viewer, image, layer, np.asarray(coords).reshape(-1, 2) + [y0, x0], plane)
+    coords = inside(np.asarray(coords).reshape(-1, 2) + [y0, x0], shape)
+    texts = list(unsure) if unsure is not None else [""] * len(coords)
+    return _write_spots(viewer, image, layer, coords, plane, texts)
 
 
-def _write_spots(viewer, image, below, coords, plane) -> Points:
+def _write_spots(viewer, image, below, coords, plane, texts) -> Points:
     name = image.name
     ndim = len(spatial_shape(image))
     points = np.concatenate([np.tile(np.asarray(plane, float), (len(coords), 1)),
@@ -68,16 +98,22 @@ def _write_spots(viewer, image, below, coords, plane) -> Points:
     layer = find_ours(viewer, "paint here", name)
     if layer is None:
         layer = Points(points, name=f"{name} paint here", ndim=ndim, scale=image.scale,
-                       translate=image.translate, size=SPACING, symbol="ring",
-                       face_color="yellow", border_width=0, opacity=0.9,
+                       translate=image.translate, size=RING, symbol="o",
+                       face_color="transparent", border_color="yellow", border_width=0.12,
+                       features={"unsure": texts},
+                       text={"string": "{unsure}", "color": "yellow", "size": 8,
+                             "anchor": "upper_left"},
                        metadata={ROLE: {"role": "paint here", "image": name, "key": None}})
         put_layer(viewer, layer, below)
         return layer
     old = np.asarray(layer.data).reshape(-1, ndim)
+    old_texts = list(layer.features["unsure"]) if "unsure" in layer.features else [""] * len(old)
     if plane:
         keep = ~np.all(old[:, : len(plane)] == np.asarray(plane, float), axis=1)
         points = np.concatenate([old[keep], points])
+        texts = [t for t, k in zip(old_texts, keep) if k] + texts
     layer.data = points
+    layer.features = {"unsure": texts}
     return layer
 
 
@@ -89,7 +125,7 @@ def _plane_uncertainty(stack, bundle, device, plane, painted):
 
     config = PredictConfig(device=device, threads=interactive_threads())
     prediction = yield from guarded(predict(np.asarray(stack[plane]), bundle, config))
-    return spots_for(prediction.probabilities, painted)
+    return spots_for(prediction.probabilities, painted, bundle.class_names)
 
 
 def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), device="auto"):
@@ -103,8 +139,8 @@ def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), devic
 
     def returned(result):
         if image in viewer.layers:
-            u, coords, _ = result
-            write_uncertainty(viewer, image, u, coords, plane=plane)
+            u, coords, _, unsure = result
+            write_uncertainty(viewer, image, u, coords, plane=plane, unsure=unsure)
 
     worker.returned.connect(returned)
     worker.errored.connect(lambda e: show_error(f"Uncertainty failed: {e}"))
