@@ -130,6 +130,11 @@ class TrainWidget(QWidget):
             "Also show the model's uncertainty ('<image> uncertainty') and a few spots where "
             "painting would help most ('<image> paint here'), refreshed with the prediction"
         )
+        self.correct_button = QPushButton("Correct the prediction")
+        self.correct_button.setToolTip(
+            "Copy the prediction into a new labels layer '<image> corrections', fix its "
+            "mistakes there, then Train: the current model is fine-tuned on it")
+        self.correct_button.clicked.connect(self.correct)
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.plot = LossPlot()
@@ -148,7 +153,7 @@ class TrainWidget(QWidget):
             "data": Section("Training data", self.data),
             "settings": Section("Settings", self.settings),
             "training": Section("Training", buttons, self.paint_next, self.status, self.advice,
-                                self.plot),
+                                self.plot, self.correct_button),
             "model": Section("Model", self.models),
         }
         for section in self.sections.values():
@@ -533,6 +538,35 @@ class TrainWidget(QWidget):
 
     def _paint_next_done(self) -> None:
         self.paint_worker = None
+
+    # -- correct and retrain ----------------------------------------------------------------
+    def correct(self):
+        """Copy the prediction of the first pair's image into '<image> corrections', pair
+        it there and set 'Start from' to the current model: the user fixes it, then Train
+        fine-tunes (Cellpose 2.0's loop). Returns the new layer (None, and why, if none)."""
+        from .correct import correction_hint, correction_layer
+        from .start_from import CURRENT
+
+        if self.busy:
+            return None
+        bundle = self.session.bundle
+        row = self.data.rows[0]
+        image = row.image.value
+        if bundle is None or image is None:
+            self.say_error("Cannot correct: there is no model yet; train one (or use a "
+                           "starter), then correct its prediction.")
+            return None
+        try:
+            layer = correction_layer(self.viewer, image, bundle.mode)
+        except ImageError as e:
+            self.say_error(f"Cannot correct: {e}")
+            return None
+        if bundle.mode in ("semantic", "instance"):
+            self.settings.set_mode(bundle.mode)
+        row.labels.value = layer
+        self.settings.start_from.set_spec(CURRENT)
+        self.status.setText(correction_hint(layer, bundle.mode))
+        return layer
 
     # -- live mode --------------------------------------------------------------------------
     def set_live(self, on: bool):
