@@ -198,3 +198,31 @@ def test_where_to_paint_next_rings_are_thin_inside_the_image_and_say_the_classes
     assert set(spots.features["unsure"]) <= {"background or foreground", "foreground or background"}
     probability = [lay for lay in viewer.layers if " P(" in lay.name]
     assert all(not lay.visible for lay in probability)
+
+
+def test_deleting_the_image_ends_its_prediction_with_a_message(
+    viewer, predict_widget, qtbot, gray_bundle, notifications
+):
+    rng = np.random.default_rng(0)
+    big = viewer.add_image(rng.random((1024, 1024), np.float32), name="big")
+    session_for(viewer).set_model(gray_bundle, "test")
+    predict_widget.image.value = big
+    assert predict_widget.predict() is not None
+    viewer.layers.remove("big")  # while it is predicted
+    wait_idle(qtbot, predict_widget)
+    assert predict_widget.status.text() == "Prediction stopped: 'big' was removed."
+    assert "big prediction" not in viewer.layers
+    assert any("'big' was removed" in text for _, text in notifications)
+
+
+def test_a_prediction_under_another_image_is_said(
+    viewer, layers, predict_widget, qtbot, gray_bundle, sample
+):
+    viewer.add_image(sample[0] * 2, name="other image")  # above 'nuclei', covering it
+    session_for(viewer).set_model(gray_bundle, "test")
+    predict_widget.image.value = layers[0]
+    assert predict_widget.predict() is not None
+    wait_idle(qtbot, predict_widget)
+    text = predict_widget.status.text()
+    assert text.startswith("Done: 'nuclei prediction'.")
+    assert "It lies under 'other image', which hides it" in text

@@ -126,6 +126,29 @@ def find_ours(viewer, role: str, image_name: str, key: str | None = None):
     )
 
 
+def covering(viewer, layer) -> list[str]:
+    """Names of the user's images drawn over ``layer`` that hide it: visible, above it in
+    the layer list, not additive and mostly opaque (a prediction put under them shows no
+    change)."""
+    if layer not in viewer.layers:
+        return []
+    above = list(viewer.layers)[viewer.layers.index(layer) + 1:]
+    return [other.name for other in above
+            if isinstance(other, Image) and not is_ours(other) and other.visible
+            and other.opacity >= 0.5 and other.blending not in ("additive", "minimum")]
+
+
+def hidden_by(viewer, layer) -> str:
+    """A sentence for the status when ``layer`` (a result) is hidden by images above it
+    ("" when it is in view)."""
+    names = covering(viewer, layer)
+    if not names:
+        return ""
+    which = ", ".join(f"'{n}'" for n in names)
+    return (f" It lies under {which}, which hides it: hide {which} (its eye) or move "
+            f"'{layer.name}' up to see it.")
+
+
 def put_layer(viewer, layer, above):
     """Insert ``layer`` just above ``above`` (below the annotations), keeping the selection."""
     active = viewer.layers.selection.active

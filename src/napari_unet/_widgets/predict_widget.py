@@ -30,7 +30,7 @@ from .scrolling import scrolling_layout
 from .sections import Section
 from .folder import FolderPanel
 from .layer_combo import LayerCombo
-from .layers import current_plane, is_ours, spatial_shape
+from .layers import current_plane, hidden_by, is_ours, spatial_shape
 from .model_panel import ModelPanel
 from .prediction import check_image, is_large, layer_stack, start_prediction
 from .session import session_for
@@ -159,6 +159,7 @@ class PredictWidget(QWidget):
             objects=self.objects.isChecked() and bundle.mode != "instance",
             on_done=self._done,
         )
+        self._predicting = layer
         if self.worker is not None:
             quit_with(self, self.worker)
             self.predict_button.setText("Cancel")
@@ -193,8 +194,11 @@ class PredictWidget(QWidget):
         self.worker = None
         self.predict_button.setText("Predict")
         self._check()
+        image = getattr(self, "_predicting", None)
+        if layer is None and image is not None and image not in self.viewer.layers:
+            self.status.setText(f"Prediction stopped: '{image.name}' was removed.")
         if layer is not None:
-            self.status.setText(f"Done: '{layer.name}'.")
+            self.status.setText(f"Done: '{layer.name}'.{hidden_by(self.viewer, layer)}")
             bundle = self.session.bundle
             flat = bundle is not None and bundle.model_config.spatial_dims == 2
             if self.paint_next.isChecked() and flat:  # uncertainty: 2-D models only

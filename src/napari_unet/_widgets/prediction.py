@@ -172,8 +172,7 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
     def returned(out):
         if three_d and out.probabilities is not None:  # (K, Z, Y, X) -> (Z, K, Y, X)
             out.probabilities = np.moveaxis(out.probabilities, 0, 1)
-        if layer not in viewer.layers:
-            show_warning(f"'{layer.name}' was removed before its prediction finished")
+        if layer not in viewer.layers:  # said by _end_if_removed
             return
         _drop_other_scales(viewer, layer, multiscale=False)
         result["layer"] = write_result(
@@ -192,8 +191,23 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
     worker.returned.connect(returned)
     worker.errored.connect(lambda e: show_error(f"Prediction failed: {e}"))
     worker.finished.connect(finished)
+    _end_if_removed(viewer, layer, worker)
     start(worker)
     return worker
+
+
+def _end_if_removed(viewer, layer, worker) -> None:
+    """Deleting the image being predicted ends its prediction at the next tile (``on_done``
+    then gets None; the docks say why), instead of predicting on for nothing."""
+    removed = viewer.layers.events.removed
+
+    def check(event=None):
+        if layer not in viewer.layers:
+            show_warning(f"'{layer.name}' was removed: its prediction is stopped")
+            worker.quit()
+
+    removed.connect(check)
+    worker.finished.connect(lambda: removed.disconnect(check))
 
 
 def _drop_other_scales(viewer, image, multiscale: bool) -> None:
@@ -275,5 +289,6 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
     worker.returned.connect(lambda _: result.setdefault("layer", shown[0]))
     worker.errored.connect(lambda e: show_error(f"Prediction failed: {e}"))
     worker.finished.connect(finished)
+    _end_if_removed(viewer, layer, worker)
     start(worker)
     return worker

@@ -31,7 +31,7 @@ from napari_unet.core.images import ImageError
 from .advice import AdvicePanel
 from .scrolling import scrolling_layout
 from .sections import Section
-from .layers import current_plane
+from .layers import current_plane, hidden_by
 from .live import LIVE_CPU_MODEL, LiveMode
 from .train_settings import LIVE_SMALL
 from .loss_plot import LossPlot
@@ -495,6 +495,7 @@ class TrainWidget(QWidget):
     def _predict_first(self, bundle) -> None:
         image = self._pairs[0][0] if self._pairs else None
         if image is None or image not in self.viewer.layers:
+            self._prediction_done(None, self._predict_token)
             return
         if self.predict_worker is not None:  # an older model's prediction: not wanted now
             self.predict_worker.quit()
@@ -515,8 +516,11 @@ class TrainWidget(QWidget):
             return
         self.predict_worker = None
         text = self.status.text().replace(" Predicting…", "")
+        image = self._pairs[0][0] if self._pairs else None
         if layer is not None:
-            text += f" Prediction in '{layer.name}'."
+            text += f" Prediction in '{layer.name}'.{hidden_by(self.viewer, layer)}"
+        elif image is not None and image not in self.viewer.layers:
+            text += f" '{image.name}' was removed: the model is kept, nothing was predicted."
         self.status.setText(text)
         bundle = self.session.bundle
         flat = bundle is not None and bundle.model_config.spatial_dims == 2  # paint-next: 2-D
