@@ -1,4 +1,4 @@
-"""The U-Net of Ronneberger et al. (2015), built from small blocks.
+"""The U-Net of Ronneberger et al. (2015), built from the small blocks of :mod:`.blocks`.
 
 Shapes (B = batch, C = in_channels, K = n_classes, d = depth)::
 
@@ -18,55 +18,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-
-
-class DoubleConv(nn.Sequential):
-    """(3x3 conv -> [batch norm] -> ReLU) x 2.  (B, c_in, H, W) -> (B, c_out, H-4p, W-4p)."""
-
-    def __init__(self, c_in: int, c_out: int, pad: int, batch_norm: bool):
-        layers: list[nn.Module] = []
-        for c in (c_in, c_out):
-            layers.append(nn.Conv2d(c, c_out, 3, padding=pad, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(c_out))
-            layers.append(nn.ReLU(inplace=True))
-        super().__init__(*layers)
-
-
-class Down(nn.Sequential):
-    """2x2 max-pool then :class:`DoubleConv`.  (B, c_in, H, W) -> (B, c_out, H/2 - 4p, ...)."""
-
-    def __init__(self, c_in: int, c_out: int, pad: int, batch_norm: bool, dropout: float = 0.0):
-        layers: list[nn.Module] = [nn.MaxPool2d(2), DoubleConv(c_in, c_out, pad, batch_norm)]
-        if dropout > 0:
-            layers.append(nn.Dropout2d(dropout))
-        super().__init__(*layers)
-
-
-class Up(nn.Module):
-    """Up-sample x2, concatenate the (centre-cropped) skip, :class:`DoubleConv`.
-
-    (B, c_in, h, w), skip (B, c_in/2, hs, ws) -> (B, c_out, 2h - 4p [- 2p], ...)
-    """
-
-    def __init__(self, c_in: int, c_out: int, pad: int, batch_norm: bool, upsampling: str):
-        super().__init__()
-        if upsampling == "transpose":
-            self.up = nn.ConvTranspose2d(c_in, c_in // 2, 2, stride=2)
-        else:
-            self.up = nn.Sequential(
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(c_in, c_in // 2, 3, padding=pad),
-            )
-        self.conv = DoubleConv(c_in, c_out, pad, batch_norm)
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)
-        dy = (skip.shape[-2] - x.shape[-2]) // 2
-        dx = (skip.shape[-1] - x.shape[-1]) // 2
-        if dy or dx:
-            skip = skip[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
-        return self.conv(torch.cat([skip, x], dim=1))
+from .blocks import DoubleConv, Down, Up
 
 
 class UNet(nn.Module):
@@ -76,21 +28,16 @@ class UNet(nn.Module):
         super().__init__()
         cfg = config or ModelConfig(**overrides)
         self.config = cfg
-        pad = 1 if cfg.padding == "same" else 0
+        same, norm = cfg.padding == "same", cfg.batch_norm
         widths = [cfg.base_width * 2**i for i in range(cfg.depth + 1)]
-        self.inc = DoubleConv(cfg.in_channels, widths[0], pad, cfg.batch_norm)
+        self.inc = DoubleConv(cfg.in_channels, widths[0], same=same, batch_norm=norm)
         self.downs = nn.ModuleList(
-            Down(
-                widths[i],
-                widths[i + 1],
-                pad,
-                cfg.batch_norm,
-                cfg.dropout if i >= cfg.depth - 2 else 0.0,
-            )
+            Down(widths[i], widths[i + 1], same=same, batch_norm=norm,
+                 dropout=cfg.dropout if i >= cfg.depth - 2 else 0.0)
             for i in range(cfg.depth)
         )
         self.ups = nn.ModuleList(
-            Up(widths[i + 1], widths[i], pad, cfg.batch_norm, cfg.upsampling)
+            Up(widths[i + 1], widths[i], same=same, batch_norm=norm, upsampling=cfg.upsampling)
             for i in reversed(range(cfg.depth))
         )
         self.head = nn.Conv2d(widths[0], cfg.n_classes, 1)

@@ -1,4 +1,4 @@
-"""A 3-D U-Net (Çiçek et al. 2016) for painted volumes, from the same small blocks as the 2-D one.
+"""A 3-D U-Net (Çiçek et al. 2016) for painted volumes, from the 2-D one's blocks (:mod:`.blocks`).
 
 Shapes (B = batch, C = in_channels, K = n_classes)::
 
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from .blocks import DoubleConv, Down, Up
 from .model import he_init, unet_forward
 
 Triple = tuple[int, int, int]
@@ -44,51 +45,6 @@ def level_kernels(config: ModelConfig) -> tuple[list[Triple], list[Triple]]:
     return convs, pools
 
 
-class DoubleConv3d(nn.Sequential):
-    """(conv ``kernel`` -> [batch norm] -> ReLU) x 2, "same" padding.  Shape kept."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: Triple, batch_norm: bool):
-        pad = tuple(k // 2 for k in kernel)
-        layers: list[nn.Module] = []
-        for c in (c_in, c_out):
-            layers.append(nn.Conv3d(c, c_out, kernel, padding=pad, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm3d(c_out))
-            layers.append(nn.ReLU(inplace=True))
-        super().__init__(*layers)
-
-
-class Down3d(nn.Sequential):
-    """Max-pool by ``pool`` then :class:`DoubleConv3d`.  (B, c_in, Z, Y, X) -> (B, c_out, Z/pz, Y/2, X/2)."""
-
-    def __init__(self, c_in, c_out, pool: Triple, kernel: Triple, batch_norm, dropout=0.0):
-        layers: list[nn.Module] = [nn.MaxPool3d(pool), DoubleConv3d(c_in, c_out, kernel, batch_norm)]
-        if dropout > 0:
-            layers.append(nn.Dropout3d(dropout))
-        super().__init__(*layers)
-
-
-class Up3d(nn.Module):
-    """Up-sample by ``scale``, concatenate the skip, :class:`DoubleConv3d`.
-
-    (B, c_in, z, y, x), skip (B, c_in/2, z*sz, 2y, 2x) -> (B, c_out, z*sz, 2y, 2x)
-    """
-
-    def __init__(self, c_in, c_out, scale: Triple, kernel: Triple, batch_norm, upsampling: str):
-        super().__init__()
-        if upsampling == "transpose":
-            self.up = nn.ConvTranspose3d(c_in, c_in // 2, scale, stride=scale)
-        else:
-            self.up = nn.Sequential(
-                nn.Upsample(scale_factor=scale, mode="nearest"),
-                nn.Conv3d(c_in, c_in // 2, kernel, padding=tuple(k // 2 for k in kernel)),
-            )
-        self.conv = DoubleConv3d(c_in, c_out, kernel, batch_norm)
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return self.conv(torch.cat([skip, self.up(x)], dim=1))
-
-
 class UNet3D(nn.Module):
     """Contracting path, expanding path, skip connections over volumes; forward returns logits."""
 
@@ -101,14 +57,16 @@ class UNet3D(nn.Module):
         convs, pools = level_kernels(cfg)
         self.conv_kernels, self.pool_kernels = convs, pools
         widths = [cfg.base_width * 2**i for i in range(cfg.depth + 1)]
-        self.inc = DoubleConv3d(cfg.in_channels, widths[0], convs[0], cfg.batch_norm)
+        norm = cfg.batch_norm
+        self.inc = DoubleConv(cfg.in_channels, widths[0], dims=3, kernel=convs[0], batch_norm=norm)
         self.downs = nn.ModuleList(
-            Down3d(widths[i], widths[i + 1], pools[i], convs[i + 1], cfg.batch_norm,
-                   cfg.dropout if i >= cfg.depth - 2 else 0.0)
+            Down(widths[i], widths[i + 1], dims=3, pool=pools[i], kernel=convs[i + 1],
+                 batch_norm=norm, dropout=cfg.dropout if i >= cfg.depth - 2 else 0.0)
             for i in range(cfg.depth)
         )
         self.ups = nn.ModuleList(
-            Up3d(widths[i + 1], widths[i], pools[i], convs[i], cfg.batch_norm, cfg.upsampling)
+            Up(widths[i + 1], widths[i], dims=3, scale=pools[i], kernel=convs[i], batch_norm=norm,
+               upsampling=cfg.upsampling)
             for i in reversed(range(cfg.depth))
         )
         self.head = nn.Conv3d(widths[0], cfg.n_classes, 1)
