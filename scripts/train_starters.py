@@ -43,15 +43,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from napari_unet.core.augment import AugmentParams, augment  # noqa: E402
-from napari_unet.core.bundle import Bundle, save_bundle  # noqa: E402
+from napari_unet.core.training.augment import AugmentParams, augment  # noqa: E402
+from napari_unet.core.files.bundle import Bundle, save_bundle  # noqa: E402
 from napari_unet.core.config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig  # noqa: E402
 from napari_unet.core.device import autocast_dtype, resolve_device  # noqa: E402
-from napari_unet.core.io import read_image  # noqa: E402
-from napari_unet.core.model import UNet  # noqa: E402
+from napari_unet.core.files.io import read_image  # noqa: E402
+from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.normalize import normalize  # noqa: E402
-from napari_unet.core.targets import IGNORE, INSTANCE_CLASSES, border_weight  # noqa: E402
-from napari_unet.core.train import masked_cross_entropy, seeded_generator  # noqa: E402
+from napari_unet.core.training.targets import IGNORE, INSTANCE_CLASSES, border_weight  # noqa: E402
+from napari_unet.core.training.losses import masked_cross_entropy  # noqa: E402
+from napari_unet.core.training.train import seeded_generator  # noqa: E402
 from napari_unet.core.grayscale import to_gray  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -280,8 +281,8 @@ def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 80, seed: int 
     from dataclasses import replace
 
     from napari_unet.core.metrics import match_instances
-    from napari_unet.core.postprocess import to_instances
-    from napari_unet.core.predict import predict_image
+    from napari_unet.core.inference.postprocess import to_instances
+    from napari_unet.core.inference.predict import predict_image
 
     rng = np.random.default_rng(seed)
     files = [f for name in recipe.pools for f in pool_files(name, recipe.exclude.get(name, []))]
@@ -364,8 +365,8 @@ def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
 
 
 def finalize(name: str, out: Path, scores_file: Path | None, log, cards_only=False) -> Path:
-    from napari_unet.core.bundle import load_bundle
-    from napari_unet.core.starters import STARTERS_DIR
+    from napari_unet.core.files.bundle import load_bundle
+    from napari_unet.core.files.starters import STARTERS_DIR
 
     recipe = RECIPES[name]
     packaged = load_bundle(STARTERS_DIR / f"{name}.unet") if cards_only else None

@@ -9,7 +9,8 @@ from napari_unet.core.files.bundle import BundleError, save_bundle
 from napari_unet.core.config import ModelConfig, TrainConfig
 from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.progress import drain
-from napari_unet.core.training.train import Trainer, masked_cross_entropy
+from napari_unet.core.training.losses import masked_cross_entropy
+from napari_unet.core.training.train import Trainer
 from napari_unet.synthetic import nuclei, simulate_painting
 
 
@@ -174,7 +175,7 @@ def test_shipped_nuclei_starter_is_what_auto_picks_on_synthetic_nuclei(strokes):
 def test_keeping_the_starter_costs_nothing_where_the_model_agrees_with_it():
     """The KL term is 0 when the model predicts the starter's probabilities, and on painted
     foreground it only looks at the split of interior against border."""
-    from napari_unet.core.training.train import starter_kl
+    from napari_unet.core.training.losses import starter_kl
 
     torch.manual_seed(1)
     soft = torch.softmax(torch.randn(2, 3, 6, 6), 1)

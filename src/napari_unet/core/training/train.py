@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from skimage.segmentation import relabel_sequential
 
 from ... import __version__
@@ -37,6 +36,7 @@ from ..networks.model import UNet, load_body
 from ..normalize import fit_normalization, normalize
 from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
 from ..progress import Progress
+from .losses import masked_cross_entropy, starter_kl
 from .sampling import PatchSampler
 from .selfsup import SelfSupervised, denoise_head, denoise_loss, joint_forward, take_over
 from .validation import Validator, choose_holdout
@@ -59,68 +59,6 @@ held-out strokes that a starter already gets right cannot show damage elsewhere 
 objects split less well after fine-tuning on scribbles that it already fitted, see
 docs/benchmarks.md)."""
 REPORT_EVERY_S = 0.25
-
-
-def masked_cross_entropy(
-    logits: torch.Tensor,
-    target: torch.Tensor,
-    weight: torch.Tensor | None = None,
-    pixel_weight: torch.Tensor | None = None,
-    groups: Sequence[Sequence[int]] | None = None,
-) -> torch.Tensor:
-    """Weighted pixel-wise cross-entropy over pixels whose target is not IGNORE.
-
-    ``groups``: target class ``j`` is the union of the network's classes ``groups[j]``; its
-    probability is their sum (the marginal: strokes of foreground train a 3-class starter's
-    interior + border, ``groups = [[0], [1, 2]]``). ``weight`` then has one entry per group.
-
-    ``logits (B, K, H, W)``, ``target (B, H, W)`` with IGNORE = -1 for pixels that must not
-    count (unpainted, or from outside the image); ``weight (K,)`` per class (the paper's
-    w_c); ``pixel_weight (B, H, W)`` added to it (the paper's border term). Returns the
-    weighted mean over counted pixels, 0 (with a gradient of 0) if none.
-    """
-    valid = target != IGNORE
-    safe = torch.where(valid, target, torch.zeros_like(target))
-    if groups is None:
-        per_pixel = F.cross_entropy(logits.float(), safe, reduction="none")
-    else:
-        logp = F.log_softmax(logits.float(), dim=1)
-        logp = torch.stack([torch.logsumexp(logp[:, list(g)], dim=1) for g in groups], dim=1)
-        per_pixel = F.nll_loss(logp, safe, reduction="none")
-    w = weight[safe] if weight is not None else torch.ones_like(per_pixel)
-    if pixel_weight is not None:
-        w = w + pixel_weight
-    w = w * valid.to(per_pixel.dtype)
-    return (per_pixel * w).sum() / w.sum().clamp_min(1e-6)
-
-
-def starter_kl(logits: torch.Tensor, soft: torch.Tensor, target: torch.Tensor,
-               groups: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
-    """Keep a starting model's predictions ``soft`` where the painting does not say otherwise.
-
-    Unpainted pixels (target IGNORE): ``KL(soft || softmax(logits))`` over all classes.
-    Pixels painted with a target class that is a group of several network classes (strokes of
-    foreground on a starter: interior + border): the KL of the split *within* the group, so
-    the strokes decide foreground against background and the starter keeps deciding interior
-    against border. Mean over those pixels; ``logits``, ``soft`` ``(B, K, H, W)``.
-    """
-    logp = F.log_softmax(logits.float(), dim=1)
-    p = soft.float().clamp_min(1e-6)
-    p = p / p.sum(1, keepdim=True)
-    kl = (p * (p.log() - logp)).sum(1)
-    terms = [kl[target == IGNORE]]
-    for j, g in enumerate(groups or []):
-        if len(g) < 2:
-            continue
-        inside = target == j
-        if not bool(inside.any()):
-            continue
-        q = p[:, list(g)]
-        q = q / q.sum(1, keepdim=True)
-        s = F.log_softmax(logits.float()[:, list(g)], dim=1)
-        terms.append((q * (q.log() - s)).sum(1)[inside])
-    values = torch.cat(terms)
-    return values.mean() if values.numel() else logits.sum() * 0.0
 
 
 def seeded_generator(seed: int | None) -> torch.Generator:

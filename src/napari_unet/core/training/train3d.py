@@ -38,7 +38,8 @@ from ..normalize import fit_normalization, normalize
 from ..inference.predict3d import as_planes, check_volume, read_block
 from ..progress import Progress
 from .targets import IGNORE, check_painted, class_weights, semantic_target
-from .train import REPORT_EVERY_S, Trainer, masked_cross_entropy, seeded_generator, snapshot
+from .losses import masked_cross_entropy
+from .train import REPORT_EVERY_S, Trainer, seeded_generator, snapshot
 
 
 def as_volume_labels(labels, shape) -> np.ndarray:
