@@ -67,3 +67,14 @@ def test_installed_plugin_manifest_is_the_root_napari_yaml():
     assert packaged.read_text() == (ROOT / "napari.yaml").read_text()
     assert manifest.contributions.widgets == root.contributions.widgets
     assert manifest.contributions.sample_data == root.contributions.sample_data
+
+
+def test_the_scripts_import_what_they_use_from_the_core():
+    """``scripts/`` is run by hand (retraining the starters): its imports must follow the
+    core's layout all the same."""
+    scripts = sorted((ROOT / "scripts").glob("*.py"))
+    assert scripts
+    for script in scripts:
+        out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0 and "usage" in out.stdout, f"{script.name}: {out.stderr[-500:]}"
