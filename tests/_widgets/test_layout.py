@@ -94,6 +94,10 @@ def test_both_docks_fit_at_1280x800_with_nothing_overlapping_or_cut(window, qtbo
     check(train)
     area = train.findChild(QScrollArea)
     assert area.verticalScrollBar().maximum() > 0  # too tall for the window: it scrolls
+    for section in predict.sections.values():  # every section of the predict dock open
+        section.set_expanded(True)
+    settle(qtbot, 300)
+    check(predict)
 
 
 def test_after_training_the_status_and_plot_fit(window, qtbot):

@@ -32,6 +32,7 @@ from .folder import FolderPanel
 from .layer_combo import LayerCombo
 from .layers import current_plane, hidden_by, is_ours, spatial_shape
 from .model_panel import ModelPanel
+from .objects_panel import ObjectsPanel
 from .prediction import check_image, is_large, layer_stack, start_prediction
 from .session import session_for
 from .tasks import quit_with
@@ -80,9 +81,11 @@ class PredictWidget(QWidget):
                                  self.paint_next), 1):
             grid.addWidget(box, r, 0, 1, 2)
         self.folder = FolderPanel(self.session)  # "Apply to folder…"
+        self.objects_panel = ObjectsPanel(napari_viewer, self.image)
         layout = scrolling_layout(self)
         self.sections = {
             "predict": Section("Predict", options, self.predict_button, self.status),
+            "objects": Section("Objects", self.objects_panel, expanded=False),
             "folder": Section("Folder", self.folder),
             "model": Section("Model", self.models),
         }
@@ -199,6 +202,9 @@ class PredictWidget(QWidget):
             self.status.setText(f"Prediction stopped: '{image.name}' was removed.")
         if layer is not None:
             self.status.setText(f"Done: '{layer.name}'.{hidden_by(self.viewer, layer)}")
+            self.objects_panel.update_objects()
+            if self.objects_panel.table_data is not None:
+                self.sections["objects"].set_expanded(True)
             bundle = self.session.bundle
             flat = bundle is not None and bundle.model_config.spatial_dims == 2
             if self.paint_next.isChecked() and flat:  # uncertainty: 2-D models only

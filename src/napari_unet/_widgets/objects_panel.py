@@ -1,0 +1,202 @@
+"""The predict dock's object controls and table: minimum size, fill holes and split
+sensitivity change '<image> objects' at once (no retraining: the core's
+``refine_objects`` works on the objects themselves), and a table of the objects (count,
+area, mean intensity) is shown and saved as CSV.
+
+The controls always start again from the objects as predicted (kept aside when a new
+prediction arrives), so moving a control back undoes it. 2-D images only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGridLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .layers import ROLE, find_ours, spatial_shape
+
+MAX_ROWS = 500
+"""Rows shown in the dock (the CSV has every object)."""
+MAX_PIXELS = 4096 * 4096
+NO_OBJECTS = ("No objects yet: Predict with 'Also split into objects' ticked, or with an "
+              "objects model (a starter, or one trained on whole objects).")
+
+
+def objects_layer(viewer, image):
+    """The layer holding ``image``'s objects: '<image> objects', or an objects model's
+    '<image> prediction' (one id per object); None if there is none."""
+    layer = find_ours(viewer, "objects", image.name)
+    if layer is None:
+        layer = find_ours(viewer, "prediction", image.name)
+        if layer is not None and layer.metadata[ROLE].get("kind") != "instances":
+            layer = None
+    return layer
+
+
+class ObjectsPanel(QWidget):
+    """Controls, a one-line summary, the table and 'Save table as CSV…' for the objects of
+    the image chosen in ``image_combo``."""
+
+    def __init__(self, viewer, image_combo, parent=None):
+        super().__init__(parent)
+        self.viewer = viewer
+        self.image_combo = image_combo
+        self.min_size = QSpinBox()
+        self.min_size.setRange(0, 10**7)
+        self.min_size.setSuffix(" px")
+        self.min_size.setSpecialValueText("keep all")
+        self.min_size.setToolTip("Drop objects smaller than this (area in pixels)")
+        self.fill_holes = QCheckBox("Fill holes")
+        self.fill_holes.setToolTip("Each object takes in the background it encloses")
+        self.split = QDoubleSpinBox()
+        self.split.setRange(0, 50)
+        self.split.setSingleStep(0.5)
+        self.split.setDecimals(1)
+        self.split.setSpecialValueText("as predicted")
+        self.split.setSuffix(" px")
+        self.split.setToolTip(
+            "Split touching objects again: how deep the dent between two of them must be "
+            "(px). Smaller splits more; 'as predicted' keeps the prediction's objects")
+        self.summary = QLabel(NO_OBJECTS)
+        self.summary.setWordWrap(True)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Object", "Area (px)", "Mean intensity"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setMaximumHeight(160)
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.save_button = QPushButton("Save table as CSV…")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._ask_save)
+        grid = QGridLayout()
+        grid.setColumnStretch(1, 1)
+        grid.addWidget(QLabel("Minimum size"), 0, 0)
+        grid.addWidget(self.min_size, 0, 1)
+        grid.addWidget(QLabel("Split touching"), 1, 0)
+        grid.addWidget(self.split, 1, 1)
+        grid.addWidget(self.fill_holes, 2, 0, 1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(grid)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table)
+        layout.addWidget(self.save_button)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self.update_objects)
+        self.min_size.valueChanged.connect(self._timer.start)
+        self.split.valueChanged.connect(self._timer.start)
+        self.fill_holes.toggled.connect(self._timer.start)
+        self.image_combo.currentIndexChanged.connect(lambda *_: self.update_objects())
+        self._base = None
+        self._written = None
+        self.table_data = None
+        """The last table (``core.inference.object_table``'s columns), or None."""
+
+    def settings(self) -> dict:
+        split = self.split.value()
+        return {"min_size": self.min_size.value(), "fill_holes": self.fill_holes.isChecked(),
+                "split_depth": split if split > 0 else None}
+
+    def update_objects(self) -> None:
+        """Apply the controls to the objects as predicted, write them back, and measure."""
+        from napari_unet.core.inference.object_table import object_table, refine_objects
+
+        from .layers import image_stack
+
+        image = self.image_combo.value
+        layer = objects_layer(self.viewer, image) if image is not None else None
+        self.table_data = None
+        self.save_button.setEnabled(False)
+        if layer is None:
+            self._show_rows(None)
+            self.summary.setText(NO_OBJECTS)
+            return
+        if len(spatial_shape(image)) != 2 or not isinstance(layer.data, np.ndarray):
+            self._show_rows(None)
+            self.summary.setText("Object controls and the table work on 2-D images held in "
+                                 "memory; this one is a stack or a large image.")
+            return
+        if int(np.prod(layer.data.shape)) > MAX_PIXELS:
+            self.summary.setText("The image is too large for the object table here.")
+            return
+        if layer.data is not self._written:  # a new prediction: its objects are the base
+            self._base = np.array(layer.data, copy=True)
+        settings = self.settings()
+        if settings == {"min_size": 0, "fill_holes": False, "split_depth": None}:
+            refined = self._base  # as predicted, ids and all
+        else:
+            refined = refine_objects(self._base, **settings)
+            if refined.max() <= np.iinfo(self._base.dtype).max:
+                refined = refined.astype(self._base.dtype)
+        if refined is not layer.data and not (
+                refined.shape == layer.data.shape and np.array_equal(refined, layer.data)):
+            layer.data = refined if refined is not self._base else self._base.copy()
+        self._written = layer.data
+        stack = image_stack(image)
+        names = ["red", "green", "blue"] if image.rgb else None
+        self.table_data = object_table(layer.data, np.asarray(stack), names)
+        self._show_rows(self.table_data)
+        n = len(self.table_data["label"])
+        area = self.table_data["area_px"]
+        mean_area = f", mean area {area.mean():.0f} px" if n else ""
+        self.summary.setText(f"{n} object{'' if n == 1 else 's'} in '{layer.name}'{mean_area}.")
+        self.save_button.setEnabled(True)
+
+    def _show_rows(self, table) -> None:
+        self.table.setRowCount(0)
+        if table is None:
+            return
+        means = [k for k in table if k.startswith("mean")]
+        self.table.setColumnCount(2 + len(means))
+        self.table.setHorizontalHeaderLabels(
+            ["Object", "Area (px)"] + [k.replace("mean_intensity", "Mean intensity")
+                                       .replace("mean_", "Mean ") for k in means])
+        n = min(len(table["label"]), MAX_ROWS)
+        self.table.setRowCount(n)
+        for r in range(n):
+            values = [str(int(table["label"][r])), str(int(table["area_px"][r]))]
+            values += [f"{float(table[k][r]):.3g}" for k in means]
+            for c, text in enumerate(values):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+
+    def save_csv(self, path) -> Path | None:
+        """Save the table to ``path`` (``.csv`` added if it has no suffix)."""
+        from napari_unet.core.inference.object_table import write_csv
+
+        if self.table_data is None:
+            show_error("There is no object table yet: predict objects first.")
+            return None
+        path = Path(path)
+        if not path.suffix:
+            path = path.with_suffix(".csv")
+        try:
+            saved = write_csv(self.table_data, path)
+        except OSError as e:
+            show_error(f"Cannot save the table to {path}: {e.strerror or e}")
+            return None
+        show_info(f"Object table saved to {saved}")
+        return saved
+
+    def _ask_save(self) -> None:
+        image = self.image_combo.value
+        name = f"{image.name} objects.csv" if image is not None else "objects.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Save object table", name,
+                                              "CSV table (*.csv);;All files (*)")
+        if path:
+            self.save_csv(path)

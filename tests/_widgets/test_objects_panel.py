@@ -1,0 +1,72 @@
+"""The predict dock's object controls change the objects at once, without retraining, and
+its table of objects is shown and saved as CSV."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet._widgets.layers import find_ours
+from napari_unet._widgets.session import session_for
+
+from .helpers import wait_idle
+
+
+def predict_objects(viewer, layers, predict_widget, qtbot, bundle):
+    session_for(viewer).set_model(bundle, "test")
+    predict_widget.image.value = layers[0]
+    predict_widget.objects.setChecked(True)
+    assert predict_widget.predict() is not None
+    wait_idle(qtbot, predict_widget)
+    return find_ours(viewer, "objects", "nuclei")
+
+
+def test_objects_table_after_prediction_and_controls_without_retraining(
+    viewer, layers, predict_widget, qtbot, gray_bundle, tmp_path
+):
+    objects = predict_objects(viewer, layers, predict_widget, qtbot, gray_bundle)
+    panel = predict_widget.objects_panel
+    predicted = np.array(objects.data)
+    n = len(np.unique(predicted)) - 1
+    assert n >= 3
+    assert predict_widget.sections["objects"].is_expanded()
+    assert panel.summary.text().startswith(f"{n} objects in 'nuclei objects'")
+    assert panel.table.rowCount() == n
+    areas = sorted(int(panel.table.item(r, 1).text()) for r in range(n))
+    assert areas == sorted(np.bincount(predicted.ravel())[1:][np.bincount(predicted.ravel())[1:] > 0])
+
+    # minimum size: objects drop at once, no worker runs
+    cut = int(np.median(areas)) + 1
+    panel.min_size.setValue(cut)
+    panel.update_objects()  # what the 250 ms timer calls
+    assert predict_widget.worker is None
+    kept = sum(a >= cut for a in areas)
+    assert len(np.unique(objects.data)) - 1 == kept
+    assert panel.table.rowCount() == kept
+    panel.min_size.setValue(0)  # back: the objects as predicted again
+    panel.update_objects()
+    assert np.array_equal(objects.data, predicted)
+
+    path = panel.save_csv(tmp_path / "table")
+    lines = path.read_text().strip().splitlines()
+    assert path.name == "table.csv" and len(lines) == n + 1
+    assert lines[0] == "label,area_px,centroid_y,centroid_x,mean_intensity"
+
+
+def test_the_controls_follow_a_new_prediction(viewer, layers, predict_widget, qtbot, gray_bundle):
+    objects = predict_objects(viewer, layers, predict_widget, qtbot, gray_bundle)
+    panel = predict_widget.objects_panel
+    panel.fill_holes.setChecked(True)
+    qtbot.waitUntil(lambda: panel._written is objects.data, timeout=5000)  # the timer ran
+    new = np.zeros_like(objects.data)
+    new[10:30, 10:30] = 1
+    new[15:20, 15:20] = 0
+    objects.data = new  # as a new prediction writes it
+    panel.update_objects()
+    assert (objects.data[15:20, 15:20] == 1).all()  # the new objects, holes filled
+    assert panel.table.rowCount() == 1
+
+
+def test_no_objects_says_how_to_get_them(viewer, layers, predict_widget):
+    predict_widget.objects_panel.update_objects()
+    assert "No objects yet" in predict_widget.objects_panel.summary.text()
+    assert predict_widget.objects_panel.save_csv("x.csv") is None
