@@ -96,7 +96,7 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None):
 
 def cmd_train(args) -> int:
     from .core.files.bundle import save_bundle
-    from .core.config import ModelConfig, TrainConfig
+    from .core.config import TrainConfig
     from .core.device import describe
     from .core.progress import drain
     from .core.training.from_painting import trainer_for, train_on_painting
@@ -110,9 +110,7 @@ def cmd_train(args) -> int:
     # before training, not after: the model must have somewhere to go, and not over an input
     inputs = [("image", p) for p in args.images] + [("labels", p) for p in args.labels]
     check_output_file(args.out, inputs + [("model to start from", args.init)])
-    _check_training_fits(args, ModelConfig(  # before reading: the settings alone
-        depth=args.depth or 3, base_width=args.width or 16,
-        **({"spatial_dims": 3, "anisotropy": args.anisotropy or 1} if args.three_d else {})))
+    _check_training_fits(args, _model_config(args))  # before reading: the settings alone
     if args.three_d:
         pairs = _load_volumes(args.images, args.labels, args.rgb)
     else:
@@ -132,9 +130,7 @@ def cmd_train(args) -> int:
     )
     init, chose = _start_from(args, pairs)
     explicit = (args.depth, args.width, args.padding) != (None, None, None)
-    model = None if init is not None and not explicit else ModelConfig(
-        depth=args.depth or 3, base_width=args.width or 16, padding=args.padding or "same",
-        **({"spatial_dims": 3, "anisotropy": args.anisotropy or 1} if args.three_d else {}))
+    model = None if init is not None and not explicit else _model_config(args)
     if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
                        f"this training is {model.spatial_dims}-D")
@@ -168,6 +164,16 @@ def cmd_train(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _model_config(args):
+    """The U-Net the arguments ask for: ``ModelConfig``'s defaults where none is given."""
+    from .core.config import ModelConfig
+
+    given = {"depth": args.depth, "base_width": args.width, "padding": args.padding}
+    if args.three_d:
+        given.update(spatial_dims=3, anisotropy=args.anisotropy or 1)
+    return ModelConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def _check_training_fits(args, model_config) -> None:
