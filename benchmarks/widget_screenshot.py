@@ -3,13 +3,17 @@
 Opens napari with File > Open Sample > Nuclei, docks 'Train U-Net' and 'Predict with U-Net'
 from the Plugins menu entries (through the manifest), paints the annotation layer the way a
 user would (``simulate_painting``: a few nuclei and background strokes), presses Train with
-the default settings, waits for the prediction layer, and saves a screenshot of the window.
+the default settings, waits for the prediction layer, presses Predict in the predict dock
+(its Objects section then shows the table), and saves a screenshot of the window and one
+of each dock's whole content (``train_dock.png``, ``predict_dock.png``: the scrolled
+content at the dock's width, so anything cut or overlapping shows).
 
 Run under a display; headless::
 
     xvfb-run -a -s "-screen 0 1920x1440x24" python benchmarks/widget_screenshot.py
 
-Prints one JSON line: training time, steps, time from Train to prediction, IoU.
+Prints one JSON line: training time, steps, time from Train to prediction, IoU, the docks'
+widths and content heights.
 """
 
 from __future__ import annotations
@@ -33,10 +37,26 @@ def wait(app, condition, timeout: float) -> None:
         time.sleep(0.01)
 
 
+def dock_shots(folder, docks: dict) -> dict:
+    """Save each dock's whole scrolled content as ``<name>.png``; returns their sizes."""
+    from qtpy.QtWidgets import QScrollArea
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    sizes = {}
+    for name, dock in docks.items():
+        inner = dock.findChild(QScrollArea).widget()
+        inner.grab().save(str(Path(folder) / f"{name}.png"))
+        sizes[name] = {"dock_px": [dock.width(), dock.height()],
+                       "content_px": [inner.width(), inner.height()]}
+    return sizes
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs/images/widgets_after_training.png"))
-    parser.add_argument("--size", default="1600x1250", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--docks", default=str(ROOT / "docs/images"),
+                        help="folder for train_dock.png and predict_dock.png")
     parser.add_argument("--before", default=None, metavar="PNG",
                         help="also a screenshot before Train, while the dock learns the image")
     args = parser.parse_args(argv)
@@ -84,6 +104,15 @@ def main(argv=None) -> dict:
         app.processEvents()
         time.sleep(0.02)
 
+    predict.image.value = viewer.layers["nuclei"]
+    predict.objects.setChecked(True)
+    predict.predict()
+    wait(app, lambda: not predict.busy, timeout=120)
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.02)
+    docks = dock_shots(args.docks, {"train_dock": train, "predict_dock": predict})
+
     prediction = viewer.layers["nuclei prediction"].data
     unpainted = painted == 0
     objects = train.session.bundle.mode == "instance"  # started from a starter: object ids
@@ -101,6 +130,7 @@ def main(argv=None) -> dict:
         "started_from": train.start_choice.name if train.start_choice else "none",
         "foreground_iou_unpainted": round(float((fg & gt).sum() / max(1, (fg | gt).sum())), 3),
         "screenshot": str(Path(args.out).relative_to(ROOT)) if Path(args.out).is_relative_to(ROOT) else args.out,
+        "docks": docks,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     viewer.screenshot(args.out, canvas_only=False)

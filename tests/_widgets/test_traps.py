@@ -161,7 +161,7 @@ def test_what_training_kept_is_said_in_plain_words():
     text = trainer_note("kept the model of step 57, the best on the held-out strokes "
                         "(mean IoU 0.613 against 0.523 at step 218)")
     assert text == ("Training kept the model as it was at step 57: it matched the painting "
-                    "set aside for checking better (0.61) than at the end, step 218 (0.52)")
+                    "set aside for checking better (0.61) than at the end, step 218 (0.52).")
     worse = trainer_note("kept the previous model: the retrained one scored worse on the "
                          "held-out strokes (mean IoU 0.700 against 0.400 at step 6)")
     assert "kept the previous model" in worse and "IoU" not in worse and "0.40 against 0.70" in worse
@@ -226,3 +226,11 @@ def test_a_prediction_under_another_image_is_said(
     text = predict_widget.status.text()
     assert text.startswith("Done: 'nuclei prediction'.")
     assert "It lies under 'other image', which hides it" in text
+
+
+def test_the_start_choice_says_a_score_not_iou():
+    from napari_unet._widgets.wording import plain_choice
+
+    said = plain_choice("starting from the nuclei starter: before any training it matches "
+                        "your painting with IoU 1.00 (others: cells 0.52)")
+    assert "IoU" not in said and "with a score of 1.00 (others: cells 0.52)" in said

@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
 
 from napari_unet.core.images import ImageError
 
-from .scrolling import scrolling_layout
+from .scrolling import scrolling_layout, share_column
 from .sections import Section
 from .folder import FolderPanel
 from .layer_combo import LayerCombo
@@ -173,6 +173,10 @@ class PredictWidget(QWidget):
         """In the dock's status line (it stays) and as a notification."""
         show_error(text)
         self.status.setText(text)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        share_column(self)  # both docks in one column: each gets a fair share of it
 
     def event(self, event) -> bool:  # noqa: N802 (Qt's name)
         """Closing the dock (napari takes the widget out of it) stops its work; the model

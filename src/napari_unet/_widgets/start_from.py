@@ -56,7 +56,7 @@ def sentence(text: str) -> str:
     if not text:
         return ""
     text = text[0].upper() + text[1:]
-    return text if text[-1] in ".!?)" else f"{text}."
+    return text if text[-1] in ".!?" else f"{text}."
 
 
 def trainer_note(note: str) -> str:

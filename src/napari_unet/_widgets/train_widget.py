@@ -29,7 +29,7 @@ from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
 
 from .advice import AdvicePanel
-from .scrolling import scrolling_layout
+from .scrolling import scrolling_layout, share_column
 from .sections import Section
 from .layers import current_plane, hidden_by
 from .live import LIVE_CPU_MODEL, LiveMode
@@ -44,7 +44,7 @@ from .tasks import ProgressBar, TaskError, guarded, quit_with, start
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
 from .warmup import Warmup, plane_of
-from .wording import check_text
+from .wording import check_text, plain_choice
 
 if TYPE_CHECKING:
     import napari
@@ -369,6 +369,10 @@ class TrainWidget(QWidget):
             self.stop_button.setEnabled(False)
             self.status.setText("Stopping…")
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        share_column(self)  # both docks in one column: each gets a fair share of it
+
     def event(self, event) -> bool:  # noqa: N802 (Qt's name)
         """Closing the dock (napari takes the widget out of its dock) stops its work."""
         if event.type() == QEvent.ParentChange:
@@ -431,7 +435,7 @@ class TrainWidget(QWidget):
         request = self._request
         if request is None or request.quiet:
             return
-        text = sentence(choice.message)
+        text = sentence(plain_choice(choice.message))
         if request.spec == AUTO and request.not_current and choice.name != "current model":
             text += f" (The current model cannot be continued: {request.not_current}.)"
         self._add_note(text)

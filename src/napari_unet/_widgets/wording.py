@@ -51,3 +51,9 @@ def plain(part: str) -> str:
         said = (f"kept the previous model: the retrained one matched {SET_ASIDE} less well "
                 f"({last:.2f} against {best:.2f})")
     return part[: m.start()] + said + part[m.end():]
+
+
+def plain_choice(message: str) -> str:
+    """The 'Start from' choice's message with "IoU" said as a score out of 1."""
+    return (message.replace("with IoU ", "with a score of ")
+            .replace(", IoU ", ", score "))
