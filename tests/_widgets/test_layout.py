@@ -88,7 +88,7 @@ def test_both_docks_fit_at_1280x800_with_nothing_overlapping_or_cut(window, qtbo
         assert widget.width() > 200 and widget.height() > 250, widget.height()
         check(widget)
     # the longest forms: advanced settings open, whole objects
-    train.settings.advanced.expand(animate=False)
+    train.settings.advanced.set_expanded(True)
     train.settings.set_mode("instance")
     settle(qtbot, 300)
     check(train)
@@ -135,3 +135,16 @@ def test_one_model_panel_shows_the_model_with_both_docks_open(window, viewer, qt
     qtbot.waitUntil(lambda: train.models.is_host(), timeout=5000)
     settle(qtbot)
     assert train.models.save_button.isVisible()
+
+
+def test_the_loss_axis_values_fit_left_of_the_plot(qtbot):
+    from napari_unet._widgets.loss_plot import LossPlot, _tick
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(360, 150)
+    for step, loss in enumerate([0.03, 0.01, 0.0078, 0.0123]):
+        plot.add(step, loss)
+    _, area = plot.areas()
+    fm = plot.fontMetrics()
+    assert fm.horizontalAdvance(_tick(0.0078)) + 3 <= area.left()

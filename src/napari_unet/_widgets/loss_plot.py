@@ -56,7 +56,11 @@ class LossPlot(QWidget):
         fm = self.fontMetrics()
         line = fm.height()
         frame = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
-        left = fm.horizontalAdvance("0.000") + 8
+        ticks = ["0.000"]
+        if self.points:  # the loss axis' end values, as drawn
+            losses = [v for _, v in self.points]
+            ticks += [_tick(min(losses)), _tick(max(losses))]
+        left = max(fm.horizontalAdvance(t) for t in ticks) + 8
         right = fm.horizontalAdvance("1.0") + 8
         legend = QRectF(frame.left() + 4, frame.top() + 2, frame.width() - 8, line)
         plot = QRectF(frame.left() + left, legend.bottom() + 6,

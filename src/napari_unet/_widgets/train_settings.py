@@ -24,11 +24,11 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt import QCollapsible
 
 from napari_unet.core.config import ModelConfig, TrainConfig, interactive_threads
 
 from .modes import ANNOTATIONS, CLASSES_TIPS, KINDS, annotation_help
+from .sections import Section
 from .start_from import StartFrom
 
 DEFAULT_CLASSES = "background, foreground"
@@ -174,8 +174,7 @@ class TrainSettings(QWidget):
         form.addRow(self.augment)
         form.addRow(self.three_d)
         form.addRow("Z anisotropy", self.anisotropy)
-        self.advanced = QCollapsible("Advanced settings")
-        self.advanced.addWidget(advanced)
+        self.advanced = Section("Advanced settings", advanced, expanded=False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(main)
