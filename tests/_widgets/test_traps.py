@@ -36,6 +36,10 @@ def test_one_label_per_nucleus_in_strokes_mode_is_said_and_switched(
 
     train_widget.advice.switch.click()  # "Switch to Whole objects and train"
     assert train_widget.settings.mode() == "instance"
+    # five nuclei painted here and there: the nuclei between them are said next
+    assert train_widget.worker is None
+    assert "look unpainted" in train_widget.advice.text.text()
+    train_widget.advice.anyway.click()
     assert train_widget.worker is not None
     assert not train_widget.advice.isVisibleTo(train_widget)
     wait_idle(qtbot, train_widget)
@@ -234,3 +238,39 @@ def test_the_start_choice_says_a_score_not_iou():
     said = plain_choice("starting from the nuclei starter: before any training it matches "
                         "your painting with IoU 1.00 (others: cells 0.52)")
     assert "IoU" not in said and "with a score of 1.00 (others: cells 0.52)" in said
+
+
+def test_whole_objects_painted_far_apart_show_the_area_and_the_unpainted_ones(
+    viewer, train_widget, qtbot, sample
+):
+    from napari_unet._widgets.layers import find_ours
+
+    image, truth, _ = sample
+    ids = np.unique(truth)[1:]
+    viewer.add_image(image, name="nuclei")
+    centres = {i: np.argwhere(truth == i).mean(0) for i in ids}
+    far = max(((a, b) for a in ids for b in ids if a < b),
+              key=lambda p: np.linalg.norm(centres[p[0]] - centres[p[1]]))
+    painted = np.where(np.isin(truth, far), truth, 0).astype(np.uint16)
+    viewer.add_labels(painted, name="nuclei annotations")
+    train_widget.settings.set_mode("instance")
+    assert train_widget.train() is None  # not yet: unpainted objects would be background
+    assert "look unpainted" in train_widget.advice.text.text()
+    assert not train_widget.advice.switch.isVisibleTo(train_widget)
+    area = find_ours(viewer, "annotated area", "nuclei")
+    assert area is not None and area.shape_type == ["rectangle"]
+    marks = find_ours(viewer, "unpainted", "nuclei")
+    ys, xs = np.round(marks.data).astype(int).T
+    assert len(marks.data) >= 1 and (truth[ys, xs] > 0).all() and (painted[ys, xs] == 0).all()
+    train_widget.advice.anyway.click()  # train as painted
+    assert train_widget.worker is not None
+    wait_idle(qtbot, train_widget)
+
+
+def test_whole_objects_all_painted_train_at_once(viewer, train_widget, qtbot, sample):
+    image, truth, _ = sample
+    viewer.add_image(image, name="nuclei")
+    viewer.add_labels(truth.astype(np.uint16), name="nuclei annotations")
+    train_widget.settings.set_mode("instance")
+    assert train_widget.train() is not None
+    wait_idle(qtbot, train_widget)

@@ -34,11 +34,15 @@ class AdvicePanel(QWidget):
         self.setVisible(False)
 
     def offer(self, advice) -> None:
-        """Show ``advice`` (a core ``PaintingAdvice``) and the switch to its mode."""
+        """Show ``advice`` (a core ``PaintingAdvice``) and the switch to its mode (none when
+        ``looks_like`` is None: a warning about the painting, not about the mode)."""
         self.advice = advice
         self.text.setText(advice.message)
-        self.switch.setText(f"Switch to {SHORT[advice.looks_like]} and train")
-        self.switch.setToolTip(f"Annotation: '{ANNOTATIONS[advice.looks_like]}', then Train")
+        switch = advice.looks_like in SHORT  # else only "train as painted"
+        self.switch.setVisible(switch)
+        if switch:
+            self.switch.setText(f"Switch to {SHORT[advice.looks_like]} and train")
+            self.switch.setToolTip(f"Annotation: '{ANNOTATIONS[advice.looks_like]}', then Train")
         self.setVisible(True)
 
     def clear(self) -> None:

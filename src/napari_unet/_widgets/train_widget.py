@@ -317,26 +317,46 @@ class TrainWidget(QWidget):
         show_info(advice.message)
         return True
 
+    def _unpainted(self, images, labels, config) -> bool:
+        """Whole objects: show the annotated area; whether objects inside it look
+        unpainted (then the dock says so, and nothing is trained yet)."""
+        from napari_unet.core.training.painting_check import PaintingAdvice
+
+        from .region import check_regions
+
+        text = check_regions(self.viewer, self._pairs, images, labels, config.region_margin)
+        if not text:
+            return False
+        self.advice.offer(PaintingAdvice(None, text, ()))
+        self.status.setText("Not trained yet: some objects in the annotated area look "
+                            "unpainted (see below).")
+        show_info(text)
+        return True
+
     def _switch_mode(self) -> None:
         """The advice's first answer: switch the annotation mode, then train."""
         advice = self.advice.advice
         self.advice.clear()
         if advice is not None:
             self.settings.set_mode(advice.looks_like)
-            self.train(check=False)
+            self.train(check_mode=False)  # objects painted apart are still said
 
-    def train(self, check: bool = True):
+    def train(self, check: bool = True, check_mode: bool = True):
         """Validate, then start training in a worker. Returns the worker (None if refused).
 
-        ``check``: first check that the painting fits the annotation mode (else the dock
-        says why and offers to switch, and nothing is trained)."""
+        ``check``: first check that the painting fits the annotation mode (``check_mode``;
+        else the dock says why and offers to switch) and, for whole objects, that no
+        object in the annotated area looks unpainted; else nothing is trained yet."""
         if self.worker is not None or self.live.running:
             return None
         prepared = self._prepare()
         if prepared is None:
             return None
         _, images, labels, model, config, request, names = prepared
-        if check and not self.settings.is_3d() and self._advised(labels, config.mode):
+        if (check and check_mode and not self.settings.is_3d()
+                and self._advised(labels, config.mode)):
+            return None
+        if check and config.mode == "instance" and self._unpainted(images, labels, config):
             return None
         self.advice.clear()
         self.trainer, self._bundle, self._stopped = None, None, False
