@@ -1,15 +1,27 @@
-"""Training and prediction throughput: our core against a reference built from MONAI parts.
+"""Training and prediction throughput: our core against references built from MONAI parts.
 
-    python benchmarks/speed.py [--device cpu|cuda] [--depth 4] [--width 16] [--batch 8]
-                               [--patch 128] [--steps 20] [--rounds 3] [--image 2048]
+    python benchmarks/speed.py [--device cpu|cuda] [--reference both|tuned|plain] [--depth 4]
+                               [--width 16] [--batch 8] [--patch 128] [--steps 20] [--rounds 3]
+                               [--image 2048] [--tile N] [--compare-tile 256] [--threads N]
 
-Both sides use the same model size, patch size, batch and device, and run alternately
-(ours, MONAI, MONAI, ours, ...) so drift of the machine cancels. The reference is what a user
-would assemble: MONAI's BasicUNet of the same widths (batch norm, ReLU, transposed
-convolutions, like ours), Rand2DElasticd + RandFlipd + RandRotate90d in a DataLoader with
-worker processes, a plain training loop (AMP on a GPU); and sliding_window_inference with
-*our* model, tile and overlap for prediction. Prints one JSON line per figure, ending with
-``train_speedup_vs_monai`` and ``predict_speedup_vs_monai``.
+Both sides use the same model size, patch size, batch, device and torch threads (one process),
+and run alternately (the order rotates every round) so drift of the machine cancels. The
+references are what a user would assemble: MONAI's BasicUNet of the same widths (batch norm,
+ReLU, transposed convolutions, like ours), Rand2DElasticd + RandFlipd + RandRotate90d in a
+DataLoader with worker processes (one loader shared by both references), a plain training
+loop; and sliding_window_inference over BasicUNet for prediction.
+
+* ``tuned`` (issue 17): the reference given the same precision and memory format as ours:
+  bf16 autocast wherever ours uses it (``device.autocast_dtype``: CUDA, and CPUs with native
+  bf16), channels-last model and inputs where ours uses them.
+* ``plain`` (issue 5): a reference as a user writes it first: full precision on the CPU (bf16
+  autocast on a GPU), default memory format.
+
+The references predict in the windows of 256 px output tiles (``--compare-tile``) with the
+overlap that gives the same context as ours; ``monai_tuned_our_window`` also runs the tuned
+reference in our planned window, which shows how much of the lead is tile planning.
+``ours_tile<N>`` is our prediction with the old fixed tile. Prints one JSON line per figure
+(each with ``loadavg``, ``/proc/loadavg`` when it was measured), ending with the summary.
 """
 
 from __future__ import annotations
@@ -28,8 +40,16 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def loadavg() -> str | None:
+    try:
+        with open("/proc/loadavg") as fh:
+            return " ".join(fh.read().split()[:3])
+    except OSError:  # not Linux
+        return None
+
+
 def emit(**record):
-    print(json.dumps(record), flush=True)
+    print(json.dumps({**record, "loadavg": loadavg()}), flush=True)
 
 
 def make_data(size=512, seed=0):
@@ -51,16 +71,6 @@ def ours_trainer(args, image, painted):
         config=TrainConfig(steps=10**9, seconds=None, batch_size=args.batch,
                            patch_size=args.patch, device=args.device, amp=True),
     )
-
-
-def time_ours(trainer, steps):
-    _sync(trainer.device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = trainer.train_step()
-    float(loss)
-    _sync(trainer.device)
-    return time.perf_counter() - t0
 
 
 # -- MONAI reference ---------------------------------------------------------------------
@@ -85,20 +95,13 @@ class _Crops(torch.utils.data.IterableDataset):
             yield self.transform(d)
 
 
-def monai_pipeline(args, image, painted):
-    from monai.networks.nets import BasicUNet
+def monai_loader(args, image, painted):
+    """The reference's data: random crops, MONAI's augmentation, a DataLoader with workers."""
     from monai.transforms import Compose, Rand2DElasticd, RandFlipd, RandRotate90d
 
-    from napari_unet.core.normalize import normalize
     from napari_unet.core.config import NormConfig
+    from napari_unet.core.normalize import normalize
 
-    device = torch.device(args.device)
-    w = args.width
-    if args.depth != 4:
-        raise SystemExit("MONAI's BasicUNet has depth 4: run with --depth 4")
-    model = BasicUNet(spatial_dims=2, in_channels=1, out_channels=2,
-                      features=(w, 2 * w, 4 * w, 8 * w, 16 * w, w),
-                      act="relu", norm="batch", upsample="deconv").to(device)
     keys = ["image", "label"]
     transform = Compose([
         Rand2DElasticd(keys, spacing=args.patch // 2, magnitude_range=(1, 2), prob=1.0,
@@ -109,20 +112,47 @@ def monai_pipeline(args, image, painted):
     ])
     ds = _Crops(normalize(image, NormConfig()), painted.astype(np.int64) - 1,
                 args.patch + 64, transform, seed=0)
-    loader = torch.utils.data.DataLoader(
+    return iter(torch.utils.data.DataLoader(
         ds, batch_size=args.batch, num_workers=args.workers,
-        pin_memory=device.type == "cuda", persistent_workers=args.workers > 0,
-    )
+        pin_memory=args.device.startswith("cuda"), persistent_workers=args.workers > 0,
+    ))
+
+
+def basic_unet(args, device):
+    """MONAI's BasicUNet of our widths (depth 4 only)."""
+    from monai.networks.nets import BasicUNet
+
+    w = args.width
+    if args.depth != 4:
+        raise SystemExit("MONAI's BasicUNet has depth 4: run with --depth 4")
+    return BasicUNet(spatial_dims=2, in_channels=1, out_channels=2,
+                     features=(w, 2 * w, 4 * w, 8 * w, 16 * w, w),
+                     act="relu", norm="batch", upsample="deconv").to(device)
+
+
+def reference_settings(device, tuned: bool):
+    """(autocast dtype or None, memory format) of a reference."""
+    from napari_unet.core.device import autocast_dtype, prefers_channels_last
+
+    if tuned:  # as ours: the same function decides
+        fmt = torch.channels_last if prefers_channels_last(device) else torch.contiguous_format
+        return autocast_dtype(device), fmt
+    return (torch.bfloat16 if device.type == "cuda" else None), torch.contiguous_format
+
+
+def monai_pipeline(args, batches, tuned: bool):
+    """One training step of the reference, ``tuned`` or plain, on ``batches``."""
+    device = torch.device(args.device)
+    amp, fmt = reference_settings(device, tuned)
+    model = basic_unet(args, device).to(memory_format=fmt)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    scaler_dtype = torch.bfloat16 if device.type == "cuda" else None
-    it = iter(loader)
 
     def step():
-        batch = next(it)
+        batch = next(batches)
         x = torch.as_tensor(batch["image"]).to(device, non_blocking=True)
+        x = x.contiguous(memory_format=fmt)
         y = torch.as_tensor(batch["label"])[:, 0].long().to(device, non_blocking=True) - 1
-        with torch.autocast(device.type, dtype=scaler_dtype or torch.float32,
-                            enabled=scaler_dtype is not None):
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y, ignore_index=-1)
         opt.zero_grad(set_to_none=True)
@@ -133,23 +163,32 @@ def monai_pipeline(args, image, painted):
     return model, step
 
 
-def time_monai(step, steps, device):
+# -- prediction --------------------------------------------------------------------------
+def _timed(device, fn) -> float:
     _sync(device)
     t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = step()
-    float(loss)
+    fn()
     _sync(device)
     return time.perf_counter() - t0
 
 
-# -- prediction --------------------------------------------------------------------------
-def time_predict(args, bundle):
+def interleaved(sides: dict, rounds: int, device) -> dict:
+    """Seconds per call of every side, ``rounds`` times, the order rotating each round."""
+    names = list(sides)
+    times = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            times[name].append(_timed(device, sides[name]))
+    return times
+
+
+def time_predict(args, bundle, references) -> dict:
+    """Prediction MP/s of ours (planned tiles, and the old fixed tile) and of the references."""
     from monai.inferers import sliding_window_inference
 
     from napari_unet.core.config import PredictConfig
-    from napari_unet.core.normalize import normalize
     from napari_unet.core.inference.predict import plan_tiles, predict_image
+    from napari_unet.core.normalize import normalize
 
     device = torch.device(args.device)
     rng = np.random.default_rng(1)
@@ -157,47 +196,60 @@ def time_predict(args, bundle):
     cfg = PredictConfig(tile_size=args.tile, batch_size=4, device=args.device)
     model = bundle.build_model(device)
     plan = plan_tiles(model, args.image, args.image, cfg)
-    overlap = 2 * plan.context / plan.window
-    amp = torch.bfloat16 if device.type == "cuda" else None
+    old_cfg = PredictConfig(tile_size=args.compare_tile, batch_size=4, device=args.device)
+    old = plan_tiles(model, args.image, args.image, old_cfg)
+    plans = {"ours": plan}
+    sides = {"ours": lambda: predict_image(big, bundle, cfg, model=model, probabilities=True)}
+    if args.compare_tile and old.tile != plan.tile:
+        name = f"ours_tile{args.compare_tile}"
+        plans[name] = old
+        sides[name] = lambda: predict_image(big, bundle, old_cfg, model=model, probabilities=True)
 
-    def ours():
-        predict_image(big, bundle, cfg, model=model, probabilities=True)
+    def reference(tuned: bool, window_plan):
+        amp, fmt = reference_settings(device, tuned)
+        net = basic_unet(args, device).to(memory_format=fmt).eval()
+        overlap = 2 * window_plan.context / window_plan.window
 
-    # the reference runs the same weights as a user would load them: default memory format,
-    # full precision on the CPU, bf16 autocast on a GPU
-    ref_model = bundle.build_model(device).to(memory_format=torch.contiguous_format)
+        @torch.inference_mode()
+        def run():
+            x = torch.from_numpy(normalize(big, bundle.norm))[None].to(device)
 
-    @torch.inference_mode()
-    def monai():
-        x = torch.from_numpy(normalize(big, bundle.norm))[None].to(device)
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            probs = sliding_window_inference(x, plan.window, 4, lambda t: torch.softmax(ref_model(t).float(), 1),
-                                             overlap=overlap, mode="constant", padding_mode="reflect")
-        probs.argmax(1).cpu().numpy()
+            def forward(t):
+                return torch.softmax(net(t.contiguous(memory_format=fmt)).float(), 1)
 
-    times = {"ours": [], "monai": []}
-    for fn in (ours, monai):  # warm-up
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                probs = sliding_window_inference(x, window_plan.window, 4, forward,
+                                                 overlap=overlap, mode="constant",
+                                                 padding_mode="reflect")
+            probs.argmax(1).cpu().numpy()
+
+        return run
+
+    for kind in references:
+        plans[f"monai_{kind}"] = old
+        sides[f"monai_{kind}"] = reference(kind == "tuned", old)
+    if "tuned" in references and plan.window != old.window:
+        plans["monai_tuned_our_window"] = plan
+        sides["monai_tuned_our_window"] = reference(True, plan)
+    for fn in sides.values():  # warm-up
         fn()
-    for r in range(args.rounds):
-        order = (("ours", ours), ("monai", monai)) if r % 2 == 0 else (("monai", monai), ("ours", ours))
-        for name, fn in order:
-            _sync(device)
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - t0)
+    times = interleaved(sides, args.rounds, device)
     mpx = args.image**2 / 1e6
     best = {k: min(v) for k, v in times.items()}
-    for name in ("ours", "monai"):
+    for name, p in plans.items():
         emit(figure="predict", side=name, megapixels_per_s=round(mpx / best[name], 3),
-             seconds=round(best[name], 3), image=args.image, window=plan.window, tile=plan.tile,
-             overlap=round(overlap, 3), device=args.device)
-    return best["monai"] / best["ours"]
+             seconds=round(best[name], 3), all_rounds_s=[round(t, 3) for t in times[name]],
+             image=args.image, window=p.window, tile=p.tile, tiles=p.count,
+             overhead=round(p.overhead, 3), overlap=round(2 * p.context / p.window, 3),
+             device=args.device)
+    return {name: best[name] / best["ours"] for name in best if name != "ours"}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reference", choices=["both", "tuned", "plain"], default="both",
+                    help="MONAI reference(s): tuned (our precision and memory format), plain")
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--batch", type=int, default=8)
@@ -207,39 +259,57 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2, help="MONAI DataLoader workers")
     ap.add_argument("--image", type=int, default=2048, help="side of the prediction image")
-    ap.add_argument("--tile", type=int, default=256)
+    ap.add_argument("--tile", type=int, default=None,
+                    help="our output tile (default: planned from the memory budget)")
+    ap.add_argument("--compare-tile", type=int, default=256,
+                    help="the fixed tile of the references and of ours_tile<N> (0: no ours row)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads, all sides")
+    ap.add_argument("--skip-train", action="store_true", help="prediction only")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    references = ["tuned", "plain"] if args.reference == "both" else [args.reference]
     device = torch.device(args.device)
     emit(figure="setup", device=args.device, threads=torch.get_num_threads(),
          cuda=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
          torch=torch.__version__, depth=args.depth, width=args.width, batch=args.batch,
-         patch=args.patch)
+         patch=args.patch, references=references)
 
     image, painted = make_data()
     trainer = ours_trainer(args, image, painted)
-    _, monai_step = monai_pipeline(args, image, painted)
-    for _ in range(args.warmup):
-        trainer.train_step()
-        monai_step()
-    times = {"ours": [], "monai": []}
-    for r in range(args.rounds):
-        order = ("ours", "monai") if r % 2 == 0 else ("monai", "ours")
-        for name in order:
-            if name == "ours":
-                times[name].append(time_ours(trainer, args.steps))
-            else:
-                times[name].append(time_monai(monai_step, args.steps, device))
-    px = args.batch * args.patch**2
-    best = {k: min(v) for k, v in times.items()}
-    for name in ("ours", "monai"):
-        emit(figure="train", side=name, patches_per_s=round(args.steps * args.batch / best[name], 2),
-             megapixels_per_s=round(args.steps * px / best[name] / 1e6, 3),
-             seconds_per_step=round(best[name] / args.steps, 4),
-             all_rounds_s=[round(t, 3) for t in times[name]])
-    train_speedup = best["monai"] / best["ours"]
-    predict_speedup = time_predict(args, trainer.bundle())
-    emit(figure="summary", train_speedup_vs_monai=round(train_speedup, 3),
-         predict_speedup_vs_monai=round(predict_speedup, 3), device=args.device)
+    summary = {}
+    if not args.skip_train:
+        batches = monai_loader(args, image, painted)
+        steps = {"ours": trainer.train_step}
+        for kind in references:
+            steps[f"monai_{kind}"] = monai_pipeline(args, batches, kind == "tuned")[1]
+        for _ in range(args.warmup):
+            for step in steps.values():
+                step()
+        sides = {name: (lambda step=step: float(_steps(step, args.steps)))
+                 for name, step in steps.items()}
+        times = interleaved(sides, args.rounds, device)
+        px = args.batch * args.patch**2
+        best = {k: min(v) for k, v in times.items()}
+        for name in steps:
+            emit(figure="train", side=name,
+                 patches_per_s=round(args.steps * args.batch / best[name], 2),
+                 megapixels_per_s=round(args.steps * px / best[name] / 1e6, 3),
+                 seconds_per_step=round(best[name] / args.steps, 4),
+                 all_rounds_s=[round(t, 3) for t in times[name]])
+        for kind in references:
+            summary[f"train_speedup_vs_monai_{kind}"] = round(best[f"monai_{kind}"] / best["ours"], 3)
+    for name, ratio in time_predict(args, trainer.bundle(), references).items():
+        key = f"predict_speedup_vs_{name}" if name.startswith("monai") else f"predict_gain_over_{name}"
+        summary[key] = round(ratio, 3)
+    emit(figure="summary", **summary, device=args.device)
+    return summary
+
+
+def _steps(step, n):
+    for _ in range(n):
+        loss = step()
+    return loss  # float() of it waits for the device
 
 
 if __name__ == "__main__":

@@ -273,3 +273,39 @@ def test_large_image_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
     assert np.asarray(image[:]).std() > 10, "a textured image, not a constant"
     assert not (tmp_path / "napari_unet_large_300_prediction.zarr").exists(), "removed unless --keep"
     assert large_image.main(argv)["image_made_now"] is False, "made once, then reused"
+
+
+def test_speed_benchmark_runs_the_tuned_and_plain_references_at_a_tiny_size(capsys):
+    """benchmarks/speed.py: ours, the tuned and the plain MONAI reference (training and
+    prediction), each figure with the load average; --reference picks the rows."""
+    import json
+
+    import speed
+    import torch
+
+    from napari_unet.core.device import autocast_dtype
+
+    tiny = ["--width", "4", "--batch", "2", "--patch", "32", "--steps", "1", "--rounds", "1",
+            "--warmup", "1", "--workers", "0", "--image", "256", "--compare-tile", "64"]
+    summary = speed.main(tiny)
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    sides = {(r["figure"], r.get("side")) for r in rows}
+    assert {("train", "ours"), ("train", "monai_tuned"), ("train", "monai_plain"),
+            ("predict", "ours"), ("predict", "ours_tile64"), ("predict", "monai_tuned"),
+            ("predict", "monai_plain"), ("predict", "monai_tuned_our_window")} <= sides
+    assert {"train_speedup_vs_monai_tuned", "train_speedup_vs_monai_plain",
+            "predict_speedup_vs_monai_tuned", "predict_speedup_vs_monai_plain",
+            "predict_gain_over_ours_tile64"} <= set(summary)
+    assert all("loadavg" in r for r in rows)
+    planned = next(r for r in rows if r.get("side") == "ours" and r["figure"] == "predict")
+    fixed = next(r for r in rows if r.get("side") == "ours_tile64")
+    assert planned["tile"] == 256 and fixed["tile"] == 64 and planned["overhead"] < fixed["overhead"]
+    cpu = torch.device("cpu")
+    assert speed.reference_settings(cpu, True) == (autocast_dtype(cpu), torch.channels_last)
+    assert speed.reference_settings(cpu, False) == (None, torch.contiguous_format)
+
+    summary = speed.main(tiny + ["--reference", "plain", "--skip-train"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r.get("side") for r in rows if r["figure"] == "predict"} == {
+        "ours", "ours_tile64", "monai_plain"}
+    assert set(summary) == {"predict_speedup_vs_monai_plain", "predict_gain_over_ours_tile64"}

@@ -115,8 +115,8 @@ def test_tiles_planned_from_the_memory_budget_give_the_whole_image_prediction(
 
 def test_budget_plans_compute_little_twice_and_cover_the_image():
     """The issue's case: depth 4 (context 112 px). Fixed 256 px tiles compute 3.5x the
-    image; a 2 GiB plan at most 1.5x on images of 2048 px and more, and never more than the
-    fixed tiles; the tiles cover the image, on the network's grid, and fit the budget."""
+    image; a 2 GiB plan (a GPU's) at most 1.5x on images of 2048 px and more, and never more
+    than the fixed tiles; the tiles cover the image, on the network's grid, and fit the budget."""
     model = UNet(ModelConfig(depth=4, base_width=16))
     g = model.granularity
     for h, w in [(2048, 2048), (8192, 8192), (40000, 40000), (3000, 1000), (2100, 70), (300, 300)]:
@@ -142,11 +142,15 @@ def test_a_given_tile_size_is_kept_as_it_was():
 
 
 def test_the_cpu_budget_is_capped_and_a_power_of_two(monkeypatch):
+    """Plans do not change with every megabyte freed: the CPU's cap, else a power of two."""
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: 64 * 2**30)
     assert memory.prediction_budget("cpu") == memory.CPU_PREDICT_BUDGET
+    assert memory.prediction_budget("cpu") == memory.prediction_budget(None)
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: 1000 * 2**20)
+    assert memory.prediction_budget("cpu") == memory.CPU_PREDICT_BUDGET  # 800 MiB usable
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 900 * 2**20)
     budget = memory.prediction_budget("cpu")
-    assert budget == 512 * 2**20 and budget <= memory.USABLE * 1000 * 2**20
+    assert budget == 512 * 2**20 and budget <= memory.USABLE * 900 * 2**20
 
 
 def test_out_of_memory_with_a_planned_tile_retries_with_half_of_it(monkeypatch):

@@ -22,15 +22,12 @@ PREDICT_BYTES = 26
 USABLE = 0.8
 """Share of the free memory a run may plan to use (the rest: the process, other programs)."""
 
-CPU_PREDICT_BUDGET = 2 * 2**30
+CPU_PREDICT_BUDGET = 768 * 2**20
 """Most bytes (as :func:`prediction_bytes` estimates them) one prediction batch is planned to
-use on the CPU: enough for windows of about 1,600 px (depth 3-4, width 16), where the
-overlap-tile overhead is 1.1-1.3x; larger windows compute no faster on a CPU and only raise
-the peak memory (measured in bf16: about a third of the estimate, docs/benchmarks.md)."""
-
-
-class TooLarge(ImageError):
-    """A setting or an input that would not fit in this machine's memory."""
+use on the CPU: windows of about 1,000 px for width 16 (depth 3: overlap-tile overhead
+1.3-1.4x; depth 4: 1.7-1.8x). Larger windows compute *slower* per pixel on a CPU once the
+feature maps outgrow its cache (measured with one thread, depth 3: 2.6 computed MP/s at 800 px,
+1.7 at 1,656 px; docs/benchmarks.md, issue 17), and only raise the peak memory."""
 
 
 def gib(n: float) -> str:
@@ -63,15 +60,16 @@ def available_bytes(device=None) -> int:
 def prediction_budget(device=None) -> int:
     """Bytes a prediction batch may be planned to use on ``device`` (``core.inference.tiles``):
     :data:`USABLE` of the free device memory on a GPU, of the available RAM on the CPU there
-    at most :data:`CPU_PREDICT_BUDGET`; rounded down to a power of two so that the plan (and
-    with it the chunking of zarr outputs) does not change with every megabyte freed."""
+    at most :data:`CPU_PREDICT_BUDGET`; rounded down to a power of two (or the CPU's cap) so
+    that the plan (and with it the chunking of zarr outputs) does not change with every
+    megabyte freed."""
     import torch
 
     free = USABLE * available_bytes(device)
-    on_cpu = device is None or torch.device(device).type == "cpu"
-    if on_cpu:
-        free = min(free, CPU_PREDICT_BUDGET)
-    return 2 ** int(math.floor(math.log2(max(free, 2**20))))
+    budget = 2 ** int(math.floor(math.log2(max(free, 2**20))))
+    if device is None or torch.device(device).type == "cpu":
+        return CPU_PREDICT_BUDGET if free >= CPU_PREDICT_BUDGET else min(budget, CPU_PREDICT_BUDGET)
+    return budget
 
 
 def feature_values(model_config, side: int) -> float:
