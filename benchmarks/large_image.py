@@ -2,6 +2,7 @@
 
     python benchmarks/large_image.py                    # 40,000 x 40,000 uint8, in /tmp
     python benchmarks/large_image.py --size 8000 --workdir /tmp [--instances] [--model M.pt]
+                                     [--tile N] [--backend auto|torch|compile|onnxruntime]
 
 Makes (once; kept in ``--workdir``) a ``size`` x ``size`` uint8 zarr image of synthetic nuclei,
 chunk by chunk, never whole. Trains a small default model for ``--train-seconds`` on a
@@ -9,7 +10,13 @@ chunk by chunk, never whole. Trains a small default model for ``--train-seconds`
 ``--model`` is given, then predicts the image into a zarr store with
 :func:`napari_unet.core.inference.lazy.predict_to_zarr` and prints one JSON line: seconds, megapixels
 per second, and peak resident memory of this process (``ru_maxrss``, and the highest RSS seen
-by a thread sampling ``/proc/self/statm`` every 0.1 s during the prediction).
+by a thread sampling ``/proc/self/statm`` every 0.1 s during the prediction), the tile plan
+(tile, window, computed/needed pixels) and ``/proc/loadavg`` before and after.
+
+Tiles are planned from the memory budget unless ``--tile`` is given (issue 17; ``--tile 256``
+is the plan before it). ``--backend`` forces one prediction backend
+(``core.inference.backends``) by moving ``"auto"``'s thresholds, since the lazy route chooses
+with ``"auto"``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +44,21 @@ def parse_args(argv=None):
     p.add_argument("--model", type=Path, default=None, help="a model file; default: train one")
     p.add_argument("--train-seconds", type=float, default=20.0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--tile", type=int, default=None, help="output tile (default: planned)")
+    p.add_argument("--backend", choices=["auto", "torch", "compile", "onnxruntime"], default="auto")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--instances", action="store_true", help="also split into objects")
     p.add_argument("--keep", action="store_true", help="keep the output store")
     p.add_argument("--train-only", type=Path, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def _loadavg():
+    try:
+        with open("/proc/loadavg") as fh:
+            return " ".join(fh.read().split()[:3])
+    except OSError:
+        return None
 
 
 def make_image(path: Path, size: int, chunk: int) -> bool:
@@ -136,11 +153,27 @@ def main(argv=None) -> dict:
     out_path = args.workdir / f"napari_unet_large_{args.size}_prediction.zarr"
     config = PredictConfig(tile_size=args.tile, batch_size=args.batch, device="cpu",
                            threads=args.threads)
+    from napari_unet.core.inference import backends
+    from napari_unet.core.inference.predict import plan_tiles
+
+    thresholds = backends.COMPILE_MIN_PIXELS, backends.ONNX_MIN_PIXELS  # restored below
+    if args.backend != "auto":  # lazy.fill predicts with backend="auto": steer its choice
+        backends.COMPILE_MIN_PIXELS = 0 if args.backend == "compile" else float("inf")
+        backends.ONNX_MIN_PIXELS = 0 if args.backend == "onnxruntime" else float("inf")
+        if args.backend == "onnxruntime":
+            config = replace(config, amp=False)  # "auto" exports where torch runs fp32
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    plan = plan_tiles(bundle.build_model("cpu"), args.size, args.size, config)
+    load_before = _loadavg()
     sampler = RssSampler()
     before = sampler.rss()
     sampler.start()
     t0 = time.perf_counter()
-    out = drain(predict_to_zarr(image, bundle, out_path, config, instances=args.instances))
+    try:
+        out = drain(predict_to_zarr(image, bundle, out_path, config, instances=args.instances))
+    finally:
+        backends.COMPILE_MIN_PIXELS, backends.ONNX_MIN_PIXELS = thresholds
     seconds = time.perf_counter() - t0
     peak_sampled = sampler.stop()
     labels = out.labels
@@ -155,8 +188,16 @@ def main(argv=None) -> dict:
         "peak_rss_sampled_mb": round(peak_sampled / 2**20, 1),
         "rss_before_prediction_mb": round(before / 2**20, 1),
         "threads": torch.get_num_threads() if args.threads is None else args.threads,
-        "tile": args.tile,
-        "batch": args.batch,
+        "tile": plan.tile,
+        "window": plan.window,
+        "tiles": plan.count,
+        "plan_batch": plan.batch or args.batch,
+        "overhead": round(plan.overhead, 3),
+        "tile_given": args.tile,
+        "backend": args.backend,
+        "amp": config.amp,
+        "loadavg_before": load_before,
+        "loadavg_after": _loadavg(),
         "instances": args.instances,
         "n_objects": out.objects.n_objects if out.objects else None,
         "image_made_now": made,

@@ -23,7 +23,6 @@ from ..config import PredictConfig
 from ..device import (
     autocast_dtype,
     describe,
-    prefers_channels_last,
     resolve_device,
     torch_threads,
 )
@@ -32,6 +31,7 @@ from ..images import ImageError, check_finite, check_image
 from ..networks.model import UNet
 from ..normalize import apply, stats_for
 from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
+from . import backends
 from .postprocess import label_dtype, semantic_labels
 from .tiles import TilePlan, plan_tiles  # noqa: F401 - plan_tiles is used from here too
 from ..progress import Progress, drain
@@ -66,12 +66,15 @@ def predict(
     probabilities: bool = True,
     out_labels=None,
     out_probabilities=None,
+    backend: str = "auto",
 ) -> Generator[Progress, None, Prediction]:
     """Predict a ``(C, H, W)`` array-like tile by tile, yielding progress per batch of tiles.
 
     ``model`` may be given to reuse one already built from ``bundle`` (on the right device).
     ``out_labels`` / ``out_probabilities`` may be arrays (numpy, zarr) to write into;
-    otherwise numpy arrays are made. Returns a :class:`Prediction`.
+    otherwise numpy arrays are made. ``backend``: "torch", "compile", "onnxruntime" or
+    "auto", the fastest for the work on this device (:mod:`.backends`). Returns a
+    :class:`Prediction`.
     """
     config = config or PredictConfig()
     cfg = bundle.model_config
@@ -99,7 +102,7 @@ def predict(
     while True:
         try:
             yield from _predict_tiles(image, model, device, plan, low, high, config,
-                                      out_labels, out_probabilities)
+                                      out_labels, out_probabilities, backend, bundle)
             return Prediction(out_labels, out_probabilities if probabilities else None)
         except _TileTooLarge as e:
             smaller = plan.tile // 2
@@ -119,18 +122,21 @@ class _TileTooLarge(Exception):
 
 
 def _predict_tiles(image, model, device, plan: TilePlan, low, high, config: PredictConfig,
-                   out_labels, out_probabilities) -> Generator[Progress, None, None]:
+                   out_labels, out_probabilities, backend: str = "auto",
+                   bundle: Bundle | None = None) -> Generator[Progress, None, None]:
     """Predict every tile of ``plan`` into the outputs, a batch at a time; after an
     out-of-memory error, retry with half the batch (and say so)."""
     h, w = plan.height, plan.width
     amp = autocast_dtype(device) if config.amp else None
+    name = backends.choose(backend, device, amp, plan.count * plan.window**2)
+    run = backends.runner(name, model, device, amp, bundle=bundle, threads=config.threads)
     origins = plan.origins()
     batch_size, done = plan.batch or config.batch_size, 0
     while done < len(origins):
         batch = origins[done : done + batch_size]
         try:
             with torch_threads(config.threads):
-                probs = _predict_batch(image, batch, plan, low, high, model, device, amp)
+                probs = _predict_batch(image, batch, plan, low, high, run)
         except Exception as e:  # noqa: BLE001 - only out-of-memory is handled
             if not is_out_of_memory(e):
                 raise
@@ -154,7 +160,7 @@ def _predict_tiles(image, model, device, plan: TilePlan, low, high, config: Pred
         yield Progress(stage="predict", done=done, total=len(origins), fraction=done / len(origins))
 
 
-def _predict_batch(image, batch, plan: TilePlan, low, high, model, device, amp) -> np.ndarray:
+def _predict_batch(image, batch, plan: TilePlan, low, high, run) -> np.ndarray:
     """Read, normalise and predict the windows of a batch of tile origins."""
     windows = np.stack(
         [
@@ -163,17 +169,10 @@ def _predict_batch(image, batch, plan: TilePlan, low, high, model, device, amp) 
         ]
     )
     check_finite(windows, doing="predicting")  # NaN in the image, or in its percentiles
-    return _forward(model, windows, device, amp)
-
-
-@torch.inference_mode()
-def _forward(model: UNet, windows: np.ndarray, device, amp) -> np.ndarray:
-    x = torch.from_numpy(windows).to(device, non_blocking=True)
-    if prefers_channels_last(device):
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-        logits = model(x)
-    return check_probabilities(torch.softmax(logits.float(), dim=1).cpu().numpy())
+    out = run(windows)
+    if not run.probabilities:
+        out = torch.softmax(out, dim=1)
+    return check_probabilities(out.cpu().numpy())
 
 
 def check_probabilities(probs: np.ndarray) -> np.ndarray:
@@ -203,7 +202,8 @@ def predict_normalized(image, model: UNet, config: PredictConfig | None = None, 
 
 
 def predict_planes(
-    image, bundle: Bundle, config: PredictConfig | None = None, *, probabilities: bool = False
+    image, bundle: Bundle, config: PredictConfig | None = None, *, probabilities: bool = False,
+    backend: str = "auto",
 ) -> Generator[Progress, None, Prediction]:
     """Predict an ``(..., C, H, W)`` stack plane by plane (z-stacks, time series).
 
@@ -226,6 +226,7 @@ def predict_planes(
             probabilities=probabilities,
             out_labels=labels[idx],
             out_probabilities=probs[idx] if probs is not None else None,
+            backend=backend,
         )
         for p in gen:
             yield replace(  # keeps notices (out of memory, retried smaller) for the user

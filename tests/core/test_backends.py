@@ -1,0 +1,98 @@
+"""CPU prediction backends (issue 17): torch.compile and ONNX Runtime give the labels torch
+gives, and "auto" picks them only where they pay off."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
+from napari_unet.core.files.bundle import Bundle
+from napari_unet.core.inference import backends
+from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.networks.model import UNet
+
+FP32 = PredictConfig(tile_size=32, batch_size=2, amp=False, device="cpu", threads=1)
+CPU = torch.device("cpu")
+
+
+def _bundle(seed=0):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(depth=2, base_width=4)
+    net = UNet(cfg)
+    with torch.no_grad():  # batch norm that is not the identity, so folding it matters
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return Bundle(cfg, NormConfig(), {k: v.clone() for k, v in net.state_dict().items()})
+
+
+@pytest.fixture(scope="module")
+def case():
+    image = np.random.default_rng(0).random((1, 70, 90)).astype(np.float32)
+    bundle = _bundle(seed=3)
+    expected = predict_image(image, bundle, FP32, backend="torch")
+    assert 0.2 < (expected.labels == 2).mean() < 0.8, "a prediction that is not constant"
+    assert np.abs(expected.probabilities[0] - 0.5).min() > 1e-4, "no ties float rounding could flip"
+    return image, bundle, expected
+
+
+def test_auto_compiles_or_exports_only_large_work_on_the_cpu(monkeypatch):
+    bf16 = torch.bfloat16
+    assert backends.choose("auto", CPU, bf16, 1e6) == "torch"
+    assert backends.choose("auto", CPU, bf16, 1e9) == "compile"
+    assert backends.choose("auto", torch.device("cuda"), bf16, 1e12) == "torch"
+    monkeypatch.setattr(backends, "onnx_available", lambda: True)
+    assert backends.choose("auto", CPU, None, 1e9) == "onnxruntime"
+    assert backends.choose("auto", CPU, None, 1e6) == "torch"
+    monkeypatch.setattr(backends, "onnx_available", lambda: False)
+    assert backends.choose("auto", CPU, None, 1e9) == "torch"
+    assert backends.choose("compile", CPU, None, 1) == "compile"
+    with pytest.raises(ValueError, match="backend must be"):
+        backends.choose("tensorrt", CPU, None, 1)
+
+
+def test_folding_batch_norm_keeps_the_function(case):
+    _, bundle, _ = case
+    model = bundle.build_model("cpu")
+    fused = backends.folded(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()), "a copy"
+    x = torch.rand(2, 1, 48, 64)
+    with torch.no_grad():
+        np.testing.assert_allclose(fused(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
+def test_torch_compile_gives_the_labels_torch_gives(case):
+    image, bundle, expected = case
+    got = predict_image(image, bundle, FP32, backend="compile")
+    np.testing.assert_array_equal(got.labels, expected.labels)
+    np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-5)
+
+
+def test_onnx_runtime_gives_the_labels_torch_gives(case):
+    for module in ("onnxruntime", "onnx", "onnxscript"):
+        pytest.importorskip(module)
+    image, bundle, expected = case
+    got = predict_image(image, bundle, FP32, backend="onnxruntime")
+    np.testing.assert_array_equal(got.labels, expected.labels)
+    np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-5)
+
+
+def test_a_compiler_that_fails_falls_back_to_torch(case, monkeypatch):
+    image, bundle, expected = case
+    calls = []
+
+    def broken(net, **kwargs):
+        def run(x):
+            calls.append(x.shape)
+            raise RuntimeError("InductorError: no working C++ compiler found")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    got = predict_image(image, bundle, FP32, backend="compile")
+    assert len(calls) == 1, "tried once, then torch for every tile"
+    np.testing.assert_array_equal(got.labels, expected.labels)
+    np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-6)
