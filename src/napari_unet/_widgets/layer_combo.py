@@ -1,4 +1,15 @@
-"""A combo box listing the viewer's layers of one type, kept in sync with the layer list."""
+"""A combo box listing the viewer's layers of one type, kept in sync with the layer list.
+
+Why Qt here and not magicgui (a dependency, issue 14 asked): magicgui's layer combo follows
+the layer list too, but only once it finds the viewer through its parents (after docking),
+and these combos need more than it gives: a filter (this plugin's own result layers are
+never offered as training data), a ``value`` that can be set to a layer seen through
+napari's viewer proxy, and the labels combo of a pair following its image's shape while a
+user's choice is kept. The file pickers are one button each that opens Qt's dialog (a
+magicgui FileEdit adds a path field the docks have no room for), and the settings forms
+show a chosen few fields of the config dataclasses with special values ("no time limit",
+"random", "keep all", "as predicted") that magicgui's spin boxes do not have. So the docks
+stay plain Qt; the config dataclasses remain the single source of defaults."""
 
 from __future__ import annotations
 
