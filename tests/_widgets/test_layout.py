@@ -3,6 +3,7 @@ they need to, sections fold away, and one model panel shows the model."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from qtpy.QtCore import QRect
 from qtpy.QtWidgets import QAbstractButton, QApplication, QLabel, QScrollArea, QWidget
@@ -82,7 +83,7 @@ def check(widget):
     assert not cut_labels(widget), cut_labels(widget)
 
 
-def test_both_docks_fit_at_1280x800_with_nothing_overlapping_or_cut(window, qtbot):
+def test_both_docks_fit_at_1280x800_with_nothing_overlapping_or_cut(window, viewer, qtbot):
     train, predict = window
     for widget in (train, predict):  # stacked in one column, each gets a fair share
         assert widget.width() > 200 and widget.height() > 250, widget.height()
@@ -98,6 +99,13 @@ def test_both_docks_fit_at_1280x800_with_nothing_overlapping_or_cut(window, qtbo
         section.set_expanded(True)
     settle(qtbot, 300)
     check(predict)
+    stack = viewer.add_image(np.zeros((3, 64, 64), np.float32), name="a stack of three")
+    predict.image.value = stack  # the channel question shows
+    train.data.rows[0].image.value = stack
+    settle(qtbot, 300)
+    assert predict.channels.isVisible() and train.data.channels.isVisible()
+    check(predict)
+    check(train)
 
 
 def test_after_training_the_status_and_plot_fit(window, qtbot):

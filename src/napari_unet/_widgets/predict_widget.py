@@ -28,6 +28,7 @@ from napari_unet.core.images import ImageError
 
 from .scrolling import scrolling_layout, share_column
 from .sections import Section
+from .channel_pick import ChannelPick
 from .folder import FolderPanel
 from .layer_combo import LayerCombo
 from .layers import current_plane, hidden_by, is_ours, spatial_shape
@@ -77,8 +78,9 @@ class PredictWidget(QWidget):
         grid.setColumnStretch(1, 1)
         grid.addWidget(QLabel("Image"), 0, 0)
         grid.addWidget(self.image, 0, 1)
-        for r, box in enumerate((self.probabilities, self.objects, self.current_only,
-                                 self.paint_next), 1):
+        self.channels = ChannelPick(napari_viewer, self.image)
+        for r, box in enumerate((self.channels, self.probabilities, self.objects,
+                                 self.current_only, self.paint_next), 1):
             grid.addWidget(box, r, 0, 1, 2)
         self.folder = FolderPanel(self.session)  # "Apply to folder…"
         self.objects_panel = ObjectsPanel(napari_viewer, self.image)

@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
 from napari_unet.core.images import ImageError, as_label_array, check_class_labels, check_finite
 from napari_unet.core.training.targets import INSTANCE_CLASSES, check_painted
 
+from .channel_pick import ChannelPick
 from .layer_combo import LayerCombo
 from .layers import is_ours, new_annotation_layer, spatial_shape, training_planes
 from .modes import LABELS_TIPS, NEW_LAYER_TIPS, NEW_OBJECTS_LAYER, NO_OBJECTS, NO_STROKES
@@ -182,6 +183,8 @@ class TrainingData(QWidget):
         layout.addLayout(buttons)
         self.mode = "semantic"
         self.add_pair()
+        self.channels = ChannelPick(viewer, self.rows[0].image)  # the first pair's image
+        layout.insertWidget(1, self.channels)
         self.set_mode("semantic")
 
     def set_mode(self, mode: str) -> None:
