@@ -30,6 +30,10 @@ feature maps outgrow its cache (measured with one thread, depth 3: 2.6 computed 
 1.7 at 1,656 px; docs/benchmarks.md, issue 17), and only raise the peak memory."""
 
 
+class TooLarge(ImageError):
+    """A setting or an input that would not fit in this machine's memory."""
+
+
 def gib(n: float) -> str:
     """Bytes for people: '149 GiB', '3.2 GiB', '512 MiB'."""
     if n >= 2**30:
