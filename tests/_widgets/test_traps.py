@@ -262,6 +262,8 @@ def test_whole_objects_painted_far_apart_show_the_area_and_the_unpainted_ones(
     marks = find_ours(viewer, "unpainted", "nuclei")
     ys, xs = np.round(marks.data).astype(int).T
     assert len(marks.data) >= 1 and (truth[ys, xs] > 0).all() and (painted[ys, xs] == 0).all()
+    assert train_widget.set_live(True) is None  # live mode says it too
+    assert not train_widget.live.running
     train_widget.advice.anyway.click()  # train as painted
     assert train_widget.worker is not None
     wait_idle(qtbot, train_widget)

@@ -619,7 +619,8 @@ class TrainWidget(QWidget):
             self.live_button.setChecked(False)
             return None
         pairs, images, labels, model, config, request, names = prepared
-        if self._advised(labels, config.mode):
+        if self._advised(labels, config.mode) or (
+                config.mode == "instance" and self._unpainted(images, labels, config)):
             self.live_button.setChecked(False)
             return None
         self.warmup.stop()  # live mode starts at once: the two would share the CPU
