@@ -137,7 +137,9 @@ def test_where_to_paint_next_from_the_predict_widget(viewer, layers, predict_wid
 
 def test_live_mode_with_whole_objects(viewer, train_widget, qtbot, sample, quick_live):
     image, truth, _ = sample
-    objects = np.where(np.isin(truth, np.unique(truth)[1:5]), truth, 0).astype(np.uint16)
+    # every nucleus painted: four of ten, far apart, would leave unpainted ones in the
+    # annotated area, and live mode would wait (test_traps.py)
+    objects = truth.astype(np.uint16)
     viewer.add_image(image, name="cells")
     lab = viewer.add_labels(objects.copy(), name="cells annotations")
     train_widget.settings.set_mode("instance")

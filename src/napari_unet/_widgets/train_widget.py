@@ -21,7 +21,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -32,8 +31,7 @@ from .advice import AdvicePanel
 from .scrolling import scrolling_layout, share_column
 from .sections import Section
 from .layers import current_plane, hidden_by
-from .live import LIVE_CPU_MODEL, LiveMode
-from .train_settings import LIVE_SMALL
+from .live import LiveMode
 from .loss_plot import LossPlot
 from .model_panel import ModelPanel
 from .modes import TRAIN_HINTS
@@ -41,6 +39,8 @@ from .prediction import auto_plane, has_results, start_prediction
 from .session import session_for
 from .start_from import AUTO, NONE, StartRequest, sentence, trainer_note
 from .tasks import ProgressBar, TaskError, guarded, quit_with, start
+from .train_checks import PaintingChecks
+from .train_live import LiveControls
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
 from .warmup import Warmup, plane_of
@@ -106,7 +106,7 @@ def _until(trainer, stop):
     return trainer.bundle() if trainer.step > 0 else None
 
 
-class TrainWidget(QWidget):
+class TrainWidget(PaintingChecks, LiveControls, QWidget):
     """Choose image/labels pairs, train (Stop keeps the model so far), see the result."""
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):
@@ -301,45 +301,6 @@ class TrainWidget(QWidget):
         and as a notification."""
         show_error(text)
         self.status.setText(text)
-
-    def _advised(self, labels, mode: str) -> bool:
-        """Whether the painting looks made for the other annotation mode: then the dock
-        says so (:class:`~.advice.AdvicePanel`) and nothing is trained yet."""
-        from napari_unet.core.training.painting_check import check_painting
-
-        advice = check_painting(labels, mode)
-        if advice is None:
-            self.advice.clear()
-            return False
-        self.advice.offer(advice)
-        self.status.setText("Not trained yet: the painting looks made for the other "
-                            "annotation mode (see below).")
-        show_info(advice.message)
-        return True
-
-    def _unpainted(self, images, labels, config) -> bool:
-        """Whole objects: show the annotated area; whether objects inside it look
-        unpainted (then the dock says so, and nothing is trained yet)."""
-        from napari_unet.core.training.painting_check import PaintingAdvice
-
-        from .region import check_regions
-
-        text = check_regions(self.viewer, self._pairs, images, labels, config.region_margin)
-        if not text:
-            return False
-        self.advice.offer(PaintingAdvice(None, text, ()))
-        self.status.setText("Not trained yet: some objects in the annotated area look "
-                            "unpainted (see below).")
-        show_info(text)
-        return True
-
-    def _switch_mode(self) -> None:
-        """The advice's first answer: switch the annotation mode, then train."""
-        advice = self.advice.advice
-        self.advice.clear()
-        if advice is not None:
-            self.settings.set_mode(advice.looks_like)
-            self.train(check_mode=False)  # objects painted apart are still said
 
     def train(self, check: bool = True, check_mode: bool = True):
         """Validate, then start training in a worker. Returns the worker (None if refused).
@@ -566,137 +527,3 @@ class TrainWidget(QWidget):
 
     def _paint_next_done(self) -> None:
         self.paint_worker = None
-
-    # -- correct and retrain ----------------------------------------------------------------
-    def correct(self):
-        """Copy the prediction of the first pair's image into '<image> corrections', pair
-        it there and set 'Start from' to the current model: the user fixes it, then Train
-        fine-tunes (Cellpose 2.0's loop). Returns the new layer (None, and why, if none)."""
-        from .correct import correction_hint, correction_layer
-        from .start_from import CURRENT
-
-        if self.busy:
-            return None
-        bundle = self.session.bundle
-        row = self.data.rows[0]
-        image = row.image.value
-        if bundle is None or image is None:
-            self.say_error("Cannot correct: there is no model yet; train one (or use a "
-                           "starter), then correct its prediction.")
-            return None
-        try:
-            layer = correction_layer(self.viewer, image, bundle.mode)
-        except ImageError as e:
-            self.say_error(f"Cannot correct: {e}")
-            return None
-        if bundle.mode in ("semantic", "instance"):
-            self.settings.set_mode(bundle.mode)
-        row.labels.value = layer
-        self.settings.start_from.set_spec(CURRENT)
-        self.status.setText(correction_hint(layer, bundle.mode))
-        return layer
-
-    # -- live mode --------------------------------------------------------------------------
-    def set_live(self, on: bool):
-        """Turn live mode on (returns its worker, or None if it cannot start) or off (stops
-        after the running step; the model is kept and predicted as after training)."""
-        if not on:
-            if self.live.running:
-                self.live.stop()
-                self.live_button.setEnabled(False)
-                self.status.setText("Live: stopping…")
-            return None
-        if self.worker is not None or self.live.running:
-            self.live_button.setChecked(self.live.running)
-            return None
-        if self.settings.is_3d():
-            self.say_error("Live mode is 2-D only: untick '3-D U-Net' under Advanced "
-                           "settings, or use Train for a 3-D U-Net")
-            self.live_button.setChecked(False)
-            return None
-        prepared = self._prepare()
-        if prepared is None:
-            self.live_button.setChecked(False)
-            return None
-        pairs, images, labels, model, config, request, names = prepared
-        if self._advised(labels, config.mode) or (
-                config.mode == "instance" and self._unpainted(images, labels, config)):
-            self.live_button.setChecked(False)
-            return None
-        self.warmup.stop()  # live mode starts at once: the two would share the CPU
-        from napari_unet.core.config import ModelConfig
-        from napari_unet.core.device import resolve_device
-
-        try:
-            device = resolve_device(config.device)
-        except RuntimeError as e:
-            self.say_error(f"Cannot train: {e}")
-            self.live_button.setChecked(False)
-            return None
-        default = ModelConfig()
-        small = (device.type == "cpu"
-                 and (model.depth, model.base_width) == (default.depth, default.base_width))
-        if small:  # used only if training starts from scratch
-            model = ModelConfig(**LIVE_CPU_MODEL)
-        self._live_small = small
-        self.plot.clear()
-        self.live.set_uncertainty(self.paint_next.isChecked())
-        worker = self.live.start(pairs, images, labels, model, config, request, names,
-                                 device.type)
-        quit_with(self, worker)
-        self.live_button.setChecked(True)
-        self.train_button.setEnabled(False)
-        self.stop_button.setEnabled(True)  # Stop ends live mode too
-        self.status.setText("Live: preparing… paint on, the prediction follows." if request.quiet
-                            else "Live: trying the starting models on your painting…")
-        return worker
-
-    def _on_live_choice(self, choice) -> None:
-        self._say_choice(choice)
-        if not self.live.stopping:
-            small = self._live_small and choice.bundle is None
-            size = " (a smaller U-Net on the CPU)" if small else ""
-            said = f"{self._note} " if not self._request.quiet else ""
-            self.status.setText(f"Live: {said}Preparing{size}… paint on, the prediction follows.")
-
-    def _on_live_progress(self, item) -> None:
-        if item.loss is not None:
-            self.plot.add(item.done, item.loss)
-        if not self.live.stopping:
-            loss = f" · loss {self.plot.points[-1][1]:.3f}" if self.plot.points else ""
-            self.status.setText(
-                f"Live · step {item.done}{loss} · view predicted {self.live.frames}× · "
-                f"new painting picked up {self.live.picked}×"
-            )
-
-    def _on_live_note(self, text: str) -> None:
-        show_info(text)
-
-    def _on_live_finished(self, bundle, trainer) -> None:
-        self.live_button.setChecked(False)
-        self.live_button.setEnabled(True)
-        self.train_button.setEnabled(True)
-        self.stop_button.setEnabled(False)
-        if trainer is not None:
-            self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
-                             "stopped": True, "device": trainer.device.type}
-        if bundle is None or self._closed:
-            if not self._closed:
-                self.status.setText("Live mode off before the first step; the model is "
-                                    "unchanged.")
-            return
-        small = self._live_small and self.start_choice is not None and self.start_choice.bundle is None
-        if small:  # the settings keep their U-Net size (see TrainSettings.show_model)
-            bundle.info[LIVE_SMALL] = True
-        names = [image.name for image, _ in self._pairs]
-        self.session.set_model(bundle, f"Trained live on {', '.join(names)}", trained_on=names)
-        size = (f" Live used a smaller U-Net on the CPU (depth {bundle.model_config.depth}, "
-                f"width {bundle.model_config.base_width}): Train goes on training it; 'Start "
-                "from: Nothing' trains one of the size under Advanced settings."
-                if small else "")
-        self.status.setText(
-            f"Live mode off after {trainer.step} steps; the model is kept.{size} Predicting…"
-        )
-        self._note = ""
-        self._predict_first(bundle)
-
