@@ -164,21 +164,28 @@ def monai_pipeline(args, batches, tuned: bool):
 
 
 # -- prediction --------------------------------------------------------------------------
-def _timed(device, fn) -> float:
+def _timed(device, fn, cpu_times=None) -> float:
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
     _sync(device)
+    if cpu_times is not None:
+        cpu_times.append(time.process_time() - c0)
     return time.perf_counter() - t0
 
 
-def interleaved(sides: dict, rounds: int, device) -> dict:
-    """Seconds per call of every side, ``rounds`` times, the order rotating each round."""
+def interleaved(sides: dict, rounds: int, device, cpu: dict | None = None) -> dict:
+    """Seconds per call of every side, ``rounds`` times, the order rotating each round;
+    ``cpu`` (if given) gets this process's CPU seconds per call (a figure that time-sharing
+    with other programs hardly changes with ``--threads 1``; worker processes not counted)."""
     names = list(sides)
     times = {n: [] for n in names}
+    for name in names:
+        if cpu is not None:
+            cpu[name] = []
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            times[name].append(_timed(device, sides[name]))
+            times[name].append(_timed(device, sides[name], None if cpu is None else cpu[name]))
     return times
 
 
@@ -196,7 +203,7 @@ def time_predict(args, bundle, references) -> dict:
     cfg = PredictConfig(tile_size=args.tile, batch_size=4, device=args.device)
     model = bundle.build_model(device)
     plan = plan_tiles(model, args.image, args.image, cfg)
-    old_cfg = PredictConfig(tile_size=args.compare_tile, batch_size=4, device=args.device)
+    old_cfg = PredictConfig(tile_size=args.compare_tile or 256, batch_size=4, device=args.device)
     old = plan_tiles(model, args.image, args.image, old_cfg)
     plans = {"ours": plan}
     sides = {"ours": lambda: predict_image(big, bundle, cfg, model=model, probabilities=True)}
@@ -233,16 +240,23 @@ def time_predict(args, bundle, references) -> dict:
         sides["monai_tuned_our_window"] = reference(True, plan)
     for fn in sides.values():  # warm-up
         fn()
-    times = interleaved(sides, args.rounds, device)
+    cpu = {}
+    times = interleaved(sides, args.rounds, device, cpu)
     mpx = args.image**2 / 1e6
     best = {k: min(v) for k, v in times.items()}
+    best_cpu = {k: min(v) for k, v in cpu.items()}
     for name, p in plans.items():
         emit(figure="predict", side=name, megapixels_per_s=round(mpx / best[name], 3),
+             megapixels_per_cpu_s=round(mpx / best_cpu[name], 3),
              seconds=round(best[name], 3), all_rounds_s=[round(t, 3) for t in times[name]],
              image=args.image, window=p.window, tile=p.tile, tiles=p.count,
              overhead=round(p.overhead, 3), overlap=round(2 * p.context / p.window, 3),
              device=args.device)
-    return {name: best[name] / best["ours"] for name in best if name != "ours"}
+    ratios = {name: best[name] / best["ours"] for name in best if name != "ours"}
+    if device.type == "cpu":
+        ratios.update({f"{name}_cpu_time": best_cpu[name] / best_cpu["ours"]
+                       for name in best if name != "ours"})
+    return ratios
 
 
 def main(argv=None):
@@ -262,7 +276,8 @@ def main(argv=None):
     ap.add_argument("--tile", type=int, default=None,
                     help="our output tile (default: planned from the memory budget)")
     ap.add_argument("--compare-tile", type=int, default=256,
-                    help="the fixed tile of the references and of ours_tile<N> (0: no ours row)")
+                    help="the fixed tile of the references and of ours_tile<N> (0: no ours_tile "
+                         "row; the references keep 256)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads, all sides")
     ap.add_argument("--skip-train", action="store_true", help="prediction only")
     args = ap.parse_args(argv)

@@ -329,4 +329,7 @@ def test_speed_benchmark_runs_the_tuned_and_plain_references_at_a_tiny_size(caps
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {r.get("side") for r in rows if r["figure"] == "predict"} == {
         "ours", "ours_tile64", "monai_plain"}
-    assert set(summary) == {"predict_speedup_vs_monai_plain", "predict_gain_over_ours_tile64"}
+    assert set(summary) == {"predict_speedup_vs_monai_plain", "predict_gain_over_ours_tile64",
+                            "predict_speedup_vs_monai_plain_cpu_time",
+                            "predict_gain_over_ours_tile64_cpu_time"}
+    assert all(r["megapixels_per_cpu_s"] > 0 for r in rows if r["figure"] == "predict")
