@@ -3,6 +3,8 @@
     python benchmarks/speed.py [--device cpu|cuda] [--reference both|tuned|plain] [--depth 4]
                                [--width 16] [--batch 8] [--patch 128] [--steps 20] [--rounds 3]
                                [--image 2048] [--tile N] [--compare-tile 256] [--threads N]
+    python benchmarks/speed.py --threads 1 --depth 3 --scan-windows 368x4,960x1,1656x1
+    python benchmarks/speed.py --threads 1 --depth 3 --scan-backends 800
 
 Both sides use the same model size, patch size, batch, device and torch threads (one process),
 and run alternately (the order rotates every round) so drift of the machine cancels. The
@@ -259,6 +261,70 @@ def time_predict(args, bundle, references) -> dict:
     return ratios
 
 
+def scan_windows(args, spec: str) -> None:
+    """Computed MP per CPU-second of our network alone for each ``SIDExBATCH`` window."""
+    from napari_unet.core.config import ModelConfig
+    from napari_unet.core.device import autocast_dtype
+    from napari_unet.core.networks.model import UNet
+
+    device = torch.device(args.device)
+    amp = autocast_dtype(device)
+    net = UNet(ModelConfig(depth=args.depth, base_width=args.width)).eval().to(
+        device, memory_format=torch.channels_last)
+    cases = [tuple(int(v) for v in item.split("x")) for item in spec.split(",")]
+    xs = {c: torch.rand(c[1], 1, c[0], c[0], device=device).contiguous(
+        memory_format=torch.channels_last) for c in cases}
+
+    @torch.inference_mode()
+    def run(x):
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            net(x)
+
+    sides = {c: (lambda x=xs[c]: run(x)) for c in cases}
+    for fn in sides.values():
+        fn()
+    cpu = {}
+    times = interleaved(sides, args.rounds, device, cpu)
+    for (side, batch) in cases:
+        px = batch * side * side / 1e6
+        emit(figure="window", window=side, batch=batch, depth=args.depth, width=args.width,
+             computed_megapixels_per_s=round(px / min(times[(side, batch)]), 3),
+             computed_megapixels_per_cpu_s=round(px / min(cpu[(side, batch)]), 3))
+
+
+def scan_backends(args, window: int) -> None:
+    """Computed MP per CPU-second of each prediction backend on one window, bf16 and fp32."""
+    from napari_unet.core.config import ModelConfig, NormConfig
+    from napari_unet.core.device import autocast_dtype
+    from napari_unet.core.files.bundle import Bundle
+    from napari_unet.core.inference import backends
+    from napari_unet.core.networks.model import UNet
+
+    device = torch.device(args.device)
+    cfg = ModelConfig(depth=args.depth, base_width=args.width)
+    bundle = Bundle(cfg, NormConfig(), UNet(cfg).state_dict())
+    model = bundle.build_model(device)
+    x = np.random.default_rng(0).random((1, 1, window, window), dtype=np.float32)
+    sides = {}
+    for amp in {autocast_dtype(device), None}:
+        for name in ("torch", "compile", "onnxruntime"):
+            if name == "onnxruntime" and (amp is not None or not backends.onnx_available()):
+                continue
+            t0 = time.perf_counter()
+            run = backends.runner(name, model, device, amp, bundle=bundle, threads=args.threads)
+            run(x)  # built: exported (ONNX) or compiled (on this first call)
+            key = f"{name}_{'bf16' if amp is not None else 'fp32'}"
+            emit(figure="backend_build", backend=key, seconds=round(time.perf_counter() - t0, 1))
+            sides[key] = lambda run=run: run(x)
+    cpu = {}
+    times = interleaved(sides, args.rounds, device, cpu)
+    px = window * window / 1e6
+    for key in sides:
+        emit(figure="backend", backend=key, window=window, depth=args.depth, width=args.width,
+             computed_megapixels_per_s=round(px / min(times[key]), 3),
+             computed_megapixels_per_cpu_s=round(px / min(cpu[key]), 3))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
@@ -280,9 +346,19 @@ def main(argv=None):
                          "row; the references keep 256)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads, all sides")
     ap.add_argument("--skip-train", action="store_true", help="prediction only")
+    ap.add_argument("--scan-windows", default=None, metavar="SIDExBATCH,...",
+                    help="only time our network per window size, e.g. 480x4,960x1,1656x1")
+    ap.add_argument("--scan-backends", type=int, default=None, metavar="WINDOW",
+                    help="only time the prediction backends on one window of this side")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.scan_windows or args.scan_backends:
+        if args.scan_windows:
+            scan_windows(args, args.scan_windows)
+        if args.scan_backends:
+            scan_backends(args, args.scan_backends)
+        return {}
     references = ["tuned", "plain"] if args.reference == "both" else [args.reference]
     device = torch.device(args.device)
     emit(figure="setup", device=args.device, threads=torch.get_num_threads(),

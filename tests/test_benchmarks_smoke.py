@@ -333,3 +333,16 @@ def test_speed_benchmark_runs_the_tuned_and_plain_references_at_a_tiny_size(caps
                             "predict_speedup_vs_monai_plain_cpu_time",
                             "predict_gain_over_ours_tile64_cpu_time"}
     assert all(r["megapixels_per_cpu_s"] > 0 for r in rows if r["figure"] == "predict")
+
+
+def test_speed_benchmark_scans_windows(capsys):
+    import json
+
+    import speed
+
+    assert speed.main(["--scan-windows", "64x2,96x1", "--depth", "2", "--width", "4",
+                       "--rounds", "1", "--threads", "1"]) == {}
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    windows = [r for r in rows if r["figure"] == "window"]
+    assert [(r["window"], r["batch"]) for r in windows] == [(64, 2), (96, 1)]
+    assert all(r["computed_megapixels_per_cpu_s"] > 0 and r["loadavg"] for r in windows)
