@@ -57,7 +57,9 @@ def test_auto_compiles_or_exports_only_large_work_on_the_cpu(monkeypatch):
 def test_folding_batch_norm_keeps_the_function(case):
     _, bundle, _ = case
     model = bundle.build_model("cpu")
+    backends.runner("torch", model, CPU, None)
     fused = backends.folded(model)
+    assert fused.__dict__["_napari_unet_backends"] == {}, "built backends are not copied"
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()), "a copy"
     x = torch.rand(2, 1, 48, 64)
@@ -96,3 +98,13 @@ def test_a_compiler_that_fails_falls_back_to_torch(case, monkeypatch):
     assert len(calls) == 1, "tried once, then torch for every tile"
     np.testing.assert_array_equal(got.labels, expected.labels)
     np.testing.assert_allclose(got.probabilities, expected.probabilities, atol=1e-6)
+
+
+def test_a_built_backend_is_kept_with_its_model_and_reused(case):
+    _, bundle, _ = case
+    model = bundle.build_model("cpu")
+    first = backends.runner("torch", model, CPU, None)
+    assert backends.runner("torch", model, CPU, None) is first
+    assert backends.runner("torch", bundle.build_model("cpu"), CPU, None) is not first
+    assert "_napari_unet_backends" not in dict(model.named_children())
+    assert "_napari_unet_backends" not in model.state_dict()

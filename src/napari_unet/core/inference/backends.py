@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
-import weakref
 
 import numpy as np
 import torch
@@ -43,7 +42,6 @@ ONNX_MIN_PIXELS = 60e6
 60 s of eager full-precision work, against 6-10 s of exporting)."""
 
 _log = logging.getLogger(__name__)
-_built: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {key: runner}
 
 
 def choose(backend: str, device: torch.device, amp, computed_pixels: float) -> str:
@@ -71,7 +69,9 @@ def folded(model: nn.Module) -> nn.Module:
     over every feature map."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    net = copy.deepcopy(model).eval()
+    built = model.__dict__.get("_napari_unet_backends")
+    memo = {} if built is None else {id(built): {}}  # the copy does not take the built backends
+    net = copy.deepcopy(model, memo).eval()
     for seq in net.modules():
         if not isinstance(seq, nn.Sequential):
             continue
@@ -87,7 +87,10 @@ def folded(model: nn.Module) -> nn.Module:
 def runner(name: str, model: nn.Module, device: torch.device, amp, *, bundle=None, threads=None):
     """``run(windows: np.ndarray (B, C, H, W) float32) -> logits or probabilities`` as a torch
     tensor on the CPU (float32), and whether it gives probabilities. Built once per model."""
-    cache = _built.setdefault(model, {})
+    cache = model.__dict__.get("_napari_unet_backends")
+    if cache is None:  # kept on the model, so it goes when the model goes (not an nn attribute)
+        cache = {}
+        object.__setattr__(model, "_napari_unet_backends", cache)
     key = (name, str(device), amp, threads)
     if key not in cache:
         cache[key] = _build(name, model, device, amp, bundle, threads)
