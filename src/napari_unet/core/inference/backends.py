@@ -4,20 +4,22 @@ or ONNX Runtime; the fastest for the work is chosen on the CPU.
 Measured on 2 AMD EPYC cores (issue 17, docs/benchmarks.md; depth 3, width 16, 800 px window,
 one thread, computed megapixels per CPU-second):
 
-=====================  ============  ==================
+=====================  =============  ==============
 backend                bf16 autocast  full precision
-=====================  ============  ==================
-torch (eager)           2.5           1.0
-torch.compile           3.5           1.4
-ONNX Runtime (fp32)     --            1.9
-=====================  ============  ==================
+=====================  =============  ==============
+torch (eager)          2.5-2.8        1.0
+torch.compile          3.4-3.5        1.4
+ONNX Runtime (fp32)    --             1.9
+=====================  =============  ==============
 
 So on a CPU with native bf16 (where ``device.autocast_dtype`` gives bf16) ``"auto"`` compiles
 the network, and on other CPUs runs it in ONNX Runtime (the ``export`` extra) -- when the plan
 computes enough pixels to pay for compiling (15-25 s) or exporting (6-10 s) once; the compiled
 network is kept with the model for the next image. Every backend computes the same function
 (batch norm folded into the convolutions for compiling, as ONNX Runtime does itself), so the
-probabilities agree up to float rounding and the labels are the same (tests). A backend that
+probabilities agree up to float rounding: in full precision the labels are the same (tests);
+in bf16 the folded batch norm rounds otherwise (0.14 % of pixels flipped on one trained
+model, issue 17). A backend that
 fails to build (no C++ compiler, onnxruntime missing) falls back to torch.
 """
 
