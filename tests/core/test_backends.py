@@ -57,7 +57,7 @@ def test_auto_compiles_or_exports_only_large_work_on_the_cpu(monkeypatch):
 def test_folding_batch_norm_keeps_the_function(case):
     _, bundle, _ = case
     model = bundle.build_model("cpu")
-    backends.runner("torch", model, CPU, None)
+    object.__setattr__(model, "_napari_unet_backends", {"built": object()})  # as runner() keeps them
     fused = backends.folded(model)
     assert fused.__dict__["_napari_unet_backends"] == {}, "built backends are not copied"
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
@@ -65,6 +65,23 @@ def test_folding_batch_norm_keeps_the_function(case):
     x = torch.rand(2, 1, 48, 64)
     with torch.no_grad():
         np.testing.assert_allclose(fused(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
+def test_runners_make_no_reference_cycle_so_models_are_freed_at_once(case):
+    import gc
+    import weakref
+
+    _, bundle, _ = case
+    model = bundle.build_model("cpu")
+    backends.runner("torch", model, CPU, None)
+    alive = weakref.ref(model)
+    backends.runner("compile", model, CPU, None)  # kept on the model, refers back only weakly
+    gc.disable()  # freed by reference counting alone, with no cycle for the collector to find
+    try:
+        del model
+        assert alive() is None
+    finally:
+        gc.enable()
 
 
 def test_torch_compile_gives_the_labels_torch_gives(case):
@@ -103,8 +120,8 @@ def test_a_compiler_that_fails_falls_back_to_torch(case, monkeypatch):
 def test_a_built_backend_is_kept_with_its_model_and_reused(case):
     _, bundle, _ = case
     model = bundle.build_model("cpu")
-    first = backends.runner("torch", model, CPU, None)
-    assert backends.runner("torch", model, CPU, None) is first
-    assert backends.runner("torch", bundle.build_model("cpu"), CPU, None) is not first
+    first = backends.runner("compile", model, CPU, None)  # compiles lazily, at the first call
+    assert backends.runner("compile", model, CPU, None) is first
+    assert backends.runner("compile", bundle.build_model("cpu"), CPU, None) is not first
     assert "_napari_unet_backends" not in dict(model.named_children())
     assert "_napari_unet_backends" not in model.state_dict()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
+import weakref
 
 import numpy as np
 import torch
@@ -89,6 +90,8 @@ def folded(model: nn.Module) -> nn.Module:
 def runner(name: str, model: nn.Module, device: torch.device, amp, *, bundle=None, threads=None):
     """``run(windows: np.ndarray (B, C, H, W) float32) -> logits or probabilities`` as a torch
     tensor on the CPU (float32), and whether it gives probabilities. Built once per model."""
+    if name == "torch":  # nothing to build; caching it on the model would make a cycle
+        return _TorchRunner(model, device, amp)
     cache = model.__dict__.get("_napari_unet_backends")
     if cache is None:  # kept on the model, so it goes when the model goes (not an nn attribute)
         cache = {}
@@ -107,7 +110,8 @@ def _build(name, model, device, amp, bundle, threads):
         if prefers_channels_last(device):
             net = net.to(memory_format=torch.channels_last)
         compiled = torch.compile(net, dynamic=False, options={"freezing": True})
-        return _TorchRunner(compiled, device, amp, fallback=_TorchRunner(model, device, amp))
+        # the fallback is the model itself, held weakly: the runner is cached on the model
+        return _TorchRunner(compiled, device, amp, fallback=weakref.ref(model))
     if name == "onnxruntime":
         try:
             return _OnnxRunner(bundle, threads)
@@ -138,7 +142,10 @@ class _TorchRunner:
                 raise
             _log.warning("torch.compile failed (%s: %s); predicting without it",
                          type(e).__name__, str(e).splitlines()[0] if str(e) else "")
-            self.net, self.fallback = self.fallback.net, None
+            model = self.fallback()
+            if model is None:
+                raise
+            self.net, self.fallback = model, None
             return self(windows)
 
 
