@@ -8,15 +8,14 @@ Makes (once; kept in ``--workdir``) a ``size`` x ``size`` uint8 zarr image of sy
 chunk by chunk, never whole. Trains a small default model for ``--train-seconds`` on a
 256 x 256 synthetic image in a child process (so training memory does not count), unless
 ``--model`` is given, then predicts the image into a zarr store with
-:func:`napari_unet.core.inference.lazy.predict_to_zarr` and prints one JSON line: seconds, megapixels
+:func:`napari_unet.core.inference.segment.segment` with a zarr store and prints one JSON line: seconds, megapixels
 per second, and peak resident memory of this process (``ru_maxrss``, and the highest RSS seen
 by a thread sampling ``/proc/self/statm`` every 0.1 s during the prediction), the tile plan
 (tile, window, computed/needed pixels) and ``/proc/loadavg`` before and after.
 
 Tiles are planned from the memory budget unless ``--tile`` is given (issue 17; ``--tile 256``
 is the plan before it). ``--backend`` forces one prediction backend
-(``core.inference.backends``) by moving ``"auto"``'s thresholds, since the lazy route chooses
-with ``"auto"``.
+(``PredictConfig.backend``, ``core.inference.backends``).
 """
 
 from __future__ import annotations
@@ -135,7 +134,7 @@ def main(argv=None) -> dict:
 
     from napari_unet.core.files.bundle import load_bundle
     from napari_unet.core.config import PredictConfig
-    from napari_unet.core.inference.lazy import predict_to_zarr
+    from napari_unet.core.inference.segment import segment
     from napari_unet.core.progress import drain
 
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -153,15 +152,11 @@ def main(argv=None) -> dict:
     out_path = args.workdir / f"napari_unet_large_{args.size}_prediction.zarr"
     config = PredictConfig(tile_size=args.tile, batch_size=args.batch, device="cpu",
                            threads=args.threads)
-    from napari_unet.core.inference import backends
     from napari_unet.core.inference.predict import plan_tiles
 
-    thresholds = backends.COMPILE_MIN_PIXELS, backends.ONNX_MIN_PIXELS  # restored below
-    if args.backend != "auto":  # lazy.fill predicts with backend="auto": steer its choice
-        backends.COMPILE_MIN_PIXELS = 0 if args.backend == "compile" else float("inf")
-        backends.ONNX_MIN_PIXELS = 0 if args.backend == "onnxruntime" else float("inf")
-        if args.backend == "onnxruntime":
-            config = replace(config, amp=False)  # "auto" exports where torch runs fp32
+    config = replace(config, backend=args.backend)
+    if args.backend == "onnxruntime":
+        config = replace(config, amp=False)  # ONNX Runtime predicts in float32
     if args.threads:
         torch.set_num_threads(args.threads)
     plan = plan_tiles(bundle.build_model("cpu"), args.size, args.size, config)
@@ -170,10 +165,7 @@ def main(argv=None) -> dict:
     before = sampler.rss()
     sampler.start()
     t0 = time.perf_counter()
-    try:
-        out = drain(predict_to_zarr(image, bundle, out_path, config, instances=args.instances))
-    finally:
-        backends.COMPILE_MIN_PIXELS, backends.ONNX_MIN_PIXELS = thresholds
+    out = drain(segment(image, bundle, config, out=out_path, objects=args.instances)).store
     seconds = time.perf_counter() - t0
     peak_sampled = sampler.stop()
     labels = out.labels

@@ -284,6 +284,8 @@ def _check_prediction_fits(bundle, config) -> None:
 
     if bundle.model_config.spatial_dims == 3:
         return  # 3-D tiles are bounded by predict3d (MAX_TILE, MAX_BATCH_VOXELS)
+    if config.tile_size is None:
+        return  # planned from the free memory: it fits by construction
     from .core.inference.predict import plan_tiles
 
     model = bundle.build_model("cpu")
@@ -444,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="run on a local dask.distributed cluster of N worker processes")
     q.add_argument("--probabilities", action="store_true",
                    help="also write <name>_probabilities.tif (.ome.zarr for OME-Zarr input)")
-    q.add_argument("--tile-size", type=int, default=256)
+    q.add_argument("--tile-size", type=int, default=None)
     q.add_argument(
         "--instances",
         action="store_true",

@@ -23,14 +23,16 @@ from napari_unet.core.config import (  # noqa: E402
     PredictConfig,
 )
 from napari_unet.core.inference import lazy  # noqa: E402
-from napari_unet.core.inference.lazy import predict_to_zarr  # noqa: E402
+from napari_unet.core.inference.segment import segment  # noqa: E402
 from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.normalize import percentiles  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 
-CONFIG = PredictConfig(amp=False, device="cpu", batch_size=2, threads=1)
+CONFIG = PredictConfig(amp=False, device="cpu", batch_size=2, threads=1, tile_size=256)
+"""256 px tiles: these tests are about reading and writing lazily, not about planning tiles
+(a planned tile would hold this small network's 2048 px image in one window)."""
 
 
 def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -72,9 +74,9 @@ def test_lazy_prediction_equals_in_memory_prediction_with_bounded_memory(tmp_pat
     # fixed normalisation: the percentile sample (bounded, tested below) is not what is measured
     bundle = _bundle(seed=5, norm=NormConfig(mode="fixed", low=[0.0], high=[255.0]))
     image = _zarr_image(tmp_path / "image.zarr", (2048, 2048))
-    gen = predict_to_zarr(image, bundle, tmp_path / "out.zarr", CONFIG)
+    gen = segment(image, bundle, CONFIG, out=tmp_path / "out.zarr")
     tracemalloc.start()
-    out = drain(gen)
+    out = drain(gen).store
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     full_probabilities = 2 * 2048 * 2048 * 4  # 32 MiB
@@ -94,7 +96,7 @@ def test_lazy_objects_equal_whole_image_objects(tmp_path, monkeypatch):
     bundle.postprocess = PostprocessConfig(threshold=0.52)  # where this random net's output varies
     image = _zarr_image(tmp_path / "image.zarr", (300, 280), chunk=128, seed=1)
     config = PredictConfig(amp=False, device="cpu", tile_size=64, threads=1)
-    out = drain(predict_to_zarr(image, bundle, tmp_path / "o.zarr", config, instances=True))
+    out = drain(segment(image, bundle, config, out=tmp_path / "o.zarr", objects=True)).store
     whole = predict_image(image[:][None], bundle, config)
     objects = to_instances(whole.probabilities, bundle.mode, bundle.postprocess)
     assert len(np.unique(objects)) > 50, "many objects, some cut by the 64 px tiles"
@@ -110,7 +112,7 @@ def test_multiscale_input_is_predicted_at_full_resolution(tmp_path):
     bundle = _bundle(seed=2)
     level0 = np.random.default_rng(3).random((96, 80)).astype(np.float32)
     levels = [zarr.array(level0), level0[::2, ::2].copy()]
-    out = drain(predict_to_zarr(levels, bundle, tmp_path / "m.zarr", CONFIG, probabilities=True))
+    out = drain(segment(levels, bundle, CONFIG, out=tmp_path / "m.zarr", probabilities=True)).store
     expected = predict_image(level0[None], bundle, CONFIG)
     assert out.labels.shape == (96, 80)
     assert np.array_equal(out.labels[:], expected.labels)
@@ -122,8 +124,8 @@ def test_a_dask_stack_is_predicted_plane_by_plane(tmp_path):
     da = pytest.importorskip("dask.array")
     bundle = _bundle(seed=3)
     stack = np.random.default_rng(4).random((2, 1, 64, 72)).astype(np.float32)
-    out = drain(predict_to_zarr(da.from_array(stack, chunks=(1, 1, 32, 32)), bundle,
-                                tmp_path / "s.zarr", CONFIG))
+    out = drain(segment(da.from_array(stack, chunks=(1, 1, 32, 32)), bundle, CONFIG,
+                        out=tmp_path / "s.zarr")).store
     assert out.labels.shape == (2, 64, 72)
     for z in range(2):
         assert np.array_equal(out.labels[z], predict_image(stack[z], bundle, CONFIG).labels)

@@ -22,7 +22,7 @@ from napari_unet.core.inference.predict import predict_image  # noqa: E402
 from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 
-CONFIG = PredictConfig(amp=False, device="cpu", threads=1)
+CONFIG = PredictConfig(amp=False, device="cpu", threads=1, tile_size=256)  # lazily, not planned
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
 from napari_unet.core.images import ImageError
 from napari_unet.core.networks.model import UNet
 from napari_unet.core.normalize import fit_normalization
-from napari_unet.core.inference.predict import plan_tiles, predict, predict_image, predict_planes
+from napari_unet.core.inference.predict import plan_tiles, predict, predict_image
+from napari_unet.core.inference.segment import segment
 from napari_unet.core.progress import drain
 
 
@@ -76,7 +77,7 @@ def test_fixed_normalisation_uses_training_values():
 def test_planes_are_predicted_one_by_one():
     bundle = _random_bundle(depth=1)
     stack = np.random.default_rng(4).random((3, 1, 16, 20)).astype(np.float32)
-    pred = drain(predict_planes(stack, bundle, probabilities=True))
+    pred = drain(segment(stack, bundle, probabilities=True))
     assert pred.labels.shape == (3, 16, 20) and pred.probabilities.shape == (3, 2, 16, 20)
     single = predict_image(stack[1], bundle)
     np.testing.assert_array_equal(pred.labels[1], single.labels)
@@ -179,7 +180,6 @@ def test_objects_across_planned_tiles_equal_whole_image_objects(tmp_path, monkey
     plan's stride) are the whole image's objects, pixel for pixel."""
     zarr = pytest.importorskip("zarr")
     from napari_unet.core.config import PostprocessConfig
-    from napari_unet.core.inference.lazy import predict_to_zarr
     from napari_unet.core.inference.postprocess import to_instances
     from scipy import ndimage as ndi
 
@@ -192,8 +192,8 @@ def test_objects_across_planned_tiles_equal_whole_image_objects(tmp_path, monkey
     _budget(monkeypatch, 2**21)
     plan = plan_tiles(bundle.build_model(), 230, 250, PLANNED)
     assert plan.count >= 9, "several tiles"
-    out = drain(predict_to_zarr(zarr.array(image), bundle, tmp_path / "o.zarr", PLANNED,
-                                instances=True))
+    out = drain(segment(zarr.array(image), bundle, PLANNED, out=tmp_path / "o.zarr",
+                        objects=True)).store
     assert out.labels.chunks == (plan.stride, plan.stride)
     whole = predict_image(image[None], bundle, PredictConfig(tile_size=512, amp=False))
     objects = to_instances(whole.probabilities, bundle.mode, bundle.postprocess)

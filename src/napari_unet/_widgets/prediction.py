@@ -234,12 +234,15 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
     temporary folder, made now and refreshed as the worker fills them."""
     from napari_unet.core.config import PredictConfig
     from napari_unet.core.inference.lazy import create_outputs
+    from napari_unet.core.inference.segment import store_chunk
 
     instance = bundle.mode == "instance"
     folder = tempfile.mkdtemp(prefix="napari-unet-")
     try:
         out = create_outputs(f"{folder}/prediction.zarr", spatial_shape(layer),
-                             bundle.model_config.n_classes, chunk=PredictConfig().tile_size,
+                             bundle.model_config.n_classes,
+                             chunk=store_chunk(bundle, *spatial_shape(layer)[-2:],
+                                               PredictConfig(device=device)),
                              probabilities=probabilities, instances=instance or objects)
     except (ImageError, OSError) as e:
         shutil.rmtree(folder, ignore_errors=True)

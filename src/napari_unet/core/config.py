@@ -287,7 +287,7 @@ class PredictConfig(_DictMixin):
     Attributes
     ----------
     tile_size: side of the *output* region of one tile, in pixels (rounded up to what the
-        network accepts). ``None`` plans it from a memory budget (free device memory on a
+        network accepts). ``None`` (the default) plans it from a memory budget (free device memory on a
         GPU, at most ``memory.CPU_PREDICT_BUDGET`` of RAM on the CPU) so that little is
         computed twice (``core.inference.tiles``); the output is the same either way.
     context: pixels of context around every tile (mirrored at image borders). ``None``
@@ -297,14 +297,17 @@ class PredictConfig(_DictMixin):
     amp: mixed precision on CUDA (and on CPUs with native bf16).
     device: as in :class:`TrainConfig`.
     threads: as in :class:`TrainConfig`.
+    backend: how the windows go through the network: "auto" (the fastest for the work on
+        this device, ``core.inference.backends``), "torch", "compile" or "onnxruntime".
     """
 
-    tile_size: int | None = 256
+    tile_size: int | None = None
     context: int | None = None
     batch_size: int = 4
     amp: bool = True
     device: str = "auto"
     threads: int | None = None
+    backend: str = "auto"
 
     def __post_init__(self):
         from .numbers import check_finite  # NaN passes every comparison below (issue 15)
@@ -312,6 +315,9 @@ class PredictConfig(_DictMixin):
         check_finite(self, ConfigError)
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be >= 1 (or None for torch's default)")
+        if self.backend not in ("auto", "torch", "compile", "onnxruntime"):
+            raise ConfigError(f"backend must be auto, torch, compile or onnxruntime, not "
+                              f"{self.backend!r}")
         if (self.tile_size is not None and self.tile_size < 8) or self.batch_size < 1:
             raise ConfigError("tile_size must be >= 8 and batch_size >= 1")
         if self.context is not None and self.context < 0:

@@ -2,7 +2,7 @@
 
 The input is any sliceable array-like — numpy, dask, zarr — of shape ``(H, W)``,
 ``(C, H, W)`` or ``(..., C, H, W)``, or a multiscale list of such levels, of which the
-full-resolution level 0 is used. :func:`predict_to_zarr` creates a zarr group with
+full-resolution level 0 is used. :func:`create_outputs` makes a zarr group with
 
 - ``labels``  ``(..., H, W)``: classes as painted (k + 1), chunked like the prediction tiles,
   so every tile is written as whole chunks, never read back;
@@ -14,6 +14,9 @@ full-resolution level 0 is used. :func:`predict_to_zarr` creates a zarr group wi
   ``<name>_by4``, ... holding every 2nd, 4th, ... pixel (nearest neighbour, right for labels),
   written with every tile, so that a viewer can show the whole image from a small level
   while it fills (napari's multiscale layers).
+
+and :func:`fill` predicts into it. Both are reached through the one prediction route,
+``segment(image, bundle, config, out=store)`` (:mod:`.segment`).
 
 zarr writes every chunk atomically, so a viewer may read the store while it fills.
 Nothing of full size is ever allocated: :func:`~napari_unet.core.inference.predict.predict` reads one
@@ -37,7 +40,7 @@ from ..config import PredictConfig
 from ..device import resolve_device
 from ..images import ImageError
 from .postprocess import label_dtype
-from .predict import plan_tiles, predict
+from .predict import predict
 from ..progress import Progress
 from .tiled_instances import TiledInstances, tiled_instances
 
@@ -298,31 +301,3 @@ def _plane_progress(p: Progress, i: int, n: int, start: float, share: float, lea
     f = (i + start + share * (p.fraction or 0.0)) / n
     msg = f"plane {i + 1} of {n}" if lead else p.message
     return replace(p, fraction=f, message=msg)  # keeps notices for the user
-
-
-def predict_to_zarr(image, bundle: Bundle, store, config: PredictConfig | None = None, *,
-                    probabilities: bool = False, instances: bool | None = None
-                    ) -> Generator[Progress, None, ZarrPrediction]:
-    """Predict ``image`` into a new zarr group at ``store``, never holding it whole.
-
-    ``instances`` (default: for instance models) also writes ``instances``;
-    ``probabilities`` keeps ``probability_<k>``. Yields progress; returns the
-    :class:`ZarrPrediction`. Equal to :func:`~napari_unet.core.inference.predict.predict` with the same
-    ``config`` (the same tiles, so the same numbers).
-    """
-    config = config or PredictConfig()
-    image = as_stack(image)
-    cfg = bundle.model_config
-    if image.shape[-3] != cfg.in_channels:
-        raise ImageError(
-            f"the model was trained on {cfg.in_channels}-channel images; this image has "
-            f"{image.shape[-3]}"
-        )
-    instances = bundle.mode == "instance" if instances is None else instances
-    model = bundle.build_model(resolve_device(config.device))
-    h, w = image.shape[-2:]
-    chunk = plan_tiles(model, h, w, config).stride
-    out = create_outputs(store, tuple(image.shape[:-3]) + (h, w), cfg.n_classes, chunk=chunk,
-                         probabilities=probabilities, instances=instances)
-    return (yield from fill(out, image, bundle, config, model=model,
-                            keep_probabilities=probabilities))

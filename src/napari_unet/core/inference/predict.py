@@ -66,17 +66,18 @@ def predict(
     probabilities: bool = True,
     out_labels=None,
     out_probabilities=None,
-    backend: str = "auto",
+    backend: str | None = None,
 ) -> Generator[Progress, None, Prediction]:
     """Predict a ``(C, H, W)`` array-like tile by tile, yielding progress per batch of tiles.
 
     ``model`` may be given to reuse one already built from ``bundle`` (on the right device).
     ``out_labels`` / ``out_probabilities`` may be arrays (numpy, zarr) to write into;
     otherwise numpy arrays are made. ``backend``: "torch", "compile", "onnxruntime" or
-    "auto", the fastest for the work on this device (:mod:`.backends`). Returns a
-    :class:`Prediction`.
+    "auto", the fastest for the work on this device (:mod:`.backends`); default
+    ``config.backend``. Returns a :class:`Prediction`.
     """
     config = config or PredictConfig()
+    backend = backend or config.backend
     cfg = bundle.model_config
     if cfg.spatial_dims == 3:
         raise ImageError("this is a 3-D model: give it (Z, Y, X) volumes "
@@ -199,41 +200,3 @@ def predict_normalized(image, model: UNet, config: PredictConfig | None = None, 
     identity = Bundle(model_config=model.config,
                       norm=NormConfig(mode="fixed", low=[0.0] * c, high=[1.0] * c), state_dict={})
     return predict_image(image, identity, config, model=model, probabilities=probabilities)
-
-
-def predict_planes(
-    image, bundle: Bundle, config: PredictConfig | None = None, *, probabilities: bool = False,
-    backend: str = "auto",
-) -> Generator[Progress, None, Prediction]:
-    """Predict an ``(..., C, H, W)`` stack plane by plane (z-stacks, time series).
-
-    Returns labels ``(..., H, W)`` and, if asked, probabilities ``(..., K, H, W)``.
-    """
-    config = config or PredictConfig()
-    lead = tuple(image.shape[:-3])
-    h, w = image.shape[-2:]
-    k = bundle.model_config.n_classes
-    labels = np.zeros(lead + (h, w), label_dtype(k))
-    probs = np.zeros(lead + (k, h, w), np.float32) if probabilities else None
-    model = bundle.build_model(resolve_device(config.device))
-    planes = list(np.ndindex(*lead)) if lead else [()]
-    for i, idx in enumerate(planes):
-        gen = predict(
-            image[idx],
-            bundle,
-            config,
-            model=model,
-            probabilities=probabilities,
-            out_labels=labels[idx],
-            out_probabilities=probs[idx] if probs is not None else None,
-            backend=backend,
-        )
-        for p in gen:
-            yield replace(  # keeps notices (out of memory, retried smaller) for the user
-                p,
-                done=i,
-                total=len(planes),
-                fraction=(i + p.fraction) / len(planes),
-                message=f"plane {i + 1} of {len(planes)}" if lead else "",
-            )
-    return Prediction(labels, probs)

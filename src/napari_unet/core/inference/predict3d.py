@@ -129,7 +129,7 @@ def predict_3d(
     cfg = bundle.model_config
     if cfg.spatial_dims != 3:
         raise ImageError(
-            "this is a 2-D model: predict volumes plane by plane (predict_planes), "
+            "this is a 2-D model: predict volumes plane by plane (core.inference.segment), "
             "or train a 3-D model (napari-unet train --3d)"
         )
     check_volume(volume)

@@ -168,19 +168,27 @@ def split_objects(probabilities, bundle):
     return out
 
 
-def _into_store(image, bundle, config, objects, probabilities, out, planes, model):
+def store_chunk(bundle, height: int, width: int, config: PredictConfig) -> int:
+    """The chunk side for a zarr store of a ``height`` x ``width`` prediction: the tiles'
+    stride, so that every tile writes whole chunks (planned for ``config.device``)."""
     from ..device import resolve_device
-    from .lazy import ZarrPrediction, as_stack, create_outputs, fill
+    from ..memory import prediction_budget
     from .predict import plan_tiles
+
+    budget = prediction_budget(resolve_device(config.device))
+    return plan_tiles(bundle.build_model("cpu"), height, width, config, budget=budget).stride
+
+
+def _into_store(image, bundle, config, objects, probabilities, out, planes, model):
+    from .lazy import ZarrPrediction, as_stack, create_outputs, fill
 
     instance = bundle.mode == "instance"
     split = instance or objects
     if not isinstance(out, ZarrPrediction):
         stack = as_stack(image)
         h, w = stack.shape[-2:]
-        model = model if model is not None else bundle.build_model(resolve_device(config.device))
         out = create_outputs(out, tuple(stack.shape[:-3]) + (h, w), bundle.model_config.n_classes,
-                             chunk=plan_tiles(model, h, w, config).stride,
+                             chunk=store_chunk(bundle, h, w, config),
                              probabilities=probabilities or split, instances=split)
     elif split and out.instances is None:
         raise ValueError("objects need a store made with instances=True")
