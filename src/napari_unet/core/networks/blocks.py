@@ -82,3 +82,30 @@ class Up(nn.Module):
             starts = [(s - n) // 2 for s, n in zip(skip.shape[2:], x.shape[2:])]
             skip = skip[(..., *(slice(a, a + n) for a, n in zip(starts, x.shape[2:])))]
         return self.conv(torch.cat([skip, x], dim=1))
+
+
+def add_u(net: nn.Module, cfg, *, dims: int = 2, kernels: list[Size] | None = None,
+          pools: list[Size] | None = None, same: bool = True) -> None:
+    """Give ``net`` the U of ``cfg``: ``inc``, ``downs``, ``ups`` and a 1x1 ``head``.
+
+    ``kernels``: the convolution kernel per level ``0..depth`` (default 3); ``pools``: the
+    pooling below each level ``0..depth-1`` (default 2), also the up-sampling back to it.
+    Dropout is on the two deepest levels. Widths double at every level from ``base_width``.
+    """
+    depth, norm = cfg.depth, cfg.batch_norm
+    kernels = kernels or [3] * (depth + 1)
+    pools = pools or [2] * depth
+    widths = [cfg.base_width * 2**i for i in range(depth + 1)]
+    net.inc = DoubleConv(cfg.in_channels, widths[0], dims=dims, kernel=kernels[0], same=same,
+                         batch_norm=norm)
+    net.downs = nn.ModuleList(
+        Down(widths[i], widths[i + 1], dims=dims, pool=pools[i], kernel=kernels[i + 1],
+             same=same, batch_norm=norm, dropout=cfg.dropout if i >= depth - 2 else 0.0)
+        for i in range(depth)
+    )
+    net.ups = nn.ModuleList(
+        Up(widths[i + 1], widths[i], dims=dims, scale=pools[i], kernel=kernels[i], same=same,
+           batch_norm=norm, upsampling=cfg.upsampling)
+        for i in reversed(range(depth))
+    )
+    net.head = _CONV[dims](widths[0], cfg.n_classes, 1)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import DoubleConv, Down, Up
+from .blocks import add_u
 
 
 class UNet(nn.Module):
@@ -28,19 +28,7 @@ class UNet(nn.Module):
         super().__init__()
         cfg = config or ModelConfig(**overrides)
         self.config = cfg
-        same, norm = cfg.padding == "same", cfg.batch_norm
-        widths = [cfg.base_width * 2**i for i in range(cfg.depth + 1)]
-        self.inc = DoubleConv(cfg.in_channels, widths[0], same=same, batch_norm=norm)
-        self.downs = nn.ModuleList(
-            Down(widths[i], widths[i + 1], same=same, batch_norm=norm,
-                 dropout=cfg.dropout if i >= cfg.depth - 2 else 0.0)
-            for i in range(cfg.depth)
-        )
-        self.ups = nn.ModuleList(
-            Up(widths[i + 1], widths[i], same=same, batch_norm=norm, upsampling=cfg.upsampling)
-            for i in reversed(range(cfg.depth))
-        )
-        self.head = nn.Conv2d(widths[0], cfg.n_classes, 1)
+        add_u(self, cfg, same=cfg.padding == "same")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

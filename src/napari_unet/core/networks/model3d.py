@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .blocks import DoubleConv, Down, Up
+from .blocks import add_u
 from .model import he_init, unet_forward
 
 Triple = tuple[int, int, int]
@@ -56,20 +56,7 @@ class UNet3D(nn.Module):
         self.config = cfg
         convs, pools = level_kernels(cfg)
         self.conv_kernels, self.pool_kernels = convs, pools
-        widths = [cfg.base_width * 2**i for i in range(cfg.depth + 1)]
-        norm = cfg.batch_norm
-        self.inc = DoubleConv(cfg.in_channels, widths[0], dims=3, kernel=convs[0], batch_norm=norm)
-        self.downs = nn.ModuleList(
-            Down(widths[i], widths[i + 1], dims=3, pool=pools[i], kernel=convs[i + 1],
-                 batch_norm=norm, dropout=cfg.dropout if i >= cfg.depth - 2 else 0.0)
-            for i in range(cfg.depth)
-        )
-        self.ups = nn.ModuleList(
-            Up(widths[i + 1], widths[i], dims=3, scale=pools[i], kernel=convs[i], batch_norm=norm,
-               upsampling=cfg.upsampling)
-            for i in reversed(range(cfg.depth))
-        )
-        self.head = nn.Conv3d(widths[0], cfg.n_classes, 1)
+        add_u(self, cfg, dims=3, kernels=convs, pools=pools)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
