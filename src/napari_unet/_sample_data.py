@@ -28,20 +28,18 @@ def nuclei_sample():
     nuclei, then press Train.
     """
     image, _ = nuclei(SHAPE, n=N_NUCLEI, seed=SEED)
-    annotations = np.zeros(SHAPE, np.uint8)
-    return [
-        (image, {"name": "nuclei", "colormap": "gray"}, "image"),
-        (annotations, {"name": "nuclei annotations", "opacity": 0.8}, "labels"),
-    ]
+    return _with_layer_to_paint(image, "nuclei")
 
 
 class SampleUnavailable(RuntimeError):
     """A sample that cannot be had here (offline, first use); the message says what to do."""
 
 
-def _with_layer_to_paint(image, name: str, source: str, rgb: bool = False):
+def _with_layer_to_paint(image, name: str, source: str | None = None, rgb: bool = False):
+    """``image`` as layer ``name`` (with where it comes from, if said) and an empty
+    ``"<name> annotations"`` labels layer of its height and width."""
     annotations = np.zeros(image.shape[:2], np.uint8)
-    meta = {"name": name, "metadata": {"source": source}}
+    meta = {"name": name} if source is None else {"name": name, "metadata": {"source": source}}
     if not rgb:
         meta["colormap"] = "gray"
     return [
