@@ -168,12 +168,16 @@ def split_objects(probabilities, bundle):
     return out
 
 
-def store_chunk(bundle, height: int, width: int, config: PredictConfig) -> int:
+def store_chunk(bundle, height: int, width: int, config: PredictConfig, model=None) -> int:
     """The chunk side for a zarr store of a ``height`` x ``width`` prediction: the tiles'
-    stride, so that every tile writes whole chunks (planned for ``config.device``)."""
+    stride, so that every tile writes whole chunks (planned for ``config.device``; ``model``,
+    if given, is the one that will predict, already on that device)."""
+    from .predict import plan_tiles
+
+    if model is not None:
+        return plan_tiles(model, height, width, config).stride
     from ..device import resolve_device
     from ..memory import prediction_budget
-    from .predict import plan_tiles
 
     budget = prediction_budget(resolve_device(config.device))
     return plan_tiles(bundle.build_model("cpu"), height, width, config, budget=budget).stride
@@ -185,10 +189,13 @@ def _into_store(image, bundle, config, objects, probabilities, out, planes, mode
     instance = bundle.mode == "instance"
     split = instance or objects
     if not isinstance(out, ZarrPrediction):
+        from ..device import resolve_device
+
         stack = as_stack(image)
         h, w = stack.shape[-2:]
+        model = model if model is not None else bundle.build_model(resolve_device(config.device))
         out = create_outputs(out, tuple(stack.shape[:-3]) + (h, w), bundle.model_config.n_classes,
-                             chunk=store_chunk(bundle, h, w, config),
+                             chunk=store_chunk(bundle, h, w, config, model),
                              probabilities=probabilities or split, instances=split)
     elif split and out.instances is None:
         raise ValueError("objects need a store made with instances=True")
