@@ -128,8 +128,8 @@ def cmd_train(args) -> int:
         augment=not args.no_augment,
         mode=args.mode,
     )
-    init, chose = _start_from(args, pairs)
-    explicit = (args.depth, args.width, args.padding) != (None, None, None)
+    explicit = (args.depth, args.width, args.padding) != (None, None, None)  # a U-Net size
+    init, chose = _start_from(args, pairs, explicit)
     model = None if init is not None and not explicit else _model_config(args)
     if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
@@ -184,12 +184,11 @@ def _check_training_fits(args, model_config) -> None:
     check_training_fits(model_config, args.batch_size, args.patch_size, resolve_device(args.device))
 
 
-def _start_from(args, pairs):
+def _start_from(args, pairs, sized: bool):
     """``--init``: the model to fine-tune (or None) and what to tell the user about it."""
     from .core.files.bundle import BundleError
     from .core.training.from_painting import start_for
 
-    sized = (args.depth, args.width, args.padding) != (None, None, None)
     try:
         return start_for(args.init, [p[0] for p in pairs], [p[1] for p in pairs], args.mode,
                          args.three_d, sized)
