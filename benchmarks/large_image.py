@@ -165,7 +165,8 @@ def main(argv=None) -> dict:
     before = sampler.rss()
     sampler.start()
     t0 = time.perf_counter()
-    out = drain(segment(image, bundle, config, out=out_path, objects=args.instances)).store
+    out = drain(segment(image, bundle, config, out=out_path, objects=args.instances,
+                        overwrite=True)).store
     seconds = time.perf_counter() - t0
     peak_sampled = sampler.stop()
     labels = out.labels

@@ -60,7 +60,7 @@ class Model:
     def segment(self, image, *, objects: bool | None = None, probabilities: bool = False,
                 out: str | os.PathLike | None = None, channel_axis: int | None = None,
                 rgb: bool | None = None, device: str = "auto",
-                progress: Progress | bool | None = None):
+                progress: Progress | bool | None = None, overwrite: bool = False):
         """Segment ``image``; returns a :class:`~napari_unet.core.inference.segment.Segmentation`.
 
         Parameters
@@ -76,7 +76,12 @@ class Model:
             Also return the class probabilities, ``(..., K, H, W)``.
         out : path, optional
             A zarr store to write the results into, tile by tile, for images larger than
-            memory; the returned arrays are then zarr arrays.
+            memory; the returned arrays are then zarr arrays. It must be a new path: what
+            exists there is never replaced, except an earlier result of ``segment`` with
+            ``overwrite=True``, and a path that is, holds or lies inside the input is
+            refused. The store appears at ``out`` only once complete.
+        overwrite : bool
+            Replace an earlier ``segment`` result at ``out``.
         channel_axis, rgb
             Which axis holds channels, or whether the last one is colour (as on the CLI).
         device : str
@@ -97,7 +102,8 @@ class Model:
         objects = instance if objects is None else objects
         config = PredictConfig(device=device)
         gen = segment(self._layout(image, channel_axis, rgb), self.bundle, config,
-                      objects=objects and not instance, probabilities=probabilities, out=out)
+                      objects=objects and not instance, probabilities=probabilities, out=out,
+                      overwrite=overwrite)
         result = _run(gen, progress, "segment")
         if instance:
             result.objects = result.labels

@@ -210,12 +210,15 @@ def _zarr():
 
 
 def create_outputs(store, shape: tuple[int, ...], n_classes: int, *, chunk: int = 256,
-                   probabilities: bool = False, instances: bool = False) -> ZarrPrediction:
-    """A new zarr group at ``store`` (a path or zarr store; overwritten) with zero-filled
+                   probabilities: bool = False, instances: bool = False,
+                   mode: str = "w") -> ZarrPrediction:
+    """A new zarr group at ``store`` (a path or zarr store) with zero-filled
     ``labels`` (and ``probability_<k>``, ``instances``) of ``shape = (..., H, W)``, chunked
-    ``(1, ..., chunk, chunk)``."""
+    ``(1, ..., chunk, chunk)``. ``mode="w"`` deletes what is at ``store`` first: give it
+    only a new temporary folder (``segment(out=PATH)`` checks ``PATH`` and writes beside it,
+    :mod:`..files.store_target`); ``mode="w-"`` refuses a store that holds anything."""
     zarr = _zarr()
-    group = zarr.open_group(store, mode="w")
+    group = zarr.open_group(store, mode=mode)
     factors = pyramid_factors(*shape[-2:])
 
     def make(name, dtype):
@@ -238,6 +241,22 @@ def create_outputs(store, shape: tuple[int, ...], n_classes: int, *, chunk: int 
         "pyramid": factors,
     }
     return out
+
+
+def open_outputs(path, objects: TiledInstances | None = None) -> ZarrPrediction:
+    """The :class:`ZarrPrediction` of a store that :func:`create_outputs` made and
+    :func:`fill` filled, opened again at ``path`` (after it was moved there)."""
+    zarr = _zarr()
+    group = zarr.open_group(str(path), mode="r+")
+    factors = list(group.attrs.get("napari_unet", {}).get("pyramid", [1]))
+    names = set(group.array_keys())
+    n = 0
+    while f"probability_{n}" in names:
+        n += 1
+    return ZarrPrediction(group, group["labels"],
+                          probabilities=[group[f"probability_{k}"] for k in range(n)],
+                          instances=group["instances"] if "instances" in names else None,
+                          objects=objects, factors=factors)
 
 
 def fill(out: ZarrPrediction, image, bundle: Bundle, config: PredictConfig | None = None, *,

@@ -19,6 +19,8 @@ It is a generator that yields :class:`~..progress.Progress` and returns a
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -61,12 +63,15 @@ class Into:
 
 def segment(image, bundle, config: PredictConfig | None = None, *, objects: bool = False,
             probabilities: bool = False, out=None, planes: list[tuple] | None = None,
-            model=None) -> Generator[Progress, None, Segmentation]:
+            model=None, overwrite: bool = False) -> Generator[Progress, None, Segmentation]:
     """Predict ``image`` with ``bundle``; yields progress, returns a :class:`Segmentation`.
 
     ``image``: ``(C, H, W)`` or ``(..., C, H, W)`` for a 2-D model (any array-like);
     ``(C, Z, Y, X)`` for a 3-D one. ``planes`` (indices into the leading axes) limits a store
-    to those planes. ``model`` may be one already built from ``bundle``.
+    to those planes. ``model`` may be one already built from ``bundle``. A path as ``out``
+    is checked before any work and written whole or not at all
+    (:mod:`..files.store_target`): what exists there is never replaced unless it is a store
+    of ours and ``overwrite`` is given, and an input is never written into.
     """
     config = config or PredictConfig()
     if bundle.model_config.spatial_dims == 3:
@@ -75,7 +80,7 @@ def segment(image, bundle, config: PredictConfig | None = None, *, objects: bool
         return (yield from _into_arrays(image, bundle, config, objects, probabilities, out, model))
     if out is not None:
         return (yield from _into_store(image, bundle, config, objects, probabilities, out, planes,
-                                       model))
+                                       model, overwrite))
     if planes is not None:
         raise ValueError("planes limits a store: give out=, or index the image")
     return (yield from _in_memory(image, bundle, config, objects, probabilities, model))
@@ -183,24 +188,51 @@ def store_chunk(bundle, height: int, width: int, config: PredictConfig, model=No
     return plan_tiles(bundle.build_model("cpu"), height, width, config, budget=budget).stride
 
 
-def _into_store(image, bundle, config, objects, probabilities, out, planes, model):
-    from .lazy import ZarrPrediction, as_stack, create_outputs, fill
+def _into_store(image, bundle, config, objects, probabilities, out, planes, model, overwrite):
+    from .lazy import ZarrPrediction, as_stack, create_outputs, fill, open_outputs
 
     instance = bundle.mode == "instance"
     split = instance or objects
+    path = tmp = None
     if not isinstance(out, ZarrPrediction):
         from ..device import resolve_device
+        from ..files import store_target
 
+        target = out
+        if not isinstance(out, (str, os.PathLike)):
+            out = getattr(out, "root", None) or out  # a zarr LocalStore is its folder
+        if isinstance(out, (str, os.PathLike)):
+            path = store_target.claim(out,
+                                      store_target.sources_of(image), overwrite)
+            target = tmp = store_target.temporary_for(path)
         stack = as_stack(image)
         h, w = stack.shape[-2:]
         model = model if model is not None else bundle.build_model(resolve_device(config.device))
-        out = create_outputs(out, tuple(stack.shape[:-3]) + (h, w), bundle.model_config.n_classes,
-                             chunk=store_chunk(bundle, h, w, config, model),
-                             probabilities=probabilities or split, instances=split)
+        try:
+            out = create_outputs(str(target) if tmp else target,
+                                 tuple(stack.shape[:-3]) + (h, w),
+                                 bundle.model_config.n_classes,
+                                 chunk=store_chunk(bundle, h, w, config, model),
+                                 probabilities=probabilities or split, instances=split,
+                                 mode="w" if tmp or overwrite else "w-")
+        except Exception:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
     elif split and out.instances is None:
         raise ValueError("objects need a store made with instances=True")
-    out = yield from fill(out, image, bundle, config, model=model, planes=planes,
-                          keep_probabilities=probabilities)
+    try:
+        out = yield from fill(out, image, bundle, config, model=model, planes=planes,
+                              keep_probabilities=probabilities)
+        if tmp is not None:
+            from ..files.store_target import MARK, publish
+
+            out.group.attrs[MARK] = dict(out.group.attrs[MARK], complete=True)
+            publish(tmp, path)
+            out = open_outputs(path, out.objects)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return Segmentation(
         labels=out.instances if instance else out.labels,
         probabilities=out.probabilities or None,
