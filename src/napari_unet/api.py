@@ -60,7 +60,8 @@ class Model:
     def segment(self, image, *, objects: bool | None = None, probabilities: bool = False,
                 out: str | os.PathLike | None = None, channel_axis: int | None = None,
                 rgb: bool | None = None, device: str = "auto",
-                progress: Progress | bool | None = None, overwrite: bool = False):
+                progress: Progress | bool | None = None, overwrite: bool = False,
+                diameter: float | str | None = "auto"):
         """Segment ``image``; returns a :class:`~napari_unet.core.inference.segment.Segmentation`.
 
         Parameters
@@ -82,6 +83,13 @@ class Model:
             refused. The store appears at ``out`` only once complete.
         overwrite : bool
             Replace an earlier ``segment`` result at ``out``.
+        diameter : "auto", float or 0
+            The size of the objects in px, as Cellpose's diameter: the image is resized so
+            that its objects have the size the model learnt, and the result mapped back to
+            the image's pixels. ``"auto"`` (default) estimates it from the image for the
+            starters and the models made from them (``Segmentation.diameter`` says what was
+            used); ``0`` predicts at the image's own scale. In memory only: with ``out`` the
+            image is predicted at its own scale.
         channel_axis, rgb
             Which axis holds channels, or whether the last one is colour (as on the CLI).
         device : str
@@ -100,7 +108,11 @@ class Model:
 
         instance = self.mode == "instance"
         objects = instance if objects is None else objects
-        config = PredictConfig(device=device)
+        if isinstance(diameter, str):
+            if diameter != "auto":
+                raise ValueError(f"diameter must be 'auto', 0 or a size in px, not {diameter!r}")
+            diameter = None
+        config = PredictConfig(device=device, diameter=diameter)
         gen = segment(self._layout(image, channel_axis, rgb), self.bundle, config,
                       objects=objects and not instance, probabilities=probabilities, out=out,
                       overwrite=overwrite)

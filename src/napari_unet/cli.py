@@ -227,6 +227,19 @@ def cmd_starters(args) -> int:
     return 0
 
 
+def _diameter(text: str) -> float | None:
+    """``--diameter``: ``auto`` -> None (estimated), else a size in px (0: none)."""
+    if str(text).strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise CLIError(f"--diameter must be auto, 0 or a size in px, not {text!r}") from None
+    if not 0 <= value <= 10_000:
+        raise CLIError(f"--diameter must be a size in px between 0 and 10000, not {text}")
+    return value
+
+
 def cmd_predict(args) -> int:
     """Predict files, folders and glob patterns into one folder; resumable (finished images
     are skipped unless --overwrite), locally or on a dask.distributed cluster."""
@@ -243,7 +256,8 @@ def cmd_predict(args) -> int:
     bundle = _model(args.model)
     options = Options(probabilities=args.probabilities, instances=args.instances, rgb=args.rgb,
                       channel_axis=args.channel_axis,
-                      config=PredictConfig(device=args.device, tile_size=args.tile_size))
+                      config=PredictConfig(device=args.device, tile_size=args.tile_size,
+                                           diameter=_diameter(args.diameter)))
     _check_prediction_fits(bundle, options.config)
     try:
         jobs, other = prepare(args.images, args.out, args.probabilities)  # checks before any work
@@ -446,6 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--probabilities", action="store_true",
                    help="also write <name>_probabilities.tif (.ome.zarr for OME-Zarr input)")
     q.add_argument("--tile-size", type=int, default=None)
+    q.add_argument("--diameter", default="auto", metavar="auto|0|PX",
+                   help="size of the objects in px (as Cellpose's diameter): images are resized "
+                        "so their objects have the size the model learnt; auto (default) "
+                        "estimates it per image for the starters and models made from them; "
+                        "0 predicts at the images' own scale")
     q.add_argument(
         "--instances",
         action="store_true",

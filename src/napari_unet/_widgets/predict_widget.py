@@ -18,6 +18,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QCheckBox,
+    QDoubleSpinBox,
     QGridLayout,
     QLabel,
     QPushButton,
@@ -67,6 +68,15 @@ class PredictWidget(QWidget):
             "Also write '<image> uncertainty' (the model's uncertainty on the plane shown) and "
             "'<image> paint here' (a few spots where painting would help most)"
         )
+        self.size = QDoubleSpinBox()
+        self.size.setRange(0, 2000)
+        self.size.setDecimals(0)
+        self.size.setSuffix(" px")
+        self.size.setSpecialValueText("auto")
+        self.size.setToolTip(
+            "How large the objects are, across, in pixels. The image is resized so that they "
+            "have the size the model learnt, then the result is brought back to the image. "
+            "'auto' measures it on each image (starter models and models made from them)")
         self.predict_button = QPushButton("Predict")
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -82,6 +92,8 @@ class PredictWidget(QWidget):
         for r, box in enumerate((self.channels, self.probabilities, self.objects,
                                  self.current_only, self.paint_next), 1):
             grid.addWidget(box, r, 0, 1, 2)
+        grid.addWidget(QLabel("Object size"), r + 1, 0)
+        grid.addWidget(self.size, r + 1, 1)
         self.folder = FolderPanel(self.session)  # "Apply to folder…"
         self.objects_panel = ObjectsPanel(napari_viewer, self.image)
         layout = scrolling_layout(self)
@@ -163,6 +175,7 @@ class PredictWidget(QWidget):
             plane=plane,
             objects=self.objects.isChecked() and bundle.mode != "instance",
             on_done=self._done,
+            diameter=self.size.value() or None,
         )
         self._predicting = layer
         if self.worker is not None:
@@ -207,7 +220,8 @@ class PredictWidget(QWidget):
         if layer is None and image is not None and image not in self.viewer.layers:
             self.status.setText(f"Prediction stopped: '{image.name}' was removed.")
         if layer is not None:
-            self.status.setText(f"Done: '{layer.name}'.{hidden_by(self.viewer, layer)}")
+            self.status.setText(f"Done: '{layer.name}'.{size_said(layer)}"
+                                f"{hidden_by(self.viewer, layer)}")
             self.objects_panel.update_objects()
             if self.objects_panel.table_data is not None:
                 self.sections["objects"].set_expanded(True)
@@ -236,3 +250,13 @@ class PredictWidget(QWidget):
 
     def _paint_next_done(self) -> None:
         self.paint_worker = None
+
+
+def size_said(layer) -> str:
+    """' Objects about 42 px across (measured: …).' from the result layer's metadata, or ''."""
+    size = layer.metadata.get("object_size") or {}
+    if not size.get("diameter"):
+        return ""
+    how = ("measured on the image; set Object size to change it" if size.get("estimated")
+           else "as set")
+    return f" Objects about {size['diameter']:.0f} px across ({how})."

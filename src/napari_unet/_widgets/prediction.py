@@ -123,25 +123,27 @@ def has_results(viewer, layer, role: str) -> bool:
 
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
-def _segment(image, bundle, device, probabilities, objects, out=None, planes=None):
+def _segment(image, bundle, device, probabilities, objects, out=None, planes=None,
+             diameter=None):
     """The core's one prediction route in a worker; returns its Segmentation."""
     from napari_unet.core.config import PredictConfig, interactive_threads
     from napari_unet.core.inference.segment import segment
 
-    config = PredictConfig(device=device, threads=interactive_threads())
+    config = PredictConfig(device=device, threads=interactive_threads(), diameter=diameter)
     return (yield from guarded(segment(image, bundle, config, objects=objects,
                                        probabilities=probabilities, out=out, planes=planes)))
 
 
 def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=False, plane=None,
-                     objects=False, on_done=None):
+                     objects=False, on_done=None, diameter=None):
     """Predict ``layer`` (whole, or only ``plane`` of its leading dimensions) and show it.
 
     Returns the started worker, or None after telling the user why it cannot run. Writes
     ``"<image> prediction"`` (object ids for an instance model), ``"<image> P(<class>)"``
     with ``probabilities`` and, for a semantic model with ``objects``, ``"<image> objects"``
     when the worker returns; ``on_done(layer_or_None)`` is called when it ends, however it
-    ends. A 3-D model predicts the whole ``(Z, Y, X)`` stack as one volume (no ``plane``,
+    ends. ``diameter``: the objects' size in px (``None``: estimated for models that know
+    their own; 0: none); what was used is in the result layer's ``metadata["object_size"]``. A 3-D model predicts the whole ``(Z, Y, X)`` stack as one volume (no ``plane``,
     no objects, never into zarr).
     """
     try:
@@ -166,7 +168,7 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         worker = _segment(to_czyx(np.asarray(data)), bundle, device, probabilities, False)
     else:
         worker = _segment(stack[plane] if plane else stack, bundle, device, probabilities,
-                          objects and bundle.mode != "instance")
+                          objects and bundle.mode != "instance", diameter=diameter)
     result = {}
 
     def returned(out):
@@ -181,6 +183,8 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         )
         if out.objects is not None:
             write_objects(viewer, layer, out.objects, plane=plane or None)
+        result["layer"].metadata["object_size"] = {
+            "diameter": getattr(out, "diameter", None), "estimated": getattr(out, "estimated", False)}
 
     def finished():
         bar.close()

@@ -299,6 +299,12 @@ class PredictConfig(_DictMixin):
     threads: as in :class:`TrainConfig`.
     backend: how the windows go through the network: "auto" (the fastest for the work on
         this device, ``core.inference.backends``), "torch", "compile" or "onnxruntime".
+    diameter: the size of the objects in the image, in px (Cellpose's diameter). ``None``
+        (the default): estimated from the image when the model knows the size it was trained
+        at (``PostprocessConfig.object_size``: the starters and models made from them);
+        a number: that size; ``0``: none, predict at the image's own scale. The image is
+        resized so that its objects have the model's size, and the result mapped back
+        (``core.inference.object_size``).
     """
 
     tile_size: int | None = None
@@ -308,11 +314,14 @@ class PredictConfig(_DictMixin):
     device: str = "auto"
     threads: int | None = None
     backend: str = "auto"
+    diameter: float | None = None
 
     def __post_init__(self):
         from .numbers import check_finite  # NaN passes every comparison below (issue 15)
 
         check_finite(self, ConfigError)
+        if self.diameter is not None and not 0 <= self.diameter <= 10_000:
+            raise ConfigError("diameter must be a size in px (0: predict at the image's scale)")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be >= 1 (or None for torch's default)")
         if self.backend not in ("auto", "torch", "compile", "onnxruntime"):
@@ -335,9 +344,15 @@ class PostprocessConfig(_DictMixin):
     split_depth: for semantic models, touching objects are split where the distance to the
         background dips by at least this many px between their centres (0: no splitting).
     min_size: objects smaller than this (px) are dropped.
+    object_size: the median diameter (px) of the objects the model was trained on (the
+        starters record it); prediction resizes images so that their objects have this size
+        (``PredictConfig.diameter``). ``None``: unknown, images are predicted as they are.
+    fill_holes: fill holes inside objects.
     """
 
     threshold: float = 0.5
     seed_threshold: float = 0.5
     split_depth: float = 2.0
     min_size: int = 10
+    object_size: float | None = None
+    fill_holes: bool = False

@@ -43,6 +43,7 @@ __all__ = [
     "iou_per_class",
     "match_instances",
     "mean_average_precision",
+    "mean_segmentation_accuracy",
     "pixel_error",
     "rand_error",
     "rand_error_from_masks",
@@ -404,6 +405,19 @@ def mean_average_precision(pred, gt, thresholds=DEFAULT_THRESHOLDS, mask=None) -
     """
     res = match_instances(pred, gt, thresholds=thresholds, mask=mask)
     return float(np.mean([r.ap for r in res]))
+
+
+def mean_segmentation_accuracy(pred, gt, mask=None) -> float:
+    """mSA: the mean over IoU 0.50, 0.55, ..., 0.95 of ``tp / (tp + fp + fn)`` for one image.
+
+    micro-sam's "mean segmentation accuracy" and the DSB2018 challenge's per-image score (the
+    same number as :func:`mean_average_precision` with the default thresholds). A set's mSA is
+    the mean of its images' (as micro-sam reports it). Where F1@0.5 counts an object found
+    once half of it overlaps, mSA keeps rewarding better boundaries up to IoU 0.95.
+
+    Returns 1.0 when both images are empty and 0.0 when exactly one of them is.
+    """
+    return mean_average_precision(pred, gt, DEFAULT_THRESHOLDS, mask)
 
 
 # ----------------------------------------------------------------------------- ISBI 2012

@@ -127,6 +127,13 @@ def to_instances(probabilities: np.ndarray, mode: str, config=None) -> np.ndarra
 
     cfg = config or PostprocessConfig()
     if mode == "instance":
-        return instances_from_interior(probabilities, cfg.threshold, cfg.seed_threshold, cfg.min_size)
-    foreground = 1.0 - probabilities[0]
-    return instances_from_foreground(foreground, cfg.threshold, cfg.split_depth, cfg.min_size)
+        ids = instances_from_interior(probabilities, cfg.threshold, cfg.seed_threshold,
+                                      cfg.min_size)
+    else:
+        foreground = 1.0 - probabilities[0]
+        ids = instances_from_foreground(foreground, cfg.threshold, cfg.split_depth, cfg.min_size)
+    if getattr(cfg, "fill_holes", False):
+        from .object_table import refine_objects
+
+        ids = refine_objects(ids, fill_holes=True)
+    return ids

@@ -42,13 +42,17 @@ class Segmentation:
     ``labels``: class ``k`` as value ``k + 1``, or object ids (an instance model);
     ``probabilities``: ``(..., K, H, W)`` (``(K, Z, Y, X)`` for a 3-D model), only if asked;
     ``objects``: a semantic model's foreground split into objects, only if asked;
-    ``store``: the :class:`~.lazy.ZarrPrediction` written, with ``out``.
+    ``store``: the :class:`~.lazy.ZarrPrediction` written, with ``out``;
+    ``diameter``: the object size (px) the image was predicted for, given or estimated
+    (``None``: predicted at its own scale); ``estimated``: whether it was estimated.
     """
 
     labels: Any
     probabilities: Any = None
     objects: Any = None
     store: Any = None
+    diameter: float | None = None
+    estimated: bool = False
 
 
 @dataclass
@@ -98,19 +102,66 @@ def _volume(volume, bundle, config, objects, probabilities, out, model):
 
 
 def _in_memory(image, bundle, config, objects, probabilities, model):
+    from ..device import resolve_device
+    from . import object_size
+
+    model = model if model is not None else bundle.build_model(resolve_device(config.device))
+    diameter, estimated = _diameter(image, bundle, config, model)
+    f = object_size.factor(bundle.postprocess.object_size, diameter)
     instance = bundle.mode == "instance"
     split = instance or objects
     want = probabilities or split  # objects are made from the probabilities
     share = 1 - POSTPROCESS_SHARE if split else 1.0
-    pred = yield from rescaled(_planes(image, bundle, config, want, model), 0.0, share)
-    result = Segmentation(pred.labels, pred.probabilities if probabilities else None)
+    size = tuple(image.shape[-2:])
+    small = object_size.resize_planes(image, f) if f != 1 else image
+    pred = yield from rescaled(_planes(small, bundle, config, want or f != 1, model), 0.0, share)
+    probs = pred.probabilities
+    if f != 1:
+        # shrunk (large objects): objects are made at the image's size from the probabilities
+        # brought back; grown (small objects): at the model's size, where its one-pixel
+        # border between touching objects still exists, then brought back pixel by pixel
+        full = object_size.back(probs, size)
+        labels = full.argmax(-3).astype(pred.labels.dtype) + 1
+        pred = type(pred)(labels, full if probabilities else None)
+    result = Segmentation(pred.labels, pred.probabilities if probabilities else None,
+                          diameter=diameter if f != 1 else None, estimated=estimated)
     if split:
-        ids = yield from rescaled(split_objects(pred.probabilities, bundle), share, 1 - share)
+        if f < 1:
+            ids = yield from rescaled(split_objects(full, _scaled_min_size(bundle, f)), share,
+                                      1 - share)
+        elif f > 1:
+            ids = yield from rescaled(split_objects(probs, bundle), share, 1 - share)
+            ids = object_size.back(ids, size, order=0)
+        else:
+            ids = yield from rescaled(split_objects(probs, bundle), share, 1 - share)
         if instance:
             result.labels = ids
         else:
             result.objects = ids
     return result
+
+
+def _diameter(image, bundle, config, model) -> tuple[float | None, bool]:
+    """The size of the objects in ``image`` (px), and whether it was estimated: as given in
+    ``config.diameter`` (0: none), else estimated on the first plane when the model knows
+    its own object size."""
+    from . import object_size
+
+    if config.diameter is not None:
+        return (config.diameter or None), False
+    if not bundle.postprocess.object_size:
+        return None, False
+    first = image[(0,) * (len(image.shape) - 3)] if len(image.shape) > 3 else image
+    return object_size.estimate(first, bundle, model, config).diameter, True
+
+
+def _scaled_min_size(bundle, f: float):
+    """``bundle`` with its minimum object size in the image's pixels, for objects made at
+    the image's size from a prediction at ``f`` times it."""
+    from dataclasses import replace as _replace
+
+    pp = bundle.postprocess
+    return _replace(bundle, postprocess=_replace(pp, min_size=max(1, round(pp.min_size / f**2))))
 
 
 def _planes(image, bundle, config, probabilities, model):

@@ -1,0 +1,154 @@
+"""Object size, as Cellpose's diameter: predict every image at the size its model knows.
+
+A starter learnt objects of a certain size (``PostprocessConfig.object_size``: the median
+equivalent diameter, in px, of the objects it was trained on). Nuclei 100 px across (a 60x
+objective) are cut into pieces by a model that learnt 18 px nuclei, and 6 px ones are
+missed. So an image is resized by ``object_size / diameter`` before prediction and the
+result is mapped back to the image's own pixels (:func:`resize_planes`, :func:`back`).
+
+The diameter of the objects in an image is *estimated* (:func:`estimate`) by predicting a
+small crop of it at a few scales with the model itself and measuring the objects found at
+each: at a scale where the model works, their median diameter is its ``object_size``; far
+from it, objects are cut into pieces or lost. Objects larger than the model knows are cut
+into pieces (their diameter comes out too small), objects far smaller are lost or merged;
+so the image's diameter is the largest implied by a scale where the objects found are at
+least half the model's size (:func:`_choose`). It costs four predictions of at most ``CROP`` x ``CROP`` px.
+
+Shapes: images are ``(C, H, W)`` (or ``(..., C, H, W)``), probabilities ``(K, H, W)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SCALES = (2.0, 1.0, 0.5, 0.25, 0.125)
+"""Scales a crop of the image is predicted at to estimate the diameter."""
+CROP = 320
+"""Side (px) of the crop predicted at each scale, after scaling."""
+MIN_OBJECTS = 3
+"""A scale counts only if at least this many objects are found there."""
+NEAR_ONE = 0.15
+"""A resize by less than this (in ratio, either way) is not worth its cost: none is done."""
+LIMITS = (0.1, 8.0)
+"""The largest shrinking and growing applied to an image."""
+
+
+@dataclass
+class SizeEstimate:
+    """What :func:`estimate` found."""
+
+    diameter: float | None
+    """Median object diameter (px) in the image; ``None`` if no scale found objects."""
+    tried: list[tuple[float, float, int]] = field(default_factory=list)
+    """``(scale, median diameter in the scaled crop, objects)`` for each scale tried."""
+
+
+def median_diameter(labels: np.ndarray) -> tuple[float, int]:
+    """Median equivalent diameter (``2 sqrt(area / pi)``) of the objects of ``labels``, and
+    their number; ``(0.0, 0)`` without objects."""
+    areas = np.bincount(np.asarray(labels).ravel())[1:]
+    areas = areas[areas > 0]
+    if not len(areas):
+        return 0.0, 0
+    return float(np.median(2 * np.sqrt(areas / np.pi))), int(len(areas))
+
+
+def factor(object_size: float | None, diameter: float | None) -> float:
+    """The resize that gives objects of ``diameter`` px the model's ``object_size``: 1 when
+    either is unknown or the change is under :data:`NEAR_ONE`; clipped to :data:`LIMITS`."""
+    if not object_size or not diameter or diameter <= 0:
+        return 1.0
+    f = float(np.clip(object_size / diameter, *LIMITS))
+    return 1.0 if abs(math.log(f)) < math.log(1 + NEAR_ONE) else f
+
+
+def scaled_shape(shape: tuple[int, int], f: float) -> tuple[int, int]:
+    return tuple(max(8, int(round(n * f))) for n in shape)
+
+
+def resize_planes(image, f: float, order: int = 1) -> np.ndarray:
+    """``(..., H, W)`` -> ``(..., round(H f), round(W f))`` float32, plane by plane (linear
+    with anti-aliasing when shrinking; ``order=0`` for labels)."""
+    from skimage.transform import resize
+
+    a = np.asarray(image)
+    if f == 1.0:
+        return a
+    h, w = scaled_shape(a.shape[-2:], f)
+    flat = a.reshape((-1,) + a.shape[-2:])
+    if order == 0:
+        out = np.stack([resize(p, (h, w), order=0, preserve_range=True, anti_aliasing=False)
+                        for p in flat]).astype(a.dtype)
+    else:
+        out = np.stack([resize(p.astype(np.float32), (h, w), order=1, preserve_range=True,
+                               anti_aliasing=f < 1) for p in flat]).astype(np.float32)
+    return out.reshape(a.shape[:-2] + (h, w))
+
+
+def back(array, shape: tuple[int, int], order: int = 1) -> np.ndarray:
+    """A prediction at the scaled size back to the image's ``shape`` (``(..., h, w)`` ->
+    ``(..., H, W)``): linear for probabilities, nearest (``order=0``) for labels."""
+    from skimage.transform import resize
+
+    a = np.asarray(array)
+    if tuple(a.shape[-2:]) == tuple(shape):
+        return a
+    flat = a.reshape((-1,) + a.shape[-2:])
+    out = np.stack([resize(p, shape, order=order, preserve_range=True, anti_aliasing=False)
+                    for p in flat]).astype(a.dtype)
+    return out.reshape(a.shape[:-2] + tuple(shape))
+
+
+def _crop(image, side: int):
+    """The central ``side`` x ``side`` window (or less) of a ``(C, H, W)`` array-like."""
+    h, w = image.shape[-2:]
+    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return np.asarray(image[:, y0:y0 + side, x0:x0 + side], np.float32)
+
+
+def estimate(image, bundle, model, config=None) -> SizeEstimate:
+    """The median diameter (px) of the objects in ``image`` (``(C, H, W)``), by predicting
+    a central crop at :data:`SCALES` with ``model`` (see the module docstring). ``config``
+    is a :class:`~..config.PredictConfig` (device, precision)."""
+    from ..config import PredictConfig
+    from .postprocess import to_instances
+    from .predict import predict_image
+
+    config = config or PredictConfig()
+    target = bundle.postprocess.object_size
+    from dataclasses import replace
+
+    config = replace(config, tile_size=None, diameter=0)
+    tried = []
+    for s in SCALES:
+        crop = _crop(image, int(math.ceil(CROP / s)))
+        if min(crop.shape[-2:]) * s < 32:
+            continue  # too small to say anything at this scale
+        scaled = resize_planes(crop, s)
+        p = predict_image(scaled, bundle, config, model=model).probabilities
+        d, n = median_diameter(to_instances(p, bundle.mode, bundle.postprocess))
+        tried.append((s, round(d, 2), n))
+    return SizeEstimate(_choose(tried, target), tried)
+
+
+def _choose(tried, target) -> float | None:
+    """The image's diameter from ``(scale, diameter there, objects)``: the largest implied
+    diameter (``diameter / scale``) among the scales where the model found objects at least
+    half its own size. A model shown objects larger than it knows cuts them into pieces
+    (too small an implied diameter); shown them far smaller than it knows, it loses or
+    merges them, which the half-size floor leaves out. Without such a scale: the one whose
+    objects are closest to the model's size."""
+    found = [(s, d, n) for s, d, n in tried if n >= MIN_OBJECTS and d > 0]
+    if not found:
+        return None
+    if target:
+        usable = [d / s for s, d, _ in found if d >= target / 2]
+        if usable:
+            return round(max(usable), 1)
+        s, d, _ = min(found, key=lambda t: abs(math.log(t[1] / target)))
+        return round(d / s, 1)
+    s, d, _ = min(found, key=lambda t: abs(math.log(t[0])))  # the image's own scale
+    return round(d / s, 1)
