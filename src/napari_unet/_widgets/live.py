@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from napari.qt.threading import thread_worker
 
-from .tasks import TaskError, guarded, start
+from .tasks import TaskError, failed, guarded, start
 
 RELABEL_S = 2.0
 """Seconds between looks at the labels layer (when it changed)."""
@@ -414,8 +414,9 @@ class LiveMode:
         self._bundle = bundle
 
     def _errored(self, error) -> None:
+        line = failed("Live training failed", error)
         if self.on_note:
-            self.on_note(f"Live training failed: {error}")
+            self.on_note(line)
 
     def _finished(self) -> None:
         self.timer.stop()

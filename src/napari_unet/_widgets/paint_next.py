@@ -15,7 +15,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 
 from .layers import ROLE, find_ours, placement, put_layer, result_tag, spatial_shape
-from .tasks import guarded, start
+from .tasks import failed, guarded, start
 
 SPOTS = 5
 SPACING = 32
@@ -141,6 +141,6 @@ def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), devic
             write_uncertainty(viewer, image, u, coords, plane=plane, unsure=unsure)
 
     worker.returned.connect(returned)
-    worker.errored.connect(lambda e: show_error(f"Uncertainty failed: {e}"))
+    worker.errored.connect(lambda e: show_error(failed("Uncertainty failed", e)))
     start(worker)
     return worker

@@ -40,7 +40,7 @@ from .layers import (
     write_objects,
     write_result,
 )
-from .tasks import ProgressBar, guarded, start
+from .tasks import ProgressBar, failed, guarded, start
 
 WHOLE_STACK_PIXELS = 16_000_000
 """After training, a stack is predicted whole up to this many pixels, else the shown plane."""
@@ -189,7 +189,7 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
 
     worker.yielded.connect(bar.update)
     worker.returned.connect(returned)
-    worker.errored.connect(lambda e: show_error(f"Prediction failed: {e}"))
+    worker.errored.connect(lambda e: show_error(failed("Prediction failed", e)))
     worker.finished.connect(finished)
     _end_if_removed(viewer, layer, worker)
     start(worker)
@@ -290,7 +290,7 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
 
     worker.yielded.connect(yielded)
     worker.returned.connect(lambda _: result.setdefault("layer", shown[0]))
-    worker.errored.connect(lambda e: show_error(f"Prediction failed: {e}"))
+    worker.errored.connect(lambda e: show_error(failed("Prediction failed", e)))
     worker.finished.connect(finished)
     _end_if_removed(viewer, layer, worker)
     start(worker)
