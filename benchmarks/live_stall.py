@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
         time.sleep(0.05)
     t_last[0] = time.perf_counter()
     base_timer.start()
-    for k in range(4):
+    for _ in range(4):
         end = time.perf_counter() + 1.0
         dab()
         while time.perf_counter() < end:

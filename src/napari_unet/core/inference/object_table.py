@@ -8,7 +8,8 @@ no probabilities, so the docks update objects at once as the controls move.
 
 :func:`object_table` measures every object (area, mean intensity per channel, centroid)
 with scikit-image's ``regionprops_table``, and :func:`write_csv` saves the table (any
-mapping of columns: a dict, or the labels layer's ``features`` DataFrame) (atomically, as every file napari-unet writes).
+mapping of columns: a dict, or the labels layer's ``features`` DataFrame), atomically as
+every file napari-unet writes.
 """
 
 from __future__ import annotations
