@@ -99,3 +99,6 @@ def test_results_lie_on_their_source_and_point_to_it_through_metadata(model):
     assert again is out and np.all(out.data == 2)
     other = model.add_image(np.zeros((8, 8), np.float32), name="img")  # the old name, another layer
     assert find_ours(model, "prediction", other) is None
+    legacy = model.add_labels(np.zeros((8, 8), np.uint8), name="x",
+                              metadata={ROLE: {"role": "uncertainty", "image": "renamed", "key": None}})
+    assert find_ours(model, "uncertainty", image) is legacy  # a tag with no source: by name

@@ -143,6 +143,8 @@ def _made_from(tag: dict, image) -> bool:
     name: by the name the source had when the result was made)."""
     if isinstance(image, str):
         return tag.get("image") == image
+    if "source" not in tag:  # a tag written without result_tag: by the name it recorded
+        return tag.get("image") == image.name
     return tag.get("source") == source_id(image)
 
 
