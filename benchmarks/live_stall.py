@@ -48,7 +48,7 @@ def main(argv=None) -> dict:
     viewer.window.resize(1400, 1000)
     viewer.add_image(image, name="nuclei")
     lab = viewer.add_labels(painted.copy(), name="nuclei annotations")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train U-Net")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-stroke-unet", "Train U-Net")
     widget.settings.device.setCurrentText(args.device)
     widget.paint_next.setChecked(not args.no_paint_next)
     app = QApplication.instance()
@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
         time.sleep(0.05)
     t_last[0] = time.perf_counter()
     base_timer.start()
-    for k in range(4):
+    for _ in range(4):
         end = time.perf_counter() + 1.0
         dab()
         while time.perf_counter() < end:

@@ -122,3 +122,64 @@ def test_dask_local_cluster_writes_what_the_local_run_writes(case, monkeypatch):
     for path in sorted((case / "local").iterdir()):
         assert np.array_equal(tifffile.imread(path), tifffile.imread(case / "dask" / path.name))
     assert len(list((case / "dask").iterdir())) == 3 and calls == [(None, 2)]
+
+
+UNITS = {"t": "second", "y": "micrometer", "x": "micrometer"}
+
+
+def _cli_ome_zarr_labels(case):
+    """Two planes (t) of one channel, scaled and with units, predicted by the CLI as an
+    OME-Zarr (and each plane as a TIFF): the path of ``cells_labels.ome.zarr``."""
+    import zarr
+    from ome_zarr.writer import write_image
+
+    planes = [tifffile.imread(case / "in" / f"im{i}.tif") for i in range(2)]
+    write_image(np.stack(planes)[:, None], zarr.open_group(str(case / "cells.ome.zarr"), mode="w"),
+                axes="tcyx", scale_factors=(), scale={"t": 2.0, "c": 1.0, "y": 0.5, "x": 0.25},
+                axes_units=UNITS)
+    assert predict(case, case / "cells.ome.zarr", case / "in" / "im0.tif", case / "in" / "im1.tif",
+                   "--out", case / "out", "--quiet") == 0
+    return case / "out" / "cells_labels.ome.zarr"
+
+
+def test_the_ome_zarr_labels_the_cli_writes_read_back_with_ome_zarr_py(case):
+    """Others read our OME-Zarr: ome-zarr-py's reader finds an image-label with the
+    input's axes (channel dropped), scale and units, and the same array as the labels of
+    each plane predicted as a TIFF."""
+    pytest.importorskip("ome_zarr")
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+
+    path = _cli_ome_zarr_labels(case)
+    nodes = list(Reader(parse_url(str(path)))())
+    assert nodes and any(isinstance(spec, Label) for spec in nodes[0].specs)
+    node = nodes[0]
+    assert node.metadata["axes"] == [{"name": "t", "type": "time", "unit": "second"},
+                                     {"name": "y", "type": "space", "unit": "micrometer"},
+                                     {"name": "x", "type": "space", "unit": "micrometer"}]
+    assert node.metadata["coordinateTransformations"][0][0] == {"type": "scale", "scale": [2.0, 0.5, 0.25]}
+    read = np.asarray(node.data[0])
+    assert read.shape == (2, 40, 48)
+    for t in range(2):
+        assert np.array_equal(read[t], tifffile.imread(case / "out" / f"im{t}_labels.tif"))
+
+
+def test_the_ome_zarr_labels_the_cli_writes_open_in_napari_as_labels(case):
+    """napari's OME-Zarr reader (the napari-ome-zarr plugin) opens them as one Labels layer
+    with the same array, axes, scale and units."""
+    pytest.importorskip("napari_ome_zarr")
+    import npe2
+    from napari.components import ViewerModel
+    from napari.layers import Labels
+
+    path = _cli_ome_zarr_labels(case)
+    npe2.PluginManager.instance().discover()
+    (layer,) = ViewerModel().open(str(path), plugin="napari-ome-zarr")
+    assert isinstance(layer, Labels)
+    data = np.asarray(layer.data[0] if layer.multiscale else layer.data)
+    assert data.shape == (2, 40, 48)
+    for t in range(2):
+        assert np.array_equal(data[t], tifffile.imread(case / "out" / f"im{t}_labels.tif"))
+    assert tuple(layer.axis_labels) == ("t", "y", "x")
+    assert np.allclose(layer.scale, [2.0, 0.5, 0.25])
+    assert [str(u) for u in layer.units] == ["second", "micrometer", "micrometer"]

@@ -82,7 +82,7 @@ def test_errors_are_one_line_with_status_2(model, tmp_path, monkeypatch, capsys,
 def test_missing_extra_is_a_one_line_error(model, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnxscript", None)
     assert main(["export", str(model), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
-    assert "pip install napari-unet[export]" in _error_line(capsys)
+    assert "pip install napari-stroke-unet[export]" in _error_line(capsys)
 
 
 def test_a_nan_sample_is_refused_and_nothing_is_written(model, tmp_path, monkeypatch, capsys):

@@ -5,7 +5,6 @@ on a dask cluster. Rows of docs/reliability.md."""
 
 import numpy as np
 import pytest
-import tifffile
 from test_cli_reliability import TRAIN, _one_line, _snapshot, files  # noqa: F401 - the fixture
 
 from napari_unet.cli import main

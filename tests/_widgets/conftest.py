@@ -116,7 +116,7 @@ def layers(viewer, sample):
 @pytest.fixture
 def train_widget(viewer, qtbot):
     """The train widget as the Plugins menu opens it (napari hands it a viewer proxy)."""
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train U-Net")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-stroke-unet", "Train U-Net")
     fast(widget.settings)
     yield widget
     widget.shutdown()
@@ -125,7 +125,7 @@ def train_widget(viewer, qtbot):
 
 @pytest.fixture
 def predict_widget(viewer, qtbot):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Predict with U-Net")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-stroke-unet", "Predict with U-Net")
     yield widget
     widget.shutdown()
     wait_idle(qtbot, widget)

@@ -96,3 +96,30 @@ def test_loading_a_file_that_is_not_a_model_keeps_the_current_model(
     assert "not a napari-unet model" in message
     assert session_for(viewer).bundle is gray_bundle
     assert_unchanged(viewer, before)
+
+
+def test_a_worker_error_is_one_line_for_the_user_and_its_traceback_is_in_the_log(
+    viewer, predict_widget, qtbot, tmp_path, gray_bundle, notifications, caplog, monkeypatch
+):
+    """napari's log (Python logging) keeps the whole traceback, with the error's cause; the
+    notification says what failed in one line."""
+    import logging
+
+    from napari_unet.core import export
+
+    from .helpers import WORKER_TIMEOUT_MS
+
+    def deep_inside_the_exporter(*args, **kwargs):
+        raise RuntimeError("the device vanished\nCUDA details nobody should read in a popup")
+
+    monkeypatch.setattr(export, "export_model", deep_inside_the_exporter)
+    session_for(viewer).set_model(gray_bundle, "Trained here")
+    panel = predict_widget.models
+    with caplog.at_level(logging.ERROR, logger="napari_unet"):
+        panel.export(tmp_path / "m.pt", "torchscript")
+        qtbot.waitUntil(lambda: panel.export_worker is None, timeout=WORKER_TIMEOUT_MS)
+    assert _errors(notifications) == ["Export failed: the device vanished"]
+    (record,) = [r for r in caplog.records if r.name == "napari_unet"]
+    logged = caplog.text
+    assert record.exc_info is not None and "Traceback" in logged
+    assert "deep_inside_the_exporter" in logged and "CUDA details" in logged

@@ -67,3 +67,38 @@ def test_results_never_go_into_a_user_layer_of_the_same_name(model):
     assert out is not mine and np.all(mine.data == 1)
     again = write_result(model, image, np.full((8, 8), 1, np.uint8), None, ["a", "b"])
     assert again is out and np.all(out.data == 1)
+
+
+def test_results_lie_on_their_source_and_point_to_it_through_metadata(model):
+    """Scale, translate, rotate, shear, affine and units are copied; the tag names the source
+    layer by id, so renaming the image keeps its results (a re-run updates them)."""
+    from napari_unet._widgets.layers import ROLE, find_ours, source_of, write_objects
+
+    image = model.add_image(
+        np.zeros((8, 8), np.float32), name="img", scale=(0.5, 0.25), translate=(10, -3),
+        rotate=30, shear=[0.1], affine=np.array([[1, 0, 2], [0, 1, 0], [0, 0, 1]]),
+        units=("um", "um"))
+    probabilities = np.full((8, 8), 0.5, np.float32)[None]
+    out = write_result(model, image, np.full((8, 8), 1, np.uint8), probabilities, ["a"])
+    objects = write_objects(model, image, np.ones((8, 8), np.uint32))
+    probability = find_ours(model, "probability", image, "a")
+    for result in (out, objects, probability):
+        assert np.allclose(result.scale, image.scale)
+        assert np.allclose(result.translate, image.translate)
+        assert np.allclose(result.rotate, image.rotate)
+        assert np.allclose(result.shear, image.shear)
+        assert np.allclose(result.affine.affine_matrix, image.affine.affine_matrix)
+        assert result.units == image.units
+        assert np.allclose(result.data_to_world([3, 4]), image.data_to_world([3, 4]))
+        assert result.metadata[ROLE]["source"] == str(image.unique_id)
+        assert source_of(model, result) is image
+
+    image.name = "renamed"
+    assert find_ours(model, "prediction", image) is out
+    again = write_result(model, image, np.full((8, 8), 2, np.uint8), None, ["a"])
+    assert again is out and np.all(out.data == 2)
+    other = model.add_image(np.zeros((8, 8), np.float32), name="img")  # the old name, another layer
+    assert find_ours(model, "prediction", other) is None
+    legacy = model.add_labels(np.zeros((8, 8), np.uint8), name="x",
+                              metadata={ROLE: {"role": "uncertainty", "image": "renamed", "key": None}})
+    assert find_ours(model, "uncertainty", image) is legacy  # a tag with no source: by name

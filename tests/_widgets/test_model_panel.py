@@ -47,8 +47,8 @@ def test_model_info_says_what_the_model_was_trained_on(viewer, train_widget, pre
 def test_widgets_opened_from_the_plugins_menu_share_the_model(make_napari_viewer, qtbot, gray_bundle):
     """napari gives each plugin widget its own viewer proxy; they still share one session."""
     viewer = make_napari_viewer()
-    _, train = viewer.window.add_plugin_dock_widget("napari-unet", "Train U-Net")
-    _, predict = viewer.window.add_plugin_dock_widget("napari-unet", "Predict with U-Net")
+    _, train = viewer.window.add_plugin_dock_widget("napari-stroke-unet", "Train U-Net")
+    _, predict = viewer.window.add_plugin_dock_widget("napari-stroke-unet", "Predict with U-Net")
     assert train.viewer is not predict.viewer  # two proxies of one viewer
     train.session.set_model(gray_bundle, "Trained here on nuclei")
     assert predict.session is train.session

@@ -70,3 +70,33 @@ def test_no_objects_says_how_to_get_them(viewer, layers, predict_widget):
     predict_widget.objects_panel.update_objects()
     assert "No objects yet" in predict_widget.objects_panel.summary.text()
     assert predict_widget.objects_panel.save_csv("x.csv") is None
+
+
+def test_the_object_table_is_the_labels_layers_features_and_the_csv_is_written_from_them(
+    viewer, layers, predict_widget, qtbot, gray_bundle, tmp_path
+):
+    """napari's features table (``index`` = the label) holds regionprops_table's measures;
+    a column the user adds to the features reaches the CSV."""
+    from skimage.measure import regionprops_table
+
+    objects = predict_objects(viewer, layers, predict_widget, qtbot, gray_bundle)
+    panel = predict_widget.objects_panel
+    features = objects.features
+    expected = regionprops_table(np.asarray(objects.data), np.asarray(layers[0].data),
+                                 properties=("label", "area", "centroid", "intensity_mean"))
+    assert list(features["index"]) == list(features["label"]) == list(expected["label"])
+    assert np.array_equal(features["area_px"], expected["area"])
+    assert np.allclose(features["centroid_y"], expected["centroid-0"])
+    assert np.allclose(features["mean_intensity"], expected["intensity_mean"])
+
+    cut = int(np.median(features["area_px"])) + 1
+    panel.min_size.setValue(cut)
+    panel.update_objects()
+    assert len(objects.features) == len(np.unique(objects.data)) - 1 == panel.table.rowCount()
+
+    features = objects.features.copy()
+    features["checked"] = np.arange(len(features)) % 2
+    objects.features = features  # e.g. from napari's own features widget or the console
+    lines = panel.save_csv(tmp_path / "objects.csv").read_text().strip().splitlines()
+    assert lines[0] == "label,area_px,centroid_y,centroid_x,mean_intensity,checked"
+    assert len(lines) == len(features) + 1

@@ -58,7 +58,7 @@ def test_closing_the_viewer_while_training_stops_the_worker(make_napari_viewer, 
     viewer = make_napari_viewer()
     viewer.add_image(image, name="nuclei")
     viewer.add_labels(painted.copy(), name="nuclei annotations")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train U-Net")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-stroke-unet", "Train U-Net")
     widget.settings.device.setCurrentText("cpu")
     worker = _train_for_long(widget)
     finished = []

@@ -12,7 +12,7 @@ import pytest
 ])
 def test_open_sample_adds_the_image_and_a_layer_to_paint(make_napari_viewer, key, names):
     viewer = make_napari_viewer()
-    viewer.open_sample("napari-unet", key)
+    viewer.open_sample("napari-stroke-unet", key)
     assert [layer.name for layer in viewer.layers] == names
 
 
@@ -26,6 +26,6 @@ def test_offline_the_mitosis_sample_warns_and_opens_the_synthetic_one(make_napar
     monkeypatch.setattr(data, "human_mitosis", offline)
     monkeypatch.setattr("napari.utils.notifications.show_warning", told.append)
     viewer = make_napari_viewer()
-    viewer.open_sample("napari-unet", "human_mitosis")  # no exception
+    viewer.open_sample("napari-stroke-unet", "human_mitosis")  # no exception
     assert [layer.name for layer in viewer.layers] == ["nuclei", "nuclei annotations"]
     assert len(told) == 1 and "download failed" in told[0]

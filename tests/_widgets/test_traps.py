@@ -4,7 +4,6 @@ the wrong reading."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from napari.layers import Labels
 
 from napari_unet._widgets.session import session_for

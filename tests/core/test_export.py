@@ -148,10 +148,10 @@ def test_export_never_modifies_the_bundle_or_its_file(bundle, tmp_path):
 
 def test_missing_optional_package_says_how_to_install_it(bundle, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # import fails
-    with pytest.raises(ExportError, match=r"pip install napari-unet\[export\]"):
+    with pytest.raises(ExportError, match=r"pip install napari-stroke-unet\[export\]"):
         export_model(bundle, tmp_path / "m.onnx", "onnx")
     monkeypatch.setitem(sys.modules, "bioimageio.core", None)
-    with pytest.raises(ExportError, match=r"pip install napari-unet\[export\]"):
+    with pytest.raises(ExportError, match=r"pip install napari-stroke-unet\[export\]"):
         export_model(bundle, tmp_path / "m.zip", "bioimageio")
     assert list(tmp_path.iterdir()) == []
 

@@ -15,7 +15,7 @@ from napari.layers import Labels
 
 from napari_unet.core.images import ImageError
 
-from .layers import ANNOTATION_BRUSH, find_ours, spatial_shape
+from .layers import ANNOTATION_BRUSH, find_ours, placement, spatial_shape
 
 MAX_PIXELS = 4096 * 4096
 """Larger predictions (kept in a zarr store) are not copied: correct a crop instead."""
@@ -26,7 +26,7 @@ SAID = ("Fix the mistakes in '{name}': erase what is wrong, paint what is missin
 
 def prediction_of(viewer, image):
     """The plugin's prediction layer of ``image``, or None."""
-    return find_ours(viewer, "prediction", image.name)
+    return find_ours(viewer, "prediction", image)
 
 
 def correction_layer(viewer, image, mode: str) -> Labels:
@@ -50,7 +50,7 @@ def correction_layer(viewer, image, mode: str) -> Labels:
     n = 2
     while name in taken:
         name, n = f"{image.name} corrections {n}", n + 1
-    layer = viewer.add_labels(data, name=name, scale=image.scale, translate=image.translate)
+    layer = viewer.add_labels(data, name=name, **placement(image))
     prediction.visible = False  # the copy is on top: what is seen is what is fixed
     viewer.layers.selection.active = layer
     layer.brush_size = ANNOTATION_BRUSH

@@ -13,7 +13,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
 from .layers import current_plane, image_stack, is_ours
-from .tasks import TaskError, start
+from .tasks import TaskError, failed, start
 
 LABELS = {
     "bioimageio": "bioimage.io model package (.zip)",
@@ -57,7 +57,7 @@ def start_export(bundle, path, fmt: str, sample=None, on_done=None):
     worker = create_worker(
         _export, bundle, Path(path), fmt, options, _start_thread=False,
         _connect={"returned": lambda p: show_info(f"Model exported to {p}"),
-                  "errored": lambda e: show_error(f"Export failed: {e}")},
+                  "errored": lambda e: show_error(failed("Export failed", e))},
     )
     if on_done is not None:
         worker.finished.connect(on_done)

@@ -18,7 +18,7 @@ from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidge
 
 from napari_unet.core.batch.folders import BatchError
 
-from .tasks import ProgressBar, guarded, start
+from .tasks import ProgressBar, failed, guarded, start
 
 LABEL = "Apply to folder…"
 
@@ -139,7 +139,7 @@ class FolderPanel(QWidget):
 
     def _on_errored(self, error) -> None:
         if self._state is not None:
-            self._state.outcome = (f"Folder prediction failed: {error}", show_error)
+            self._state.outcome = (failed("Folder prediction failed", error), show_error)
 
     def _on_finished(self) -> None:
         """Tell the outcome once: the summary, the error, or where Stop left off."""

@@ -1,7 +1,8 @@
 """A combo box listing the viewer's layers of one type, kept in sync with the layer list.
 
-Why Qt here and not magicgui (a dependency, issue 14 asked): magicgui's layer combo follows
-the layer list too, but only once it finds the viewer through its parents (after docking),
+Why Qt here and not magicgui (issue 14 asked; since issue 24 it is not declared, as nothing
+imports it): magicgui's layer combo follows the layer list too, but only once it finds the
+viewer through its parents (after docking),
 and these combos need more than it gives: a filter (this plugin's own result layers are
 never offered as training data), a ``value`` that can be set to a layer seen through
 napari's viewer proxy, and the labels combo of a pair following its image's shape while a

@@ -3,7 +3,10 @@
 An Image layer becomes a stack ``(..., C, H, W)``: leading dimensions (z, time, ...) first,
 then channels (1 for grayscale, 3 for RGB/RGBA with alpha dropped), then the 2-D plane the
 U-Net works on. Nothing here copies more than it must, and nothing ever writes into a layer
-the user made: results go to layers tagged in their ``metadata`` as ours.
+the user made: results go to layers tagged in their ``metadata`` as ours. The tag points
+to the source layer by its ``unique_id`` (renaming the image keeps its results), and
+results lie where the source lies (:func:`placement`: scale, translate, rotate, shear,
+affine and units copied).
 """
 
 from __future__ import annotations
@@ -17,6 +20,33 @@ ROLE = "napari_unet"
 """Key in ``layer.metadata`` marking layers this plugin wrote (value: a dict with a role)."""
 
 ANNOTATION_BRUSH = 8
+
+
+def placement(image) -> dict:
+    """Where ``image`` lies in the world, as layer keyword arguments: a result (same data
+    shape, RGB axis aside) made with them lies exactly on its source."""
+    return {"scale": image.scale, "translate": image.translate, "rotate": image.rotate,
+            "shear": image.shear, "affine": image.affine, "units": image.units}
+
+
+def source_id(image) -> str:
+    """The source layer's identity for our tags (its ``unique_id``, kept through renames)."""
+    return str(image.unique_id)
+
+
+def result_tag(image, role: str, key=None, **extra) -> dict:
+    """The ``metadata[ROLE]`` of a result of ``image``: its role, its source layer (by id;
+    the name is kept for people) and ``key`` (the class of a probability layer)."""
+    return {"role": role, "source": source_id(image), "image": image.name, "key": key, **extra}
+
+
+def source_of(viewer, layer):
+    """The layer ``layer`` (a result of ours) was made from, or None if it is gone."""
+    tag = layer.metadata.get(ROLE)
+    if not isinstance(tag, dict):
+        return None
+    return next((other for other in viewer.layers
+                 if source_id(other) == tag.get("source")), None)
 
 
 def _data(layer):
@@ -94,8 +124,7 @@ def new_annotation_layer(viewer, image: Image, instance: bool = False) -> Labels
     layer = viewer.add_labels(
         np.zeros(spatial_shape(image), np.uint16 if instance else np.uint8),
         name=f"{image.name} annotations",
-        scale=image.scale,
-        translate=image.translate,
+        **placement(image),
     )
     viewer.layers.selection.active = layer
     layer.brush_size = ANNOTATION_BRUSH
@@ -109,19 +138,30 @@ def is_ours(layer, role: str | None = None) -> bool:
     return isinstance(tag, dict) and (role is None or tag.get("role") == role)
 
 
-def ours(viewer, role: str, image_name: str):
-    """The layers this plugin wrote for ``image_name`` in ``role``."""
+def _made_from(tag: dict, image) -> bool:
+    """Whether the result tagged ``tag`` was made from ``image`` (a layer: by its id; a
+    name: by the name the source had when the result was made)."""
+    if isinstance(image, str):
+        return tag.get("image") == image
+    if "source" not in tag:  # a tag written without result_tag: by the name it recorded
+        return tag.get("image") == image.name
+    return tag.get("source") == source_id(image)
+
+
+def ours(viewer, role: str, image):
+    """The layers this plugin wrote for ``image`` (the source layer; or its name) in ``role``."""
     return (
         layer
         for layer in viewer.layers
-        if is_ours(layer, role) and layer.metadata[ROLE].get("image") == image_name
+        if is_ours(layer, role) and _made_from(layer.metadata[ROLE], image)
     )
 
 
-def find_ours(viewer, role: str, image_name: str, key: str | None = None):
-    """The layer this plugin wrote for ``image_name`` in ``role`` (and ``key``), or None."""
+def find_ours(viewer, role: str, image, key: str | None = None):
+    """The layer this plugin wrote for ``image`` (a layer, or its name) in ``role`` (and
+    ``key``), or None."""
     return next(
-        (layer for layer in ours(viewer, role, image_name) if layer.metadata[ROLE].get("key") == key),
+        (layer for layer in ours(viewer, role, image) if layer.metadata[ROLE].get("key") == key),
         None,
     )
 
@@ -184,7 +224,7 @@ def write_objects(viewer, image: Image, objects, plane=None) -> Labels:
 
     The layer goes just above the image's prediction and is updated in place on re-runs.
     """
-    above = find_ours(viewer, "prediction", image.name) or image
+    above = find_ours(viewer, "prediction", image) or image
     return _write_labels(viewer, image, "objects", objects, plane, above, "instances")
 
 
@@ -195,8 +235,8 @@ def _write_labels(viewer, image, role, data, plane, above, kind):
     again only when it changes (another model), and then planes of the old kind are cleared.
     """
     name = image.name
-    layer = find_ours(viewer, role, name)
-    tag = {"role": role, "image": name, "key": None, "kind": kind}
+    layer = find_ours(viewer, role, image)
+    tag = result_tag(image, role, kind=kind)
     same = layer is not None and layer.metadata[ROLE].get("kind") == kind
     if plane is not None and plane != ():
         shape = spatial_shape(image)
@@ -205,8 +245,8 @@ def _write_labels(viewer, image, role, data, plane, above, kind):
         full[plane] = data
         data = full
     if layer is None:
-        layer = Labels(data, name=f"{name} {role}", scale=image.scale,
-                       translate=image.translate, opacity=0.5, metadata={ROLE: tag})
+        layer = Labels(data, name=f"{name} {role}", opacity=0.5, metadata={ROLE: tag},
+                       **placement(image))
         put_layer(viewer, layer, above)
     elif data is layer.data:
         layer.refresh()
@@ -235,7 +275,7 @@ def _set_colours(layer: Labels, kind: str) -> None:
 
 def _write_probability(viewer, image, below, data, cls, k, plane):
     name = image.name
-    layer = find_ours(viewer, "probability", name, cls)
+    layer = find_ours(viewer, "probability", image, cls)
     shape = spatial_shape(image)
     if plane is not None and plane != ():
         full = layer.data if layer is not None and layer.data.shape == shape else None
@@ -243,10 +283,10 @@ def _write_probability(viewer, image, below, data, cls, k, plane):
         full[plane] = data
         data = full
     if layer is None:
-        layer = Image(data, name=f"{name} P({cls})", scale=image.scale, translate=image.translate,
+        layer = Image(data, name=f"{name} P({cls})", **placement(image),
                       colormap="inferno", contrast_limits=(0.0, 1.0), blending="additive",
                       visible=False,  # shown when asked for (its eye): it hides the view
-                      metadata={ROLE: {"role": "probability", "image": name, "key": cls}})
+                      metadata={ROLE: result_tag(image, "probability", cls)})
         put_layer(viewer, layer, below)
     elif data is layer.data:
         layer.refresh()

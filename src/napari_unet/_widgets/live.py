@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from napari.qt.threading import thread_worker
 
-from .tasks import TaskError, guarded, start
+from .tasks import TaskError, failed, guarded, start
 
 RELABEL_S = 2.0
 """Seconds between looks at the labels layer (when it changed)."""
@@ -305,10 +305,10 @@ class LiveMode:
         elif not class_names:
             return
         shape = spatial_shape(image)
-        if find_ours(self.viewer, "prediction", image.name) is None:
+        if find_ours(self.viewer, "prediction", image) is None:
             dtype = label_dtype(len(class_names or default_class_names(2)))
             write_result(self.viewer, image, np.zeros(shape, dtype), None, list(class_names))
-        if self.uncertainty and find_ours(self.viewer, "uncertainty", image.name) is None:
+        if self.uncertainty and find_ours(self.viewer, "uncertainty", image) is None:
             write_uncertainty(self.viewer, image, np.zeros(shape[-2:], np.float32),
                               np.zeros((0, 2)), plane=(0,) * (len(shape) - 2))
 
@@ -390,7 +390,7 @@ class LiveMode:
         y0, y1, x0, x1 = frame.view.box
         index = frame.view.plane + (slice(y0, y1), slice(x0, x1))
         shape = spatial_shape(image)
-        layer = find_ours(self.viewer, "prediction", image.name)
+        layer = find_ours(self.viewer, "prediction", image)
         fits = (
             layer is not None
             and layer.metadata[ROLE].get("kind") == f"{len(names)} classes"
@@ -414,8 +414,9 @@ class LiveMode:
         self._bundle = bundle
 
     def _errored(self, error) -> None:
+        line = failed("Live training failed", error)
         if self.on_note:
-            self.on_note(f"Live training failed: {error}")
+            self.on_note(line)
 
     def _finished(self) -> None:
         self.timer.stop()

@@ -1,7 +1,10 @@
 """The predict dock's object controls and table: minimum size, fill holes and split
 sensitivity change '<image> objects' at once (no retraining: the core's
 ``refine_objects`` works on the objects themselves), and a table of the objects (count,
-area, mean intensity) is shown and saved as CSV.
+area, mean intensity, centroid) is measured with ``skimage.measure.regionprops_table``
+into the objects layer's ``features`` (napari's features table: its ``index`` column is
+the label, so napari shows an object's row where the pointer is, and its own features
+widget lists it). The dock shows the table, and *Save table as CSV…* writes those features.
 
 The controls always start again from the objects as predicted (kept aside when a new
 prediction arrives), so moving a control back undoes it. 2-D images only.
@@ -40,9 +43,9 @@ NO_OBJECTS = ("No objects yet: Predict with 'Also split into objects' ticked, or
 def objects_layer(viewer, image):
     """The layer holding ``image``'s objects: '<image> objects', or an objects model's
     '<image> prediction' (one id per object); None if there is none."""
-    layer = find_ours(viewer, "objects", image.name)
+    layer = find_ours(viewer, "objects", image)
     if layer is None:
-        layer = find_ours(viewer, "prediction", image.name)
+        layer = find_ours(viewer, "prediction", image)
         if layer is not None and layer.metadata[ROLE].get("kind") != "instances":
             layer = None
     return layer
@@ -105,6 +108,7 @@ class ObjectsPanel(QWidget):
         self.image_combo.currentIndexChanged.connect(lambda *_: self.update_objects())
         self._base = None
         self._written = None
+        self._layer = None
         self.table_data = None
         """The last table (``core.inference.object_table``'s columns), or None."""
 
@@ -122,6 +126,7 @@ class ObjectsPanel(QWidget):
         image = self.image_combo.value
         layer = objects_layer(self.viewer, image) if image is not None else None
         self.table_data = None
+        self._layer = None
         self.save_button.setEnabled(False)
         if layer is None:
             self._show_rows(None)
@@ -151,6 +156,8 @@ class ObjectsPanel(QWidget):
         stack = image_stack(image)
         names = ["red", "green", "blue"] if image.rgb else None
         self.table_data = object_table(layer.data, np.asarray(stack), names)
+        layer.features = {"index": self.table_data["label"], **self.table_data}
+        self._layer = layer
         self._show_rows(self.table_data)
         n = len(self.table_data["label"])
         area = self.table_data["area_px"]
@@ -176,17 +183,21 @@ class ObjectsPanel(QWidget):
                 self.table.setItem(r, c, QTableWidgetItem(text))
 
     def save_csv(self, path) -> Path | None:
-        """Save the table to ``path`` (``.csv`` added if it has no suffix)."""
+        """Save the objects layer's features to ``path`` (``.csv`` added if it has no
+        suffix; napari's ``index`` column is left out: it repeats ``label``)."""
         from napari_unet.core.inference.object_table import write_csv
 
-        if self.table_data is None:
+        layer = self._layer
+        if self.table_data is None or layer is None or layer not in self.viewer.layers:
             show_error("There is no object table yet: predict objects first.")
             return None
+        features = layer.features
+        table = {k: features[k].to_numpy() for k in features.columns if k != "index"}
         path = Path(path)
         if not path.suffix:
             path = path.with_suffix(".csv")
         try:
-            saved = write_csv(self.table_data, path)
+            saved = write_csv(table, path)
         except OSError as e:
             show_error(f"Cannot save the table to {path}: {e.strerror or e}")
             return None

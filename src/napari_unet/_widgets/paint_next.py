@@ -14,8 +14,8 @@ from napari.layers import Image, Points
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 
-from .layers import ROLE, find_ours, put_layer, spatial_shape
-from .tasks import guarded, start
+from .layers import ROLE, find_ours, placement, put_layer, result_tag, spatial_shape
+from .tasks import failed, guarded, start
 
 SPOTS = 5
 SPACING = 32
@@ -69,16 +69,15 @@ def write_uncertainty(viewer, image: Image, uncert, coords, plane=(), box=None,
     shape = spatial_shape(image)
     plane = tuple(plane or ())
     y0, y1, x0, x1 = box if box is not None else (0, shape[-2], 0, shape[-1])
-    layer = find_ours(viewer, "uncertainty", name)
+    layer = find_ours(viewer, "uncertainty", image)
     if layer is None or layer.data.shape != shape:
         data = np.zeros(shape, np.float32)
         data[plane + (slice(y0, y1), slice(x0, x1))] = uncert
         if layer is None:
-            above = find_ours(viewer, "prediction", name) or image
-            layer = Image(data, name=f"{name} uncertainty", scale=image.scale,
-                          translate=image.translate, colormap="magma", opacity=0.6,
+            above = find_ours(viewer, "prediction", image) or image
+            layer = Image(data, name=f"{name} uncertainty", **placement(image), colormap="magma", opacity=0.6,
                           contrast_limits=(0.0, 1.0), blending="additive",
-                          metadata={ROLE: {"role": "uncertainty", "image": name, "key": None}})
+                          metadata={ROLE: result_tag(image, "uncertainty")})
             put_layer(viewer, layer, above)
         else:
             layer.data = data
@@ -95,15 +94,14 @@ def _write_spots(viewer, image, below, coords, plane, texts) -> Points:
     ndim = len(spatial_shape(image))
     points = np.concatenate([np.tile(np.asarray(plane, float), (len(coords), 1)),
                              coords.astype(float)], axis=1).reshape(-1, ndim)
-    layer = find_ours(viewer, "paint here", name)
+    layer = find_ours(viewer, "paint here", image)
     if layer is None:
-        layer = Points(points, name=f"{name} paint here", ndim=ndim, scale=image.scale,
-                       translate=image.translate, size=RING, symbol="o",
+        layer = Points(points, name=f"{name} paint here", ndim=ndim, **placement(image), size=RING, symbol="o",
                        face_color="transparent", border_color="yellow", border_width=0.12,
                        features={"unsure": texts},
                        text={"string": "{unsure}", "color": "yellow", "size": 8,
                              "anchor": "upper_left"},
-                       metadata={ROLE: {"role": "paint here", "image": name, "key": None}})
+                       metadata={ROLE: result_tag(image, "paint here")})
         put_layer(viewer, layer, below)
         return layer
     old = np.asarray(layer.data).reshape(-1, ndim)
@@ -143,6 +141,6 @@ def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), devic
             write_uncertainty(viewer, image, u, coords, plane=plane, unsure=unsure)
 
     worker.returned.connect(returned)
-    worker.errored.connect(lambda e: show_error(f"Uncertainty failed: {e}"))
+    worker.errored.connect(lambda e: show_error(failed("Uncertainty failed", e)))
     start(worker)
     return worker

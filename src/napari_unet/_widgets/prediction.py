@@ -40,7 +40,7 @@ from .layers import (
     write_objects,
     write_result,
 )
-from .tasks import ProgressBar, guarded, start
+from .tasks import ProgressBar, failed, guarded, start
 
 WHOLE_STACK_PIXELS = 16_000_000
 """After training, a stack is predicted whole up to this many pixels, else the shown plane."""
@@ -119,7 +119,7 @@ def auto_plane(viewer, layer):
 def has_results(viewer, layer, role: str) -> bool:
     """Whether ``role`` layers of ``layer`` exist ("probability", "objects"): a re-run
     then updates them too."""
-    return any(ours(viewer, role, layer.name))
+    return any(ours(viewer, role, layer))
 
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
@@ -193,7 +193,7 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
 
     worker.yielded.connect(bar.update)
     worker.returned.connect(returned)
-    worker.errored.connect(lambda e: show_error(f"Prediction failed: {e}"))
+    worker.errored.connect(lambda e: show_error(failed("Prediction failed", e)))
     worker.finished.connect(finished)
     _end_if_removed(viewer, layer, worker)
     start(worker)
@@ -218,7 +218,7 @@ def _drop_other_scales(viewer, image, multiscale: bool) -> None:
     """Remove our result layers of ``image`` that are (not) multiscale when the new result is
     not (is): napari cannot switch a layer between one level and a pyramid."""
     for role in ("prediction", "objects", "probability"):
-        for old in list(ours(viewer, role, image.name)):
+        for old in list(ours(viewer, role, image)):
             if old.multiscale != multiscale:
                 viewer.layers.remove(old)
 
@@ -265,7 +265,7 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
     )]
     weakref.finalize(shown[0], shutil.rmtree, folder, True)
     if probabilities:
-        shown += [find_ours(viewer, "probability", layer.name, c) for c in bundle.class_names]
+        shown += [find_ours(viewer, "probability", layer, c) for c in bundle.class_names]
     if objects and not instance:
         shown.append(write_objects(viewer, layer, levels(out.instances)))
     bar = ProgressBar(f"Predicting {layer.name}")
@@ -294,7 +294,7 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
 
     worker.yielded.connect(yielded)
     worker.returned.connect(lambda _: result.setdefault("layer", shown[0]))
-    worker.errored.connect(lambda e: show_error(f"Prediction failed: {e}"))
+    worker.errored.connect(lambda e: show_error(failed("Prediction failed", e)))
     worker.finished.connect(finished)
     _end_if_removed(viewer, layer, worker)
     start(worker)

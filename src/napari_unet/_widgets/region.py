@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from napari.layers import Points, Shapes
 
-from .layers import ROLE, find_ours, put_layer
+from .layers import ROLE, find_ours, placement, put_layer, result_tag
 
 UNPAINTED = ("About {n} object{s} inside the annotated area (yellow outline) look unpainted "
              "(yellow circles): everything unpainted there counts as background, so they "
@@ -21,22 +21,21 @@ def show_region(viewer, image, box, spots) -> None:
     y0, y1, x0, x1 = box
     rect = np.array([[y0, x0], [y0, x1 - 1], [y1 - 1, x1 - 1], [y1 - 1, x0]], float)
     name = image.name
-    area = find_ours(viewer, "annotated area", name)
+    area = find_ours(viewer, "annotated area", image)
     if area is None:
         area = Shapes([rect], shape_type="rectangle", name=f"{name} annotated area",
-                      scale=image.scale, translate=image.translate, edge_color="yellow",
+                      **placement(image), edge_color="yellow",
                       face_color="transparent", edge_width=2,
-                      metadata={ROLE: {"role": "annotated area", "image": name, "key": None}})
+                      metadata={ROLE: result_tag(image, "annotated area")})
         put_layer(viewer, area, image)
     else:
         area.data = [rect]
     points = np.asarray(spots, float).reshape(-1, 2)
-    marks = find_ours(viewer, "unpainted", name)
+    marks = find_ours(viewer, "unpainted", image)
     if marks is None:
-        marks = Points(points, name=f"{name} unpainted?", scale=image.scale,
-                       translate=image.translate, size=14, symbol="o",
+        marks = Points(points, name=f"{name} unpainted?", **placement(image), size=14, symbol="o",
                        face_color="transparent", border_color="yellow", border_width=0.15,
-                       metadata={ROLE: {"role": "unpainted", "image": name, "key": None}})
+                       metadata={ROLE: result_tag(image, "unpainted")})
         put_layer(viewer, marks, area)
     else:
         marks.data = points

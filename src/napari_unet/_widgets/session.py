@@ -97,6 +97,11 @@ class Session:
         widget.destroyed.connect(lambda *_: self.changed.disconnect(callback, missing_ok=True))
 
 
+def existing_session(viewer) -> Session | None:
+    """The :class:`Session` of ``viewer`` if a widget holds one, else None."""
+    return _SESSIONS.get(hash(viewer))
+
+
 def session_for(viewer) -> Session:
     """The one :class:`Session` of ``viewer``, created on first use.
 

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from napari.utils import progress
 
 STEPS = 1000
+
+log = logging.getLogger("napari_unet")
+
+
+def failed(what: str, error: BaseException) -> str:
+    """Log ``error`` with its traceback (and what caused it) to napari's log, Python's
+    ``logging`` (the terminal napari runs in), and return one line for the user:
+    ``"<what>: <the error's first line>"``. For every worker's ``errored``."""
+    log.error("%s", what, exc_info=(type(error), error, error.__traceback__))
+    lines = str(error).strip().splitlines()
+    return f"{what}: {lines[0] if lines else type(error).__name__}"
 
 
 class TaskError(Exception):

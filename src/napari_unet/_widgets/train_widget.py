@@ -38,7 +38,7 @@ from .modes import TRAIN_HINTS
 from .prediction import auto_plane, has_results, start_prediction
 from .session import session_for
 from .start_from import AUTO, NONE, StartRequest, sentence, trainer_note
-from .tasks import ProgressBar, TaskError, guarded, quit_with, start
+from .tasks import ProgressBar, TaskError, failed, guarded, quit_with, start
 from .train_checks import PaintingChecks
 from .train_live import LiveControls
 from .train_settings import TrainSettings
@@ -431,7 +431,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self._bundle = bundle
 
     def _on_errored(self, error) -> None:
-        self.say_error(f"Training failed: {error}")
+        self.say_error(failed("Training failed", error))
 
     def _on_finished(self) -> None:
         self._bar.close()

@@ -75,7 +75,7 @@ def check_image(image, what: str = "image", axes: str = "C, H, W") -> None:
     if 0 in shape:
         raise ImageError(f"the {what} is empty (shape {shape})")
     dtype = np.dtype(getattr(image, "dtype", np.float32))
-    if not (dtype == bool or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+    if not (dtype == bool or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):  # noqa: E721
         raise ImageError(f"the {what} has {dtype} pixels; give real numbers (integers or floats)")
 
 

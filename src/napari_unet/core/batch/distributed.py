@@ -6,7 +6,7 @@ run uses, and writes its outputs itself; a worker builds the model from those by
 and keeps it for its later tasks. Inputs and the output folder must therefore be reachable
 at the same paths from the workers (a shared file system; always true for a local cluster).
 
-``distributed`` is an optional dependency (``pip install napari-unet[scale]``), imported
+``distributed`` is an optional dependency (``pip install napari-stroke-unet[scale]``), imported
 only here and only when called.
 """
 
@@ -35,7 +35,7 @@ def _import_distributed():
         import distributed
     except ImportError:  # pragma: no cover - part of the scale extra
         raise ImportError(
-            "dask.distributed is needed for cluster prediction: pip install 'napari-unet[scale]'"
+            "dask.distributed is needed for cluster prediction: pip install 'napari-stroke-unet[scale]'"
         ) from None
     return distributed
 

@@ -16,7 +16,7 @@ What each format holds (details in the module of each format):
   so bioimage.io tools (bioimageio.core, deepImageJ, ilastik, ...) take raw images.
 
 TorchScript needs only torch. ONNX needs ``onnx`` and ``onnxscript``; bioimage.io needs
-``bioimageio.core``: ``pip install napari-unet[export]``. A missing one, an unwritable path
+``bioimageio.core``: ``pip install napari-stroke-unet[export]``. A missing one, an unwritable path
 or a model that cannot be exported raise :class:`ExportError` with a one-line message.
 """
 

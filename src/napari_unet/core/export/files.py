@@ -42,7 +42,7 @@ def require(module: str, format: str) -> None:
         __import__(module)
     except ImportError:
         raise ExportError(
-            f"{format} export needs the '{module}' package: pip install napari-unet[export]"
+            f"{format} export needs the '{module}' package: pip install napari-stroke-unet[export]"
         ) from None
 
 

@@ -25,7 +25,7 @@ the store; percentile normalisation reads a bounded sample (``normalize.percenti
 objects pass reads a few blocks at a time. Peak memory is the model, a batch of windows and
 a few blocks, whatever the image size (``docs/large_images.md`` has the measurements).
 
-zarr is an optional dependency (``pip install napari-unet[scale]``), imported only here.
+zarr is an optional dependency (``pip install napari-stroke-unet[scale]``), imported only here.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def _zarr():
         import zarr
     except ImportError as e:  # pragma: no cover - zarr is in the 'scale' extra
         raise ImageError(
-            "large images are predicted into zarr stores: pip install 'napari-unet[scale]'"
+            "large images are predicted into zarr stores: pip install 'napari-stroke-unet[scale]'"
         ) from e
     return zarr
 
