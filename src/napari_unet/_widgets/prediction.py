@@ -143,8 +143,9 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
     with ``probabilities`` and, for a semantic model with ``objects``, ``"<image> objects"``
     when the worker returns; ``on_done(layer_or_None)`` is called when it ends, however it
     ends. ``diameter``: the objects' size in px (``None``: estimated for models that know
-    their own; 0: none); what was used is in the result layer's ``metadata["object_size"]``. A 3-D model predicts the whole ``(Z, Y, X)`` stack as one volume (no ``plane``,
-    no objects, never into zarr).
+    their own; 0: none); what was used is in the result layer's ``metadata["object_size"]``.
+    A 3-D model predicts the whole ``(Z, Y, X)`` stack as one volume (no ``plane``, no
+    objects, never into zarr).
     """
     try:
         check_image(layer, bundle)
