@@ -182,7 +182,12 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
         Called with each progress record; default a progress bar in a terminal.
     """
     from .core.config import ModelConfig, TrainConfig
-    from .core.training.from_painting import start_for, train_on_painting, trainer_for
+    from .core.training.from_painting import (
+        at_model_size,
+        start_for,
+        train_on_painting,
+        trainer_for,
+    )
 
     images, labels = _as_list(images), _as_list(labels)
     if len(images) != len(labels):
@@ -198,6 +203,8 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
         start, said = start_for("none" if init is None else str(init), ims, labs, mode, three_d,
                                 sized=False)
     model = None if start is not None else ModelConfig(**({"spatial_dims": 3} if three_d else {}))
+    ims, labs, sized = at_model_size(ims, labs, start, mode)
+    said = "; ".join(x for x in (said, sized) if x)
     trainer = trainer_for(ims, labs, config, init=start, model=model)
     trained = _run(train_on_painting(trainer, ims, model=model, said=said), progress, "train")
     return Model(trained.bundle, trained.notes)

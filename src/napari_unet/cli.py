@@ -135,6 +135,12 @@ def cmd_train(args) -> int:
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
                        f"this training is {model.spatial_dims}-D")
     _check_training_fits(args, model if model is not None else init.model_config)
+    from .core.training.from_painting import at_model_size
+
+    ims, labs, sized = at_model_size([p[0] for p in pairs], [p[1] for p in pairs], init,
+                                     args.mode)
+    pairs = list(zip(ims, labs))
+    chose = "; ".join(x for x in (chose, sized) if x)
     trainer = trainer_for([p[0] for p in pairs], [p[1] for p in pairs], config, init=init,
                           model=model)
     if not args.quiet:

@@ -111,3 +111,27 @@ def test_the_choice_takes_the_largest_size_where_objects_are_not_pieces():
     tried = [(2.0, 34.5, 38), (1.0, 18.0, 147), (0.5, 9.3, 189), (0.25, 6.7, 11)]
     assert object_size._choose(tried, 18.0) == pytest.approx(18.6)
     assert object_size._choose([(1.0, 0.0, 0)], 18.0) is None
+
+
+def test_thin_strokes_survive_shrinking_and_objects_keep_their_ids():
+    strokes = np.zeros((200, 200), np.uint8)
+    strokes[50, 10:190] = 1  # one pixel wide
+    strokes[10:190, 120] = 2
+    small = object_size.resize_painting(strokes, 0.2, objects=False)
+    assert small.shape == (40, 40) and set(np.unique(small)) == {0, 1, 2}
+    ids = np.zeros((200, 200), np.uint16)
+    ids[20:80, 20:80], ids[100:180, 100:180] = 7, 300
+    assert set(np.unique(object_size.resize_painting(ids, 0.25, objects=True))) == {0, 7, 300}
+
+
+def test_fine_tuning_a_starter_trains_at_the_size_it_learnt(starter):
+    import napari_unet
+    from napari_unet.synthetic import simulate_painting
+
+    image, _, truth = _nuclei_of(50, 500, seed=2)  # 100 px nuclei, 18 px for the starter
+    painting = simulate_painting(truth, n_objects=3, seed=0)
+    model = napari_unet.train(image[0], painting, init="nuclei", steps=2, progress=False)
+    assert any("trained at 0.18 times" in note for note in model.notes), model.notes
+    assert model.bundle.postprocess.object_size == 18.0, "the fine-tuned model keeps its size"
+    seg = model.segment(image[0], progress=False)
+    assert seg.labels.shape == (500, 500) and seg.estimated

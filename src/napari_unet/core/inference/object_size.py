@@ -152,3 +152,20 @@ def _choose(tried, target) -> float | None:
         return round(d / s, 1)
     s, d, _ = min(found, key=lambda t: abs(math.log(t[0])))  # the image's own scale
     return round(d / s, 1)
+
+
+def resize_painting(labels, f: float, objects: bool) -> np.ndarray:
+    """Painted labels ``(H, W)`` resized by ``f``: whole objects (ids) by nearest
+    neighbour; strokes of classes so that thin strokes survive shrinking (each class where
+    its anti-aliased share of the new pixel is at least a quarter of what a one-pixel stroke
+    gives, later classes over earlier ones)."""
+    a = np.asarray(labels)
+    if f == 1.0:
+        return a
+    if objects or f > 1:
+        return resize_planes(a, f, order=0)
+    out = np.zeros(scaled_shape(a.shape[-2:], f), a.dtype)
+    for value in np.unique(a):
+        if value:
+            out[resize_planes((a == value).astype(np.float32), f) > 0.25 * f] = value
+    return out

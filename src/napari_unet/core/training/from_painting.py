@@ -47,6 +47,33 @@ def start_for(spec, images, labels, mode: str, three_d: bool, sized: bool):
     return choice.bundle, choice.message if spec == AUTO or choice.bundle is not None else ""
 
 
+def at_model_size(images, labels, init, mode: str, diameter: float | None = None):
+    """``(images, labels, note)`` resized so that their objects have the size ``init`` (a
+    starter, or a model made from one) learnt, as prediction resizes them
+    (:mod:`..inference.object_size`); unchanged for models that know no size. The size is
+    ``diameter`` if given (0: none), else that of the painted whole objects (``mode``
+    "instance"), else estimated on the first image with ``init``."""
+    from ..inference import object_size
+
+    size = getattr(getattr(init, "postprocess", None), "object_size", None)
+    if not size or init.model_config.spatial_dims != 2 or diameter == 0:
+        return list(images), list(labels), ""
+    how = "as given"
+    if diameter is None and mode == "instance":
+        diameter = object_size.median_diameter(np.concatenate([np.ravel(x) for x in labels]))[0]
+        how = "measured on the painted objects"
+    if not diameter:
+        found = object_size.estimate(images[0], init, init.build_model("cpu"))
+        diameter, how = found.diameter, "measured on the image"
+    f = object_size.factor(size, diameter)
+    if f == 1.0:
+        return list(images), list(labels), ""
+    images = [object_size.resize_planes(x, f) for x in images]
+    labels = [object_size.resize_painting(y, f, mode == "instance") for y in labels]
+    return images, labels, (f"objects about {diameter:.0f} px across ({how}): trained at "
+                            f"{f:.2g} times the image's size, the size the model learnt")
+
+
 def trainer_for(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], config: TrainConfig,
                 *, init=None, model: ModelConfig | None = None):
     """The trainer for ``images`` (``(C, H, W)``, or ``(C, Z, Y, X)`` for a 3-D ``model``)
