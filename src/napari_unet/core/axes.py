@@ -140,6 +140,11 @@ def lead(axes: str) -> str:
     return "".join(a for a in axes if a not in "CYX")
 
 
+def stitch_axis(axes: str) -> int | None:
+    """Where Z is among the axes a 2-D model predicts plane by plane (None: no Z)."""
+    return lead(axes).index("Z") if "Z" in axes else None
+
+
 def labels_axes(axes: str, spatial_dims: int = 2) -> str:
     """The axes of the labels predicted for an image with ``axes``."""
     return lead(axes) + "YX" if spatial_dims == 2 else "ZYX"

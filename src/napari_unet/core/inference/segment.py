@@ -11,7 +11,9 @@ cluster runs and the Python API all call. It decides:
   arrays. The input is read window by window either way, so numpy, dask, zarr and lazy file
   views all work;
 - **classes, objects or probabilities**: an instance model's labels *are* its objects (one id
-  per object); a semantic model's foreground is split into objects with ``objects=True``.
+  per object); a semantic model's foreground is split into objects with ``objects=True``;
+- **3-D objects from a 2-D model**: with ``stitch_axis`` (the leading axis that is Z) the
+  objects of adjacent planes that overlap are joined (:mod:`.stitch`).
 
 It is a generator that yields :class:`~..progress.Progress` and returns a
 :class:`Segmentation`; :func:`~..progress.drain` runs it to the end.
@@ -28,6 +30,7 @@ import numpy as np
 from ..config import PredictConfig
 from ..images import ImageError
 from ..progress import Progress, rescaled
+from .stitch import STITCH_THRESHOLD
 
 POSTPROCESS_SHARE = 0.1
 """Share of the progress given to splitting into objects (in memory), when that is done."""
@@ -40,13 +43,15 @@ class Segmentation:
     ``labels``: class ``k`` as value ``k + 1``, or object ids (an instance model);
     ``probabilities``: ``(..., K, H, W)`` (``(K, Z, Y, X)`` for a 3-D model), only if asked;
     ``objects``: a semantic model's foreground split into objects, only if asked;
-    ``store``: the :class:`~.lazy.ZarrPrediction` written, with ``out``.
+    ``store``: the :class:`~.lazy.ZarrPrediction` written, with ``out``;
+    ``axes``: the labels' axes (``"ZYX"``, ...), where the caller knows them.
     """
 
     labels: Any
     probabilities: Any = None
     objects: Any = None
     store: Any = None
+    axes: str = ""
 
 
 @dataclass
@@ -61,24 +66,31 @@ class Into:
 
 def segment(image, bundle, config: PredictConfig | None = None, *, objects: bool = False,
             probabilities: bool = False, out=None, planes: list[tuple] | None = None,
-            model=None) -> Generator[Progress, None, Segmentation]:
+            model=None, stitch_axis: int | None = None,
+            stitch_threshold: float = STITCH_THRESHOLD) -> Generator[Progress, None, Segmentation]:
     """Predict ``image`` with ``bundle``; yields progress, returns a :class:`Segmentation`.
 
     ``image``: ``(C, H, W)`` or ``(..., C, H, W)`` for a 2-D model (any array-like);
     ``(C, Z, Y, X)`` for a 3-D one. ``planes`` (indices into the leading axes) limits a store
-    to those planes. ``model`` may be one already built from ``bundle``.
+    to those planes. ``model`` may be one already built from ``bundle``. ``stitch_axis``:
+    the leading axis (an index into ``image.shape[:-3]``) along which objects of adjacent
+    planes that overlap by ``stitch_threshold`` (IoU) are joined into 3-D objects.
     """
     config = config or PredictConfig()
     if bundle.model_config.spatial_dims == 3:
         return (yield from _volume(image, bundle, config, objects, probabilities, out, model))
     if isinstance(out, Into):
         return (yield from _into_arrays(image, bundle, config, objects, probabilities, out, model))
+    if stitch_axis is not None and not 0 <= stitch_axis < len(image.shape) - 3:
+        raise ValueError(f"stitch_axis {stitch_axis} is not a leading axis of {tuple(image.shape)}")
+    stitch = (stitch_axis, stitch_threshold) if stitch_axis is not None and stitch_threshold > 0 \
+        else None
     if out is not None:
         return (yield from _into_store(image, bundle, config, objects, probabilities, out, planes,
-                                       model))
+                                       model, stitch))
     if planes is not None:
         raise ValueError("planes limits a store: give out=, or index the image")
-    return (yield from _in_memory(image, bundle, config, objects, probabilities, model))
+    return (yield from _in_memory(image, bundle, config, objects, probabilities, model, stitch))
 
 
 def _volume(volume, bundle, config, objects, probabilities, out, model):
@@ -92,7 +104,9 @@ def _volume(volume, bundle, config, objects, probabilities, out, model):
     return Segmentation(pred.labels, pred.probabilities if probabilities else None)
 
 
-def _in_memory(image, bundle, config, objects, probabilities, model):
+def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None):
+    from .stitch import stitch_stack
+
     instance = bundle.mode == "instance"
     split = instance or objects
     want = probabilities or split  # objects are made from the probabilities
@@ -100,7 +114,10 @@ def _in_memory(image, bundle, config, objects, probabilities, model):
     pred = yield from rescaled(_planes(image, bundle, config, want, model), 0.0, share)
     result = Segmentation(pred.labels, pred.probabilities if probabilities else None)
     if split:
-        ids = yield from rescaled(split_objects(pred.probabilities, bundle), share, 1 - share)
+        half = (1 - share) / 2 if stitch else 1 - share
+        ids = yield from rescaled(split_objects(pred.probabilities, bundle), share, half)
+        if stitch:
+            yield from rescaled(stitch_stack(ids, *stitch), share + half, half)
         if instance:
             result.labels = ids
         else:
@@ -183,8 +200,9 @@ def store_chunk(bundle, height: int, width: int, config: PredictConfig, model=No
     return plan_tiles(bundle.build_model("cpu"), height, width, config, budget=budget).stride
 
 
-def _into_store(image, bundle, config, objects, probabilities, out, planes, model):
-    from .lazy import ZarrPrediction, as_stack, create_outputs, fill
+def _into_store(image, bundle, config, objects, probabilities, out, planes, model, stitch=None):
+    from .lazy import PlaneView, ZarrPrediction, as_stack, create_outputs, fill
+    from .stitch import stitch_stack
 
     instance = bundle.mode == "instance"
     split = instance or objects
@@ -199,8 +217,14 @@ def _into_store(image, bundle, config, objects, probabilities, out, planes, mode
                              probabilities=probabilities or split, instances=split)
     elif split and out.instances is None:
         raise ValueError("objects need a store made with instances=True")
-    out = yield from fill(out, image, bundle, config, model=model, planes=planes,
-                          keep_probabilities=probabilities)
+    share = 0.95 if split and stitch else 1.0
+    out = yield from rescaled(fill(out, image, bundle, config, model=model, planes=planes,
+                                   keep_probabilities=probabilities), 0.0, share)
+    if split and stitch:  # every plane's objects, joined along Z (also the pyramid levels)
+        writer = out.writer(out.instances)
+        yield from rescaled(stitch_stack(writer, *stitch,
+                                         plane=lambda index: PlaneView(writer, index)),
+                            share, 1 - share)
     return Segmentation(
         labels=out.instances if instance else out.labels,
         probabilities=out.probabilities or None,
