@@ -105,6 +105,13 @@ def cmd_train(args) -> int:
 
     if args.anisotropy is not None and not args.three_d:
         raise CLIError("--anisotropy is for 3-D models: add --3d")
+    if args.three_d:
+        from .core.files.starters import is_starter
+
+        if is_starter(args.init):
+            raise CLIError(f"starters are 2-D: --init {args.init} cannot start a 3-D (--3d) "
+                           "model; leave out --3d to fine-tune it on 2-D planes, or train a "
+                           "3-D model from scratch (--init none)")
     check_numbers(args)
     check_device(args.device)
     # before training, not after: the model must have somewhere to go, and not over an input
@@ -133,7 +140,7 @@ def cmd_train(args) -> int:
     model = None if init is not None and not explicit else _model_config(args)
     if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
-                       f"this training is {model.spatial_dims}-D")
+                       f"this training is {3 if args.three_d else 2}-D")
     _check_training_fits(args, model if model is not None else init.model_config)
     trainer = trainer_for([p[0] for p in pairs], [p[1] for p in pairs], config, init=init,
                           model=model)
@@ -241,8 +248,11 @@ def cmd_predict(args) -> int:
     check_numbers(args)
     check_device(args.device)
     bundle = _model(args.model)
+    if args.axes and (args.rgb or args.channel_axis is not None):
+        raise CLIError("--axes says where the channels are: leave out --rgb and --channel-axis")
     options = Options(probabilities=args.probabilities, instances=args.instances, rgb=args.rgb,
-                      channel_axis=args.channel_axis,
+                      channel_axis=args.channel_axis, axes=_axes(args.axes),
+                      stitch=args.stitch_threshold,
                       config=PredictConfig(device=args.device, tile_size=args.tile_size))
     _check_prediction_fits(bundle, options.config)
     try:
@@ -274,6 +284,20 @@ def cmd_predict(args) -> int:
         raise CLIError(f"{len(result.failed)} of {len(jobs)} image(s) failed ({result.summary()}): "
                        f"{reasons}{more}")
     return 0
+
+
+def _axes(text: str | None) -> str | None:
+    """``--axes`` checked for its letters (its length is checked against each image)."""
+    if not text:
+        return None
+    from .core.axes import AxesError, parse
+
+    axes = text.strip().upper()
+    try:
+        parse(axes, (1,) * len(axes))
+    except AxesError as e:
+        raise CLIError(f"--axes {text}: {str(e).split(': ', 1)[-1]}") from None
+    return axes
 
 
 def _check_prediction_fits(bundle, config) -> None:
@@ -451,6 +475,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write one id per object also for a semantic model (instance models always do)",
     )
+    q.add_argument("--axes", metavar="AXES",
+                   help="which axis is which, for every input: YX, ZYX, TYX, CYX, YXC, TZYX, "
+                   "TCZYX, ... (T time, Z depth, C channels); default: the file's metadata "
+                   "(OME-TIFF, ImageJ, OME-Zarr), else a guess where the answer is plain. A 2-D "
+                   "model predicts Z and T plane by plane")
+    from .core.inference.stitch import STITCH_THRESHOLD
+
+    q.add_argument("--stitch-threshold", type=float, default=STITCH_THRESHOLD, metavar="IOU",
+                   help="Z stacks: objects of adjacent planes overlapping by at least this "
+                   f"intersection over union become one 3-D object (default {STITCH_THRESHOLD}; "
+                   "0: each plane its own objects). Time points are never joined")
     q.set_defaults(func=cmd_predict)
 
     from .core.export import FORMATS  # no torch: the exporters load on use
