@@ -171,3 +171,23 @@ def test_train_3d_from_a_starter_is_one_line(tmp_path, capsys):
                  "--steps", "1", "--quiet"]) == 2
     assert "starters are 2-D" in _one_line(capsys)
     assert not (tmp_path / "m.unet").exists()
+
+
+def test_a_dask_run_writes_what_the_local_run_writes_for_stacks(tmp_path, monkeypatch):
+    dist = pytest.importorskip("napari_unet.core.batch.distributed")
+    pytest.importorskip("distributed")
+    original = dist.connect
+    monkeypatch.setattr(dist, "connect",  # threads: the same code path without a second Python
+                        lambda address, n, processes=True: original(address, n, processes=False))
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "z.tif", _planes(5))
+    tifffile.imwrite(tmp_path / "in" / "t.tif", _planes(3), metadata={"axes": "TYX"})
+    assert main(["predict", "nuclei", str(tmp_path / "in"), "--out", str(tmp_path / "local"),
+                 "--quiet"]) == 0
+    assert main(["predict", "nuclei", str(tmp_path / "in"), "--out", str(tmp_path / "dask"),
+                 "--dask-local", "1", "--quiet"]) == 0
+    for name, axes in [("z", "ZYX"), ("t", "TYX")]:
+        with tifffile.TiffFile(tmp_path / "dask" / f"{name}_labels.tif") as tif:
+            assert tif.series[0].axes == axes
+            np.testing.assert_array_equal(
+                tif.asarray(), tifffile.imread(tmp_path / "local" / f"{name}_labels.tif"))
