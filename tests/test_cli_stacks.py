@@ -191,3 +191,26 @@ def test_a_dask_run_writes_what_the_local_run_writes_for_stacks(tmp_path, monkey
             assert tif.series[0].axes == axes
             np.testing.assert_array_equal(
                 tif.asarray(), tifffile.imread(tmp_path / "local" / f"{name}_labels.tif"))
+
+
+def test_a_starter_fine_tunes_on_the_painted_planes_of_a_stack(tmp_path, capsys):
+    from napari_unet.synthetic import nuclei, simulate_painting
+
+    planes, painting = [], []
+    for seed in range(6):
+        image, truth = nuclei((SIDE, SIDE), n=4, seed=seed)
+        planes.append(image)
+        painting.append(simulate_painting(truth, n_objects=2, seed=seed) if seed in (1, 4)
+                        else np.zeros_like(truth, np.uint8))
+    tifffile.imwrite(tmp_path / "s.tif", np.stack(planes))
+    tifffile.imwrite(tmp_path / "p.tif", np.stack(painting).astype(np.uint8))
+    assert main(["train", str(tmp_path / "s.tif"), "--labels", str(tmp_path / "p.tif"),
+                 "--out", str(tmp_path / "m.unet"), "--axes", "ZYX", "--init", "nuclei",
+                 "--steps", "2", "--batch-size", "2", "--quiet"]) == 0
+    assert main(["predict", str(tmp_path / "m.unet"), str(tmp_path / "s.tif"),
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert tifffile.imread(tmp_path / "out" / "s_labels.tif").shape == (6, SIDE, SIDE)
+    assert main(["train", str(tmp_path / "s.tif"), "--labels", str(tmp_path / "p.tif"),
+                 "--out", str(tmp_path / "n.unet"), "--axes", "TZYX", "--steps", "1",
+                 "--quiet"]) == 2
+    assert "TZYX" in _one_line(capsys)

@@ -96,3 +96,16 @@ def test_stitch_joins_z_planes_into_3d_objects_never_t(starter, tmp_path):
     assert len(np.unique(starter.segment(still, axes="TYX", progress=False).objects)) - 1 == 5 * n
     stored = starter.segment(still, out=str(tmp_path / "s.zarr"), progress=False)
     np.testing.assert_array_equal(stored.objects[:], z)  # into a store: stitched alike
+
+
+def test_train_on_the_painted_planes_of_a_stack():
+    import napari_unet
+    from napari_unet.synthetic import nuclei, simulate_painting
+
+    cases = [nuclei((SIDE, SIDE), n=4, seed=s) for s in range(5)]
+    stack = np.stack([c[0] for c in cases])
+    painting = np.zeros(stack.shape, np.uint8)
+    painting[2] = simulate_painting(cases[2][1], n_objects=2)
+    model = napari_unet.train(stack, painting, axes="ZYX", init="nuclei", steps=2,
+                              progress=False)
+    assert model.segment(stack, progress=False).objects.shape == stack.shape

@@ -161,7 +161,8 @@ def load(name_or_path: str | os.PathLike) -> Model:
 def train(images, labels, *, mode: str = "semantic", init: str | Model | None = "auto",
           seconds: float | None = None, steps: int | None = None, device: str = "auto",
           seed: int = 0, channel_axis: int | None = None, rgb: bool | None = None,
-          three_d: bool = False, progress: Progress | bool | None = None) -> Model:
+          axes: str | None = None, three_d: bool = False,
+          progress: Progress | bool | None = None) -> Model:
     """Train a U-Net on painted images; returns the :class:`Model`.
 
     Parameters
@@ -181,6 +182,10 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
         The budget; default the docks' (``TrainConfig().seconds``).
     device, seed, channel_axis, rgb
         As on the command line.
+    axes : str, optional
+        The images' axes (``"ZYX"``, ``"TYX"``, ``"CYX"``, ...): a 2-D model trains on the
+        painted planes of stacks (labels: the image's shape without ``C``); with
+        ``three_d``, ``"ZYX"``, ``"CZYX"`` or ``"ZYXC"``.
     three_d : bool
         Train a 3-D U-Net on ``(Z, Y, X)`` volumes.
     progress : callable or bool, optional
@@ -192,7 +197,8 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
     images, labels = _as_list(images), _as_list(labels)
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels: give one each")
-    pairs = [_pair(im, lab, channel_axis, rgb, three_d) for im, lab in zip(images, labels)]
+    pairs = [p for im, lab in zip(images, labels)
+             for p in _pairs(im, lab, channel_axis, rgb, axes, three_d)]
     ims, labs = [p[0] for p in pairs], [p[1] for p in pairs]
     if seconds is None and steps is None:
         seconds = TrainConfig().seconds
@@ -208,16 +214,25 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
     return Model(trained.bundle, trained.notes)
 
 
-def _pair(image, labels, channel_axis, rgb, three_d):
+def _pairs(image, labels, channel_axis, rgb, axes, three_d):
+    """The training pairs of one image (several for the painted planes of a stack)."""
     from .core.images import as_label_array, check_array, to_chw
 
     check_array(image)
     check_array(labels, "labels")
     if three_d:
+        from .core.axes import arrange, parse
         from .core.inference.predict3d import to_czyx
 
-        return to_czyx(np.asarray(image), rgb=rgb), np.asarray(labels)
-    return np.asarray(to_chw(image, channel_axis=channel_axis, rgb=rgb)), as_label_array(labels)
+        if axes:
+            return [(np.asarray(arrange(image, parse(axes, image.shape), 3)), np.asarray(labels))]
+        return [(to_czyx(np.asarray(image), rgb=rgb), np.asarray(labels))]
+    if axes:
+        from .core.training.stack_planes import painted_planes
+
+        return painted_planes(image, labels, axes)
+    return [(np.asarray(to_chw(image, channel_axis=channel_axis, rgb=rgb)),
+             as_label_array(labels))]
 
 
 def _run(gen, progress, label: str):

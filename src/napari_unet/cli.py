@@ -57,15 +57,21 @@ LABELS_EXTRA = 16.0
 
 
 def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
-                channel_axis: int | None = None):
+                channel_axis: int | None = None, axes: str | None = None):
+    """2-D training pairs; with ``axes`` (``--axes``), the painted planes of stacks."""
     from .core.images import ImageError, as_label_array, to_chw
     from .core.files.io import read_image
+    from .core.training.stack_planes import painted_planes
 
     if len(images) != len(labels):
         raise CLIError(f"got {len(images)} images but {len(labels)} labels: give one labels file per image")
     pairs = []
     for ip, lp in zip(images, labels):
         try:
+            if axes:
+                pairs += painted_planes(read_image(ip, TRAIN_EXTRA), read_image(lp, LABELS_EXTRA),
+                                        axes)
+                continue
             img = to_chw(read_image(ip, TRAIN_EXTRA), channel_axis=channel_axis, rgb=rgb)
             lab = as_label_array(read_image(lp, LABELS_EXTRA), img.shape[-2:])
         except ImageError as e:
@@ -74,8 +80,12 @@ def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
     return pairs
 
 
-def _load_volumes(images: list[str], labels: list[str], rgb: bool | None):
+def _load_volumes(images: list[str], labels: list[str], rgb: bool | None,
+                  axes: str | None = None):
     """(Z, Y, X) image stacks as (C, Z, Y, X) and their painted (Z, Y, X) labels."""
+    import numpy as np
+
+    from .core.axes import arrange, parse
     from .core.images import ImageError
     from .core.files.io import read_image
     from .core.inference.predict3d import to_czyx
@@ -86,7 +96,9 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None):
     pairs = []
     for ip, lp in zip(images, labels):
         try:
-            img = to_czyx(read_image(ip, TRAIN_EXTRA), rgb=rgb)
+            raw = read_image(ip, TRAIN_EXTRA)
+            img = np.asarray(arrange(raw, parse(axes, raw.shape), 3)) if axes else \
+                to_czyx(raw, rgb=rgb)
             lab = as_volume_labels(read_image(lp, LABELS_EXTRA), img.shape[1:])
         except ImageError as e:
             raise CLIError(f"{ip} / {lp}: {e}") from None
@@ -118,10 +130,13 @@ def cmd_train(args) -> int:
     inputs = [("image", p) for p in args.images] + [("labels", p) for p in args.labels]
     check_output_file(args.out, inputs + [("model to start from", args.init)])
     _check_training_fits(args, _model_config(args))  # before reading: the settings alone
+    if args.axes and (args.rgb or args.channel_axis is not None):
+        raise CLIError("--axes says where the channels are: leave out --rgb and --channel-axis")
     if args.three_d:
-        pairs = _load_volumes(args.images, args.labels, args.rgb)
+        pairs = _load_volumes(args.images, args.labels, args.rgb, _axes(args.axes))
     else:
-        pairs = _load_pairs(args.images, args.labels, args.rgb, args.channel_axis)
+        pairs = _load_pairs(args.images, args.labels, args.rgb, args.channel_axis,
+                            _axes(args.axes))
     seconds = args.seconds
     if args.steps is None and seconds is None:
         seconds = TrainConfig().seconds
@@ -430,6 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--padding", choices=["same", "valid"], default=None,
                    help="from scratch: same (default)")
     t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--axes", metavar="AXES",
+                   help="which axis of the images is which: YX, CYX, YXC, ZYX, TYX, TZYX, ... "
+                   "A 2-D model trains on the painted planes of Z and T stacks (labels: the "
+                   "image's shape without C); with --3d: ZYX, CZYX or ZYXC")
     t.add_argument("--3d", dest="three_d", action="store_true",
                    help="train a 3-D U-Net on (Z, Y, X) image stacks and painted label stacks")
     t.add_argument("--anisotropy", type=int, metavar="N",

@@ -75,3 +75,19 @@ def test_arrange_is_lazy_and_equals_numpy():
     assert arrange(a, "CZYX", 3) is a
     with pytest.raises(AxesError, match="3-D model"):
         arrange(a, "TZYX", 3)
+
+
+def test_a_stacks_painted_planes_are_its_training_pairs():
+    from napari_unet.core.images import ImageError
+    from napari_unet.core.training.stack_planes import painted_planes
+
+    image = np.random.default_rng(0).random((4, 16, 16)).astype(np.float32)
+    labels = np.zeros((4, 16, 16), np.uint8)
+    labels[1, 2:5, 2:5], labels[3, 0, 0] = 2, 1
+    pairs = painted_planes(image, labels, "ZYX")
+    assert len(pairs) == 2 and pairs[0][0].shape == (1, 16, 16)
+    np.testing.assert_array_equal(pairs[1][0][0], image[3])
+    (one, lab), = painted_planes(np.moveaxis(image, 0, -1), labels[1], "YXC")  # 4 channels
+    assert one.shape == (4, 16, 16) and lab.shape == (16, 16)
+    with pytest.raises(ImageError, match="do not match"):
+        painted_planes(image, labels[:2], "ZYX")
