@@ -121,6 +121,28 @@ def ambiguous(shape, readings: list[str]) -> str:
             "(T time, Z depth, C channels; axes= in Python)")
 
 
+NAMES = {"t": "T", "time": "T", "z": "Z", "depth": "Z", "c": "C", "channel": "C",
+         "channels": "C", "y": "Y", "x": "X"}
+
+
+def from_names(names) -> str | None:
+    """Axes from axis names (napari's ``axis_labels``, OME-Zarr's axes): None unless every
+    name is a known one (napari's defaults ``"-3", "-2", ...`` say nothing)."""
+    letters = [NAMES.get(str(n).strip().lower()) for n in names]
+    if None in letters or len(set(letters)) != len(letters):
+        return None
+    return "".join(letters)
+
+
+def lead_z(names, n_lead: int) -> int | None:
+    """Which of ``n_lead`` plane-by-plane axes is Z: said by ``names`` (the axes' names),
+    else as :func:`guess` names them (one: Z; two: T, Z); None if there is no Z."""
+    said = from_names(list(names)[:n_lead]) if names is not None else None
+    if said is None or not set(said) <= set(LEADING):
+        said = LEADING[-n_lead:] if 0 < n_lead <= len(LEADING) else ""
+    return said.index("Z") if "Z" in said else None
+
+
 def resolve(shape, axes: str | None = None, *, channels: int = 1, colour: bool = False,
             rgb: bool | None = None, channel_axis: int | None = None,
             stated: str | None = None) -> str:
