@@ -214,3 +214,17 @@ def test_a_starter_fine_tunes_on_the_painted_planes_of_a_stack(tmp_path, capsys)
                  "--out", str(tmp_path / "n.unet"), "--axes", "TZYX", "--steps", "1",
                  "--quiet"]) == 2
     assert "TZYX" in _one_line(capsys)
+
+
+def test_other_axes_or_stitching_redo_an_image_the_same_settings_skip_it(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "s.tif", _planes(5))
+    args = ["predict", "nuclei", str(tmp_path / "s.tif"), "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    assert main(args) == 0 and "1 skipped" in capsys.readouterr().err
+    assert main(args + ["--stitch-threshold", "0"]) == 0
+    assert "1 written" in capsys.readouterr().err
+    assert len(np.unique(tifffile.imread(tmp_path / "o" / "s_labels.tif"))) > 1
+    assert main(args + ["--stitch-threshold", "0", "--axes", "TYX"]) == 0
+    assert "1 written" in capsys.readouterr().err
+    with tifffile.TiffFile(tmp_path / "o" / "s_labels.tif") as tif:
+        assert tif.series[0].axes == "TYX"

@@ -96,6 +96,7 @@ def test_stitch_joins_z_planes_into_3d_objects_never_t(starter, tmp_path):
     assert len(np.unique(starter.segment(still, axes="TYX", progress=False).objects)) - 1 == 5 * n
     stored = starter.segment(still, out=str(tmp_path / "s.zarr"), progress=False)
     np.testing.assert_array_equal(stored.objects[:], z)  # into a store: stitched alike
+    assert stored.store.group.attrs["napari_unet"]["axes"] == "ZYX"
 
 
 def test_train_on_the_painted_planes_of_a_stack():

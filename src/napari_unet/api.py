@@ -122,6 +122,10 @@ class Model:
         if instance:
             result.objects = result.labels
         result.axes = labels_axes(axes, 3 if self.is_3d else 2)
+        if result.store is not None:  # the store says its axes too
+            group = result.store.group
+            group.attrs["napari_unet"] = {**dict(group.attrs.get("napari_unet", {})),
+                                          "axes": result.axes}
         return result
 
     def _layout(self, image, axes, channel_axis, rgb):

@@ -74,14 +74,15 @@ class Job:
     def labels(self) -> Path:
         return self.outputs[0]
 
-    def record(self, model: str, objects: bool) -> dict:
-        """What each output of this job will hold about where it came from."""
-        return make_record(self.source, model, objects)
+    def record(self, model: str, objects: bool, settings: dict | None = None) -> dict:
+        """What each output of this job will hold about where it came from (``settings``:
+        those that change the output, :func:`settings_of`)."""
+        return {**make_record(self.source, model, objects), **(settings or {})}
 
-    def done(self, model: str, objects: bool) -> bool:
+    def done(self, model: str, objects: bool, settings: dict | None = None) -> bool:
         """All outputs exist (each appears only when complete) and were written for this
-        input as it is now, by this model (``model_fingerprint``)."""
-        want = self.record(model, objects)
+        input as it is now, by this model (``model_fingerprint``), with these settings."""
+        want = self.record(model, objects, settings)
         return all(p.exists() and read_record(p) == want for p in self.outputs)
 
     def check_outputs(self) -> None:
@@ -256,12 +257,25 @@ def predict_job(job: Job, bundle, model, options: Options) -> Generator[Progress
     """Predict one input and write its outputs (atomically, each with its record); yields
     progress per tile batch."""
     job.check_outputs()  # also here: a cluster task runs long after the checks
-    record = job.record(model_fingerprint(bundle), wants(bundle, options)[0])
+    record = job.record(model_fingerprint(bundle), wants(bundle, options)[0],
+                        settings_of(options))
     if is_ome_zarr(job.source):
         yield from _predict_zarr(job, bundle, model, options, record)
     else:
         yield from _predict_file(job, bundle, model, options, record)
     return job.labels
+
+
+def settings_of(options: Options) -> dict:
+    """The options that change an output beyond the model and objects, for its record:
+    ``axes`` when given, ``stitch`` when not the default (so outputs of default runs keep the
+    records they had before these options existed)."""
+    out = {}
+    if options.axes:
+        out["axes"] = options.axes
+    if options.stitch != STITCH_THRESHOLD:
+        out["stitch"] = float(options.stitch)
+    return out
 
 
 def wants(bundle, options: Options) -> tuple[bool, bool]:
@@ -441,7 +455,7 @@ def predict_files(
     remove_temporaries_of(jobs)
     for i, job in enumerate(jobs):
         message = f"{job.source.name} ({i + 1} of {n})"
-        if job.done(fingerprint, objects) and not overwrite:
+        if job.done(fingerprint, objects, settings_of(options)) and not overwrite:
             result.skipped.append(job.labels)
             yield Progress(stage="batch", done=i + 1, total=n, fraction=(i + 1) / n,
                            message=f"{message}: already done")
