@@ -343,3 +343,13 @@ def test_speed_benchmark_scans_windows(capsys):
     windows = [r for r in rows if r["figure"] == "window"]
     assert [(r["window"], r["batch"]) for r in windows] == [(64, 2), (96, 1)]
     assert all(r["computed_megapixels_per_cpu_s"] > 0 and r["loadavg"] for r in windows)
+
+
+def test_stack_benchmark_runs_small_and_stitching_finds_the_3d_objects():
+    import stack
+
+    out = stack.main(["--shape", "8", "96", "96", "--threads", "1"])
+    assert out["axes"] == "ZYX" and out["objects_stitched"] < out["objects_per_plane"]
+    assert out["f1_at_0.5_stitched"] > out["f1_at_0.5_per_plane"]
+    plan = stack.main(["--plan3d", "--shape", "5", "64", "64"])
+    assert plan["windows"] >= 1 and plan["computed_per_stack_voxel"] > 1

@@ -63,12 +63,12 @@ def test_segment_gives_the_core_routes_labels_and_objects(starter):
     assert api.probabilities.shape == (3, 160, 160)
 
 
-def test_a_stack_of_planes_is_segmented_plane_by_plane_with_ids_going_on(starter):
+def test_a_time_series_is_segmented_frame_by_frame_with_ids_going_on(starter):
     from napari_unet.synthetic import nuclei
 
     planes = [nuclei((128, 128), n=5, seed=s)[0] for s in (1, 2)]
-    seg = starter.segment(np.stack(planes), progress=False)
-    assert seg.objects.shape == (2, 128, 128)
+    seg = starter.segment(np.stack(planes), axes="TYX", progress=False)
+    assert seg.objects.shape == (2, 128, 128) and seg.axes == "TYX"
     assert not set(np.unique(seg.objects[0])[1:]) & set(np.unique(seg.objects[1])[1:])
     one = starter.segment(planes[1], progress=False).objects
     np.testing.assert_array_equal(seg.objects[1] > 0, one > 0)

@@ -57,7 +57,8 @@ class Model:
     def __repr__(self) -> str:
         return f"<napari_unet.Model: {self.bundle.summary()}>"
 
-    def segment(self, image, *, objects: bool | None = None, probabilities: bool = False,
+    def segment(self, image, *, axes: str | None = None, objects: bool | None = None,
+                probabilities: bool = False, stitch: float | bool | None = None,
                 out: str | os.PathLike | None = None, channel_axis: int | None = None,
                 rgb: bool | None = None, device: str = "auto",
                 progress: Progress | bool | None = None, overwrite: bool = False,
@@ -67,14 +68,25 @@ class Model:
         Parameters
         ----------
         image : array-like
-            ``(H, W)``, ``(H, W, 3)`` colour, or with ``channel_axis`` a multichannel image; a
-            ``(Z, H, W)`` stack of grayscale planes is segmented plane by plane. A 3-D model
-            takes a ``(Z, Y, X)`` volume. numpy, dask and zarr arrays are read tile by tile.
+            ``(H, W)``, ``(H, W, 3)`` colour, a multichannel image, or a stack of them: a 2-D
+            model segments Z stacks and time series plane by plane. A 3-D model takes a
+            ``(Z, Y, X)`` volume. numpy, dask and zarr arrays are read tile by tile.
+        axes : str, optional
+            Which axis is which, e.g. ``"ZYX"``, ``"TYX"``, ``"CYX"``, ``"YXC"``,
+            ``"TZYX"``, ``"TCZYX"`` (T time, Z depth, C channels). Always wins over a guess;
+            without it the axes are guessed only where the answer is plain (a leading axis
+            longer than 4 is never channels for a one-channel model), else ImageError says
+            which to choose from.
         objects : bool, optional
             Split the foreground into objects (one id each). Default: yes for models that
             make objects (instance models, the starters), no for classes.
         probabilities : bool
             Also return the class probabilities, ``(..., K, H, W)``.
+        stitch : float or bool, optional
+            Z stacks: join objects of adjacent planes whose intersection over union is at
+            least this into 3-D objects (Cellpose's ``stitch_threshold``). Default (None or
+            True): 0.25 for an image with a Z axis; False or 0: each plane's own objects. Time
+            points are never joined (that is tracking: trackastra, ultrack).
         out : path, optional
             A zarr store to write the results into, tile by tile, for images larger than
             memory; the returned arrays are then zarr arrays. It must be a new path: what
@@ -91,7 +103,8 @@ class Model:
             used); ``0`` predicts at the image's own scale. In memory only: with ``out`` the
             image is predicted at its own scale.
         channel_axis, rgb
-            Which axis holds channels, or whether the last one is colour (as on the CLI).
+            Shorthands for ``axes``: which axis holds channels, or whether the last one is
+            colour (as on the CLI).
         device : str
             ``"auto"`` (GPU if there is one), ``"cpu"``, ``"cuda"`` or ``"mps"``.
         progress : callable or bool, optional
@@ -101,10 +114,13 @@ class Model:
         -------
         Segmentation
             ``.labels`` (class ``k`` as ``k + 1``, or object ids for an instance model),
-            ``.objects`` (object ids, when objects are made), ``.probabilities`` (if asked).
+            ``.objects`` (object ids, when objects are made), ``.probabilities`` (if asked),
+            ``.axes`` (the labels' axes, e.g. ``"ZYX"``).
         """
+        from .core.axes import labels_axes, stitch_axis
         from .core.config import PredictConfig
         from .core.inference.segment import segment
+        from .core.inference.stitch import STITCH_THRESHOLD
 
         instance = self.mode == "instance"
         objects = instance if objects is None else objects
@@ -113,30 +129,40 @@ class Model:
                 raise ValueError(f"diameter must be 'auto', 0 or a size in px, not {diameter!r}")
             diameter = None
         config = PredictConfig(device=device, diameter=diameter)
-        gen = segment(self._layout(image, channel_axis, rgb), self.bundle, config,
-                      objects=objects and not instance, probabilities=probabilities, out=out,
-                      overwrite=overwrite)
+        layout, axes = self._layout(image, axes, channel_axis, rgb)
+        threshold = STITCH_THRESHOLD if stitch is None or stitch is True else float(stitch)
+        gen = segment(layout, self.bundle, config, objects=objects and not instance,
+                      probabilities=probabilities, out=out, overwrite=overwrite,
+                      stitch_axis=None if self.is_3d else stitch_axis(axes),
+                      stitch_threshold=threshold)
         result = _run(gen, progress, "segment")
         if instance:
             result.objects = result.labels
+        result.axes = labels_axes(axes, 3 if self.is_3d else 2)
+        if result.store is not None:  # the store says its axes too
+            group = result.store.group
+            group.attrs["napari_unet"] = {**dict(group.attrs.get("napari_unet", {})),
+                                          "axes": result.axes}
         return result
 
-    def _layout(self, image, channel_axis, rgb):
-        """``image`` in the core's layout: ``(C, H, W)``, ``(Z, C, H, W)`` or ``(C, Z, Y, X)``."""
-        from .core.images import check_array, to_chw
+    def _layout(self, image, axes, channel_axis, rgb):
+        """``image`` in the core's layout (``(..., C, H, W)``, or ``(C, Z, Y, X)`` for a 3-D
+        model) and its axes (:mod:`napari_unet.core.axes`)."""
+        from .core.axes import arrange, parse, resolve
+        from .core.grayscale import takes_luminance
+        from .core.images import check_array
 
         check_array(image)
-        cfg = self.bundle.model_config
         if self.is_3d:
-            from .core.inference.predict3d import to_czyx
+            if axes is None:
+                from .core.inference.predict3d import to_czyx
 
-            return to_czyx(image, rgb=rgb)
-        if len(image.shape) == 3 and channel_axis is None and not rgb:
-            if cfg.in_channels > 1 and image.shape[0] == cfg.in_channels:
-                channel_axis = 0  # (C, H, W) as the model was trained
-            elif not (rgb is None and image.shape[-1] in (3, 4)):
-                return image[:, None]  # (Z, H, W) grayscale planes
-        return to_chw(image, channel_axis=channel_axis, rgb=rgb)
+                return to_czyx(image, rgb=rgb), "CZYX"
+            axes = parse(axes, image.shape)
+            return arrange(image, axes, 3), axes
+        axes = resolve(image.shape, axes, channels=self.bundle.model_config.in_channels,
+                       colour=takes_luminance(self.bundle), rgb=rgb, channel_axis=channel_axis)
+        return arrange(image, axes), axes
 
     def save(self, path: str | os.PathLike) -> str:
         """Write the model to one file (atomically); returns its path."""
@@ -156,7 +182,8 @@ def load(name_or_path: str | os.PathLike) -> Model:
 def train(images, labels, *, mode: str = "semantic", init: str | Model | None = "auto",
           seconds: float | None = None, steps: int | None = None, device: str = "auto",
           seed: int = 0, channel_axis: int | None = None, rgb: bool | None = None,
-          three_d: bool = False, progress: Progress | bool | None = None) -> Model:
+          axes: str | None = None, three_d: bool = False,
+          progress: Progress | bool | None = None) -> Model:
     """Train a U-Net on painted images; returns the :class:`Model`.
 
     Parameters
@@ -176,6 +203,10 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
         The budget; default the docks' (``TrainConfig().seconds``).
     device, seed, channel_axis, rgb
         As on the command line.
+    axes : str, optional
+        The images' axes (``"ZYX"``, ``"TYX"``, ``"CYX"``, ...): a 2-D model trains on the
+        painted planes of stacks (labels: the image's shape without ``C``); with
+        ``three_d``, ``"ZYX"``, ``"CZYX"`` or ``"ZYXC"``.
     three_d : bool
         Train a 3-D U-Net on ``(Z, Y, X)`` volumes.
     progress : callable or bool, optional
@@ -192,7 +223,8 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
     images, labels = _as_list(images), _as_list(labels)
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels: give one each")
-    pairs = [_pair(im, lab, channel_axis, rgb, three_d) for im, lab in zip(images, labels)]
+    pairs = [p for im, lab in zip(images, labels)
+             for p in _pairs(im, lab, channel_axis, rgb, axes, three_d)]
     ims, labs = [p[0] for p in pairs], [p[1] for p in pairs]
     if seconds is None and steps is None:
         seconds = TrainConfig().seconds
@@ -210,16 +242,25 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
     return Model(trained.bundle, trained.notes)
 
 
-def _pair(image, labels, channel_axis, rgb, three_d):
+def _pairs(image, labels, channel_axis, rgb, axes, three_d):
+    """The training pairs of one image (several for the painted planes of a stack)."""
     from .core.images import as_label_array, check_array, to_chw
 
     check_array(image)
     check_array(labels, "labels")
     if three_d:
+        from .core.axes import arrange, parse
         from .core.inference.predict3d import to_czyx
 
-        return to_czyx(np.asarray(image), rgb=rgb), np.asarray(labels)
-    return np.asarray(to_chw(image, channel_axis=channel_axis, rgb=rgb)), as_label_array(labels)
+        if axes:
+            return [(np.asarray(arrange(image, parse(axes, image.shape), 3)), np.asarray(labels))]
+        return [(to_czyx(np.asarray(image), rgb=rgb), np.asarray(labels))]
+    if axes:
+        from .core.training.stack_planes import painted_planes
+
+        return painted_planes(image, labels, axes)
+    return [(np.asarray(to_chw(image, channel_axis=channel_axis, rgb=rgb)),
+             as_label_array(labels))]
 
 
 def _run(gen, progress, label: str):

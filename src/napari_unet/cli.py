@@ -57,15 +57,21 @@ LABELS_EXTRA = 16.0
 
 
 def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
-                channel_axis: int | None = None):
+                channel_axis: int | None = None, axes: str | None = None):
+    """2-D training pairs; with ``axes`` (``--axes``), the painted planes of stacks."""
     from .core.images import ImageError, as_label_array, to_chw
     from .core.files.io import read_image
+    from .core.training.stack_planes import painted_planes
 
     if len(images) != len(labels):
         raise CLIError(f"got {len(images)} images but {len(labels)} labels: give one labels file per image")
     pairs = []
     for ip, lp in zip(images, labels):
         try:
+            if axes:
+                pairs += painted_planes(read_image(ip, TRAIN_EXTRA), read_image(lp, LABELS_EXTRA),
+                                        axes)
+                continue
             img = to_chw(read_image(ip, TRAIN_EXTRA), channel_axis=channel_axis, rgb=rgb)
             lab = as_label_array(read_image(lp, LABELS_EXTRA), img.shape[-2:])
         except ImageError as e:
@@ -74,8 +80,12 @@ def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
     return pairs
 
 
-def _load_volumes(images: list[str], labels: list[str], rgb: bool | None):
+def _load_volumes(images: list[str], labels: list[str], rgb: bool | None,
+                  axes: str | None = None):
     """(Z, Y, X) image stacks as (C, Z, Y, X) and their painted (Z, Y, X) labels."""
+    import numpy as np
+
+    from .core.axes import arrange, parse
     from .core.images import ImageError
     from .core.files.io import read_image
     from .core.inference.predict3d import to_czyx
@@ -86,7 +96,9 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None):
     pairs = []
     for ip, lp in zip(images, labels):
         try:
-            img = to_czyx(read_image(ip, TRAIN_EXTRA), rgb=rgb)
+            raw = read_image(ip, TRAIN_EXTRA)
+            img = np.asarray(arrange(raw, parse(axes, raw.shape), 3)) if axes else \
+                to_czyx(raw, rgb=rgb)
             lab = as_volume_labels(read_image(lp, LABELS_EXTRA), img.shape[1:])
         except ImageError as e:
             raise CLIError(f"{ip} / {lp}: {e}") from None
@@ -105,16 +117,26 @@ def cmd_train(args) -> int:
 
     if args.anisotropy is not None and not args.three_d:
         raise CLIError("--anisotropy is for 3-D models: add --3d")
+    if args.three_d:
+        from .core.files.starters import is_starter
+
+        if is_starter(args.init):
+            raise CLIError(f"starters are 2-D: --init {args.init} cannot start a 3-D (--3d) "
+                           "model; leave out --3d to fine-tune it on 2-D planes, or train a "
+                           "3-D model from scratch (--init none)")
     check_numbers(args)
     check_device(args.device)
     # before training, not after: the model must have somewhere to go, and not over an input
     inputs = [("image", p) for p in args.images] + [("labels", p) for p in args.labels]
     check_output_file(args.out, inputs + [("model to start from", args.init)])
     _check_training_fits(args, _model_config(args))  # before reading: the settings alone
+    if args.axes and (args.rgb or args.channel_axis is not None):
+        raise CLIError("--axes says where the channels are: leave out --rgb and --channel-axis")
     if args.three_d:
-        pairs = _load_volumes(args.images, args.labels, args.rgb)
+        pairs = _load_volumes(args.images, args.labels, args.rgb, _axes(args.axes))
     else:
-        pairs = _load_pairs(args.images, args.labels, args.rgb, args.channel_axis)
+        pairs = _load_pairs(args.images, args.labels, args.rgb, args.channel_axis,
+                            _axes(args.axes))
     seconds = args.seconds
     if args.steps is None and seconds is None:
         seconds = TrainConfig().seconds
@@ -133,7 +155,7 @@ def cmd_train(args) -> int:
     model = None if init is not None and not explicit else _model_config(args)
     if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
-                       f"this training is {model.spatial_dims}-D")
+                       f"this training is {3 if args.three_d else 2}-D")
     _check_training_fits(args, model if model is not None else init.model_config)
     from .core.training.from_painting import at_model_size
 
@@ -260,8 +282,11 @@ def cmd_predict(args) -> int:
     check_numbers(args)
     check_device(args.device)
     bundle = _model(args.model)
+    if args.axes and (args.rgb or args.channel_axis is not None):
+        raise CLIError("--axes says where the channels are: leave out --rgb and --channel-axis")
     options = Options(probabilities=args.probabilities, instances=args.instances, rgb=args.rgb,
-                      channel_axis=args.channel_axis,
+                      channel_axis=args.channel_axis, axes=_axes(args.axes),
+                      stitch=args.stitch_threshold,
                       config=PredictConfig(device=args.device, tile_size=args.tile_size,
                                            diameter=_diameter(args.diameter)))
     _check_prediction_fits(bundle, options.config)
@@ -294,6 +319,20 @@ def cmd_predict(args) -> int:
         raise CLIError(f"{len(result.failed)} of {len(jobs)} image(s) failed ({result.summary()}): "
                        f"{reasons}{more}")
     return 0
+
+
+def _axes(text: str | None) -> str | None:
+    """``--axes`` checked for its letters (its length is checked against each image)."""
+    if not text:
+        return None
+    from .core.axes import AxesError, parse
+
+    axes = text.strip().upper()
+    try:
+        parse(axes, (1,) * len(axes))
+    except AxesError as e:
+        raise CLIError(f"--axes {text}: {str(e).split(': ', 1)[-1]}") from None
+    return axes
 
 
 def _check_prediction_fits(bundle, config) -> None:
@@ -426,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--padding", choices=["same", "valid"], default=None,
                    help="from scratch: same (default)")
     t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--axes", metavar="AXES",
+                   help="which axis of the images is which: YX, CYX, YXC, ZYX, TYX, TZYX, ... "
+                   "A 2-D model trains on the painted planes of Z and T stacks (labels: the "
+                   "image's shape without C); with --3d: ZYX, CZYX or ZYXC")
     t.add_argument("--3d", dest="three_d", action="store_true",
                    help="train a 3-D U-Net on (Z, Y, X) image stacks and painted label stacks")
     t.add_argument("--anisotropy", type=int, metavar="N",
@@ -476,6 +519,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write one id per object also for a semantic model (instance models always do)",
     )
+    q.add_argument("--axes", metavar="AXES",
+                   help="which axis is which, for every input: YX, ZYX, TYX, CYX, YXC, TZYX, "
+                   "TCZYX, ... (T time, Z depth, C channels); default: the file's metadata "
+                   "(OME-TIFF, ImageJ, OME-Zarr), else a guess where the answer is plain. A 2-D "
+                   "model predicts Z and T plane by plane")
+    from .core.inference.stitch import STITCH_THRESHOLD
+
+    q.add_argument("--stitch-threshold", type=float, default=STITCH_THRESHOLD, metavar="IOU",
+                   help="Z stacks: objects of adjacent planes overlapping by at least this "
+                   f"intersection over union become one 3-D object (default {STITCH_THRESHOLD}; "
+                   "0: each plane its own objects). Time points are never joined")
     q.set_defaults(func=cmd_predict)
 
     from .core.export import FORMATS  # no torch: the exporters load on use

@@ -21,6 +21,7 @@ _LIMITS = {
     "seed": (0, 2**63 - 1),
     "tile_size": (8, 16384),
     "dask_local": (1, 1024),
+    "stitch_threshold": (0, 1),
 }
 
 

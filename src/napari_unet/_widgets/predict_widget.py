@@ -26,6 +26,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_unet.core.images import ImageError
+from napari_unet.core.inference.stitch import STITCH_THRESHOLD
 
 from .scrolling import scrolling_layout, share_column
 from .sections import Section
@@ -63,6 +64,12 @@ class PredictWidget(QWidget):
         self.objects = QCheckBox("Also split into objects")
         self.current_only = QCheckBox("Only the plane shown (z-stacks, time series)")
         self.current_only.setToolTip("Unticked, every plane of a stack is predicted")
+        self.stitch = QCheckBox("Join objects across z planes (3-D objects)")
+        self.stitch.setChecked(True)
+        self.stitch.setToolTip(
+            "Objects of adjacent z planes that overlap (intersection over union at least 0.25, "
+            "as Cellpose's stitch threshold) become one 3-D object. Time points keep their own "
+            "objects (axis labelled 't'; tracking them is for trackastra or ultrack)")
         self.paint_next = QCheckBox("Show where to paint next")
         self.paint_next.setToolTip(
             "Also write '<image> uncertainty' (the model's uncertainty on the plane shown) and "
@@ -90,7 +97,7 @@ class PredictWidget(QWidget):
         grid.addWidget(self.image, 0, 1)
         self.channels = ChannelPick(napari_viewer, self.image)
         for r, box in enumerate((self.channels, self.probabilities, self.objects,
-                                 self.current_only, self.paint_next), 1):
+                                 self.current_only, self.stitch, self.paint_next), 1):
             grid.addWidget(box, r, 0, 1, 2)
         grid.addWidget(QLabel("Object size"), r + 1, 0)
         grid.addWidget(self.size, r + 1, 1)
@@ -176,6 +183,7 @@ class PredictWidget(QWidget):
             objects=self.objects.isChecked() and bundle.mode != "instance",
             on_done=self._done,
             diameter=self.size.value() or None,
+            stitch=STITCH_THRESHOLD if self.stitch.isChecked() else 0.0,
         )
         self._predicting = layer
         if self.worker is not None:

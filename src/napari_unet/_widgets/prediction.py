@@ -29,6 +29,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
 
 from napari_unet.core.images import ImageError
+from napari_unet.core.inference.stitch import STITCH_THRESHOLD
 
 from .layers import (
     channels_text,
@@ -124,18 +125,29 @@ def has_results(viewer, layer, role: str) -> bool:
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _segment(image, bundle, device, probabilities, objects, out=None, planes=None,
-             diameter=None):
+             stitch_axis=None, stitch=0.0, diameter=None):
     """The core's one prediction route in a worker; returns its Segmentation."""
     from napari_unet.core.config import PredictConfig, interactive_threads
     from napari_unet.core.inference.segment import segment
 
     config = PredictConfig(device=device, threads=interactive_threads(), diameter=diameter)
     return (yield from guarded(segment(image, bundle, config, objects=objects,
-                                       probabilities=probabilities, out=out, planes=planes)))
+                                       probabilities=probabilities, out=out, planes=planes,
+                                       stitch_axis=stitch_axis, stitch_threshold=stitch)))
+
+
+def z_axis(layer) -> int | None:
+    """Which leading axis of ``layer`` is Z (its objects are joined into 3-D objects): named
+    by the layer's axis labels (``z``, ``t``), else one leading axis is Z and of two the
+    second (T, Z), as on the command line (``core.axes``)."""
+    from napari_unet.core.axes import lead_z
+
+    n_lead = len(spatial_shape(layer)) - 2
+    return lead_z(getattr(layer, "axis_labels", None), n_lead)
 
 
 def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=False, plane=None,
-                     objects=False, on_done=None, diameter=None):
+                     objects=False, on_done=None, stitch=STITCH_THRESHOLD, diameter=None):
     """Predict ``layer`` (whole, or only ``plane`` of its leading dimensions) and show it.
 
     Returns the started worker, or None after telling the user why it cannot run. Writes
@@ -145,7 +157,8 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
     ends. ``diameter``: the objects' size in px (``None``: estimated for models that know
     their own; 0: none); what was used is in the result layer's ``metadata["object_size"]``.
     A 3-D model predicts the whole ``(Z, Y, X)`` stack as one volume (no ``plane``, no
-    objects, never into zarr).
+    objects, never into zarr). Objects of a whole stack's adjacent Z planes that overlap
+    by ``stitch`` (IoU; 0: never) are joined into 3-D objects (:func:`z_axis`).
     """
     try:
         check_image(layer, bundle)
@@ -158,9 +171,11 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         plane = None
         if objects:
             show_warning("Objects are split from 2-D predictions only; not for a 3-D model")
-    elif is_large(layer, stack):
+    join = {} if plane or three_d or not stitch else {"stitch_axis": z_axis(layer),
+                                                          "stitch": stitch}
+    if not three_d and is_large(layer, stack):
         return _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane or None,
-                           objects, on_done)
+                           objects, on_done, join)
     bar = ProgressBar(f"Predicting {layer.name}")
     if three_d:
         from napari_unet.core.inference.predict3d import to_czyx
@@ -169,7 +184,7 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         worker = _segment(to_czyx(np.asarray(data)), bundle, device, probabilities, False)
     else:
         worker = _segment(stack[plane] if plane else stack, bundle, device, probabilities,
-                          objects and bundle.mode != "instance", diameter=diameter)
+                          objects and bundle.mode != "instance", diameter=diameter, **join)
     result = {}
 
     def returned(out):
@@ -234,7 +249,8 @@ class _PerClass:
         return self.arrays[key[-3]]
 
 
-def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, objects, on_done):
+def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, objects, on_done,
+                join=None):
     """:func:`start_prediction` for large images: result layers backed by a zarr store in a
     temporary folder, made now and refreshed as the worker fills them."""
     from napari_unet.core.config import PredictConfig
@@ -271,7 +287,7 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
         shown.append(write_objects(viewer, layer, levels(out.instances)))
     bar = ProgressBar(f"Predicting {layer.name}")
     worker = _segment(stack, bundle, device, probabilities, objects and not instance, out=out,
-                      planes=[plane] if plane else None)
+                      planes=[plane] if plane else None, **(join or {}))
     last = [time.monotonic()]
 
     def refresh(force=False):

@@ -20,7 +20,8 @@ from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .folders import BatchResult, Options, failure_reason, prepare, remove_temporaries_of, wants
+from .folders import (BatchResult, Options, failure_reason, prepare, remove_temporaries_of,
+                      settings_of, wants)
 from ..progress import Progress
 from ..files.records import model_fingerprint
 
@@ -123,7 +124,7 @@ def predict_files_distributed(
     fingerprint, objects = model_fingerprint(bundle), wants(bundle, options)[0]
     remove_temporaries_of(jobs)
     for job in jobs:
-        done = not overwrite and job.done(fingerprint, objects)
+        done = not overwrite and job.done(fingerprint, objects, settings_of(options))
         (result.skipped.append(job.labels) if done else todo.append(job))
     n, finished = len(jobs), len(result.skipped)
     if finished:

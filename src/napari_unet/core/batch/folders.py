@@ -37,6 +37,7 @@ from ..config import PredictConfig
 from ..images import ImageError
 from ..files.io import IMAGE_SUFFIXES
 from ..files.ngff import is_ome_zarr, zarr_stem
+from ..inference.stitch import STITCH_THRESHOLD
 from ..progress import Progress, rescaled
 from ..files.records import make_record, model_fingerprint, read_record, same_source
 
@@ -48,7 +49,9 @@ class BatchError(ValueError):
 @dataclass(frozen=True)
 class Options:
     """What to write: ``probabilities`` too; ``instances`` (object ids) for a semantic model;
-    ``rgb`` and ``channel_axis`` as in :func:`~napari_unet.core.images.to_chw`; how to
+    ``axes`` of every input (``"ZYX"``, ...; else each file's metadata, else a plain guess,
+    :mod:`~napari_unet.core.axes`), or the shorthands ``rgb`` and ``channel_axis``;
+    ``stitch``: join objects of adjacent Z planes overlapping by this IoU (0: off); how to
     predict (``config``)."""
 
     probabilities: bool = False
@@ -56,6 +59,8 @@ class Options:
     rgb: bool | None = None
     channel_axis: int | None = None
     config: PredictConfig = field(default_factory=PredictConfig)
+    axes: str | None = None
+    stitch: float = STITCH_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -69,14 +74,15 @@ class Job:
     def labels(self) -> Path:
         return self.outputs[0]
 
-    def record(self, model: str, objects: bool) -> dict:
-        """What each output of this job will hold about where it came from."""
-        return make_record(self.source, model, objects)
+    def record(self, model: str, objects: bool, settings: dict | None = None) -> dict:
+        """What each output of this job will hold about where it came from (``settings``:
+        those that change the output, :func:`settings_of`)."""
+        return {**make_record(self.source, model, objects), **(settings or {})}
 
-    def done(self, model: str, objects: bool) -> bool:
+    def done(self, model: str, objects: bool, settings: dict | None = None) -> bool:
         """All outputs exist (each appears only when complete) and were written for this
-        input as it is now, by this model (``model_fingerprint``)."""
-        want = self.record(model, objects)
+        input as it is now, by this model (``model_fingerprint``), with these settings."""
+        want = self.record(model, objects, settings)
         return all(p.exists() and read_record(p) == want for p in self.outputs)
 
     def check_outputs(self) -> None:
@@ -251,12 +257,25 @@ def predict_job(job: Job, bundle, model, options: Options) -> Generator[Progress
     """Predict one input and write its outputs (atomically, each with its record); yields
     progress per tile batch."""
     job.check_outputs()  # also here: a cluster task runs long after the checks
-    record = job.record(model_fingerprint(bundle), wants(bundle, options)[0])
+    record = job.record(model_fingerprint(bundle), wants(bundle, options)[0],
+                        settings_of(options))
     if is_ome_zarr(job.source):
         yield from _predict_zarr(job, bundle, model, options, record)
     else:
         yield from _predict_file(job, bundle, model, options, record)
     return job.labels
+
+
+def settings_of(options: Options) -> dict:
+    """The options that change an output beyond the model and objects, for its record:
+    ``axes`` when given, ``stitch`` when not the default (so outputs of default runs keep the
+    records they had before these options existed)."""
+    out = {}
+    if options.axes:
+        out["axes"] = options.axes
+    if options.stitch != STITCH_THRESHOLD:
+        out["stitch"] = float(options.stitch)
+    return out
 
 
 def wants(bundle, options: Options) -> tuple[bool, bool]:
@@ -294,39 +313,60 @@ def _read_lazily_if_large(path: Path, bundle, probabilities: bool):
 
 
 def _predict_file(job: Job, bundle, model, options: Options, record: dict):
-    from ..files.io import read_image, write_tiff
-    from ..images import to_chw
+    from ..axes import labels_axes, probabilities_axes, stitch_axis
+    from ..files.io import write_tiff
     from ..inference.segment import segment
 
     objects, want = wants(bundle, options)
-    three_d = bundle.model_config.spatial_dims == 3
-    if three_d:  # a 3-D model: the file is one volume
-        from ..inference.predict3d import to_czyx
+    dims = bundle.model_config.spatial_dims
+    if dims == 3 and objects:
+        raise ImageError("3-D models write classes only (no object ids): leave out --instances")
+    lazy = _read_lazily_if_large(job.source, bundle, want) if dims == 2 else None
+    if lazy is not None:
+        image, axes = lazy, "YX"
+        if options.axes:
+            from ..axes import parse
 
-        if objects:
-            raise ImageError("3-D models write classes only (no object ids): leave out --instances")
-        image = to_czyx(read_image(job.source, _output_bytes(bundle, want)), rgb=options.rgb)
+            parse(options.axes, lazy.shape[1:])  # a wrong --axes is said, not ignored
     else:
-        image = _read_lazily_if_large(job.source, bundle, want)
-    if image is None:
-        raw = read_image(job.source, _output_bytes(bundle, want))
-        try:
-            image = to_chw(raw, channel_axis=options.channel_axis, rgb=options.rgb)
-        except ImageError as e:
-            if raw.ndim == 3:
-                raise ImageError(f"{e}; this is a 2-D model: a (Z, Y, X) volume needs a 3-D "
-                                 "model (napari-unet train --3d)") from None
-            raise
+        image, axes = _read_arranged(job.source, bundle, options, _output_bytes(bundle, want))
     semantic_objects = objects and bundle.mode != "instance"
+    z = stitch_axis(axes) if dims == 2 else None
     seg = yield from segment(image, bundle, options.config, model=model, objects=semantic_objects,
-                             probabilities=options.probabilities)
+                             probabilities=options.probabilities, stitch_axis=z,
+                             stitch_threshold=options.stitch)
     if options.probabilities:
-        write_tiff(job.outputs[1], seg.probabilities, record)
-    write_tiff(job.labels, seg.objects if semantic_objects else seg.labels, record)
+        write_tiff(job.outputs[1], seg.probabilities, record, probabilities_axes(axes, dims))
+    write_tiff(job.labels, seg.objects if semantic_objects else seg.labels, record,
+               labels_axes(axes, dims))
+
+
+def _read_arranged(path: Path, bundle, options: Options, extra: float):
+    """The image file in the core's layout for ``bundle`` and its axes: ``--axes``, else the
+    shorthands, else the file's metadata, else a plain guess (:func:`~..axes.resolve`)."""
+    from ..axes import arrange, parse, resolve
+    from ..files.io import read_image, stated_axes
+    from ..grayscale import takes_luminance
+
+    raw = read_image(path, extra)
+    if bundle.model_config.spatial_dims == 3:
+        from ..axes import from_file
+
+        axes = parse(options.axes, raw.shape) if options.axes else \
+            from_file(stated_axes(path), raw.shape) if options.rgb is None else None
+        if axes is None or (not options.axes and "Z" not in axes):
+            from ..inference.predict3d import to_czyx
+
+            return to_czyx(raw, rgb=options.rgb), "CZYX"
+        return arrange(raw, axes, 3), axes
+    axes = resolve(raw.shape, options.axes, channels=bundle.model_config.in_channels,
+                   colour=takes_luminance(bundle), rgb=options.rgb,
+                   channel_axis=options.channel_axis, stated=stated_axes(path))
+    return arrange(raw, axes), axes
 
 
 def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
-    from ..files.ngff import create_output, plane_of, read_ngff
+    from ..files.ngff import create_output, plane_of, read_ngff, with_axes
     from ..inference.postprocess import label_dtype
     from ..inference.segment import Into, segment
 
@@ -334,6 +374,8 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
     if bundle.model_config.spatial_dims == 3:
         raise ImageError("3-D models predict TIFF stacks; OME-Zarr volumes are not supported yet")
     image = read_ngff(job.source)
+    if options.axes:  # explicit axes win over the store's
+        image = with_axes(image, options.axes)
     k = bundle.model_config.n_classes
     dtype = np.uint32 if objects else label_dtype(k)
     outputs = [(job.labels, None, dtype)]
@@ -363,11 +405,27 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
                 into[0][:, :] = ids
                 if len(into) > 1:
                     into[1][:, :, :] = seg.probabilities
+        if objects and options.stitch > 0 and "z" in [image.names[i] for i in image.lead]:
+            _, _, labels, names = made[0]
+            yield from _stitch_ngff(image, labels, names, options.stitch)
         for tmp, path, _, _ in reversed(made):  # probabilities first, labels last
             _commit(tmp, path)
     finally:
         for tmp, *_ in made:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stitch_ngff(image, labels, names, threshold):
+    """Join the objects of adjacent ``z`` planes of an OME-Zarr output (per time point)."""
+    from ..files.ngff import plane_of
+    from ..inference.stitch import stacks_along, stitch
+
+    lead = [image.names[i] for i in image.lead]
+    runs = stacks_along(tuple(image.array.shape[i] for i in image.lead), lead.index("z"))
+    nxt = 1
+    for run in runs:  # progress stays at the end: the planes are all predicted
+        nxt = yield from rescaled(stitch([plane_of(labels, names, image, index) for index in run],
+                                         threshold, first_id=nxt), 1.0, 0.0)
 
 
 def predict_files(
@@ -397,7 +455,7 @@ def predict_files(
     remove_temporaries_of(jobs)
     for i, job in enumerate(jobs):
         message = f"{job.source.name} ({i + 1} of {n})"
-        if job.done(fingerprint, objects) and not overwrite:
+        if job.done(fingerprint, objects, settings_of(options)) and not overwrite:
             result.skipped.append(job.labels)
             yield Progress(stage="batch", done=i + 1, total=n, fraction=(i + 1) / n,
                            message=f"{message}: already done")

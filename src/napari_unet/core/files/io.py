@@ -31,6 +31,22 @@ def declared(path: Path) -> tuple[tuple[int, ...], int] | None:
         return None
 
 
+def stated_axes(path: str | Path) -> str | None:
+    """The axes a TIFF's metadata states (OME-TIFF, ImageJ, tifffile's own: ``"TZYX"``,
+    ``"YXS"``), as tifffile reads them for its first series; None for other files or where
+    it cannot tell (see :func:`~..axes.from_file` for what counts)."""
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return None
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            return tif.series[0].axes
+    except Exception:  # noqa: BLE001 - reported by the reader
+        return None
+
+
 LAZY_CHUNK_BYTES = 64 * 2**20
 """A TIFF is read window by window only if its tiles (or strips) are at most this large."""
 
@@ -81,9 +97,11 @@ def read_image(path: str | Path, extra_per_value: float = 4.0) -> np.ndarray:
         raise ImageError(f"cannot read {path} as an image: {reason}") from None
 
 
-def write_tiff(path: str | Path, array: np.ndarray, record: dict | None = None) -> Path:
+def write_tiff(path: str | Path, array: np.ndarray, record: dict | None = None,
+               axes: str | None = None) -> Path:
     """Write ``array`` as a compressed TIFF (atomically: temporary file, then rename), with
-    ``record`` (:mod:`.records`) in its description if given."""
+    ``record`` (:mod:`.records`) in its description if given, and its ``axes`` (``"ZYX"``;
+    tifffile's metadata, read back as ``series.axes``) if given."""
     import json
 
     import tifffile
@@ -93,6 +111,9 @@ def write_tiff(path: str | Path, array: np.ndarray, record: dict | None = None) 
 
     path = Path(path)
     meta = {KEY: json.dumps(record)} if record is not None else {}
+    if axes:
+        meta["axes"] = axes
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, array, compression="zlib", metadata=meta)
+        tifffile.imwrite(tmp, array, compression="zlib", metadata=meta,
+                         photometric="minisblack")  # classes and ids, never RGB
     return path

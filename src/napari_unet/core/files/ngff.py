@@ -210,6 +210,23 @@ def _plain(path: Path, found) -> NgffImage:
     return NgffImage(found, axes, [{"type": "scale", "scale": [1.0] * found.ndim}], path.name)
 
 
+def with_axes(image: NgffImage, axes: str) -> NgffImage:
+    """``image`` with the axes the user said (``"TZYX"``, ``"CYX"``; they win over the
+    store's metadata or the guess for plain Zarr). :class:`ImageError` unless they fit its
+    shape and end in Y, X."""
+    from ..axes import parse
+
+    axes = parse(axes, image.array.shape)
+    if not axes.endswith("YX"):
+        raise ImageError(f"axes {axes}: OME-Zarr images keep Y, X as their last axes")
+    kinds = {"T": "time", "C": "channel"}
+    said = [{"name": a.lower(), "type": kinds.get(a, "space")} for a in axes]
+    for new, old in zip(said, image.axes):
+        if "unit" in old and new["name"] == old["name"]:
+            new["unit"] = old["unit"]
+    return NgffImage(image.array, said, image.transforms, image.name)
+
+
 def _transforms_for(image: NgffImage, names: list[str]) -> list[dict]:
     """The input's scale/translation carried over to the output axes ``names``."""
     out = []

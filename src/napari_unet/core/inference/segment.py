@@ -11,7 +11,9 @@ cluster runs and the Python API all call. It decides:
   arrays. The input is read window by window either way, so numpy, dask, zarr and lazy file
   views all work;
 - **classes, objects or probabilities**: an instance model's labels *are* its objects (one id
-  per object); a semantic model's foreground is split into objects with ``objects=True``.
+  per object); a semantic model's foreground is split into objects with ``objects=True``;
+- **3-D objects from a 2-D model**: with ``stitch_axis`` (the leading axis that is Z) the
+  objects of adjacent planes that overlap are joined (:mod:`.stitch`).
 
 It is a generator that yields :class:`~..progress.Progress` and returns a
 :class:`Segmentation`; :func:`~..progress.drain` runs it to the end.
@@ -30,6 +32,7 @@ import numpy as np
 from ..config import PredictConfig
 from ..images import ImageError
 from ..progress import Progress, rescaled
+from .stitch import STITCH_THRESHOLD
 
 POSTPROCESS_SHARE = 0.1
 """Share of the progress given to splitting into objects (in memory), when that is done."""
@@ -45,6 +48,7 @@ class Segmentation:
     ``store``: the :class:`~.lazy.ZarrPrediction` written, with ``out``;
     ``diameter``: the object size (px) the image was predicted for, given or estimated
     (``None``: predicted at its own scale); ``estimated``: whether it was estimated.
+    ``axes``: the labels' axes (``"ZYX"``, ...), where the caller knows them.
     """
 
     labels: Any
@@ -53,6 +57,7 @@ class Segmentation:
     store: Any = None
     diameter: float | None = None
     estimated: bool = False
+    axes: str = ""
 
 
 @dataclass
@@ -67,7 +72,8 @@ class Into:
 
 def segment(image, bundle, config: PredictConfig | None = None, *, objects: bool = False,
             probabilities: bool = False, out=None, planes: list[tuple] | None = None,
-            model=None, overwrite: bool = False) -> Generator[Progress, None, Segmentation]:
+            model=None, overwrite: bool = False, stitch_axis: int | None = None,
+            stitch_threshold: float = STITCH_THRESHOLD) -> Generator[Progress, None, Segmentation]:
     """Predict ``image`` with ``bundle``; yields progress, returns a :class:`Segmentation`.
 
     ``image``: ``(C, H, W)`` or ``(..., C, H, W)`` for a 2-D model (any array-like);
@@ -75,19 +81,25 @@ def segment(image, bundle, config: PredictConfig | None = None, *, objects: bool
     to those planes. ``model`` may be one already built from ``bundle``. A path as ``out``
     is checked before any work and written whole or not at all
     (:mod:`..files.store_target`): what exists there is never replaced unless it is a store
-    of ours and ``overwrite`` is given, and an input is never written into.
+    of ours and ``overwrite`` is given, and an input is never written into. ``stitch_axis``:
+    the leading axis (an index into ``image.shape[:-3]``) along which objects of adjacent
+    planes that overlap by ``stitch_threshold`` (IoU) are joined into 3-D objects.
     """
     config = config or PredictConfig()
     if bundle.model_config.spatial_dims == 3:
         return (yield from _volume(image, bundle, config, objects, probabilities, out, model))
     if isinstance(out, Into):
         return (yield from _into_arrays(image, bundle, config, objects, probabilities, out, model))
+    if stitch_axis is not None and not 0 <= stitch_axis < len(image.shape) - 3:
+        raise ValueError(f"stitch_axis {stitch_axis} is not a leading axis of {tuple(image.shape)}")
+    stitch = (stitch_axis, stitch_threshold) if stitch_axis is not None and stitch_threshold > 0 \
+        else None
     if out is not None:
         return (yield from _into_store(image, bundle, config, objects, probabilities, out, planes,
-                                       model, overwrite))
+                                       model, overwrite, stitch))
     if planes is not None:
         raise ValueError("planes limits a store: give out=, or index the image")
-    return (yield from _in_memory(image, bundle, config, objects, probabilities, model))
+    return (yield from _in_memory(image, bundle, config, objects, probabilities, model, stitch))
 
 
 def _volume(volume, bundle, config, objects, probabilities, out, model):
@@ -101,9 +113,10 @@ def _volume(volume, bundle, config, objects, probabilities, out, model):
     return Segmentation(pred.labels, pred.probabilities if probabilities else None)
 
 
-def _in_memory(image, bundle, config, objects, probabilities, model):
+def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None):
     from ..device import resolve_device
     from . import object_size
+    from .stitch import stitch_stack
 
     model = model if model is not None else bundle.build_model(resolve_device(config.device))
     diameter, estimated = _diameter(image, bundle, config, model)
@@ -126,14 +139,17 @@ def _in_memory(image, bundle, config, objects, probabilities, model):
     result = Segmentation(pred.labels, pred.probabilities if probabilities else None,
                           diameter=diameter if f != 1 else None, estimated=estimated)
     if split:
+        half = (1 - share) / 2 if stitch else 1 - share
         if f < 1:
             ids = yield from rescaled(split_objects(full, _scaled_min_size(bundle, f)), share,
-                                      1 - share)
+                                      half)
         elif f > 1:
-            ids = yield from rescaled(split_objects(probs, bundle), share, 1 - share)
+            ids = yield from rescaled(split_objects(probs, bundle), share, half)
             ids = object_size.back(ids, size, order=0)
         else:
-            ids = yield from rescaled(split_objects(probs, bundle), share, 1 - share)
+            ids = yield from rescaled(split_objects(probs, bundle), share, half)
+        if stitch:
+            yield from rescaled(stitch_stack(ids, *stitch), share + half, half)
         if instance:
             result.labels = ids
         else:
@@ -239,8 +255,10 @@ def store_chunk(bundle, height: int, width: int, config: PredictConfig, model=No
     return plan_tiles(bundle.build_model("cpu"), height, width, config, budget=budget).stride
 
 
-def _into_store(image, bundle, config, objects, probabilities, out, planes, model, overwrite):
-    from .lazy import ZarrPrediction, as_stack, create_outputs, fill, open_outputs
+def _into_store(image, bundle, config, objects, probabilities, out, planes, model, overwrite,
+                stitch=None):
+    from .lazy import PlaneView, ZarrPrediction, as_stack, create_outputs, fill, open_outputs
+    from .stitch import stitch_stack
 
     instance = bundle.mode == "instance"
     split = instance or objects
@@ -272,9 +290,15 @@ def _into_store(image, bundle, config, objects, probabilities, out, planes, mode
             raise
     elif split and out.instances is None:
         raise ValueError("objects need a store made with instances=True")
+    share = 0.95 if split and stitch else 1.0
     try:
-        out = yield from fill(out, image, bundle, config, model=model, planes=planes,
-                              keep_probabilities=probabilities)
+        out = yield from rescaled(fill(out, image, bundle, config, model=model, planes=planes,
+                                       keep_probabilities=probabilities), 0.0, share)
+        if split and stitch:  # every plane's objects, joined along Z (also the pyramid levels)
+            writer = out.writer(out.instances)
+            yield from rescaled(stitch_stack(writer, *stitch,
+                                             plane=lambda index: PlaneView(writer, index)),
+                                share, 1 - share)
         if tmp is not None:
             from ..files.store_target import MARK, publish
 
