@@ -12,6 +12,9 @@ import tifffile
 from napari_unet.cli import main
 
 SIDE = 64
+DIAMETER = "12"
+"""One object size for a stack and its planes alone (estimated, a stack's comes from its first
+plane and each plane alone would get its own); 12 px makes the starter resize every plane."""
 
 
 def _planes(n, seed=0):
@@ -55,7 +58,7 @@ def _plane_predictions(model, planes, tmp_path):
     for i, plane in enumerate(planes):
         tifffile.imwrite(folder / f"p{i:02d}.tif", plane)
     assert main(["predict", model, str(folder), "--out", str(tmp_path / "planes_out"),
-                 "--probabilities", "--quiet"]) == 0
+                 "--probabilities", "--quiet", "--diameter", DIAMETER]) == 0
     return [(tifffile.imread(tmp_path / "planes_out" / f"p{i:02d}_labels.tif"),
              tifffile.imread(tmp_path / "planes_out" / f"p{i:02d}_probabilities.tif"))
             for i in range(len(planes))]
@@ -71,7 +74,7 @@ def test_a_2d_model_predicts_z_t_and_tz_stacks_plane_by_plane(models, which, tmp
     tifffile.imwrite(tmp_path / "tz.tif", planes.reshape(2, 5, SIDE, SIDE))  # guessed TZYX
     assert main(["predict", model, str(tmp_path / "z.tif"), str(tmp_path / "t.tif"),
                  str(tmp_path / "tz.tif"), "--out", str(tmp_path / "out"), "--probabilities",
-                 "--stitch-threshold", "0", "--quiet"]) == 0
+                 "--stitch-threshold", "0", "--quiet", "--diameter", DIAMETER]) == 0
     for name, axes, index in [("z", "ZYX", range(5)), ("t", "TYX", range(5, 10)),
                               ("tz", "TZYX", range(10))]:
         with tifffile.TiffFile(tmp_path / "out" / f"{name}_labels.tif") as tif:
