@@ -73,6 +73,10 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
     if stop.is_set():
         return None
     init = choice.bundle
+    if init is not None and not three_d:  # at the size the starter learnt, as it predicts
+        from napari_unet.core.training.from_painting import at_model_size
+
+        images, labels, _ = at_model_size(images, labels, init, config.mode)
     warm = warmup.hand_over() if warmup is not None else None  # stops it either way
     extra = {"warm": warm} if warm is not None and init is None and not three_d else {}
     try:
