@@ -24,7 +24,6 @@ diameter and the seconds the estimates took.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from starters_zero_shot import load_set  # noqa: E402
+from starters_zero_shot import load_set, record  # noqa: E402
 
 from napari_unet.core.config import PredictConfig  # noqa: E402
 from napari_unet.core.files.starters import load_model  # noqa: E402
@@ -124,12 +123,7 @@ def main(argv=None) -> int:
     for set_name in args.sets:
         data = load(set_name)
         for spec in args.models:
-            row = evaluate(spec, set_name, data, diameter, args.threads)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+            rows.append(record(evaluate(spec, set_name, data, diameter, args.threads), args.out))
     print("\n| model | set | diameter | F1@0.5 | mSA | median size used (px) |")
     print("|---|---|---|---|---|---|")
     for r in rows:

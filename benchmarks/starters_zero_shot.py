@@ -110,6 +110,15 @@ def evaluate(spec: str, set_name: str, data, threads: int) -> dict:
     }
 
 
+def record(row: dict, out: Path | None) -> dict:
+    """Print ``row`` as a JSON line, and append it to ``out`` if given; returns it."""
+    print(json.dumps(row), flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    return row
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=None, help="starter names or model files")
@@ -122,12 +131,7 @@ def main(argv=None) -> int:
     for set_name in args.sets:
         data = load_set(set_name)
         for spec in models:
-            row = evaluate(spec, set_name, data, args.threads)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+            rows.append(record(evaluate(spec, set_name, data, args.threads), args.out))
     print("\n| model | set | images | objects | F1@0.5 | AP@0.5:0.9 | fg IoU |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
