@@ -6,6 +6,7 @@ None of these tests needs ../shared/data; the one that checks the real splits sk
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -353,3 +354,21 @@ def test_stack_benchmark_runs_small_and_stitching_finds_the_3d_objects():
     assert out["f1_at_0.5_stitched"] > out["f1_at_0.5_per_plane"]
     plan = stack.main(["--plan3d", "--shape", "5", "64", "64"])
     assert plan["windows"] >= 1 and plan["computed_per_stack_voxel"] > 1
+
+
+def test_everywhere_benchmark_scores_a_rescaled_set_with_the_size_estimated(monkeypatch, capsys):
+    import everywhere
+
+    from napari_unet.synthetic import nuclei
+
+    def two_images(name):
+        return [(f"s{i}", nuclei((96, 96), n=6, seed=i)[0][None], nuclei((96, 96), n=6, seed=i)[1])
+                for i in range(2)]
+
+    monkeypatch.setattr(everywhere, "load_set", two_images)
+    assert everywhere.main(["--sets", "fake@2", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    row = json.loads(out.splitlines()[0])
+    assert row["set"] == "fake@2" and row["diameter"] == "auto" and row["n_images"] == 2
+    assert 0 <= row["msa"] <= row["f1_50"] <= 1 and row["f1_50"] > 0.5
+    assert "| nuclei | fake@2 | auto |" in out
