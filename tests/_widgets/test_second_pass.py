@@ -1,0 +1,50 @@
+"""Issue 23, the docks' second pass: annotations never paired with the wrong image, every
+result in view, the object table following every prediction, the no-painting path in plain
+sight, and messages said where they cannot crash the viewer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet._widgets.session import session_for
+
+from .helpers import wait_idle
+
+
+def test_a_pair_follows_its_image_and_goes_with_it(viewer, train_widget, sample):
+    """Deleting the image of a pair never pairs its annotations with another image of the
+    same size: the pair goes, and the dock says so."""
+    image, _, painted = sample
+    viewer.add_image(image, name="t02")
+    t01 = viewer.add_image(image * 0.5, name="t01")
+    mine = viewer.add_labels(painted.copy(), name="t01 annotations")
+    row = train_widget.data.rows[0]
+    row.image.value = t01
+    row.labels.value = mine
+    viewer.layers.remove(t01)
+    row = train_widget.data.rows[0]
+    assert row.labels.value != mine  # not t02's annotations now
+    assert row.image.value is None or row.image.value.name == "t02"
+    note = train_widget.data.fit_note
+    assert note.isVisibleTo(train_widget)
+    assert "'t01' was removed" in note.text() and "'t01 annotations'" in note.text()
+    # choosing t02 again never picks up the annotations made for t01
+    row.image.value = viewer.layers["t02"]
+    assert row.labels.value != mine
+
+
+def test_a_second_pair_goes_with_its_image(viewer, train_widget, sample):
+    image, _, painted = sample
+    a = viewer.add_image(image, name="A")
+    b = viewer.add_image(image * 0.5, name="B")
+    la = viewer.add_labels(painted.copy(), name="A annotations")
+    lb = viewer.add_labels(painted.copy(), name="B annotations")
+    data = train_widget.data
+    data.rows[0].image.value, data.rows[0].labels.value = a, la
+    second = data.add_pair()
+    second.image.value, second.labels.value = b, lb
+    viewer.layers.remove(b)
+    assert len(data.rows) == 1
+    assert data.rows[0].image.value == a and data.rows[0].labels.value == la
+    assert "'B' was removed" in data.fit_note.text()
+    assert [(i.name, l.name) for i, l in data.pairs()] == [("A", "A annotations")]
