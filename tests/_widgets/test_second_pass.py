@@ -48,3 +48,49 @@ def test_a_second_pair_goes_with_its_image(viewer, train_widget, sample):
     assert data.rows[0].image.value == a and data.rows[0].labels.value == la
     assert "'B' was removed" in data.fit_note.text()
     assert [(i.name, l.name) for i, l in data.pairs()] == [("A", "A annotations")]
+
+
+def test_the_retrained_result_is_shown_or_said_where_it_is(
+    viewer, layers, train_widget, qtbot, gray_bundle
+):
+    """Correct the prediction hides it under the corrections; retraining shows the new
+    prediction again and says that the corrections lie over it."""
+    from napari_unet._widgets.layers import find_ours
+
+    session_for(viewer).set_model(gray_bundle, "test")
+    train_widget._pairs = [layers]
+    train_widget._predict_first(gray_bundle)
+    wait_idle(qtbot, train_widget)
+    corrections = train_widget.correct()
+    prediction = find_ours(viewer, "prediction", "nuclei")
+    assert not prediction.visible  # what is seen is what is fixed
+    assert train_widget.train() is not None
+    wait_idle(qtbot, train_widget)
+    assert prediction.visible
+    text = train_widget.status.text()
+    assert "Prediction in 'nuclei prediction'" in text
+    assert f"It lies under '{corrections.name}', which hides it" in text
+
+
+def test_a_hidden_result_is_shown_again_when_predicted(
+    viewer, layers, predict_widget, qtbot, gray_bundle
+):
+    from napari_unet._widgets.layers import hidden_by
+
+    session_for(viewer).set_model(gray_bundle, "test")
+    predict_widget.image.value = layers[0]
+    predict_widget.predict()
+    wait_idle(qtbot, predict_widget)
+    prediction = viewer.layers["nuclei prediction"]
+    prediction.visible = False
+    assert "is hidden" in hidden_by(viewer, prediction)
+    predict_widget.predict()
+    wait_idle(qtbot, predict_widget)
+    assert prediction.visible
+    assert predict_widget.status.text() == "Done: 'nuclei prediction'."
+    # a labels layer painted all over, above it, hides it
+    viewer.add_labels(np.ones(layers[0].data.shape, np.uint8), name="cover")
+    assert "It lies under 'cover', which hides it" in hidden_by(viewer, prediction)
+    # the annotations above it (a few strokes) do not
+    viewer.layers.move(viewer.layers.index("nuclei annotations"), len(viewer.layers))
+    assert "annotations" not in hidden_by(viewer, prediction)

@@ -127,20 +127,33 @@ def find_ours(viewer, role: str, image_name: str, key: str | None = None):
 
 
 def covering(viewer, layer) -> list[str]:
-    """Names of the user's images drawn over ``layer`` that hide it: visible, above it in
-    the layer list, not additive and mostly opaque (a prediction put under them shows no
-    change)."""
+    """Names of the user's layers drawn over ``layer`` that hide it: visible and above it in
+    the layer list, images that are not additive and mostly opaque, labels layers painted
+    over most of their area (a copy of a prediction to correct; not a few strokes)."""
     if layer not in viewer.layers:
         return []
     above = list(viewer.layers)[viewer.layers.index(layer) + 1:]
     return [other.name for other in above
-            if isinstance(other, Image) and not is_ours(other) and other.visible
-            and other.opacity >= 0.5 and other.blending not in ("additive", "minimum")]
+            if not is_ours(other) and other.visible and other.opacity >= 0.5
+            and ((isinstance(other, Image) and other.blending not in ("additive", "minimum"))
+                 or (isinstance(other, Labels) and _mostly_painted(other)))]
+
+
+def _mostly_painted(layer: Labels, samples: int = 256) -> bool:
+    """Whether more than half of ``layer`` is painted (read on a grid of about
+    ``samples`` x ``samples`` per plane, so large layers cost little)."""
+    data = _data(layer)
+    step = max(1, max(data.shape[-2:]) // samples)
+    return bool(np.asarray(data[..., ::step, ::step]).astype(bool).mean() > 0.5)
 
 
 def hidden_by(viewer, layer) -> str:
-    """A sentence for the status when ``layer`` (a result) is hidden by images above it
-    ("" when it is in view)."""
+    """A sentence for the status when ``layer`` (a result) cannot be seen: its eye is off,
+    or layers above it hide it ("" when it is in view)."""
+    if layer not in viewer.layers:
+        return ""
+    if not layer.visible:
+        return f" '{layer.name}' is hidden: click its eye in the layer list to see it."
     names = covering(viewer, layer)
     if not names:
         return ""
@@ -215,6 +228,7 @@ def _write_labels(viewer, image, role, data, plane, above, kind):
     if not same:
         layer.metadata[ROLE] = tag
         _set_colours(layer, kind)
+    layer.visible = True  # a new result is shown (its eye may have been turned off)
     return layer
 
 
