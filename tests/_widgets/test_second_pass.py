@@ -94,3 +94,32 @@ def test_a_hidden_result_is_shown_again_when_predicted(
     # the annotations above it (a few strokes) do not
     viewer.layers.move(viewer.layers.index("nuclei annotations"), len(viewer.layers))
     assert "annotations" not in hidden_by(viewer, prediction)
+
+
+def test_the_object_table_follows_every_prediction(
+    viewer, layers, predict_widget, qtbot, gray_bundle, tmp_path
+):
+    """A prediction written by another dock (Train, retrain, Live) updates the table; ids
+    are 1..n, as in the layer; removing the layer clears the table."""
+    from napari_unet._widgets.layers import write_objects
+
+    session_for(viewer).set_model(gray_bundle, "test")
+    predict_widget.image.value = layers[0]
+    predict_widget.objects.setChecked(True)
+    predict_widget.predict()
+    wait_idle(qtbot, predict_widget)
+    panel = predict_widget.objects_panel
+    assert panel.table.rowCount() >= 3
+    new = np.zeros(layers[0].data.shape, np.uint32)  # as the train dock writes it
+    new[10:20, 10:20], new[40:50, 40:60], new[70:90, 5:15] = 1, 3, 13
+    layer = write_objects(viewer, layers[0], new)
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 3, timeout=5000)
+    ids = [panel.table.item(r, 0).text() for r in range(3)]
+    assert ids == ["1", "2", "3"]
+    assert sorted(np.unique(layer.data).tolist()) == [0, 1, 2, 3]  # the layer says the same
+    assert [panel.table.item(r, 1).text() for r in range(3)] == ["100", "200", "200"]
+    lines = panel.save_csv(tmp_path / "t.csv").read_text().splitlines()
+    assert len(lines) == 4
+    viewer.layers.remove(layer)
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 0, timeout=5000)
+    assert panel.table_data is None and not panel.save_button.isEnabled()
