@@ -118,6 +118,18 @@ def belongs(image, labels) -> bool:
     return fits(image, labels) and made_for(labels) in (None, image.name)
 
 
+def _why_none(image, labels_layers) -> str:
+    """Why none of ``labels_layers`` was chosen for ``image`` ("" if there are none)."""
+    for labels in labels_layers:
+        if not fits(image, labels):
+            return (f" ('{labels.name}' has shape {tuple(labels.data.shape)} but the image has "
+                    f"{spatial_shape(image)}; paint on a labels layer of the image's size)")
+    for labels in labels_layers:
+        return (f" ('{labels.name}' was made for '{made_for(labels)}'; choose it yourself if "
+                "it is meant for this image)")
+    return ""
+
+
 class PairRow:
     """One image combo and one labels combo. A new image gets a labels layer of its shape
     that was not made for another image (its "<image> annotations" first), or none; a
@@ -347,8 +359,9 @@ class TrainingData(QWidget):
                 raise ImageError(f"choose an image to learn from{where} (open one first, or "
                                  "File > Open Sample > Nuclei)")
             if labels is None:
-                raise ImageError(f"'{image.name}' has no painted labels layer chosen{where}: "
-                                 "press 'New annotation layer', paint on it, then train")
+                raise ImageError(f"'{image.name}' has no painted labels layer chosen{where}"
+                                 f"{_why_none(image, row.labels.choices())}: press 'New "
+                                 "annotation layer', paint on it, then train")
             pairs.append((image, labels))
         if len({id(p[1]) for p in pairs}) < len(pairs):
             raise ImageError("the same labels layer is chosen twice; give each image its own")
