@@ -80,8 +80,9 @@ def test_instance_training_predicts_one_label_per_object_and_keeps_annotations(
     (match,) = match_instances(prediction.data, truth, thresholds=(0.5,))
     assert match.tp >= 4  # whole objects, not fragments
     assert isinstance(prediction.colormap, CyclicLabelColormap)  # one colour per object
-    assert "Objects (instance model" in describe_model(session_for(viewer))
-    assert "objects (instance model)" in train_widget.models.info.text()
+    assert "Objects: one label per object" in describe_model(session_for(viewer))
+    assert "objects, one label each" in train_widget.models.info.text()
+    assert "instance" not in train_widget.models.info.text()  # jargon (issue 23)
     assert not predict_widget.objects.isEnabled()
 
     # probabilities are computed for the objects but shown only when asked

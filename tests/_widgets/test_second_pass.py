@@ -123,3 +123,23 @@ def test_the_object_table_follows_every_prediction(
     viewer.layers.remove(layer)
     qtbot.waitUntil(lambda: panel.table.rowCount() == 0, timeout=5000)
     assert panel.table_data is None and not panel.save_button.isEnabled()
+
+
+def test_the_no_painting_path_is_the_first_thing_seen(
+    viewer, layers, predict_widget, fake_starter, notifications
+):
+    """With no model, the predict dock opens with 'Predict with a starter now, or paint and
+    Train' and the starter button; its status and the error from Predict name the button."""
+    widget = predict_widget
+    first = widget.sections["predict"].body_layout.itemAt(0).widget()
+    assert first is widget.start_row and widget.start_row.isVisibleTo(widget)
+    assert "Predict with a starter now, or paint and Train" in widget.start_note.text()
+    assert widget.start_button.text() == "Use a starter model…"
+    assert "Use a starter model…" in widget.status.text()
+    assert widget.predict() is None
+    assert "Use a starter model…" in widget.status.text()
+    assert any("Use a starter model…" in text for _, text in notifications)
+    assert "Use a starter model…" in widget.models.info.text()
+    widget.models.load_starter(fake_starter)  # the button's menu entry
+    assert not widget.start_row.isVisibleTo(widget)
+    assert widget.status.text().startswith("Ready")

@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
     QGridLayout,
     QLabel,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -49,6 +50,11 @@ OBJECTS_TIP = {
 }
 
 
+STARTER = "Use a starter model…"
+START_NOTE = ("No model yet. Predict with a starter now, or paint and Train in 'Train U-Net'"
+              " (a starter needs no painting).")
+
+
 class PredictWidget(QWidget):
     """Image to predict, options, Predict/Cancel, and the model panel."""
 
@@ -71,6 +77,17 @@ class PredictWidget(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.models = ModelPanel(napari_viewer, starters=True)
+        # the no-painting path, first in the dock while there is no model
+        self.start_note = QLabel(START_NOTE)
+        self.start_note.setWordWrap(True)
+        self.start_button = QPushButton(STARTER)
+        self.start_button.setToolTip(self.models.starter_button.toolTip())
+        self.start_button.setMenu(self.models.starter_button.menu())  # the same starters
+        self.start_row = QWidget()
+        start_layout = QVBoxLayout(self.start_row)
+        start_layout.setContentsMargins(0, 0, 0, 4)
+        start_layout.addWidget(self.start_note)
+        start_layout.addWidget(self.start_button)
 
         options = QWidget()
         grid = QGridLayout(options)
@@ -86,7 +103,8 @@ class PredictWidget(QWidget):
         self.objects_panel = ObjectsPanel(napari_viewer, self.image)
         layout = scrolling_layout(self)
         self.sections = {
-            "predict": Section("Predict", options, self.predict_button, self.status),
+            "predict": Section("Predict", self.start_row, options, self.predict_button,
+                               self.status),
             "objects": Section("Objects", self.objects_panel, expanded=False),
             "folder": Section("Folder", self.folder),
             "model": Section("Model", self.models),
@@ -113,10 +131,12 @@ class PredictWidget(QWidget):
         instance = bundle is not None and bundle.mode == "instance"
         self.objects.setEnabled(not instance)  # an instance model's prediction is objects
         self.objects.setToolTip(OBJECTS_TIP[instance])
+        self.start_row.setVisible(bundle is None)
         if self.busy:
             return
         if bundle is None:
-            text = "No model yet: train one in 'Train U-Net' or load a model file."
+            text = (f"No model yet: press '{STARTER}' above to predict without painting, "
+                    "train one in 'Train U-Net', or load a model file.")
         elif layer is None:
             text = "Open an image to predict."
         else:
@@ -147,7 +167,8 @@ class PredictWidget(QWidget):
         """Predict the chosen image with the current model; returns the worker or None."""
         bundle, layer = self.session.bundle, self.image.value
         if bundle is None:
-            self.say_error("There is no model yet: train one in 'Train U-Net', or load a "
+            self.say_error(f"There is no model yet: press '{STARTER}' (at the top) to "
+                           "predict without painting, train one in 'Train U-Net', or load a "
                            "model file (under Model).")
             return None
         if layer is None:
