@@ -143,3 +143,24 @@ def test_the_no_painting_path_is_the_first_thing_seen(
     widget.models.load_starter(fake_starter)  # the button's menu entry
     assert not widget.start_row.isVisibleTo(widget)
     assert widget.status.text().startswith("Ready")
+
+
+def test_removing_the_only_image_during_the_train_docks_prediction_is_said_in_the_dock(
+    viewer, train_widget, qtbot, gray_bundle, notifications
+):
+    """No notification right after the only image under a labels layer goes (it can crash
+    napari's drawing); the status says it."""
+    rng = np.random.default_rng(0)
+    big = viewer.add_image(rng.random((1024, 1024), np.float32), name="big")
+    labels = viewer.add_labels(np.zeros((1024, 1024), np.uint8), name="big annotations")
+    session_for(viewer).set_model(gray_bundle, "test")
+    train_widget._pairs = [(big, labels)]
+    train_widget._predict_first(gray_bundle)
+    assert train_widget.predict_worker is not None
+    viewer.layers.remove(big)
+    wait_idle(qtbot, train_widget)
+    assert "'big' was removed" in train_widget.status.text()
+    assert not notifications
+    assert train_widget.train() is None  # no image now: said in the dock only
+    assert "choose an image" in train_widget.status.text()
+    assert not notifications

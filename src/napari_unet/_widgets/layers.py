@@ -162,6 +162,16 @@ def hidden_by(viewer, layer) -> str:
             f"'{layer.name}' up to see it.")
 
 
+def safe_to_notify(viewer) -> bool:
+    """Whether a notification may be shown now. Not while labels layers are shown with no
+    image: right after the only image under a labels layer is removed, napari (with
+    software OpenGL) crashes in vispy's ``glDrawArrays`` when any notification appears, so
+    the docks then say it in their status line only."""
+    shown = [layer for layer in viewer.layers if layer.visible]
+    return (any(isinstance(layer, Image) for layer in shown)
+            or not any(isinstance(layer, Labels) for layer in shown))
+
+
 def put_layer(viewer, layer, above):
     """Insert ``layer`` just above ``above`` (below the annotations), keeping the selection."""
     active = viewer.layers.selection.active

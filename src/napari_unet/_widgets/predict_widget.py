@@ -32,7 +32,7 @@ from .sections import Section
 from .channel_pick import ChannelPick
 from .folder import FolderPanel
 from .layer_combo import LayerCombo
-from .layers import current_plane, hidden_by, is_ours, spatial_shape
+from .layers import current_plane, hidden_by, is_ours, safe_to_notify, spatial_shape
 from .model_panel import ModelPanel
 from .objects_panel import ObjectsPanel
 from .prediction import check_image, is_large, layer_stack, start_prediction
@@ -193,8 +193,10 @@ class PredictWidget(QWidget):
         return self.worker
 
     def say_error(self, text: str) -> None:
-        """In the dock's status line (it stays) and as a notification."""
-        show_error(text)
+        """In the dock's status line (it stays) and as a notification (when that is safe:
+        :func:`~.layers.safe_to_notify`)."""
+        if safe_to_notify(self.viewer):
+            show_error(text)
         self.status.setText(text)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)

@@ -25,6 +25,7 @@ import weakref
 from types import SimpleNamespace
 
 import numpy as np
+from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
 
@@ -198,12 +199,17 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
 
 def _end_if_removed(viewer, layer, worker) -> None:
     """Deleting the image being predicted ends its prediction at the next tile (``on_done``
-    then gets None; the docks say why), instead of predicting on for nothing."""
+    then gets None; the docks say why in their status), instead of predicting on for nothing.
+
+    A notification is shown too only while another image is in view (:func:`safe_to_notify`:
+    removing the only image, then notifying, can crash napari)."""
     removed = viewer.layers.events.removed
 
     def check(event=None):
         if layer not in viewer.layers:
-            show_warning(f"'{layer.name}' was removed: its prediction is stopped")
+            if any(isinstance(other, Image) and other.visible for other in viewer.layers):
+                # not safe_to_notify alone: with no layer left at all, the docks say it
+                show_warning(f"'{layer.name}' was removed: its prediction is stopped")
             worker.quit()
 
     removed.connect(check)

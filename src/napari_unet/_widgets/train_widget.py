@@ -30,7 +30,7 @@ from napari_unet.core.images import ImageError
 from .advice import AdvicePanel
 from .scrolling import scrolling_layout, share_column
 from .sections import Section
-from .layers import current_plane, hidden_by
+from .layers import current_plane, hidden_by, safe_to_notify
 from .live import LiveMode
 from .loss_plot import LossPlot
 from .model_panel import ModelPanel
@@ -298,8 +298,9 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     def say_error(self, text: str) -> None:
         """Tell the user why something cannot be done: in the dock's status line (it stays)
-        and as a notification."""
-        show_error(text)
+        and as a notification (when that is safe: :func:`~.layers.safe_to_notify`)."""
+        if safe_to_notify(self.viewer):
+            show_error(text)
         self.status.setText(text)
 
     def train(self, check: bool = True, check_mode: bool = True):
@@ -424,7 +425,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     def _add_note(self, text: str) -> None:
         """Show ``text`` now, and again in the status when training ends."""
-        show_info(text)
+        if safe_to_notify(self.viewer):
+            show_info(text)
         self._note = f"{self._note} {text}".strip()
 
     def _on_returned(self, bundle) -> None:
