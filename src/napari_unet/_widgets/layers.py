@@ -193,6 +193,8 @@ def write_result(viewer, image: Image, labels, probabilities, class_names, plane
     ``"<image> prediction"``.
     """
     kind = "instances" if instances else f"{len(class_names)} classes"
+    if instances:
+        labels = numbered(labels, plane)
     layer = _write_labels(viewer, image, "prediction", labels, plane, image, kind)
     if probabilities is not None:
         below = layer
@@ -208,7 +210,24 @@ def write_objects(viewer, image: Image, objects, plane=None) -> Labels:
     The layer goes just above the image's prediction and is updated in place on re-runs.
     """
     above = find_ours(viewer, "prediction", image.name) or image
+    objects = numbered(objects, plane)
     return _write_labels(viewer, image, "objects", objects, plane, above, "instances")
+
+
+def numbered(objects, plane=None):
+    """Object ids ``objects`` renumbered 1..n (in the order of their ids), so that the ids
+    in the layer and in the object table say how many objects there are. Only whole
+    in-memory results: one plane of a stack keeps the ids numbered on through the stack,
+    and lazy (zarr) results are not read whole."""
+    if not isinstance(objects, np.ndarray) or (plane is not None and plane != ()):
+        return objects
+    ids = np.unique(objects)
+    ids = ids[ids > 0]
+    if ids.size == 0 or ids[-1] == ids.size:
+        return objects
+    lookup = np.zeros(int(ids[-1]) + 1, objects.dtype)
+    lookup[ids] = np.arange(1, ids.size + 1)
+    return lookup[objects]
 
 
 def _write_labels(viewer, image, role, data, plane, above, kind):
