@@ -164,3 +164,79 @@ def test_removing_the_only_image_during_the_train_docks_prediction_is_said_in_th
     assert train_widget.train() is None  # no image now: said in the dock only
     assert "choose an image" in train_widget.status.text()
     assert not notifications
+
+
+# -- words (item 7) -----------------------------------------------------------------------
+def test_the_start_choice_names_each_model_once(fake_starter, sample):
+    from napari_unet.core.files.starters import choose_start, load_starter
+
+    image, _, painted = sample
+    current = load_starter(fake_starter)  # the starter is the current model
+    choice = choose_start("auto", [image[None]], [painted], current=current)
+    assert choice.name == "current model"
+    assert "the current model (the fake starter)" in choice.message
+    assert "others" not in choice.message  # the fake starter is the current model
+
+
+def test_a_tie_is_not_called_worse():
+    from napari_unet._widgets.start_from import trainer_note
+
+    said = trainer_note("kept the previous model: the retrained one scored worse on the "
+                        "held-out strokes (mean IoU 1.000 against 0.999 at step 6)")
+    assert "less well" not in said and "no better (both 1.00)" in said
+
+
+def test_paint_here_spots_use_the_painted_names():
+    from napari_unet._widgets.paint_next import between
+
+    probs = np.zeros((3, 20, 20), np.float32)
+    probs[1], probs[0], probs[2] = 0.5, 0.4, 0.1  # interior, then background
+    said = between(probs, [(10, 10)], ["background", "interior", "border"])
+    assert said == ["foreground or background"]
+
+
+def test_ticking_3d_is_the_reason_said_for_starting_fresh(train_widget, fake_starter):
+    from napari_unet.core.files.starters import load_starter
+
+    bundle = load_starter(fake_starter)  # an objects model
+    train_widget.settings.three_d.setChecked(True)
+    why = train_widget.settings.fresh_reason(bundle)
+    assert "2-D U-Net, this training a 3-D one" in why and "objects" not in why
+
+
+def test_no_jargon_in_the_settings(train_widget):
+    from qtpy.QtWidgets import QLabel
+
+    texts = " ".join(label.text() for label in train_widget.findChildren(QLabel))
+    assert "anisotropy" not in texts.lower() and "Z spacing" in texts
+
+
+def test_the_threads_said_are_those_training_used(sample):
+    import torch
+
+    from napari_unet.core.config import TrainConfig
+    from napari_unet.core.progress import drain
+    from napari_unet.core.training.train import Trainer
+
+    image, _, painted = sample
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        config = TrainConfig(steps=2, seconds=None, batch_size=1, patch_size=32, threads=1)
+        bundle = drain(Trainer([image[None]], [painted], config=config).steps())
+    finally:
+        torch.set_num_threads(before)
+    assert bundle.info["device"] == "cpu (1 thread)"
+
+
+def test_correct_says_when_it_switches_the_annotation_mode(viewer, layers, train_widget,
+                                                            gray_bundle):
+    from napari_unet._widgets.layers import write_result
+
+    session_for(viewer).set_model(gray_bundle, "test")
+    write_result(viewer, layers[0], np.ones(layers[0].data.shape, np.uint8), None,
+                 gray_bundle.class_names)
+    train_widget.settings.set_mode("instance")
+    assert train_widget.correct() is not None
+    assert train_widget.settings.mode() == "semantic"
+    assert "'Annotation' is now" in train_widget.status.text()

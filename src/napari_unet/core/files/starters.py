@@ -180,7 +180,8 @@ def choose_start(
     if current is not None:
         candidates["current model"] = current
     for name in starter_names():
-        candidates[name] = load_starter(name)
+        if current is None or current.info.get("starter") != name:  # not the same twice
+            candidates[name] = load_starter(name)
     scores = {}
     for name, bundle in candidates.items():
         s = zero_shot_score(bundle, images, labels, mode, regions)
@@ -213,7 +214,11 @@ def _known() -> str:
 
 
 def _said(name: str, bundle: Bundle) -> str:
-    return f"the {name} starter" if "starter" in bundle.info else str(name)
+    starter = bundle.info.get("starter")
+    if starter is None:
+        return str(name)
+    return f"the current model (the {starter} starter)" if name == "current model" else \
+        f"the {name} starter"
 
 
 def _classes(labels) -> int:

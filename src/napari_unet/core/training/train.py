@@ -94,7 +94,7 @@ def snapshot(trainer, patch: list[int], **info) -> Bundle:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "steps": trainer.step + int(prev.get("steps", 0)),
             "seconds": round(trainer.elapsed + float(prev.get("seconds", 0.0)), 2),
-            "device": describe(trainer.device),
+            "device": describe(trainer.device, trainer.config.threads),  # those it used
             "image_shapes": [list(s) for s in trainer._shapes],
             "painted_pixels": trainer.painted,
             "patch": list(patch),
