@@ -5,6 +5,7 @@ sight, and messages said where they cannot crash the viewer."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_unet._widgets.session import session_for
 
@@ -240,3 +241,78 @@ def test_correct_says_when_it_switches_the_annotation_mode(viewer, layers, train
     assert train_widget.correct() is not None
     assert train_widget.settings.mode() == "semantic"
     assert "'Annotation' is now" in train_widget.status.text()
+
+
+# -- 3-D prediction can be stopped (item 4) -------------------------------------------------
+@pytest.fixture(scope="module")
+def bundle_3d():
+    from napari_unet.core.config import ModelConfig, TrainConfig
+    from napari_unet.core.progress import drain
+    from napari_unet.core.training.train3d import Trainer3D
+
+    rng = np.random.default_rng(0)
+    image = rng.random((8, 32, 32)).astype(np.float32)
+    painted = (rng.random((8, 32, 32)) * 3).astype(np.uint8)
+    config = TrainConfig(steps=1, seconds=None, batch_size=1, patch_size=32)
+    return drain(Trainer3D([image[None]], [painted], config=config,
+                           model=ModelConfig(spatial_dims=3, depth=2, base_width=4)).steps())
+
+
+@pytest.fixture
+def slow_3d(monkeypatch):
+    """A stack whose 3-D prediction takes about 10 s in one step: every layer of the network
+    takes 0.25 s more (as a large window takes half a minute on a CPU)."""
+    import time
+
+    from napari_unet.core.files.bundle import Bundle
+
+    build = Bundle.build_model
+
+    def slow(self, device="cpu"):
+        model = build(self, device)
+        for module in model.modules():
+            if not list(module.children()):
+                module.register_forward_hook(lambda *_: time.sleep(0.25))
+        return model
+
+    monkeypatch.setattr(Bundle, "build_model", slow)
+    return np.random.default_rng(0).random((8, 48, 48)).astype(np.float32)
+
+
+def _finishes_within(qtbot, widget, seconds):
+    import time
+
+    t0 = time.monotonic()
+    wait_idle(qtbot, widget, timeout=60_000)
+    return time.monotonic() - t0 < seconds
+
+
+def test_cancel_ends_a_3d_prediction_within_2_s(viewer, predict_widget, qtbot, bundle_3d,
+                                               slow_3d):
+    layer = viewer.add_image(slow_3d, name="stack")
+    session_for(viewer).set_model(bundle_3d, "test")
+    predict_widget.image.value = layer
+    assert predict_widget.predict() is not None
+    qtbot.wait(1500)  # inside the first (long) step
+    predict_widget.cancel()
+    assert _finishes_within(qtbot, predict_widget, 2.0)
+    assert predict_widget.status.text() == "Cancelled: nothing was written."
+    assert "stack prediction" not in viewer.layers
+
+
+def test_stop_ends_the_3d_prediction_after_training_and_nothing_starts_meanwhile(
+    viewer, train_widget, qtbot, bundle_3d, slow_3d
+):
+    layer = viewer.add_image(slow_3d, name="stack")
+    labels = viewer.add_labels(np.zeros(slow_3d.shape, np.uint8), name="stack annotations")
+    session_for(viewer).set_model(bundle_3d, "test")
+    train_widget._pairs = [(layer, labels)]
+    train_widget._predict_first(bundle_3d)
+    assert train_widget.predict_worker is not None
+    assert train_widget.stop_button.isEnabled()
+    assert not train_widget.train_button.isEnabled() and not train_widget.live_button.isEnabled()
+    qtbot.wait(1500)
+    train_widget.stop()
+    assert _finishes_within(qtbot, train_widget, 2.0)
+    assert "The prediction was stopped: nothing was written." in train_widget.status.text()
+    assert train_widget.train_button.isEnabled() and not train_widget.stop_button.isEnabled()

@@ -185,7 +185,7 @@ class PredictWidget(QWidget):
             objects=self.objects.isChecked() and bundle.mode != "instance",
             on_done=self._done,
         )
-        self._predicting = layer
+        self._predicting, self._cancelled = layer, False
         if self.worker is not None:
             quit_with(self, self.worker)
             self.predict_button.setText("Cancel")
@@ -214,6 +214,8 @@ class PredictWidget(QWidget):
 
     def cancel(self) -> None:
         if self.worker is not None:
+            self._cancelled = True
+            self.status.setText("Cancelling…")
             self.worker.quit()
 
     def shutdown(self) -> None:
@@ -229,6 +231,8 @@ class PredictWidget(QWidget):
         image = getattr(self, "_predicting", None)
         if layer is None and image is not None and image not in self.viewer.layers:
             self.status.setText(f"Prediction stopped: '{image.name}' was removed.")
+        elif layer is None and getattr(self, "_cancelled", False):
+            self.status.setText("Cancelled: nothing was written.")
         if layer is not None:
             self.status.setText(f"Done: '{layer.name}'.{hidden_by(self.viewer, layer)}")
             self.objects_panel.update_objects()

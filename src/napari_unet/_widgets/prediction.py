@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 import weakref
 from types import SimpleNamespace
@@ -123,15 +124,54 @@ def has_results(viewer, layer, role: str) -> bool:
     return any(ours(viewer, role, layer.name))
 
 
+class Cancelled(Exception):
+    """Raised inside the model's forward pass once a prediction is cancelled."""
+
+
+def stoppable_model(bundle, device, stop):
+    """``bundle``'s network on ``device``, raising :class:`Cancelled` before any of its
+    layers runs once ``stop`` (a ``threading.Event``) is set: a 3-D window can take half a
+    minute on a CPU, and napari stops a worker only between two yields."""
+    from napari_unet.core.device import resolve_device
+
+    model = bundle.build_model(resolve_device(device))
+    model.eval()
+
+    def check(module, args):
+        if stop.is_set():
+            raise Cancelled
+
+    for module in model.modules():
+        module.register_forward_pre_hook(check)
+    return model
+
+
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
-def _segment(image, bundle, device, probabilities, objects, out=None, planes=None):
-    """The core's one prediction route in a worker; returns its Segmentation."""
+def _segment(image, bundle, device, probabilities, objects, out=None, planes=None, stop=None):
+    """The core's one prediction route in a worker; returns its Segmentation, or None when
+    ``stop`` (a ``threading.Event``, see :func:`stoppable_model`) ends it inside a step."""
     from napari_unet.core.config import PredictConfig, interactive_threads
     from napari_unet.core.inference.segment import segment
 
     config = PredictConfig(device=device, threads=interactive_threads())
-    return (yield from guarded(segment(image, bundle, config, objects=objects,
-                                       probabilities=probabilities, out=out, planes=planes)))
+    model = stoppable_model(bundle, device, stop) if stop is not None else None
+    try:
+        return (yield from guarded(segment(image, bundle, config, objects=objects,
+                                           probabilities=probabilities, out=out,
+                                           planes=planes, model=model)))
+    except Cancelled:
+        return None
+
+
+def _quit_at_once(worker, stop) -> None:
+    """``worker.quit()`` also sets ``stop``: the model's next layer ends the prediction."""
+    quit_later = worker.quit
+
+    def quit_now():
+        stop.set()
+        quit_later()
+
+    worker.quit = quit_now
 
 
 def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=False, plane=None,
@@ -164,13 +204,18 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         from napari_unet.core.inference.predict3d import to_czyx
 
         data = layer.data[0] if layer.multiscale else layer.data
-        worker = _segment(to_czyx(np.asarray(data)), bundle, device, probabilities, False)
+        stop = threading.Event()
+        worker = _segment(to_czyx(np.asarray(data)), bundle, device, probabilities, False,
+                          stop=stop)
+        _quit_at_once(worker, stop)
     else:
         worker = _segment(stack[plane] if plane else stack, bundle, device, probabilities,
                           objects and bundle.mode != "instance")
     result = {}
 
     def returned(out):
+        if out is None:  # cancelled
+            return
         if three_d and out.probabilities is not None:  # (K, Z, Y, X) -> (Z, K, Y, X)
             out.probabilities = np.moveaxis(out.probabilities, 0, 1)
         if layer not in viewer.layers:  # said by _end_if_removed

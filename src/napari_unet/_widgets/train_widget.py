@@ -345,6 +345,11 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         if self.live.running:
             self.set_live(False)
             return
+        if self.worker is None and self.predict_worker is not None:  # the prediction after
+            self._predict_stopped = True
+            self.stop_button.setEnabled(False)
+            self.predict_worker.quit()
+            return
         if self.worker is not None:
             self._stop_event.set()
             self._stopped = True
@@ -497,14 +502,25 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         )
         if self.predict_worker is not None:
             quit_with(self, self.predict_worker)
+            self._predict_stopped = False
+            # one job at a time: Stop ends this prediction, Train and Live wait for it
+            self.train_button.setEnabled(False)
+            self.live_button.setEnabled(False)
+            self.stop_button.setEnabled(True)
 
     def _prediction_done(self, layer, token) -> None:
         if token is not self._predict_token:
             return
         self.predict_worker = None
+        if not self._closed:
+            self.train_button.setEnabled(True)
+            self.live_button.setEnabled(True)
+            self.stop_button.setEnabled(False)
         text = self.status.text().replace(" Predicting…", "")
         image = self._pairs[0][0] if self._pairs else None
-        if layer is not None:
+        if layer is None and getattr(self, "_predict_stopped", False):
+            text += " The prediction was stopped: nothing was written."
+        elif layer is not None:
             text += f" Prediction in '{layer.name}'.{hidden_by(self.viewer, layer)}"
         elif image is not None and image not in self.viewer.layers:
             text += f" '{image.name}' was removed: the model is kept, nothing was predicted."
