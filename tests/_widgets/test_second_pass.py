@@ -316,3 +316,21 @@ def test_stop_ends_the_3d_prediction_after_training_and_nothing_starts_meanwhile
     assert _finishes_within(qtbot, train_widget, 2.0)
     assert "The prediction was stopped: nothing was written." in train_widget.status.text()
     assert train_widget.train_button.isEnabled() and not train_widget.stop_button.isEnabled()
+
+
+def test_a_starting_model_that_already_fits_is_said_at_once(train_widget, fake_starter,
+                                                            notifications):
+    """Training that can change nothing is said when it starts, with what would help."""
+    from napari_unet.core.files.starters import StartChoice, load_starter
+
+    choice = StartChoice(load_starter(fake_starter), "fake",
+                         "starting from the fake starter: before any training it matches "
+                         "your painting with IoU 1.00 (others: cells 0.38)", {"fake": 1.0,
+                                                                              "cells": 0.38})
+    assert choice.fits_already
+    train_widget._say_choice(choice)
+    text = train_widget.status.text()
+    assert "already matches your painting (1.00)" in text
+    assert "paint where its prediction is wrong" in text and "Objects" in text
+    assert any("already matches" in t for _, t in notifications)
+    assert not StartChoice(None, "none", "from scratch", {"fake": 1.0}).fits_already

@@ -420,6 +420,15 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         """Tell which model training starts from, and why (status and a notification)."""
         self.start_choice = choice
         request = self._request
+        if choice.fits_already:  # said at once: the user need not wait for the same model
+            score = choice.scores[choice.name]
+            self._add_note(
+                f"{sentence(plain_choice(choice.message))} It already matches your painting "
+                f"({score:.2f}), so training on it can change little: paint where its "
+                "prediction is wrong, or use the Objects settings in 'Predict with U-Net'. "
+                "Stop ends training now and keeps whichever matches better.")
+            self.status.setText(f"{self._note} Training…")
+            return
         if request is None or request.quiet:
             return
         text = sentence(plain_choice(choice.message))

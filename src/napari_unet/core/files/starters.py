@@ -99,6 +99,16 @@ class StartChoice:
     scores: dict[str, float] = field(default_factory=dict)
     """Zero-shot scores of the candidates (``auto`` only)."""
 
+    @property
+    def fits_already(self) -> bool:
+        """Whether the chosen model already matches the painting (its zero-shot score is at
+        least :data:`FITS_ALREADY`): training on the same painting can change little."""
+        return self.bundle is not None and self.scores.get(self.name, 0.0) >= FITS_ALREADY
+
+
+FITS_ALREADY = 0.99
+"""A zero-shot score from which training on the same painting is said to change little."""
+
 
 def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regions=None) -> float:
     """Mean IoU (background, foreground) of ``bundle`` on the painted pixels, with no training.
