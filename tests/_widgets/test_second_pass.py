@@ -294,6 +294,7 @@ def test_cancel_ends_a_3d_prediction_within_2_s(viewer, predict_widget, qtbot, b
     predict_widget.image.value = layer
     assert predict_widget.predict() is not None
     qtbot.wait(1500)  # inside the first (long) step
+    assert 0 < predict_widget.worker.meter.fraction() < 1  # the bar moves within a step
     predict_widget.cancel()
     assert _finishes_within(qtbot, predict_widget, 2.0)
     assert predict_widget.status.text() == "Cancelled: nothing was written."

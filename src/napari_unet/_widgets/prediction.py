@@ -29,6 +29,7 @@ import numpy as np
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import QTimer
 
 from napari_unet.core.images import ImageError
 
@@ -52,6 +53,9 @@ LARGE_PLANE_PIXELS = 4096 * 4096
 
 MAX_VOLUME_VOXELS = 512 * 2**20
 """A 3-D model predicts a volume whole, in memory: larger ones are refused."""
+
+METER_MS = 500
+"""How often the bar of a 3-D prediction follows its :class:`Meter`."""
 
 REFRESH_SECONDS = 1.0
 """How often zarr-backed result layers are redrawn while they fill."""
@@ -128,33 +132,70 @@ class Cancelled(Exception):
     """Raised inside the model's forward pass once a prediction is cancelled."""
 
 
-def stoppable_model(bundle, device, stop):
+class Meter:
+    """How far a 3-D prediction is, also inside one of its steps (a step can take half a
+    minute on a CPU): tiles done, plus the share of the network's layers run on the batch of
+    tiles in progress. Written by the worker, read by the GUI's timer."""
+
+    def __init__(self):
+        self.tiles = 0
+        """Tiles in the whole prediction (0: not known yet)."""
+        self.done = 0
+        self.batch = 0
+        self.calls = 0
+        self.layers = 1
+
+    def fraction(self) -> float | None:
+        if not self.tiles:
+            return None
+        within = min(1.0, self.calls / self.layers)
+        return min(1.0, (self.done + self.batch * within) / self.tiles)
+
+
+def stoppable_model(bundle, device, stop, meter: Meter | None = None):
     """``bundle``'s network on ``device``, raising :class:`Cancelled` before any of its
     layers runs once ``stop`` (a ``threading.Event``) is set: a 3-D window can take half a
-    minute on a CPU, and napari stops a worker only between two yields."""
+    minute on a CPU, and napari stops a worker only between two yields. ``meter`` counts
+    the layers run per forward pass."""
     from napari_unet.core.device import resolve_device
 
     model = bundle.build_model(resolve_device(device))
     model.eval()
+    meter = meter or Meter()
+    leaves = [m for m in model.modules() if not list(m.children())]
+    meter.layers = max(1, len(leaves))
+
+    def begin(module, args):  # a new batch of tiles
+        meter.done += meter.batch
+        meter.batch, meter.calls = int(args[0].shape[0]), 0
 
     def check(module, args):
         if stop.is_set():
             raise Cancelled
+        meter.calls += 1
 
+    model.register_forward_pre_hook(begin)
     for module in model.modules():
         module.register_forward_pre_hook(check)
     return model
 
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
-def _segment(image, bundle, device, probabilities, objects, out=None, planes=None, stop=None):
+def _segment(image, bundle, device, probabilities, objects, out=None, planes=None, stop=None,
+             meter=None):
     """The core's one prediction route in a worker; returns its Segmentation, or None when
     ``stop`` (a ``threading.Event``, see :func:`stoppable_model`) ends it inside a step."""
     from napari_unet.core.config import PredictConfig, interactive_threads
     from napari_unet.core.inference.segment import segment
 
     config = PredictConfig(device=device, threads=interactive_threads())
-    model = stoppable_model(bundle, device, stop) if stop is not None else None
+    model = None
+    if stop is not None:
+        model = stoppable_model(bundle, device, stop, meter)
+        if meter is not None and bundle.model_config.spatial_dims == 3:
+            from napari_unet.core.inference.predict3d import plan_tiles3d
+
+            meter.tiles = len(plan_tiles3d(model, image.shape[1:], config).origins())
     try:
         return (yield from guarded(segment(image, bundle, config, objects=objects,
                                            probabilities=probabilities, out=out,
@@ -204,10 +245,16 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         from napari_unet.core.inference.predict3d import to_czyx
 
         data = layer.data[0] if layer.multiscale else layer.data
-        stop = threading.Event()
+        stop, meter = threading.Event(), Meter()
         worker = _segment(to_czyx(np.asarray(data)), bundle, device, probabilities, False,
-                          stop=stop)
+                          stop=stop, meter=meter)
         _quit_at_once(worker, stop)
+        timer = QTimer()  # the bar moves inside a step too
+        timer.setInterval(METER_MS)
+        timer.timeout.connect(lambda: bar.set_fraction(meter.fraction()))
+        worker.finished.connect(timer.stop)
+        timer.start()
+        worker.meter, worker.meter_timer = meter, timer
     else:
         worker = _segment(stack[plane] if plane else stack, bundle, device, probabilities,
                           objects and bundle.mode != "instance")
