@@ -83,6 +83,7 @@ def test_instance_training_predicts_one_label_per_object_and_keeps_annotations(
     assert isinstance(prediction.colormap, CyclicLabelColormap)  # one colour per object
     assert "Objects: one label per object" in describe_model(session_for(viewer))
     assert "objects, one label each" in train_widget.models.info.text()
+    assert "interior" not in train_widget.models.info.text()  # not its internal classes
     assert "instance" not in train_widget.models.info.text()  # jargon (issue 23)
     assert not predict_widget.objects.isEnabled()
 

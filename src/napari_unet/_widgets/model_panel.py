@@ -39,8 +39,7 @@ def describe_model(session, compact: bool = False) -> str:
         return ("No model yet: 'Use a starter model…' (predict dock) needs no painting; or "
                 "paint, then Train; or load a model file.")
     if compact:
-        kind = "objects, one label each; " if bundle.mode == "instance" else ""
-        return f"{session.source}: {kind}{bundle.summary()}"
+        return f"{session.source}: {bundle.summary()}"
     cfg, info = bundle.model_config, bundle.info
     lines = [
         session.source,

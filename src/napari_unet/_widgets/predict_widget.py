@@ -51,8 +51,7 @@ OBJECTS_TIP = {
 
 
 STARTER = "Use a starter model…"
-START_NOTE = ("No model yet. Predict with a starter now, or paint and Train in 'Train U-Net'"
-              " (a starter needs no painting).")
+START_NOTE = "Predict with a starter now, or paint and Train in 'Train U-Net'."
 
 
 class PredictWidget(QWidget):
@@ -135,8 +134,8 @@ class PredictWidget(QWidget):
         if self.busy:
             return
         if bundle is None:
-            text = (f"No model yet: press '{STARTER}' above to predict without painting, "
-                    "train one in 'Train U-Net', or load a model file.")
+            text = (f"No model yet: '{STARTER}' above needs no painting; or train one in "
+                    "'Train U-Net', or load a model file.")
         elif layer is None:
             text = "Open an image to predict."
         else:

@@ -422,12 +422,15 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         request = self._request
         if choice.fits_already:  # said at once: the user need not wait for the same model
             score = choice.scores[choice.name]
-            self._add_note(
-                f"{sentence(plain_choice(choice.message))} It already matches your painting "
-                f"({score:.2f}), so training on it can change little: paint where its "
-                "prediction is wrong, or use the Objects settings in 'Predict with U-Net'. "
-                "Stop ends training now and keeps whichever matches better.")
-            self.status.setText(f"{self._note} Training…")
+            text = (f"{sentence(plain_choice(choice.message))} It already matches your "
+                    f"painting ({score:.2f}), so training on it can change little: paint where "
+                    "its prediction is wrong, or use the Objects settings in 'Predict with "
+                    "U-Net'.")
+            now = " Stop ends training now and keeps whichever matches better."
+            if safe_to_notify(self.viewer):
+                show_info(text + now)
+            self._note = f"{self._note} {text}".strip()  # said again when training ends
+            self.status.setText(f"{text}{now} Training…")
             return
         if request is None or request.quiet:
             return
