@@ -335,3 +335,21 @@ def test_a_starting_model_that_already_fits_is_said_at_once(train_widget, fake_s
     assert "paint where its prediction is wrong" in text and "Objects" in text
     assert any("already matches" in t for _, t in notifications)
     assert not StartChoice(None, "none", "from scratch", {"fake": 1.0}).fits_already
+
+
+def test_a_run_that_kept_the_starter_says_the_starter(viewer, layers, train_widget, qtbot,
+                                                      fake_starter):
+    """Training that kept the starting model leaves the starter as the current model: not
+    'Trained here', and not with its steps and the new ones added up."""
+    from napari_unet.core.files.starters import load_starter
+
+    train_widget.settings.start_from.set_spec(fake_starter)
+    train_widget.settings.lr.setValue(1e-5)  # the starter cannot be beaten
+    train_widget.settings.steps.setValue(5)
+    assert train_widget.train() is not None
+    wait_idle(qtbot, train_widget)
+    session = session_for(viewer)
+    assert "kept the starting model" in train_widget.status.text()
+    assert session.source.startswith("Starter:") and "Trained here" not in session.source
+    assert session.bundle.info["steps"] == load_starter(fake_starter).info["steps"]
+    assert "nuclei prediction" in viewer.layers

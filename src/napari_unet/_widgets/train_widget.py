@@ -84,6 +84,23 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
     return (yield from guarded(_until(trainer, stop)))
 
 
+def _same_kind(a, b) -> bool:
+    """Whether bundles ``a`` and ``b`` predict alike given the same weights (a starter
+    given a new output layer for more classes is not itself any more)."""
+    def norm(n):  # values measured on the training images are used by "fixed" only
+        return n if n.mode == "fixed" else (n.mode, n.low_percentile, n.high_percentile)
+
+    return (a.model_config == b.model_config and list(a.class_names) == list(b.class_names)
+            and norm(a.norm) == norm(b.norm) and a.mode == b.mode)
+
+
+def _source_of(bundle) -> str:
+    """How the model panel names a starting model kept as it was."""
+    from napari_unet.core.files.starters import title
+
+    return f"Starter: {title(bundle)}" if "starter" in bundle.info else "The starting model"
+
+
 def _free(device) -> None:
     from napari_unet.core.oom import free_device_memory
 
@@ -483,8 +500,17 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             f"{verb} {trainer.step} steps in {trainer.elapsed:.1f} s on "
             f"{bundle.info.get('device', '')}.{note} Predicting…"
         )
-        names = [image.name for image, _ in self._pairs]
-        self.session.set_model(bundle, f"Trained here on {', '.join(names)}", trained_on=names)
+        start = self.start_choice.bundle if self.start_choice is not None else None
+        if (trainer is not None and getattr(trainer, "kept_start", False) and start is not None
+                and _same_kind(start, bundle)):
+            # the starting model as it was: not "trained here", nor its steps added up
+            bundle = start
+            if start is not self.session.bundle:
+                self.session.set_model(start, _source_of(start))
+        else:
+            names = [image.name for image, _ in self._pairs]
+            self.session.set_model(bundle, f"Trained here on {', '.join(names)}",
+                                   trained_on=names)
         self._predict_first(bundle)
 
     def _guard_message(self, trainer) -> None:
