@@ -156,3 +156,19 @@ def test_the_loss_axis_values_fit_left_of_the_plot(qtbot):
     _, area = plot.areas()
     fm = plot.fontMetrics()
     assert fm.horizontalAdvance(_tick(0.0078)) + 3 <= area.left()
+
+
+def test_train_and_predict_stay_in_view_at_1280x800(window, qtbot):
+    """With both docks open, Train and Predict are in view (not below the fold), also with
+    every section open (issue 23)."""
+    train, predict = window
+
+    def in_view(button):
+        return button.isVisible() and not button.visibleRegion().isEmpty()
+
+    assert in_view(train.train_button) and in_view(predict.predict_button)
+    train.settings.advanced.set_expanded(True)
+    for section in predict.sections.values():
+        section.set_expanded(True)
+    settle(qtbot, 300)
+    assert in_view(train.train_button) and in_view(predict.predict_button)

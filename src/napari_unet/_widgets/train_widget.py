@@ -165,11 +165,11 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         row.addWidget(self.train_button)
         row.addWidget(self.stop_button)
         row.addWidget(self.live_button)
-        layout = scrolling_layout(self)
+        layout = scrolling_layout(self, footer=buttons)  # Train always in view
         self.sections = {
             "data": Section("Training data", self.data),
             "settings": Section("Settings", self.settings),
-            "training": Section("Training", buttons, self.paint_next, self.status, self.advice,
+            "training": Section("Training", self.paint_next, self.status, self.advice,
                                 self.plot, self.correct_button),
             "model": Section("Model", self.models),
         }
@@ -203,6 +203,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.live_button.clicked.connect(self.set_live)
         self.paint_next.toggled.connect(self.live.set_uncertainty)
         self.train_button.clicked.connect(self.train)
+        self.train_button.clicked.connect(self._show_status)
+        self.live_button.clicked.connect(self._show_status)
         self.stop_button.clicked.connect(self.stop)
         self.settings.device.currentTextChanged.connect(self._set_device)
         self._set_device(self.settings.device.currentText())
@@ -214,12 +216,21 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.learning.setToolTip(
             "While you paint, the U-Net learns what this image looks like from the image "
             "alone (no strokes needed); Train then starts from what it learnt")
-        self.sections["training"].add(self.learning, 2)
+        self.sections["training"].add(self.learning, 1)  # under "Show where to paint next"
         self.warmup = Warmup(self, on_progress=self._show_learning)
         """Learns the image in the background while the user paints (no clicks)."""
         self.session.watch(self, self._model_changed)
         self.data.rows[0].image.currentIndexChanged.connect(self.learn_image)
         self.learn_image()
+
+    def _show_status(self, *_) -> None:
+        """Scroll the dock to the status line (the buttons stay in view below)."""
+        from .scrolling import VerticalScroll
+
+        self.sections["training"].set_expanded(True)
+        area = self.findChild(VerticalScroll)
+        if area is not None:
+            area.ensureWidgetVisible(self.status)
 
     def _show_learning(self, steps) -> None:
         """'Learning the image while you paint… (N steps)' while it runs, nothing after."""
