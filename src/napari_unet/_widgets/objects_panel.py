@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QGridLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QSpinBox,
@@ -83,6 +84,8 @@ class ObjectsPanel(QWidget):
         self.summary = QLabel(NO_OBJECTS)
         self.summary.setWordWrap(True)
         self.table = QTableWidget(0, 3)
+        # columns share the dock's width (no sideways scrolling); short headers, long tips
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setHorizontalHeaderLabels(["Object", "Area (px)", "Mean intensity"])
         self.table.horizontalHeaderItem(0).setToolTip(
             "The object's label in the layer named above (1 to the number of objects)")
@@ -225,7 +228,12 @@ class ObjectsPanel(QWidget):
         self.table.setColumnCount(2 + len(means))
         self.table.setHorizontalHeaderLabels(
             ["Object", "Area (px)"] + [k.replace("mean_intensity", "Mean intensity")
-                                       .replace("mean_", "Mean ") for k in means])
+                                       .replace("mean_", "").capitalize() for k in means])
+        self.table.horizontalHeaderItem(0).setToolTip(
+            "The object's label in the layer named above (1 to the number of objects)")
+        for c, k in enumerate(means, 2):
+            self.table.horizontalHeaderItem(c).setToolTip(
+                "Mean intensity" + ("" if k == "mean_intensity" else f" of {k[5:]}"))
         n = min(len(table["label"]), MAX_ROWS)
         self.table.setRowCount(n)
         for r in range(n):
