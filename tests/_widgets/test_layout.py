@@ -177,7 +177,7 @@ def test_train_and_predict_stay_in_view_at_1280x800(window, qtbot):
 def test_no_choice_is_cut_in_the_settings(window, qtbot):
     """Every item of the train dock's choices fits its box at 1280 x 800 (issue 23: 'Strokes
     of classes (1 = ba', 'Nothing (train from scratc')."""
-    from qtpy.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox
+    from qtpy.QtWidgets import QStyle, QStyleOptionComboBox
 
     train, _ = window
     settings = train.settings

@@ -157,7 +157,7 @@ class PairRow:
     def widgets(self):
         return self.image, self.labels, self.remove
 
-    def take(self, other: "PairRow") -> None:
+    def take(self, other: PairRow) -> None:
         """Choose ``other``'s image and labels here (rows move up when one goes)."""
         self.image.value = other.image.value
         if other.labels.value is None:
