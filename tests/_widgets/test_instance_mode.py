@@ -16,6 +16,7 @@ from napari_unet._widgets.model_panel import describe_model
 from napari_unet._widgets.session import session_for
 from napari_unet.core.metrics import match_instances
 from napari_unet.core.inference.postprocess import to_instances
+from napari_unet.core.inference.object_table import refine_objects
 from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.training.targets import annotated_region
 
@@ -80,8 +81,10 @@ def test_instance_training_predicts_one_label_per_object_and_keeps_annotations(
     (match,) = match_instances(prediction.data, truth, thresholds=(0.5,))
     assert match.tp >= 4  # whole objects, not fragments
     assert isinstance(prediction.colormap, CyclicLabelColormap)  # one colour per object
-    assert "Objects (instance model" in describe_model(session_for(viewer))
-    assert "objects (instance model)" in train_widget.models.info.text()
+    assert "Objects: one label per object" in describe_model(session_for(viewer))
+    assert "objects, one label each" in train_widget.models.info.text()
+    assert "interior" not in train_widget.models.info.text()  # not its internal classes
+    assert "instance" not in train_widget.models.info.text()  # jargon (issue 23)
     assert not predict_widget.objects.isEnabled()
 
     # probabilities are computed for the objects but shown only when asked
@@ -137,8 +140,11 @@ def test_splitting_a_semantic_prediction_into_objects_updates_one_layer(
     objects = viewer.layers["nuclei objects"]
     probabilities = predict_image(image.data[None], gray_bundle).probabilities
     expected = to_instances(probabilities, "semantic", gray_bundle.postprocess)
+    # the same objects, numbered 1..n as in the object table (issue 23)
+    expected = refine_objects(expected).astype(expected.dtype)
     assert np.array_equal(objects.data, expected)
     assert len(_ids(objects.data)) >= 3
+    assert _ids(objects.data) == set(range(1, len(_ids(objects.data)) + 1))
 
     objects.data = np.zeros_like(expected)
     predict_widget.predict()

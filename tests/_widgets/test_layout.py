@@ -156,3 +156,39 @@ def test_the_loss_axis_values_fit_left_of_the_plot(qtbot):
     _, area = plot.areas()
     fm = plot.fontMetrics()
     assert fm.horizontalAdvance(_tick(0.0078)) + 3 <= area.left()
+
+
+def test_train_and_predict_stay_in_view_at_1280x800(window, qtbot):
+    """With both docks open, Train and Predict are in view (not below the fold), also with
+    every section open (issue 23)."""
+    train, predict = window
+
+    def in_view(button):
+        return button.isVisible() and not button.visibleRegion().isEmpty()
+
+    assert in_view(train.train_button) and in_view(predict.predict_button)
+    train.settings.advanced.set_expanded(True)
+    for section in predict.sections.values():
+        section.set_expanded(True)
+    settle(qtbot, 300)
+    assert in_view(train.train_button) and in_view(predict.predict_button)
+
+
+def test_no_choice_is_cut_in_the_settings(window, qtbot):
+    """Every item of the train dock's choices fits its box at 1280 x 800 (issue 23: 'Strokes
+    of classes (1 = ba', 'Nothing (train from scratc')."""
+    from qtpy.QtWidgets import QStyle, QStyleOptionComboBox
+
+    train, _ = window
+    settings = train.settings
+    for combo in (settings.annotation, settings.start_from):
+        option = QStyleOptionComboBox()
+        combo.initStyleOption(option)
+        field = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                             QStyle.SubControl.SC_ComboBoxEditField, combo)
+        for i in range(combo.count()):
+            text = combo.itemText(i)
+            if combo.itemData(i) not in ("auto", "current", "none", "semantic", "instance"):
+                continue  # starters are named by their titles (long ones have a tooltip)
+            width = combo.fontMetrics().horizontalAdvance(text)
+            assert width <= field.width(), f"{text!r}: {width} px in {field.width()}"

@@ -29,10 +29,10 @@ def _items(combo) -> list[tuple[str, str]]:
 def test_start_from_lists_the_installed_starters(fake_starter, train_widget):
     combo = train_widget.settings.start_from
     assert _items(combo) == [
-        ("Auto (best-fitting starter)", "auto"),
+        ("Auto (best fit)", "auto"),
         ("Starter: Fake nuclei starter", "fake"),
         ("Current model", "current"),
-        ("Nothing (train from scratch)", "none"),
+        ("From scratch", "none"),
     ]
     assert combo.spec() == "auto"  # the default
     assert "Licence: CC0" in combo.itemData(1, Qt.ToolTipRole)  # the starter's card

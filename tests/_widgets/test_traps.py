@@ -215,6 +215,23 @@ def test_deleting_the_image_ends_its_prediction_with_a_message(
     wait_idle(qtbot, predict_widget)
     assert predict_widget.status.text() == "Prediction stopped: 'big' was removed."
     assert "big prediction" not in viewer.layers
+    # the only image went: said in the dock, not as a notification, which (under software
+    # OpenGL) makes napari crash in vispy's glDrawArrays right after (issue 23, item 9)
+    assert not any("'big' was removed" in text for _, text in notifications)
+
+
+def test_removing_one_of_two_images_during_prediction_is_also_notified(
+    viewer, predict_widget, qtbot, gray_bundle, notifications
+):
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.random((64, 64), np.float32), name="small")
+    big = viewer.add_image(rng.random((1024, 1024), np.float32), name="big")
+    session_for(viewer).set_model(gray_bundle, "test")
+    predict_widget.image.value = big
+    assert predict_widget.predict() is not None
+    viewer.layers.remove("big")
+    wait_idle(qtbot, predict_widget)
+    assert predict_widget.status.text() == "Prediction stopped: 'big' was removed."
     assert any("'big' was removed" in text for _, text in notifications)
 
 

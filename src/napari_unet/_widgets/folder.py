@@ -96,7 +96,8 @@ class FolderPanel(QWidget):
 
         bundle = self.session.bundle
         if bundle is None:
-            show_error("There is no model yet: train one in 'Train U-Net', or load a model file.")
+            show_error("There is no model yet: press 'Use a starter model…' (predict dock), "
+                       "train one in 'Train U-Net', or load a model file.")
             return None
         try:
             jobs, other = prepare([source], out_dir)  # nothing to predict, output not writable: say now

@@ -23,12 +23,16 @@ class LayerCombo(QComboBox):
     """Choose a layer of ``layer_type`` from ``viewer``; ``accept`` filters further.
 
     The choice follows the layer list (layers added, removed, renamed) and keeps the chosen
-    layer as long as it exists. ``value`` is the chosen layer or None.
+    layer as long as it exists. ``value`` is the chosen layer or None. With ``keep_none``
+    no choice stays no choice (the removed layer is not replaced by the first one listed);
+    else the first layer listed is chosen.
     """
 
-    def __init__(self, viewer, layer_type, accept: Callable | None = None, parent=None):
+    def __init__(self, viewer, layer_type, accept: Callable | None = None, parent=None,
+                 keep_none: bool = False):
         super().__init__(parent)
         self.viewer = viewer
+        self.keep_none = keep_none
         self.layer_type = layer_type
         self.accept = accept or (lambda layer: True)
         self._layers: list = []
@@ -70,6 +74,8 @@ class LayerCombo(QComboBox):
             self.addItems([layer.name for layer in layers])
             if current in layers:
                 self.setCurrentIndex(layers.index(current))
+            elif self.keep_none:
+                self.setCurrentIndex(-1)
         finally:
             self.blockSignals(False)
         if current != self.value:

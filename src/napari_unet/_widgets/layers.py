@@ -167,26 +167,49 @@ def find_ours(viewer, role: str, image, key: str | None = None):
 
 
 def covering(viewer, layer) -> list[str]:
-    """Names of the user's images drawn over ``layer`` that hide it: visible, above it in
-    the layer list, not additive and mostly opaque (a prediction put under them shows no
-    change)."""
+    """Names of the user's layers drawn over ``layer`` that hide it: visible and above it in
+    the layer list, images that are not additive and mostly opaque, labels layers painted
+    over most of their area (a copy of a prediction to correct; not a few strokes)."""
     if layer not in viewer.layers:
         return []
     above = list(viewer.layers)[viewer.layers.index(layer) + 1:]
     return [other.name for other in above
-            if isinstance(other, Image) and not is_ours(other) and other.visible
-            and other.opacity >= 0.5 and other.blending not in ("additive", "minimum")]
+            if not is_ours(other) and other.visible and other.opacity >= 0.5
+            and ((isinstance(other, Image) and other.blending not in ("additive", "minimum"))
+                 or (isinstance(other, Labels) and _mostly_painted(other)))]
+
+
+def _mostly_painted(layer: Labels, samples: int = 256) -> bool:
+    """Whether more than half of ``layer`` is painted (read on a grid of about
+    ``samples`` x ``samples`` per plane, so large layers cost little)."""
+    data = _data(layer)
+    step = max(1, max(data.shape[-2:]) // samples)
+    return bool(np.asarray(data[..., ::step, ::step]).astype(bool).mean() > 0.5)
 
 
 def hidden_by(viewer, layer) -> str:
-    """A sentence for the status when ``layer`` (a result) is hidden by images above it
-    ("" when it is in view)."""
+    """A sentence for the status when ``layer`` (a result) cannot be seen: its eye is off,
+    or layers above it hide it ("" when it is in view)."""
+    if layer not in viewer.layers:
+        return ""
+    if not layer.visible:
+        return f" '{layer.name}' is hidden: click its eye in the layer list to see it."
     names = covering(viewer, layer)
     if not names:
         return ""
     which = ", ".join(f"'{n}'" for n in names)
     return (f" It lies under {which}, which hides it: hide {which} (its eye) or move "
             f"'{layer.name}' up to see it.")
+
+
+def safe_to_notify(viewer) -> bool:
+    """Whether a notification may be shown now. Not while labels layers are shown with no
+    image: right after the only image under a labels layer is removed, napari (with
+    software OpenGL) crashes in vispy's ``glDrawArrays`` when any notification appears, so
+    the docks then say it in their status line only."""
+    shown = [layer for layer in viewer.layers if layer.visible]
+    return (any(isinstance(layer, Image) for layer in shown)
+            or not any(isinstance(layer, Labels) for layer in shown))
 
 
 def put_layer(viewer, layer, above):
@@ -210,6 +233,8 @@ def write_result(viewer, image: Image, labels, probabilities, class_names, plane
     ``"<image> prediction"``.
     """
     kind = "instances" if instances else f"{len(class_names)} classes"
+    if instances:
+        labels = numbered(labels, plane)
     layer = _write_labels(viewer, image, "prediction", labels, plane, image, kind)
     if probabilities is not None:
         below = layer
@@ -225,7 +250,24 @@ def write_objects(viewer, image: Image, objects, plane=None) -> Labels:
     The layer goes just above the image's prediction and is updated in place on re-runs.
     """
     above = find_ours(viewer, "prediction", image) or image
+    objects = numbered(objects, plane)
     return _write_labels(viewer, image, "objects", objects, plane, above, "instances")
+
+
+def numbered(objects, plane=None):
+    """Object ids ``objects`` renumbered 1..n (in the order of their ids), so that the ids
+    in the layer and in the object table say how many objects there are. Only whole
+    in-memory results: one plane of a stack keeps the ids numbered on through the stack,
+    and lazy (zarr) results are not read whole."""
+    if not isinstance(objects, np.ndarray) or (plane is not None and plane != ()):
+        return objects
+    ids = np.unique(objects)
+    ids = ids[ids > 0]
+    if ids.size == 0 or ids[-1] == ids.size:
+        return objects
+    lookup = np.zeros(int(ids[-1]) + 1, objects.dtype)
+    lookup[ids] = np.arange(1, ids.size + 1)
+    return lookup[objects]
 
 
 def _write_labels(viewer, image, role, data, plane, above, kind):
@@ -255,6 +297,7 @@ def _write_labels(viewer, image, role, data, plane, above, kind):
     if not same:
         layer.metadata[ROLE] = tag
         _set_colours(layer, kind)
+    layer.visible = True  # a new result is shown (its eye may have been turned off)
     return layer
 
 

@@ -22,11 +22,11 @@ FILE_FILTER = "napari-unet model (*.unet);;All files (*)"
 SUFFIX = ".unet"
 
 
-INSTANCE_TEXT = "Objects (instance model: one label per object)"
+INSTANCE_TEXT = "Objects: one label per object"
 
 
 def describe_output(bundle) -> str:
-    """What the model predicts: objects (instance model), or its classes as painted."""
+    """What the model predicts: objects (one label each), or its classes as painted."""
     if bundle.mode == "instance":
         return INSTANCE_TEXT
     return f"Classes: {', '.join(f'{k + 1} = {n}' for k, n in enumerate(bundle.class_names))}"
@@ -36,10 +36,10 @@ def describe_model(session, compact: bool = False) -> str:
     """What the current model is, for people: source, channels, output, date, training."""
     bundle = session.bundle
     if bundle is None:
-        return "No model yet: paint, then Train (or Load a model file)."
+        return ("No model yet: 'Use a starter model…' (predict dock) needs no painting; or "
+                "paint, then Train; or load a model file.")
     if compact:
-        kind = "objects (instance model); " if bundle.mode == "instance" else ""
-        return f"{session.source}: {kind}{bundle.summary()}"
+        return f"{session.source}: {bundle.summary()}"
     cfg, info = bundle.model_config, bundle.info
     lines = [
         session.source,

@@ -8,10 +8,10 @@ the painted objects' bounding box (+ a margin) unpainted pixels are background.
 from __future__ import annotations
 
 ANNOTATIONS = {
-    "semantic": "Strokes of classes (1 = background, 2 = foreground, ...)",
-    "instance": "Whole objects (each cell its own label)",
+    "semantic": "Strokes of classes",
+    "instance": "Whole objects",
 }
-"""The annotation choice's items."""
+"""The annotation choice's items (short: the help under it says how to paint)."""
 
 KINDS = {"semantic": "strokes of classes", "instance": "whole objects"}
 """The modes inside a sentence."""

@@ -8,6 +8,11 @@ widget lists it). The dock shows the table, and *Save table as CSV…* writes th
 
 The controls always start again from the objects as predicted (kept aside when a new
 prediction arrives), so moving a control back undoes it. 2-D images only.
+
+The table always describes the layer it names: a prediction written by any dock (Predict,
+Train, a retrain, Live) clears it at once and it is measured again a moment later; removing
+the layer clears it. Object ids are 1..n, the same in the table and in the layer (a new
+prediction's ids are renumbered so: ids with gaps say nothing).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QGridLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QSpinBox,
@@ -31,7 +37,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .layers import ROLE, find_ours, spatial_shape
+from .layers import ROLE, find_ours, is_ours, spatial_shape
+
+FOLLOWED = ("objects", "prediction")
+"""Our layers whose new data may change the table."""
 
 MAX_ROWS = 500
 """Rows shown in the dock (the CSV has every object)."""
@@ -78,7 +87,11 @@ class ObjectsPanel(QWidget):
         self.summary = QLabel(NO_OBJECTS)
         self.summary.setWordWrap(True)
         self.table = QTableWidget(0, 3)
+        # columns share the dock's width (no sideways scrolling); short headers, long tips
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setHorizontalHeaderLabels(["Object", "Area (px)", "Mean intensity"])
+        self.table.horizontalHeaderItem(0).setToolTip(
+            "The object's label in the layer named above (1 to the number of objects)")
         self.table.verticalHeader().setVisible(False)
         self.table.setMaximumHeight(160)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
@@ -109,8 +122,48 @@ class ObjectsPanel(QWidget):
         self._base = None
         self._written = None
         self._layer = None
+        self._writing = False
         self.table_data = None
         """The last table (``core.inference.object_table``'s columns), or None."""
+        viewer.layers.events.inserted.connect(self._inserted)
+        viewer.layers.events.removed.connect(self._removed)
+        for layer in viewer.layers:
+            self._follow(layer)
+
+    # -- following the predictions -----------------------------------------------------------
+    def _mine(self, layer) -> bool:
+        """Whether ``layer`` is one of our result layers of the image chosen."""
+        image = self.image_combo.value
+        return (image is not None and any(is_ours(layer, role) for role in FOLLOWED)
+                and layer.metadata[ROLE].get("image") == image.name)
+
+    def _follow(self, layer) -> None:
+        if any(is_ours(layer, role) for role in FOLLOWED):
+            layer.events.data.connect(self._data_changed)
+
+    def _inserted(self, event) -> None:
+        self._follow(event.value)
+        if self._mine(event.value):
+            self._stale()
+
+    def _removed(self, event) -> None:
+        layer = event.value
+        if any(is_ours(layer, role) for role in FOLLOWED):
+            layer.events.data.disconnect(self._data_changed)
+            if self._mine(layer):
+                self._stale()
+
+    def _data_changed(self, event=None) -> None:
+        if not self._writing and self._mine(event.source):
+            self._stale()
+
+    def _stale(self) -> None:
+        """A new prediction (or none): clear the table now, measure it again shortly."""
+        self.table_data = None
+        self.save_button.setEnabled(False)
+        self._show_rows(None)
+        self.summary.setText("A new prediction: measuring its objects…")
+        self._timer.start()
 
     def settings(self) -> dict:
         split = self.split.value()
@@ -141,7 +194,12 @@ class ObjectsPanel(QWidget):
             self.summary.setText("The image is too large for the object table here.")
             return
         if layer.data is not self._written:  # a new prediction: its objects are the base
+            from napari_unet.core.inference.object_table import refine_objects
+
             self._base = np.array(layer.data, copy=True)
+            ids = np.unique(self._base)
+            if ids.size and ids[-1] != len(ids) - (ids[0] == 0):  # gaps: ids 1..n, in the layer too
+                self._base = refine_objects(self._base).astype(self._base.dtype)
         settings = self.settings()
         if settings == {"min_size": 0, "fill_holes": False, "split_depth": None}:
             refined = self._base  # as predicted, ids and all
@@ -151,7 +209,11 @@ class ObjectsPanel(QWidget):
                 refined = refined.astype(self._base.dtype)
         if refined is not layer.data and not (
                 refined.shape == layer.data.shape and np.array_equal(refined, layer.data)):
-            layer.data = refined if refined is not self._base else self._base.copy()
+            self._writing = True
+            try:
+                layer.data = refined if refined is not self._base else self._base.copy()
+            finally:
+                self._writing = False
         self._written = layer.data
         stack = image_stack(image)
         names = ["red", "green", "blue"] if image.rgb else None
@@ -173,7 +235,12 @@ class ObjectsPanel(QWidget):
         self.table.setColumnCount(2 + len(means))
         self.table.setHorizontalHeaderLabels(
             ["Object", "Area (px)"] + [k.replace("mean_intensity", "Mean intensity")
-                                       .replace("mean_", "Mean ") for k in means])
+                                       .replace("mean_", "").capitalize() for k in means])
+        self.table.horizontalHeaderItem(0).setToolTip(
+            "The object's label in the layer named above (1 to the number of objects)")
+        for c, k in enumerate(means, 2):
+            self.table.horizontalHeaderItem(c).setToolTip(
+                "Mean intensity" + ("" if k == "mean_intensity" else f" of {k[5:]}"))
         n = min(len(table["label"]), MAX_ROWS)
         self.table.setRowCount(n)
         for r in range(n):

@@ -14,6 +14,8 @@ from napari.layers import Image, Points
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 
+from napari_unet.core.training.targets import INSTANCE_CLASSES
+
 from .layers import ROLE, find_ours, placement, put_layer, result_tag, spatial_shape
 from .tasks import failed, guarded, start
 
@@ -25,12 +27,18 @@ RING = 20
 what it points at in view."""
 
 
+PAINTED_NAMES = ["background", "foreground", "edge between objects"]
+"""An objects model's classes (background, interior, border) as the user painted them."""
+
+
 def between(probabilities, coords, class_names=None) -> list[str]:
     """For each spot, the two classes the model hesitates between there ("background or
     foreground"): the two most probable, averaged over a few px around the spot."""
     probs = np.asarray(probabilities, np.float32)
     k, h, w = probs.shape
     names = list(class_names or [f"class {i + 1}" for i in range(k)])
+    if names == INSTANCE_CLASSES:  # an objects model: in the words of what was painted
+        names = PAINTED_NAMES
     out = []
     for y, x in np.asarray(coords, int).reshape(-1, 2):
         near = probs[:, max(0, y - 4): y + 5, max(0, x - 4): x + 5].reshape(k, -1).mean(1)

@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
     QGridLayout,
     QLabel,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -33,7 +34,7 @@ from .sections import Section
 from .channel_pick import ChannelPick
 from .folder import FolderPanel
 from .layer_combo import LayerCombo
-from .layers import current_plane, hidden_by, is_ours, spatial_shape
+from .layers import current_plane, hidden_by, is_ours, safe_to_notify, spatial_shape
 from .model_panel import ModelPanel
 from .objects_panel import ObjectsPanel
 from .prediction import check_image, is_large, layer_stack, start_prediction
@@ -49,6 +50,10 @@ OBJECTS_TIP = {
     "(touching objects are separated by a watershed)",
     True: "The current model predicts objects: '<image> prediction' holds one label per object",
 }
+
+
+STARTER = "Use a starter model…"
+START_NOTE = "Predict with a starter now, or paint and Train in 'Train U-Net'."
 
 
 class PredictWidget(QWidget):
@@ -88,6 +93,17 @@ class PredictWidget(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.models = ModelPanel(napari_viewer, starters=True)
+        # the no-painting path, first in the dock while there is no model
+        self.start_note = QLabel(START_NOTE)
+        self.start_note.setWordWrap(True)
+        self.start_button = QPushButton(STARTER)
+        self.start_button.setToolTip(self.models.starter_button.toolTip())
+        self.start_button.setMenu(self.models.starter_button.menu())  # the same starters
+        self.start_row = QWidget()
+        start_layout = QVBoxLayout(self.start_row)
+        start_layout.setContentsMargins(0, 0, 0, 4)
+        start_layout.addWidget(self.start_note)
+        start_layout.addWidget(self.start_button)
 
         options = QWidget()
         grid = QGridLayout(options)
@@ -105,7 +121,8 @@ class PredictWidget(QWidget):
         self.objects_panel = ObjectsPanel(napari_viewer, self.image)
         layout = scrolling_layout(self)
         self.sections = {
-            "predict": Section("Predict", options, self.predict_button, self.status),
+            "predict": Section("Predict", self.start_row, options, self.predict_button,
+                               self.status),
             "objects": Section("Objects", self.objects_panel, expanded=False),
             "folder": Section("Folder", self.folder),
             "model": Section("Model", self.models),
@@ -132,10 +149,12 @@ class PredictWidget(QWidget):
         instance = bundle is not None and bundle.mode == "instance"
         self.objects.setEnabled(not instance)  # an instance model's prediction is objects
         self.objects.setToolTip(OBJECTS_TIP[instance])
+        self.start_row.setVisible(bundle is None)
         if self.busy:
             return
         if bundle is None:
-            text = "No model yet: train one in 'Train U-Net' or load a model file."
+            text = (f"No model yet: '{STARTER}' above needs no painting; or train one in "
+                    "'Train U-Net', or load a model file.")
         elif layer is None:
             text = "Open an image to predict."
         else:
@@ -166,7 +185,8 @@ class PredictWidget(QWidget):
         """Predict the chosen image with the current model; returns the worker or None."""
         bundle, layer = self.session.bundle, self.image.value
         if bundle is None:
-            self.say_error("There is no model yet: train one in 'Train U-Net', or load a "
+            self.say_error(f"There is no model yet: press '{STARTER}' (at the top) to "
+                           "predict without painting, train one in 'Train U-Net', or load a "
                            "model file (under Model).")
             return None
         if layer is None:
@@ -185,7 +205,7 @@ class PredictWidget(QWidget):
             diameter=self.size.value() or None,
             stitch=STITCH_THRESHOLD if self.stitch.isChecked() else 0.0,
         )
-        self._predicting = layer
+        self._predicting, self._cancelled = layer, False
         if self.worker is not None:
             quit_with(self, self.worker)
             self.predict_button.setText("Cancel")
@@ -193,8 +213,10 @@ class PredictWidget(QWidget):
         return self.worker
 
     def say_error(self, text: str) -> None:
-        """In the dock's status line (it stays) and as a notification."""
-        show_error(text)
+        """In the dock's status line (it stays) and as a notification (when that is safe:
+        :func:`~.layers.safe_to_notify`)."""
+        if safe_to_notify(self.viewer):
+            show_error(text)
         self.status.setText(text)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
@@ -212,6 +234,8 @@ class PredictWidget(QWidget):
 
     def cancel(self) -> None:
         if self.worker is not None:
+            self._cancelled = True
+            self.status.setText("Cancelling…")
             self.worker.quit()
 
     def shutdown(self) -> None:
@@ -227,6 +251,8 @@ class PredictWidget(QWidget):
         image = getattr(self, "_predicting", None)
         if layer is None and image is not None and image not in self.viewer.layers:
             self.status.setText(f"Prediction stopped: '{image.name}' was removed.")
+        elif layer is None and getattr(self, "_cancelled", False):
+            self.status.setText("Cancelled: nothing was written.")
         if layer is not None:
             self.status.setText(f"Done: '{layer.name}'.{size_said(layer)}"
                                 f"{hidden_by(self.viewer, layer)}")

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 import weakref
 from types import SimpleNamespace
 
 import numpy as np
+from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import QTimer
 
 from napari_unet.core.images import ImageError
 from napari_unet.core.inference.stitch import STITCH_THRESHOLD
@@ -51,6 +54,9 @@ LARGE_PLANE_PIXELS = 4096 * 4096
 
 MAX_VOLUME_VOXELS = 512 * 2**20
 """A 3-D model predicts a volume whole, in memory: larger ones are refused."""
+
+METER_MS = 500
+"""How often the bar of a 3-D prediction follows its :class:`Meter`."""
 
 REFRESH_SECONDS = 1.0
 """How often zarr-backed result layers are redrawn while they fill."""
@@ -123,17 +129,81 @@ def has_results(viewer, layer, role: str) -> bool:
     return any(ours(viewer, role, layer))
 
 
+class Cancelled(Exception):
+    """Raised inside the model's forward pass once a prediction is cancelled."""
+
+
+class Meter:
+    """How far a 3-D prediction is, also inside one of its steps (a step can take half a
+    minute on a CPU): tiles done, plus the share of the network's layers run on the batch of
+    tiles in progress. Written by the worker, read by the GUI's timer."""
+
+    def __init__(self):
+        self.tiles = 0
+        """Tiles in the whole prediction (0: not known yet)."""
+        self.done = 0
+        self.batch = 0
+        self.calls = 0
+        self.layers = 1
+
+    def fraction(self) -> float | None:
+        if not self.tiles:
+            return None
+        within = min(1.0, self.calls / self.layers)
+        return min(1.0, (self.done + self.batch * within) / self.tiles)
+
+
+def stoppable_model(bundle, device, stop, meter: Meter | None = None):
+    """``bundle``'s network on ``device``, raising :class:`Cancelled` before any of its
+    layers runs once ``stop`` (a ``threading.Event``) is set: a 3-D window can take half a
+    minute on a CPU, and napari stops a worker only between two yields. ``meter`` counts
+    the layers run per forward pass."""
+    from napari_unet.core.device import resolve_device
+
+    model = bundle.build_model(resolve_device(device))
+    model.eval()
+    meter = meter or Meter()
+    leaves = [m for m in model.modules() if not list(m.children())]
+    meter.layers = max(1, len(leaves))
+
+    def begin(module, args):  # a new batch of tiles
+        meter.done += meter.batch
+        meter.batch, meter.calls = int(args[0].shape[0]), 0
+
+    def check(module, args):
+        if stop.is_set():
+            raise Cancelled
+        meter.calls += 1
+
+    model.register_forward_pre_hook(begin)
+    for module in model.modules():
+        module.register_forward_pre_hook(check)
+    return model
+
+
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _segment(image, bundle, device, probabilities, objects, out=None, planes=None,
-             stitch_axis=None, stitch=0.0, diameter=None):
-    """The core's one prediction route in a worker; returns its Segmentation."""
+             stitch_axis=None, stitch=0.0, diameter=None, stop=None, meter=None):
+    """The core's one prediction route in a worker; returns its Segmentation, or None when
+    ``stop`` (a ``threading.Event``, see :func:`stoppable_model`) ends it inside a step."""
     from napari_unet.core.config import PredictConfig, interactive_threads
     from napari_unet.core.inference.segment import segment
 
     config = PredictConfig(device=device, threads=interactive_threads(), diameter=diameter)
-    return (yield from guarded(segment(image, bundle, config, objects=objects,
-                                       probabilities=probabilities, out=out, planes=planes,
-                                       stitch_axis=stitch_axis, stitch_threshold=stitch)))
+    model = None
+    if stop is not None:
+        model = stoppable_model(bundle, device, stop, meter)
+        if meter is not None and bundle.model_config.spatial_dims == 3:
+            from napari_unet.core.inference.predict3d import plan_tiles3d
+
+            meter.tiles = len(plan_tiles3d(model, image.shape[1:], config).origins())
+    try:
+        return (yield from guarded(segment(image, bundle, config, objects=objects,
+                                           probabilities=probabilities, out=out,
+                                           planes=planes, model=model,
+                                           stitch_axis=stitch_axis, stitch_threshold=stitch)))
+    except Cancelled:
+        return None
 
 
 def z_axis(layer) -> int | None:
@@ -144,6 +214,17 @@ def z_axis(layer) -> int | None:
 
     n_lead = len(spatial_shape(layer)) - 2
     return lead_z(getattr(layer, "axis_labels", None), n_lead)
+
+
+def _quit_at_once(worker, stop) -> None:
+    """``worker.quit()`` also sets ``stop``: the model's next layer ends the prediction."""
+    quit_later = worker.quit
+
+    def quit_now():
+        stop.set()
+        quit_later()
+
+    worker.quit = quit_now
 
 
 def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=False, plane=None,
@@ -181,13 +262,24 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         from napari_unet.core.inference.predict3d import to_czyx
 
         data = layer.data[0] if layer.multiscale else layer.data
-        worker = _segment(to_czyx(np.asarray(data)), bundle, device, probabilities, False)
+        stop, meter = threading.Event(), Meter()
+        worker = _segment(to_czyx(np.asarray(data)), bundle, device, probabilities, False,
+                          stop=stop, meter=meter)
+        _quit_at_once(worker, stop)
+        timer = QTimer()  # the bar moves inside a step too
+        timer.setInterval(METER_MS)
+        timer.timeout.connect(lambda: bar.set_fraction(meter.fraction()))
+        worker.finished.connect(timer.stop)
+        timer.start()
+        worker.meter, worker.meter_timer = meter, timer
     else:
         worker = _segment(stack[plane] if plane else stack, bundle, device, probabilities,
                           objects and bundle.mode != "instance", diameter=diameter, **join)
     result = {}
 
     def returned(out):
+        if out is None:  # cancelled
+            return
         if three_d and out.probabilities is not None:  # (K, Z, Y, X) -> (Z, K, Y, X)
             out.probabilities = np.moveaxis(out.probabilities, 0, 1)
         if layer not in viewer.layers:  # said by _end_if_removed
@@ -218,12 +310,17 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
 
 def _end_if_removed(viewer, layer, worker) -> None:
     """Deleting the image being predicted ends its prediction at the next tile (``on_done``
-    then gets None; the docks say why), instead of predicting on for nothing."""
+    then gets None; the docks say why in their status), instead of predicting on for nothing.
+
+    A notification is shown too only while another image is in view (:func:`safe_to_notify`:
+    removing the only image, then notifying, can crash napari)."""
     removed = viewer.layers.events.removed
 
     def check(event=None):
         if layer not in viewer.layers:
-            show_warning(f"'{layer.name}' was removed: its prediction is stopped")
+            if any(isinstance(other, Image) and other.visible for other in viewer.layers):
+                # not safe_to_notify alone: with no layer left at all, the docks say it
+                show_warning(f"'{layer.name}' was removed: its prediction is stopped")
             worker.quit()
 
     removed.connect(check)

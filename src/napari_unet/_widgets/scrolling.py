@@ -52,14 +52,18 @@ class VerticalScroll(QScrollArea):
         return QSize(self._width(inner.sizeHint()), min(inner.sizeHint().height(), SHARED_HEIGHT))
 
 
-def scrolling_layout(widget: QWidget) -> QVBoxLayout:
-    """The vertical layout to fill ``widget`` with, inside a :class:`VerticalScroll`."""
+def scrolling_layout(widget: QWidget, footer: QWidget | None = None) -> QVBoxLayout:
+    """The vertical layout to fill ``widget`` with, inside a :class:`VerticalScroll`;
+    ``footer`` stays below it, always in view (the dock's main buttons)."""
     outer = QVBoxLayout(widget)
     outer.setContentsMargins(0, 0, 0, 0)
     area = VerticalScroll(widget)
     inner = QWidget(area)
     area.setWidget(inner)
     outer.addWidget(area)
+    if footer is not None:
+        footer.setContentsMargins(8, 2, 8 + area.verticalScrollBar().sizeHint().width(), 4)
+        outer.addWidget(footer)
     return QVBoxLayout(inner)
 
 

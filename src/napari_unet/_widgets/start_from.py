@@ -20,12 +20,12 @@ from qtpy.QtWidgets import QComboBox
 AUTO, CURRENT, NONE = "auto", "current", "none"
 
 CHOICES = {
-    AUTO: ("Auto (best-fitting starter)",
+    AUTO: ("Auto (best fit)",
            "Before training, each starter model (and the current model) is tried on your "
            "painting; training starts from the one that fits best, or from scratch if none "
            "fits well enough. The dock says which was chosen and why."),
     CURRENT: ("Current model", "Go on training the current model (fine-tuning)"),
-    NONE: ("Nothing (train from scratch)", "Start from random weights: the current model and "
+    NONE: ("From scratch", "Start from random weights: the current model and "
            "the starters are not used"),
 }
 

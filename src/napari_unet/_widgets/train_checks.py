@@ -78,9 +78,12 @@ class PaintingChecks:
         except ImageError as e:
             self.say_error(f"Cannot correct: {e}")
             return None
-        if bundle.mode in ("semantic", "instance"):
-            self.settings.set_mode(bundle.mode)
+        switched = ""
+        if bundle.mode in ("semantic", "instance") and bundle.mode != self.settings.mode():
+            self.settings.set_mode(bundle.mode)  # the copy is painted as the model predicts
+            switched = (f" 'Annotation' is now '{self.settings.annotation.currentText()}', "
+                        "as the copy is painted.")
         row.labels.value = layer
         self.settings.start_from.set_spec(CURRENT)
-        self.status.setText(correction_hint(layer, bundle.mode))
+        self.status.setText(correction_hint(layer, bundle.mode) + switched)
         return layer

@@ -64,7 +64,7 @@ def describe_device(name: str) -> str:
 
         n, cores = interactive_threads(), os.cpu_count() or 1
         if n < cores:
-            return f"cpu ({n} of {cores} cores: one is left to napari)"
+            return f"cpu ({n} of {cores} cores; one is left to napari)"
         return f"cpu ({n} core{'' if n == 1 else 's'})"
     return describe(device)
 
@@ -141,7 +141,10 @@ class TrainSettings(QWidget):
         )
         self.three_d.setChecked(m.spatial_dims == 3)
         self.anisotropy = _spin(1, 16, m.anisotropy)
-        self.anisotropy.setToolTip("3-D: z spacing / in-plane spacing (1 for isotropic voxels)")
+        self.anisotropy.setToolTip(
+            "3-D: how far apart the planes are, in pixels (1 when a voxel is as deep as it "
+            "is wide; 4 when planes are 2 µm apart and pixels 0.5 µm)")
+        self.anisotropy.setSuffix(" px")
         self.augment = QCheckBox("Augment (elastic, flips, intensity)")
         self.augment.setChecked(t.augment)
         self.steps = _spin(0, 10_000_000, t.steps or 0, step=50, special="no step limit")
@@ -173,7 +176,7 @@ class TrainSettings(QWidget):
         form.addRow("Object area margin", self.margin)
         form.addRow(self.augment)
         form.addRow(self.three_d)
-        form.addRow("Z anisotropy", self.anisotropy)
+        form.addRow("Z spacing", self.anisotropy)
         self.advanced = Section("Advanced settings", advanced, expanded=False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -247,19 +250,21 @@ class TrainSettings(QWidget):
         An objects model (a starter, or one trained on whole objects) also learns from
         strokes of classes in 2-D (the core trains it through background / object)."""
         new = self.model_config()
+        old = bundle.model_config
+        if old.spatial_dims != new.spatial_dims:  # the first difference a user made (3-D ticked)
+            return (f"the current model is a {old.spatial_dims}-D U-Net, this training a "
+                    f"{new.spatial_dims}-D one ('3-D U-Net' under Advanced settings)")
         strokes_on_objects = (bundle.mode == "instance" and self.mode() == "semantic"
                               and new.spatial_dims == 2)
         if bundle.mode != self.mode() and not strokes_on_objects:
             old, now = KINDS.get(bundle.mode, bundle.mode), KINDS[self.mode()]
             return f"the current model learnt {old}, this training {now}"
-        old = bundle.model_config
         resized = (old.depth, old.base_width) != (self.depth.value(), self.unet_width.value())
         if resized and not bundle.info.get(LIVE_SMALL):
             return "the U-Net size differs from the current model's"
-        if (old.spatial_dims, old.anisotropy) != (new.spatial_dims, new.anisotropy):
-            return (f"the current model is a {old.spatial_dims}-D U-Net "
-                    f"(z anisotropy {old.anisotropy}), this training a {new.spatial_dims}-D one "
-                    f"(z anisotropy {new.anisotropy})")
+        if old.anisotropy != new.anisotropy:
+            return (f"the current model has planes {old.anisotropy} pixel(s) apart, this "
+                    f"training {new.anisotropy} ('Z spacing' under Advanced settings)")
         return ""
 
     def show_model(self, bundle) -> None:

@@ -30,7 +30,7 @@ from napari_unet.core.images import ImageError
 from .advice import AdvicePanel
 from .scrolling import scrolling_layout, share_column
 from .sections import Section
-from .layers import current_plane, hidden_by
+from .layers import current_plane, hidden_by, safe_to_notify
 from .live import LiveMode
 from .loss_plot import LossPlot
 from .model_panel import ModelPanel
@@ -86,6 +86,23 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
         raise TaskError(str(e)) from e
     yield trainer
     return (yield from guarded(_until(trainer, stop)))
+
+
+def _same_kind(a, b) -> bool:
+    """Whether bundles ``a`` and ``b`` predict alike given the same weights (a starter
+    given a new output layer for more classes is not itself any more)."""
+    def norm(n):  # values measured on the training images are used by "fixed" only
+        return n if n.mode == "fixed" else (n.mode, n.low_percentile, n.high_percentile)
+
+    return (a.model_config == b.model_config and list(a.class_names) == list(b.class_names)
+            and norm(a.norm) == norm(b.norm) and a.mode == b.mode)
+
+
+def _source_of(bundle) -> str:
+    """How the model panel names a starting model kept as it was."""
+    from napari_unet.core.files.starters import title
+
+    return f"Starter: {title(bundle)}" if "starter" in bundle.info else "The starting model"
 
 
 def _free(device) -> None:
@@ -152,11 +169,11 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         row.addWidget(self.train_button)
         row.addWidget(self.stop_button)
         row.addWidget(self.live_button)
-        layout = scrolling_layout(self)
+        layout = scrolling_layout(self, footer=buttons)  # Train always in view
         self.sections = {
             "data": Section("Training data", self.data),
             "settings": Section("Settings", self.settings),
-            "training": Section("Training", buttons, self.paint_next, self.status, self.advice,
+            "training": Section("Training", self.paint_next, self.status, self.advice,
                                 self.plot, self.correct_button),
             "model": Section("Model", self.models),
         }
@@ -190,6 +207,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.live_button.clicked.connect(self.set_live)
         self.paint_next.toggled.connect(self.live.set_uncertainty)
         self.train_button.clicked.connect(self.train)
+        self.train_button.clicked.connect(self._show_status)
+        self.live_button.clicked.connect(self._show_status)
         self.stop_button.clicked.connect(self.stop)
         self.settings.device.currentTextChanged.connect(self._set_device)
         self._set_device(self.settings.device.currentText())
@@ -201,12 +220,21 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.learning.setToolTip(
             "While you paint, the U-Net learns what this image looks like from the image "
             "alone (no strokes needed); Train then starts from what it learnt")
-        self.sections["training"].add(self.learning, 2)
+        self.sections["training"].add(self.learning, 1)  # under "Show where to paint next"
         self.warmup = Warmup(self, on_progress=self._show_learning)
         """Learns the image in the background while the user paints (no clicks)."""
         self.session.watch(self, self._model_changed)
         self.data.rows[0].image.currentIndexChanged.connect(self.learn_image)
         self.learn_image()
+
+    def _show_status(self, *_) -> None:
+        """Scroll the dock to the status line (the buttons stay in view below)."""
+        from .scrolling import VerticalScroll
+
+        self.sections["training"].set_expanded(True)
+        area = self.findChild(VerticalScroll)
+        if area is not None:
+            area.ensureWidgetVisible(self.status)
 
     def _show_learning(self, steps) -> None:
         """'Learning the image while you paint… (N steps)' while it runs, nothing after."""
@@ -302,8 +330,9 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     def say_error(self, text: str) -> None:
         """Tell the user why something cannot be done: in the dock's status line (it stays)
-        and as a notification."""
-        show_error(text)
+        and as a notification (when that is safe: :func:`~.layers.safe_to_notify`)."""
+        if safe_to_notify(self.viewer):
+            show_error(text)
         self.status.setText(text)
 
     def train(self, check: bool = True, check_mode: bool = True):
@@ -347,6 +376,11 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         is kept."""
         if self.live.running:
             self.set_live(False)
+            return
+        if self.worker is None and self.predict_worker is not None:  # the prediction after
+            self._predict_stopped = True
+            self.stop_button.setEnabled(False)
+            self.predict_worker.quit()
             return
         if self.worker is not None:
             self._stop_event.set()
@@ -418,6 +452,18 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         """Tell which model training starts from, and why (status and a notification)."""
         self.start_choice = choice
         request = self._request
+        if choice.fits_already:  # said at once: the user need not wait for the same model
+            score = choice.scores[choice.name]
+            text = (f"{sentence(plain_choice(choice.message))} It already matches your "
+                    f"painting ({score:.2f}), so training on it can change little: paint where "
+                    "its prediction is wrong, or use the Objects settings in 'Predict with "
+                    "U-Net'.")
+            now = " Stop ends training now and keeps whichever matches better."
+            if safe_to_notify(self.viewer):
+                show_info(text + now)
+            self._note = f"{self._note} {text}".strip()  # said again when training ends
+            self.status.setText(f"{text}{now} Training…")
+            return
         if request is None or request.quiet:
             return
         text = sentence(plain_choice(choice.message))
@@ -428,7 +474,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     def _add_note(self, text: str) -> None:
         """Show ``text`` now, and again in the status when training ends."""
-        show_info(text)
+        if safe_to_notify(self.viewer):
+            show_info(text)
         self._note = f"{self._note} {text}".strip()
 
     def _on_returned(self, bundle) -> None:
@@ -468,8 +515,17 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             f"{verb} {trainer.step} steps in {trainer.elapsed:.1f} s on "
             f"{bundle.info.get('device', '')}.{note} Predicting…"
         )
-        names = [image.name for image, _ in self._pairs]
-        self.session.set_model(bundle, f"Trained here on {', '.join(names)}", trained_on=names)
+        start = self.start_choice.bundle if self.start_choice is not None else None
+        if (trainer is not None and getattr(trainer, "kept_start", False) and start is not None
+                and _same_kind(start, bundle)):
+            # the starting model as it was: not "trained here", nor its steps added up
+            bundle = start
+            if start is not self.session.bundle:
+                self.session.set_model(start, _source_of(start))
+        else:
+            names = [image.name for image, _ in self._pairs]
+            self.session.set_model(bundle, f"Trained here on {', '.join(names)}",
+                                   trained_on=names)
         self._predict_first(bundle)
 
     def _guard_message(self, trainer) -> None:
@@ -499,14 +555,25 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         )
         if self.predict_worker is not None:
             quit_with(self, self.predict_worker)
+            self._predict_stopped = False
+            # one job at a time: Stop ends this prediction, Train and Live wait for it
+            self.train_button.setEnabled(False)
+            self.live_button.setEnabled(False)
+            self.stop_button.setEnabled(True)
 
     def _prediction_done(self, layer, token) -> None:
         if token is not self._predict_token:
             return
         self.predict_worker = None
+        if not self._closed:
+            self.train_button.setEnabled(True)
+            self.live_button.setEnabled(True)
+            self.stop_button.setEnabled(False)
         text = self.status.text().replace(" Predicting…", "")
         image = self._pairs[0][0] if self._pairs else None
-        if layer is not None:
+        if layer is None and getattr(self, "_predict_stopped", False):
+            text += " The prediction was stopped: nothing was written."
+        elif layer is not None:
             text += f" Prediction in '{layer.name}'.{hidden_by(self.viewer, layer)}"
         elif image is not None and image not in self.viewer.layers:
             text += f" '{image.name}' was removed: the model is kept, nothing was predicted."

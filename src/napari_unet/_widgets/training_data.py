@@ -6,6 +6,8 @@ classes (1 = background, 2 = foreground, ...) or whole objects, each with its ow
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info
@@ -100,44 +102,98 @@ def fits(image, labels) -> bool:
     return image is not None and labels is not None and labels.data.shape == spatial_shape(image)
 
 
+_MADE_FOR = re.compile(r"^(?P<image>.+) (annotations|corrections)( \d+)?( \[\d+\])?$")
+
+
+def made_for(labels) -> str | None:
+    """The name of the image ``labels`` was made for, read from its name ("<image>
+    annotations", "<image> corrections", as the docks name them), or None."""
+    m = _MADE_FOR.match(labels.name)
+    return m["image"] if m else None
+
+
+def belongs(image, labels) -> bool:
+    """Whether ``labels`` may be paired with ``image`` without asking: it fits, and it was
+    not made for another image (its shape alone says nothing: images of one size abound)."""
+    return fits(image, labels) and made_for(labels) in (None, image.name)
+
+
+def _why_none(image, labels_layers) -> str:
+    """Why none of ``labels_layers`` was chosen for ``image`` ("" if there are none)."""
+    for labels in labels_layers:
+        if not fits(image, labels):
+            return (f" ('{labels.name}' has shape {tuple(labels.data.shape)} but the image has "
+                    f"{spatial_shape(image)}; paint on a labels layer of the image's size)")
+    for labels in labels_layers:
+        return (f" ('{labels.name}' was made for '{made_for(labels)}'; choose it yourself if "
+                "it is meant for this image)")
+    return ""
+
+
 class PairRow:
     """One image combo and one labels combo. A new image gets a labels layer of its shape
-    (its "<image> annotations" first); a labels layer the user chooses is kept, and
-    :meth:`misfit` says when it does not fit the image."""
+    that was not made for another image (its "<image> annotations" first), or none; a
+    labels layer the user chooses is kept, and :meth:`misfit` says when it does not fit the
+    image. The pair follows its image: when the image is removed, ``on_gone(row, image,
+    labels)`` is called and the labels layer is no longer chosen."""
 
-    def __init__(self, viewer, on_change=None):
+    def __init__(self, viewer, on_change=None, on_gone=None):
+        self.viewer = viewer
         self.image = LayerCombo(viewer, Image, accept=_theirs)
-        self.labels = LayerCombo(viewer, Labels, accept=_theirs)
+        self.labels = LayerCombo(viewer, Labels, accept=_theirs, keep_none=True)
         self.remove = QToolButton()
         self.remove.setText("✕")
         self.remove.setToolTip("Remove this pair from the training set")
         self.image.setToolTip("Image to learn from")
         self.labels.setToolTip(LABELS_TIPS["semantic"])
         self.on_change = on_change or (lambda: None)
-        self._labels_before = None
-        self.image.currentIndexChanged.connect(self.match_labels)
+        self.on_gone = on_gone or (lambda row, image, labels: None)
+        self._image_before = self.image.value
+        self.image.currentIndexChanged.connect(self._image_changed)
         self.labels.currentIndexChanged.connect(self._labels_changed)
+        viewer.layers.events.inserted.connect(self._inserted)
         self.match_labels()
 
     def widgets(self):
         return self.image, self.labels, self.remove
 
+    def take(self, other: PairRow) -> None:
+        """Choose ``other``'s image and labels here (rows move up when one goes)."""
+        self.image.value = other.image.value
+        if other.labels.value is None:
+            self.labels.setCurrentIndex(-1)
+        self.labels.value = other.labels.value
+
+    def _image_changed(self, *_) -> None:
+        before, self._image_before = self._image_before, self.image.value
+        if before is not None and before not in self.viewer.layers:  # the image was removed
+            labels = self.labels.value
+            self.labels.setCurrentIndex(-1)  # its annotations go with it
+            self.on_gone(self, before, labels)
+        self.match_labels()
+
     def _labels_changed(self, *_) -> None:
-        before, self._labels_before = self._labels_before, self.labels.value
-        if before is None:  # nothing was chosen: the first labels layer to fit
+        if self.labels.value is None:  # its layer was removed: another of the image's?
             self.match_labels()
         self.on_change()
 
+    def _inserted(self, event=None) -> None:
+        """A new layer: the image's labels layer, if none is chosen yet."""
+        if self.labels.value is None:
+            self.labels.refresh()
+            self.match_labels()
+
     def match_labels(self, *_) -> None:
-        """Choose a labels layer of the image's shape if the chosen one does not fit."""
+        """Choose a labels layer that belongs to the image (:func:`belongs`) if the chosen
+        one does not; none if there is none."""
         image = self.image.value
-        if image is not None and not fits(image, self.labels.value):
-            shape = spatial_shape(image)
-            fitting = [layer for layer in self.labels.choices() if layer.data.shape == shape]
-            named = [layer for layer in fitting if layer.name == f"{image.name} annotations"]
-            if fitting:
-                self.labels.value = (named or fitting)[0]
-        self._labels_before = self.labels.value
+        if image is not None and not belongs(image, self.labels.value):
+            own = [layer for layer in self.labels.choices() if belongs(image, layer)]
+            named = [layer for layer in own if made_for(layer) == image.name]
+            if own:
+                self.labels.value = (named or own)[0]
+            else:
+                self.labels.setCurrentIndex(-1)
         self.on_change()
 
     def misfit(self) -> str:
@@ -182,6 +238,8 @@ class TrainingData(QWidget):
         layout.addWidget(self.fit_note)
         layout.addLayout(buttons)
         self.mode = "semantic"
+        self.gone = ""
+        """What left the training set with its image (said until the user chooses again)."""
         self.add_pair()
         self.channels = ChannelPick(viewer, self.rows[0].image)  # the first pair's image
         layout.insertWidget(1, self.channels)
@@ -195,28 +253,51 @@ class TrainingData(QWidget):
             row.labels.setToolTip(LABELS_TIPS[mode])
 
     def show_fit(self) -> None:
-        """Say, under the pairs, which chosen labels layer does not fit its image."""
-        notes = [row.misfit() for row in getattr(self, "rows", [])]
+        """Say, under the pairs, which pair left with its image and which chosen labels
+        layer does not fit its image."""
+        notes = [self.gone] + [row.misfit() for row in getattr(self, "rows", [])]
         text = " ".join(n for n in notes if n)
         self.fit_note.setText(text)
         self.fit_note.setVisible(bool(text))
 
     def add_pair(self) -> PairRow:
-        row = PairRow(self.viewer, on_change=self.show_fit)
+        row = PairRow(self.viewer, on_change=self.show_fit, on_gone=self._pair_gone)
         row.labels.setToolTip(LABELS_TIPS[self.mode])
         r = self.grid.rowCount()
         for col, w in enumerate(row.widgets()):
             self.grid.addWidget(w, r, col)
         row.remove.clicked.connect(lambda: self.remove_pair(row))
+        for combo in (row.image, row.labels):  # the user chooses: what went is old news
+            combo.activated.connect(self._forget_gone)
         self.rows.append(row)
         self._update_remove()
         return row
 
+    def _forget_gone(self, *_) -> None:
+        self.gone = ""
+        self.show_fit()
+
+    def _pair_gone(self, row: PairRow, image, labels) -> None:
+        """``image`` was removed: its pair leaves the training set (its row, if there are
+        others), and the dock says so."""
+        with_labels = f" with '{labels.name}'" if labels is not None else ""
+        self.gone = (f"'{image.name}' was removed, so its pair{with_labels} left the "
+                     "training set.")
+        if len(self.rows) > 1:
+            self.remove_pair(row)
+        self.show_fit()
+
     def remove_pair(self, row: PairRow) -> None:
-        if len(self.rows) <= 1:
+        """Drop ``row``'s pair: the rows below move up, the last row goes (the first row's
+        widgets stay, others follow them)."""
+        if len(self.rows) <= 1 or row not in self.rows:
             return
-        self.rows.remove(row)
-        for w in row.widgets():
+        i = self.rows.index(row)
+        for upper, lower in zip(self.rows[i:], self.rows[i + 1:]):
+            upper.take(lower)
+        last = self.rows.pop()
+        self.viewer.layers.events.inserted.disconnect(last._inserted)
+        for w in last.widgets():
             self.grid.removeWidget(w)
             w.deleteLater()
         self._update_remove()
@@ -249,6 +330,7 @@ class TrainingData(QWidget):
                 "Open an image first (or File > Open Sample > Nuclei), then add annotations."
             )
             return None
+        self._forget_gone()
         row = next((r for r in self.rows if r.image.value is image), self.rows[-1])
         row.image.value = image
         name = f"{image.name} annotations"
@@ -277,8 +359,9 @@ class TrainingData(QWidget):
                 raise ImageError(f"choose an image to learn from{where} (open one first, or "
                                  "File > Open Sample > Nuclei)")
             if labels is None:
-                raise ImageError(f"'{image.name}' has no painted labels layer chosen{where}: "
-                                 "press 'New annotation layer', paint on it, then train")
+                raise ImageError(f"'{image.name}' has no painted labels layer chosen{where}"
+                                 f"{_why_none(image, row.labels.choices())}: press 'New "
+                                 "annotation layer', paint on it, then train")
             pairs.append((image, labels))
         if len({id(p[1]) for p in pairs}) < len(pairs):
             raise ImageError("the same labels layer is chosen twice; give each image its own")

@@ -47,6 +47,9 @@ def plain(part: str) -> str:
     elif m["start"]:
         said = (f"kept the starting model: training did not improve its match with "
                 f"{SET_ASIDE} ({best:.2f} before, {last:.2f} after)")
+    elif f"{last:.2f}" == f"{best:.2f}":  # a tie is not "less well"
+        said = (f"kept the previous model: the retrained one matched {SET_ASIDE} no better "
+                f"(both {best:.2f})")
     else:
         said = (f"kept the previous model: the retrained one matched {SET_ASIDE} less well "
                 f"({last:.2f} against {best:.2f})")

@@ -47,12 +47,15 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def describe(device: torch.device) -> str:
-    """A short human description, e.g. 'cuda (NVIDIA H100)' or 'cpu (2 threads)'."""
+def describe(device: torch.device, threads: int | None = None) -> str:
+    """A short human description, e.g. 'cuda (NVIDIA H100)' or 'cpu (2 threads)'.
+
+    ``threads``: those the work runs with (``torch_threads``), when it sets them; else
+    torch's number now."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        n = torch.get_num_threads()
+        n = threads or torch.get_num_threads()
         return f"cpu ({n} thread{'' if n == 1 else 's'})"
     return device.type
 

@@ -75,12 +75,13 @@ class Bundle:
     def summary(self) -> str:
         """One line for people: channels, classes, when and on what it was trained."""
         cfg = self.model_config
-        parts = [
+        parts = [  # an objects model's classes (interior, border) are its own, not painted
             f"{cfg.in_channels} channel{'s' if cfg.in_channels > 1 else ''}",
+            "objects, one label each" if self.mode == "instance" else
             f"classes: {', '.join(self.class_names)}",
         ]
         if cfg.spatial_dims == 3:
-            parts.insert(0, f"3-D (anisotropy {cfg.anisotropy})")
+            parts.insert(0, f"3-D (z spacing {cfg.anisotropy} px)")
         if "date" in self.info:
             parts.append(f"trained {_readable_date(self.info['date'])}")
         if "steps" in self.info:

@@ -99,6 +99,16 @@ class StartChoice:
     scores: dict[str, float] = field(default_factory=dict)
     """Zero-shot scores of the candidates (``auto`` only)."""
 
+    @property
+    def fits_already(self) -> bool:
+        """Whether the chosen model already matches the painting (its zero-shot score is at
+        least :data:`FITS_ALREADY`): training on the same painting can change little."""
+        return self.bundle is not None and self.scores.get(self.name, 0.0) >= FITS_ALREADY
+
+
+FITS_ALREADY = 0.99
+"""A zero-shot score from which training on the same painting is said to change little."""
+
 
 def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regions=None) -> float:
     """Mean IoU (background, foreground) of ``bundle`` on the painted pixels, with no training.
@@ -180,7 +190,8 @@ def choose_start(
     if current is not None:
         candidates["current model"] = current
     for name in starter_names():
-        candidates[name] = load_starter(name)
+        if current is None or current.info.get("starter") != name:  # not the same twice
+            candidates[name] = load_starter(name)
     scores = {}
     for name, bundle in candidates.items():
         s = zero_shot_score(bundle, images, labels, mode, regions)
@@ -213,7 +224,11 @@ def _known() -> str:
 
 
 def _said(name: str, bundle: Bundle) -> str:
-    return f"the {name} starter" if "starter" in bundle.info else str(name)
+    starter = bundle.info.get("starter")
+    if starter is None:
+        return str(name)
+    return f"the current model (the {starter} starter)" if name == "current model" else \
+        f"the {name} starter"
 
 
 def _classes(labels) -> int:

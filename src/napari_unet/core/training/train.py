@@ -94,7 +94,7 @@ def snapshot(trainer, patch: list[int], **info) -> Bundle:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "steps": trainer.step + int(prev.get("steps", 0)),
             "seconds": round(trainer.elapsed + float(prev.get("seconds", 0.0)), 2),
-            "device": describe(trainer.device),
+            "device": describe(trainer.device, trainer.config.threads),  # those it used
             "image_shapes": [list(s) for s in trainer._shapes],
             "painted_pixels": trainer.painted,
             "patch": list(patch),
@@ -132,6 +132,9 @@ def adapt_to_init(init: Bundle | None, mode: str, n_classes: int):
 class Trainer:
     """Fit a U-Net to painted labels.
 
+    After training, ``kept_start`` says whether the starting model (``init``) was kept as it
+    was (training did not beat it on the held-out pixels): the weights are ``init``'s.
+
     Parameters
     ----------
     images: ``(C, H, W)`` arrays (see :func:`~napari_unet.core.images.to_chw`).
@@ -153,6 +156,9 @@ class Trainer:
         (not when ``init`` is given), and its denoising head continues with
         ``config.self_supervised``.
     """
+
+    kept_start: bool = False
+    """Whether training ended on the starting model's own weights (see the class doc)."""
 
     def __init__(
         self,
@@ -604,6 +610,7 @@ class Trainer:
             last = self.validation
             self.validation, self._scored_step = best_score, best_step
             if best_step == 0 and self.init is not None:
+                self.kept_start = True
                 what = ("kept the starting model: the retrained one did not score better"
                         if best_score <= last else
                         "kept the previous model: the retrained one scored worse")
