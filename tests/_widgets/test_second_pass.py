@@ -48,7 +48,7 @@ def test_a_second_pair_goes_with_its_image(viewer, train_widget, sample):
     assert len(data.rows) == 1
     assert data.rows[0].image.value == a and data.rows[0].labels.value == la
     assert "'B' was removed" in data.fit_note.text()
-    assert [(i.name, l.name) for i, l in data.pairs()] == [("A", "A annotations")]
+    assert [(i.name, lab.name) for i, lab in data.pairs()] == [("A", "A annotations")]
 
 
 def test_the_retrained_result_is_shown_or_said_where_it_is(
