@@ -162,6 +162,7 @@ def test_objects_of_a_stack_are_split_per_plane_with_ids_unique_in_the_stack(
     session_for(viewer).set_model(gray_bundle, "test")
     predict_widget.image.value = layer
     predict_widget.objects.setChecked(True)
+    predict_widget.stitch.setChecked(False)  # each plane's own objects (stitching joins them)
     predict_widget.predict()
     wait_idle(qtbot, predict_widget)
     objects = viewer.layers["stack objects"].data
