@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from .atomic import write_bytes
+from .bundle_values import check_info, check_norm, check_postprocess
 from ..config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
 from ..networks.model import UNet
 from ..networks.build import build_network
@@ -169,6 +170,9 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         )
         _check_size(bundle.model_config)
         _check_weights(bundle.model_config, tensors)
+        check_postprocess(bundle.postprocess)
+        check_norm(bundle.norm, bundle.model_config.in_channels)
+        check_info(bundle.info, bundle.model_config.n_classes)
         trained = TrainConfig.from_dict(bundle.train_config)  # the stored settings are usable
         if trained.mode == "instance" and bundle.model_config.n_classes != 3:
             raise ValueError("an instance model has 3 classes (background, interior, border)")

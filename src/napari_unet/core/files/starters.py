@@ -73,6 +73,29 @@ def model_path(spec: str | os.PathLike) -> Path:
     return Path(spec)
 
 
+def genuine_starter(bundle: Bundle) -> str | None:
+    """The name of the shipped starter ``bundle`` is (a copy of), else None.
+
+    A file's provenance can claim ``"starter": "nuclei"``; it is believed only when its
+    weights are the shipped starter's, so a crafted or renamed file is not announced (or
+    recorded as a new model's origin) as a starter (issue 26, item 3).
+    """
+    import torch
+
+    name = bundle.info.get("starter")
+    if not is_starter(name):
+        return None
+    try:
+        shipped = load_starter(name).state_dict
+    except BundleError:
+        return None
+    mine = bundle.state_dict
+    same = set(shipped) == set(mine) and all(
+        shipped[k].shape == mine[k].shape and torch.equal(shipped[k], mine[k].to(shipped[k].dtype))
+        for k in shipped)
+    return name if same else None
+
+
 def card_text(bundle: Bundle) -> str:
     """The model card of a starter as plain text (Markdown); a short summary otherwise."""
     card = bundle.info.get("card")
@@ -173,7 +196,7 @@ def choose_start(
         return StartChoice(current, "current model", "continuing the current model")
     if spec != AUTO:
         bundle = load_model(spec)
-        name = bundle.info.get("starter", str(spec))
+        name = genuine_starter(bundle) or str(spec)
         return StartChoice(bundle, name, f"starting from {_said(name, bundle)}")
 
     candidates = {}
@@ -213,7 +236,7 @@ def _known() -> str:
 
 
 def _said(name: str, bundle: Bundle) -> str:
-    return f"the {name} starter" if "starter" in bundle.info else str(name)
+    return f"the {name} starter" if name == genuine_starter(bundle) else str(name)
 
 
 def _classes(labels) -> int:
