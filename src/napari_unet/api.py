@@ -105,9 +105,9 @@ class Model:
 
     def _layout(self, image, channel_axis, rgb):
         """``image`` in the core's layout: ``(C, H, W)``, ``(Z, C, H, W)`` or ``(C, Z, Y, X)``."""
-        from .core.images import check_array, to_chw
+        from .core.images import ImageError, add_channel, to_chw
 
-        check_array(image)
+        image = _as_array(image, channel_axis)
         cfg = self.bundle.model_config
         if self.is_3d:
             from .core.inference.predict3d import to_czyx
@@ -116,8 +116,13 @@ class Model:
         if len(image.shape) == 3 and channel_axis is None and not rgb:
             if cfg.in_channels > 1 and image.shape[0] == cfg.in_channels:
                 channel_axis = 0  # (C, H, W) as the model was trained
+            elif image.shape[-1] <= 4 and not (rgb is None and image.shape[-1] in (3, 4)):
+                # (H, W, 1) or (H, W, 2): not H planes of width 1 or 2 (0 objects, issue 26)
+                raise ImageError(
+                    f"cannot tell which axis of shape {tuple(image.shape)} holds channels; "
+                    "say which: channel_axis=-1 if the last one does")
             elif not (rgb is None and image.shape[-1] in (3, 4)):
-                return image[:, None]  # (Z, H, W) grayscale planes
+                return add_channel(image)  # (Z, H, W) grayscale planes
         return to_chw(image, channel_axis=channel_axis, rgb=rgb)
 
     def save(self, path: str | os.PathLike) -> str:
@@ -181,20 +186,50 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
                                 sized=False)
     model = None if start is not None else ModelConfig(**({"spatial_dims": 3} if three_d else {}))
     trainer = trainer_for(ims, labs, config, init=start, model=model)
+    warning = _painting_warning(labs, mode)
     trained = _run(train_on_painting(trainer, ims, model=model, said=said), progress, "train")
-    return Model(trained.bundle, trained.notes)
+    return Model(trained.bundle, ([warning] if warning else []) + trained.notes)
+
+
+def _painting_warning(labels, mode: str) -> str:
+    """One line on stderr, and a note, when the painting looks made for the other mode (the
+    train dock's check; issue 26, item 4); "" when it fits."""
+    from .core.training.painting_check import check_painting, one_line
+
+    advice = check_painting(labels, mode)
+    if advice is None:
+        return ""
+    print(one_line(advice, "mode="), file=sys.stderr)
+    return one_line(advice, "mode=")
 
 
 def _pair(image, labels, channel_axis, rgb, three_d):
-    from .core.images import as_label_array, check_array, to_chw
+    from .core.images import as_label_array, to_chw
 
-    check_array(image)
-    check_array(labels, "labels")
+    image = _as_array(image, channel_axis)
+    labels = _as_array(labels, None, "labels")
     if three_d:
         from .core.inference.predict3d import to_czyx
 
         return to_czyx(np.asarray(image), rgb=rgb), np.asarray(labels)
     return np.asarray(to_chw(image, channel_axis=channel_axis, rgb=rgb)), as_label_array(labels)
+
+
+def _as_array(image, channel_axis, what: str = "image"):
+    """``image`` as an array-like (a torch tensor as numpy), ``channel_axis`` a whole number
+    or None: clear errors instead of numpy's or torch's (issue 26, item 7)."""
+    import numbers
+
+    from .core.images import check_array
+
+    if type(image).__module__.split(".")[0] == "torch" and hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()  # segment() gave "Cannot interpret torch.float32"
+    check_array(image, what)
+    if channel_axis is not None and (not isinstance(channel_axis, numbers.Integral)
+                                     or isinstance(channel_axis, bool)):
+        raise TypeError(f"channel_axis must be a whole number (the axis that holds the "
+                        f"channels) or None, not {channel_axis!r:.40}")
+    return image
 
 
 def _run(gen, progress, label: str):

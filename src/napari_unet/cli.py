@@ -132,11 +132,14 @@ def cmd_train(args) -> int:
     init, chose = _start_from(args, pairs, explicit)
     model = None if init is not None and not explicit else _model_config(args)
     if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
+        dims = 3 if args.three_d else 2  # ``model`` is None here when no size was given
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
-                       f"this training is {model.spatial_dims}-D")
+                       f"this training is {dims}-D"
+                       + (" (add --3d for a 3-D model)" if dims == 2 else " (leave out --3d)"))
     _check_training_fits(args, model if model is not None else init.model_config)
     trainer = trainer_for([p[0] for p in pairs], [p[1] for p in pairs], config, init=init,
                           model=model)
+    _painting_warning([p[1] for p in pairs], args.mode)
     if not args.quiet:
         print(
             f"training on {describe(trainer.device)}: {len(pairs)} image(s), "
@@ -164,6 +167,16 @@ def cmd_train(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _painting_warning(labels, mode: str) -> None:
+    """One line on stderr (even with --quiet) when the painting looks made for the other
+    mode, as the train dock says (issue 26, item 4)."""
+    from .core.training.painting_check import check_painting, one_line
+
+    advice = check_painting(labels, mode)
+    if advice is not None:
+        print(one_line(advice, "--mode"), file=sys.stderr)
 
 
 def _model_config(args):

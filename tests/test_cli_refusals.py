@@ -1,0 +1,67 @@
+"""The command line says one line where it raised tracebacks, and warns where it trained the
+wrong thing without a word (issue 26, items 4 and 7)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from napari_unet.cli import main
+from napari_unet.core.config import ModelConfig, NormConfig
+from napari_unet.core.files.bundle import Bundle, save_bundle
+from napari_unet.core.networks.build import build_network
+from napari_unet.synthetic import nuclei, simulate_painting
+
+
+def _model(path, **cfg):
+    torch.manual_seed(0)
+    config = ModelConfig(depth=1, base_width=2, **cfg)
+    return save_bundle(Bundle(config, NormConfig(), build_network(config).state_dict()), path)
+
+
+@pytest.fixture()
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    vol = (rng.random((8, 32, 32)) * 255).astype(np.uint8)
+    painted = np.zeros(vol.shape, np.uint8)
+    painted[:, :4], painted[:, -4:] = 1, 2
+    tifffile.imwrite(tmp_path / "vol.tif", vol)
+    tifffile.imwrite(tmp_path / "vol_paint.tif", painted)
+    tifffile.imwrite(tmp_path / "plane.tif", vol[0])
+    tifffile.imwrite(tmp_path / "plane_paint.tif", painted[0])
+    _model(tmp_path / "m2.unet")
+    _model(tmp_path / "m3.unet", spatial_dims=3)
+    return tmp_path
+
+
+@pytest.mark.parametrize("init, extra, said", [
+    ("m3.unet", [], "is a 3-D model; this training is 2-D (add --3d"),
+    ("m2.unet", ["--3d"], "is a 2-D model; this training is 3-D (leave out --3d)"),
+])
+def test_init_with_a_model_of_the_other_dimension_is_one_line(files, capsys, init, extra, said):
+    """Was an AttributeError traceback ('NoneType' object has no attribute 'spatial_dims')."""
+    name = "vol" if extra else "plane"
+    before = sorted(p.name for p in files.iterdir())
+    assert main(["train", str(files / f"{name}.tif"), "--labels", str(files / f"{name}_paint.tif"),
+                 "--init", str(files / init), "--out", str(files / "new.unet"), "--steps", "1",
+                 "--quiet", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and said in err[0], err
+    assert sorted(p.name for p in files.iterdir()) == before
+
+
+def test_strokes_trained_as_objects_are_warned_about_in_one_line(tmp_path, capsys):
+    """Strokes of classes (1 = background, 2 = foreground over several nuclei) trained in
+    instance mode gave 112 objects instead of 8 with no word; the train dock warns."""
+    image, truth = nuclei((96, 96), n=8, seed=1)
+    painted = simulate_painting(truth, n_objects=5, n_background_strokes=3, seed=0)
+    tifffile.imwrite(tmp_path / "a.tif", image.astype(np.float32))
+    tifffile.imwrite(tmp_path / "paint.tif", painted)
+    assert main(["train", str(tmp_path / "a.tif"), "--labels", str(tmp_path / "paint.tif"),
+                 "--mode", "instance", "--init", "none", "--out", str(tmp_path / "m.unet"),
+                 "--steps", "1", "--batch-size", "1", "--patch-size", "32", "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: labels 1 and 2 are painted in several")
+    assert "--mode semantic" in err[0]
