@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files.atomic import check_writable_folder, remove_stale_temporaries, temporary_beside
+from ..files.atomic import (check_writable_folder, release, remove_stale_temporaries,
+                            temporary_beside)
 from ..config import PredictConfig
 from ..images import ImageError
 from ..files.io import IMAGE_SUFFIXES
@@ -237,14 +238,21 @@ def _temporary(path: Path) -> Path:
 
 
 def _commit(tmp: Path, path: Path) -> None:
-    """Move a finished folder ``tmp`` to ``path``, replacing what is there."""
+    """Move a finished folder ``tmp`` to ``path``, replacing what is there. A folder that is
+    not a whole Zarr group (its ``zarr.json`` gone: removed while written) is never
+    published (issue 26, item 2)."""
+    if not (tmp / "zarr.json").is_file():
+        raise BatchError(f"{path.name} was damaged while it was written (its zarr.json is "
+                         "gone; was its folder removed?); nothing was replaced: run again")
     old = None
     if path.exists():
         old = _temporary(path)
         os.replace(path, old / path.name)
     os.replace(tmp, path)
+    release(tmp)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+        release(old)
 
 
 def predict_job(job: Job, bundle, model, options: Options) -> Generator[Progress, None, Path]:
@@ -368,6 +376,7 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
     finally:
         for tmp, *_ in made:
             shutil.rmtree(tmp, ignore_errors=True)
+            release(tmp)
 
 
 def predict_files(
