@@ -65,3 +65,54 @@ def test_strokes_trained_as_objects_are_warned_about_in_one_line(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: labels 1 and 2 are painted in several")
     assert "--mode semantic" in err[0]
+
+
+@pytest.mark.parametrize("out", [".", "", "/"])
+def test_export_to_a_folder_name_is_one_line(files, capsys, monkeypatch, out):
+    """Was "ValueError: PosixPath('.') has an empty name"."""
+    monkeypatch.chdir(files)
+    before = sorted(p.name for p in files.iterdir())
+    assert main(["export", str(files / "m2.unet"), "--format", "torchscript", "--out", out,
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a file name; give the file to write" in err[0], err
+    assert sorted(p.name for p in files.iterdir()) == before
+
+
+def test_a_bioimageio_export_with_a_score_that_is_text_leaves_the_score_out(files):
+    """info.validation.mean_iou "high" gave "could not convert string to float"."""
+    from napari_unet.core.export.readme import readme
+    from napari_unet.core.files.bundle import load_bundle
+
+    bundle = load_bundle(files / "m2.unet")
+    bundle.info["validation"] = {"mean_iou": "high", "step": 3}
+    assert "no score was recorded" in readme(bundle, "m")
+    bundle.info["validation"] = {"mean_iou": 0.8125, "step": 3}
+    assert "mean IoU 0.812" in readme(bundle, "m")
+
+
+def test_a_finished_training_is_kept_when_it_cannot_be_saved_where_asked(files, capsys,
+                                                                         monkeypatch, tmp_path):
+    """Any error at save time (here a ValueError) lost the trained model with a traceback."""
+    import tempfile
+
+    from napari_unet.core.files import bundle as bundle_module
+    from napari_unet.core.files.bundle import load_bundle
+
+    real = bundle_module.save_bundle
+
+    def failing(bundle, path):
+        if str(path).endswith("new.unet"):
+            raise ValueError("a check that failed at save time")
+        return real(bundle, path)
+
+    monkeypatch.setattr(bundle_module, "save_bundle", failing)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["train", str(files / "plane.tif"), "--labels", str(files / "plane_paint.tif"),
+                 "--init", "none", "--out", str(files / "new.unet"), "--steps", "1",
+                 "--batch-size", "1", "--patch-size", "16", "--depth", "1", "--width", "2",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a check that failed at save time" in err[0], err
+    kept = err[0].split("saved as ")[1].split(" instead")[0]
+    assert load_bundle(kept).info["steps"] == 1

@@ -154,8 +154,9 @@ def cmd_train(args) -> int:
         close()
     try:
         path = save_bundle(trained.bundle, args.out)
-    except OSError as e:
-        raise CLIError(f"cannot write {args.out}: {e.strerror or e}") from None
+    except Exception as e:  # noqa: BLE001 - a finished training is never lost (issue 26)
+        why = getattr(e, "strerror", None) or (str(e).splitlines() or [type(e).__name__])[0]
+        raise CLIError(f"cannot write {args.out}: {why}; {_keep_elsewhere(trained.bundle)}") from None
     if not args.quiet:
         for note in trained.notes:
             print(note, file=sys.stderr)
@@ -167,6 +168,21 @@ def cmd_train(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _keep_elsewhere(bundle) -> str:
+    """Save a trained model that could not be written where asked into the temporary folder;
+    says where (or that it could not be kept)."""
+    import tempfile
+    import time
+
+    from .core.files.bundle import save_bundle
+
+    path = Path(tempfile.gettempdir()) / f"napari-unet-{time.strftime('%Y%m%d-%H%M%S')}.unet"
+    try:
+        return f"the trained model was saved as {save_bundle(bundle, path)} instead"
+    except Exception:  # noqa: BLE001
+        return "the trained model could not be saved anywhere"
 
 
 def _painting_warning(labels, mode: str) -> None:
@@ -332,6 +348,9 @@ def cmd_export(args) -> int:
     from .core.export import SUFFIXES, ExportError, export_model
 
     out = Path(args.out)
+    if not out.name or out.is_dir():  # ".", "" and "/" gave a ValueError traceback
+        raise CLIError(f"--out {args.out!r} is not a file name; give the file to write, e.g. --out "
+                       f"{Path(str(args.model)).stem or 'model'}{SUFFIXES[args.format]}")
     out = out if out.suffix else out.with_suffix(SUFFIXES[args.format])
     inputs = [("model", args.model), ("sample", args.sample)]
     check_output_file(str(out), inputs)

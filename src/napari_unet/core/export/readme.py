@@ -20,9 +20,11 @@ def _norm_text(bundle: Bundle) -> str:
 
 def _validation_text(info: dict, t) -> str:
     v = info.get("validation")
-    if isinstance(v, dict) and "mean_iou" in v:
+    iou = v.get("mean_iou") if isinstance(v, dict) else None
+    if isinstance(iou, (int, float)) and not isinstance(iou, bool) and iou == iou:
+        # provenance is only shown: a score of another type is left out (issue 26, item 7)
         return (f"While training, napari-unet held out painted strokes ({v.get('pixels', '?')} "
-                f"pixels) and scored the model on them: mean IoU {float(v['mean_iou']):.3f} "
+                f"pixels) and scored the model on them: mean IoU {float(iou):.3f} "
                 f"(step {v.get('step', '?')}).")
     return ("napari-unet can score the model on held-out painted strokes while training "
             f"(validation fraction {t.validation_fraction:g}); no score was recorded for this model.")
