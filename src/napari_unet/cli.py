@@ -275,7 +275,8 @@ def cmd_predict(args) -> int:
                       config=PredictConfig(device=args.device, tile_size=args.tile_size))
     _check_prediction_fits(bundle, options.config)
     try:
-        jobs, other = prepare(args.images, args.out, args.probabilities)  # checks before any work
+        jobs, other = prepare(args.images, args.out, args.probabilities,  # checks before any work
+                              args.overwrite)
     except BatchError as e:
         raise CLIError(str(e)) from None
     if other and not args.quiet:

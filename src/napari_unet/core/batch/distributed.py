@@ -117,7 +117,7 @@ def predict_files_distributed(
     bundle = load_bundle(model_path)  # a clear error here rather than on every worker
     raw = Path(model_path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
-    jobs, _ = prepare(inputs, out_dir, options.probabilities)
+    jobs, _ = prepare(inputs, out_dir, options.probabilities, overwrite)
     result = BatchResult()
     todo = []
     fingerprint, objects = model_fingerprint(bundle), wants(bundle, options)[0]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class Job:
 
     source: Path
     outputs: tuple[Path, ...]
+    replace_damaged: bool = False
+    """An output folder of ours left damaged (:func:`damaged_output`) may be replaced
+    (``--overwrite``)."""
 
     @property
     def labels(self) -> Path:
@@ -87,6 +91,12 @@ class Job:
             if not p.exists():
                 continue
             record = read_record(p)
+            if record is None and damaged_output(p):
+                if self.replace_damaged:
+                    continue
+                raise BatchError(
+                    f"{p} is a damaged napari-unet output (its zarr.json is missing); "
+                    "run again with --overwrite to replace it")
             if record is None:
                 raise BatchError(
                     f"{p} exists and was not written by napari-unet for {self.source.name}; "
@@ -95,6 +105,22 @@ class Job:
                 raise BatchError(
                     f"{p} holds the prediction of {record.get('source')}; {self.source} would "
                     "replace it: choose another output folder (or rename one input)")
+
+
+_CHUNK = re.compile(r"0/(zarr\.json|c(/\d+)+)")
+
+
+def damaged_output(path: Path) -> bool:
+    """An OME-Zarr output folder as a run left it when its temporary was emptied while it
+    was written (before issue 26): no ``zarr.json`` at the top, and nothing but the chunks
+    (and metadata) of its array ``0``."""
+    if not (path.is_dir() and path.name.endswith(".zarr")) or (path / "zarr.json").exists():
+        return False
+    try:
+        files = [f.relative_to(path).as_posix() for f in path.rglob("*") if not f.is_dir()]
+    except OSError:
+        return False
+    return bool(files) and all(_CHUNK.fullmatch(f) for f in files)
 
 
 @dataclass
@@ -182,7 +208,8 @@ def is_output(path: Path, out_dir: Path) -> bool:
     return same and stem_of(path).endswith(("_labels", "_probabilities"))
 
 
-def plan(sources: Iterable[Path], out_dir: str | os.PathLike, probabilities: bool = False) -> list[Job]:
+def plan(sources: Iterable[Path], out_dir: str | os.PathLike, probabilities: bool = False,
+         overwrite: bool = False) -> list[Job]:
     """One :class:`Job` per source; :class:`BatchError` if two would write the same file, or
     one would write over an input or a file napari-unet did not write for it."""
     from ..files.paths import same_file
@@ -191,7 +218,7 @@ def plan(sources: Iterable[Path], out_dir: str | os.PathLike, probabilities: boo
     sources = [Path(s) for s in sources]
     jobs, owner = [], {}
     for source in sources:
-        job = Job(source, outputs_for(source, out_dir, probabilities))
+        job = Job(source, outputs_for(source, out_dir, probabilities), overwrite)
         for p in job.outputs:
             if p in owner:
                 raise BatchError(f"{owner[p]} and {source} would both write {p.name}; rename one")
@@ -205,14 +232,14 @@ def plan(sources: Iterable[Path], out_dir: str | os.PathLike, probabilities: boo
 
 
 def prepare(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
-            probabilities: bool = False) -> tuple[list[Job], list[Path]]:
+            probabilities: bool = False, overwrite: bool = False) -> tuple[list[Job], list[Path]]:
     """Expand ``inputs``, check ``out_dir`` can be written, and plan the jobs: every check
     that can fail before any work (:class:`BatchError`). Returns the jobs and the files
     passed over (not images)."""
     sources, unsupported = expand_inputs(inputs)
     out_dir = check_output_folder(out_dir)
     sources = [s for s in sources if not is_output(s, out_dir)] or sources
-    return plan(sources, out_dir, probabilities), unsupported
+    return plan(sources, out_dir, probabilities, overwrite), unsupported
 
 
 def check_output_folder(out_dir: str | os.PathLike) -> Path:
@@ -398,7 +425,7 @@ def predict_files(
     from ..device import resolve_device
 
     options = options or Options()
-    jobs, _ = prepare(inputs, out_dir, options.probabilities)
+    jobs, _ = prepare(inputs, out_dir, options.probabilities, overwrite)
     result = BatchResult()
     model = None
     n = len(jobs)
@@ -406,7 +433,11 @@ def predict_files(
     remove_temporaries_of(jobs)
     for i, job in enumerate(jobs):
         message = f"{job.source.name} ({i + 1} of {n})"
-        if job.done(fingerprint, objects) and not overwrite:
+        try:
+            done = job.done(fingerprint, objects)
+        except OSError:  # the input is gone (deleted mid-run): it fails below, alone
+            done = False
+        if done and not overwrite:
             result.skipped.append(job.labels)
             yield Progress(stage="batch", done=i + 1, total=n, fraction=(i + 1) / n,
                            message=f"{message}: already done")
