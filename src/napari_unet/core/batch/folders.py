@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files.atomic import (check_writable_folder, release, remove_stale_temporaries,
+from ..files.atomic import (check_writable_folder, release, remove_stale_temporaries_of,
                             temporary_beside)
 from ..config import PredictConfig
 from ..images import ImageError
@@ -212,10 +212,9 @@ def plan(sources: Iterable[Path], out_dir: str | os.PathLike, probabilities: boo
          overwrite: bool = False) -> list[Job]:
     """One :class:`Job` per source; :class:`BatchError` if two would write the same file, or
     one would write over an input or a file napari-unet did not write for it."""
-    from ..files.paths import same_file
-
     out_dir = Path(out_dir)
     sources = [Path(s) for s in sources]
+    is_source = _identities(sources)
     jobs, owner = [], {}
     for source in sources:
         job = Job(source, outputs_for(source, out_dir, probabilities), overwrite)
@@ -223,12 +222,36 @@ def plan(sources: Iterable[Path], out_dir: str | os.PathLike, probabilities: boo
             if p in owner:
                 raise BatchError(f"{owner[p]} and {source} would both write {p.name}; rename one")
             owner[p] = source
-            if p.exists() and any(same_file(p, s) for s in sources):
+            if p.exists() and is_source(p):
                 raise BatchError(f"{p} is one of the inputs: predicting would destroy it; "
                                  "choose another output folder")
         job.check_outputs()
         jobs.append(job)
     return jobs
+
+
+def _identities(sources: list[Path]):
+    """A test "is this path one of ``sources``" (by device and inode where it exists, so
+    links count, else by resolved path) that stats each source once: comparing every
+    output with every source took 838 s for a finished folder of 10,000 images (issue 26,
+    item 6)."""
+    inodes, names = set(), set()
+    for s in sources:
+        try:
+            st = os.stat(s)
+            inodes.add((st.st_dev, st.st_ino))
+        except OSError:
+            names.add(Path(s).absolute().resolve())
+
+    def is_source(path: Path) -> bool:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return Path(path).absolute().resolve() in names
+        return (st.st_dev, st.st_ino) in inodes or (
+            bool(names) and Path(path).absolute().resolve() in names)
+
+    return is_source
 
 
 def prepare(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
@@ -255,9 +278,7 @@ def check_output_folder(out_dir: str | os.PathLike) -> Path:
 
 def remove_temporaries_of(jobs: Iterable[Job]) -> None:
     """Remove what killed runs left of these jobs' outputs (:func:`.atomic.remove_stale_temporaries`)."""
-    for job in jobs:
-        for p in job.outputs:
-            remove_stale_temporaries(p)
+    remove_stale_temporaries_of(p for job in jobs for p in job.outputs)
 
 
 def _temporary(path: Path) -> Path:

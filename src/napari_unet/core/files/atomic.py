@@ -147,6 +147,36 @@ def remove_stale_temporaries(path: Path) -> None:
             pass
 
 
+def remove_stale_temporaries_of(paths) -> None:
+    """:func:`remove_stale_temporaries` for many ``paths``, listing each folder once (a glob
+    per path lists the folder per path: N² for a folder of N outputs; issue 26, item 6)."""
+    by_folder: dict[Path, set[str]] = {}
+    for p in map(Path, paths):
+        by_folder.setdefault(p.parent, set()).add(p.name)
+    now = time.time()
+    for folder, names in by_folder.items():
+        try:
+            entries = [e.name for e in os.scandir(folder)
+                       if e.name.startswith(".") and e.name.endswith(".tmp")]
+        except OSError:
+            continue
+        for name in entries:
+            match = _TAG.search(name)
+            target = name[1 : match.start()] if match else None
+            if target not in names and not (match is None and any(
+                    name.startswith(f".{n}.") for n in names)):
+                continue
+            tmp = folder / name
+            try:
+                if _is_stale(tmp, now):
+                    if tmp.is_dir() and not tmp.is_symlink():
+                        shutil.rmtree(tmp, ignore_errors=True)
+                    else:
+                        tmp.unlink()
+            except (OSError, ValueError, OverflowError):
+                pass
+
+
 def temporary_beside(path: Path, directory: bool = False) -> Path:
     """A new hidden temporary file (or folder) in ``path``'s folder, with the usual mode,
     named ``.<name>.<owner>-<random>.tmp`` (:func:`_owner_tag`)."""
