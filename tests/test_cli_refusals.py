@@ -116,3 +116,65 @@ def test_a_finished_training_is_kept_when_it_cannot_be_saved_where_asked(files, 
     assert len(err) == 1 and "a check that failed at save time" in err[0], err
     kept = err[0].split("saved as ")[1].split(" instead")[0]
     assert load_bundle(kept).info["steps"] == 1
+
+
+@pytest.fixture()
+def silent_port():
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)  # connections are accepted by the kernel, and never answered
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.fixture()
+def http_port():
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # the server's own log is not the command's stderr
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+@pytest.mark.parametrize("address, said", [
+    ("silent", "no dask scheduler answered at"),
+    ("http", "no dask scheduler answered at"),
+    ("tcp://not a host:::", "is not a scheduler address"),
+])
+def test_a_dask_address_without_a_scheduler_is_one_line_in_bounded_time(
+        files, capsys, monkeypatch, request, address, said):
+    """An HTTP server (the dashboard's port) or a silent port hung for more than 240 s; a
+    malformed address was a ValueError traceback."""
+    import time
+
+    pytest.importorskip("distributed")
+    from napari_unet.core.batch import distributed
+
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT_S", 2.0)
+    if address == "silent":
+        address = f"tcp://127.0.0.1:{request.getfixturevalue('silent_port')}"
+    elif address == "http":
+        address = f"tcp://127.0.0.1:{request.getfixturevalue('http_port')}"
+    start = time.monotonic()
+    assert main(["predict", str(files / "m2.unet"), str(files / "plane.tif"), "--out",
+                 str(files / "out"), "--dask-address", address, "--quiet"]) == 2
+    assert time.monotonic() - start < 30
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and said in err[0], err
+
+
+def test_a_misspelt_starter_name_is_one_line_and_exit_2(capsys):
+    """`napari-unet starters nucleii` printed nothing and exited 0."""
+    assert main(["starters", "nucleii"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert captured.out == "" and len(err) == 1 and "no starter called nucleii" in err[0]
+    assert "nuclei" in err[0].split("starters:")[1]

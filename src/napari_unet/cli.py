@@ -244,6 +244,9 @@ def cmd_starters(args) -> int:
     if not names:
         print("no starter models are installed", file=sys.stderr)
         return 0
+    unknown = [n for n in args.name or [] if n not in names]
+    if unknown:  # printed nothing and exited 0 (issue 26, item 8)
+        raise CLIError(f"no starter called {', '.join(unknown)} (starters: {', '.join(names)})")
     for name in names:
         bundle = load_starter(name)
         if args.name and name not in args.name:
