@@ -103,3 +103,29 @@ def test_a_file_claiming_to_be_a_starter_is_not_announced_or_recorded_as_one(
         err = capsys.readouterr().err
         assert said in err and ("nuclei starter" in err) == (init == "copy.unet"), err
         assert load_bundle(out).info["started_from"] == origin
+
+
+def test_a_model_file_is_read_only_as_far_as_its_header_declares(tmp_path):
+    """A 6 GB image given as the model ended in MemoryError and /dev/zero was read until
+    memory ran out: the header is checked first and the read bounded by it (issue 26,
+    item 5)."""
+    import os
+    import tracemalloc
+
+    big = tmp_path / "image.tif"
+    with open(big, "wb") as fh:  # a TIFF's first bytes, then 6 GB of (sparse) nothing
+        fh.write(b"II*\x00" + b"\x08\x00\x00\x00" + b"\x00" * 64)
+        fh.truncate(6 * 2**30)
+    tracemalloc.start()
+    with pytest.raises(BundleError, match="not a napari-unet model file"):
+        load_bundle(big)
+    assert tracemalloc.get_traced_memory()[1] < 50 * 2**20
+    tracemalloc.stop()
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(BundleError, match="not a regular file"):
+            load_bundle("/dev/zero")
+    good = save_bundle(load_starter("nuclei"), tmp_path / "m.unet")
+    with open(good, "ab") as fh:
+        fh.write(b"\x00" * 100)  # more than the header declares
+    with pytest.raises(BundleError, match="its header declares"):
+        load_bundle(good)
