@@ -101,8 +101,10 @@ class NgffImage:
         """Positions of the axes predicted plane by plane (``t``, ``z``, ...)."""
         return [i for i, n in enumerate(self.names[:-2]) if n != "c"]
 
-    def planes(self) -> list[tuple[int, ...]]:
-        return list(np.ndindex(*[self.array.shape[i] for i in self.lead]))
+    def planes(self) -> Planes:
+        """The indices of the planes, in order (counted, not listed: a 800-byte zarr.json
+        declaring 1e10 planes built a 1e10-entry list; issue 26, item 5)."""
+        return Planes(tuple(self.array.shape[i] for i in self.lead))
 
     def _template(self, names: list[str], plane: tuple[int, ...]) -> tuple:
         at = dict(zip([self.names[i] for i in self.lead], plane))
@@ -111,6 +113,32 @@ class NgffImage:
     def plane(self, index: tuple[int, ...]) -> Slots:
         """Plane ``index`` as a lazy ``(C, H, W)`` array-like."""
         return Slots(self.array, self._template(self.names, index), add_channel="c" not in self.names)
+
+
+class Planes:
+    """The plane indices of leading axes of ``shape``: ``len`` and iteration, nothing stored."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = tuple(int(n) for n in shape)
+
+    def __len__(self) -> int:
+        n = 1
+        for side in self.shape:
+            n *= side
+        return n
+
+    def __iter__(self):  # np.ndindex and itertools.product both allocate per index
+        return _walk(self.shape)
+
+
+def _walk(shape: tuple[int, ...]):
+    """Every index of ``shape`` in C order, one at a time."""
+    if not shape:
+        yield ()
+        return
+    for i in range(shape[0]):
+        for rest in _walk(shape[1:]):
+            yield (i,) + rest
 
 
 def _meta(group) -> dict:
