@@ -178,3 +178,35 @@ def test_a_misspelt_starter_name_is_one_line_and_exit_2(capsys):
     err = captured.err.strip().splitlines()
     assert captured.out == "" and len(err) == 1 and "no starter called nucleii" in err[0]
     assert "nuclei" in err[0].split("starters:")[1]
+
+
+def test_a_folder_named_like_a_starter_does_not_hide_it(tmp_path, monkeypatch, capsys):
+    """A `nuclei/` folder in the working directory hid the starter of that name."""
+    from napari_unet.core.files.starters import model_path, starter_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nuclei").mkdir()
+    assert model_path("nuclei") == starter_path("nuclei")
+    assert main(["starters", "nuclei", "--short"]) == 0
+
+
+def test_class_names_are_literal_text_in_the_exported_readme(files):
+    """Class names went into README.md unescaped: a name could add a heading or HTML."""
+    from napari_unet.core.export.readme import readme
+    from napari_unet.core.files.bundle import load_bundle
+
+    bundle = load_bundle(files / "m2.unet")
+    bundle.class_names = ["background", "cells\n# Injected <img src=x>"]
+    text = readme(bundle, "m")
+    assert not any(line.startswith("# Injected") for line in text.splitlines())
+    assert text.count("<img") == text.count("\\<img") == 1
+    assert "cells \\# Injected \\<img src=x\\>" in text
+
+
+def test_an_export_sample_of_unclear_channels_does_not_suggest_channel_axis(files, capsys):
+    """export has no --channel-axis, but its error suggested it."""
+    tifffile.imwrite(files / "sample.tif", np.zeros((32, 32, 2), np.uint8))
+    assert main(["export", str(files / "m2.unet"), "--format", "bioimageio", "--sample",
+                 str(files / "sample.tif"), "--out", str(files / "pkg.zip"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--channel-axis" not in err[0] and "give a 2-D sample image" in err[0]

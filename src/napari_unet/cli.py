@@ -372,9 +372,18 @@ def cmd_export(args) -> int:
             from .core.files.io import read_image
 
             try:
-                options["sample"] = to_chw(read_image(args.sample), rgb=args.rgb)
+                sample = read_image(args.sample)
             except ImageError as e:
                 raise CLIError(f"{args.sample}: {e}") from None
+            try:
+                options["sample"] = to_chw(sample, rgb=args.rgb)
+            except ImageError as e:
+                if len(sample.shape) != 3:
+                    raise CLIError(f"{args.sample}: {e}") from None
+                raise CLIError(  # export has no --channel-axis, which to_chw's message suggests
+                    f"{args.sample}: cannot tell which axis of shape {tuple(sample.shape)} holds "
+                    "channels; give a 2-D sample image, or --rgb if its last axis is colour"
+                ) from None
     elif args.sample or args.author or args.no_validate:
         raise CLIError("--sample, --author and --no-validate are for --format bioimageio")
     try:

@@ -67,8 +67,9 @@ def load_model(spec: str | os.PathLike) -> Bundle:
 
 
 def model_path(spec: str | os.PathLike) -> Path:
-    """The file behind a model spec: the path itself, or a starter's file."""
-    if isinstance(spec, str) and not Path(spec).exists() and is_starter(spec):
+    """The file behind a model spec: the path itself, or a starter's file (a folder of the
+    starter's name in the working directory does not hide it; issue 26, item 8)."""
+    if isinstance(spec, str) and not Path(spec).is_file() and is_starter(spec):
         return starter_path(spec)
     return Path(spec)
 
