@@ -210,3 +210,19 @@ def test_an_export_sample_of_unclear_channels_does_not_suggest_channel_axis(file
                  str(files / "sample.tif"), "--out", str(files / "pkg.zip"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--channel-axis" not in err[0] and "give a 2-D sample image" in err[0]
+
+
+def test_an_error_quoting_huge_metadata_is_one_short_line(tmp_path, capsys):
+    """A zarr.json naming 200,000 axes gave a "one-line" error of 2 MB."""
+    zarr = pytest.importorskip("zarr")
+    group = zarr.open_group(str(tmp_path / "m.ome.zarr"), mode="w", zarr_format=2)
+    group.create_array("0", data=np.zeros((32, 32), np.uint8))
+    group.attrs["multiscales"] = [{
+        "version": "0.4", "axes": [{"name": f"a{i}", "type": "space"} for i in range(200_000)],
+        "datasets": [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [1.0] * 200_000}]}]}]
+    _model(tmp_path / "m2.unet")
+    assert main(["predict", str(tmp_path / "m2.unet"), str(tmp_path / "m.ome.zarr"), "--out",
+                 str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and len(err[0]) <= 500 and err[0].endswith("…")

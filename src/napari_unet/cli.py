@@ -543,19 +543,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:  # before training or predicting began (they handle their own)
-        print(f"napari-unet {args.command}: interrupted; nothing was written", file=sys.stderr)
+        _say(args, "interrupted; nothing was written")
         return 130
     except (CLIError, BundleError, ConfigError, ImageError) as e:
-        print(f"napari-unet {args.command}: error: {e}", file=sys.stderr)
+        _say(args, f"error: {e}")
         return 2
     except OSError as e:  # a folder that cannot be written, a full disk, ...
         where = f" {e.filename}" if getattr(e, "filename", None) else ""
-        print(f"napari-unet {args.command}: error: cannot access{where}: {e.strerror or e}",
-              file=sys.stderr)
+        _say(args, f"error: cannot access{where}: {e.strerror or e}")
         return 2
     except RuntimeError as e:  # device not available, out of memory, ...
-        print(f"napari-unet {args.command}: error: {e}", file=sys.stderr)
+        _say(args, f"error: {e}")
         return 1
+
+
+MAX_LINE = 500
+"""Characters of an error line (a message quoting a 200,000-axis zarr.json was 2 MB)."""
+
+
+def _say(args, text: str) -> None:
+    """One line on stderr, at most :data:`MAX_LINE` characters (issue 26, item 8)."""
+    line = " ".join(f"napari-unet {args.command}: {text}".split())
+    print(line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -396,10 +396,12 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
     if options.probabilities:
         outputs.append((job.outputs[1], k, np.float32))
     made = []  # (temporary folder, final path, zarr array, axis names)
+    made_dirs = []  # every temporary folder, removed in the end even if creating it failed
     semantic_objects = objects and bundle.mode != "instance"
     try:
         for path, classes, dt in outputs:
             tmp = _temporary(path)
+            made_dirs.append(tmp)
             what = "probabilities" if classes else "labels"
             array, names = create_output(tmp, image, dtype=dt, classes=classes,
                                          name=f"{zarr_stem(job.source)} {what}", record=record)
@@ -422,7 +424,7 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
         for tmp, path, _, _ in reversed(made):  # probabilities first, labels last
             _commit(tmp, path)
     finally:
-        for tmp, *_ in made:
+        for tmp in made_dirs:  # a full disk while creating one left it until the next run
             shutil.rmtree(tmp, ignore_errors=True)
             release(tmp)
 

@@ -240,11 +240,19 @@ def _plain(path: Path, found) -> NgffImage:
 
 def _transforms_for(image: NgffImage, names: list[str]) -> list[dict]:
     """The input's scale/translation carried over to the output axes ``names``."""
+    import math
+
     out = []
     for t in image.transforms:
         values = dict(zip(image.names, t[t["type"]]))
         neutral = 1.0 if t["type"] == "scale" else 0.0
-        out.append({"type": t["type"], t["type"]: [values.get(n, neutral) for n in names]})
+
+        def usable(v) -> bool:  # strings, NaN, zero or negative scales were copied (issue 26)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            return ok and (v > 0 if t["type"] == "scale" else True)
+
+        out.append({"type": t["type"], t["type"]: [
+            float(values[n]) if usable(values.get(n)) else neutral for n in names]})
     return out
 
 
