@@ -226,3 +226,15 @@ def test_an_error_quoting_huge_metadata_is_one_short_line(tmp_path, capsys):
                  str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and len(err[0]) <= 500 and err[0].endswith("…")
+
+
+def test_images_named_like_outputs_in_the_output_folder_are_passed_over_with_a_word(
+        files, capsys):
+    """Predicting a folder into itself passed over `*_labels.tif` inputs without a word."""
+    folder = files / "plate"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a.tif", np.zeros((32, 32), np.uint8))
+    tifffile.imwrite(folder / "b_labels.tif", np.zeros((32, 32), np.uint8))  # the user's own
+    assert main(["predict", str(files / "m2.unet"), str(folder), "--out", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert "passing over 1 image(s) in the output folder named like outputs" in err

@@ -170,6 +170,16 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _earlier_outputs(inputs, out_dir, jobs) -> int:
+    """How many inputs :func:`~.core.batch.folders.prepare` passed over as outputs of an
+    earlier run (named ``*_labels`` / ``*_probabilities`` in the output folder)."""
+    from .core.batch.folders import expand_inputs, is_output
+
+    planned = {job.source for job in jobs}
+    sources, _ = expand_inputs(inputs)
+    return sum(1 for s in sources if s not in planned and is_output(s, Path(out_dir)))
+
+
 def _keep_elsewhere(bundle) -> str:
     """Save a trained model that could not be written where asked into the temporary folder;
     says where (or that it could not be kept)."""
@@ -284,6 +294,11 @@ def cmd_predict(args) -> int:
         raise CLIError(str(e)) from None
     if other and not args.quiet:
         print(f"passing over {len(other)} file(s) that are not TIFF, PNG or OME-Zarr images",
+              file=sys.stderr)
+    earlier = _earlier_outputs(args.images, args.out, jobs)
+    if earlier and not args.quiet:  # they were passed over without a word (issue 26, item 8)
+        print(f"passing over {earlier} image(s) in the output folder named like outputs "
+              "(..._labels, ..._probabilities); move them elsewhere to predict them",
               file=sys.stderr)
     update, close = _progress_printer(f"predict {len(jobs)} image(s)", args.quiet)
     try:

@@ -130,6 +130,16 @@ class Planes:
     def __iter__(self):  # np.ndindex and itertools.product both allocate per index
         return _walk(self.shape)
 
+    def __eq__(self, other) -> bool:  # as the list it was before
+        if isinstance(other, Planes):
+            return self.shape == other.shape
+        try:
+            return len(other) == len(self) and list(self) == list(other)
+        except TypeError:
+            return NotImplemented
+
+    __hash__ = None
+
 
 def _walk(shape: tuple[int, ...]):
     """Every index of ``shape`` in C order, one at a time."""
