@@ -51,5 +51,5 @@ def check_device_name(name, error: type[Exception] = ValueError) -> None:
     (``"banana"`` and ``"meta"`` gave raw torch errors, issue 26 item 7)."""
     import re
 
-    if not (isinstance(name, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d{1,3})?", name.lower())):
+    if not (isinstance(name, str) and re.fullmatch(r"auto|(cpu|mps|cuda|xpu)(:\d{1,3})?", name.lower())):
         raise error(f"unknown device {name!r}; use {DEVICE_NAMES}")
