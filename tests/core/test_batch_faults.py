@@ -89,3 +89,20 @@ def test_an_input_deleted_mid_run_fails_alone_and_the_others_are_written(tmp_pat
     result = _drain(gen)
     assert [p.name for p in result.written] == ["a_labels.tif", "c_labels.tif"]
     assert [p.name for p, _ in result.failed] == ["b.tif"]
+
+
+def test_an_unreadable_output_is_called_unreadable_not_foreign(tmp_path, bundle, monkeypatch):
+    """An existing output that cannot be read was reported as "not written by napari-unet".
+    (os.access is patched: as root every file is readable.)"""
+    import os
+
+    tifffile.imwrite(tmp_path / "a.tif", image(0))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_labels.tif").write_bytes(b"ours, once")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p).endswith(
+        "a_labels.tif") else real(p, mode, **kw))
+    with pytest.raises(BatchError, match="cannot be read .permission denied."):
+        _drain(predict_files([tmp_path / "a.tif"], out, bundle, Options(config=CONFIG)))
+    assert (out / "a_labels.tif").read_bytes() == b"ours, once"

@@ -97,6 +97,11 @@ class Job:
                 raise BatchError(
                     f"{p} is a damaged napari-unet output (its zarr.json is missing); "
                     "run again with --overwrite to replace it")
+            if record is None and not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
+                raise BatchError(  # was "not written by napari-unet" (issue 26, item 8)
+                    f"{p} exists but cannot be read (permission denied), so napari-unet cannot "
+                    "tell whether it wrote it; it is never overwritten: fix its permissions, "
+                    "or choose another output folder")
             if record is None:
                 raise BatchError(
                     f"{p} exists and was not written by napari-unet for {self.source.name}; "
