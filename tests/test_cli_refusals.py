@@ -238,3 +238,17 @@ def test_images_named_like_outputs_in_the_output_folder_are_passed_over_with_a_w
     assert main(["predict", str(files / "m2.unet"), str(folder), "--out", str(folder)]) == 0
     err = capsys.readouterr().err
     assert "passing over 1 image(s) in the output folder named like outputs" in err
+
+
+def test_zarr_images_in_tiny_chunks_are_warned_about(tmp_path, capsys):
+    """Zarr images stored in 1 x 1 chunks were very slow to predict, with no word."""
+    zarr = pytest.importorskip("zarr")
+    array = zarr.open(str(tmp_path / "tiny.zarr"), mode="w", shape=(16, 16), chunks=(1, 1),
+                      dtype=np.uint8)
+    array[:] = 7
+    _model(tmp_path / "m2.unet")
+    assert main(["predict", str(tmp_path / "m2.unet"), str(tmp_path / "tiny.zarr"), "--out",
+                 str(tmp_path / "out"), "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["warning: tiny.zarr is stored in chunks of 1 x 1 px; reading it is very "
+                   "slow: save it in chunks of 256 x 256 px or more"]

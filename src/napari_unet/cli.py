@@ -170,6 +170,19 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _warn_small_chunks(jobs) -> None:
+    """One line (even with --quiet) per Zarr input stored in tiny chunks: 1 x 1 chunks were
+    very slow with no word (issue 26, item 8)."""
+    from .core.files.ngff import is_ome_zarr, small_chunks
+
+    for job in jobs:
+        chunks = small_chunks(job.source) if is_ome_zarr(job.source) else None
+        if chunks:
+            print(f"warning: {job.source.name} is stored in chunks of {chunks[0]} x {chunks[1]} "
+                  "px; reading it is very slow: save it in chunks of 256 x 256 px or more",
+                  file=sys.stderr)
+
+
 def _earlier_outputs(inputs, out_dir, jobs) -> int:
     """How many inputs :func:`~.core.batch.folders.prepare` passed over as outputs of an
     earlier run (named ``*_labels`` / ``*_probabilities`` in the output folder)."""
@@ -295,6 +308,7 @@ def cmd_predict(args) -> int:
     if other and not args.quiet:
         print(f"passing over {len(other)} file(s) that are not TIFF, PNG or OME-Zarr images",
               file=sys.stderr)
+    _warn_small_chunks(jobs)
     earlier = _earlier_outputs(args.images, args.out, jobs)
     if earlier and not args.quiet:  # they were passed over without a word (issue 26, item 8)
         print(f"passing over {earlier} image(s) in the output folder named like outputs "

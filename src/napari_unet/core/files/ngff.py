@@ -115,6 +115,21 @@ class NgffImage:
         return Slots(self.array, self._template(self.names, index), add_channel="c" not in self.names)
 
 
+SLOW_CHUNK_PIXELS = 32 * 32
+"""Chunks of fewer pixels per plane make window-by-window reading very slow (a read per
+chunk: a 1 x 1 chunked image is read pixel by pixel)."""
+
+
+def small_chunks(path) -> tuple[int, int] | None:
+    """The (y, x) chunk size of the OME-Zarr image at ``path`` when it is under
+    :data:`SLOW_CHUNK_PIXELS`, else None (also when it cannot be read: that is said later)."""
+    try:
+        chunks = tuple(read_ngff(path).array.chunks[-2:])
+    except Exception:  # noqa: BLE001 - the prediction itself reports unreadable images
+        return None
+    return chunks if chunks[0] * chunks[1] < SLOW_CHUNK_PIXELS else None
+
+
 class Planes:
     """The plane indices of leading axes of ``shape``: ``len`` and iteration, nothing stored."""
 
