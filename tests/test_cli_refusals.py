@@ -252,3 +252,14 @@ def test_zarr_images_in_tiny_chunks_are_warned_about(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["warning: tiny.zarr is stored in chunks of 1 x 1 px; reading it is very "
                    "slow: save it in chunks of 256 x 256 px or more"]
+
+
+def test_a_small_image_in_one_chunk_is_not_warned_about(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    array = zarr.open(str(tmp_path / "small.zarr"), mode="w", shape=(16, 16), chunks=(16, 16),
+                      dtype=np.uint8)
+    array[:] = 7
+    _model(tmp_path / "m2.unet")
+    assert main(["predict", str(tmp_path / "m2.unet"), str(tmp_path / "small.zarr"), "--out",
+                 str(tmp_path / "out"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -124,10 +124,11 @@ def small_chunks(path) -> tuple[int, int] | None:
     """The (y, x) chunk size of the OME-Zarr image at ``path`` when it is under
     :data:`SLOW_CHUNK_PIXELS`, else None (also when it cannot be read: that is said later)."""
     try:
-        chunks = tuple(read_ngff(path).array.chunks[-2:])
+        array = read_ngff(path).array
+        chunks, (h, w) = tuple(array.chunks[-2:]), tuple(array.shape[-2:])
     except Exception:  # noqa: BLE001 - the prediction itself reports unreadable images
         return None
-    return chunks if chunks[0] * chunks[1] < SLOW_CHUNK_PIXELS else None
+    return chunks if chunks[0] * chunks[1] < min(h * w, SLOW_CHUNK_PIXELS) else None
 
 
 class Planes:
