@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import cli_notes
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
@@ -139,7 +141,7 @@ def cmd_train(args) -> int:
     _check_training_fits(args, model if model is not None else init.model_config)
     trainer = trainer_for([p[0] for p in pairs], [p[1] for p in pairs], config, init=init,
                           model=model)
-    _painting_warning([p[1] for p in pairs], args.mode)
+    cli_notes.painting_warning([p[1] for p in pairs], args.mode)
     if not args.quiet:
         print(
             f"training on {describe(trainer.device)}: {len(pairs)} image(s), "
@@ -156,7 +158,8 @@ def cmd_train(args) -> int:
         path = save_bundle(trained.bundle, args.out)
     except Exception as e:  # noqa: BLE001 - a finished training is never lost (issue 26)
         why = getattr(e, "strerror", None) or (str(e).splitlines() or [type(e).__name__])[0]
-        raise CLIError(f"cannot write {args.out}: {why}; {_keep_elsewhere(trained.bundle)}") from None
+        kept = cli_notes.keep_elsewhere(trained.bundle)
+        raise CLIError(f"cannot write {args.out}: {why}; {kept}") from None
     if not args.quiet:
         for note in trained.notes:
             print(note, file=sys.stderr)
@@ -170,52 +173,12 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _warn_small_chunks(jobs) -> None:
-    """One line (even with --quiet) per Zarr input stored in tiny chunks: 1 x 1 chunks were
-    very slow with no word (issue 26, item 8)."""
-    from .core.files.ngff import is_ome_zarr, small_chunks
-
-    for job in jobs:
-        chunks = small_chunks(job.source) if is_ome_zarr(job.source) else None
-        if chunks:
-            print(f"warning: {job.source.name} is stored in chunks of {chunks[0]} x {chunks[1]} "
-                  "px; reading it is very slow: save it in chunks of 256 x 256 px or more",
-                  file=sys.stderr)
 
 
-def _earlier_outputs(inputs, out_dir, jobs) -> int:
-    """How many inputs :func:`~.core.batch.folders.prepare` passed over as outputs of an
-    earlier run (named ``*_labels`` / ``*_probabilities`` in the output folder)."""
-    from .core.batch.folders import expand_inputs, is_output
-
-    planned = {job.source for job in jobs}
-    sources, _ = expand_inputs(inputs)
-    return sum(1 for s in sources if s not in planned and is_output(s, Path(out_dir)))
 
 
-def _keep_elsewhere(bundle) -> str:
-    """Save a trained model that could not be written where asked into the temporary folder;
-    says where (or that it could not be kept)."""
-    import tempfile
-    import time
-
-    from .core.files.bundle import save_bundle
-
-    path = Path(tempfile.gettempdir()) / f"napari-unet-{time.strftime('%Y%m%d-%H%M%S')}.unet"
-    try:
-        return f"the trained model was saved as {save_bundle(bundle, path)} instead"
-    except Exception:  # noqa: BLE001
-        return "the trained model could not be saved anywhere"
 
 
-def _painting_warning(labels, mode: str) -> None:
-    """One line on stderr (even with --quiet) when the painting looks made for the other
-    mode, as the train dock says (issue 26, item 4)."""
-    from .core.training.painting_check import check_painting, one_line
-
-    advice = check_painting(labels, mode)
-    if advice is not None:
-        print(one_line(advice, "--mode"), file=sys.stderr)
 
 
 def _model_config(args):
@@ -308,8 +271,8 @@ def cmd_predict(args) -> int:
     if other and not args.quiet:
         print(f"passing over {len(other)} file(s) that are not TIFF, PNG or OME-Zarr images",
               file=sys.stderr)
-    _warn_small_chunks(jobs)
-    earlier = _earlier_outputs(args.images, args.out, jobs)
+    cli_notes.warn_small_chunks(jobs)
+    earlier = cli_notes.earlier_outputs(args.images, args.out, jobs)
     if earlier and not args.quiet:  # they were passed over without a word (issue 26, item 8)
         print(f"passing over {earlier} image(s) in the output folder named like outputs "
               "(..._labels, ..._probabilities); move them elsewhere to predict them",
