@@ -150,9 +150,8 @@ class Model:
         model) and its axes (:mod:`napari_unet.core.axes`)."""
         from .core.axes import arrange, parse, resolve
         from .core.grayscale import takes_luminance
-        from .core.images import check_array
 
-        check_array(image)
+        image = _as_array(image, channel_axis)
         if self.is_3d:
             if axes is None:
                 from .core.inference.predict3d import to_czyx
@@ -238,16 +237,29 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
     ims, labs, sized = at_model_size(ims, labs, start, mode)
     said = "; ".join(x for x in (said, sized) if x)
     trainer = trainer_for(ims, labs, config, init=start, model=model)
+    warning = _painting_warning(labs, mode)
     trained = _run(train_on_painting(trainer, ims, model=model, said=said), progress, "train")
-    return Model(trained.bundle, trained.notes)
+    return Model(trained.bundle, ([warning] if warning else []) + trained.notes)
+
+
+def _painting_warning(labels, mode: str) -> str:
+    """One line on stderr, and a note, when the painting looks made for the other mode (the
+    train dock's check; issue 26, item 4); "" when it fits."""
+    from .core.training.painting_check import check_painting, one_line
+
+    advice = check_painting(labels, mode)
+    if advice is None:
+        return ""
+    print(one_line(advice, "mode="), file=sys.stderr)
+    return one_line(advice, "mode=")
 
 
 def _pairs(image, labels, channel_axis, rgb, axes, three_d):
     """The training pairs of one image (several for the painted planes of a stack)."""
-    from .core.images import as_label_array, check_array, to_chw
+    from .core.images import as_label_array, to_chw
 
-    check_array(image)
-    check_array(labels, "labels")
+    image = _as_array(image, channel_axis)
+    labels = _as_array(labels, None, "labels")
     if three_d:
         from .core.axes import arrange, parse
         from .core.inference.predict3d import to_czyx
@@ -261,6 +273,23 @@ def _pairs(image, labels, channel_axis, rgb, axes, three_d):
         return painted_planes(image, labels, axes)
     return [(np.asarray(to_chw(image, channel_axis=channel_axis, rgb=rgb)),
              as_label_array(labels))]
+
+
+def _as_array(image, channel_axis, what: str = "image"):
+    """``image`` as an array-like (a torch tensor as numpy), ``channel_axis`` a whole number
+    or None: clear errors instead of numpy's or torch's (issue 26, item 7)."""
+    import numbers
+
+    from .core.images import check_array
+
+    if type(image).__module__.split(".")[0] == "torch" and hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()  # segment() gave "Cannot interpret torch.float32"
+    check_array(image, what)
+    if channel_axis is not None and (not isinstance(channel_axis, numbers.Integral)
+                                     or isinstance(channel_axis, bool)):
+        raise TypeError(f"channel_axis must be a whole number (the axis that holds the "
+                        f"channels) or None, not {channel_axis!r:.40}")
+    return image
 
 
 def _run(gen, progress, label: str):

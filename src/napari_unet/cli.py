@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import cli_notes
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
@@ -154,8 +156,10 @@ def cmd_train(args) -> int:
     init, chose = _start_from(args, pairs, explicit)
     model = None if init is not None and not explicit else _model_config(args)
     if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
+        dims = 3 if args.three_d else 2  # ``model`` is None here when no size was given
         raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
-                       f"this training is {3 if args.three_d else 2}-D")
+                       f"this training is {dims}-D"
+                       + (" (add --3d for a 3-D model)" if dims == 2 else " (leave out --3d)"))
     _check_training_fits(args, model if model is not None else init.model_config)
     from .core.training.from_painting import at_model_size
 
@@ -165,6 +169,7 @@ def cmd_train(args) -> int:
     chose = "; ".join(x for x in (chose, sized) if x)
     trainer = trainer_for([p[0] for p in pairs], [p[1] for p in pairs], config, init=init,
                           model=model)
+    cli_notes.painting_warning([p[1] for p in pairs], args.mode)
     if not args.quiet:
         print(
             f"training on {describe(trainer.device)}: {len(pairs)} image(s), "
@@ -179,8 +184,10 @@ def cmd_train(args) -> int:
         close()
     try:
         path = save_bundle(trained.bundle, args.out)
-    except OSError as e:
-        raise CLIError(f"cannot write {args.out}: {e.strerror or e}") from None
+    except Exception as e:  # noqa: BLE001 - a finished training is never lost (issue 26)
+        why = getattr(e, "strerror", None) or (str(e).splitlines() or [type(e).__name__])[0]
+        kept = cli_notes.keep_elsewhere(trained.bundle)
+        raise CLIError(f"cannot write {args.out}: {why}; {kept}") from None
     if not args.quiet:
         for note in trained.notes:
             print(note, file=sys.stderr)
@@ -192,6 +199,14 @@ def cmd_train(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+
+
+
+
+
+
 
 
 def _model_config(args):
@@ -243,6 +258,9 @@ def cmd_starters(args) -> int:
     if not names:
         print("no starter models are installed", file=sys.stderr)
         return 0
+    unknown = [n for n in args.name or [] if n not in names]
+    if unknown:  # printed nothing and exited 0 (issue 26, item 8)
+        raise CLIError(f"no starter called {', '.join(unknown)} (starters: {', '.join(names)})")
     for name in names:
         bundle = load_starter(name)
         if args.name and name not in args.name:
@@ -291,11 +309,18 @@ def cmd_predict(args) -> int:
                                            diameter=_diameter(args.diameter)))
     _check_prediction_fits(bundle, options.config)
     try:
-        jobs, other = prepare(args.images, args.out, args.probabilities)  # checks before any work
+        jobs, other = prepare(args.images, args.out, args.probabilities,  # checks before any work
+                              args.overwrite)
     except BatchError as e:
         raise CLIError(str(e)) from None
     if other and not args.quiet:
         print(f"passing over {len(other)} file(s) that are not TIFF, PNG or OME-Zarr images",
+              file=sys.stderr)
+    cli_notes.warn_small_chunks(jobs)
+    earlier = cli_notes.earlier_outputs(args.images, args.out, jobs)
+    if earlier and not args.quiet:  # they were passed over without a word (issue 26, item 8)
+        print(f"passing over {earlier} image(s) in the output folder named like outputs "
+              "(..._labels, ..._probabilities); move them elsewhere to predict them",
               file=sys.stderr)
     update, close = _progress_printer(f"predict {len(jobs)} image(s)", args.quiet)
     try:
@@ -378,6 +403,9 @@ def cmd_export(args) -> int:
     from .core.export import SUFFIXES, ExportError, export_model
 
     out = Path(args.out)
+    if not out.name or out.is_dir():  # ".", "" and "/" gave a ValueError traceback
+        raise CLIError(f"--out {args.out!r} is not a file name; give the file to write, e.g. --out "
+                       f"{Path(str(args.model)).stem or 'model'}{SUFFIXES[args.format]}")
     out = out if out.suffix else out.with_suffix(SUFFIXES[args.format])
     inputs = [("model", args.model), ("sample", args.sample)]
     check_output_file(str(out), inputs)
@@ -395,9 +423,18 @@ def cmd_export(args) -> int:
             from .core.files.io import read_image
 
             try:
-                options["sample"] = to_chw(read_image(args.sample), rgb=args.rgb)
+                sample = read_image(args.sample)
             except ImageError as e:
                 raise CLIError(f"{args.sample}: {e}") from None
+            try:
+                options["sample"] = to_chw(sample, rgb=args.rgb)
+            except ImageError as e:
+                if len(sample.shape) != 3:
+                    raise CLIError(f"{args.sample}: {e}") from None
+                raise CLIError(  # export has no --channel-axis, which to_chw's message suggests
+                    f"{args.sample}: cannot tell which axis of shape {tuple(sample.shape)} holds "
+                    "channels; give a 2-D sample image, or --rgb if its last axis is colour"
+                ) from None
     elif args.sample or args.author or args.no_validate:
         raise CLIError("--sample, --author and --no-validate are for --format bioimageio")
     try:
@@ -577,19 +614,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:  # before training or predicting began (they handle their own)
-        print(f"napari-unet {args.command}: interrupted; nothing was written", file=sys.stderr)
+        _say(args, "interrupted; nothing was written")
         return 130
     except (CLIError, BundleError, ConfigError, ImageError) as e:
-        print(f"napari-unet {args.command}: error: {e}", file=sys.stderr)
+        _say(args, f"error: {e}")
         return 2
     except OSError as e:  # a folder that cannot be written, a full disk, ...
         where = f" {e.filename}" if getattr(e, "filename", None) else ""
-        print(f"napari-unet {args.command}: error: cannot access{where}: {e.strerror or e}",
-              file=sys.stderr)
+        _say(args, f"error: cannot access{where}: {e.strerror or e}")
         return 2
     except RuntimeError as e:  # device not available, out of memory, ...
-        print(f"napari-unet {args.command}: error: {e}", file=sys.stderr)
+        _say(args, f"error: {e}")
         return 1
+
+
+MAX_LINE = 500
+"""Characters of an error line (a message quoting a 200,000-axis zarr.json was 2 MB)."""
+
+
+def _say(args, text: str) -> None:
+    """One line on stderr, at most :data:`MAX_LINE` characters (issue 26, item 8)."""
+    line = " ".join(f"napari-unet {args.command}: {text}".split())
+    print(line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -86,3 +86,20 @@ def test_the_csv_has_a_header_and_one_row_per_object(tmp_path):
     path = write_csv(t, tmp_path / "objects.csv")
     assert path.read_text() == text
     assert csv_text(object_table(np.zeros((4, 4), np.uint8))).strip() == "label,area_px,centroid_y,centroid_x"
+
+
+def test_object_ids_of_any_size_stay_apart_and_cost_no_memory():
+    """Ids >= 2**32 were merged or dropped (a cast to uint32), and sparse large ids built a
+    lookup as long as the largest (15 GiB) (issue 26, item 8)."""
+    import tracemalloc
+
+    from napari_unet.core.inference.object_table import refine_objects
+
+    objects = np.zeros((12, 12), np.int64)
+    objects[1:4, 1:4], objects[6:9, 6:9] = 7, 4_000_000_000  # sparse: a 16 GB lookup
+    objects[6:9, 1:4], objects[1:4, 6:9] = 2**32, 2**40 + 3  # beyond uint32
+    tracemalloc.start()
+    out = refine_objects(objects)
+    assert tracemalloc.get_traced_memory()[1] < 2**20
+    tracemalloc.stop()
+    assert [out[2, 2], out[7, 7], out[7, 2], out[2, 7]] == [1, 2, 3, 4] and out.max() == 4

@@ -253,9 +253,13 @@ class TrainConfig(_DictMixin):
     keep_starter: float = 1.0
 
     def __post_init__(self):
-        from .numbers import check_finite  # NaN passes every comparison below (issue 15)
+        from .numbers import check_device_name, check_finite, check_types
 
-        check_finite(self, ConfigError)
+        check_finite(self, ConfigError)  # NaN passes every comparison below (issue 15)
+        check_types(self, ConfigError)  # "5" for steps (issue 26)
+        check_device_name(self.device, ConfigError)
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed must be a whole number from 0 to 2**63 - 1, not {self.seed}")
         if self.steps is None and self.seconds is None:
             raise ConfigError("set a training budget: steps, seconds, or both")
         if self.steps is not None and self.steps < 0:
@@ -317,9 +321,11 @@ class PredictConfig(_DictMixin):
     diameter: float | None = None
 
     def __post_init__(self):
-        from .numbers import check_finite  # NaN passes every comparison below (issue 15)
+        from .numbers import check_device_name, check_finite, check_types
 
-        check_finite(self, ConfigError)
+        check_finite(self, ConfigError)  # NaN passes every comparison below (issue 15)
+        check_types(self, ConfigError)
+        check_device_name(self.device, ConfigError)
         if self.diameter is not None and not 0 <= self.diameter <= 10_000:
             raise ConfigError("diameter must be a size in px (0: predict at the image's scale)")
         if self.threads is not None and self.threads < 1:

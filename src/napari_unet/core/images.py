@@ -23,7 +23,7 @@ def to_chw(image, channel_axis: int | None = None, rgb: bool | None = None):
     """
     ndim = len(image.shape)
     if ndim == 2:
-        return image[None]
+        return add_channel(image)
     if ndim != 3:
         raise ImageError(
             f"expected a 2-D image (H, W) or one with channels, got shape {tuple(image.shape)}"
@@ -45,6 +45,43 @@ def to_chw(image, channel_axis: int | None = None, rgb: bool | None = None):
     if (rgb or channel_axis in (-1, 2)) and arr.shape[0] == 4:
         arr = arr[:3]  # RGBA: alpha carries no intensity
     return arr
+
+
+def add_channel(image):
+    """``(..., H, W)`` -> ``(..., 1, H, W)``: ``image[..., None, :, :]`` for numpy and dask,
+    a lazy :class:`WithChannel` view for other array-likes (zarr refuses ``None`` in an
+    index: grayscale zarr images failed with an IndexError, issue 26 item 4)."""
+    if isinstance(image, np.ndarray) or hasattr(image, "dask"):
+        return image[..., None, :, :]
+    return WithChannel(image)
+
+
+class WithChannel:
+    """A ``(..., 1, H, W)`` view of an ``(..., H, W)`` array-like, read only when indexed
+    (integers and slices)."""
+
+    def __init__(self, array):
+        self.array = array
+        shape = tuple(array.shape)
+        self.shape = shape[:-2] + (1,) + shape[-2:]
+        self.dtype = array.dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis or k is None for k in key) or len(key) > self.ndim:
+            raise IndexError(f"index {key!r} is not supported by this view")
+        key = key + (slice(None),) * (self.ndim - len(key))
+        at = self.ndim - 3
+        channel, rest = key[at], key[:at] + key[at + 1 :]
+        block = np.asarray(self.array[rest])
+        kept = sum(not isinstance(k, (int, np.integer)) for k in key[:at])
+        block = np.expand_dims(block, kept)
+        return block[(slice(None),) * kept + (channel,)]
+
+    def __array__(self, dtype=None, copy=None):
+        block = self[(slice(None),) * self.ndim]
+        return block if dtype is None else block.astype(dtype)
 
 
 def check_finite(image: np.ndarray, what: str = "image", doing: str = "training") -> None:

@@ -41,6 +41,10 @@ def _import_distributed():
     return distributed
 
 
+CONNECT_TIMEOUT_S = 20.0
+"""Seconds to wait for a scheduler to answer before saying so (issue 26, item 5)."""
+
+
 @contextmanager
 def connect(address: str | None = None, n_local: int | None = None,
             processes: bool = True) -> Iterator:
@@ -48,7 +52,8 @@ def connect(address: str | None = None, n_local: int | None = None,
     single-threaded workers (closed on exit)."""
     distributed = _import_distributed()
     if address:
-        with distributed.Client(address) as client:
+        _probe(address)
+        with distributed.Client(address, timeout=CONNECT_TIMEOUT_S) as client:
             yield client
         return
     if not n_local or n_local < 1:
@@ -59,6 +64,31 @@ def connect(address: str | None = None, n_local: int | None = None,
                                   dashboard_address=None, silence_logs=logging.CRITICAL) as cluster:
         with distributed.Client(cluster) as client:
             yield client
+
+
+def _probe(address: str) -> None:
+    """Open and close one connection to ``address`` within :data:`CONNECT_TIMEOUT_S`:
+    ``OSError`` in one line for a malformed address, or one where no scheduler answers (an
+    HTTP server such as the dashboard, a silent port: ``Client`` waited for minutes)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect as open_comm
+
+    async def once():
+        comm = await asyncio.wait_for(open_comm(address, timeout=CONNECT_TIMEOUT_S),
+                                      CONNECT_TIMEOUT_S)
+        await comm.close()
+
+    try:  # in a thread of its own: the caller may already run an event loop (Jupyter)
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, once()).result()
+    except ValueError as e:
+        raise OSError(f"{address!r} is not a scheduler address: {e}") from None
+    except (OSError, asyncio.TimeoutError, TimeoutError) as e:
+        raise OSError(f"no dask scheduler answered at {address} within {CONNECT_TIMEOUT_S:g} s "
+                      f"({type(e).__name__}); give the scheduler's address (port 8786 by "
+                      "default, not the dashboard's)") from None
 
 
 def _model_for(raw: bytes, digest: str, device: str):
@@ -118,7 +148,7 @@ def predict_files_distributed(
     bundle = load_bundle(model_path)  # a clear error here rather than on every worker
     raw = Path(model_path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
-    jobs, _ = prepare(inputs, out_dir, options.probabilities)
+    jobs, _ = prepare(inputs, out_dir, options.probabilities, overwrite)
     result = BatchResult()
     todo = []
     fingerprint, objects = model_fingerprint(bundle), wants(bundle, options)[0]

@@ -18,11 +18,22 @@ def _norm_text(bundle: Bundle) -> str:
             f"p{n.low_percentile})`, the image's own percentiles (preprocessing `scale_range`)")
 
 
+def _plain(text: str) -> str:
+    """``text`` (from the model file) as literal Markdown on one line: class names went into
+    the README unescaped, so a name could add headings, links or HTML (issue 26, item 8)."""
+    import re
+
+    one_line = " ".join(str(text).split())
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~&])", r"\\\1", one_line)
+
+
 def _validation_text(info: dict, t) -> str:
     v = info.get("validation")
-    if isinstance(v, dict) and "mean_iou" in v:
+    iou = v.get("mean_iou") if isinstance(v, dict) else None
+    if isinstance(iou, (int, float)) and not isinstance(iou, bool) and iou == iou:
+        # provenance is only shown: a score of another type is left out (issue 26, item 7)
         return (f"While training, napari-unet held out painted strokes ({v.get('pixels', '?')} "
-                f"pixels) and scored the model on them: mean IoU {float(v['mean_iou']):.3f} "
+                f"pixels) and scored the model on them: mean IoU {float(iou):.3f} "
                 f"(step {v.get('step', '?')}).")
     return ("napari-unet can score the model on held-out painted strokes while training "
             f"(validation fraction {t.validation_fraction:g}); no score was recorded for this model.")
@@ -35,7 +46,8 @@ def readme(bundle: Bundle, name: str) -> str:
         budget.append(f"{t.steps} steps")
     if t.seconds is not None:
         budget.append(f"{t.seconds:g} s")
-    classes = "\n".join(f"{k}. {c} (napari-unet label {k + 1})" for k, c in enumerate(bundle.class_names))
+    classes = "\n".join(f"{k}. {_plain(c)} (napari-unet label {k + 1})"
+                        for k, c in enumerate(bundle.class_names))
     shapes = ", ".join("x".join(str(v) for v in s) for s in info.get("image_shapes", [])) or "not recorded"
     painted = info.get("painted_pixels")
     augment = ("elastic deformation, " if t.elastic else "") + ("flips and 90° rotations, " if t.flips else "")

@@ -56,17 +56,71 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    except (OverflowError, ValueError):  # no process can have this id (issue 26, item 7)
+        return False
     except OSError:  # exists, owned by someone else
         return True
     return True
 
 
+_HELD: dict[str, int] = {}
+"""Open descriptors of this process's temporaries, each holding an exclusive ``flock`` on its
+temporary until it is published or removed (:func:`release`)."""
+
+
+def _hold(tmp: Path) -> None:
+    """Lock ``tmp`` (a file or a folder) for as long as this process writes it: a lock held is
+    proof of a live owner that a process id is not (another PID namespace with the same host
+    name, a reused id; issue 26, item 2). No-op where ``flock`` does not exist."""
+    try:
+        import fcntl
+
+        fd = os.open(tmp, os.O_RDONLY)
+    except (ImportError, OSError):
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return
+    _HELD[str(tmp)] = fd
+
+
+def release(tmp: str | os.PathLike) -> None:
+    """Drop this process's lock on the temporary ``tmp`` (published or removed)."""
+    fd = _HELD.pop(str(tmp), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _locked(tmp: Path) -> bool:
+    """Whether some process holds the lock of :func:`_hold` on ``tmp`` (this one included)."""
+    try:
+        import fcntl
+
+        fd = os.open(tmp, os.O_RDONLY)
+    except (ImportError, OSError):
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # also drops the lock just taken
+    return False
+
+
 def _is_stale(tmp: Path, now: float) -> bool:
-    """A temporary named by :func:`temporary_beside` whose process is gone: on this machine,
-    a process id that no longer runs; from another machine (a shared file system), one not
-    touched for a day. Older names without an owner: files older than ten minutes."""
+    """A temporary named by :func:`temporary_beside` whose process is gone. Never one whose
+    lock is held (:func:`_hold`). Else: on this machine, a process id that no longer runs;
+    from another machine (a shared file system), one not touched for a day. Older names
+    without an owner: files older than ten minutes."""
     match = _TAG.search(tmp.name)
     age = now - tmp.stat().st_mtime
+    if _locked(tmp):
+        return False
     if match is None:
         return tmp.is_file() and age > STALE_TEMPORARY_S
     host, pid = match.group(1), int(match.group(2))
@@ -89,8 +143,38 @@ def remove_stale_temporaries(path: Path) -> None:
                     shutil.rmtree(tmp, ignore_errors=True)
                 else:
                     tmp.unlink()
-        except OSError:
+        except (OSError, ValueError, OverflowError):  # cleaning up never stops a write
             pass
+
+
+def remove_stale_temporaries_of(paths) -> None:
+    """:func:`remove_stale_temporaries` for many ``paths``, listing each folder once (a glob
+    per path lists the folder per path: N² for a folder of N outputs; issue 26, item 6)."""
+    by_folder: dict[Path, set[str]] = {}
+    for p in map(Path, paths):
+        by_folder.setdefault(p.parent, set()).add(p.name)
+    now = time.time()
+    for folder, names in by_folder.items():
+        try:
+            entries = [e.name for e in os.scandir(folder)
+                       if e.name.startswith(".") and e.name.endswith(".tmp")]
+        except OSError:
+            continue
+        for name in entries:
+            match = _TAG.search(name)
+            target = name[1 : match.start()] if match else None
+            if target not in names and not (match is None and any(
+                    name.startswith(f".{n}.") for n in names)):
+                continue
+            tmp = folder / name
+            try:
+                if _is_stale(tmp, now):
+                    if tmp.is_dir() and not tmp.is_symlink():
+                        shutil.rmtree(tmp, ignore_errors=True)
+                    else:
+                        tmp.unlink()
+            except (OSError, ValueError, OverflowError):
+                pass
 
 
 def temporary_beside(path: Path, directory: bool = False) -> Path:
@@ -107,6 +191,7 @@ def temporary_beside(path: Path, directory: bool = False) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
         os.close(fd)
         os.chmod(tmp, 0o666 & ~umask())
+    _hold(Path(tmp))  # until release(): published or removed
     return Path(tmp)
 
 
@@ -142,6 +227,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
+        release(tmp)
         try:
             os.unlink(tmp)
         except FileNotFoundError:

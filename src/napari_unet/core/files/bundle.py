@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from .atomic import write_bytes
+from .bundle_values import check_info, check_norm, check_postprocess
 from ..config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
 from ..networks.model import UNet
 from ..networks.build import build_network
@@ -139,9 +140,11 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
 
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = _read_declared(path)
     except OSError as e:
         raise BundleError(f"cannot read model file {path}: {e.strerror or e}") from None
+    except (ValueError, RecursionError) as e:
+        raise BundleError(f"{path} is not a napari-unet model file (or it is damaged): {e}") from None
     try:
         tensors = load(raw)
         meta = _read_metadata(raw)
@@ -170,6 +173,9 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         )
         _check_size(bundle.model_config)
         _check_weights(bundle.model_config, tensors)
+        check_postprocess(bundle.postprocess)
+        check_norm(bundle.norm, bundle.model_config.in_channels)
+        check_info(bundle.info, bundle.model_config.n_classes)
         trained = TrainConfig.from_dict(bundle.train_config)  # the stored settings are usable
         if trained.mode == "instance" and bundle.model_config.n_classes != 3:
             raise ValueError("an instance model has 3 classes (background, interior, border)")
@@ -248,6 +254,41 @@ def _check_weights(config: ModelConfig, tensors: dict[str, torch.Tensor]) -> Non
                                  + (" as float32" if torch.isfinite(got).all() else ""))
             if name.endswith("running_var") and (used < 0).any():
                 raise ValueError(f"batch-norm statistics {name} hold negative variances")
+
+
+MAX_HEADER_BYTES = 256 * 2**20
+"""Largest safetensors header (JSON) read from a model file; real ones are kilobytes."""
+
+
+def _read_declared(path: Path) -> bytes:
+    """The bytes of the model file at ``path``, read only after its header says how many
+    there are and the file has exactly that size (``ValueError`` if not): a 6 GB image given
+    as the model ended in MemoryError, and ``/dev/zero`` was read until memory ran out
+    (issue 26, item 5)."""
+    import stat
+
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("it is not a regular file")
+        head = fh.read(8)
+        if len(head) < 8:
+            raise ValueError("file too short")
+        n = int.from_bytes(head, "little")
+        if n > min(st.st_size - 8, MAX_HEADER_BYTES):
+            raise ValueError("its header is longer than the file")
+        text = fh.read(n)
+        header = json.loads(text.decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("its header is not a mapping")
+        ends = [v.get("data_offsets", [0, 0])[1] if isinstance(v, dict) else None
+                for k, v in header.items() if k != "__metadata__"]
+        if not all(isinstance(e, int) and e >= 0 for e in ends):
+            raise ValueError("its header has unreadable tensor offsets")
+        size = 8 + n + max(ends, default=0)
+        if size != st.st_size:
+            raise ValueError(f"the file has {st.st_size} bytes, its header declares {size}")
+        return head + text + fh.read(size - 8 - n)
 
 
 def _read_metadata(raw: bytes) -> dict[str, str]:

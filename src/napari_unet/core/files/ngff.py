@@ -101,8 +101,10 @@ class NgffImage:
         """Positions of the axes predicted plane by plane (``t``, ``z``, ...)."""
         return [i for i, n in enumerate(self.names[:-2]) if n != "c"]
 
-    def planes(self) -> list[tuple[int, ...]]:
-        return list(np.ndindex(*[self.array.shape[i] for i in self.lead]))
+    def planes(self) -> Planes:
+        """The indices of the planes, in order (counted, not listed: a 800-byte zarr.json
+        declaring 1e10 planes built a 1e10-entry list; issue 26, item 5)."""
+        return Planes(tuple(self.array.shape[i] for i in self.lead))
 
     def _template(self, names: list[str], plane: tuple[int, ...]) -> tuple:
         at = dict(zip([self.names[i] for i in self.lead], plane))
@@ -111,6 +113,58 @@ class NgffImage:
     def plane(self, index: tuple[int, ...]) -> Slots:
         """Plane ``index`` as a lazy ``(C, H, W)`` array-like."""
         return Slots(self.array, self._template(self.names, index), add_channel="c" not in self.names)
+
+
+SLOW_CHUNK_PIXELS = 32 * 32
+"""Chunks of fewer pixels per plane make window-by-window reading very slow (a read per
+chunk: a 1 x 1 chunked image is read pixel by pixel)."""
+
+
+def small_chunks(path) -> tuple[int, int] | None:
+    """The (y, x) chunk size of the OME-Zarr image at ``path`` when it is under
+    :data:`SLOW_CHUNK_PIXELS`, else None (also when it cannot be read: that is said later)."""
+    try:
+        array = read_ngff(path).array
+        chunks, (h, w) = tuple(array.chunks[-2:]), tuple(array.shape[-2:])
+    except Exception:  # noqa: BLE001 - the prediction itself reports unreadable images
+        return None
+    return chunks if chunks[0] * chunks[1] < min(h * w, SLOW_CHUNK_PIXELS) else None
+
+
+class Planes:
+    """The plane indices of leading axes of ``shape``: ``len`` and iteration, nothing stored."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = tuple(int(n) for n in shape)
+
+    def __len__(self) -> int:
+        n = 1
+        for side in self.shape:
+            n *= side
+        return n
+
+    def __iter__(self):  # np.ndindex and itertools.product both allocate per index
+        return _walk(self.shape)
+
+    def __eq__(self, other) -> bool:  # as the list it was before
+        if isinstance(other, Planes):
+            return self.shape == other.shape
+        try:
+            return len(other) == len(self) and list(self) == list(other)
+        except TypeError:
+            return NotImplemented
+
+    __hash__ = None
+
+
+def _walk(shape: tuple[int, ...]):
+    """Every index of ``shape`` in C order, one at a time."""
+    if not shape:
+        yield ()
+        return
+    for i in range(shape[0]):
+        for rest in _walk(shape[1:]):
+            yield (i,) + rest
 
 
 def _meta(group) -> dict:
@@ -229,11 +283,19 @@ def with_axes(image: NgffImage, axes: str) -> NgffImage:
 
 def _transforms_for(image: NgffImage, names: list[str]) -> list[dict]:
     """The input's scale/translation carried over to the output axes ``names``."""
+    import math
+
     out = []
     for t in image.transforms:
         values = dict(zip(image.names, t[t["type"]]))
         neutral = 1.0 if t["type"] == "scale" else 0.0
-        out.append({"type": t["type"], t["type"]: [values.get(n, neutral) for n in names]})
+
+        def usable(v, scale=t["type"] == "scale") -> bool:  # strings, NaN, zero or negative
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            return ok and (v > 0 if scale else True)  # scales were copied (issue 26)
+
+        out.append({"type": t["type"], t["type"]: [
+            float(values[n]) if usable(values.get(n)) else neutral for n in names]})
     return out
 
 

@@ -67,10 +67,34 @@ def load_model(spec: str | os.PathLike) -> Bundle:
 
 
 def model_path(spec: str | os.PathLike) -> Path:
-    """The file behind a model spec: the path itself, or a starter's file."""
-    if isinstance(spec, str) and not Path(spec).exists() and is_starter(spec):
+    """The file behind a model spec: the path itself, or a starter's file (a folder of the
+    starter's name in the working directory does not hide it; issue 26, item 8)."""
+    if isinstance(spec, str) and not Path(spec).is_file() and is_starter(spec):
         return starter_path(spec)
     return Path(spec)
+
+
+def genuine_starter(bundle: Bundle) -> str | None:
+    """The name of the shipped starter ``bundle`` is (a copy of), else None.
+
+    A file's provenance can claim ``"starter": "nuclei"``; it is believed only when its
+    weights are the shipped starter's, so a crafted or renamed file is not announced (or
+    recorded as a new model's origin) as a starter (issue 26, item 3).
+    """
+    import torch
+
+    name = bundle.info.get("starter")
+    if not is_starter(name):
+        return None
+    try:
+        shipped = load_starter(name).state_dict
+    except BundleError:
+        return None
+    mine = bundle.state_dict
+    same = set(shipped) == set(mine) and all(
+        shipped[k].shape == mine[k].shape and torch.equal(shipped[k], mine[k].to(shipped[k].dtype))
+        for k in shipped)
+    return name if same else None
 
 
 def card_text(bundle: Bundle) -> str:
@@ -183,7 +207,7 @@ def choose_start(
         return StartChoice(current, "current model", "continuing the current model")
     if spec != AUTO:
         bundle = load_model(spec)
-        name = bundle.info.get("starter", str(spec))
+        name = genuine_starter(bundle) or str(spec)
         return StartChoice(bundle, name, f"starting from {_said(name, bundle)}")
 
     candidates = {}
@@ -224,7 +248,7 @@ def _known() -> str:
 
 
 def _said(name: str, bundle: Bundle) -> str:
-    starter = bundle.info.get("starter")
+    starter = genuine_starter(bundle)  # a claim in the file's text alone is not believed
     if starter is None:
         return str(name)
     return f"the current model (the {starter} starter)" if name == "current model" else \

@@ -40,8 +40,13 @@ def refine_objects(objects: np.ndarray, min_size: int = 0, fill_holes: bool = Fa
         raise ValueError(f"an object map is (H, W), not shape {objects.shape}")
     if split_depth is not None:
         out = instances_from_foreground(objects > 0, 0.5, float(split_depth), 0)
-    else:
-        out = objects.astype(np.uint32, copy=True)
+    else:  # ids 1..n in the order of their values: ids >= 2**32 were merged or dropped by
+        # a cast to uint32, and sparse large ids allocated a lookup of the largest (issue 26)
+        values, inverse = np.unique(objects, return_inverse=True)
+        if values.size and values[0] < 0:
+            raise ValueError("object ids must not be negative")
+        out = (inverse.reshape(objects.shape) + (values[0] != 0 if values.size else 0)
+               ).astype(np.uint32)
     if fill_holes and out.any():
         for value, box in enumerate(ndi.find_objects(out), 1):
             if box is None:

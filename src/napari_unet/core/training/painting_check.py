@@ -127,3 +127,21 @@ def check_painting(labels: list[np.ndarray], mode: str) -> PaintingAdvice | None
             return PaintingAdvice("semantic", message, tuple(split))
         return None
     raise ValueError(f"unknown mode {mode!r}")
+
+
+def one_line(advice: PaintingAdvice, option: str) -> str:
+    """``advice`` as one line for the command line and the Python API, where the mode is
+    ``option`` (``"--mode"`` or ``"mode="``) instead of the dock's Annotation choice (issue
+    26, item 4: strokes trained as objects gave 112 objects instead of 8 without a word)."""
+    def said(mode: str) -> str:
+        return f"{option} {mode}" if option.startswith("-") else f"{option}'{mode}'"
+
+    labels = _names(advice.labels)
+    if advice.looks_like == "instance":
+        return (f"warning: labels {labels} are each one round patch, as if each object had its "
+                f"own label, but they are trained as classes; if each label is one object, "
+                f"train with {said('instance')}")
+    which = f"labels {labels} are" if len(advice.labels) > 1 else f"label {labels} is"
+    return (f"warning: {which} painted in several separate places, but with "
+            f"{said('instance')} each label is one object; if you painted classes "
+            f"(1 = background, 2 = foreground), train with {said('semantic')}")

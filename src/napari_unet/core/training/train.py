@@ -108,8 +108,11 @@ def snapshot(trainer, patch: list[int], **info) -> Bundle:
 def _origin(init: Bundle) -> str:
     """What a fine-tuned model started from, for its provenance: a starter's name, or the
     model it continued (itself started from ...)."""
-    if "starter" in init.info:
-        return f"starter {init.info['starter']}"
+    from ..files.starters import genuine_starter
+
+    name = genuine_starter(init)
+    if name is not None:
+        return f"starter {name}"
     before = init.info.get("started_from")
     return f"a trained model (from {before})" if before else "a trained model"
 
