@@ -100,6 +100,10 @@ def guess(shape: tuple[int, ...], channels: int = 1, colour: bool = False,
         options = [n - 1]
     elif rgb is None and n >= 3 and shape[-1] in COLOUR and (n > 3 or shape[0] not in COLOUR):
         options = [n - 1]  # (..., H, W, 3|4): colour, as napari and image files keep it
+    elif shape[-1] <= 2:  # (H, W, 1) or (H, W, 2): not H planes 1 or 2 px wide (issue 26)
+        raise AxesError(f"cannot tell which axis of shape {shape} holds channels; say which: "
+                        "channel_axis=-1 if the last one does (--channel-axis -1, or --axes "
+                        f"{'YXC' if n == 3 else 'with C last'})")
     else:
         options = ([None] if channels == 1 else []) + \
             [i for i in range(n - 2) if _fits(shape[i], channels, colour)]
