@@ -100,6 +100,7 @@ from napari_unet.core.metrics import (  # noqa: E402
 )
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
+from napari_unet.core.inference.segment import segment  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 from napari_unet.core.training.selfsup import SelfSupervised  # noqa: E402
 from napari_unet.core.files.starters import choose_start  # noqa: E402
@@ -259,9 +260,15 @@ def run_unet(split: Split, painting: Painting, args, seed: int):
     regions = painting.regions if painting.mode == "instance" else None
     choice = choose_start(getattr(args, "init", "none"), images, painting.labels, painting.mode,
                           regions=regions)  # timed: the user waits for it too
+    labels = painting.labels
+    sized = getattr(args, "sized", False) and regions is None and choice.bundle is not None
+    if sized:  # as the product does: at the size the starter learnt (issue 21)
+        from napari_unet.core.training.from_painting import at_model_size
+
+        images, labels, _ = at_model_size(images, labels, choice.bundle, painting.mode)
     trainer = Trainer(
         images,
-        painting.labels,
+        labels,
         config=train_config(args, seed, painting.mode),
         regions=regions,
         model=model_config(args),
@@ -275,7 +282,11 @@ def run_unet(split: Split, painting: Painting, args, seed: int):
     probs, predict_s = [], 0.0
     for image in split.eval_images:
         t1 = time.perf_counter()
-        probs.append(predict_image(image, bundle, config, model=model).probabilities)
+        if sized:  # the object size estimated per image, the result at the image's size
+            seg = drain(segment(image, bundle, config, model=model, probabilities=True))
+            probs.append(seg.probabilities)
+        else:
+            probs.append(predict_image(image, bundle, config, model=model).probabilities)
         predict_s += time.perf_counter() - t1
     timing = {
         "train_seconds": round(train_s, 2),
@@ -614,6 +625,9 @@ def parse_args(argv=None):
     ap.add_argument("--tag", default="", help="appended to the U-Net's method name in the rows")
     ap.add_argument("--device", default="cpu", help="U-Net device: cpu, cuda, auto, ...")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--sized", action="store_true",
+                    help="with a starter, scribbles: fine-tune and predict at the object size the "
+                         "starter learnt, as the API, the CLI and the docks do (issue 21)")
     ap.add_argument("--init", default="none",
                     help="U-Net start: none (from scratch, the earlier rows), auto, a starter, a file")
     ap.add_argument("--max-eval", type=int, default=None,
