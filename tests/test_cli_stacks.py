@@ -13,7 +13,7 @@ from napari_unet.cli import main
 
 SIDE = 64
 DIAMETER = "12"
-"""One object size for a stack and its planes alone (estimated, a stack's comes from its first
+"""One object size for a stack and its planes alone (estimated, a stack's comes from its middle
 plane and each plane alone would get its own); 12 px makes the starter resize every plane."""
 
 

@@ -135,3 +135,19 @@ def test_fine_tuning_a_starter_trains_at_the_size_it_learnt(starter):
     assert model.bundle.postprocess.object_size == 18.0, "the fine-tuned model keeps its size"
     seg = model.segment(image[0], progress=False)
     assert seg.labels.shape == (500, 500) and seg.estimated
+
+
+def test_a_stacks_size_is_measured_on_its_middle_plane(starter, monkeypatch):
+    """The first planes of a z-stack are often empty: the middle one is measured."""
+    bundle, model = starter
+    stack = np.zeros((5, 1, 64, 64), np.float32)
+    stack[2] = np.random.default_rng(3).random((1, 64, 64))
+    seen = []
+
+    def estimate(image, *args, **kwargs):
+        seen.append(np.asarray(image).copy())
+        return object_size.SizeEstimate(None)
+
+    monkeypatch.setattr(object_size, "estimate", estimate)
+    drain(segment(stack, bundle, CONFIG, model=model))
+    assert len(seen) == 1 and np.array_equal(seen[0], stack[2])

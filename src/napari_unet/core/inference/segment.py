@@ -159,7 +159,8 @@ def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None
 
 def _diameter(image, bundle, config, model) -> tuple[float | None, bool]:
     """The size of the objects in ``image`` (px), and whether it was estimated: as given in
-    ``config.diameter`` (0: none), else estimated on the first plane when the model knows
+    ``config.diameter`` (0: none), else estimated on the middle plane of a stack (the first
+    planes of a z-stack are often out of focus or empty) when the model knows
     its own object size."""
     from . import object_size
 
@@ -167,8 +168,9 @@ def _diameter(image, bundle, config, model) -> tuple[float | None, bool]:
         return (config.diameter or None), False
     if not bundle.postprocess.object_size:
         return None, False
-    first = image[(0,) * (len(image.shape) - 3)] if len(image.shape) > 3 else image
-    return object_size.estimate(first, bundle, model, config).diameter, True
+    lead = tuple(image.shape[:-3])
+    plane = image[tuple(n // 2 for n in lead)] if lead else image
+    return object_size.estimate(plane, bundle, model, config).diameter, True
 
 
 def _scaled_min_size(bundle, f: float):
