@@ -137,14 +137,20 @@ def remove_stale_temporaries(path: Path) -> None:
     rename (:func:`_is_stale`); only names this module makes for ``path`` are looked at."""
     now = time.time()
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        try:
-            if _is_stale(tmp, now):
-                if tmp.is_dir() and not tmp.is_symlink():
-                    shutil.rmtree(tmp, ignore_errors=True)
-                else:
-                    tmp.unlink()
-        except (OSError, ValueError, OverflowError):  # cleaning up never stops a write
-            pass
+        _remove_if_stale(tmp, now)
+
+
+def _remove_if_stale(tmp: Path, now: float) -> None:
+    """Remove the temporary file or folder ``tmp`` if :func:`_is_stale`; cleaning up never
+    stops a write, so errors are swallowed."""
+    try:
+        if _is_stale(tmp, now):
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink()
+    except (OSError, ValueError, OverflowError):
+        pass
 
 
 def remove_stale_temporaries_of(paths) -> None:
@@ -166,15 +172,7 @@ def remove_stale_temporaries_of(paths) -> None:
             if target not in names and not (match is None and any(
                     name.startswith(f".{n}.") for n in names)):
                 continue
-            tmp = folder / name
-            try:
-                if _is_stale(tmp, now):
-                    if tmp.is_dir() and not tmp.is_symlink():
-                        shutil.rmtree(tmp, ignore_errors=True)
-                    else:
-                        tmp.unlink()
-            except (OSError, ValueError, OverflowError):
-                pass
+            _remove_if_stale(folder / name, now)
 
 
 def temporary_beside(path: Path, directory: bool = False) -> Path:
