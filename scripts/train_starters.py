@@ -70,6 +70,17 @@ class Recipe:
     batch: int = 8
     lr: float = 1e-3
     exclude: dict[str, list[str]] = field(default_factory=dict)
+    select: str | None = None
+    """``"dark_on_bright"``: only the pools' colour images and grayscale ones with a bright
+    background (brightfield, stained tissue)."""
+    invert: bool = False
+    """Normalise inverted (``NormConfig.invert``): dark objects reach the network bright."""
+    init: str | None = None
+    """Start from this shipped starter's weights (a warm start) instead of random ones."""
+    stain_variants: int = 0
+    """Colour images: this many extra copies with their stains jittered in HED space."""
+    sized: bool = True
+    """Record the pool's median object diameter (``PostprocessConfig.object_size``)."""
 
 
 RECIPES = {
@@ -81,13 +92,39 @@ RECIPES = {
     "cells": Recipe(
         pools={"usiigaci": 1.0},
         description="whole cells in phase contrast",
-        patch=160,
+        patch=160, sized=False,
         # the authors' validation split is kept out, as a held-out check of this starter
         exclude={"usiigaci": ["set46", "set47", "set48", "set49", "set50"]},
     ),
 }
 # architecture comparison (same data as "nuclei", the current default network)
 RECIPES["nuclei_d3w16"] = Recipe(**{**RECIPES["nuclei"].__dict__, "depth": 3})
+RECIPES["stained"] = Recipe(
+    pools={"dsb2018_train": 1.0},
+    description="nuclei in stained tissue and brightfield: dark on a bright background",
+    select="dark_on_bright", invert=True, init="nuclei", stain_variants=6, lr=5e-4,
+)
+
+
+def dark_on_bright(rgba: np.ndarray) -> bool:
+    """A colour image, or a grayscale one whose median lies above the middle of its range."""
+    if rgba.ndim == 3 and rgba.shape[-1] in (3, 4):
+        rgb = rgba[..., :3]
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+            return True
+    gray = normalize(to_gray(rgba), NormConfig())
+    return float(np.median(gray)) > 0.5
+
+
+def stain_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``(H, W, 3)`` colour image with each stain (haematoxylin, eosin, DAB) scaled by
+    0.7-1.3 and shifted by up to 0.2 of its spread (Tellez et al. 2018's HED augmentation)."""
+    from skimage.color import hed2rgb, rgb2hed
+
+    hed = rgb2hed(np.clip(rgb.astype(np.float64) / 255.0, 0, 1))
+    spread = hed.reshape(-1, 3).std(axis=0)
+    hed = hed * rng.uniform(0.7, 1.3, 3) + rng.uniform(-0.2, 0.2, 3) * spread
+    return np.clip(hed2rgb(hed) * 255.0, 0, 255).astype(np.float32)
 
 
 def pool_files(name: str, exclude=()) -> list[tuple[Path, Path]]:
@@ -105,24 +142,41 @@ def pool_files(name: str, exclude=()) -> list[tuple[Path, Path]]:
 class Pool:
     """Normalised grayscale images, object ids and weight maps, sampled as training windows."""
 
-    def __init__(self, recipe: Recipe, window: int, generator: torch.Generator, log):
+    def __init__(self, recipe: Recipe, window: int, generator: torch.Generator, log,
+                 seed: int = 0):
         self.window = window
         self.generator = generator
         self.images, self.ids, self.weights, self.share = [], [], [], []
-        norm = NormConfig()  # per image, 1 - 99.8 %
+        norm = NormConfig(invert=recipe.invert)  # per image, 1 - 99.8 %
+        rng = np.random.default_rng(seed + 1)
         t0 = time.perf_counter()
         for name, share in recipe.pools.items():
             files = pool_files(name, recipe.exclude.get(name, []))
+            kept, start = 0, len(self.share)
             for image_path, labels_path in files:
-                gray = to_gray(read_image(image_path))
+                raw = read_image(image_path)
+                if recipe.select == "dark_on_bright" and not dark_on_bright(raw):
+                    continue
+                kept += 1
                 ids = read_image(labels_path).astype(np.int32)
+                gray = to_gray(raw)
                 if ids.shape != gray.shape[-2:]:
                     raise ValueError(f"{labels_path}: shape {ids.shape} != {gray.shape}")
-                self.images.append(normalize(gray, norm).astype(np.float32))
-                self.ids.append(ids)
-                self.weights.append(border_weight(ids, 10.0, 5.0))
-                self.share.append(share / len(files))
-            log(f"pool {name}: {len(files)} images ({time.perf_counter() - t0:.0f} s)")
+                versions = [gray]
+                if recipe.stain_variants and raw.ndim == 3 and gray.shape[0] == 1 and \
+                        not np.array_equal(raw[..., 0], raw[..., 1]):
+                    versions += [to_gray(stain_jitter(raw[..., :3], rng))
+                                 for _ in range(recipe.stain_variants)]
+                weight = border_weight(ids, 10.0, 5.0)
+                for version in versions:  # the image's share is split among its versions
+                    self.images.append(normalize(version, norm).astype(np.float32))
+                    self.ids.append(ids)
+                    self.weights.append(weight)
+                    self.share.append(share / len(versions))
+            for i in range(start, len(self.share)):
+                self.share[i] /= max(1, kept)
+            log(f"pool {name}: {kept} of {len(files)} images, {len(self.images)} versions "
+                f"({time.perf_counter() - t0:.0f} s)")
         self.share = np.asarray(self.share) / np.sum(self.share)
         ids = np.concatenate([i.ravel() for i in self.ids])
         counts = np.bincount((ids > 0).astype(np.int64), minlength=2)
@@ -166,7 +220,19 @@ def classes_from_ids(ids: torch.Tensor) -> torch.Tensor:
     return target
 
 
-def train(name: str, minutes: float, out: Path, threads: int, seed: int, log) -> Path:
+def median_diameter(ids_list) -> float:
+    """The median over images of the median equivalent diameter of their objects (px)."""
+    per_image = []
+    for ids in ids_list:
+        sizes = np.bincount(ids.ravel())[1:]
+        sizes = sizes[sizes > 0]
+        if sizes.size:
+            per_image.append(float(np.median(np.sqrt(4 * sizes / np.pi))))
+    return round(float(np.median(per_image)), 1) if per_image else 0.0
+
+
+def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
+          resume: bool = False) -> Path:
     recipe = RECIPES[name]
     torch.set_num_threads(threads)
     device = resolve_device("cpu")
@@ -179,9 +245,22 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log) ->
     model_config = ModelConfig(in_channels=1, n_classes=3, depth=recipe.depth,
                                base_width=recipe.width)
     model = UNet(model_config).to(device, memory_format=torch.channels_last)
+    path = out / f"{name}.unet"
+    start = path if resume and path.is_file() else None
+    if start is None and recipe.init:
+        from napari_unet.core.files.starters import starter_path
+
+        start = starter_path(recipe.init)
+    if start is not None:
+        from napari_unet.core.files.bundle import load_bundle
+
+        model.load_state_dict(load_bundle(start).state_dict)
+        log(f"starting from the weights of {start}")
     ctx = int(math.ceil(3 * params.elastic_sigma))
     window = int(math.ceil(recipe.patch * params.max_zoom)) + 2 * ctx
-    pool = Pool(recipe, window, generator, log)
+    pool = Pool(recipe, window, generator, log, seed)
+    diameter = median_diameter(pool.ids)
+    log(f"objects: median diameter {diameter} px")
     class_weight = torch.tensor([1.0, 1.0, 2.0])  # borders are thin: weigh them more
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=1e-4)
     amp = autocast_dtype(device)
@@ -189,23 +268,25 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log) ->
     t0 = time.perf_counter()
     step, running, seen = 0, 0.0, 0
     last_log = last_save = t0
-    path = out / f"{name}.unet"
 
     def save(final: bool):
         elapsed = time.perf_counter() - t0
         bundle = Bundle(
             model_config=model_config,
-            norm=NormConfig(),
+            norm=NormConfig(invert=recipe.invert),
             state_dict={k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
             class_names=list(INSTANCE_CLASSES),
             train_config=TrainConfig(mode="instance", seed=seed).to_dict(),
-            postprocess=PostprocessConfig(),
+            postprocess=PostprocessConfig(object_size=diameter if recipe.sized else None),
             info={"steps": step, "seconds": round(elapsed, 1), "device": f"cpu ({threads} threads)",
                   "starter": name, "patch": [recipe.patch, recipe.patch],
                   "pretraining": {"pools": recipe.pools, "exclude": recipe.exclude,
                                   "images": len(pool.images), "objects": pool.objects,
                                   "batch": recipe.batch, "lr": recipe.lr, "seed": seed,
-                                  "augment": params.__dict__, "final": final}},
+                                  "augment": params.__dict__, "final": final,
+                                  "init": str(start) if start else None,
+                                  "select": recipe.select, "invert": recipe.invert,
+                                  "stain_variants": recipe.stain_variants}},
         )
         save_bundle(bundle, path)
 
@@ -401,6 +482,8 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=50.0, help="budget per starter")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from <out>/<name>.unet when it is there (a new budget)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "starters")
     ap.add_argument("--finalize", action="store_true",
                     help="tune post-processing, write the card, copy into the package")
@@ -419,7 +502,7 @@ def main(argv=None) -> int:
         if args.finalize:
             finalize(name, args.out, args.scores, log, args.cards_only)
         else:
-            train(name, args.minutes, args.out, args.threads, args.seed, log)
+            train(name, args.minutes, args.out, args.threads, args.seed, log, args.resume)
     return 0
 
 

@@ -142,6 +142,10 @@ class NormConfig(_DictMixin):
     images of another brightness); ``mode="fixed"`` uses the ``low``/``high`` values measured
     on the training images. Both are stored with the model, so prediction normalises exactly
     as training did.
+
+    ``invert``: ``(high - x) / (high - low)`` instead, so dark objects on a bright background
+    (stained tissue, brightfield) reach the network as bright objects on a dark one, as in
+    fluorescence (the ``stained`` starter). Files without it are not inverted.
     """
 
     mode: Literal["per_image", "fixed"] = "per_image"
@@ -149,6 +153,7 @@ class NormConfig(_DictMixin):
     high_percentile: float = 99.8
     low: list[float] = field(default_factory=list)
     high: list[float] = field(default_factory=list)
+    invert: bool = False
 
     def __post_init__(self):
         if self.mode not in ("per_image", "fixed"):

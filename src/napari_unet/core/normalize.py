@@ -69,23 +69,27 @@ def fit_normalization(images, norm: NormConfig | None = None) -> NormConfig:
 
 
 def stats_for(image, norm: NormConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The ``(low, high)`` per channel to use for ``image`` under ``norm``."""
+    """The ``(low, high)`` per channel to use for ``image`` under ``norm``; swapped when
+    ``norm.invert``, so that :func:`apply` maps ``high`` to 0 and ``low`` to 1."""
     if norm.mode == "fixed":
         if len(norm.low) != image.shape[0]:
             raise ValueError("the stored normalisation has another number of channels")
-        return np.asarray(norm.low, np.float64), np.asarray(norm.high, np.float64)
-    return percentiles(image, norm.low_percentile, norm.high_percentile)
+        low, high = np.asarray(norm.low, np.float64), np.asarray(norm.high, np.float64)
+    else:
+        low, high = percentiles(image, norm.low_percentile, norm.high_percentile)
+    return (high, low) if getattr(norm, "invert", False) else (low, high)
 
 
 def apply(image, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """``(x - low) / (high - low)`` per channel, as float32 (computed in float64 for float64
-    pixels), clipped to +-:data:`LIMIT`; constant channels (high == low) map to 0."""
+    pixels), clipped to +-:data:`LIMIT`; constant channels (high == low) map to 0. ``low``
+    above ``high`` (:attr:`NormConfig.invert`) inverts the channel."""
     work = _work_dtype(image)
     x = np.asarray(image, dtype=work)
     low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         span = high - low
-        scale = np.where(np.isfinite(span) & (span > 0), span, 1.0)
+        scale = np.where(np.isfinite(span) & (span != 0), span, 1.0)
         y = (x - low.astype(work)[:, None, None]) / scale.astype(work)[:, None, None]
     np.clip(y, -LIMIT, LIMIT, out=y, where=np.isfinite(y))
     return y.astype(np.float32, copy=False)
