@@ -163,3 +163,116 @@ def test_instance_mode_holds_out_whole_objects_with_a_ring_of_background(nuclei_
     records = []
     drain(trainer.steps(), records.append)
     assert records[-1].validation is not None
+
+
+def test_object_ious_of_perfect_split_and_missing_objects():
+    from napari_unet.core.training.validation import object_ious
+
+    truth = np.zeros((10, 20), int)
+    truth[2:8, 2:8] = 1  # found whole
+    truth[2:8, 11:19] = 2  # split in two halves
+    truth[0, 0] = 0
+    predicted = np.zeros_like(truth)
+    predicted[2:8, 2:8] = 5
+    predicted[2:8, 11:15] = 6
+    predicted[2:8, 15:19] = 7
+    assert object_ious(truth, predicted) == pytest.approx([1.0, 0.5])
+    assert object_ious(truth, np.zeros_like(truth)) == [0.0, 0.0]
+
+
+def _probabilities(ids: np.ndarray) -> np.ndarray:
+    """(3, H, W) background / interior / border probabilities that give ``ids`` back."""
+    from skimage.segmentation import find_boundaries
+
+    border = find_boundaries(ids, mode="inner") & (ids > 0)
+    p = np.zeros((3,) + ids.shape, np.float32)
+    p[0] = ids == 0
+    p[1] = (ids > 0) & ~border
+    p[2] = border
+    return p
+
+
+def test_with_whole_objects_a_split_object_scores_low_though_its_pixels_are_right(monkeypatch):
+    """The guard's score matches held-out objects: a model that cuts a held-out nucleus in
+    two keeps almost every pixel's class right (the pixel score stays high) but scores as a
+    poor object (issue 21, item 5)."""
+    from napari_unet.core import inference
+    from napari_unet.core.config import PostprocessConfig
+    from napari_unet.core.training.targets import instance_target
+    from napari_unet.core.training.validation import Holdout, Validator
+
+    ids = np.zeros((48, 48), np.int32)
+    ids[8:40, 8:40] = 1
+    ids[4:10, 42:47] = 2
+    split = ids.copy()
+    split[8:40, 24:40] = 3  # the right half is another object
+    held = np.zeros(ids.shape, bool)
+    held[6:42, 6:42] = True
+    target = instance_target(ids, np.ones(ids.shape, bool))
+    image = np.zeros((1, 48, 48), np.float32)
+
+    class Fake:
+        probabilities = _probabilities(split)
+        labels = probabilities.argmax(0) + 1
+
+    monkeypatch.setattr(inference.predict, "predict_normalized", lambda *a, **k: Fake)
+    post = PostprocessConfig(threshold=0.5, seed_threshold=0.5, min_size=1)
+    holdout = Holdout([held])
+    by_pixels = Validator([image], [target], holdout, 3, 100)  # as before: classes' IoU
+    by_objects = Validator([image], [target], holdout, 3, 100, objects=[ids], postprocess=post)
+    assert by_objects.objects == 1
+    assert by_pixels.score(None) > 0.8
+    assert by_objects.score(None) == pytest.approx(0.5, abs=0.05)
+
+
+def test_with_whole_objects_painted_the_trainer_scores_held_out_objects(nuclei_case):
+    image, truth, _ = nuclei_case
+    objects = np.where(np.isin(truth, np.unique(truth)[1:9]), truth, 0).astype(np.uint16)
+    trainer = Trainer([image], [objects], model=TINY,
+                      config=TrainConfig(steps=2, seconds=None, batch_size=2, patch_size=32,
+                                         mode="instance", validation_every=0))
+    assert trainer.validator.postprocess is not None
+    assert trainer.validator.objects >= 1
+
+
+def test_the_guard_keeps_the_starter_when_fine_tuning_spoils_the_held_out_objects(nuclei_case):
+    from napari_unet.core.files.starters import load_starter
+
+    image, truth, _ = nuclei_case
+    objects = np.where(np.isin(truth, np.unique(truth)[1:9]), truth, 0).astype(np.uint16)
+    starter = load_starter("nuclei")
+    sabotage = TrainConfig(steps=6, seconds=None, batch_size=4, patch_size=32, mode="instance",
+                           learning_rate=0.9, augment=False)  # a huge step size ruins it
+    trainer = Trainer([image], [objects], config=sabotage, init=starter)
+    assert trainer.validator.postprocess is not None  # scored as objects
+    bundle = drain(trainer.steps())
+    assert trainer.kept_start
+    for k, v in starter.state_dict.items():
+        assert torch.equal(bundle.state_dict[k], v), k
+
+
+def test_split_thresholds_are_fitted_to_the_painted_objects(monkeypatch):
+    """Two touching painted nuclei whose interiors join at P = 0.6 but not at 0.8: the
+    thresholds fitted on them cut them apart (issue 21, item 6)."""
+    from napari_unet.core import inference
+    from napari_unet.core.config import PostprocessConfig
+    from napari_unet.core.training.targets import instance_target
+    from napari_unet.core.training.validation import Validator, all_objects
+
+    ids = np.zeros((40, 60), np.int32)
+    ids[10:30, 8:30] = 1
+    ids[10:30, 30:52] = 2
+    p = _probabilities(ids)
+    p[1, 12:28, 29:31], p[2, 12:28, 29:31], p[0, 12:28, 29:31] = 0.65, 0.35, 0.0  # a weak neck
+
+    class Fake:
+        probabilities = p
+
+    monkeypatch.setattr(inference.predict, "predict_normalized", lambda *a, **k: Fake)
+    post = PostprocessConfig(threshold=0.5, seed_threshold=0.5, min_size=1)
+    target = instance_target(ids, np.ones(ids.shape, bool))
+    scorer = Validator([np.zeros((1, 40, 60), np.float32)], [target], all_objects([ids]), 3,
+                       100, objects=[ids], postprocess=post)
+    chosen, before, after = scorer.tune(None)
+    assert before == pytest.approx(0.5, abs=0.05)  # one object for two
+    assert chosen.seed_threshold > 0.65 and after > 0.9

@@ -39,7 +39,7 @@ from ..progress import Progress
 from .losses import masked_cross_entropy, starter_kl
 from .sampling import PatchSampler
 from .selfsup import SelfSupervised, denoise_head, denoise_loss, joint_forward, take_over
-from .validation import Validator, choose_holdout
+from .validation import MIN_OBJECTS, Validator, all_objects, choose_holdout
 from .targets import (
     IGNORE,
     INSTANCE_CLASSES,
@@ -371,9 +371,21 @@ class Trainer:
             lab, self.config.validation_fraction, instance, regions if instance else None,
             seed=seed or 0,
         )
+        objects = instance and self.groups is None and n_classes == len(INSTANCE_CLASSES)
+        self._objects = None
+        """Whole objects painted: every one with its ring, to fit the post-processing's
+        thresholds to them once training is over (:meth:`_fit_splitting`)."""
+        if objects and sum(len(np.unique(l)) - 1 for l in lab) >= MIN_OBJECTS:
+            self._objects = Validator(normalized, targets, all_objects(lab, regions), n_classes,
+                                      self.model.receptive_radius,
+                                      objects=[np.asarray(l) for l in lab],
+                                      postprocess=self.postprocess)
         self.validator = (
             Validator(normalized, targets, holdout, n_classes, self.model.receptive_radius,
-                      groups=self.groups)
+                      groups=self.groups,
+                      # whole objects painted: held-out objects are scored as objects
+                      objects=[np.asarray(l) for l in lab] if objects else None,
+                      postprocess=self.postprocess)
             if holdout is not None
             else None
         )
@@ -554,8 +566,25 @@ class Trainer:
             self.elapsed = time.perf_counter() - start
             if not failed:  # also when abandoned (Stop): the best model is kept
                 self._keep_best()
+                self._fit_splitting()
             self.model.eval()
         return self.bundle()
+
+    def _fit_splitting(self) -> None:
+        """Whole objects painted: choose the foreground and seed thresholds (how readily
+        touching objects are cut apart) that best reproduce the painted objects, and say so
+        in :attr:`note` when they change (issue 21, item 6)."""
+        if self._objects is None or self.step == 0:
+            return
+        self._objects.postprocess = self.postprocess
+        post, before, after = self._objects.tune(self.model, amp=self.config.amp)
+        self.model.eval()
+        if post != self.postprocess:
+            self.postprocess = post
+            message = (f"object settings fitted to your painted objects (foreground threshold "
+                       f"{post.threshold:.1f}, split threshold {post.seed_threshold:.1f}: "
+                       f"match {before:.2f} -> {after:.2f})")
+            self.note = f"{self.note}; {message}" if self.note else message
 
     def _after_out_of_memory(self, error: Exception) -> str:
         """Halve the batch after an out-of-memory error; re-raise anything else, or when the

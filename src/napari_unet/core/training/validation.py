@@ -14,10 +14,14 @@ When it is off (:func:`choose_holdout` returns None)
     least half of a class's pixels for training. Every class keeps at least one stroke.
 
 Held-out pixels are set to IGNORE in the training targets, so they never reach the loss.
-The score is the mean over classes of the intersection over union on held-out pixels,
-computed on crops around them only (every held-out stroke's box plus the network's
-receptive field, which makes the crop's prediction equal the whole image's there), so it
-costs little even on a large image.
+The score is the mean over classes of the intersection over union on held-out pixels; with
+whole objects painted (instance mode) it is the held-out *objects'* match instead: the
+objects predicted on the crop (the model's own post-processing) are matched to each held-out
+object, and the score is the mean over held-out objects of the best intersection over union
+(within the object and its ring), so a split, merged, shrunk or missing object scores low
+even when most of its pixels have the right class. Both are computed on crops around them
+only (every held-out stroke's box plus the network's receptive field, which makes the crop's
+prediction equal the whole image's there), so it costs little even on a large image.
 """
 
 from __future__ import annotations
@@ -35,6 +39,23 @@ MIN_OBJECTS = 3
 """Instance mode: at least this many painted objects."""
 RING = 2
 """Instance mode: px of background around a held-out object that are held out with it."""
+SPLIT_GRID = [(t, s) for t in (0.4, 0.5, 0.6) for s in (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
+"""(foreground threshold, seed threshold) pairs tried by :meth:`Validator.tune`."""
+TUNE_MARGIN = 0.01
+"""Thresholds tuned on painted objects replace the model's only if they score this much
+better (mean best IoU): a tie keeps what the starter's thresholds were chosen on."""
+
+
+def all_objects(labels, regions=None) -> Holdout:
+    """Every painted object with its ring of background, as one :class:`Holdout` (to tune
+    the post-processing on the painted objects once training is over)."""
+    masks = []
+    for i, lab in enumerate(labels):
+        objects = lab > 0
+        ring = ndi.binary_dilation(objects, iterations=RING) & (lab == 0)
+        region = regions[i] if regions is not None and regions[i] is not None else True
+        masks.append((objects | ring) & region)
+    return Holdout(masks)
 
 
 @dataclass
@@ -150,12 +171,17 @@ class Validator:
     """
 
     def __init__(self, images, targets, holdout: Holdout, n_classes: int, context: int,
-                 groups=None):
+                 groups=None, objects=None, postprocess=None):
         self.n_classes = n_classes
         self.groups = groups
         """Target class j is the network's classes ``groups[j]`` summed (None: one each)."""
+        self.postprocess = postprocess if objects is not None else None
+        """With ``objects`` (the painted object ids per image): a
+        :class:`~napari_unet.core.config.PostprocessConfig`, and the score matches objects."""
         self.crops = []  # (normalised image crop, its target: one held-out stroke, else IGNORE)
-        for img, tgt, m in zip(images, targets, holdout.masks):
+        self.ids = []  # objects: the held-out object ids of each crop (0 elsewhere)
+        objects = objects if objects is not None else [None] * len(images)
+        for img, tgt, m, lab in zip(images, targets, holdout.masks, objects):
             if m is None or not m.any():
                 continue
             h, w = m.shape
@@ -165,9 +191,13 @@ class Validator:
                     continue
                 y0, y1 = max(0, box[0].start - context), min(h, box[0].stop + context)
                 x0, x1 = max(0, box[1].start - context), min(w, box[1].stop + context)
-                held = np.where(strokes[y0:y1, x0:x1] == j, tgt[y0:y1, x0:x1], IGNORE)
+                inside = strokes[y0:y1, x0:x1] == j
+                held = np.where(inside, tgt[y0:y1, x0:x1], IGNORE)
                 self.crops.append((np.ascontiguousarray(img[:, y0:y1, x0:x1]), held))
+                if lab is not None:
+                    self.ids.append(np.where(inside, lab[y0:y1, x0:x1], 0))
         self.pixels = holdout.pixels
+        self.objects = int(sum(len(np.unique(i)) - 1 for i in self.ids))
 
     def score(self, model, amp: bool = True) -> float:
         """Mean IoU of ``model`` on the held-out pixels (leaves the model in eval mode)."""
@@ -175,6 +205,8 @@ class Validator:
         from ..inference.predict import predict_normalized
 
         config = PredictConfig(amp=amp, tile_size=512)  # the model's own device
+        if self.postprocess is not None:
+            return self._object_score(model, config)
         preds, tgts = [], []
         for crop, held in self.crops:
             p = predict_normalized(crop, model, config, probabilities=self.groups is not None)
@@ -185,3 +217,60 @@ class Validator:
                 preds.append(merged.argmax(0).ravel())
             tgts.append(held.ravel())
         return mean_iou(np.concatenate(preds), np.concatenate(tgts), self.n_classes)
+
+    def _object_score(self, model, config) -> float:
+        """Mean over held-out objects of the best IoU with an object predicted on the crop,
+        both cut to the held-out pixels (the object and its ring)."""
+        return self._objects_under(self._probabilities(model, config), self.postprocess)
+
+    def _probabilities(self, model, config) -> list[np.ndarray]:
+        from ..inference.predict import predict_normalized
+
+        return [predict_normalized(crop, model, config, probabilities=True).probabilities
+                for crop, _ in self.crops]
+
+    def _objects_under(self, probabilities, postprocess) -> float:
+        from ..inference.postprocess import to_instances
+
+        best = []
+        for p, (_, held), ids in zip(probabilities, self.crops, self.ids):
+            predicted = to_instances(p, "instance", postprocess)
+            best += object_ious(ids, np.where(held != IGNORE, predicted, 0))
+        return float(np.mean(best)) if best else float("nan")
+
+    def tune(self, model, amp: bool = True):
+        """The post-processing thresholds that best cut these objects apart (whole objects
+        painted): the crops are predicted once, then every :data:`SPLIT_GRID` pair of
+        foreground and seed thresholds is scored. Returns ``(postprocess, before, after)``;
+        the current thresholds stay unless others score :data:`TUNE_MARGIN` better."""
+        from dataclasses import replace
+
+        from ..config import PredictConfig
+
+        probabilities = self._probabilities(model, PredictConfig(amp=amp, tile_size=512))
+        chosen = self.postprocess
+        before = best = self._objects_under(probabilities, chosen)
+        for threshold, seed in SPLIT_GRID:
+            candidate = replace(self.postprocess, threshold=threshold, seed_threshold=seed)
+            score = self._objects_under(probabilities, candidate)
+            if score > best + TUNE_MARGIN:
+                chosen, best = candidate, score
+        return chosen, before, best
+
+
+def object_ious(truth: np.ndarray, predicted: np.ndarray) -> list[float]:
+    """For every object of ``truth``, its best intersection over union with an object of
+    ``predicted`` (0 where none overlaps it)."""
+    out = []
+    t, p = truth.ravel(), predicted.ravel().astype(np.int64)
+    sizes = np.bincount(p)
+    for v in np.unique(t[t > 0]):
+        mine = t == v
+        overlap = np.bincount(p[mine & (p > 0)], minlength=len(sizes))
+        hit = np.flatnonzero(overlap)
+        if hit.size == 0:
+            out.append(0.0)
+            continue
+        iou = overlap[hit] / (int(mine.sum()) + sizes[hit] - overlap[hit])
+        out.append(float(iou.max()))
+    return out
