@@ -53,7 +53,7 @@ from napari_unet.core.normalize import normalize  # noqa: E402
 from napari_unet.core.training.targets import IGNORE, INSTANCE_CLASSES, border_weight  # noqa: E402
 from napari_unet.core.training.losses import masked_cross_entropy  # noqa: E402
 from napari_unet.core.training.train import seeded_generator  # noqa: E402
-from napari_unet.core.grayscale import to_gray  # noqa: E402
+from napari_unet.core.grayscale import dark_on_bright, to_gray  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -104,16 +104,6 @@ RECIPES["stained"] = Recipe(
     description="nuclei in stained tissue and brightfield: dark on a bright background",
     select="dark_on_bright", invert=True, init="nuclei", stain_variants=6, lr=5e-4,
 )
-
-
-def dark_on_bright(rgba: np.ndarray) -> bool:
-    """A colour image, or a grayscale one whose median lies above the middle of its range."""
-    if rgba.ndim == 3 and rgba.shape[-1] in (3, 4):
-        rgb = rgba[..., :3]
-        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
-            return True
-    gray = normalize(to_gray(rgba), NormConfig())
-    return float(np.median(gray)) > 0.5
 
 
 def stain_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -130,3 +130,25 @@ def test_a_colour_image_trains_a_grayscale_starter_on_its_luminance(
     bundle = session_for(viewer).bundle
     assert bundle.model_config.in_channels == 1 and bundle.info["started_from"] == "starter fake"
     assert len(_ids(viewer.layers["colour prediction"].data)) > 0  # predicted after training
+
+
+def test_the_starter_menu_offers_first_the_starter_for_the_image_in_view(
+    fake_starter_dir, tmp_path, monkeypatch, viewer, predict_widget
+):
+    import shutil
+
+    from napari_unet.core.files import starters
+
+    for name in ("nuclei", "stained"):
+        shutil.copy(fake_starter_dir / "fake.unet", tmp_path / f"{name}.unet")
+    monkeypatch.setattr(starters, "STARTERS_DIR", tmp_path)
+    rgb = np.full((64, 64, 3), (232, 190, 212), np.uint8)
+    rgb[20:40, 20:40] = (92, 60, 140)
+    viewer.add_image(rgb, name="tissue", rgb=True)
+    menu = predict_widget.models.starter_button.menu()
+    menu.aboutToShow.emit()
+    first = menu.actions()[0]
+    assert "suggested for 'tissue'" in first.text()
+    first.trigger()
+    assert session_for(viewer).bundle is not None
+    assert len(menu.actions()) == 2 and "suggested" not in menu.actions()[1].text()

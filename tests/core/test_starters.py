@@ -221,3 +221,29 @@ def test_new_painting_on_the_same_image_reuses_the_starters_predictions(use_fake
     assert calls == []
     trainer.set_labels([image[:, ::-1].copy()], [more[::-1].copy()])  # another image: predicted
     assert calls == [1]
+
+
+def _stained(seed=0):
+    """A small H&E-like colour image: purple nuclei on a pink background."""
+    from napari_unet.synthetic import nuclei
+
+    _, truth = nuclei((96, 96), n=8, seed=seed)
+    rgb = np.empty((96, 96, 3), np.uint8)
+    rgb[:] = (232, 190, 212)
+    rgb[truth > 0] = (92, 60, 140)
+    return rgb
+
+
+def test_with_no_painting_a_colour_or_brightfield_image_is_offered_the_stained_starter(
+        monkeypatch):
+    from napari_unet.core.files import starters
+    from napari_unet.synthetic import nuclei
+
+    monkeypatch.setattr(starters, "starter_names", lambda: ["cells", "nuclei", "stained"])
+    fluorescence, _ = nuclei((96, 96), n=8, seed=1)
+    assert starters.suggest_starter(_stained()) == "stained"
+    assert starters.suggest_starter(fluorescence.max() - fluorescence) == "stained"  # brightfield
+    assert starters.suggest_starter(fluorescence) == "nuclei"
+    assert starters.suggest_starter(np.repeat(fluorescence[..., None], 3, -1)) == "nuclei"
+    monkeypatch.setattr(starters, "starter_names", lambda: ["nuclei"])
+    assert starters.suggest_starter(_stained()) is None  # not installed: nothing suggested

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
     QFileDialog,
@@ -182,7 +184,11 @@ class ModelPanel(QWidget):
         menu = self.starter_button.menu()
         menu.clear()
         found = installed_starters()
+        layer, suggested = suggestion(self.viewer)
+        found.sort(key=lambda f: f[0] != suggested)  # the one for the image in view first
         for name, title, card in found:
+            if name == suggested:
+                title = f"{title} (suggested for '{layer.name}')"
             action = menu.addAction(title)
             action.setToolTip(card)
             action.triggered.connect(lambda _=False, n=name: self.load_starter(n))
@@ -222,3 +228,26 @@ class ModelPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Load U-Net model", "", FILE_FILTER)
         if path:
             self.load(path)
+
+
+def suggestion(viewer):
+    """``(image layer, starter name)``: the starter suggested for the selected image (else
+    the top visible one), from a plane of it; ``(None, None)`` when there is none."""
+    from napari.layers import Image
+
+    active = viewer.layers.selection.active
+    images = [active] if isinstance(active, Image) else \
+        [lay for lay in reversed(viewer.layers) if isinstance(lay, Image) and lay.visible]
+    if not images:
+        return None, None
+    layer = images[0]
+    try:
+        from napari_unet.core.files.starters import suggest_starter
+
+        data = layer.data[-1] if layer.multiscale else layer.data
+        keep = 3 if layer.rgb else 2
+        while data.ndim > keep:
+            data = data[data.shape[0] // 2]
+        return layer, suggest_starter(np.asarray(data))
+    except (ValueError, TypeError, IndexError):  # a plane it cannot read: no suggestion
+        return layer, None

@@ -69,3 +69,20 @@ def for_model(image, bundle):
     if image.shape[0] in (3, 4) and takes_luminance(bundle):
         return LumaView(image)
     return image
+
+
+def dark_on_bright(image) -> bool:
+    """Whether ``image`` (2-D, or channels-last RGB(A)) shows dark objects on a bright
+    background, as stained tissue and brightfield do: a colour image (channels differ), or a
+    grayscale one whose median lies above the middle of its 1-99.8 % range. Fluorescence
+    (bright objects on a dark background) is not."""
+    from .config import NormConfig
+    from .normalize import normalize
+
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[-1] in (3, 4):
+        rgb = a[..., :3]
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+            return True
+    gray = normalize(to_gray(a), NormConfig())
+    return float(np.median(gray)) > 0.5

@@ -97,6 +97,22 @@ def genuine_starter(bundle: Bundle) -> str | None:
     return name if same else None
 
 
+FOR_DARK_ON_BRIGHT = "stained"
+"""The starter for dark objects on a bright background (stained tissue, brightfield)."""
+FOR_BRIGHT_ON_DARK = "nuclei"
+
+
+def suggest_starter(image) -> str | None:
+    """The starter to try first on ``image`` (2-D or channels-last colour) with no painting:
+    :data:`FOR_DARK_ON_BRIGHT` for stained tissue and brightfield
+    (:func:`~napari_unet.core.grayscale.dark_on_bright`), else :data:`FOR_BRIGHT_ON_DARK`;
+    None if that one is not installed. With painting, :func:`choose_start` scores them all."""
+    from ..grayscale import dark_on_bright
+
+    name = FOR_DARK_ON_BRIGHT if dark_on_bright(image) else FOR_BRIGHT_ON_DARK
+    return name if is_starter(name) else None
+
+
 def card_text(bundle: Bundle) -> str:
     """The model card of a starter as plain text (Markdown); a short summary otherwise."""
     card = bundle.info.get("card")
