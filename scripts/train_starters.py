@@ -222,8 +222,10 @@ def median_diameter(ids_list) -> float:
 
 
 def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
-          resume: bool = False) -> Path:
+          resume: bool = False, lr: float | None = None) -> Path:
     recipe = RECIPES[name]
+    if lr is not None:
+        recipe = Recipe(**{**recipe.__dict__, "lr": lr})
     torch.set_num_threads(threads)
     device = resolve_device("cpu")
     generator = seeded_generator(seed)
@@ -236,7 +238,11 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
                                base_width=recipe.width)
     model = UNet(model_config).to(device, memory_format=torch.channels_last)
     path = out / f"{name}.unet"
-    start = path if resume and path.is_file() else None
+    start = None
+    if resume:  # the run's last checkpoint, else the shipped starter of that name
+        from napari_unet.core.files.starters import is_starter, starter_path
+
+        start = path if path.is_file() else starter_path(name) if is_starter(name) else None
     if start is None and recipe.init:
         from napari_unet.core.files.starters import starter_path
 
@@ -244,8 +250,12 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
     if start is not None:
         from napari_unet.core.files.bundle import load_bundle
 
-        model.load_state_dict(load_bundle(start).state_dict)
+        loaded = load_bundle(start)
+        model.load_state_dict(loaded.state_dict)
         log(f"starting from the weights of {start}")
+    # a resumed run adds up with the one it continues (steps, minutes), a warm start does not
+    prior = {k: loaded.info.get(k, 0) for k in ("steps", "seconds")} if resume and start \
+        else {"steps": 0, "seconds": 0.0}
     ctx = int(math.ceil(3 * params.elastic_sigma))
     window = int(math.ceil(recipe.patch * params.max_zoom)) + 2 * ctx
     pool = Pool(recipe, window, generator, log, seed)
@@ -268,13 +278,15 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
             class_names=list(INSTANCE_CLASSES),
             train_config=TrainConfig(mode="instance", seed=seed).to_dict(),
             postprocess=PostprocessConfig(object_size=diameter if recipe.sized else None),
-            info={"steps": step, "seconds": round(elapsed, 1), "device": f"cpu ({threads} threads)",
+            info={"steps": step + int(prior["steps"]),
+                  "seconds": round(elapsed + float(prior["seconds"]), 1), "device": f"cpu ({threads} threads)",
                   "starter": name, "patch": [recipe.patch, recipe.patch],
                   "pretraining": {"pools": recipe.pools, "exclude": recipe.exclude,
                                   "images": len(pool.images), "objects": pool.objects,
                                   "batch": recipe.batch, "lr": recipe.lr, "seed": seed,
                                   "augment": params.__dict__, "final": final,
-                                  "init": str(start) if start else None,
+                                  "init": Path(start).name if start else None,
+                                  "resumed": bool(resume and start), "prior": prior,
                                   "select": recipe.select, "invert": recipe.invert,
                                   "stain_variants": recipe.stain_variants}},
         )
@@ -335,9 +347,14 @@ CARD_DATA = {
 }
 TITLES = {
     "nuclei": "Nuclei (fluorescence; also brightfield and stained tissue, weaker)",
+    "stained": "Nuclei in stained tissue and brightfield (dark on a bright background)",
     "cells": "Whole cells in phase contrast",
 }
 NOT_FOR = {
+    "stained": "fluorescence (bright objects on a dark background: use 'nuclei'), whole "
+               "cells, electron microscopy, 3-D volumes (it works plane by plane); it saw 123 "
+               "training images (107 colour crops of 256 x 320 px and 16 grayscale brightfield "
+               "fields), so expect to fine-tune it on your stain",
     "nuclei": "whole cells or cytoplasm, electron microscopy, organelles, 3-D volumes "
               "(it works plane by plane), nuclei much larger than about 80 px or smaller than "
               "about 6 px across at the image's scale (smaller objects are dropped); stained tissue and brightfield are weaker "
@@ -357,6 +374,8 @@ def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 80, seed: int 
 
     rng = np.random.default_rng(seed)
     files = [f for name in recipe.pools for f in pool_files(name, recipe.exclude.get(name, []))]
+    if recipe.select == "dark_on_bright":
+        files = [f for f in files if dark_on_bright(read_image(f[0]))]
     pick = rng.choice(len(files), size=min(n_images, len(files)), replace=False)
     model = bundle.build_model("cpu")
     probs, truths = [], []
@@ -396,6 +415,15 @@ def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
               "for grayscale images (colour images are used as their luminance).".format(
                   d=bundle.model_config.depth, w=bundle.model_config.base_width,
                   p=sum(v.numel() for v in bundle.state_dict.values())), ""]
+    if recipe.invert:
+        lines += ["The image is inverted after normalisation, so dark nuclei on a bright "
+                  "background reach the network bright, as in fluorescence; it started from "
+                  f"the '{recipe.init}' starter's weights. Colour images were augmented by "
+                  f"{recipe.stain_variants} copies each with their haematoxylin, eosin and DAB "
+                  "stains scaled and shifted (HED jitter, Tellez et al. 2018).", ""]
+    if pre.get("select") == "dark_on_bright":
+        lines += ["Only the pool's colour images and its grayscale images with a bright "
+                  "background were used.", ""]
     lines += ["## Training data", ""]
     for pool, share in recipe.pools.items():
         what, _ = CARD_DATA[pool]
@@ -410,7 +438,8 @@ def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
               "Image Segmentation, MICCAI 2015", ""]
     lines += ["## Trained with", "",
               f"`python scripts/train_starters.py {name} --minutes {info['seconds'] / 60:.0f} "
-              f"--threads 1 --seed {pre['seed']}` then `--finalize`: {info['steps']:,} steps of "
+              f"--threads 1 --seed {pre['seed']}`"
+              f"{' (the last part a --resume run)' if pre.get('resumed') else ''} then `--finalize`: {info['steps']:,} steps of "
               f"{pre['batch']} patches of {recipe.patch} px in {info['seconds'] / 60:.0f} min on "
               f"{info['device'].replace('(1 threads)', '(1 thread)')}. Loss: the paper's weighted cross-entropy (w0 = 10, sigma = 5 px), "
               "border class weighed 2x. Augmentation: 8 symmetries, elastic (3x3 grid, sigma "
@@ -473,7 +502,10 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true",
-                    help="continue from <out>/<name>.unet when it is there (a new budget)")
+                    help="continue from <out>/<name>.unet, else from the shipped starter of that "
+                    "name (a new budget and schedule)")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the "
+                    "recipe's)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "starters")
     ap.add_argument("--finalize", action="store_true",
                     help="tune post-processing, write the card, copy into the package")
@@ -492,7 +524,8 @@ def main(argv=None) -> int:
         if args.finalize:
             finalize(name, args.out, args.scores, log, args.cards_only)
         else:
-            train(name, args.minutes, args.out, args.threads, args.seed, log, args.resume)
+            train(name, args.minutes, args.out, args.threads, args.seed, log, args.resume,
+                  args.lr)
     return 0
 
 
