@@ -319,22 +319,31 @@ def test_stop_ends_the_3d_prediction_after_training_and_nothing_starts_meanwhile
     assert train_widget.train_button.isEnabled() and not train_widget.stop_button.isEnabled()
 
 
-def test_a_starting_model_that_already_fits_is_said_at_once(train_widget, fake_starter,
-                                                            notifications):
-    """Training that can change nothing is said when it starts, with what would help."""
-    from napari_unet.core.files.starters import StartChoice, load_starter
+def test_a_start_that_already_fits_is_not_trained_and_its_prediction_is_shown(
+        viewer, layers, fake_starter, train_widget, qtbot, notifications, monkeypatch):
+    """Training that can change nothing is not run (issue 23, item 6): the dock says at
+    once that the starter already matches the strokes and what would help, makes it the
+    current model and shows its prediction. Train again on the same painting trains."""
+    from napari_unet.core.files import starters
 
-    choice = StartChoice(load_starter(fake_starter), "fake",
-                         "starting from the fake starter: before any training it matches "
-                         "your painting with IoU 1.00 (others: cells 0.38)", {"fake": 1.0,
-                                                                              "cells": 0.38})
-    assert choice.fits_already
-    train_widget._say_choice(choice)
+    monkeypatch.setattr(starters, "zero_shot_score", lambda *a, **k: 1.0)
+    assert train_widget.train() is not None
+    wait_idle(qtbot, train_widget)
     text = train_widget.status.text()
-    assert "already matches your painting (1.00)" in text
-    assert "paint where its prediction is wrong" in text and "Objects" in text
+    assert "The starter already matches your strokes; training on them would change " \
+           "little." in text
+    assert "Paint where the prediction is wrong" in text and "Objects settings" in text
+    assert "Press Train again to train anyway" in text
     assert any("already matches" in t for _, t in notifications)
-    assert not StartChoice(None, "none", "from scratch", {"fake": 1.0}).fits_already
+    assert train_widget.last_run == {}  # no training step was run
+    session = session_for(viewer)
+    assert session.source.startswith("Starter:")
+    assert "nuclei prediction" in viewer.layers and "Prediction in" in text
+
+    assert train_widget.train() is not None  # the same painting again: trains anyway
+    wait_idle(qtbot, train_widget)
+    assert train_widget.last_run.get("steps", 0) > 0
+    assert "Training anyway" in train_widget.status.text()
 
 
 def test_a_run_that_kept_the_starter_says_the_starter(viewer, layers, train_widget, qtbot,

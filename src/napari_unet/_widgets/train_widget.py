@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _train(images, labels, model, config, request, class_names, stop, three_d=False,
-           warmup=None):
+           warmup=None, train_if_fits=False):
     """Choose the starting model (``request``, a :class:`StartRequest`: first yield, its
     choice), build the Trainer (``Trainer3D`` with ``three_d``) off the GUI thread, hand it
     over (second yield), then train. ``model`` is the architecture when starting from scratch.
@@ -62,6 +62,10 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
     end of its budget (the best-scoring weights are kept) before the bundle is returned.
     ``warmup`` (a :class:`~.warmup.Warmup`): what was learnt of the image while the user
     painted; taken over when training starts from scratch.
+
+    A start that already fits the painting (``StartChoice.fits_already``) is not trained
+    unless ``train_if_fits``: the worker returns None after the choice (the dock shows
+    that model's prediction instead of spending the budget for nothing).
     """
     if three_d:
         from napari_unet.core.training.train3d import Trainer3D as Trainer
@@ -70,7 +74,7 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
 
     choice = request.resolve(images, labels, config.mode)
     yield choice
-    if stop.is_set():
+    if stop.is_set() or (choice.fits_already and not train_if_fits):
         return None
     init = choice.bundle
     if init is not None and not three_d:  # at the size the starter learnt, as it predicts
@@ -86,6 +90,32 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
         raise TaskError(str(e)) from e
     yield trainer
     return (yield from guarded(_until(trainer, stop)))
+
+
+def _painting_key(pairs, labels, spec: str, mode: str) -> str:
+    """A fingerprint of what Train would learn: the images, the painting and the start
+    (a second Train on the same painting, after "already fits", trains anyway)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((spec, mode, [id(image) for image, _ in pairs])).encode())
+    for lab in labels:
+        lab = np.ascontiguousarray(lab)
+        h.update(repr((lab.shape, lab.dtype.str)).encode())
+        h.update(lab.data)
+    return h.hexdigest()
+
+
+def fits_text(choice, mode: str) -> str:
+    """What the dock says when the start already matches the painting (item 6 of issue 23)."""
+    from .wording import painted
+
+    who = {"current model": "The current model", "none": "The model"}.get(
+        choice.name, "The starter" if "starter" in choice.message else "The chosen model")
+    what = painted(mode)
+    return (f"{who} already matches your {what}; training on them would change little. "
+            "Paint where the prediction is wrong, or adjust the Objects settings in the "
+            "predict dock.")
 
 
 def _same_kind(a, b) -> bool:
@@ -190,6 +220,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self._bundle = None
         self._bar = None
         self._stopped = False
+        self._skipped = False
+        """The start already fitted the painting: not trained, its prediction shown."""
         self._pairs = []
         self._predict_token = None
         self._note = ""
@@ -198,6 +230,10 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self._live_small = False
         self._request = None
         """The 'Start from' choice of the running training (a StartRequest)."""
+        self._key = None
+        """The painting the running training learns (:func:`_painting_key`)."""
+        self._fits_key = None
+        """The painting its start already matched, untrained: a second Train trains."""
         self.start_choice = None
         """What the last training started from (a core ``StartChoice``), and why."""
         self.paint_worker = None
@@ -346,7 +382,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         prepared = self._prepare()
         if prepared is None:
             return None
-        _, images, labels, model, config, request, names = prepared
+        pairs, images, labels, model, config, request, names = prepared
+        self._key = _painting_key(pairs, labels, request.spec, config.mode)
         if (check and check_mode and not self.settings.is_3d()
                 and self._advised(labels, config.mode)):
             return None
@@ -359,8 +396,10 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.status.setText("Preparing…" if request.quiet else
                             "Trying the starting models on your painting…")
         self._stop_event, self._seen_note = threading.Event(), ""
+        self.start_choice, self._skipped = None, False
         self.worker = _train(images, labels, model, config, request, names, self._stop_event,
-                             three_d=self.settings.is_3d(), warmup=self.warmup)
+                             three_d=self.settings.is_3d(), warmup=self.warmup,
+                             train_if_fits=self._key == self._fits_key)
         self.worker.yielded.connect(self._on_yielded)
         self.worker.returned.connect(self._on_returned)
         self.worker.errored.connect(self._on_errored)
@@ -453,16 +492,18 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.start_choice = choice
         request = self._request
         if choice.fits_already:  # said at once: the user need not wait for the same model
-            score = choice.scores[choice.name]
-            text = (f"{sentence(plain_choice(choice.message))} It already matches your "
-                    f"painting ({score:.2f}), so training on it can change little: paint where "
-                    "its prediction is wrong, or use the Objects settings in 'Predict with "
-                    "U-Net'.")
-            now = " Stop ends training now and keeps whichever matches better."
+            text = fits_text(choice, self.settings.mode())
+            if self._key != self._fits_key:  # not trained: its prediction is shown instead
+                self._skipped, self._fits_key = True, self._key
+                text += " Press Train again to train anyway."
+                now = " Showing its prediction…"
+            else:  # Train pressed again on the same painting
+                text = "Training anyway, as asked."
+                now = " Stop ends training now and keeps whichever matches better. Training…"
             if safe_to_notify(self.viewer):
-                show_info(text + now)
+                show_info(text)
             self._note = f"{self._note} {text}".strip()  # said again when training ends
-            self.status.setText(f"{text}{now} Training…")
+            self.status.setText(f"{text}{now}")
             return
         if request is None or request.quiet:
             return
@@ -505,6 +546,9 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             self._guard_message(trainer)
             # hand the GPU's cached blocks back once the trainer is gone (nvidia-smi shows it)
             QTimer.singleShot(0, lambda device=trainer.device: _free(device))
+        if bundle is None and self._skipped and not self._stopped:
+            self._show_start()
+            return
         if bundle is None:
             if self._stopped:
                 self.status.setText("Stopped before the first step; the model is unchanged.")
@@ -527,6 +571,15 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             self.session.set_model(bundle, f"Trained here on {', '.join(names)}",
                                    trained_on=names)
         self._predict_first(bundle)
+
+    def _show_start(self) -> None:
+        """The start already fitted the painting and was not trained: it becomes the
+        current model (as it is) and its prediction is shown."""
+        start = self.start_choice.bundle
+        if start is not self.session.bundle:
+            self.session.set_model(start, _source_of(start))
+        self.status.setText(f"{self._note} Predicting…")
+        self._predict_first(start)
 
     def _guard_message(self, trainer) -> None:
         """Tell the user when training kept earlier weights than its last (validation)."""
