@@ -362,3 +362,33 @@ def test_a_run_that_kept_the_starter_says_the_starter(viewer, layers, train_widg
     assert session.source.startswith("Starter:") and "Trained here" not in session.source
     assert session.bundle.info["steps"] == load_starter(fake_starter).info["steps"]
     assert "nuclei prediction" in viewer.layers
+
+
+def test_one_prediction_at_a_time_across_the_docks(viewer, train_widget, predict_widget, qtbot,
+                                                   bundle_3d, slow_3d):
+    """While the train dock predicts, the predict dock's Predict is disabled and says why;
+    and while the predict dock predicts, Train and Live are (issue 23, item 4)."""
+    layer = viewer.add_image(slow_3d, name="stack")
+    labels = viewer.add_labels(np.zeros(slow_3d.shape, np.uint8), name="stack annotations")
+    session_for(viewer).set_model(bundle_3d, "test")
+    train_widget._pairs = [(layer, labels)]
+    train_widget._predict_first(bundle_3d)
+    assert train_widget.predict_worker is not None
+    assert not predict_widget.predict_button.isEnabled()
+    assert "'Train U-Net' is predicting 'stack'" in predict_widget.predict_button.toolTip()
+    assert "Waiting" in predict_widget.status.text()
+    predict_widget.image.value = layer
+    assert predict_widget.predict() is None  # refused, also when called directly
+    train_widget.stop()
+    wait_idle(qtbot, train_widget)
+    assert predict_widget.predict_button.isEnabled()
+    assert "Waiting" not in predict_widget.status.text()
+
+    assert predict_widget.predict() is not None
+    assert not train_widget.train_button.isEnabled() and not train_widget.live_button.isEnabled()
+    assert "'Predict with U-Net' is predicting 'stack'" in train_widget.train_button.toolTip()
+    assert train_widget.train() is None and train_widget.set_live(True) is None
+    assert "Waiting" in train_widget.status.text()
+    predict_widget.cancel()
+    wait_idle(qtbot, predict_widget)
+    assert train_widget.train_button.isEnabled() and train_widget.live_button.isEnabled()

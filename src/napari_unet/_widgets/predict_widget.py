@@ -38,7 +38,7 @@ from .layers import current_plane, hidden_by, is_ours, safe_to_notify, spatial_s
 from .model_panel import ModelPanel
 from .objects_panel import ObjectsPanel
 from .prediction import check_image, is_large, layer_stack, start_prediction
-from .session import session_for
+from .session import PREDICT_TITLE, session_for
 from .tasks import quit_with
 
 if TYPE_CHECKING:
@@ -137,6 +137,7 @@ class PredictWidget(QWidget):
         self.image.currentIndexChanged.connect(self._check)
         self.objects.toggled.connect(self._check)
         self.session.watch(self, self._check)
+        self.session.watch(self, self._jobs_changed, "jobs_changed")
         self._check()
 
     @property
@@ -175,6 +176,20 @@ class PredictWidget(QWidget):
                 text = f"Cannot predict: {e}"
         self.status.setText(text)
 
+    def _jobs_changed(self) -> None:
+        """Predict waits while the train dock predicts (one prediction at a time), and says
+        why in its tooltip and the status line."""
+        if self.worker is not None:
+            return
+        other = self.session.job_besides(PREDICT_TITLE)
+        self.predict_button.setEnabled(not other)
+        self.predict_button.setToolTip(f"Waiting: {other}." if other else "")
+        if other:
+            self.status.setText(f"Waiting: {other}. Predict when it has finished, or Stop it "
+                                "there.")
+        else:
+            self._check()
+
     def _clicked(self) -> None:
         if self.worker is not None:
             self.cancel()
@@ -192,6 +207,9 @@ class PredictWidget(QWidget):
         if layer is None:
             self.say_error("Choose an image layer to predict.")
             return None
+        if self.session.job_besides(PREDICT_TITLE):
+            self._jobs_changed()
+            return None
         plane = None
         if self.current_only.isChecked() and len(spatial_shape(layer)) > 2:
             plane = current_plane(self.viewer, layer)
@@ -208,6 +226,7 @@ class PredictWidget(QWidget):
         self._predicting, self._cancelled = layer, False
         if self.worker is not None:
             quit_with(self, self.worker)
+            self.session.begin(PREDICT_TITLE, f"predicting '{layer.name}'")
             self.predict_button.setText("Cancel")
             self.status.setText(f"Predicting '{layer.name}'…")
         return self.worker
@@ -246,6 +265,7 @@ class PredictWidget(QWidget):
 
     def _done(self, layer) -> None:
         self.worker = None
+        self.session.end(PREDICT_TITLE)
         self.predict_button.setText("Predict")
         self._check()
         image = getattr(self, "_predicting", None)

@@ -26,7 +26,7 @@ class LiveControls:
                 self.live_button.setEnabled(False)
                 self.status.setText("Live: stopping…")
             return None
-        if self.worker is not None or self.live.running:
+        if self.worker is not None or self.live.running or not self._free_to_start():
             self.live_button.setChecked(self.live.running)
             return None
         if self.settings.is_3d():
@@ -72,7 +72,7 @@ class LiveControls:
         return worker
 
     def _on_live_choice(self, choice) -> None:
-        self._say_choice(choice)
+        self._say_choice(choice, live=True)
         if not self.live.stopping:
             small = self._live_small and choice.bundle is None
             size = " (a smaller U-Net on the CPU)" if small else ""
@@ -94,8 +94,7 @@ class LiveControls:
 
     def _on_live_finished(self, bundle, trainer) -> None:
         self.live_button.setChecked(False)
-        self.live_button.setEnabled(True)
-        self.train_button.setEnabled(True)
+        self._enable_start()
         self.stop_button.setEnabled(False)
         if trainer is not None:
             self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,

@@ -92,6 +92,11 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
     return (yield from guarded(_until(trainer, stop)))
 
 
+TRAIN_TITLE = "Train U-Net"
+LIVE_TIP = ("Train without end while you paint: new strokes are used within seconds and the "
+            "prediction of what is in view follows. Click again to stop and keep the model.")
+
+
 def _painting_key(pairs, labels, spec: str, mode: str) -> str:
     """A fingerprint of what Train would learn: the images, the painting and the start
     (a second Train on the same painting, after "already fits", trains anyway)."""
@@ -172,10 +177,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.stop_button.setEnabled(False)
         self.live_button = QPushButton("Live")
         self.live_button.setCheckable(True)
-        self.live_button.setToolTip(
-            "Train without end while you paint: new strokes are used within seconds and the "
-            "prediction of what is in view follows. Click again to stop and keep the model."
-        )
+        self.live_button.setToolTip(LIVE_TIP)
         self.paint_next = QCheckBox("Show where to paint next")
         self.paint_next.setToolTip(
             "Also show the model's uncertainty ('<image> uncertainty') and a few spots where "
@@ -260,6 +262,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.warmup = Warmup(self, on_progress=self._show_learning)
         """Learns the image in the background while the user paints (no clicks)."""
         self.session.watch(self, self._model_changed)
+        self.session.watch(self, self._jobs_changed, "jobs_changed")
         self.data.rows[0].image.currentIndexChanged.connect(self.learn_image)
         self.learn_image()
 
@@ -313,6 +316,20 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         return (self.worker is not None or self.predict_worker is not None
                 or self.live.running or self.paint_worker is not None)
 
+    def _enable_start(self) -> None:
+        """Train and Live are enabled, unless the predict dock is predicting (then they say
+        why in their tooltip and wait for it: one prediction at a time)."""
+        other = self.session.job_besides(TRAIN_TITLE)
+        self.train_button.setEnabled(not other)
+        self.live_button.setEnabled(not other)
+        wait = f"Waiting: {other}." if other else ""
+        self.train_button.setToolTip(wait or TRAIN_HINTS[self.settings.mode()][0])
+        self.live_button.setToolTip(wait or LIVE_TIP)
+
+    def _jobs_changed(self) -> None:
+        if not self.busy and not self._closed:
+            self._enable_start()
+
     def _set_device(self, name: str) -> None:
         self.session.device = name
 
@@ -364,6 +381,15 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             show_info(self._note)
         return request
 
+    def _free_to_start(self) -> bool:
+        """False, after saying why, while the predict dock is predicting."""
+        other = self.session.job_besides(TRAIN_TITLE)
+        if other:
+            self.status.setText(f"Waiting: {other}. Train when it has finished, or Cancel it "
+                                "there.")
+            self._enable_start()
+        return not other
+
     def say_error(self, text: str) -> None:
         """Tell the user why something cannot be done: in the dock's status line (it stays)
         and as a notification (when that is safe: :func:`~.layers.safe_to_notify`)."""
@@ -378,6 +404,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         else the dock says why and offers to switch) and, for whole objects, that no
         object in the annotated area looks unpainted; else nothing is trained yet."""
         if self.worker is not None or self.live.running:
+            return None
+        if not self._free_to_start():
             return None
         prepared = self._prepare()
         if prepared is None:
@@ -487,13 +515,15 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         # it also tells the user about an out-of-memory retry
         self._bar.update(item)
 
-    def _say_choice(self, choice) -> None:
+    def _say_choice(self, choice, live: bool = False) -> None:
         """Tell which model training starts from, and why (status and a notification)."""
         self.start_choice = choice
         request = self._request
         if choice.fits_already:  # said at once: the user need not wait for the same model
             text = fits_text(choice, self.settings.mode())
-            if self._key != self._fits_key:  # not trained: its prediction is shown instead
+            if live:  # live mode trains while the user paints on
+                now = ""
+            elif self._key != self._fits_key:  # not trained: its prediction is shown instead
                 self._skipped, self._fits_key = True, self._key
                 text += " Press Train again to train anyway."
                 now = " Showing its prediction…"
@@ -528,8 +558,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
     def _on_finished(self) -> None:
         self._bar.close()
         self.worker = None
-        self.train_button.setEnabled(True)
-        self.live_button.setEnabled(True)
+        self._enable_start()
         self.stop_button.setEnabled(False)
         trainer, self.trainer = self.trainer, None  # frees the model and image copies
         bundle = self._bundle
@@ -608,6 +637,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         )
         if self.predict_worker is not None:
             quit_with(self, self.predict_worker)
+            self.session.begin(TRAIN_TITLE, f"predicting '{image.name}'")
             self._predict_stopped = False
             # one job at a time: Stop ends this prediction, Train and Live wait for it
             self.train_button.setEnabled(False)
@@ -618,9 +648,9 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         if token is not self._predict_token:
             return
         self.predict_worker = None
+        self.session.end(TRAIN_TITLE)
         if not self._closed:
-            self.train_button.setEnabled(True)
-            self.live_button.setEnabled(True)
+            self._enable_start()
             self.stop_button.setEnabled(False)
         text = self.status.text().replace(" Predicting…", "")
         image = self._pairs[0][0] if self._pairs else None
