@@ -392,3 +392,80 @@ def test_one_prediction_at_a_time_across_the_docks(viewer, train_widget, predict
     predict_widget.cancel()
     wait_idle(qtbot, predict_widget)
     assert train_widget.train_button.isEnabled() and train_widget.live_button.isEnabled()
+
+
+@pytest.fixture
+def slow_2d(monkeypatch, sample):
+    """A stack of 8 planes whose 2-D prediction takes about 0.6 s a plane, and predictions
+    said to take minutes from 3 s on."""
+    import time
+
+    from napari_unet._widgets import forecast
+    from napari_unet.core.files.bundle import Bundle
+
+    build = Bundle.build_model
+
+    def slow(self, device="cpu"):
+        model = build(self, device)
+        leaves = [m for m in model.modules() if not list(m.children())]
+        for module in leaves:
+            module.register_forward_hook(lambda *_: time.sleep(0.6 / len(leaves)))
+        return model
+
+    monkeypatch.setattr(Bundle, "build_model", slow)
+    monkeypatch.setattr(forecast, "LONG_SECONDS", 3.0)
+    return np.stack([sample[0]] * 8)
+
+
+def test_a_long_prediction_says_how_long_and_offers_the_plane_in_view(
+        viewer, predict_widget, qtbot, gray_bundle, slow_2d):
+    """Within seconds, from its measured pace, the predict dock says how long a whole stack
+    will take, and 'Only the plane in view' predicts just that plane (issue 23, item 4)."""
+    layer = viewer.add_image(slow_2d, name="stack")
+    session_for(viewer).set_model(gray_bundle, "test")
+    predict_widget.image.value = layer
+    viewer.dims.set_point(0, 5)
+    assert predict_widget.predict() is not None
+    qtbot.waitUntil(lambda: not predict_widget.plane_button.isHidden(), timeout=10_000)
+    text = predict_widget.status.text()
+    assert "for 8 planes of 112 x 112 on this computer" in text and "about " in text
+    predict_widget.plane_button.click()
+    wait_idle(qtbot, predict_widget)
+    result = viewer.layers["stack prediction"].data
+    assert result[5].any() and not result[0].any()  # the plane shown, only
+    assert predict_widget.status.text().startswith("Done")
+
+
+def test_the_prediction_after_training_says_how_long_and_offers_the_plane_in_view(
+        viewer, train_widget, qtbot, gray_bundle, slow_2d):
+    layer = viewer.add_image(slow_2d, name="stack")
+    labels = viewer.add_labels(np.zeros(slow_2d.shape, np.uint8), name="stack annotations")
+    session_for(viewer).set_model(gray_bundle, "test")
+    train_widget._pairs = [(layer, labels)]
+    viewer.dims.set_point(0, 2)
+    train_widget.status.setText("Trained 40 steps. Predicting…")
+    train_widget._predict_first(gray_bundle)
+    qtbot.waitUntil(lambda: not train_widget.plane_button.isHidden(), timeout=10_000)
+    assert "for 8 planes of 112 x 112 on this computer" in train_widget.status.text()
+    train_widget.plane_button.click()
+    wait_idle(qtbot, train_widget)
+    result = viewer.layers["stack prediction"].data
+    assert result[2].any() and not result[0].any()
+    assert "Prediction in 'stack prediction'" in train_widget.status.text()
+    assert "Predicting" not in train_widget.status.text()
+
+
+def test_a_long_3d_prediction_says_how_long(viewer, train_widget, qtbot, bundle_3d, slow_3d,
+                                            monkeypatch):
+    from napari_unet._widgets import forecast
+
+    monkeypatch.setattr(forecast, "LONG_SECONDS", 3.0)
+    layer = viewer.add_image(slow_3d, name="stack")
+    labels = viewer.add_labels(np.zeros(slow_3d.shape, np.uint8), name="stack annotations")
+    train_widget._pairs = [(layer, labels)]
+    train_widget._predict_first(bundle_3d)
+    qtbot.waitUntil(lambda: "on this computer" in train_widget.status.text(), timeout=10_000)
+    assert "Stop ends it" in train_widget.status.text()
+    assert train_widget.plane_button.isHidden()  # a 3-D model needs the stack
+    train_widget.stop()
+    wait_idle(qtbot, train_widget)

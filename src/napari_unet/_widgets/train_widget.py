@@ -30,7 +30,8 @@ from napari_unet.core.images import ImageError
 from .advice import AdvicePanel
 from .scrolling import scrolling_layout, share_column
 from .sections import Section
-from .layers import current_plane, hidden_by, safe_to_notify
+from .forecast import Forecast
+from .layers import current_plane, hidden_by, safe_to_notify, spatial_shape
 from .live import LiveMode
 from .loss_plot import LossPlot
 from .model_panel import ModelPanel
@@ -93,6 +94,7 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
 
 
 TRAIN_TITLE = "Train U-Net"
+PLANE_BUTTON = "Only the plane in view"
 LIVE_TIP = ("Train without end while you paint: new strokes are used within seconds and the "
             "prediction of what is in view follows. Click again to stop and keep the model.")
 
@@ -190,6 +192,12 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.correct_button.clicked.connect(self.correct)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.plane_button = QPushButton(PLANE_BUTTON)
+        self.plane_button.setToolTip("Stop predicting the whole stack and predict only the "
+                                     "plane shown")
+        self.plane_button.setVisible(False)
+        self.plane_button.clicked.connect(self.plane_instead)
+        self.forecast = None
         self.plot = LossPlot()
         self.models = ModelPanel(napari_viewer, compact=True)
         self.advice = AdvicePanel()
@@ -205,7 +213,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.sections = {
             "data": Section("Training data", self.data),
             "settings": Section("Settings", self.settings),
-            "training": Section("Training", self.paint_next, self.status, self.advice,
+            "training": Section("Training", self.paint_next, self.status, self.plane_button,
+                                self.advice,
                                 self.plot, self.correct_button),
             "model": Section("Model", self.models),
         }
@@ -619,7 +628,9 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         if trainer.validation is not None:
             self.plot.add_score(trainer.validation_step, trainer.validation)
 
-    def _predict_first(self, bundle) -> None:
+    def _predict_first(self, bundle, plane=False) -> None:
+        """Predict the first pair's image with ``bundle``: the whole stack when it is small
+        (:func:`auto_plane`), or ``plane`` (a plane's index) when given."""
         image = self._pairs[0][0] if self._pairs else None
         if image is None or image not in self.viewer.layers:
             self._prediction_done(None, self._predict_token)
@@ -631,28 +642,62 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             self.viewer, image, bundle,
             device=self.session.device,
             probabilities=has_results(self.viewer, image, "probability"),
-            plane=auto_plane(self.viewer, image),
+            plane=auto_plane(self.viewer, image) if plane is False else plane,
             objects=bundle.mode == "semantic" and has_results(self.viewer, image, "objects"),
             on_done=lambda layer: self._prediction_done(layer, token),
         )
         if self.predict_worker is not None:
             quit_with(self, self.predict_worker)
             self.session.begin(TRAIN_TITLE, f"predicting '{image.name}'")
-            self._predict_stopped = False
+            self._predict_stopped, self._plane_next = False, False
+            whole = auto_plane(self.viewer, image) is None if plane is False else plane is None
+            self.forecast = Forecast(self.predict_worker, spatial_shape(image),
+                                     lambda said: self._long(image, bundle, whole, said))
             # one job at a time: Stop ends this prediction, Train and Live wait for it
             self.train_button.setEnabled(False)
             self.live_button.setEnabled(False)
             self.stop_button.setEnabled(True)
+
+    def _long(self, image, bundle, whole: bool, said: str) -> None:
+        """The prediction after training will take minutes: say how long, and offer the
+        plane in view (a 2-D model on a stack, predicted whole)."""
+        if self.predict_worker is None or getattr(self, "_predict_stopped", False):
+            return
+        offer = (whole and len(spatial_shape(image)) > 2
+                 and bundle.model_config.spatial_dims == 2)
+        then = (f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else
+                " Stop ends it; the model is kept.")
+        text = self.status.text().replace(" Predicting…", "")
+        self.status.setText(f"{text} Predicting '{image.name}': {said}.{then}")
+        self.plane_button.setVisible(offer)
+
+    def plane_instead(self) -> None:
+        """Stop predicting the whole stack; predict the plane in view instead."""
+        self.plane_button.setVisible(False)
+        if self.predict_worker is None:
+            return
+        self._plane_next = True
+        self.stop()
 
     def _prediction_done(self, layer, token) -> None:
         if token is not self._predict_token:
             return
         self.predict_worker = None
         self.session.end(TRAIN_TITLE)
+        self.plane_button.setVisible(False)
+        if getattr(self, "_plane_next", False) and layer is None and self._pairs:
+            self._plane_next = False
+            image = self._pairs[0][0]
+            if image in self.viewer.layers and self.session.bundle is not None:
+                text = self.status.text().split(" Predicting '")[0]
+                self.status.setText(f"{text} Predicting the plane in view…")
+                self._predict_first(self.session.bundle, current_plane(self.viewer, image))
+                if self.predict_worker is not None:
+                    return
         if not self._closed:
             self._enable_start()
             self.stop_button.setEnabled(False)
-        text = self.status.text().replace(" Predicting…", "")
+        text = self.status.text().split(" Predicting")[0]
         image = self._pairs[0][0] if self._pairs else None
         if layer is None and getattr(self, "_predict_stopped", False):
             text += " The prediction was stopped: nothing was written."
