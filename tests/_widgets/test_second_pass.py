@@ -469,3 +469,17 @@ def test_a_long_3d_prediction_says_how_long(viewer, train_widget, qtbot, bundle_
     assert train_widget.plane_button.isHidden()  # a 3-D model needs the stack
     train_widget.stop()
     wait_idle(qtbot, train_widget)
+
+
+def test_the_end_of_training_names_one_score_and_the_cores_the_dock_promised(
+        viewer, layers, train_widget, qtbot, fake_starter):
+    """When training ends, the status shows one score with one name (the match with the
+    strokes set aside; the start's zero-shot number is not said again beside it), and
+    the CPU as the Device line words it, not "cpu (N threads)" (issue 23, item 7)."""
+    train_widget.settings.steps.setValue(5)
+    assert train_widget.train() is not None
+    wait_idle(qtbot, train_widget)
+    text = train_widget.status.text()
+    assert "Starting from the fake starter." in text
+    assert "before any training" not in text and "score" not in text and "IoU" not in text
+    assert "thread" not in text and "on the CPU (" in text

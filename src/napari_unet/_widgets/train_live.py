@@ -109,9 +109,10 @@ class LiveControls:
             bundle.info[LIVE_SMALL] = True
         names = [image.name for image, _ in self._pairs]
         self.session.set_model(bundle, f"Trained live on {', '.join(names)}", trained_on=names)
-        size = (f" Live used a smaller U-Net on the CPU (depth {bundle.model_config.depth}, "
-                f"width {bundle.model_config.base_width}): Train goes on training it; 'Start "
-                "from: Nothing' trains one of the size under Advanced settings."
+        size = (f" Live used a smaller network on the CPU ({bundle.model_config.depth} "
+                f"levels, {bundle.model_config.base_width} filters): Train goes on training "
+                "it; 'Start from: From scratch' trains one of the size under Advanced "
+                "settings."
                 if small else "")
         self.status.setText(
             f"Live mode off after {trainer.step} steps; the model is kept.{size} Predicting…"

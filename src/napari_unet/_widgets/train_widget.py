@@ -45,7 +45,7 @@ from .train_live import LiveControls
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
 from .warmup import Warmup, plane_of
-from .wording import check_text, plain_choice
+from .wording import check_text, choice_said_again, plain_choice, ran_on
 
 if TYPE_CHECKING:
     import napari
@@ -547,9 +547,13 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         if request is None or request.quiet:
             return
         text = sentence(plain_choice(choice.message))
+        again = sentence(choice_said_again(choice.message))
         if request.spec == AUTO and request.not_current and choice.name != "current model":
-            text += f" (The current model cannot be continued: {request.not_current}.)"
-        self._add_note(text)
+            why = f" (The current model cannot be continued: {request.not_current}.)"
+            text, again = text + why, again + why
+        if safe_to_notify(self.viewer):
+            show_info(text)
+        self._note = f"{self._note} {again}".strip()
         self.status.setText(f"{text} Preparing…")
 
     def _add_note(self, text: str) -> None:
@@ -595,7 +599,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         note = f" {self._note}" if self._note else ""
         self.status.setText(
             f"{verb} {trainer.step} steps in {trainer.elapsed:.1f} s on "
-            f"{bundle.info.get('device', '')}.{note} Predicting…"
+            f"{ran_on(trainer.device.type, trainer.config.threads)}.{note} Predicting…"
         )
         start = self.start_choice.bundle if self.start_choice is not None else None
         if (trainer is not None and getattr(trainer, "kept_start", False) and start is not None
