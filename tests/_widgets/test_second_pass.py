@@ -319,22 +319,31 @@ def test_stop_ends_the_3d_prediction_after_training_and_nothing_starts_meanwhile
     assert train_widget.train_button.isEnabled() and not train_widget.stop_button.isEnabled()
 
 
-def test_a_starting_model_that_already_fits_is_said_at_once(train_widget, fake_starter,
-                                                            notifications):
-    """Training that can change nothing is said when it starts, with what would help."""
-    from napari_unet.core.files.starters import StartChoice, load_starter
+def test_a_start_that_already_fits_is_not_trained_and_its_prediction_is_shown(
+        viewer, layers, fake_starter, train_widget, qtbot, notifications, monkeypatch):
+    """Training that can change nothing is not run (issue 23, item 6): the dock says at
+    once that the starter already matches the strokes and what would help, makes it the
+    current model and shows its prediction. Train again on the same painting trains."""
+    from napari_unet.core.files import starters
 
-    choice = StartChoice(load_starter(fake_starter), "fake",
-                         "starting from the fake starter: before any training it matches "
-                         "your painting with IoU 1.00 (others: cells 0.38)", {"fake": 1.0,
-                                                                              "cells": 0.38})
-    assert choice.fits_already
-    train_widget._say_choice(choice)
+    monkeypatch.setattr(starters, "zero_shot_score", lambda *a, **k: 1.0)
+    assert train_widget.train() is not None
+    wait_idle(qtbot, train_widget)
     text = train_widget.status.text()
-    assert "already matches your painting (1.00)" in text
-    assert "paint where its prediction is wrong" in text and "Objects" in text
+    assert "The starter already matches your strokes; training on them would change " \
+           "little." in text
+    assert "Paint where the prediction is wrong" in text and "Objects settings" in text
+    assert "Press Train again to train anyway" in text
     assert any("already matches" in t for _, t in notifications)
-    assert not StartChoice(None, "none", "from scratch", {"fake": 1.0}).fits_already
+    assert train_widget.last_run == {}  # no training step was run
+    session = session_for(viewer)
+    assert session.source.startswith("Starter:")
+    assert "nuclei prediction" in viewer.layers and "Prediction in" in text
+
+    assert train_widget.train() is not None  # the same painting again: trains anyway
+    wait_idle(qtbot, train_widget)
+    assert train_widget.last_run.get("steps", 0) > 0
+    assert "Training anyway" in train_widget.status.text()
 
 
 def test_a_run_that_kept_the_starter_says_the_starter(viewer, layers, train_widget, qtbot,
@@ -353,3 +362,124 @@ def test_a_run_that_kept_the_starter_says_the_starter(viewer, layers, train_widg
     assert session.source.startswith("Starter:") and "Trained here" not in session.source
     assert session.bundle.info["steps"] == load_starter(fake_starter).info["steps"]
     assert "nuclei prediction" in viewer.layers
+
+
+def test_one_prediction_at_a_time_across_the_docks(viewer, train_widget, predict_widget, qtbot,
+                                                   bundle_3d, slow_3d):
+    """While the train dock predicts, the predict dock's Predict is disabled and says why;
+    and while the predict dock predicts, Train and Live are (issue 23, item 4)."""
+    layer = viewer.add_image(slow_3d, name="stack")
+    labels = viewer.add_labels(np.zeros(slow_3d.shape, np.uint8), name="stack annotations")
+    session_for(viewer).set_model(bundle_3d, "test")
+    train_widget._pairs = [(layer, labels)]
+    train_widget._predict_first(bundle_3d)
+    assert train_widget.predict_worker is not None
+    assert not predict_widget.predict_button.isEnabled()
+    assert "'Train U-Net' is predicting 'stack'" in predict_widget.predict_button.toolTip()
+    assert "Waiting" in predict_widget.status.text()
+    predict_widget.image.value = layer
+    assert predict_widget.predict() is None  # refused, also when called directly
+    train_widget.stop()
+    wait_idle(qtbot, train_widget)
+    assert predict_widget.predict_button.isEnabled()
+    assert "Waiting" not in predict_widget.status.text()
+
+    assert predict_widget.predict() is not None
+    assert not train_widget.train_button.isEnabled() and not train_widget.live_button.isEnabled()
+    assert "'Predict with U-Net' is predicting 'stack'" in train_widget.train_button.toolTip()
+    assert train_widget.train() is None and train_widget.set_live(True) is None
+    assert "Waiting" in train_widget.status.text()
+    predict_widget.cancel()
+    wait_idle(qtbot, predict_widget)
+    assert train_widget.train_button.isEnabled() and train_widget.live_button.isEnabled()
+
+
+@pytest.fixture
+def slow_2d(monkeypatch, sample):
+    """A stack of 8 planes whose 2-D prediction takes about 0.6 s a plane, and predictions
+    said to take minutes from 3 s on."""
+    import time
+
+    from napari_unet._widgets import forecast
+    from napari_unet.core.files.bundle import Bundle
+
+    build = Bundle.build_model
+
+    def slow(self, device="cpu"):
+        model = build(self, device)
+        leaves = [m for m in model.modules() if not list(m.children())]
+        for module in leaves:
+            module.register_forward_hook(lambda *_: time.sleep(0.6 / len(leaves)))
+        return model
+
+    monkeypatch.setattr(Bundle, "build_model", slow)
+    monkeypatch.setattr(forecast, "LONG_SECONDS", 3.0)
+    return np.stack([sample[0]] * 8)
+
+
+def test_a_long_prediction_says_how_long_and_offers_the_plane_in_view(
+        viewer, predict_widget, qtbot, gray_bundle, slow_2d):
+    """Within seconds, from its measured pace, the predict dock says how long a whole stack
+    will take, and 'Only the plane in view' predicts just that plane (issue 23, item 4)."""
+    layer = viewer.add_image(slow_2d, name="stack")
+    session_for(viewer).set_model(gray_bundle, "test")
+    predict_widget.image.value = layer
+    viewer.dims.set_point(0, 5)
+    assert predict_widget.predict() is not None
+    qtbot.waitUntil(lambda: not predict_widget.plane_button.isHidden(), timeout=10_000)
+    text = predict_widget.status.text()
+    assert "for 8 planes of 112 x 112 on this computer" in text and "about " in text
+    predict_widget.plane_button.click()
+    wait_idle(qtbot, predict_widget)
+    result = viewer.layers["stack prediction"].data
+    assert result[5].any() and not result[0].any()  # the plane shown, only
+    assert predict_widget.status.text().startswith("Done")
+
+
+def test_the_prediction_after_training_says_how_long_and_offers_the_plane_in_view(
+        viewer, train_widget, qtbot, gray_bundle, slow_2d):
+    layer = viewer.add_image(slow_2d, name="stack")
+    labels = viewer.add_labels(np.zeros(slow_2d.shape, np.uint8), name="stack annotations")
+    session_for(viewer).set_model(gray_bundle, "test")
+    train_widget._pairs = [(layer, labels)]
+    viewer.dims.set_point(0, 2)
+    train_widget.status.setText("Trained 40 steps. Predicting…")
+    train_widget._predict_first(gray_bundle)
+    qtbot.waitUntil(lambda: not train_widget.plane_button.isHidden(), timeout=10_000)
+    assert "for 8 planes of 112 x 112 on this computer" in train_widget.status.text()
+    train_widget.plane_button.click()
+    wait_idle(qtbot, train_widget)
+    result = viewer.layers["stack prediction"].data
+    assert result[2].any() and not result[0].any()
+    assert "Prediction in 'stack prediction'" in train_widget.status.text()
+    assert "Predicting" not in train_widget.status.text()
+
+
+def test_a_long_3d_prediction_says_how_long(viewer, train_widget, qtbot, bundle_3d, slow_3d,
+                                            monkeypatch):
+    from napari_unet._widgets import forecast
+
+    monkeypatch.setattr(forecast, "LONG_SECONDS", 3.0)
+    layer = viewer.add_image(slow_3d, name="stack")
+    labels = viewer.add_labels(np.zeros(slow_3d.shape, np.uint8), name="stack annotations")
+    train_widget._pairs = [(layer, labels)]
+    train_widget._predict_first(bundle_3d)
+    qtbot.waitUntil(lambda: "on this computer" in train_widget.status.text(), timeout=10_000)
+    assert "Stop ends it" in train_widget.status.text()
+    assert train_widget.plane_button.isHidden()  # a 3-D model needs the stack
+    train_widget.stop()
+    wait_idle(qtbot, train_widget)
+
+
+def test_the_end_of_training_names_one_score_and_the_cores_the_dock_promised(
+        viewer, layers, train_widget, qtbot, fake_starter):
+    """When training ends, the status shows one score with one name (the match with the
+    strokes set aside; the start's zero-shot number is not said again beside it), and
+    the CPU as the Device line words it, not "cpu (N threads)" (issue 23, item 7)."""
+    train_widget.settings.steps.setValue(5)
+    assert train_widget.train() is not None
+    wait_idle(qtbot, train_widget)
+    text = train_widget.status.text()
+    assert "Starting from the fake starter." in text
+    assert "before any training" not in text and "score" not in text and "IoU" not in text
+    assert "thread" not in text and "on the CPU (" in text

@@ -148,7 +148,7 @@ def test_live_stop_and_train_exclusive_and_settings_kept(
     # later Train runs keep the U-Net size of the settings, and are told
     assert (train_widget.settings.depth.value(), train_widget.settings.unet_width.value()) == (
         depth, width)
-    assert "smaller U-Net" in train_widget.status.text()
+    assert "smaller network on the CPU (2 levels, 8 filters)" in train_widget.status.text()
     assert train_widget.settings.cannot_continue(bundle) == ""  # Train goes on with it
 
     assert train_widget.train() is not None
@@ -177,7 +177,7 @@ def test_the_held_out_score_says_how_much_was_checked():
 
     trainer = SimpleNamespace(validator=SimpleNamespace(pixels=240),
                               config=SimpleNamespace(mode="instance"))
-    assert check_text(trainer, 1.0) == " · check on set-aside objects 1.00 (240 px)"
+    assert check_text(trainer, 1.0) == " · match with objects set aside 1.00 (240 px)"
     assert check_text(trainer, None) == ""
 
 
@@ -253,7 +253,7 @@ def test_the_start_choice_says_a_score_not_iou():
 
     said = plain_choice("starting from the nuclei starter: before any training it matches "
                         "your painting with IoU 1.00 (others: cells 0.52)")
-    assert "IoU" not in said and "with a score of 1.00 (others: cells 0.52)" in said
+    assert "IoU" not in said and "with a match of 1.00 (others: cells 0.52)" in said
 
 
 def test_whole_objects_painted_far_apart_show_the_area_and_the_unpainted_ones(

@@ -86,7 +86,7 @@ def test_3d_bundle_round_trip(tmp_path):
     loaded = load_bundle(save_bundle(bundle, tmp_path / "m.unet"))
     assert loaded.model_config == bundle.model_config
     model = loaded.build_model()
-    assert isinstance(model, UNet3D) and loaded.summary().startswith("3-D (z spacing 2 px)")
+    assert isinstance(model, UNet3D) and loaded.summary().startswith("3-D (z spacing 2× the pixel size)")
     x = torch.randn(1, 1, 4, 8, 8)
     with torch.no_grad():
         assert torch.allclose(model(x), bundle.build_model()(x))

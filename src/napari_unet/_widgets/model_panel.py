@@ -55,7 +55,8 @@ def describe_model(session, compact: bool = False) -> str:
     if "steps" in info:
         lines.append(
             f"{info['steps']} steps, {float(info.get('seconds', 0)):.1f} s on "
-            f"{info.get('device', '?')}; U-Net depth {cfg.depth}, width {cfg.base_width}"
+            f"{info.get('device', '?')}; network size: {cfg.depth} levels, "
+            f"{cfg.base_width} filters"
         )
     if info.get("image_shapes"):
         shapes = ", ".join("x".join(str(v) for v in s) for s in info["image_shapes"][:4])

@@ -33,12 +33,13 @@ from .scrolling import scrolling_layout, share_column
 from .sections import Section
 from .channel_pick import ChannelPick
 from .folder import FolderPanel
+from .forecast import Forecast
 from .layer_combo import LayerCombo
 from .layers import current_plane, hidden_by, is_ours, safe_to_notify, spatial_shape
 from .model_panel import ModelPanel
 from .objects_panel import ObjectsPanel
 from .prediction import check_image, is_large, layer_stack, start_prediction
-from .session import session_for
+from .session import PREDICT_TITLE, session_for
 from .tasks import quit_with
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ OBJECTS_TIP = {
 
 
 STARTER = "Use a starter model…"
+PLANE_BUTTON = "Only the plane in view"
 START_NOTE = "Predict with a starter now, or paint and Train in 'Train U-Net'."
 
 
@@ -90,6 +92,11 @@ class PredictWidget(QWidget):
             "have the size the model learnt, then the result is brought back to the image. "
             "'auto' measures it on each image (starter models and models made from them)")
         self.predict_button = QPushButton("Predict")
+        self.plane_button = QPushButton(PLANE_BUTTON)
+        self.plane_button.setToolTip("Cancel the whole stack and predict only the plane shown")
+        self.plane_button.setVisible(False)
+        self.plane_button.clicked.connect(self.plane_instead)
+        self.forecast = None
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.models = ModelPanel(napari_viewer, starters=True)
@@ -122,7 +129,7 @@ class PredictWidget(QWidget):
         layout = scrolling_layout(self)
         self.sections = {
             "predict": Section("Predict", self.start_row, options, self.predict_button,
-                               self.status),
+                               self.status, self.plane_button),
             "objects": Section("Objects", self.objects_panel, expanded=False),
             "folder": Section("Folder", self.folder),
             "model": Section("Model", self.models),
@@ -137,6 +144,7 @@ class PredictWidget(QWidget):
         self.image.currentIndexChanged.connect(self._check)
         self.objects.toggled.connect(self._check)
         self.session.watch(self, self._check)
+        self.session.watch(self, self._jobs_changed, "jobs_changed")
         self._check()
 
     @property
@@ -175,6 +183,20 @@ class PredictWidget(QWidget):
                 text = f"Cannot predict: {e}"
         self.status.setText(text)
 
+    def _jobs_changed(self) -> None:
+        """Predict waits while the train dock predicts (one prediction at a time), and says
+        why in its tooltip and the status line."""
+        if self.worker is not None:
+            return
+        other = self.session.job_besides(PREDICT_TITLE)
+        self.predict_button.setEnabled(not other)
+        self.predict_button.setToolTip(f"Waiting: {other}." if other else "")
+        if other:
+            self.status.setText(f"Waiting: {other}. Predict when it has finished, or Stop it "
+                                "there.")
+        else:
+            self._check()
+
     def _clicked(self) -> None:
         if self.worker is not None:
             self.cancel()
@@ -192,6 +214,9 @@ class PredictWidget(QWidget):
         if layer is None:
             self.say_error("Choose an image layer to predict.")
             return None
+        if self.session.job_besides(PREDICT_TITLE):
+            self._jobs_changed()
+            return None
         plane = None
         if self.current_only.isChecked() and len(spatial_shape(layer)) > 2:
             plane = current_plane(self.viewer, layer)
@@ -208,9 +233,34 @@ class PredictWidget(QWidget):
         self._predicting, self._cancelled = layer, False
         if self.worker is not None:
             quit_with(self, self.worker)
+            self.session.begin(PREDICT_TITLE, f"predicting '{layer.name}'")
             self.predict_button.setText("Cancel")
             self.status.setText(f"Predicting '{layer.name}'…")
+            self._plane_next = False
+            self.forecast = Forecast(self.worker, spatial_shape(layer),
+                                     lambda said: self._long(layer, plane, said))
         return self.worker
+
+    def _long(self, layer, plane, said: str) -> None:
+        """The prediction will take minutes: say how long, and offer the plane in view
+        (a 2-D model on a stack, predicted whole)."""
+        if self.worker is None or self._cancelled:
+            return
+        bundle = self.session.bundle
+        offer = (plane is None and len(spatial_shape(layer)) > 2 and bundle is not None
+                 and bundle.model_config.spatial_dims == 2)
+        then = (f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else
+                " Cancel ends it; nothing is written.")
+        self.status.setText(f"Predicting '{layer.name}': {said}.{then}")
+        self.plane_button.setVisible(offer)
+
+    def plane_instead(self) -> None:
+        """Cancel the whole-stack prediction and predict the plane in view instead."""
+        self.plane_button.setVisible(False)
+        if self.worker is None:
+            return
+        self._plane_next = True
+        self.cancel()
 
     def say_error(self, text: str) -> None:
         """In the dock's status line (it stays) and as a notification (when that is safe:
@@ -246,7 +296,14 @@ class PredictWidget(QWidget):
 
     def _done(self, layer) -> None:
         self.worker = None
+        self.session.end(PREDICT_TITLE)
+        self.plane_button.setVisible(False)
         self.predict_button.setText("Predict")
+        if getattr(self, "_plane_next", False) and layer is None:
+            self._plane_next = False
+            self.current_only.setChecked(True)
+            if self.predict() is not None:
+                return
         self._check()
         image = getattr(self, "_predicting", None)
         if layer is None and image is not None and image not in self.viewer.layers:

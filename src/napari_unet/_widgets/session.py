@@ -34,6 +34,8 @@ class Session:
     """
 
     changed = Signal()
+    jobs_changed = Signal()
+    """A dock began or ended a prediction (:meth:`begin`, :meth:`end`)."""
 
     def __init__(self):
         self.bundle = None
@@ -41,6 +43,25 @@ class Session:
         self.trained_on: list[str] = []
         self.device = "auto"
         self._panels: list[weakref.ref] = []
+        self._jobs: dict[str, str] = {}
+
+    # -- one prediction at a time -----------------------------------------------------------
+    def begin(self, owner: str, what: str) -> None:
+        """``owner`` (a dock's title) runs ``what`` ("predicting 'stack'"): the other
+        dock starts nothing meanwhile (issue 23, item 4)."""
+        self._jobs[owner] = what
+        self.jobs_changed.emit()
+
+    def end(self, owner: str) -> None:
+        if self._jobs.pop(owner, None) is not None:
+            self.jobs_changed.emit()
+
+    def job_besides(self, owner: str) -> str:
+        """What another dock runs, as "'Train U-Net' is predicting 'stack'"; "" if nothing."""
+        for who, what in self._jobs.items():
+            if who != owner:
+                return f"'{who}' is {what}"
+        return ""
 
     def add_panel(self, panel) -> None:
         self._panels.append(weakref.ref(panel))
@@ -91,10 +112,11 @@ class Session:
         self.trained_on = list(trained_on or [])
         self.changed.emit()
 
-    def watch(self, widget, callback) -> None:
-        """Call ``callback`` on changes while the Qt ``widget`` exists."""
-        self.changed.connect(callback)
-        widget.destroyed.connect(lambda *_: self.changed.disconnect(callback, missing_ok=True))
+    def watch(self, widget, callback, signal: str = "changed") -> None:
+        """Call ``callback`` on changes (or on ``signal``) while the Qt ``widget`` exists."""
+        sig = getattr(self, signal)
+        sig.connect(callback)
+        widget.destroyed.connect(lambda *_: sig.disconnect(callback, missing_ok=True))
 
 
 def existing_session(viewer) -> Session | None:

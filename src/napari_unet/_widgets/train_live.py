@@ -26,7 +26,7 @@ class LiveControls:
                 self.live_button.setEnabled(False)
                 self.status.setText("Live: stopping…")
             return None
-        if self.worker is not None or self.live.running:
+        if self.worker is not None or self.live.running or not self._free_to_start():
             self.live_button.setChecked(self.live.running)
             return None
         if self.settings.is_3d():
@@ -72,7 +72,7 @@ class LiveControls:
         return worker
 
     def _on_live_choice(self, choice) -> None:
-        self._say_choice(choice)
+        self._say_choice(choice, live=True)
         if not self.live.stopping:
             small = self._live_small and choice.bundle is None
             size = " (a smaller U-Net on the CPU)" if small else ""
@@ -94,8 +94,7 @@ class LiveControls:
 
     def _on_live_finished(self, bundle, trainer) -> None:
         self.live_button.setChecked(False)
-        self.live_button.setEnabled(True)
-        self.train_button.setEnabled(True)
+        self._enable_start()
         self.stop_button.setEnabled(False)
         if trainer is not None:
             self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
@@ -110,9 +109,10 @@ class LiveControls:
             bundle.info[LIVE_SMALL] = True
         names = [image.name for image, _ in self._pairs]
         self.session.set_model(bundle, f"Trained live on {', '.join(names)}", trained_on=names)
-        size = (f" Live used a smaller U-Net on the CPU (depth {bundle.model_config.depth}, "
-                f"width {bundle.model_config.base_width}): Train goes on training it; 'Start "
-                "from: Nothing' trains one of the size under Advanced settings."
+        size = (f" Live used a smaller network on the CPU ({bundle.model_config.depth} "
+                f"levels, {bundle.model_config.base_width} filters): Train goes on training "
+                "it; 'Start from: From scratch' trains one of the size under Advanced "
+                "settings."
                 if small else "")
         self.status.setText(
             f"Live mode off after {trainer.step} steps; the model is kept.{size} Predicting…"

@@ -142,9 +142,9 @@ class TrainSettings(QWidget):
         self.three_d.setChecked(m.spatial_dims == 3)
         self.anisotropy = _spin(1, 16, m.anisotropy)
         self.anisotropy.setToolTip(
-            "3-D: how far apart the planes are, in pixels (1 when a voxel is as deep as it "
-            "is wide; 4 when planes are 2 µm apart and pixels 0.5 µm)")
-        self.anisotropy.setSuffix(" px")
+            "3-D: how far apart the planes are, in times the pixel size (1 when a voxel is "
+            "as deep as it is wide; 4 when planes are 2 µm apart and pixels 0.5 µm)")
+        self.anisotropy.setSuffix(" × pixel")
         self.augment = QCheckBox("Augment (elastic, flips, intensity)")
         self.augment.setChecked(t.augment)
         self.steps = _spin(0, 10_000_000, t.steps or 0, step=50, special="no step limit")
@@ -166,8 +166,12 @@ class TrainSettings(QWidget):
         ])
         advanced = QWidget()
         form = QFormLayout(advanced)
-        form.addRow("U-Net depth", self.depth)
-        form.addRow("U-Net width", self.unet_width)
+        self.depth.setToolTip("Network size: how many times the U-Net halves the image "
+                              "(more levels see more around each pixel)")
+        self.unet_width.setToolTip("Network size: filters of its first level (doubled at "
+                                   "each level below); more learn more, slower")
+        form.addRow("Network levels", self.depth)
+        form.addRow("Network filters", self.unet_width)
         form.addRow("Patch size", self.patch)
         form.addRow("Batch size", self.batch)
         form.addRow("Learning rate", self.lr)
@@ -261,10 +265,10 @@ class TrainSettings(QWidget):
             return f"the current model learnt {old}, this training {now}"
         resized = (old.depth, old.base_width) != (self.depth.value(), self.unet_width.value())
         if resized and not bundle.info.get(LIVE_SMALL):
-            return "the U-Net size differs from the current model's"
+            return "the network size differs from the current model's"
         if old.anisotropy != new.anisotropy:
-            return (f"the current model has planes {old.anisotropy} pixel(s) apart, this "
-                    f"training {new.anisotropy} ('Z spacing' under Advanced settings)")
+            return (f"the current model has planes {old.anisotropy}× the pixel size apart, "
+                    f"this training {new.anisotropy}× ('Z spacing' under Advanced settings)")
         return ""
 
     def show_model(self, bundle) -> None:

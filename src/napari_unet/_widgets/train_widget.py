@@ -30,7 +30,8 @@ from napari_unet.core.images import ImageError
 from .advice import AdvicePanel
 from .scrolling import scrolling_layout, share_column
 from .sections import Section
-from .layers import current_plane, hidden_by, safe_to_notify
+from .forecast import Forecast
+from .layers import current_plane, hidden_by, safe_to_notify, spatial_shape
 from .live import LiveMode
 from .loss_plot import LossPlot
 from .model_panel import ModelPanel
@@ -44,7 +45,7 @@ from .train_live import LiveControls
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
 from .warmup import Warmup, plane_of
-from .wording import check_text, plain_choice
+from .wording import check_text, choice_said_again, plain_choice, ran_on
 
 if TYPE_CHECKING:
     import napari
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _train(images, labels, model, config, request, class_names, stop, three_d=False,
-           warmup=None):
+           warmup=None, train_if_fits=False):
     """Choose the starting model (``request``, a :class:`StartRequest`: first yield, its
     choice), build the Trainer (``Trainer3D`` with ``three_d``) off the GUI thread, hand it
     over (second yield), then train. ``model`` is the architecture when starting from scratch.
@@ -62,6 +63,10 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
     end of its budget (the best-scoring weights are kept) before the bundle is returned.
     ``warmup`` (a :class:`~.warmup.Warmup`): what was learnt of the image while the user
     painted; taken over when training starts from scratch.
+
+    A start that already fits the painting (``StartChoice.fits_already``) is not trained
+    unless ``train_if_fits``: the worker returns None after the choice (the dock shows
+    that model's prediction instead of spending the budget for nothing).
     """
     if three_d:
         from napari_unet.core.training.train3d import Trainer3D as Trainer
@@ -70,7 +75,7 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
 
     choice = request.resolve(images, labels, config.mode)
     yield choice
-    if stop.is_set():
+    if stop.is_set() or (choice.fits_already and not train_if_fits):
         return None
     init = choice.bundle
     if init is not None and not three_d:  # at the size the starter learnt, as it predicts
@@ -86,6 +91,38 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
         raise TaskError(str(e)) from e
     yield trainer
     return (yield from guarded(_until(trainer, stop)))
+
+
+TRAIN_TITLE = "Train U-Net"
+PLANE_BUTTON = "Only the plane in view"
+LIVE_TIP = ("Train without end while you paint: new strokes are used within seconds and the "
+            "prediction of what is in view follows. Click again to stop and keep the model.")
+
+
+def _painting_key(pairs, labels, spec: str, mode: str) -> str:
+    """A fingerprint of what Train would learn: the images, the painting and the start
+    (a second Train on the same painting, after "already fits", trains anyway)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((spec, mode, [id(image) for image, _ in pairs])).encode())
+    for lab in labels:
+        lab = np.ascontiguousarray(lab)
+        h.update(repr((lab.shape, lab.dtype.str)).encode())
+        h.update(lab.data)
+    return h.hexdigest()
+
+
+def fits_text(choice, mode: str) -> str:
+    """What the dock says when the start already matches the painting (item 6 of issue 23)."""
+    from .wording import painted
+
+    who = {"current model": "The current model", "none": "The model"}.get(
+        choice.name, "The starter" if "starter" in choice.message else "The chosen model")
+    what = painted(mode)
+    return (f"{who} already matches your {what}; training on them would change little. "
+            "Paint where the prediction is wrong, or adjust the Objects settings in the "
+            "predict dock.")
 
 
 def _same_kind(a, b) -> bool:
@@ -142,10 +179,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.stop_button.setEnabled(False)
         self.live_button = QPushButton("Live")
         self.live_button.setCheckable(True)
-        self.live_button.setToolTip(
-            "Train without end while you paint: new strokes are used within seconds and the "
-            "prediction of what is in view follows. Click again to stop and keep the model."
-        )
+        self.live_button.setToolTip(LIVE_TIP)
         self.paint_next = QCheckBox("Show where to paint next")
         self.paint_next.setToolTip(
             "Also show the model's uncertainty ('<image> uncertainty') and a few spots where "
@@ -158,6 +192,12 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.correct_button.clicked.connect(self.correct)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.plane_button = QPushButton(PLANE_BUTTON)
+        self.plane_button.setToolTip("Stop predicting the whole stack and predict only the "
+                                     "plane shown")
+        self.plane_button.setVisible(False)
+        self.plane_button.clicked.connect(self.plane_instead)
+        self.forecast = None
         self.plot = LossPlot()
         self.models = ModelPanel(napari_viewer, compact=True)
         self.advice = AdvicePanel()
@@ -173,7 +213,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.sections = {
             "data": Section("Training data", self.data),
             "settings": Section("Settings", self.settings),
-            "training": Section("Training", self.paint_next, self.status, self.advice,
+            "training": Section("Training", self.paint_next, self.status, self.plane_button,
+                                self.advice,
                                 self.plot, self.correct_button),
             "model": Section("Model", self.models),
         }
@@ -190,6 +231,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self._bundle = None
         self._bar = None
         self._stopped = False
+        self._skipped = False
+        """The start already fitted the painting: not trained, its prediction shown."""
         self._pairs = []
         self._predict_token = None
         self._note = ""
@@ -198,6 +241,10 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self._live_small = False
         self._request = None
         """The 'Start from' choice of the running training (a StartRequest)."""
+        self._key = None
+        """The painting the running training learns (:func:`_painting_key`)."""
+        self._fits_key = None
+        """The painting its start already matched, untrained: a second Train trains."""
         self.start_choice = None
         """What the last training started from (a core ``StartChoice``), and why."""
         self.paint_worker = None
@@ -224,6 +271,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.warmup = Warmup(self, on_progress=self._show_learning)
         """Learns the image in the background while the user paints (no clicks)."""
         self.session.watch(self, self._model_changed)
+        self.session.watch(self, self._jobs_changed, "jobs_changed")
         self.data.rows[0].image.currentIndexChanged.connect(self.learn_image)
         self.learn_image()
 
@@ -277,6 +325,20 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         return (self.worker is not None or self.predict_worker is not None
                 or self.live.running or self.paint_worker is not None)
 
+    def _enable_start(self) -> None:
+        """Train and Live are enabled, unless the predict dock is predicting (then they say
+        why in their tooltip and wait for it: one prediction at a time)."""
+        other = self.session.job_besides(TRAIN_TITLE)
+        self.train_button.setEnabled(not other)
+        self.live_button.setEnabled(not other)
+        wait = f"Waiting: {other}." if other else ""
+        self.train_button.setToolTip(wait or TRAIN_HINTS[self.settings.mode()][0])
+        self.live_button.setToolTip(wait or LIVE_TIP)
+
+    def _jobs_changed(self) -> None:
+        if not self.busy and not self._closed:
+            self._enable_start()
+
     def _set_device(self, name: str) -> None:
         self.session.device = name
 
@@ -328,6 +390,15 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             show_info(self._note)
         return request
 
+    def _free_to_start(self) -> bool:
+        """False, after saying why, while the predict dock is predicting."""
+        other = self.session.job_besides(TRAIN_TITLE)
+        if other:
+            self.status.setText(f"Waiting: {other}. Train when it has finished, or Cancel it "
+                                "there.")
+            self._enable_start()
+        return not other
+
     def say_error(self, text: str) -> None:
         """Tell the user why something cannot be done: in the dock's status line (it stays)
         and as a notification (when that is safe: :func:`~.layers.safe_to_notify`)."""
@@ -343,10 +414,13 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         object in the annotated area looks unpainted; else nothing is trained yet."""
         if self.worker is not None or self.live.running:
             return None
+        if not self._free_to_start():
+            return None
         prepared = self._prepare()
         if prepared is None:
             return None
-        _, images, labels, model, config, request, names = prepared
+        pairs, images, labels, model, config, request, names = prepared
+        self._key = _painting_key(pairs, labels, request.spec, config.mode)
         if (check and check_mode and not self.settings.is_3d()
                 and self._advised(labels, config.mode)):
             return None
@@ -359,8 +433,10 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.status.setText("Preparing…" if request.quiet else
                             "Trying the starting models on your painting…")
         self._stop_event, self._seen_note = threading.Event(), ""
+        self.start_choice, self._skipped = None, False
         self.worker = _train(images, labels, model, config, request, names, self._stop_event,
-                             three_d=self.settings.is_3d(), warmup=self.warmup)
+                             three_d=self.settings.is_3d(), warmup=self.warmup,
+                             train_if_fits=self._key == self._fits_key)
         self.worker.yielded.connect(self._on_yielded)
         self.worker.returned.connect(self._on_returned)
         self.worker.errored.connect(self._on_errored)
@@ -448,28 +524,36 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         # it also tells the user about an out-of-memory retry
         self._bar.update(item)
 
-    def _say_choice(self, choice) -> None:
+    def _say_choice(self, choice, live: bool = False) -> None:
         """Tell which model training starts from, and why (status and a notification)."""
         self.start_choice = choice
         request = self._request
         if choice.fits_already:  # said at once: the user need not wait for the same model
-            score = choice.scores[choice.name]
-            text = (f"{sentence(plain_choice(choice.message))} It already matches your "
-                    f"painting ({score:.2f}), so training on it can change little: paint where "
-                    "its prediction is wrong, or use the Objects settings in 'Predict with "
-                    "U-Net'.")
-            now = " Stop ends training now and keeps whichever matches better."
+            text = fits_text(choice, self.settings.mode())
+            if live:  # live mode trains while the user paints on
+                now = ""
+            elif self._key != self._fits_key:  # not trained: its prediction is shown instead
+                self._skipped, self._fits_key = True, self._key
+                text += " Press Train again to train anyway."
+                now = " Showing its prediction…"
+            else:  # Train pressed again on the same painting
+                text = "Training anyway, as asked."
+                now = " Stop ends training now and keeps whichever matches better. Training…"
             if safe_to_notify(self.viewer):
-                show_info(text + now)
+                show_info(text)
             self._note = f"{self._note} {text}".strip()  # said again when training ends
-            self.status.setText(f"{text}{now} Training…")
+            self.status.setText(f"{text}{now}")
             return
         if request is None or request.quiet:
             return
         text = sentence(plain_choice(choice.message))
+        again = sentence(choice_said_again(choice.message))
         if request.spec == AUTO and request.not_current and choice.name != "current model":
-            text += f" (The current model cannot be continued: {request.not_current}.)"
-        self._add_note(text)
+            why = f" (The current model cannot be continued: {request.not_current}.)"
+            text, again = text + why, again + why
+        if safe_to_notify(self.viewer):
+            show_info(text)
+        self._note = f"{self._note} {again}".strip()
         self.status.setText(f"{text} Preparing…")
 
     def _add_note(self, text: str) -> None:
@@ -487,8 +571,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
     def _on_finished(self) -> None:
         self._bar.close()
         self.worker = None
-        self.train_button.setEnabled(True)
-        self.live_button.setEnabled(True)
+        self._enable_start()
         self.stop_button.setEnabled(False)
         trainer, self.trainer = self.trainer, None  # frees the model and image copies
         bundle = self._bundle
@@ -505,6 +588,9 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             self._guard_message(trainer)
             # hand the GPU's cached blocks back once the trainer is gone (nvidia-smi shows it)
             QTimer.singleShot(0, lambda device=trainer.device: _free(device))
+        if bundle is None and self._skipped and not self._stopped:
+            self._show_start()
+            return
         if bundle is None:
             if self._stopped:
                 self.status.setText("Stopped before the first step; the model is unchanged.")
@@ -513,7 +599,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         note = f" {self._note}" if self._note else ""
         self.status.setText(
             f"{verb} {trainer.step} steps in {trainer.elapsed:.1f} s on "
-            f"{bundle.info.get('device', '')}.{note} Predicting…"
+            f"{ran_on(trainer.device.type, trainer.config.threads)}.{note} Predicting…"
         )
         start = self.start_choice.bundle if self.start_choice is not None else None
         if (trainer is not None and getattr(trainer, "kept_start", False) and start is not None
@@ -528,6 +614,15 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
                                    trained_on=names)
         self._predict_first(bundle)
 
+    def _show_start(self) -> None:
+        """The start already fitted the painting and was not trained: it becomes the
+        current model (as it is) and its prediction is shown."""
+        start = self.start_choice.bundle
+        if start is not self.session.bundle:
+            self.session.set_model(start, _source_of(start))
+        self.status.setText(f"{self._note} Predicting…")
+        self._predict_first(start)
+
     def _guard_message(self, trainer) -> None:
         """Tell the user when training kept earlier weights than its last (validation)."""
         seen = self._seen_note
@@ -537,7 +632,9 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         if trainer.validation is not None:
             self.plot.add_score(trainer.validation_step, trainer.validation)
 
-    def _predict_first(self, bundle) -> None:
+    def _predict_first(self, bundle, plane=False) -> None:
+        """Predict the first pair's image with ``bundle``: the whole stack when it is small
+        (:func:`auto_plane`), or ``plane`` (a plane's index) when given."""
         image = self._pairs[0][0] if self._pairs else None
         if image is None or image not in self.viewer.layers:
             self._prediction_done(None, self._predict_token)
@@ -549,27 +646,62 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             self.viewer, image, bundle,
             device=self.session.device,
             probabilities=has_results(self.viewer, image, "probability"),
-            plane=auto_plane(self.viewer, image),
+            plane=auto_plane(self.viewer, image) if plane is False else plane,
             objects=bundle.mode == "semantic" and has_results(self.viewer, image, "objects"),
             on_done=lambda layer: self._prediction_done(layer, token),
         )
         if self.predict_worker is not None:
             quit_with(self, self.predict_worker)
-            self._predict_stopped = False
+            self.session.begin(TRAIN_TITLE, f"predicting '{image.name}'")
+            self._predict_stopped, self._plane_next = False, False
+            whole = auto_plane(self.viewer, image) is None if plane is False else plane is None
+            self.forecast = Forecast(self.predict_worker, spatial_shape(image),
+                                     lambda said: self._long(image, bundle, whole, said))
             # one job at a time: Stop ends this prediction, Train and Live wait for it
             self.train_button.setEnabled(False)
             self.live_button.setEnabled(False)
             self.stop_button.setEnabled(True)
 
+    def _long(self, image, bundle, whole: bool, said: str) -> None:
+        """The prediction after training will take minutes: say how long, and offer the
+        plane in view (a 2-D model on a stack, predicted whole)."""
+        if self.predict_worker is None or getattr(self, "_predict_stopped", False):
+            return
+        offer = (whole and len(spatial_shape(image)) > 2
+                 and bundle.model_config.spatial_dims == 2)
+        then = (f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else
+                " Stop ends it; the model is kept.")
+        text = self.status.text().replace(" Predicting…", "")
+        self.status.setText(f"{text} Predicting '{image.name}': {said}.{then}")
+        self.plane_button.setVisible(offer)
+
+    def plane_instead(self) -> None:
+        """Stop predicting the whole stack; predict the plane in view instead."""
+        self.plane_button.setVisible(False)
+        if self.predict_worker is None:
+            return
+        self._plane_next = True
+        self.stop()
+
     def _prediction_done(self, layer, token) -> None:
         if token is not self._predict_token:
             return
         self.predict_worker = None
+        self.session.end(TRAIN_TITLE)
+        self.plane_button.setVisible(False)
+        if getattr(self, "_plane_next", False) and layer is None and self._pairs:
+            self._plane_next = False
+            image = self._pairs[0][0]
+            if image in self.viewer.layers and self.session.bundle is not None:
+                text = self.status.text().split(" Predicting '")[0]
+                self.status.setText(f"{text} Predicting the plane in view…")
+                self._predict_first(self.session.bundle, current_plane(self.viewer, image))
+                if self.predict_worker is not None:
+                    return
         if not self._closed:
-            self.train_button.setEnabled(True)
-            self.live_button.setEnabled(True)
+            self._enable_start()
             self.stop_button.setEnabled(False)
-        text = self.status.text().replace(" Predicting…", "")
+        text = self.status.text().split(" Predicting")[0]
         image = self._pairs[0][0] if self._pairs else None
         if layer is None and getattr(self, "_predict_stopped", False):
             text += " The prediction was stopped: nothing was written."

@@ -24,15 +24,16 @@ def painted(mode: str | None) -> str:
 
 
 def check_text(trainer, score) -> str:
-    """`` · check on set-aside strokes 0.61 (240 px)`` for the status line ("" without a
-    score): a score of 0 to 1 on painting the model was not trained on, and how much."""
+    """`` · match with strokes set aside 0.61 (240 px)`` for the status line ("" without a
+    score): the match (0 to 1) with painting the model was not trained on, and how much.
+    "Match" is the one name of a score in the docks (the start's too, :func:`plain_choice`)."""
     if score is None:
         return ""
     validator = getattr(trainer, "validator", None)
     pixels = getattr(validator, "pixels", None)
     size = f" ({pixels} px)" if pixels else ""
     mode = getattr(getattr(trainer, "config", None), "mode", None)
-    return f" · check on set-aside {painted(mode)} {score:.2f}{size}"
+    return f" · match with {painted(mode)} set aside {score:.2f}{size}"
 
 
 def plain(part: str) -> str:
@@ -57,6 +58,26 @@ def plain(part: str) -> str:
 
 
 def plain_choice(message: str) -> str:
-    """The 'Start from' choice's message with "IoU" said as a score out of 1."""
-    return (message.replace("with IoU ", "with a score of ")
-            .replace(", IoU ", ", score "))
+    """The 'Start from' choice's message with "IoU" said as a match out of 1."""
+    return (message.replace("with IoU ", "with a match of ")
+            .replace(", IoU ", ", match ").replace("your painting", "your strokes"))
+
+
+def choice_said_again(message: str) -> str:
+    """The choice's message without its scores, for the status when training ends: there
+    the one score shown is the match with the strokes set aside (issue 23, item 7: two
+    different scores of one model side by side read as a contradiction)."""
+    return plain_choice(message.split(": before any training")[0])
+
+
+def ran_on(device: str, threads: int | None) -> str:
+    """Where training ran, in the words of the dock's Device line: "the CPU (1 of 2 cores;
+    one is left to napari)" (not "cpu (2 threads)")."""
+    import os
+
+    if not device.startswith("cpu"):
+        return device
+    n, cores = threads or 1, os.cpu_count() or 1
+    if n < cores:
+        return f"the CPU ({n} of {cores} cores; one is left to napari)"
+    return f"the CPU ({n} core{'' if n == 1 else 's'})"

@@ -82,7 +82,7 @@ class Bundle:
             f"classes: {', '.join(self.class_names)}",
         ]
         if cfg.spatial_dims == 3:
-            parts.insert(0, f"3-D (z spacing {cfg.anisotropy} px)")
+            parts.insert(0, f"3-D (z spacing {cfg.anisotropy}× the pixel size)")
         if "date" in self.info:
             parts.append(f"trained {_readable_date(self.info['date'])}")
         if "steps" in self.info:
@@ -178,7 +178,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         check_info(bundle.info, bundle.model_config.n_classes)
         trained = TrainConfig.from_dict(bundle.train_config)  # the stored settings are usable
         if trained.mode == "instance" and bundle.model_config.n_classes != 3:
-            raise ValueError("an instance model has 3 classes (background, interior, border)")
+            raise ValueError("an objects model has 3 classes (background, interior, border)")
         names = bundle.class_names
         if len(names) != bundle.model_config.n_classes or not all(isinstance(n, str) for n in names):
             raise ValueError(f"{bundle.model_config.n_classes} class names expected, got {names!r:.80}")
