@@ -247,3 +247,31 @@ def test_with_no_painting_a_colour_or_brightfield_image_is_offered_the_stained_s
     assert starters.suggest_starter(np.repeat(fluorescence[..., None], 3, -1)) == "nuclei"
     monkeypatch.setattr(starters, "starter_names", lambda: ["nuclei"])
     assert starters.suggest_starter(_stained()) is None  # not installed: nothing suggested
+
+
+def test_with_whole_objects_painted_starters_are_scored_by_their_objects():
+    """auto, whole objects painted: each starter is scored by how well its own objects match
+    the painted ones (at the size it learnt); the right polarity wins, the wrong one cannot
+    find the objects."""
+    from napari_unet.synthetic import nuclei
+
+    image, truth = nuclei((128, 128), n=10, seed=2)
+    painted = np.where(np.isin(truth, np.unique(truth)[1:7]), truth, 0).astype(np.uint16)
+    fluo = starters.zero_shot_score(starters.load_starter("nuclei"), [image[None]], [painted],
+                                    "instance")
+    wrong = starters.zero_shot_score(starters.load_starter("stained"), [image[None]], [painted],
+                                     "instance")
+    assert fluo > starters.AUTO_MIN_OBJECTS > wrong
+    choice = starters.choose_start("auto", [image[None]], [painted], "instance")
+    assert choice.name == "nuclei"
+
+
+def test_the_median_diameter_counts_the_objects_of_each_image_apart():
+    from napari_unet.core.inference.object_size import median_diameter
+
+    a = np.zeros((20, 20), int)
+    a[:4, :4] = 1  # 16 px
+    b = np.zeros((20, 20), int)
+    b[:4, :4] = 1  # another image's object 1, 16 px: not one object of 32 px
+    d, n = median_diameter([a, b])
+    assert n == 2 and d == pytest.approx(2 * np.sqrt(16 / np.pi))

@@ -46,10 +46,13 @@ class SizeEstimate:
     """``(scale, median diameter in the scaled crop, objects)`` for each scale tried."""
 
 
-def median_diameter(labels: np.ndarray) -> tuple[float, int]:
-    """Median equivalent diameter (``2 sqrt(area / pi)``) of the objects of ``labels``, and
-    their number; ``(0.0, 0)`` without objects."""
-    areas = np.bincount(np.asarray(labels).ravel())[1:]
+def median_diameter(labels) -> tuple[float, int]:
+    """Median equivalent diameter (``2 sqrt(area / pi)``) of the objects of ``labels`` (one
+    array, or a list of arrays whose ids are counted apart: id 1 of two images is two
+    objects), and their number; ``(0.0, 0)`` without objects."""
+    arrays = labels if isinstance(labels, (list, tuple)) else [labels]
+    areas = np.concatenate([np.bincount(np.asarray(a).ravel().astype(np.int64))[1:]
+                            for a in arrays] or [np.zeros(0, np.int64)])
     areas = areas[areas > 0]
     if not len(areas):
         return 0.0, 0

@@ -60,7 +60,7 @@ def at_model_size(images, labels, init, mode: str, diameter: float | None = None
         return list(images), list(labels), ""
     how = "as given"
     if diameter is None and mode == "instance":
-        diameter = object_size.median_diameter(np.concatenate([np.ravel(x) for x in labels]))[0]
+        diameter = object_size.median_diameter([np.asarray(x) for x in labels])[0]
         how = "measured on the painted objects"
     if not diameter:
         found = object_size.estimate(images[0], init, init.build_model("cpu"))
