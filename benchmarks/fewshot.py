@@ -124,6 +124,7 @@ DATASETS = ("dsb-fluo", "dsb-bright", "isbi", "usiigaci")
 PROTOCOLS = ("scribbles", "instances")
 METHODS = ("unet", "rf", "unet-full")
 AP_THRESHOLDS = np.round(np.arange(0.5, 0.9 + 1e-9, 0.05), 2)
+MSA_THRESHOLDS = np.round(np.arange(0.5, 0.95 + 1e-9, 0.05), 2)  # micro-sam's mSA: 0.50-0.95
 EM_THRESHOLDS = np.round(np.arange(0.1, 0.9 + 1e-9, 0.1), 2)
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "fewshot_results.jsonl"
 
@@ -160,6 +161,20 @@ class Split:
         return self.features[key]
 
 
+def _rescaled(images, truths, f: float):
+    """``(C, H, W)`` images (linear) and instance masks (nearest) resized by ``f``."""
+    from skimage.transform import resize
+
+    out_i, out_t = [], []
+    for image, truth in zip(images, truths):
+        size = (round(truth.shape[0] * f), round(truth.shape[1] * f))
+        out_i.append(np.stack([resize(c, size, order=1, anti_aliasing=f < 1, preserve_range=True)
+                               for c in image]).astype(np.float32))
+        out_t.append(resize(truth, size, order=0, preserve_range=True,
+                            anti_aliasing=False).astype(truth.dtype))
+    return out_i, out_t
+
+
 def _load_dsb(ids, grey: bool, shape: tuple[int, ...]):
     images, truths = [], []
     for i in ids:
@@ -172,7 +187,19 @@ def _load_dsb(ids, grey: bool, shape: tuple[int, ...]):
 
 
 def load_split(name: str, max_eval: int | None = None) -> Split:
-    """The fixed split of data set ``name`` (see the module docstring)."""
+    """The fixed split of data set ``name`` (see the module docstring).
+
+    ``NAME@F`` (for example ``dsb-fluo@2``) is that split with its images and masks resized by
+    ``F`` (as ``benchmarks/everywhere.py``): the same painting, at another magnification.
+    """
+    base, _, factor = name.partition("@")
+    if factor:
+        split = load_split(base, max_eval)
+        f = float(factor)
+        split.name = name
+        split.train_images, split.train_truths = _rescaled(split.train_images, split.train_truths, f)
+        split.eval_images, split.eval_truths = _rescaled(split.eval_images, split.eval_truths, f)
+        return split
     if name == "dsb-fluo":
         kind, grey, shape, train, evals = "nuclei", True, (1, 256, 256), DSB_FLUO_TRAIN, DSB_FLUO_EVAL
     elif name == "dsb-bright":
@@ -381,6 +408,12 @@ def _ratio(a: float, b: float) -> float:
     return float(a) / float(b) if b else float("nan")
 
 
+def _msa_term(r) -> float:
+    """One image's TP / (TP + FP + FN) at one IoU threshold (1 when both are empty)."""
+    n = r.tp + r.fp + r.fn
+    return 1.0 if n == 0 else r.tp / n
+
+
 def score_nuclei(instances: list, truths: list, ids: list, probabilities=None) -> dict:
     """Pooled F1@0.5, AP@0.5:0.9, foreground IoU and touching-object recall (see the docstring)."""
     tp = np.zeros(len(AP_THRESHOLDS))
@@ -389,8 +422,12 @@ def score_nuclei(instances: list, truths: list, ids: list, probabilities=None) -
     inter = union = 0
     touch_hit = touch_n = 0
     per_image = {}
+    msa = []
+    n_ap = len(AP_THRESHOLDS)
     for pred, truth, key in zip(instances, truths, ids):
-        res = match_instances(pred, truth, thresholds=AP_THRESHOLDS)
+        res = match_instances(pred, truth, thresholds=MSA_THRESHOLDS)
+        msa.append(np.mean([_msa_term(r) for r in res]))
+        res = res[:n_ap]
         tp += [r.tp for r in res]
         fp += [r.fp for r in res]
         fn += [r.fn for r in res]
@@ -408,6 +445,7 @@ def score_nuclei(instances: list, truths: list, ids: list, probabilities=None) -
         "precision_50": round(_ratio(tp[0], tp[0] + fp[0]), 4),
         "recall_50": round(_ratio(tp[0], tp[0] + fn[0]), 4),
         "ap_50_90": round(float(ap.mean()), 4),
+        "msa": round(float(np.mean(msa)), 4) if msa else None,
         "iou": round(_ratio(inter, union), 4),
         "touch_recall_50": round(_ratio(touch_hit, touch_n), 4),
         "n_touching": touch_n,
@@ -493,6 +531,19 @@ def method_name(method: str, args) -> str:
     return f"{name}[{args.tag}]" if args.tag else name
 
 
+def _dataset(text: str) -> str:
+    base, _, factor = text.partition("@")
+    if base not in DATASETS:
+        raise argparse.ArgumentTypeError(f"unknown data set {base!r}; choose from {', '.join(DATASETS)}")
+    if factor:
+        try:
+            if float(factor) <= 0:
+                raise ValueError
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: the factor after @ must be a positive number") from None
+    return text
+
+
 def _setting(text: str) -> tuple[str, object]:
     key, _, value = text.partition("=")
     if key not in TrainConfig.__dataclass_fields__:
@@ -569,7 +620,8 @@ def markdown_table(records: list[dict]) -> str:
         if "f1_50" in rs[0]["metrics"]:
             f1 = mean(rs, "f1_50")
             delta = f1 - mean(other, "f1_50") if other and f1 is not None else None
-            nuclei.append(common + [_fmt(f1), _fmt(mean(rs, "ap_50_90")), _fmt(mean(rs, "iou")),
+            nuclei.append(common + [_fmt(f1), _fmt(mean(rs, "ap_50_90")), _fmt(mean(rs, "msa")),
+                                    _fmt(mean(rs, "iou")),
                                     _fmt(mean(rs, "touch_recall_50")),
                                     ("+" if delta and delta > 0 else "") + _fmt(delta)] + times)
         else:
@@ -583,7 +635,7 @@ def markdown_table(records: list[dict]) -> str:
     head = ["data (eval images)", "protocol", "N", "method", "budget"]
     tail = ["train s", "steps", "predict s", "seeds"]
     for rows, cols in (
-        (nuclei, ["F1@0.5", "AP@0.5:0.9", "IoU", "touch R@0.5", "vs RF"]),
+        (nuclei, ["F1@0.5", "AP@0.5:0.9", "mSA", "IoU", "touch R@0.5", "vs RF"]),
         (em, ["pixel err", "Rand err", "Rand err (inst)", "Rand err (best thr)", "vs RF"]),
     ):
         if not rows:
@@ -607,7 +659,8 @@ def read_jsonl(path) -> list[dict]:
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS), type=_dataset,
+                    help=f"{', '.join(DATASETS)}, or NAME@F for that set resized by F (dsb-fluo@2)")
     ap.add_argument("--budgets", nargs="+", type=int, default=[5, 10, 25])
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)

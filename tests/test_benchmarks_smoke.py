@@ -6,6 +6,7 @@ None of these tests needs ../shared/data; the one that checks the real splits sk
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -173,6 +174,26 @@ def test_touching_objects_are_found_and_scored():
     merged = np.where(truth == 2, 1, truth)
     score = fewshot.score_nuclei([merged], [truth], ["a"])
     assert score["touch_recall_50"] == 0.5 and score["iou"] == 1.0
+    assert perfect["msa"] == 1.0
+    # 3 matches at every threshold; the merged blob (108 px) matches 2 (72 px) up to IoU 2/3,
+    # and 1 is missed: tp/(tp+fp+fn) is 2/3 at 0.50-0.65 and 1/4 at 0.70-0.95
+    expected = np.mean([2 / 3 if t <= 2 / 3 else 1 / 4 for t in np.arange(0.5, 0.951, 0.05)])
+    assert score["msa"] == round(expected, 4) < 1.0
+
+
+def test_a_rescaled_split_keeps_its_objects_at_the_new_size():
+    images = [np.random.default_rng(0).random((1, 20, 30)).astype(np.float32)]
+    truth = np.zeros((20, 30), np.int32)
+    truth[2:8, 2:8] = 1
+    truth[12:18, 20:26] = 2
+    big_i, big_t = fewshot._rescaled(images, [truth], 2.0)
+    assert big_i[0].shape == (1, 40, 60) and big_t[0].shape == (40, 60)
+    assert sorted(np.unique(big_t[0])) == [0, 1, 2] and np.count_nonzero(big_t[0] == 1) == 144
+    assert fewshot._dataset("dsb-fluo@2") == "dsb-fluo@2"
+    with pytest.raises(argparse.ArgumentTypeError):
+        fewshot._dataset("dsb-fluo@-1")
+    with pytest.raises(argparse.ArgumentTypeError):
+        fewshot._dataset("nope@2")
 
 
 def test_em_scores_are_zero_for_the_truth():
