@@ -275,3 +275,17 @@ def test_the_median_diameter_counts_the_objects_of_each_image_apart():
     b[:4, :4] = 1  # another image's object 1, 16 px: not one object of 32 px
     d, n = median_diameter([a, b])
     assert n == 2 and d == pytest.approx(2 * np.sqrt(16 / np.pi))
+
+
+def test_strokes_on_large_nuclei_are_scored_at_the_size_the_starter_learnt():
+    """Strokes on nuclei about 3x the nuclei starter's size: the starter is scored as training
+    and prediction will use it, on the image and strokes resized to its own object size, and
+    auto fine-tunes it."""
+    image, truth = nuclei((384, 384), n=10, radius=(24.0, 30.0), seed=4)
+    painted = simulate_painting(truth, n_objects=6, n_background_strokes=6, seed=0, erode=4)
+    bundle = starters.load_starter("nuclei")
+    (small,), (strokes_small,) = starters._strokes_at_starter_size(bundle, [image[None]], [painted])
+    f = small.shape[-1] / 384
+    assert 0.25 < f < 0.5  # nuclei ~54 px across brought to ~18 px
+    assert strokes_small.shape == small.shape[-2:] and set(np.unique(strokes_small)) == {0, 1, 2}
+    assert starters.choose_start("auto", [image[None]], [painted]).name == "nuclei"

@@ -276,3 +276,15 @@ def test_split_thresholds_are_fitted_to_the_painted_objects(monkeypatch):
     chosen, before, after = scorer.tune(None)
     assert before == pytest.approx(0.5, abs=0.05)  # one object for two
     assert chosen.seed_threshold > 0.65 and after > 0.9
+
+
+def test_balanced_mean_iou_weighs_each_painted_class_the_same():
+    """10 foreground pixels and 2 background ones; 2 of the foreground called background.
+    Plain: background IoU 2/4, foreground 8/10. Balanced (each pixel of class c counts
+    1 / n_c): background 1 / (1 + 2/10), foreground 8/10."""
+    from napari_unet.core.training.validation import mean_iou
+
+    target = np.array([0, 0] + [1] * 10)
+    predicted = np.array([0, 0, 0, 0] + [1] * 8)
+    assert mean_iou(predicted, target, 2) == pytest.approx((0.5 + 0.8) / 2)
+    assert mean_iou(predicted, target, 2, balanced=True) == pytest.approx((1 / 1.2 + 0.8) / 2)

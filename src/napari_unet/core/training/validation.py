@@ -148,18 +148,27 @@ def choose_holdout(
     return Holdout(masks)
 
 
-def mean_iou(predicted: np.ndarray, target: np.ndarray, n_classes: int) -> float:
+def mean_iou(predicted: np.ndarray, target: np.ndarray, n_classes: int,
+             balanced: bool = False) -> float:
     """Mean over the classes present in ``target`` of their IoU, over pixels where
-    ``target`` is not IGNORE (``predicted``: 0-based classes)."""
+    ``target`` is not IGNORE (``predicted``: 0-based classes).
+
+    ``balanced``: every painted class weighs the same in all, whatever its number of pixels
+    (each pixel of class ``c`` counts ``1 / n_c``), so a few foreground pixels called
+    background cannot outweigh the whole of a sparsely painted background class."""
     valid = target != IGNORE
     p, t = predicted[valid], target[valid]
+    weight = np.ones(len(t))
+    if balanced:
+        counts = np.bincount(t, minlength=n_classes).astype(float)
+        weight = 1.0 / np.maximum(counts[t], 1)
     scores = []
     for c in range(n_classes):
         tc = t == c
         if not tc.any():
             continue
         pc = p == c
-        scores.append((tc & pc).sum() / (tc | pc).sum())
+        scores.append(weight[tc & pc].sum() / weight[tc | pc].sum())
     return float(np.mean(scores)) if scores else float("nan")
 
 
@@ -171,8 +180,10 @@ class Validator:
     """
 
     def __init__(self, images, targets, holdout: Holdout, n_classes: int, context: int,
-                 groups=None, objects=None, postprocess=None):
+                 groups=None, objects=None, postprocess=None, balanced: bool = False):
         self.n_classes = n_classes
+        self.balanced = balanced
+        """Pixel scores weigh every painted class the same (:func:`mean_iou`)."""
         self.groups = groups
         """Target class j is the network's classes ``groups[j]`` summed (None: one each)."""
         self.postprocess = postprocess if objects is not None else None
@@ -216,7 +227,8 @@ class Validator:
                 merged = np.stack([p.probabilities[list(g)].sum(0) for g in self.groups])
                 preds.append(merged.argmax(0).ravel())
             tgts.append(held.ravel())
-        return mean_iou(np.concatenate(preds), np.concatenate(tgts), self.n_classes)
+        return mean_iou(np.concatenate(preds), np.concatenate(tgts), self.n_classes,
+                        self.balanced)
 
     def _object_score(self, model, config) -> float:
         """Mean over held-out objects of the best IoU with an object predicted on the crop,
