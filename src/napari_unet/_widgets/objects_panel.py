@@ -9,6 +9,11 @@ widget lists it). The dock shows the table, and *Save table as CSV…* writes th
 The controls always start again from the objects as predicted (kept aside when a new
 prediction arrives), so moving a control back undoes it. 2-D images only.
 
+Refining and measuring take a second or more on a 1024 x 1024 image, so they run in a
+worker (:func:`measure_objects`, headless); the GUI thread only copies the layer's data
+and then assigns the results (the layer's data, its features, the table's rows), so the
+viewer keeps answering while a control moves.
+
 The table always describes the layer it names: a prediction written by any dock (Predict,
 Train, a retrain, Live) clears it at once and it is measured again a moment later; removing
 the layer clears it. Object ids are 1..n, the same in the table and in the layer (a new
