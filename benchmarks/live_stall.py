@@ -8,9 +8,18 @@ while live. The gaps are split into: before the first prediction of the view is 
 (making the result layers the first time), and afterwards (steady live painting). Also
 times the GUI-thread work of live mode itself (posting copies, writing frames).
 
+Then three more measurements of the longest GUI-thread stall (the same 10 ms heartbeat):
+
+* ``live_start``: from the click on Live until the first prediction of the view is shown;
+* ``writing_predictions``: the whole-image prediction written after live mode ends, and a
+  Predict-dock prediction with 'Also split into objects' (its objects and their table);
+* ``objects_controls``: moving the predict dock's Objects controls (minimum size, split
+  touching, fill holes) and waiting until the objects and the table follow.
+
 Run under a display; headless::
 
     xvfb-run -a -s "-screen 0 1600x1200x24" python benchmarks/live_stall.py --seconds 30
+    xvfb-run -a -s "-screen 0 1600x1200x24" python benchmarks/live_stall.py --size 1024
 
 Prints one JSON line.
 """
@@ -42,6 +51,7 @@ def main(argv=None) -> dict:
 
     from napari_unet.synthetic import nuclei, simulate_painting
 
+    load_start = round(os.getloadavg()[0], 2)
     image, truth = nuclei((args.size, args.size), n=max(10, args.size // 12), seed=3)
     painted = simulate_painting(truth, n_objects=5, n_background_strokes=4, seed=0)
     viewer = napari.Viewer(title="napari-unet live")
@@ -72,8 +82,10 @@ def main(argv=None) -> dict:
             widget.live.timer.timeout.disconnect()
             widget.live.timer.timeout.connect(timed)
 
-    gaps = {"before_first_frame": 0.0, "live": 0.0}
+    gaps = {"before_first_frame": 0.0, "live": 0.0, "writing_predictions": 0.0,
+            "objects_controls": 0.0, "setup": 0.0}
     last = [time.perf_counter(), "before_first_frame"]
+    phase = [None]  # set after live mode: the phase a gap counts in
     log = []
 
     def probe():
@@ -83,7 +95,7 @@ def main(argv=None) -> dict:
             log.append((round(last[0] - start, 2), round(now - last[0], 3), last[1]))
         last[0] = now
         # a gap counts as live once the result layers exist (after the first frame)
-        last[1] = "live" if widget.live.frames >= 1 else "before_first_frame"
+        last[1] = phase[0] or ("live" if widget.live.frames >= 1 else "before_first_frame")
 
     timer = QTimer()
     timer.setInterval(10)
@@ -141,22 +153,52 @@ def main(argv=None) -> dict:
         app.processEvents()
         time.sleep(0.002)
     stop_s = time.perf_counter() - t_stop
+    phase[0] = "writing_predictions"
     while widget.busy:  # the whole-image prediction after live mode
         app.processEvents()
         time.sleep(0.01)
+    pump(app, 1.0)
+    phase[0] = "setup"  # docking the predict widget is not measured
+
+    # a Predict-dock prediction with objects: writing it, its objects and their table
+    _, pw = viewer.window.add_plugin_dock_widget("napari-stroke-unet", "Predict with U-Net")
+    pump(app, 1.0)
+    phase[0] = "writing_predictions"
+    last[0] = time.perf_counter()
+    pw.image.value = viewer.layers["nuclei"]
+    pw.objects.setChecked(True)
+    pw.predict()
+    panel = pw.objects_panel
+    settle(app, lambda: pw.busy or getattr(panel, "busy", False))
+    n_objects = len(panel.table_data["label"]) if panel.table_data is not None else None
+
+    # the Objects controls, one change at a time, each until the table follows
+    phase[0] = "objects_controls"
+    last[0] = time.perf_counter()
+    changes = [(panel.min_size.setValue, 30), (panel.min_size.setValue, 80),
+               (panel.split.setValue, 2.0), (panel.fill_holes.setChecked, True),
+               (panel.split.setValue, 0.0), (panel.min_size.setValue, 0),
+               (panel.fill_holes.setChecked, False)]
+    for change, value in changes:
+        change(value)
+        settle(app, lambda: getattr(panel, "busy", False) or panel._timer.isActive())
     timer.stop()
     out = {
         "seconds": args.seconds,
         "size": args.size,
         "device": args.device,
         "paint_next": not args.no_paint_next,
+        "load_average_start": load_start,
         "load_average": round(os.getloadavg()[0], 2),
         "steps": steps,
         "frames": widget.live.frames,
         "picked_up": widget.live.picked,
         "baseline_longest_stall_ms_painting_without_live": round(base["gap"] * 1000, 1),
-        "longest_stall_ms_before_first_frame": round(gaps["before_first_frame"] * 1000, 1),
+        "longest_stall_ms_live_start": round(gaps["before_first_frame"] * 1000, 1),
         "longest_stall_ms_live": round(gaps["live"] * 1000, 1),
+        "longest_stall_ms_writing_predictions": round(gaps["writing_predictions"] * 1000, 1),
+        "longest_stall_ms_objects_controls": round(gaps["objects_controls"] * 1000, 1),
+        "objects": n_objects,
         "gui_tick_ms_max": round(max(gui["tick"], default=0) * 1000, 1),
         "gui_write_ms_max": round(max(gui["write"], default=0) * 1000, 1),
         "gui_write_ms_median": round(float(np.median(gui["write"] or [0])) * 1000, 1),
@@ -167,6 +209,29 @@ def main(argv=None) -> dict:
         print(sorted(log))
     viewer.close()
     return out
+
+
+def pump(app, seconds: float) -> None:
+    """Let the event loop run for ``seconds``."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def settle(app, busy, quiet: float = 1.0, timeout: float = 600.0) -> None:
+    """Run the event loop until ``busy()`` has been false for ``quiet`` seconds."""
+    end = time.perf_counter() + timeout
+    calm = None
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.002)
+        if busy():
+            calm = None
+        elif calm is None:
+            calm = time.perf_counter()
+        elif time.perf_counter() - calm >= quiet:
+            return
 
 
 if __name__ == "__main__":

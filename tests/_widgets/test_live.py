@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QApplication
 
 from napari_unet._widgets import live
 from napari_unet._widgets.layers import find_ours
@@ -172,3 +173,33 @@ def test_live_mode_says_once_when_new_painting_cannot_be_used_and_trains_on(
     train_widget.set_live(False)
     wait_idle(qtbot, train_widget)
     assert session_for(viewer).bundle.model_config.n_classes == 2
+
+
+def test_pressing_live_makes_its_layers_after_the_click_one_per_turn_of_the_event_loop(
+    viewer, layers, train_widget, qtbot, quick_live
+):
+    """Responsiveness: making a layer costs napari a few hundred ms, so the click on Live
+    makes none; its result layers (prediction, uncertainty, spots) come just after, one at
+    a time, and the event loop runs between two (the viewer redraws and answers)."""
+    train_widget.paint_next.setChecked(True)
+    events = []
+
+    def inserted(event):
+        name = event.value.name
+        events.append(("made", name))
+        QTimer.singleShot(0, lambda: events.append(("loop ran", name)))
+
+    viewer.layers.events.inserted.connect(inserted)
+    n = len(viewer.layers)
+    assert train_widget.set_live(True) is not None
+    assert len(viewer.layers) == n and not events  # the click returned before making any
+    end = time.perf_counter() + 60
+    while len([e for e in events if e[0] == "made"]) < 3 and time.perf_counter() < end:
+        QApplication.processEvents()  # as napari's event loop runs (qtbot's wait starves
+        time.sleep(0.002)  # zero-time timers)
+    made = [name for what, name in events if what == "made"]
+    assert made[:3] == ["nuclei prediction", "nuclei uncertainty", "nuclei paint here"]
+    for first, second in zip(made[:2], made[1:3]):  # the event loop ran between two
+        assert events.index(("loop ran", first)) < events.index(("made", second))
+    train_widget.set_live(False)
+    wait_idle(qtbot, train_widget)

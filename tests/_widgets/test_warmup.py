@@ -62,3 +62,45 @@ def test_nothing_is_learnt_in_the_background_when_switched_off(
     qtbot.waitUntil(lambda: not train_widget.warmup.running, timeout=30_000)
     train_widget.learn_image()
     assert not train_widget.warmup.running and train_widget.warmup.warm is None
+
+
+def test_it_pauses_when_nothing_is_painted_and_goes_on_at_the_next_stroke(
+    background_learning, viewer, layers, train_widget, qtbot, monkeypatch
+):
+    """Responsiveness: a core is not kept busy while the user does not paint. After
+    ``QUIET_S`` seconds without a painting change no step is taken (the dock says it is
+    paused and why); the next stroke on the annotations makes it go on."""
+    from napari_unet._widgets import warmup as background
+
+    monkeypatch.setattr(background, "QUIET_S", 1.0)
+    _, annotations = layers
+    warmup = train_widget.warmup
+    qtbot.waitUntil(lambda: warmup.paused, timeout=60_000)
+    assert warmup.running  # paused, not ended: what it learnt is kept for Train
+    text = train_widget.learning.text()
+    assert "paused" in text and "nothing was painted" in text and "when you paint" in text
+    steps = warmup.steps
+    qtbot.wait(1500)
+    assert warmup.steps == steps  # no step while paused
+    annotations.brush_size = 4
+    annotations.paint((50, 50), 2)  # a stroke
+    qtbot.waitUntil(lambda: warmup.steps > steps, timeout=30_000)
+    assert "while you paint" in train_widget.learning.text() or warmup.paused
+    qtbot.waitUntil(lambda: warmup.paused, timeout=60_000)  # quiet again: paused again
+
+
+def test_our_own_result_layers_do_not_wake_it(
+    background_learning, viewer, layers, train_widget, qtbot, monkeypatch
+):
+    """Only the user's painting counts: a prediction written into our layers does not."""
+    from napari_unet._widgets import warmup as background
+    from napari_unet._widgets.layers import write_result
+
+    monkeypatch.setattr(background, "QUIET_S", 1.0)
+    warmup = train_widget.warmup
+    qtbot.waitUntil(lambda: warmup.paused, timeout=60_000)
+    steps = warmup.steps
+    write_result(viewer, layers[0], np.ones(layers[0].data.shape, np.uint8), None,
+                 ["background", "foreground"])
+    qtbot.wait(1000)
+    assert warmup.paused and warmup.steps == steps

@@ -223,17 +223,18 @@ def put_layer(viewer, layer, above):
 
 
 def write_result(viewer, image: Image, labels, probabilities, class_names, plane=None,
-                 instances=False):
+                 instances=False, renumber=True):
     """Write a prediction of ``image`` into our layers, creating them the first time.
 
     ``labels (..., H, W)`` and ``probabilities (..., K, H, W)`` (or None) cover the whole
     stack, or only ``plane`` (an index into the leading dimensions) when it is given.
     ``labels`` hold classes (k + 1, as painted), or object ids when ``instances`` (an
-    instance model's prediction, shown one colour per object). Returns the Labels layer
-    ``"<image> prediction"``.
+    instance model's prediction, shown one colour per object; ``renumber``: False when
+    they are numbered 1..n already, by :func:`numbered` in a worker). Returns the Labels
+    layer ``"<image> prediction"``.
     """
     kind = "instances" if instances else f"{len(class_names)} classes"
-    if instances:
+    if instances and renumber:
         labels = numbered(labels, plane)
     layer = _write_labels(viewer, image, "prediction", labels, plane, image, kind)
     if probabilities is not None:
@@ -244,13 +245,15 @@ def write_result(viewer, image: Image, labels, probabilities, class_names, plane
     return layer
 
 
-def write_objects(viewer, image: Image, objects, plane=None) -> Labels:
+def write_objects(viewer, image: Image, objects, plane=None, renumber=True) -> Labels:
     """Write object ids ``(..., H, W)`` (of ``plane`` only, if given) into ``"<image> objects"``.
 
     The layer goes just above the image's prediction and is updated in place on re-runs.
+    ``renumber``: False when the ids are numbered 1..n already (:func:`numbered`, in a worker).
     """
     above = find_ours(viewer, "prediction", image) or image
-    objects = numbered(objects, plane)
+    if renumber:
+        objects = numbered(objects, plane)
     return _write_labels(viewer, image, "objects", objects, plane, above, "instances")
 
 

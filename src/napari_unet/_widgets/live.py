@@ -37,6 +37,8 @@ MAX_VIEW = 1024
 """At most this many px a side of the view are predicted (around its centre)."""
 LIVE_CPU_MODEL = {"depth": 2, "base_width": 8}
 """U-Net size for live mode on a CPU when the settings hold the default size."""
+MAKE_GAP_MS = 60
+"""Live's result layers are made this far apart, one at a time (see ``_make_layers``)."""
 LIVE_STEPS = 10**9
 """A step budget that never ends (the learning rate stays at its warm value)."""
 
@@ -246,6 +248,10 @@ class LiveMode:
         """Times new painting was picked up by the running training."""
         self.uncertainty = False
         self._bundle = None
+        self._making = False
+        """Whether the result layers are being made (one per turn of the event loop)."""
+        self._pending = None
+        """The latest frame that came meanwhile."""
         self._dirty = False
         self._last_post = 0.0
         self._inbox = Inbox()
@@ -289,28 +295,64 @@ class LiveMode:
         return self.worker
 
     def _make_layers(self, class_names, mode) -> None:
-        """Make missing result layers now, empty: making a layer is the slowest thing
-        napari does here (about a second the first time), better on the click than while
-        painting."""
+        """Make missing result layers, empty, soon after the click, one per turn of the
+        event loop (:data:`MAKE_GAP_MS` apart): making a layer is the slowest thing napari
+        does here (a few hundred ms each on a CPU), so the viewer redraws and answers between
+        two, instead of freezing for all of them at once; better now than while painting.
+        A frame that comes meanwhile waits for the last one (:meth:`_write`)."""
+        from qtpy.QtCore import QTimer
+
+        steps = self._layer_steps(class_names, mode)
+        worker = self.worker
+
+        def next_step():
+            image = self.image
+            if self.worker is not worker or image is None or image not in self.viewer.layers:
+                steps.clear()
+            else:
+                steps.pop(0)(image)
+            if steps:
+                QTimer.singleShot(MAKE_GAP_MS, next_step)
+                return
+            if self.worker is worker:  # (a later start has its own layers to make)
+                self._making = False
+                frame, self._pending = self._pending, None
+                if frame is not None:
+                    self._write(frame)
+
+        self._making, self._pending = bool(steps), None
+        if steps:
+            QTimer.singleShot(MAKE_GAP_MS, next_step)
+
+    def _layer_steps(self, class_names, mode) -> list:
+        """The layers to make, one callable (taking the image) each."""
         from napari_unet.core.files.bundle import default_class_names
         from napari_unet.core.inference.postprocess import label_dtype
         from napari_unet.core.training.targets import INSTANCE_CLASSES
 
         from .layers import find_ours, spatial_shape, write_result
-        from .paint_next import write_uncertainty
+        from .paint_next import make_spots_layer, make_uncertainty_layer
 
-        image = self.image
         if mode == "instance":
             class_names = INSTANCE_CLASSES
         elif not class_names:
-            return
-        shape = spatial_shape(image)
-        if find_ours(self.viewer, "prediction", image) is None:
-            dtype = label_dtype(len(class_names or default_class_names(2)))
-            write_result(self.viewer, image, np.zeros(shape, dtype), None, list(class_names))
-        if self.uncertainty and find_ours(self.viewer, "uncertainty", image) is None:
-            write_uncertainty(self.viewer, image, np.zeros(shape[-2:], np.float32),
-                              np.zeros((0, 2)), plane=(0,) * (len(shape) - 2))
+            return []
+        viewer, names = self.viewer, list(class_names)
+        dtype = label_dtype(len(class_names or default_class_names(2)))
+
+        def prediction(image):
+            if find_ours(viewer, "prediction", image) is None:
+                write_result(viewer, image, np.zeros(spatial_shape(image), dtype), None, names)
+
+        def uncertainty(image):
+            if self.uncertainty and find_ours(viewer, "uncertainty", image) is None:
+                make_uncertainty_layer(viewer, image)
+
+        def spots(image):
+            if self.uncertainty and find_ours(viewer, "paint here", image) is None:
+                make_spots_layer(viewer, image)
+
+        return [prediction, uncertainty, spots]
 
     @property
     def stopping(self) -> bool:
@@ -385,6 +427,9 @@ class LiveMode:
 
         image = self.image
         if image is None or image not in self.viewer.layers or self.trainer is None:
+            return
+        if self._making:  # the result layers are still being made: written after the last
+            self._pending = frame
             return
         names = self.trainer.class_names
         y0, y1, x0, x1 = frame.view.box

@@ -9,6 +9,11 @@ widget lists it). The dock shows the table, and *Save table as CSV…* writes th
 The controls always start again from the objects as predicted (kept aside when a new
 prediction arrives), so moving a control back undoes it. 2-D images only.
 
+Refining and measuring take a second or more on a 1024 x 1024 image, so they run in a
+worker (:func:`measure_objects`, headless); the GUI thread only copies the layer's data
+and then assigns the results (the layer's data, its features, the table's rows), so the
+viewer keeps answering while a control moves.
+
 The table always describes the layer it names: a prediction written by any dock (Predict,
 Train, a retrain, Live) clears it at once and it is measured again a moment later; removing
 the layer clears it. Object ids are 1..n, the same in the table and in the layer (a new
@@ -17,11 +22,13 @@ prediction's ids are renumbered so: ids with gaps say nothing).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -38,6 +45,7 @@ from qtpy.QtWidgets import (
 )
 
 from .layers import ROLE, find_ours, is_ours, spatial_shape
+from .tasks import failed, start
 
 FOLLOWED = ("objects", "prediction")
 """Our layers whose new data may change the table."""
@@ -45,6 +53,8 @@ FOLLOWED = ("objects", "prediction")
 MAX_ROWS = 500
 """Rows shown in the dock (the CSV has every object)."""
 MAX_PIXELS = 4096 * 4096
+AS_PREDICTED = {"min_size": 0, "fill_holes": False, "split_depth": None}
+"""The controls' settings that keep the objects as predicted."""
 NO_OBJECTS = ("No objects yet: Predict with 'Also split into objects' ticked, or with an "
               "objects model (a starter, or one trained on whole objects).")
 
@@ -60,9 +70,53 @@ def objects_layer(viewer, image):
     return layer
 
 
+@dataclass
+class Measured:
+    """What :func:`measure_objects` hands the GUI thread."""
+
+    base: np.ndarray
+    """The objects as predicted (ids 1..n): the controls start from them."""
+    objects: np.ndarray | None
+    """What the layer must show now; None: it shows that already."""
+    table: dict
+    """``core.inference.object_table``'s columns for those objects."""
+
+
+def measure_objects(shown: np.ndarray, base: np.ndarray | None, settings: dict, stack,
+                    names=None) -> Measured:
+    """Headless: the objects ``settings`` make of ``base`` (None: ``shown`` is a new
+    prediction, its objects renumbered 1..n are the base) and their table, measured on
+    ``stack`` (``(C, H, W)``). Slow on large images: run in a worker."""
+    from napari_unet.core.inference.object_table import object_table, refine_objects
+
+    if base is None:
+        base = shown
+        ids = np.unique(base)
+        if ids.size and ids[-1] != len(ids) - (ids[0] == 0):  # gaps: ids 1..n, in the layer too
+            base = refine_objects(base).astype(base.dtype)
+    if settings == AS_PREDICTED:
+        refined = base  # as predicted, ids and all
+    else:
+        refined = refine_objects(base, **settings)
+        if refined.max() <= np.iinfo(base.dtype).max:
+            refined = refined.astype(base.dtype)
+    same = refined.shape == shown.shape and np.array_equal(refined, shown)
+    objects = None if same else (refined.copy() if refined is base else refined)
+    table = object_table(shown if same else objects, np.asarray(stack), names)
+    return Measured(base, objects, table)
+
+
+@thread_worker(start_thread=False)
+def _measure_worker(shown, base, settings, stack, names):
+    return measure_objects(shown, base, settings, stack, names)
+
+
 class ObjectsPanel(QWidget):
     """Controls, a one-line summary, the table and 'Save table as CSV…' for the objects of
     the image chosen in ``image_combo``."""
+
+    measured = Signal()
+    """Emitted on the GUI thread when the table has been measured and shown."""
 
     def __init__(self, viewer, image_combo, parent=None):
         super().__init__(parent)
@@ -121,6 +175,10 @@ class ObjectsPanel(QWidget):
         self.image_combo.currentIndexChanged.connect(lambda *_: self.update_objects())
         self._base = None
         self._written = None
+        self.worker = None
+        """The worker refining and measuring the objects, while it runs."""
+        self._token = None
+        self._again = False
         self._layer = None
         self._writing = False
         self.table_data = None
@@ -170,10 +228,18 @@ class ObjectsPanel(QWidget):
         return {"min_size": self.min_size.value(), "fill_holes": self.fill_holes.isChecked(),
                 "split_depth": split if split > 0 else None}
 
-    def update_objects(self) -> None:
-        """Apply the controls to the objects as predicted, write them back, and measure."""
-        from napari_unet.core.inference.object_table import object_table, refine_objects
+    @property
+    def busy(self) -> bool:
+        """Whether the objects are being refined and measured (in a worker)."""
+        return self.worker is not None
 
+    def update_objects(self) -> None:
+        """Apply the controls to the objects as predicted, write them back, and measure.
+
+        The refining and measuring run in a worker (:func:`measure_objects`; a second or
+        more on a 1024 x 1024 image); the GUI thread only reads the controls, copies the
+        layer's data and, when the worker returns, assigns the layer's data, its features
+        and the table's rows. A change while the worker runs is applied when it ends."""
         from .layers import image_stack
 
         image = self.image_combo.value
@@ -181,6 +247,9 @@ class ObjectsPanel(QWidget):
         self.table_data = None
         self._layer = None
         self.save_button.setEnabled(False)
+        if self.worker is not None:  # its result is outdated: measure again when it ends
+            self._token, self._again = object(), True
+            return
         if layer is None:
             self._show_rows(None)
             self.summary.setText(NO_OBJECTS)
@@ -193,44 +262,67 @@ class ObjectsPanel(QWidget):
         if int(np.prod(layer.data.shape)) > MAX_PIXELS:
             self.summary.setText("The image is too large for the object table here.")
             return
-        if layer.data is not self._written:  # a new prediction: its objects are the base
-            from napari_unet.core.inference.object_table import refine_objects
+        new = layer.data is not self._written  # a new prediction: its objects are the base
+        shown = layer.data
+        token = self._token = object()
+        self.summary.setText("Measuring the objects…")
+        names = ["red", "green", "blue"] if image.rgb else None
+        self.worker = _measure_worker(np.array(shown, copy=True), None if new else self._base,
+                                      self.settings(), image_stack(image), names)
+        self.worker.returned.connect(lambda out: self._measured(out, layer, shown, token))
+        self.worker.errored.connect(self._failed)
+        self.worker.finished.connect(self._worker_done)
+        start(self.worker, self)
 
-            self._base = np.array(layer.data, copy=True)
-            ids = np.unique(self._base)
-            if ids.size and ids[-1] != len(ids) - (ids[0] == 0):  # gaps: ids 1..n, in the layer too
-                self._base = refine_objects(self._base).astype(self._base.dtype)
-        settings = self.settings()
-        if settings == {"min_size": 0, "fill_holes": False, "split_depth": None}:
-            refined = self._base  # as predicted, ids and all
-        else:
-            refined = refine_objects(self._base, **settings)
-            if refined.max() <= np.iinfo(self._base.dtype).max:
-                refined = refined.astype(self._base.dtype)
-        if refined is not layer.data and not (
-                refined.shape == layer.data.shape and np.array_equal(refined, layer.data)):
+    def _measured(self, out: "Measured", layer, shown, token) -> None:
+        """GUI thread: assign what the worker made (only if still wanted)."""
+        if token is not self._token or layer not in self.viewer.layers or layer.data is not shown:
+            return
+        self._base = out.base
+        if out.objects is not None:
             self._writing = True
             try:
-                layer.data = refined if refined is not self._base else self._base.copy()
+                layer.data = out.objects
             finally:
                 self._writing = False
         self._written = layer.data
-        stack = image_stack(image)
-        names = ["red", "green", "blue"] if image.rgb else None
-        self.table_data = object_table(layer.data, np.asarray(stack), names)
-        layer.features = {"index": self.table_data["label"], **self.table_data}
+        self.table_data = out.table
+        layer.features = {"index": out.table["label"], **out.table}
         self._layer = layer
-        self._show_rows(self.table_data)
-        n = len(self.table_data["label"])
-        area = self.table_data["area_px"]
+        self._show_rows(out.table)
+        n = len(out.table["label"])
+        area = out.table["area_px"]
         mean_area = f", mean area {area.mean():.0f} px" if n else ""
         self.summary.setText(f"{n} object{'' if n == 1 else 's'} in '{layer.name}'{mean_area}.")
         self.save_button.setEnabled(True)
+        self.measured.emit()
+
+    def _failed(self, error) -> None:
+        self.summary.setText(failed("The objects could not be measured", error))
+
+    def _worker_done(self) -> None:
+        self.worker = None
+        if self._again:
+            self._again = False
+            self.update_objects()
+
+    def shutdown(self) -> None:
+        """Forget a running measurement (its result is not written)."""
+        self._token, self._again = object(), False
+        if self.worker is not None:
+            self.worker.quit()
 
     def _show_rows(self, table) -> None:
         self.table.setRowCount(0)
         if table is None:
             return
+        self.table.setUpdatesEnabled(False)  # one repaint for all the rows
+        try:
+            self._fill_rows(table)
+        finally:
+            self.table.setUpdatesEnabled(True)
+
+    def _fill_rows(self, table) -> None:
         means = [k for k in table if k.startswith("mean")]
         self.table.setColumnCount(2 + len(means))
         self.table.setHorizontalHeaderLabels(

@@ -73,7 +73,6 @@ def write_uncertainty(viewer, image: Image, uncert, coords, plane=(), box=None,
     within the box) the spots of that plane in ``"<image> paint here"``, each labelled
     with ``unsure`` (what the model hesitates between there, or None). Returns the
     Points layer."""
-    name = image.name
     shape = spatial_shape(image)
     plane = tuple(plane or ())
     y0, y1, x0, x1 = box if box is not None else (0, shape[-2], 0, shape[-1])
@@ -82,11 +81,7 @@ def write_uncertainty(viewer, image: Image, uncert, coords, plane=(), box=None,
         data = np.zeros(shape, np.float32)
         data[plane + (slice(y0, y1), slice(x0, x1))] = uncert
         if layer is None:
-            above = find_ours(viewer, "prediction", image) or image
-            layer = Image(data, name=f"{name} uncertainty", **placement(image), colormap="magma", opacity=0.6,
-                          contrast_limits=(0.0, 1.0), blending="additive",
-                          metadata={ROLE: result_tag(image, "uncertainty")})
-            put_layer(viewer, layer, above)
+            layer = make_uncertainty_layer(viewer, image, data)
         else:
             layer.data = data
     else:
@@ -95,6 +90,24 @@ def write_uncertainty(viewer, image: Image, uncert, coords, plane=(), box=None,
     coords = inside(np.asarray(coords).reshape(-1, 2) + [y0, x0], shape)
     texts = list(unsure) if unsure is not None else [""] * len(coords)
     return _write_spots(viewer, image, layer, coords, plane, texts)
+
+
+def make_uncertainty_layer(viewer, image: Image, data=None) -> Image:
+    """Make ``"<image> uncertainty"`` (``data``, or zeros) above the image's prediction."""
+    if data is None:
+        data = np.zeros(spatial_shape(image), np.float32)
+    above = find_ours(viewer, "prediction", image) or image
+    layer = Image(data, name=f"{image.name} uncertainty", **placement(image), colormap="magma",
+                  opacity=0.6, contrast_limits=(0.0, 1.0), blending="additive",
+                  metadata={ROLE: result_tag(image, "uncertainty")})
+    return put_layer(viewer, layer, above)
+
+
+def make_spots_layer(viewer, image: Image) -> Points:
+    """Make ``"<image> paint here"``, with no spots yet, above the uncertainty layer."""
+    below = find_ours(viewer, "uncertainty", image) or find_ours(viewer, "prediction", image)
+    plane = (0,) * (len(spatial_shape(image)) - 2)
+    return _write_spots(viewer, image, below or image, np.zeros((0, 2)), plane, [])
 
 
 def _write_spots(viewer, image, below, coords, plane, texts) -> Points:

@@ -126,6 +126,8 @@ class PredictWidget(QWidget):
         grid.addWidget(self.size, r + 1, 1)
         self.folder = FolderPanel(self.session)  # "Apply to folder…"
         self.objects_panel = ObjectsPanel(napari_viewer, self.image)
+        self._show_objects = False
+        self.objects_panel.measured.connect(self._objects_measured)
         layout = scrolling_layout(self)
         self.sections = {
             "predict": Section("Predict", self.start_row, options, self.predict_button,
@@ -149,7 +151,9 @@ class PredictWidget(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None or self.folder.busy or self.paint_worker is not None
+        """Whether a worker of this dock runs (a prediction, a folder, the objects' table)."""
+        return (self.worker is not None or self.folder.busy or self.paint_worker is not None
+                or self.objects_panel.busy)
 
     def _check(self, *_) -> None:
         """Say now whether the current model can predict the chosen image."""
@@ -288,8 +292,14 @@ class PredictWidget(QWidget):
             self.status.setText("Cancelling…")
             self.worker.quit()
 
+    def _objects_measured(self) -> None:
+        if self._show_objects:
+            self._show_objects = False
+            self.sections["objects"].set_expanded(True)
+
     def shutdown(self) -> None:
         self.cancel()
+        self.objects_panel.shutdown()
         if self.paint_worker is not None:
             self.paint_worker.quit()
         self.folder.stop()
@@ -313,9 +323,8 @@ class PredictWidget(QWidget):
         if layer is not None:
             self.status.setText(f"Done: '{layer.name}'.{size_said(layer)}"
                                 f"{hidden_by(self.viewer, layer)}")
+            self._show_objects = True  # the Objects section opens once they are measured
             self.objects_panel.update_objects()
-            if self.objects_panel.table_data is not None:
-                self.sections["objects"].set_expanded(True)
             bundle = self.session.bundle
             flat = bundle is not None and bundle.model_config.spatial_dims == 2
             if self.paint_next.isChecked() and flat:  # uncertainty: 2-D models only

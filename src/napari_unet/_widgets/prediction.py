@@ -183,9 +183,12 @@ def stoppable_model(bundle, device, stop, meter: Meter | None = None):
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _segment(image, bundle, device, probabilities, objects, out=None, planes=None,
-             stitch_axis=None, stitch=0.0, diameter=None, stop=None, meter=None):
+             stitch_axis=None, stitch=0.0, diameter=None, stop=None, meter=None,
+             renumber=False):
     """The core's one prediction route in a worker; returns its Segmentation, or None when
-    ``stop`` (a ``threading.Event``, see :func:`stoppable_model`) ends it inside a step."""
+    ``stop`` (a ``threading.Event``, see :func:`stoppable_model`) ends it inside a step.
+    ``renumber``: object ids (the objects, an instance model's labels) are numbered 1..n
+    here, not on the GUI thread (:func:`~.layers.numbered`)."""
     from napari_unet.core.config import PredictConfig, interactive_threads
     from napari_unet.core.inference.segment import segment
 
@@ -198,12 +201,20 @@ def _segment(image, bundle, device, probabilities, objects, out=None, planes=Non
 
             meter.tiles = len(plan_tiles3d(model, image.shape[1:], config).origins())
     try:
-        return (yield from guarded(segment(image, bundle, config, objects=objects,
-                                           probabilities=probabilities, out=out,
-                                           planes=planes, model=model,
-                                           stitch_axis=stitch_axis, stitch_threshold=stitch)))
+        result = yield from guarded(segment(image, bundle, config, objects=objects,
+                                            probabilities=probabilities, out=out,
+                                            planes=planes, model=model,
+                                            stitch_axis=stitch_axis, stitch_threshold=stitch))
     except Cancelled:
         return None
+    if renumber and result is not None:
+        from .layers import numbered
+
+        if result.objects is not None:
+            result.objects = numbered(result.objects)
+        if bundle.mode == "instance":
+            result.labels = numbered(result.labels)
+    return result
 
 
 def z_axis(layer) -> int | None:
@@ -274,7 +285,8 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         worker.meter, worker.meter_timer = meter, timer
     else:
         worker = _segment(stack[plane] if plane else stack, bundle, device, probabilities,
-                          objects and bundle.mode != "instance", diameter=diameter, **join)
+                          objects and bundle.mode != "instance", diameter=diameter,
+                          renumber=not plane, **join)
     result = {}
 
     def returned(out):
@@ -287,10 +299,10 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
         _drop_other_scales(viewer, layer, multiscale=False)
         result["layer"] = write_result(
             viewer, layer, out.labels, out.probabilities, bundle.class_names,
-            plane=plane or None, instances=bundle.mode == "instance",
+            plane=plane or None, instances=bundle.mode == "instance", renumber=three_d,
         )
         if out.objects is not None:
-            write_objects(viewer, layer, out.objects, plane=plane or None)
+            write_objects(viewer, layer, out.objects, plane=plane or None, renumber=three_d)
         result["layer"].metadata["object_size"] = {
             "diameter": getattr(out, "diameter", None), "estimated": getattr(out, "estimated", False)}
 

@@ -268,7 +268,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             "While you paint, the U-Net learns what this image looks like from the image "
             "alone (no strokes needed); Train then starts from what it learnt")
         self.sections["training"].add(self.learning, 1)  # under "Show where to paint next"
-        self.warmup = Warmup(self, on_progress=self._show_learning)
+        self.warmup = Warmup(self, on_progress=self._show_learning, viewer=napari_viewer)
         """Learns the image in the background while the user paints (no clicks)."""
         self.session.watch(self, self._model_changed)
         self.session.watch(self, self._jobs_changed, "jobs_changed")
@@ -285,11 +285,16 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             area.ensureWidgetVisible(self.status)
 
     def _show_learning(self, steps) -> None:
-        """'Learning the image while you paint… (N steps)' while it runs, nothing after."""
+        """'Learning the image while you paint… (N steps)' while it runs, that it is paused
+        while nothing is painted, nothing after."""
         running = steps is not None and self.worker is None and not self.live.running
         try:
             self.learning.setVisible(running)
-            if running:
+            if running and self.warmup.paused:
+                self.learning.setText(
+                    f"Learning the image: paused, nothing was painted for {self.warmup.quiet_s:.0f} s "
+                    f"(step {steps}). It goes on when you paint.")
+            elif running:
                 self.learning.setText(f"Learning the image while you paint… (step {steps})")
         except RuntimeError:  # the dock is gone (napari closed it)
             self.warmup.stop(for_good=True)

@@ -6,11 +6,17 @@ the U-Net learns what the image looks like before any stroke exists. Train, when
 from scratch, takes that network over (:meth:`Warmup.hand_over`, from the training worker).
 The warm-up stops, and its memory goes, when the image changes or is removed, when Train
 takes it, after :data:`MAX_STEPS`, and when the dock closes.
+
+It pauses when nothing is painted for :data:`QUIET_S` seconds (a core is not kept busy
+while the user looks, reads or is away) and goes on at the next painting change on any of
+the user's labels layers (:class:`Activity`); paused, its worker waits on an event and
+takes no CPU.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 from napari.qt.threading import thread_worker
@@ -22,17 +28,53 @@ MAX_STEPS = 3000
 """About two minutes on a 2-core CPU; the CPU rests after that (the gain comes early)."""
 MAX_PIXELS = 4096 * 4096
 """Larger planes are not learnt in the background (their copy on the device would be large)."""
+QUIET_S = 20.0
+"""Seconds without a painting change after which background learning pauses."""
+PAUSED = "paused"
+"""Yielded by the worker when it pauses (the next step's progress says it goes on)."""
+
+
+class Activity:
+    """When the user last changed the painting: :meth:`touch` on the GUI thread, read by
+    the worker (:meth:`quiet`), which waits on :attr:`wake` while paused."""
+
+    def __init__(self):
+        self.last = time.monotonic()
+        self.wake = threading.Event()
+
+    def touch(self, *_) -> None:
+        self.last = time.monotonic()
+        self.wake.set()
+
+    def quiet(self) -> bool:
+        """Whether nothing was painted for :data:`QUIET_S` seconds."""
+        return time.monotonic() - self.last >= QUIET_S
 
 
 @thread_worker(start_thread=False)
-def _learn(warm, stop: threading.Event, done: threading.Event):
+def _learn(warm, stop: threading.Event, done: threading.Event, activity: Activity):
+    """Up to :data:`MAX_STEPS` steps of ``warm``, yielding their progress; pauses (yields
+    :data:`PAUSED`, then waits, idle) while ``activity`` is quiet; ends when ``stop`` is set."""
     try:
-        steps = warm.steps(max_steps=MAX_STEPS)
-        for progress in steps:
-            if stop.is_set():
+        while not stop.is_set() and warm.step < MAX_STEPS:
+            steps = warm.steps(max_steps=MAX_STEPS - warm.step)
+            try:
+                for progress in steps:
+                    if stop.is_set():
+                        break
+                    yield progress
+                    if activity.quiet():
+                        break
+            finally:
+                steps.close()  # its time and threads are given back while paused
+            if stop.is_set() or warm.step >= MAX_STEPS:
                 break
-            yield progress
-        steps.close()
+            activity.wake.clear()
+            if not activity.quiet():  # painted just now
+                continue
+            yield PAUSED
+            while not stop.is_set() and not activity.wake.wait(0.25):
+                pass
     finally:
         done.set()
 
@@ -49,20 +91,31 @@ def plane_of(viewer, layer) -> np.ndarray | None:
 class Warmup:
     """One background self-supervised run for the dock's current image(s)."""
 
-    def __init__(self, widget=None, on_progress=None):
+    def __init__(self, widget=None, on_progress=None, viewer=None):
         self.widget = widget
         self.on_progress = on_progress
-        """Called on the GUI thread with the steps done (every few steps), None at the end."""
+        """Called on the GUI thread with the steps done (every few steps, and when it
+        pauses or goes on: :attr:`paused`), None at the end."""
+        self.paused = False
+        """Whether it waits for the next painting change (:data:`QUIET_S`)."""
+        self.activity = Activity()
         self.warm = None
         self.worker = None
         self.key = None
         self._stop = threading.Event()
         self._done = threading.Event()
         self._done.set()
+        if viewer is not None:
+            watch_painting(viewer, self.activity.touch)
 
     @property
     def running(self) -> bool:
         return not self._done.is_set()
+
+    @property
+    def quiet_s(self) -> float:
+        """Seconds without painting after which it pauses (:data:`QUIET_S`)."""
+        return QUIET_S
 
     @property
     def steps(self) -> int:
@@ -86,10 +139,20 @@ class Warmup:
             return
         self.key, self.warm = key, warm
         self._stop, self._done = threading.Event(), threading.Event()
-        self.worker = _learn(warm, self._stop, self._done)
-        self.worker.yielded.connect(lambda p: self._report(p.done) if p.done % 25 == 1 else None)
+        self.paused = False
+        self.activity.touch()  # a new image: learning starts now, and pauses if nothing is painted
+        self.worker = _learn(warm, self._stop, self._done, self.activity)
+        self.worker.yielded.connect(self._yielded)
         self.worker.finished.connect(lambda: self._report(None))
         start(self.worker, self.widget)
+
+    def _yielded(self, item) -> None:
+        if item is PAUSED:
+            self.paused = True
+            self._report(self.steps)
+        elif self.paused or item.done % 25 == 1:
+            self.paused = False
+            self._report(item.done)
 
     def _report(self, steps) -> None:
         if self.on_progress is not None:
@@ -114,3 +177,21 @@ class Warmup:
         if self.worker is not None:
             self.worker.quit()
         self.warm, self.key, self.worker = None, None, None
+
+
+def watch_painting(viewer, touch) -> None:
+    """Call ``touch`` on every painting change of the user's labels layers (napari's
+    ``paint`` event, and new data), also of those added later; our result layers are not
+    the user's painting."""
+    from napari.layers import Labels
+
+    from .layers import is_ours
+
+    def follow(layer):
+        if isinstance(layer, Labels):
+            layer.events.paint.connect(touch)
+            layer.events.data.connect(lambda event: None if is_ours(event.source) else touch())
+
+    for layer in viewer.layers:
+        follow(layer)
+    viewer.layers.events.inserted.connect(lambda event: follow(event.value))
