@@ -123,8 +123,9 @@ def main(argv=None) -> dict:
         "device": train.settings.device_info.text(),
         "cpu_count": os.cpu_count(),
         "budget_s": train.settings.seconds.value(),
-        "train_s": round(train.last_run["seconds"], 2),
-        "steps": train.last_run["steps"],
+        # None: the starter already fitted the strokes, so Train showed its prediction at once
+        "train_s": round(train.last_run["seconds"], 2) if "seconds" in train.last_run else None,
+        "steps": train.last_run.get("steps"),
         "click_to_trained_s": round(trained - start, 2),
         "click_to_prediction_s": round(shown - start, 2),
         "started_from": train.start_choice.name if train.start_choice else "none",

@@ -55,7 +55,7 @@ def describe_model(session, compact: bool = False) -> str:
     if "steps" in info:
         lines.append(
             f"{info['steps']} steps, {float(info.get('seconds', 0)):.1f} s on "
-            f"{info.get('device', '?')}; network size: {cfg.depth} levels, "
+            f"{str(info.get('device', '?')).replace('(1 threads)', '(1 thread)')}; network size: {cfg.depth} levels, "
             f"{cfg.base_width} filters"
         )
     if info.get("image_shapes"):
