@@ -11,10 +11,7 @@ import sys
 from pathlib import Path
 
 from . import cli_notes
-
-
-class CLIError(Exception):
-    """A user error: printed as one line, exit status 2."""
+from .cli_checks import CLIError
 
 
 def _progress_printer(label: str, quiet: bool):
