@@ -103,7 +103,7 @@ from napari_unet.core.inference.predict import predict_image  # noqa: E402
 from napari_unet.core.inference.segment import segment  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 from napari_unet.core.training.selfsup import SelfSupervised  # noqa: E402
-from napari_unet.core.files.starters import choose_start  # noqa: E402
+from napari_unet.core.training.start import choose_start  # noqa: E402
 from napari_unet.core.training.train import Trainer  # noqa: E402
 
 DSB_FLUO_TRAIN = ("697a05c6fe4a", "0a849e0eb15f")

@@ -31,7 +31,7 @@ from napari_unet.core.config import PredictConfig, TrainConfig  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
-from napari_unet.core.files.starters import choose_start  # noqa: E402
+from napari_unet.core.training.start import choose_start  # noqa: E402
 from napari_unet.core.training.train import Trainer  # noqa: E402
 
 

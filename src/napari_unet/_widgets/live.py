@@ -360,7 +360,7 @@ class LiveMode:
 
     # -- worker signals ----------------------------------------------------------------
     def _yielded(self, item) -> None:
-        from napari_unet.core.files.starters import StartChoice
+        from napari_unet.core.training.start import StartChoice
 
         if isinstance(item, StartChoice):
             if self.on_choice:

@@ -2,7 +2,7 @@
 
 The choices (``spec``): ``"auto"`` (try every starter model, and the current model, on the
 painting before any training and start from the best fit, or from scratch if none fits:
-``core.starters.choose_start``), a starter's name, ``"current"`` (go on training the current
+``core.training.start.choose_start``), a starter's name, ``"current"`` (go on training the current
 model, what Train did before starters) and ``"none"`` (random start, the former 'Start
 fresh'). Scoring runs forward passes, so :meth:`StartRequest.resolve` runs in the worker.
 
@@ -148,8 +148,8 @@ class StartRequest:
         return self.spec
 
     def resolve(self, images, labels, mode: str):
-        """The :class:`~napari_unet.core.files.starters.StartChoice` (runs forward passes)."""
-        from napari_unet.core.files.starters import StartChoice, choose_start
+        """The :class:`~napari_unet.core.training.start.StartChoice` (runs forward passes)."""
+        from napari_unet.core.training.start import StartChoice, choose_start
         from napari_unet.core.training.targets import annotated_region
 
         spec = self.effective

@@ -498,7 +498,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     # -- worker signals -------------------------------------------------------------------
     def _on_yielded(self, item) -> None:
-        from napari_unet.core.files.starters import StartChoice
+        from napari_unet.core.training.start import StartChoice
 
         if isinstance(item, StartChoice):
             self._say_choice(item)
