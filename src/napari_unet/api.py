@@ -149,7 +149,7 @@ class Model:
         """``image`` in the core's layout (``(..., C, H, W)``, or ``(C, Z, Y, X)`` for a 3-D
         model) and its axes (:mod:`napari_unet.core.axes`)."""
         from .core.axes import arrange, parse, resolve
-        from .core.grayscale import takes_luminance
+        from .core.files.bundle import takes_luminance
 
         image = _as_array(image, channel_axis)
         if self.is_3d:

@@ -109,8 +109,8 @@ def check_image(layer, bundle) -> None:
 
 def reads_colour(bundle) -> bool:
     """Whether a grayscale 2-D ``bundle`` takes colour images as their luminance (the
-    starters and models fine-tuned from one; ``core.grayscale.takes_luminance``)."""
-    from napari_unet.core.grayscale import takes_luminance
+    starters and models fine-tuned from one; ``core.files.bundle.takes_luminance``)."""
+    from napari_unet.core.files.bundle import takes_luminance
 
     return bundle.model_config.spatial_dims == 2 and takes_luminance(bundle)
 

@@ -407,7 +407,7 @@ def _read_arranged(path: Path, bundle, options: Options, extra: float):
     shorthands, else the file's metadata, else a plain guess (:func:`~..axes.resolve`)."""
     from ..axes import arrange, parse, resolve
     from ..files.io import read_image, stated_axes
-    from ..grayscale import takes_luminance
+    from ..files.bundle import takes_luminance
 
     raw = read_image(path, extra)
     if bundle.model_config.spatial_dims == 3:

@@ -21,6 +21,7 @@ import torch
 from .atomic import write_bytes
 from .bundle_values import check_info, check_norm, check_postprocess
 from ..config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
+from ..grayscale import LumaView
 from ..networks.model import UNet
 from ..networks.build import build_network
 
@@ -105,6 +106,22 @@ def starter_based(bundle: Bundle) -> bool:
     """A shipped starter, or a model fine-tuned from one (its provenance says so)."""
     info = bundle.info or {}
     return "starter" in info or "starter" in str(info.get("started_from", ""))
+
+
+def takes_luminance(bundle) -> bool:
+    """A grayscale model that takes colour images as their luminance: the starters and the
+    models fine-tuned from them (:func:`starter_based`). Other grayscale models
+    refuse colour images, as they always did."""
+    return bundle.model_config.in_channels == 1 and starter_based(bundle)
+
+
+def for_model(image, bundle):
+    """``image`` ``(C, H, W)`` as ``bundle``'s model takes it: a colour image for a model
+    that :func:`takes_luminance` becomes its luminance (lazily); anything else is unchanged
+    (a real channel mismatch is reported by the caller)."""
+    if image.shape[0] in (3, 4) and takes_luminance(bundle):
+        return LumaView(image)
+    return image
 
 
 def default_class_names(n: int) -> list[str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..files.bundle import Bundle, BundleError
+from ..files.bundle import Bundle, BundleError, for_model
 from ..config import PredictConfig
 from ..device import (
     autocast_dtype,
@@ -26,7 +26,6 @@ from ..device import (
     resolve_device,
     torch_threads,
 )
-from ..grayscale import for_model
 from ..images import ImageError, check_finite, check_image
 from ..networks.model import UNet
 from ..normalize import apply, stats_for

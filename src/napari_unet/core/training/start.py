@@ -64,7 +64,7 @@ def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regi
     background). Only crops around the painted pixels are predicted. NaN if it cannot be
     scored (another number of channels, or more than two classes painted).
     """
-    from ..grayscale import for_model
+    from ..files.bundle import for_model
     from ..normalize import normalize
     from .targets import IGNORE, annotated_region, semantic_target
     from .validation import Holdout, Validator
@@ -110,7 +110,7 @@ def _objects_score(bundle: Bundle, images, labels, regions=None) -> float:
     object and a 2 px ring), at the size the starter learnt (the painted objects' median
     diameter gives the factor). A pixel score would favour a model that colours the right
     pixels but cuts or merges the objects (issue 21, item 5)."""
-    from ..grayscale import for_model
+    from ..files.bundle import for_model
     from ..inference import object_size
     from ..normalize import normalize
     from .targets import annotated_region, instance_target

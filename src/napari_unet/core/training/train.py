@@ -20,7 +20,7 @@ from skimage.segmentation import relabel_sequential
 
 from ... import __version__
 from .augment import AugmentParams, augment
-from ..files.bundle import Bundle, default_class_names, starter_based
+from ..files.bundle import Bundle, default_class_names, starter_based, takes_luminance
 from ..config import ModelConfig, NormConfig, PostprocessConfig, PredictConfig, TrainConfig
 from ..device import (
     autocast_dtype,
@@ -29,7 +29,7 @@ from ..device import (
     resolve_device,
     torch_threads,
 )
-from ..grayscale import chw_to_gray, takes_luminance
+from ..grayscale import chw_to_gray
 from ..images import (ImageError, as_label_array, check_array, check_class_labels, check_finite,
                      check_image)
 from ..networks.model import UNet, load_body
