@@ -172,7 +172,8 @@ class ObjectsPanel(QWidget):
 
     def update_objects(self) -> None:
         """Apply the controls to the objects as predicted, write them back, and measure."""
-        from napari_unet.core.inference.object_table import object_table, refine_objects
+        from napari_unet.core.inference.object_table import object_table
+        from napari_unet.core.inference.postprocess import refine_objects
 
         from .layers import image_stack
 
@@ -194,7 +195,7 @@ class ObjectsPanel(QWidget):
             self.summary.setText("The image is too large for the object table here.")
             return
         if layer.data is not self._written:  # a new prediction: its objects are the base
-            from napari_unet.core.inference.object_table import refine_objects
+            from napari_unet.core.inference.postprocess import refine_objects
 
             self._base = np.array(layer.data, copy=True)
             ids = np.unique(self._base)
