@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from skimage.segmentation import relabel_sequential
 
-from ... import __version__
+from ..._version import __version__
 from .augment import AugmentParams, augment
 from ..files.bundle import Bundle, default_class_names, starter_based, takes_luminance
 from ..config import ModelConfig, NormConfig, PostprocessConfig, PredictConfig, TrainConfig
