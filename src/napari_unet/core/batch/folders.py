@@ -288,7 +288,7 @@ def check_output_folder(out_dir: str | os.PathLike) -> Path:
 
 
 def remove_temporaries_of(jobs: Iterable[Job]) -> None:
-    """Remove what killed runs left of these jobs' outputs (:func:`.atomic.remove_stale_temporaries`)."""
+    """Remove what killed runs left of these jobs' outputs (:func:`~..files.atomic.remove_stale_temporaries`)."""
     remove_stale_temporaries_of(p for job in jobs for p in job.outputs)
 
 
@@ -353,7 +353,7 @@ def _output_bytes(bundle, probabilities: bool) -> float:
 def _read_lazily_if_large(path: Path, bundle, probabilities: bool):
     """A grayscale TIFF too large to read whole, as a lazy ``(1, H, W)`` view (prediction
     then reads it window by window), if its outputs alone fit in memory; else None (read it
-    whole, or be refused by :func:`~.io.read_image` with the sizes)."""
+    whole, or be refused by :func:`~..files.io.read_image` with the sizes)."""
     from ..files.io import declared, open_lazily
     from ..inference.lazy import AddChannel
     from ..memory import TooLarge, check_file_fits

@@ -54,7 +54,7 @@ class Bundle:
             self.class_names = default_class_names(self.model_config.n_classes)
 
     def build_model(self, device: torch.device | str = "cpu") -> UNet:
-        """A :class:`UNet` (:class:`~.model3d.UNet3D` for a 3-D model) in eval mode holding
+        """A :class:`UNet` (:class:`~..networks.model3d.UNet3D` for a 3-D model) in eval mode holding
         this bundle's weights, on ``device``."""
         from ..device import prefers_channels_last
 
@@ -233,7 +233,7 @@ MAX_CHANNELS = 256
 
 
 def _check_size(config: ModelConfig) -> None:
-    """The limits training applies (at most :data:`~.images.MAX_CLASSES` classes) and bounds
+    """The limits training applies (at most :data:`~..images.MAX_CLASSES` classes) and bounds
     on width and channels, checked before anything is allocated: a consistent file of a few
     MB can otherwise claim 20,000 classes and need gigabytes per tile."""
     from ..images import MAX_CLASSES

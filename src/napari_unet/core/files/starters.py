@@ -4,7 +4,7 @@ A starter is an ordinary model file (``napari_unet/starters/<name>.unet``): a 3-
 instance U-Net (background, object interior, object border) whose ``info`` holds
 ``"starter": name`` and a model card (``"card"``: training data, licences, citations, the
 command that trained it, measured scores, what it is not for). It predicts objects with no
-painting at all, and fine-tunes from a few strokes (see :class:`~.train.Trainer`: strokes of
+painting at all, and fine-tunes from a few strokes (see :class:`~..training.train.Trainer`: strokes of
 two classes train it through the marginal, foreground = interior + border).
 
 Where a model is asked for by name, :func:`load_model` takes a starter's name or a model

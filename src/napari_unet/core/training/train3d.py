@@ -5,7 +5,7 @@ The same public surface as :class:`~.train.Trainer` where the command line uses 
 ``model_config``, ``validation``), with these choices:
 
 * semantic mode only (0 = unpainted = ignored, k = class k): whole-object (instance) training
-  needs 3-D weight maps and is refused with a :class:`~.config.ConfigError`;
+  needs 3-D weight maps and is refused with a :class:`~..config.ConfigError`;
 * no held-out validation (``validation`` stays None) and no out-of-memory retry;
 * patches of ``(pz, py, px)`` voxels (``TrainConfig.patch_size`` in-plane, divided by the
   anisotropy in z, rounded up to the network's granularity and capped at the volume),
