@@ -80,7 +80,7 @@ def predict(
     cfg = bundle.model_config
     if cfg.spatial_dims == 3:
         raise ImageError("this is a 3-D model: give it (Z, Y, X) volumes "
-                         "(core.predict3d.predict_3d), not 2-D images")
+                         "(core.inference.predict3d.predict_3d), not 2-D images")
     check_image(image)
     image = for_model(image, bundle)  # colour -> luminance for starter-based models
     c, h, w = image.shape
