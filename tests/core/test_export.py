@@ -2,7 +2,7 @@
 
 Invariant: an exported network, fed what napari-unet feeds its own network (the image
 normalised as the bundle says, with mirrored context), gives the probabilities that
-``core.predict.predict_image`` gives, within float tolerance; a bioimage.io package passes
+``core.inference.predict.predict_image`` gives, within float tolerance; a bioimage.io package passes
 the bioimage.io core library's own validation and test-tensor check, offline.
 """
 
