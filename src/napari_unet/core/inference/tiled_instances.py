@@ -60,12 +60,6 @@ def foreground(p0: np.ndarray, mode: str, cfg: PostprocessConfig) -> np.ndarray:
     return (1.0 - p0) > cfg.threshold
 
 
-def _blocks(h: int, w: int, block: int):
-    for y in range(0, h, block):
-        for x in range(0, w, block):
-            yield y, min(y + block, h), x, min(x + block, w)
-
-
 def _touching(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairs of ids ``(a[i], b[i + d])`` for ``d`` in -1, 0, 1 where both are foreground:
     ``a`` and ``b`` are neighbouring lines of pixels (8-connectivity)."""

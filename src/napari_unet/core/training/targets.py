@@ -30,11 +30,6 @@ def semantic_target(labels: np.ndarray) -> np.ndarray:
     return labels.astype(np.int64) - 1
 
 
-def count_classes(labels_list) -> int:
-    """The number of classes painted: the largest label value over all arrays."""
-    return int(max((int(lab.max()) if lab.size else 0) for lab in labels_list))
-
-
 def check_painted(labels_list, min_classes: int = 2, instance: bool = False) -> int:
     """Raise a clear :class:`ImageError` unless at least ``min_classes`` classes are painted
     (``instance=True``: at least one object).
