@@ -152,7 +152,7 @@ def main(argv=None) -> dict:
     out_path = args.workdir / f"napari_unet_large_{args.size}_prediction.zarr"
     config = PredictConfig(tile_size=args.tile, batch_size=args.batch, device="cpu",
                            threads=args.threads)
-    from napari_unet.core.inference.predict import plan_tiles
+    from napari_unet.core.inference.tiles import plan_tiles
 
     config = replace(config, backend=args.backend)
     if args.backend == "onnxruntime":

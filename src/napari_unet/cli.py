@@ -366,7 +366,7 @@ def _check_prediction_fits(bundle, config) -> None:
         return  # 3-D tiles are bounded by predict3d (MAX_TILE, MAX_BATCH_VOXELS)
     if config.tile_size is None:
         return  # planned from the free memory: it fits by construction
-    from .core.inference.predict import plan_tiles
+    from .core.inference.tiles import plan_tiles
 
     model = bundle.build_model("cpu")
     side = plan_tiles(model, config.tile_size, config.tile_size, config).window

@@ -21,7 +21,8 @@ from napari_unet.core.files.bundle import save_bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig, TrainConfig
 from napari_unet.core.export import FORMATS, ExportError, export_model
 from napari_unet.core.normalize import apply, stats_for
-from napari_unet.core.inference.predict import plan_tiles, predict_image, read_window
+from napari_unet.core.inference.predict import predict_image, read_window
+from napari_unet.core.inference.tiles import plan_tiles
 from napari_unet.core.progress import drain
 from napari_unet.core.training.train import fit
 

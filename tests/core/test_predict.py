@@ -7,7 +7,8 @@ from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
 from napari_unet.core.images import ImageError
 from napari_unet.core.networks.model import UNet
 from napari_unet.core.normalize import fit_normalization
-from napari_unet.core.inference.predict import plan_tiles, predict, predict_image
+from napari_unet.core.inference.predict import predict, predict_image
+from napari_unet.core.inference.tiles import plan_tiles
 from napari_unet.core.inference.segment import segment
 from napari_unet.core.progress import drain
 

@@ -32,7 +32,7 @@ from ..normalize import apply, stats_for
 from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
 from . import backends
 from .postprocess import label_dtype, semantic_labels
-from .tiles import TilePlan, plan_tiles  # noqa: F401 - plan_tiles is used from here too
+from .tiles import TilePlan, plan_tiles
 from ..progress import Progress, drain
 
 

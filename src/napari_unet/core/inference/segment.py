@@ -246,7 +246,7 @@ def store_chunk(bundle, height: int, width: int, config: PredictConfig, model=No
     """The chunk side for a zarr store of a ``height`` x ``width`` prediction: the tiles'
     stride, so that every tile writes whole chunks (planned for ``config.device``; ``model``,
     if given, is the one that will predict, already on that device)."""
-    from .predict import plan_tiles
+    from .tiles import plan_tiles
 
     if model is not None:
         return plan_tiles(model, height, width, config).stride
