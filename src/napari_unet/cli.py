@@ -256,7 +256,7 @@ def cmd_starters(args) -> int:
         print("no starter models are installed", file=sys.stderr)
         return 0
     unknown = [n for n in args.name or [] if n not in names]
-    if unknown:  # printed nothing and exited 0 (issue 26, item 8)
+    if unknown:  # a misspelt name is an error: listing nothing would look like success
         raise CLIError(f"no starter called {', '.join(unknown)} (starters: {', '.join(names)})")
     for name in names:
         bundle = load_starter(name)
@@ -315,7 +315,7 @@ def cmd_predict(args) -> int:
               file=sys.stderr)
     cli_notes.warn_small_chunks(jobs)
     earlier = cli_notes.earlier_outputs(args.images, args.out, jobs)
-    if earlier and not args.quiet:  # they were passed over without a word (issue 26, item 8)
+    if earlier and not args.quiet:  # said, so that no image is left out silently
         print(f"passing over {earlier} image(s) in the output folder named like outputs "
               "(..._labels, ..._probabilities); move them elsewhere to predict them",
               file=sys.stderr)
@@ -400,7 +400,7 @@ def cmd_export(args) -> int:
     from .core.export import SUFFIXES, ExportError, export_model
 
     out = Path(args.out)
-    if not out.name or out.is_dir():  # ".", "" and "/" gave a ValueError traceback
+    if not out.name or out.is_dir():  # ".", "" and "/" name no file to write
         raise CLIError(f"--out {args.out!r} is not a file name; give the file to write, e.g. --out "
                        f"{Path(str(args.model)).stem or 'model'}{SUFFIXES[args.format]}")
     out = out if out.suffix else out.with_suffix(SUFFIXES[args.format])

@@ -104,7 +104,7 @@ class Job:
                     f"{p} is a damaged napari-unet output (its zarr.json is missing); "
                     "run again with --overwrite to replace it")
             if record is None and not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
-                raise BatchError(  # was "not written by napari-unet" (issue 26, item 8)
+                raise BatchError(  # unreadable is not foreign: say which, and what to do
                     f"{p} exists but cannot be read (permission denied), so napari-unet cannot "
                     "tell whether it wrote it; it is never overwritten: fix its permissions, "
                     "or choose another output folder")
@@ -474,7 +474,7 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
         for tmp, path, _, _ in reversed(made):  # probabilities first, labels last
             _commit(tmp, path)
     finally:
-        for tmp in made_dirs:  # a full disk while creating one left it until the next run
+        for tmp in made_dirs:  # also one half-made (a full disk): not left for the next run
             shutil.rmtree(tmp, ignore_errors=True)
             release(tmp)
 

@@ -111,7 +111,7 @@ def starter_based(bundle: Bundle) -> bool:
 def takes_luminance(bundle) -> bool:
     """A grayscale model that takes colour images as their luminance: the starters and the
     models fine-tuned from them (:func:`starter_based`). Other grayscale models
-    refuse colour images, as they always did."""
+    refuse colour images: whether they were trained on luminance is not known."""
     return bundle.model_config.in_channels == 1 and starter_based(bundle)
 
 

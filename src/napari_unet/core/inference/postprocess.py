@@ -158,8 +158,8 @@ def refine_objects(objects: np.ndarray, min_size: int = 0, fill_holes: bool = Fa
         raise ValueError(f"an object map is (H, W), not shape {objects.shape}")
     if split_depth is not None:
         out = instances_from_foreground(objects > 0, 0.5, float(split_depth), 0)
-    else:  # ids 1..n in the order of their values: ids >= 2**32 were merged or dropped by
-        # a cast to uint32, and sparse large ids allocated a lookup of the largest (issue 26)
+    else:  # ids ranked 1..n in the order of their values: a cast to uint32 would merge or
+        # drop ids >= 2**32, and a lookup indexed by id would be as long as the largest id
         values, inverse = np.unique(objects, return_inverse=True)
         if values.size and values[0] < 0:
             raise ValueError("object ids must not be negative")
