@@ -14,14 +14,7 @@ from napari_unet.core.networks.model import UNet
 from napari_unet.synthetic import nuclei
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a shared 2-core machine torch's 2-thread team spin-waits (see the
-    widget tests' conftest); the CLI itself has no thread option."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the CLI has no thread option
 
 
 @pytest.fixture()
