@@ -26,7 +26,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fewshot import load_split, make_painting, score_nuclei  # noqa: E402
-
 from napari_unet.core.config import PredictConfig, TrainConfig  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402

@@ -8,11 +8,10 @@ import tifffile
 import torch
 
 from napari_unet.cli import main
-from napari_unet.core.files.bundle import Bundle, save_bundle
 from napari_unet.core.config import ModelConfig, NormConfig
+from napari_unet.core.files.bundle import Bundle, save_bundle
 from napari_unet.core.networks.model import UNet
 from napari_unet.synthetic import nuclei
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the CLI has no thread option
 

@@ -58,8 +58,8 @@ LABELS_EXTRA = 16.0
 def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
                 channel_axis: int | None = None, axes: str | None = None):
     """2-D training pairs; with ``axes`` (``--axes``), the painted planes of stacks."""
-    from .core.images import ImageError, as_label_array, to_chw
     from .core.files.io import read_image
+    from .core.images import ImageError, as_label_array, to_chw
     from .core.training.stack_planes import painted_planes
 
     if len(images) != len(labels):
@@ -85,8 +85,8 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None,
     import numpy as np
 
     from .core.axes import arrange, parse
-    from .core.images import ImageError
     from .core.files.io import read_image
+    from .core.images import ImageError
     from .core.inference.predict3d import to_czyx
     from .core.training.train3d import as_volume_labels
 
@@ -106,13 +106,12 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None,
 
 
 def cmd_train(args) -> int:
-    from .core.files.bundle import save_bundle
+    from .cli_checks import check_device, check_numbers, check_output_file
     from .core.config import TrainConfig
     from .core.device import describe
+    from .core.files.bundle import save_bundle
     from .core.progress import drain
-    from .core.training.from_painting import trainer_for, train_on_painting
-
-    from .cli_checks import check_device, check_numbers, check_output_file
+    from .core.training.from_painting import train_on_painting, trainer_for
 
     if args.anisotropy is not None and not args.three_d:
         raise CLIError("--anisotropy is for 3-D models: add --3d")
@@ -286,11 +285,10 @@ def _diameter(text: str) -> float | None:
 def cmd_predict(args) -> int:
     """Predict files, folders and glob patterns into one folder; resumable (finished images
     are skipped unless --overwrite), locally or on a dask.distributed cluster."""
+    from .cli_checks import check_device, check_numbers
     from .core.batch.folders import BatchError, Options, predict_files, prepare
     from .core.config import PredictConfig
     from .core.progress import drain
-
-    from .cli_checks import check_device, check_numbers
 
     if args.dask_local is not None and args.dask_local < 1:
         raise CLIError("--dask-local needs at least 1 worker")
@@ -416,8 +414,8 @@ def cmd_export(args) -> int:
         if args.author:
             options["authors"] = args.author
         if args.sample:
-            from .core.images import ImageError, to_chw
             from .core.files.io import read_image
+            from .core.images import ImageError, to_chw
 
             try:
                 sample = read_image(args.sample)
@@ -445,8 +443,8 @@ def cmd_export(args) -> int:
 
 def cmd_demo(args) -> int:
     """Train on a synthetic nuclei image painted with a few strokes, predict, report IoU."""
-    from .core.files.bundle import save_bundle
     from .core.config import TrainConfig
+    from .core.files.bundle import save_bundle
     from .core.files.io import write_tiff
     from .core.inference.predict import predict_image
     from .core.progress import drain
@@ -604,8 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .core.files.bundle import BundleError
     from .core.config import ConfigError
+    from .core.files.bundle import BundleError
     from .core.images import ImageError
 
     try:

@@ -32,8 +32,8 @@ def no_starters(monkeypatch, tmp_path_factory):
 def fake_starter_dir(tmp_path_factory):
     """A folder holding ``fake.unet``: a tiny objects (instance) model trained on synthetic
     nuclei, with a starter's title and card (about 6 s to train)."""
-    from napari_unet.core.files.bundle import save_bundle
     from napari_unet.core.config import ModelConfig, TrainConfig
+    from napari_unet.core.files.bundle import save_bundle
     from napari_unet.core.progress import drain
     from napari_unet.core.training.train import Trainer
 

@@ -16,10 +16,10 @@ from napari_unet.core.batch.folders import (
     plan,
     predict_files,
 )
-from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
-from napari_unet.core.networks.model import UNet
+from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.networks.model import UNet
 from napari_unet.core.progress import drain
 from napari_unet.synthetic import nuclei
 

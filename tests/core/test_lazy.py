@@ -20,10 +20,10 @@ from napari_unet.core.config import (  # noqa: E402
     PredictConfig,
 )
 from napari_unet.core.inference import lazy  # noqa: E402
-from napari_unet.core.inference.segment import segment  # noqa: E402
-from napari_unet.core.normalize import percentiles  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
+from napari_unet.core.inference.segment import segment  # noqa: E402
+from napari_unet.core.normalize import percentiles  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 
 CONFIG = PredictConfig(amp=False, device="cpu", batch_size=2, threads=1, tile_size=256)

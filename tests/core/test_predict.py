@@ -4,11 +4,11 @@ import torch
 
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
 from napari_unet.core.images import ImageError
+from napari_unet.core.inference.predict import predict, predict_image
+from napari_unet.core.inference.segment import segment
+from napari_unet.core.inference.tiles import plan_tiles
 from napari_unet.core.networks.model import UNet
 from napari_unet.core.normalize import fit_normalization
-from napari_unet.core.inference.predict import predict, predict_image
-from napari_unet.core.inference.tiles import plan_tiles
-from napari_unet.core.inference.segment import segment
 from napari_unet.core.progress import drain
 
 
@@ -166,9 +166,10 @@ def test_objects_across_planned_tiles_equal_whole_image_objects(tmp_path, monkey
     """Objects cut by the tiles of a budget plan (and by the zarr chunks, which follow the
     plan's stride) are the whole image's objects, pixel for pixel."""
     zarr = pytest.importorskip("zarr")
+    from scipy import ndimage as ndi
+
     from napari_unet.core.config import PostprocessConfig
     from napari_unet.core.inference.postprocess import to_instances
-    from scipy import ndimage as ndi
 
     bundle = random_bundle(seed=5, depth=2)
     bundle.norm = NormConfig(mode="fixed", low=[0.0], high=[1.0])

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from napari_unet.core.config import ModelConfig, TrainConfig
 from napari_unet.core.files import starters
 from napari_unet.core.files.bundle import BundleError, save_bundle
-from napari_unet.core.config import ModelConfig, TrainConfig
 from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.progress import drain
 from napari_unet.core.training import start

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
     QFileDialog,

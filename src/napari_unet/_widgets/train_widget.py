@@ -12,7 +12,6 @@ import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QEvent, QTimer
@@ -28,8 +27,6 @@ from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
 
 from .advice import AdvicePanel
-from .scrolling import scrolling_layout, share_column
-from .sections import Section
 from .forecast import Forecast
 from .layers import current_plane, hidden_by, safe_to_notify, spatial_shape
 from .live import LiveMode
@@ -37,6 +34,8 @@ from .loss_plot import LossPlot
 from .model_panel import ModelPanel
 from .modes import TRAIN_HINTS
 from .prediction import auto_plane, has_results, start_prediction
+from .scrolling import scrolling_layout, share_column
+from .sections import Section
 from .session import session_for
 from .start_from import AUTO, NONE, StartRequest, sentence, trainer_note
 from .tasks import ProgressBar, TaskError, failed, guarded, quit_with, start

@@ -33,15 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files.atomic import (check_writable_folder, release, remove_stale_temporaries_of,
-                            temporary_beside)
 from ..config import PredictConfig
-from ..images import ImageError
+from ..files.atomic import check_writable_folder, release, remove_stale_temporaries_of, temporary_beside
 from ..files.io import IMAGE_SUFFIXES
 from ..files.ngff import is_ome_zarr, zarr_stem
+from ..files.records import make_record, model_fingerprint, read_record, same_source
+from ..images import ImageError
 from ..inference.stitch import STITCH_THRESHOLD
 from ..progress import Progress, rescaled
-from ..files.records import make_record, model_fingerprint, read_record, same_source
 
 
 class BatchError(ValueError):
@@ -406,8 +405,8 @@ def _read_arranged(path: Path, bundle, options: Options, extra: float):
     """The image file in the core's layout for ``bundle`` and its axes: ``--axes``, else the
     shorthands, else the file's metadata, else a plain guess (:func:`~..axes.resolve`)."""
     from ..axes import arrange, parse, resolve
-    from ..files.io import read_image, stated_axes
     from ..files.bundle import takes_luminance
+    from ..files.io import read_image, stated_axes
 
     raw = read_image(path, extra)
     if bundle.model_config.spatial_dims == 3:

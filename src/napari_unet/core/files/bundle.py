@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .atomic import write_bytes
-from .bundle_values import check_info, check_norm, check_postprocess
 from ..config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
 from ..grayscale import LumaView
-from ..networks.model import UNet
 from ..networks.build import build_network
+from ..networks.model import UNet
+from .atomic import write_bytes
+from .bundle_values import check_info, check_norm, check_postprocess
 
 FORMAT = "napari-unet"
 FORMAT_VERSION = 2

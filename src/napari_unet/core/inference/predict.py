@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..files.bundle import Bundle, BundleError, for_model
 from ..config import PredictConfig
 from ..device import (
     autocast_dtype,
@@ -26,14 +25,15 @@ from ..device import (
     resolve_device,
     torch_threads,
 )
+from ..files.bundle import Bundle, BundleError, for_model
 from ..images import ImageError, check_finite, check_image
 from ..networks.model import UNet
 from ..normalize import apply, stats_for
 from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
+from ..progress import Progress, drain
 from . import backends
 from .postprocess import label_dtype, semantic_labels
 from .tiles import TilePlan, plan_tiles
-from ..progress import Progress, drain
 
 
 @dataclass

@@ -34,8 +34,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..config import PostprocessConfig
-from .postprocess import EIGHT, to_instances
 from ..progress import Progress
+from .postprocess import EIGHT, to_instances
 
 MAX_REGION_PIXELS = 16_000_000
 """A foreground region whose bounding box is larger than this is kept as one object."""

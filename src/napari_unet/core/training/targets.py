@@ -13,7 +13,6 @@ and second-nearest object, so the thin gaps and borders between touching cells w
 from __future__ import annotations
 
 import numpy as np
-
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
