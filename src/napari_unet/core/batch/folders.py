@@ -35,11 +35,11 @@ import numpy as np
 
 from ..config import PredictConfig
 from ..files.atomic import check_writable_folder, release, remove_stale_temporaries_of, temporary_beside
-from ..files.io import IMAGE_SUFFIXES
-from ..files.ngff import is_ome_zarr, zarr_stem
+from ..files.io import IMAGE_SUFFIXES, declared, open_lazily, read_image, stated_axes, write_tiff
+from ..files.ngff import is_ome_zarr, plane_of, zarr_stem
 from ..files.records import make_record, model_fingerprint, read_record, same_source
 from ..images import ImageError
-from ..inference.stitch import STITCH_THRESHOLD
+from ..inference.stitch import STITCH_THRESHOLD, stacks_along, stitch
 from ..progress import Progress, rescaled
 
 
@@ -353,7 +353,6 @@ def _read_lazily_if_large(path: Path, bundle, probabilities: bool):
     """A grayscale TIFF too large to read whole, as a lazy ``(1, H, W)`` view (prediction
     then reads it window by window), if its outputs alone fit in memory; else None (read it
     whole, or be refused by :func:`~..files.io.read_image` with the sizes)."""
-    from ..files.io import declared, open_lazily
     from ..inference.lazy import AddChannel
     from ..memory import TooLarge, check_file_fits
 
@@ -374,7 +373,6 @@ def _read_lazily_if_large(path: Path, bundle, probabilities: bool):
 
 def _predict_file(job: Job, bundle, model, options: Options, record: dict):
     from ..axes import labels_axes, probabilities_axes, stitch_axis
-    from ..files.io import write_tiff
     from ..inference.segment import segment
 
     objects, want = wants(bundle, options)
@@ -406,7 +404,6 @@ def _read_arranged(path: Path, bundle, options: Options, extra: float):
     shorthands, else the file's metadata, else a plain guess (:func:`~..axes.resolve`)."""
     from ..axes import arrange, parse, resolve
     from ..files.bundle import takes_luminance
-    from ..files.io import read_image, stated_axes
 
     raw = read_image(path, extra)
     if bundle.model_config.spatial_dims == 3:
@@ -426,7 +423,7 @@ def _read_arranged(path: Path, bundle, options: Options, extra: float):
 
 
 def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
-    from ..files.ngff import create_output, plane_of, read_ngff, with_axes
+    from ..files.ngff import create_output, read_ngff, with_axes
     from ..inference.postprocess import label_dtype
     from ..inference.segment import Into, segment
 
@@ -480,9 +477,6 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
 
 def _stitch_ngff(image, labels, names, threshold):
     """Join the objects of adjacent ``z`` planes of an OME-Zarr output (per time point)."""
-    from ..files.ngff import plane_of
-    from ..inference.stitch import stacks_along, stitch
-
     lead = [image.names[i] for i in image.lead]
     runs = stacks_along(tuple(image.array.shape[i] for i in image.lead), lead.index("z"))
     nxt = 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..grayscale import dark_on_bright
 from .bundle import Bundle, BundleError, load_bundle
 
 STARTERS_DIR = Path(__file__).resolve().parents[2] / "starters"
@@ -94,8 +95,6 @@ def suggest_starter(image) -> str | None:
     (:func:`~napari_unet.core.grayscale.dark_on_bright`), else :data:`FOR_BRIGHT_ON_DARK`;
     None if that one is not installed. With painting,
     :func:`~napari_unet.core.training.start.choose_start` scores them all."""
-    from ..grayscale import dark_on_bright
-
     name = FOR_DARK_ON_BRIGHT if dark_on_bright(image) else FOR_BRIGHT_ON_DARK
     return name if is_starter(name) else None
 

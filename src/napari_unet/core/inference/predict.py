@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..config import PredictConfig
+from ..config import NormConfig, PredictConfig
 from ..device import (
     autocast_dtype,
     describe,
@@ -193,8 +193,6 @@ def predict_normalized(image, model: UNet, config: PredictConfig | None = None, 
                        probabilities: bool = True) -> Prediction:
     """Blocking prediction of an already normalised ``(C, H, W)`` image with ``model`` (on
     its own device): what scoring held-out strokes and a starter's soft targets need."""
-    from ..config import NormConfig
-
     c = image.shape[0]
     identity = Bundle(model_config=model.config,
                       norm=NormConfig(mode="fixed", low=[0.0] * c, high=[1.0] * c), state_dict={})

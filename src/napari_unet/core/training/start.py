@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..files.bundle import Bundle
+from ..files.bundle import Bundle, for_model
 from ..files.starters import genuine_starter, load_model, load_starter, starter_names
 
 AUTO = "auto"
@@ -64,7 +64,6 @@ def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regi
     background). Only crops around the painted pixels are predicted. NaN if it cannot be
     scored (another number of channels, or more than two classes painted).
     """
-    from ..files.bundle import for_model
     from ..normalize import normalize
     from .targets import IGNORE, annotated_region, semantic_target
     from .validation import Holdout, Validator
@@ -110,7 +109,6 @@ def _objects_score(bundle: Bundle, images, labels, regions=None) -> float:
     object and a 2 px ring), at the size the starter learnt (the painted objects' median
     diameter gives the factor). A pixel score would favour a model that colours the right
     pixels but cuts or merges the objects (issue 21, item 5)."""
-    from ..files.bundle import for_model
     from ..inference import object_size
     from ..normalize import normalize
     from .targets import annotated_region, instance_target
