@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import cli_notes
-from .cli_checks import CLIError
+from .cli_checks import CLIError, check_device, check_numbers, check_output_file
 
 
 def _progress_printer(label: str, quiet: bool):
@@ -106,7 +106,6 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None,
 
 
 def cmd_train(args) -> int:
-    from .cli_checks import check_device, check_numbers, check_output_file
     from .core.config import TrainConfig
     from .core.device import describe
     from .core.files.bundle import save_bundle
@@ -285,7 +284,6 @@ def _diameter(text: str) -> float | None:
 def cmd_predict(args) -> int:
     """Predict files, folders and glob patterns into one folder; resumable (finished images
     are skipped unless --overwrite), locally or on a dask.distributed cluster."""
-    from .cli_checks import check_device, check_numbers
     from .core.batch.folders import BatchError, Options, predict_files, prepare
     from .core.config import PredictConfig
     from .core.progress import drain
@@ -394,7 +392,6 @@ def _predict_on_cluster(args, options, update):
 
 def cmd_export(args) -> int:
     """Write a trained model as a bioimage.io package, TorchScript or ONNX file."""
-    from .cli_checks import check_output_file
     from .core.export import SUFFIXES, ExportError, export_model
 
     out = Path(args.out)

@@ -37,7 +37,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .layers import ROLE, find_ours, is_ours, spatial_shape
+from .layers import ROLE, find_ours, image_stack, is_ours, spatial_shape
 
 FOLLOWED = ("objects", "prediction")
 """Our layers whose new data may change the table."""
@@ -174,8 +174,6 @@ class ObjectsPanel(QWidget):
         """Apply the controls to the objects as predicted, write them back, and measure."""
         from napari_unet.core.inference.object_table import object_table
         from napari_unet.core.inference.postprocess import refine_objects
-
-        from .layers import image_stack
 
         image = self.image_combo.value
         layer = objects_layer(self.viewer, image) if image is not None else None

@@ -34,7 +34,7 @@ from .loss_plot import LossPlot
 from .model_panel import ModelPanel
 from .modes import TRAIN_HINTS
 from .prediction import auto_plane, has_results, start_prediction
-from .scrolling import scrolling_layout, share_column
+from .scrolling import VerticalScroll, scrolling_layout, share_column
 from .sections import Section
 from .session import session_for
 from .start_from import AUTO, NONE, StartRequest, sentence, trainer_note
@@ -114,7 +114,7 @@ def _painting_key(pairs, labels, spec: str, mode: str) -> str:
 
 def fits_text(choice, mode: str) -> str:
     """What the dock says when the start already matches the painting (item 6 of issue 23)."""
-    from .wording import painted
+    from .wording import painted  # a local `painted` array elsewhere in this module
 
     who = {"current model": "The current model", "none": "The model"}.get(
         choice.name, "The starter" if "starter" in choice.message else "The chosen model")
@@ -276,8 +276,6 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     def _show_status(self, *_) -> None:
         """Scroll the dock to the status line (the buttons stay in view below)."""
-        from .scrolling import VerticalScroll
-
         self.sections["training"].set_expanded(True)
         area = self.findChild(VerticalScroll)
         if area is not None:
