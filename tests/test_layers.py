@@ -148,6 +148,27 @@ def test_no_module_imports_itself_back_through_others():
     assert not cycles, f"modules that import each other: {cycles}"
 
 
+GUI = {"napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide2", "PySide6", "vispy"}
+
+
+def _outside_imports(module: str) -> set[str]:
+    """The top-level names of the packages not ours that ``module`` imports, anywhere."""
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add(node.module.split(".")[0])
+    return found - {P}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if room(m) not in {"_widgets", "_sample_data"}))
+def test_only_the_docks_and_the_sample_data_import_napari_or_qt(module):
+    """The core, the API and the command line never import napari, Qt or magicgui, not even
+    inside a function (a CLI run or a notebook must not need them)."""
+    assert not _outside_imports(module) & GUI
+
+
 def test_the_check_sees_a_function_local_import_and_a_relative_one():
     """The check itself: an import inside a function counts, and `from ..x import y` is
     resolved to the module it names."""
