@@ -23,8 +23,8 @@ from skimage.feature import multiscale_basic_features
 from sklearn.ensemble import RandomForestClassifier
 
 from napari_unet.core.config import NormConfig
-from napari_unet.core.normalize import normalize
 from napari_unet.core.inference.predict import Prediction
+from napari_unet.core.normalize import normalize
 
 
 def pixel_features(image: np.ndarray, sigma_min: float = 1.0, sigma_max: float = 16.0) -> np.ndarray:

@@ -35,14 +35,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from starters_zero_shot import load_set, record  # noqa: E402
-
 from napari_unet.core.config import PredictConfig  # noqa: E402
 from napari_unet.core.files.starters import load_model  # noqa: E402
 from napari_unet.core.inference import object_size  # noqa: E402
 from napari_unet.core.inference.segment import segment  # noqa: E402
 from napari_unet.core.metrics import match_instances, mean_segmentation_accuracy  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
+from starters_zero_shot import load_set, record  # noqa: E402
 
 SETS = ("dsb-fluo", "dsb-fluo@0.5", "dsb-fluo@2", "dsb-fluo@3", "dsb-bright", "usiigaci-val")
 

@@ -82,8 +82,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _data import dsb, isbi, usiigaci  # noqa: E402
 from baselines import RandomForestSegmenter, pixel_features  # noqa: E402
-from painting import cells_from_interior, scribbles, whole_objects_in_region  # noqa: E402
-
 from napari_unet import __version__  # noqa: E402
 from napari_unet.core.config import (  # noqa: E402
     ModelConfig,
@@ -92,19 +90,20 @@ from napari_unet.core.config import (  # noqa: E402
     TrainConfig,
 )
 from napari_unet.core.device import resolve_device  # noqa: E402
+from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
+from napari_unet.core.inference.predict import predict_image  # noqa: E402
+from napari_unet.core.inference.segment import segment  # noqa: E402
 from napari_unet.core.metrics import (  # noqa: E402
     match_instances,
     pixel_error,
     rand_error,
     rand_error_from_masks,
 )
-from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
-from napari_unet.core.inference.predict import predict_image  # noqa: E402
-from napari_unet.core.inference.segment import segment  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 from napari_unet.core.training.selfsup import SelfSupervised  # noqa: E402
-from napari_unet.core.files.starters import choose_start  # noqa: E402
+from napari_unet.core.training.start import choose_start  # noqa: E402
 from napari_unet.core.training.train import Trainer  # noqa: E402
+from painting import cells_from_interior, scribbles, whole_objects_in_region  # noqa: E402
 
 DSB_FLUO_TRAIN = ("697a05c6fe4a", "0a849e0eb15f")
 DSB_FLUO_EVAL = (

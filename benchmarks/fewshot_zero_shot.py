@@ -20,7 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fewshot import load_split, score_nuclei  # noqa: E402
-
 from napari_unet.core.config import PredictConfig  # noqa: E402
 from napari_unet.core.files.starters import load_model  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402

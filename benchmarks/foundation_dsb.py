@@ -20,11 +20,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _data import dsb  # noqa: E402
-
 from napari_unet.core.config import ModelConfig, TrainConfig  # noqa: E402
-from napari_unet.core.metrics import foreground_iou, match_instances  # noqa: E402
 from napari_unet.core.inference.postprocess import instances_from_foreground  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
+from napari_unet.core.metrics import foreground_iou, match_instances  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 from napari_unet.core.training.train import Trainer  # noqa: E402
 from napari_unet.synthetic import simulate_painting  # noqa: E402

@@ -52,8 +52,8 @@ def run(trials: int, seed: int = 0, workdir: str | None = None) -> dict:
     import torch
 
     from napari_unet.core.batch.folders import Options, predict_files
-    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.networks.model import UNet
     from napari_unet.core.progress import drain
 

@@ -26,8 +26,8 @@ from pathlib import Path
 def _bundles():
     import torch
 
-    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.config import ModelConfig, NormConfig
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.networks.model import UNet
 
     out = []

@@ -88,8 +88,8 @@ def make_image(path: Path, size: int, chunk: int) -> bool:
 
 def train_model(path: Path, seconds: float) -> None:
     """A default model trained on a synthetic 256 x 256 image with simulated painting."""
-    from napari_unet.core.files.bundle import save_bundle
     from napari_unet.core.config import TrainConfig
+    from napari_unet.core.files.bundle import save_bundle
     from napari_unet.core.progress import drain
     from napari_unet.core.training.train import Trainer
     from napari_unet.synthetic import nuclei, simulate_painting
@@ -132,8 +132,8 @@ def main(argv=None) -> dict:
     import torch
     import zarr
 
-    from napari_unet.core.files.bundle import load_bundle
     from napari_unet.core.config import PredictConfig
+    from napari_unet.core.files.bundle import load_bundle
     from napari_unet.core.inference.segment import segment
     from napari_unet.core.progress import drain
 
@@ -152,7 +152,7 @@ def main(argv=None) -> dict:
     out_path = args.workdir / f"napari_unet_large_{args.size}_prediction.zarr"
     config = PredictConfig(tile_size=args.tile, batch_size=args.batch, device="cpu",
                            threads=args.threads)
-    from napari_unet.core.inference.predict import plan_tiles
+    from napari_unet.core.inference.tiles import plan_tiles
 
     config = replace(config, backend=args.backend)
     if args.backend == "onnxruntime":

@@ -26,7 +26,7 @@ def main(argv=None) -> None:
     import numpy as np
     import torch
 
-    from napari_unet.core.batch.folders import Options, model_fingerprint, prepare, predict_files
+    from napari_unet.core.batch.folders import Options, model_fingerprint, predict_files, prepare
     from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
     from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.files.io import write_tiff

@@ -196,7 +196,8 @@ def time_predict(args, bundle, references) -> dict:
     from monai.inferers import sliding_window_inference
 
     from napari_unet.core.config import PredictConfig
-    from napari_unet.core.inference.predict import plan_tiles, predict_image
+    from napari_unet.core.inference.predict import predict_image
+    from napari_unet.core.inference.tiles import plan_tiles
     from napari_unet.core.normalize import normalize
 
     device = torch.device(args.device)

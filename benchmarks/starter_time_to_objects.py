@@ -26,12 +26,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fewshot import load_split, make_painting, score_nuclei  # noqa: E402
-
 from napari_unet.core.config import PredictConfig, TrainConfig  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
-from napari_unet.core.files.starters import choose_start  # noqa: E402
+from napari_unet.core.training.start import choose_start  # noqa: E402
 from napari_unet.core.training.train import Trainer  # noqa: E402
 
 

@@ -30,12 +30,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _data import DATA, dsb, dsb_ids  # noqa: E402
-
 from napari_unet.core.config import PredictConfig  # noqa: E402
-from napari_unet.core.metrics import match_instances  # noqa: E402
+from napari_unet.core.files.starters import load_model, starter_names  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
-from napari_unet.core.files.starters import load_model, starter_names  # noqa: E402
+from napari_unet.core.metrics import match_instances  # noqa: E402
 
 AP_THRESHOLDS = np.round(np.arange(0.5, 0.9 + 1e-9, 0.05), 2)
 SETS = ("dsb-fluo", "dsb-bright", "usiigaci-val")

@@ -20,19 +20,17 @@ import sys
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _data import dsb  # noqa: E402
 from baselines import RandomForestSegmenter  # noqa: E402
 from fewshot import DSB_FLUO_EVAL, DSB_FLUO_TRAIN  # noqa: E402
-from painting import scribbles  # noqa: E402
-
 from napari_unet.core.config import PostprocessConfig, TrainConfig  # noqa: E402
-from napari_unet.core.metrics import match_instances  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
+from napari_unet.core.metrics import match_instances  # noqa: E402
 from napari_unet.core.training.train import Trainer  # noqa: E402
+from painting import scribbles  # noqa: E402
 
 
 def pooled_f1(predictions, truths) -> float:

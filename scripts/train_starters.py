@@ -43,17 +43,17 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from napari_unet.core.training.augment import AugmentParams, augment  # noqa: E402
-from napari_unet.core.files.bundle import Bundle, save_bundle  # noqa: E402
 from napari_unet.core.config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig  # noqa: E402
 from napari_unet.core.device import autocast_dtype, resolve_device  # noqa: E402
+from napari_unet.core.files.bundle import Bundle, save_bundle  # noqa: E402
 from napari_unet.core.files.io import read_image  # noqa: E402
+from napari_unet.core.grayscale import dark_on_bright, to_gray  # noqa: E402
 from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.normalize import normalize  # noqa: E402
-from napari_unet.core.training.targets import IGNORE, INSTANCE_CLASSES, border_weight  # noqa: E402
+from napari_unet.core.training.augment import AugmentParams, augment  # noqa: E402
 from napari_unet.core.training.losses import masked_cross_entropy  # noqa: E402
+from napari_unet.core.training.targets import IGNORE, INSTANCE_CLASSES, border_weight  # noqa: E402
 from napari_unet.core.training.train import seeded_generator  # noqa: E402
-from napari_unet.core.grayscale import dark_on_bright, to_gray  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -371,9 +371,9 @@ def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 80, seed: int 
     """Thresholds of the post-processing chosen on training-pool images (F1@0.5 pooled)."""
     from dataclasses import replace
 
-    from napari_unet.core.metrics import match_instances
     from napari_unet.core.inference.postprocess import to_instances
     from napari_unet.core.inference.predict import predict_image
+    from napari_unet.core.metrics import match_instances
 
     rng = np.random.default_rng(seed)
     files = [f for name in recipe.pools for f in pool_files(name, recipe.exclude.get(name, []))]

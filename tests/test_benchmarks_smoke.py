@@ -20,10 +20,9 @@ sys.path.insert(0, str(BENCH))
 import baselines  # noqa: E402
 import fewshot  # noqa: E402
 import painting  # noqa: E402
-
 from napari_unet.core.config import PostprocessConfig  # noqa: E402
-from napari_unet.core.metrics import match_instances  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
+from napari_unet.core.metrics import match_instances  # noqa: E402
 from napari_unet.synthetic import nuclei  # noqa: E402
 
 
@@ -271,12 +270,12 @@ def test_real_splits_have_the_documented_shapes():
 def test_large_image_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
     import json
 
-    import large_image
     import torch
     import zarr
 
-    from napari_unet.core.files.bundle import Bundle, save_bundle
+    import large_image
     from napari_unet.core.config import ModelConfig, NormConfig
+    from napari_unet.core.files.bundle import Bundle, save_bundle
     from napari_unet.core.networks.model import UNet
 
     torch.manual_seed(0)
@@ -298,9 +297,9 @@ def test_large_image_benchmark_runs_at_a_tiny_size(tmp_path, capsys):
 
 
 def test_large_image_benchmark_plans_its_tiles_and_takes_a_backend(tmp_path, capsys):
-    import large_image
     import torch
 
+    import large_image
     from napari_unet.core.config import ModelConfig, NormConfig
     from napari_unet.core.files.bundle import Bundle, save_bundle
     from napari_unet.core.networks.model import UNet
@@ -320,9 +319,9 @@ def test_speed_benchmark_runs_the_tuned_and_plain_references_at_a_tiny_size(caps
     prediction), each figure with the load average; --reference picks the rows."""
     import json
 
-    import speed
     import torch
 
+    import speed
     from napari_unet.core.device import autocast_dtype
 
     tiny = ["--width", "4", "--batch", "2", "--patch", "32", "--steps", "1", "--rounds", "1",
@@ -379,7 +378,6 @@ def test_stack_benchmark_runs_small_and_stitching_finds_the_3d_objects():
 
 def test_everywhere_benchmark_scores_a_rescaled_set_with_the_size_estimated(monkeypatch, capsys):
     import everywhere
-
     from napari_unet.synthetic import nuclei
 
     def two_images(name):

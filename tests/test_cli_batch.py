@@ -8,20 +8,12 @@ import tifffile
 import torch
 
 from napari_unet.cli import main
-from napari_unet.core.files.bundle import Bundle, save_bundle
 from napari_unet.core.config import ModelConfig, NormConfig
+from napari_unet.core.files.bundle import Bundle, save_bundle
 from napari_unet.core.networks.model import UNet
 from napari_unet.synthetic import nuclei
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a shared 2-core machine torch's 2-thread team spin-waits (see the
-    widget tests' conftest); the CLI itself has no thread option."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the CLI has no thread option
 
 
 @pytest.fixture()

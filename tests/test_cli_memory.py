@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from test_cli_reliability import TRAIN, _one_line, _snapshot, files  # noqa: F401 - the fixture
 
 from napari_unet.cli import main
 from napari_unet.core import memory
+from test_cli_reliability import TRAIN, _one_line, _snapshot, files  # noqa: F401 - the fixture
 
 CPU_OOM = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
            "memory: you tried to allocate 10000000000000 bytes. Error code 12 (Cannot allocate "

@@ -5,9 +5,9 @@ on a dask cluster. Rows of docs/reliability.md."""
 
 import numpy as np
 import pytest
-from test_cli_reliability import TRAIN, _one_line, _snapshot, files  # noqa: F401 - the fixture
 
 from napari_unet.cli import main
+from test_cli_reliability import TRAIN, _one_line, _snapshot, files  # noqa: F401 - the fixture
 
 TRAIN_ARGS = ["train", "cells.tif", "--labels", "labels.tif", "--out", "new.unet"]
 
@@ -107,11 +107,11 @@ def test_a_damaged_file_on_a_local_dask_cluster_is_one_line(files, capfd):
 
 @pytest.mark.parametrize("thing", [None, [[1.0, 2.0], [3.0, 4.0]], "cells.tif"])
 def test_the_api_says_what_it_expected_for_things_that_are_not_arrays(thing):
-    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.config import ModelConfig, NormConfig
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.images import ImageError
-    from napari_unet.core.networks.model import UNet
     from napari_unet.core.inference.predict import predict_image
+    from napari_unet.core.networks.model import UNet
 
     cfg = ModelConfig(depth=1, base_width=2)
     bundle = Bundle(cfg, NormConfig(), UNet(cfg).state_dict())

@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 import tifffile
-from test_cli_reliability import TRAIN, _one_line, _snapshot, files  # noqa: F401 - the fixture
 
 from napari_unet.cli import main
+from test_cli_reliability import TRAIN, _one_line, _snapshot, files  # noqa: F401 - the fixture
 
 
 @pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])

@@ -1,13 +1,13 @@
 """The from-scratch recipe chosen on the few-shot benchmark (issue 13) is what the command
 line and the Train dock use: both take TrainConfig's defaults for it."""
 
+import numpy as np
 import tifffile
 from skimage.io import imsave
-import numpy as np
 
 from napari_unet.cli import main
-from napari_unet.core.files.bundle import load_bundle
 from napari_unet.core.config import TrainConfig
+from napari_unet.core.files.bundle import load_bundle
 
 RECIPE = ("self_supervised", "noise", "gamma", "blur", "zoom", "painted_fraction",
           "class_balance", "elastic", "elastic_grid", "elastic_sigma", "patch_size",

@@ -6,7 +6,7 @@ imported on first use. The headless engine lives in :mod:`napari_unet.core`, the
 widgets in :mod:`napari_unet._widgets`, the command line in :mod:`napari_unet.cli`.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["Model", "load", "train", "__version__"]
 

@@ -149,7 +149,7 @@ class Model:
         """``image`` in the core's layout (``(..., C, H, W)``, or ``(C, Z, Y, X)`` for a 3-D
         model) and its axes (:mod:`napari_unet.core.axes`)."""
         from .core.axes import arrange, parse, resolve
-        from .core.grayscale import takes_luminance
+        from .core.files.bundle import takes_luminance
 
         image = _as_array(image, channel_axis)
         if self.is_3d:
@@ -283,7 +283,7 @@ def _as_array(image, channel_axis, what: str = "image"):
     from .core.images import check_array
 
     if type(image).__module__.split(".")[0] == "torch" and hasattr(image, "detach"):
-        image = image.detach().cpu().numpy()  # segment() gave "Cannot interpret torch.float32"
+        image = image.detach().cpu().numpy()  # numpy cannot read a tensor's dtype
     check_array(image, what)
     if channel_axis is not None and (not isinstance(channel_axis, numbers.Integral)
                                      or isinstance(channel_axis, bool)):

@@ -11,10 +11,7 @@ import sys
 from pathlib import Path
 
 from . import cli_notes
-
-
-class CLIError(Exception):
-    """A user error: printed as one line, exit status 2."""
+from .cli_checks import CLIError, check_device, check_numbers, check_output_file
 
 
 def _progress_printer(label: str, quiet: bool):
@@ -61,8 +58,8 @@ LABELS_EXTRA = 16.0
 def _load_pairs(images: list[str], labels: list[str], rgb: bool | None,
                 channel_axis: int | None = None, axes: str | None = None):
     """2-D training pairs; with ``axes`` (``--axes``), the painted planes of stacks."""
-    from .core.images import ImageError, as_label_array, to_chw
     from .core.files.io import read_image
+    from .core.images import ImageError, as_label_array, to_chw
     from .core.training.stack_planes import painted_planes
 
     if len(images) != len(labels):
@@ -88,8 +85,8 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None,
     import numpy as np
 
     from .core.axes import arrange, parse
-    from .core.images import ImageError
     from .core.files.io import read_image
+    from .core.images import ImageError
     from .core.inference.predict3d import to_czyx
     from .core.training.train3d import as_volume_labels
 
@@ -109,13 +106,11 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None,
 
 
 def cmd_train(args) -> int:
-    from .core.files.bundle import save_bundle
     from .core.config import TrainConfig
     from .core.device import describe
+    from .core.files.bundle import save_bundle
     from .core.progress import drain
-    from .core.training.from_painting import trainer_for, train_on_painting
-
-    from .cli_checks import check_device, check_numbers, check_output_file
+    from .core.training.from_painting import train_on_painting, trainer_for
 
     if args.anisotropy is not None and not args.three_d:
         raise CLIError("--anisotropy is for 3-D models: add --3d")
@@ -259,7 +254,7 @@ def cmd_starters(args) -> int:
         print("no starter models are installed", file=sys.stderr)
         return 0
     unknown = [n for n in args.name or [] if n not in names]
-    if unknown:  # printed nothing and exited 0 (issue 26, item 8)
+    if unknown:  # a misspelt name is an error: listing nothing would look like success
         raise CLIError(f"no starter called {', '.join(unknown)} (starters: {', '.join(names)})")
     for name in names:
         bundle = load_starter(name)
@@ -293,8 +288,6 @@ def cmd_predict(args) -> int:
     from .core.config import PredictConfig
     from .core.progress import drain
 
-    from .cli_checks import check_device, check_numbers
-
     if args.dask_local is not None and args.dask_local < 1:
         raise CLIError("--dask-local needs at least 1 worker")
     check_numbers(args)
@@ -318,7 +311,7 @@ def cmd_predict(args) -> int:
               file=sys.stderr)
     cli_notes.warn_small_chunks(jobs)
     earlier = cli_notes.earlier_outputs(args.images, args.out, jobs)
-    if earlier and not args.quiet:  # they were passed over without a word (issue 26, item 8)
+    if earlier and not args.quiet:  # said, so that no image is left out silently
         print(f"passing over {earlier} image(s) in the output folder named like outputs "
               "(..._labels, ..._probabilities); move them elsewhere to predict them",
               file=sys.stderr)
@@ -369,7 +362,7 @@ def _check_prediction_fits(bundle, config) -> None:
         return  # 3-D tiles are bounded by predict3d (MAX_TILE, MAX_BATCH_VOXELS)
     if config.tile_size is None:
         return  # planned from the free memory: it fits by construction
-    from .core.inference.predict import plan_tiles
+    from .core.inference.tiles import plan_tiles
 
     model = bundle.build_model("cpu")
     side = plan_tiles(model, config.tile_size, config.tile_size, config).window
@@ -399,11 +392,10 @@ def _predict_on_cluster(args, options, update):
 
 def cmd_export(args) -> int:
     """Write a trained model as a bioimage.io package, TorchScript or ONNX file."""
-    from .cli_checks import check_output_file
     from .core.export import SUFFIXES, ExportError, export_model
 
     out = Path(args.out)
-    if not out.name or out.is_dir():  # ".", "" and "/" gave a ValueError traceback
+    if not out.name or out.is_dir():  # ".", "" and "/" name no file to write
         raise CLIError(f"--out {args.out!r} is not a file name; give the file to write, e.g. --out "
                        f"{Path(str(args.model)).stem or 'model'}{SUFFIXES[args.format]}")
     out = out if out.suffix else out.with_suffix(SUFFIXES[args.format])
@@ -419,8 +411,8 @@ def cmd_export(args) -> int:
         if args.author:
             options["authors"] = args.author
         if args.sample:
-            from .core.images import ImageError, to_chw
             from .core.files.io import read_image
+            from .core.images import ImageError, to_chw
 
             try:
                 sample = read_image(args.sample)
@@ -448,8 +440,8 @@ def cmd_export(args) -> int:
 
 def cmd_demo(args) -> int:
     """Train on a synthetic nuclei image painted with a few strokes, predict, report IoU."""
-    from .core.files.bundle import save_bundle
     from .core.config import TrainConfig
+    from .core.files.bundle import save_bundle
     from .core.files.io import write_tiff
     from .core.inference.predict import predict_image
     from .core.progress import drain
@@ -607,8 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .core.files.bundle import BundleError
     from .core.config import ConfigError
+    from .core.files.bundle import BundleError
     from .core.images import ImageError
 
     try:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .cli import CLIError
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
 
 # option -> (smallest, largest); None = no bound
 _LIMITS = {

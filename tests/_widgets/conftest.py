@@ -15,19 +15,8 @@ from .helpers import FAST_STEPS, SHAPE, fast, wait_idle
 
 
 @pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    """Train with one CPU thread in tests.
-
-    On a 2-core machine shared with other work (CI runners, a second test process), torch's
-    2-thread OpenMP team spin-waits on a descheduled partner and steps become 10-30x slower;
-    one thread is as fast here without contention and immune to it, so timings stay stable.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every widget test trains with one CPU thread (see ``one_torch_thread``)."""
 
 
 @pytest.fixture(autouse=True)
@@ -44,8 +33,8 @@ def fake_starter_dir(tmp_path_factory):
     """A folder holding ``fake.unet``: a tiny objects (instance) model trained on synthetic
     nuclei, with a starter's title and card (about 12 s to train; at 150 steps its match with
     the sample's strokes sat at the 0.6 floor of auto)."""
-    from napari_unet.core.files.bundle import save_bundle
     from napari_unet.core.config import ModelConfig, TrainConfig
+    from napari_unet.core.files.bundle import save_bundle
     from napari_unet.core.progress import drain
     from napari_unet.core.training.train import Trainer
 

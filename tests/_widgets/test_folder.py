@@ -9,10 +9,10 @@ import tifffile
 import torch
 
 from napari_unet._widgets.session import session_for
-from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.config import ModelConfig, NormConfig
-from napari_unet.core.networks.model import UNet
+from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.networks.model import UNet
 from napari_unet.synthetic import nuclei
 
 from .helpers import assert_unchanged, snapshot, wait_idle

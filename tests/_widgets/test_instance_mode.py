@@ -14,10 +14,9 @@ from napari.utils.colormaps import CyclicLabelColormap, DirectLabelColormap
 from napari_unet._widgets.layers import is_ours, write_objects, write_result
 from napari_unet._widgets.model_panel import describe_model
 from napari_unet._widgets.session import session_for
-from napari_unet.core.metrics import match_instances
-from napari_unet.core.inference.postprocess import to_instances
-from napari_unet.core.inference.object_table import refine_objects
+from napari_unet.core.inference.postprocess import refine_objects, to_instances
 from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.metrics import match_instances
 from napari_unet.core.training.targets import annotated_region
 
 from .helpers import SHAPE, assert_unchanged, snapshot, wait_idle

@@ -169,7 +169,8 @@ def test_removing_the_only_image_during_the_train_docks_prediction_is_said_in_th
 
 # -- words (item 7) -----------------------------------------------------------------------
 def test_the_start_choice_names_each_model_once(fake_starter, sample):
-    from napari_unet.core.files.starters import choose_start, load_starter
+    from napari_unet.core.files.starters import load_starter
+    from napari_unet.core.training.start import choose_start
 
     image, _, painted = sample
     current = load_starter(fake_starter)  # the starter is the current model
@@ -324,9 +325,9 @@ def test_a_start_that_already_fits_is_not_trained_and_its_prediction_is_shown(
     """Training that can change nothing is not run (issue 23, item 6): the dock says at
     once that the starter already matches the strokes and what would help, makes it the
     current model and shows its prediction. Train again on the same painting trains."""
-    from napari_unet.core.files import starters
+    from napari_unet.core.training import start
 
-    monkeypatch.setattr(starters, "zero_shot_score", lambda *a, **k: 1.0)
+    monkeypatch.setattr(start, "zero_shot_score", lambda *a, **k: 1.0)
     assert train_widget.train() is not None
     wait_idle(qtbot, train_widget)
     text = train_widget.status.text()

@@ -5,34 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
-from napari_unet.core.files.bundle import Bundle
+from napari_unet.core.config import PredictConfig
 from napari_unet.core.inference import backends
 from napari_unet.core.inference.predict import predict_image
-from napari_unet.core.networks.model import UNet
 
 FP32 = PredictConfig(tile_size=32, batch_size=2, amp=False, device="cpu", threads=1)
 CPU = torch.device("cpu")
 
 
-def _bundle(seed=0):
-    torch.manual_seed(seed)
-    cfg = ModelConfig(depth=2, base_width=4)
-    net = UNet(cfg)
-    with torch.no_grad():  # batch norm that is not the identity, so folding it matters
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    return Bundle(cfg, NormConfig(), {k: v.clone() for k, v in net.state_dict().items()})
-
 
 @pytest.fixture(scope="module")
-def case():
+def case(random_bundle):
     image = np.random.default_rng(0).random((1, 70, 90)).astype(np.float32)
-    bundle = _bundle(seed=3)
+    bundle = random_bundle(seed=3, affine=True, depth=2)  # folding batch norm matters
     expected = predict_image(image, bundle, FP32, backend="torch")
     assert 0.2 < (expected.labels == 2).mean() < 0.8, "a prediction that is not constant"
     assert np.abs(expected.probabilities[0] - 0.5).min() > 1e-4, "no ties float rounding could flip"

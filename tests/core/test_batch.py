@@ -16,10 +16,10 @@ from napari_unet.core.batch.folders import (
     plan,
     predict_files,
 )
-from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
-from napari_unet.core.networks.model import UNet
+from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.networks.model import UNet
 from napari_unet.core.progress import drain
 from napari_unet.synthetic import nuclei
 
@@ -36,19 +36,6 @@ def bundle():
 
 def image(seed: int, shape=(40, 48)) -> np.ndarray:
     return (nuclei(shape, n=4, seed=seed)[0] * 255).astype(np.uint8)
-
-
-def write_ngff_04(path, array: np.ndarray, axes: str, scale: list[float]):
-    """A minimal NGFF 0.4 image (Zarr v2) written with plain zarr, as other tools write it."""
-    import zarr
-
-    group = zarr.open_group(str(path), mode="w", zarr_format=2)
-    group.create_array("0", data=array, chunks=array.shape)
-    group.attrs["multiscales"] = [{
-        "version": "0.4",
-        "axes": [{"name": a, "type": {"t": "time", "c": "channel"}.get(a, "space")} for a in axes],
-        "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}],
-    }]
 
 
 @pytest.fixture()
@@ -150,7 +137,7 @@ def test_predicting_a_folder_into_itself_skips_earlier_outputs(folder, bundle):
     assert result.summary() == "0 written, 4 skipped (already done)"
 
 
-def test_ome_zarr_in_gives_ome_zarr_labels_out(tmp_path, bundle):
+def test_ome_zarr_in_gives_ome_zarr_labels_out(tmp_path, bundle, write_ngff_04):
     import zarr
 
     stack = np.stack([image(0), image(1)])[:, None]  # t, c, y, x
@@ -174,7 +161,7 @@ def test_ome_zarr_in_gives_ome_zarr_labels_out(tmp_path, bundle):
         np.testing.assert_allclose(probs[t], want.probabilities, atol=1e-6)
 
 
-def test_ome_zarr_objects_have_one_id_each_through_the_stack(tmp_path, bundle):
+def test_ome_zarr_objects_have_one_id_each_through_the_stack(tmp_path, bundle, write_ngff_04):
     import zarr
 
     from napari_unet.core.inference.postprocess import to_instances
@@ -209,7 +196,7 @@ def test_ome_zarr_library_reads_our_labels(tmp_path, bundle):
                           predict_image(image(2)[None], bundle, CONFIG).labels)
 
 
-def test_ome_zarr_stopped_midway_leaves_nothing_and_overwrite_replaces(tmp_path, bundle):
+def test_ome_zarr_stopped_midway_leaves_nothing_and_overwrite_replaces(tmp_path, bundle, write_ngff_04):
     import zarr
 
     stack = np.stack([image(0), image(1)])[:, None]

@@ -28,19 +28,6 @@ def image(seed: int) -> np.ndarray:
     return (np.random.default_rng(seed).random((40, 48)) * 255).astype(np.uint8)
 
 
-def write_ngff_04(path, array: np.ndarray, axes: str, scale: list[float]):
-    """A minimal NGFF 0.4 image (Zarr v2), as in ``test_batch.py``."""
-    import zarr
-
-    group = zarr.open_group(str(path), mode="w", zarr_format=2)
-    group.create_array("0", data=array, chunks=array.shape)
-    group.attrs["multiscales"] = [{
-        "version": "0.4",
-        "axes": [{"name": a, "type": {"t": "time", "c": "channel"}.get(a, "space")} for a in axes],
-        "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}],
-    }]
-
-
 def _drain(gen):
     try:
         while True:
@@ -49,7 +36,7 @@ def _drain(gen):
         return stop.value
 
 
-def test_a_damaged_output_of_ours_is_replaced_with_overwrite_only(tmp_path, bundle):
+def test_a_damaged_output_of_ours_is_replaced_with_overwrite_only(tmp_path, bundle, write_ngff_04):
     """A folder published without zarr.json (a run before issue 26) was refused even with
     --overwrite, until deleted by hand."""
     write_ngff_04(tmp_path / "cells.ome.zarr", np.stack([image(0)])[:, None], "tcyx",

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.files.bundle import FORMAT_VERSION, Bundle, BundleError, load_bundle, save_bundle
 from napari_unet.core.config import ModelConfig, NormConfig
-from napari_unet.core.networks.model import UNet
+from napari_unet.core.files.bundle import FORMAT_VERSION, Bundle, BundleError, load_bundle, save_bundle
 from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.networks.model import UNet
 
 
 def _bundle(**model):

@@ -12,8 +12,8 @@ pytest.importorskip("distributed")
 
 from napari_unet.core.batch import distributed as dist  # noqa: E402
 from napari_unet.core.batch.folders import Options, predict_files  # noqa: E402
-from napari_unet.core.files.bundle import Bundle, save_bundle  # noqa: E402
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig  # noqa: E402
+from napari_unet.core.files.bundle import Bundle, save_bundle  # noqa: E402
 from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 from napari_unet.synthetic import nuclei  # noqa: E402

@@ -2,26 +2,27 @@
 
 Invariant: an exported network, fed what napari-unet feeds its own network (the image
 normalised as the bundle says, with mirrored context), gives the probabilities that
-``core.predict.predict_image`` gives, within float tolerance; a bioimage.io package passes
+``core.inference.predict.predict_image`` gives, within float tolerance; a bioimage.io package passes
 the bioimage.io core library's own validation and test-tensor check, offline.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 import sys
+import warnings
 import zipfile
 
 import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.files.bundle import save_bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig, TrainConfig
 from napari_unet.core.export import FORMATS, ExportError, export_model
+from napari_unet.core.files.bundle import save_bundle
+from napari_unet.core.inference.predict import predict_image, read_window
+from napari_unet.core.inference.tiles import plan_tiles
 from napari_unet.core.normalize import apply, stats_for
-from napari_unet.core.inference.predict import plan_tiles, predict_image, read_window
 from napari_unet.core.progress import drain
 from napari_unet.core.training.train import fit
 
@@ -211,8 +212,8 @@ def test_test_input_is_a_raw_crop_of_the_sample_of_an_accepted_size(bundle):
 
 
 def test_a_sample_too_small_for_a_valid_unet_is_mirrored_up_to_the_smallest_input():
-    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.export.package_files import test_input
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.networks.model import UNet
 
     cfg = ModelConfig(depth=2, base_width=4, padding="valid")
@@ -239,9 +240,9 @@ def test_readme_says_how_the_model_was_trained(bundle):
 
 
 def test_a_3d_model_is_refused_with_a_clear_error(tmp_path):
-    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.config import ModelConfig, NormConfig
     from napari_unet.core.export import ExportError, export_model
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.networks.build import build_network
 
     cfg = ModelConfig(base_width=4, depth=2, spatial_dims=3)

@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 
 from napari_unet.core.config import ModelConfig, PostprocessConfig, TrainConfig
-from napari_unet.core.metrics import match_instances
 from napari_unet.core.inference.postprocess import (
     instances_from_foreground,
     instances_from_interior,
     to_instances,
 )
 from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.metrics import match_instances
 from napari_unet.core.progress import drain
 from napari_unet.core.training.targets import IGNORE, annotated_region, border_weight, instance_target
 from napari_unet.core.training.train import Trainer

@@ -11,23 +11,19 @@ import tracemalloc
 
 import numpy as np
 import pytest
-import torch
 
 zarr = pytest.importorskip("zarr")
 
-from napari_unet.core.files.bundle import Bundle  # noqa: E402
 from napari_unet.core.config import (  # noqa: E402
-    ModelConfig,
     NormConfig,
     PostprocessConfig,
     PredictConfig,
 )
 from napari_unet.core.inference import lazy  # noqa: E402
-from napari_unet.core.inference.segment import segment  # noqa: E402
-from napari_unet.core.networks.model import UNet  # noqa: E402
-from napari_unet.core.normalize import percentiles  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
+from napari_unet.core.inference.segment import segment  # noqa: E402
+from napari_unet.core.normalize import percentiles  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 
 CONFIG = PredictConfig(amp=False, device="cpu", batch_size=2, threads=1, tile_size=256)
@@ -44,18 +40,6 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     return len(np.unique(pairs[0])) == pairs.shape[1] == len(np.unique(pairs[1]))
 
 
-def _bundle(seed=0, norm=None, **model):
-    torch.manual_seed(seed)
-    cfg = ModelConfig(depth=2, base_width=4, **model)
-    net = UNet(cfg)
-    with torch.no_grad():  # batch-norm statistics that make the output vary over the image
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 1.5)
-    return Bundle(cfg, norm or NormConfig(), {k: v.clone() for k, v in net.state_dict().items()})
-
-
 def _zarr_image(path, shape, chunk=512, seed=0):
     """A uint8 zarr image written chunk by chunk: smooth blobs plus noise."""
     from scipy import ndimage as ndi
@@ -70,9 +54,9 @@ def _zarr_image(path, shape, chunk=512, seed=0):
     return arr
 
 
-def test_lazy_prediction_equals_in_memory_prediction_with_bounded_memory(tmp_path):
+def test_lazy_prediction_equals_in_memory_prediction_with_bounded_memory(tmp_path, random_bundle):
     # fixed normalisation: the percentile sample (bounded, tested below) is not what is measured
-    bundle = _bundle(seed=5, norm=NormConfig(mode="fixed", low=[0.0], high=[255.0]))
+    bundle = random_bundle(seed=5, norm=NormConfig(mode="fixed", low=[0.0], high=[255.0]), depth=2)
     image = _zarr_image(tmp_path / "image.zarr", (2048, 2048))
     gen = segment(image, bundle, CONFIG, out=tmp_path / "out.zarr")
     tracemalloc.start()
@@ -90,9 +74,9 @@ def test_lazy_prediction_equals_in_memory_prediction_with_bounded_memory(tmp_pat
     assert np.array_equal(out.group["labels_by2"][:], expected[::2, ::2])
 
 
-def test_lazy_objects_equal_whole_image_objects(tmp_path, monkeypatch):
+def test_lazy_objects_equal_whole_image_objects(tmp_path, monkeypatch, random_bundle):
     monkeypatch.setattr(lazy, "PYRAMID_MIN_SIDE", 100)  # levels 1, 2, 4 on this small image
-    bundle = _bundle(seed=5, norm=NormConfig(mode="fixed", low=[0.0], high=[255.0]))
+    bundle = random_bundle(seed=5, norm=NormConfig(mode="fixed", low=[0.0], high=[255.0]), depth=2)
     bundle.postprocess = PostprocessConfig(threshold=0.52)  # where this random net's output varies
     image = _zarr_image(tmp_path / "image.zarr", (300, 280), chunk=128, seed=1)
     config = PredictConfig(amp=False, device="cpu", tile_size=64, threads=1)
@@ -108,8 +92,8 @@ def test_lazy_objects_equal_whole_image_objects(tmp_path, monkeypatch):
     assert "scratch" not in out.group
 
 
-def test_multiscale_input_is_predicted_at_full_resolution(tmp_path):
-    bundle = _bundle(seed=2)
+def test_multiscale_input_is_predicted_at_full_resolution(tmp_path, random_bundle):
+    bundle = random_bundle(seed=2, depth=2)
     level0 = np.random.default_rng(3).random((96, 80)).astype(np.float32)
     levels = [zarr.array(level0), level0[::2, ::2].copy()]
     out = drain(segment(levels, bundle, CONFIG, out=tmp_path / "m.zarr", probabilities=True)).store
@@ -120,9 +104,9 @@ def test_multiscale_input_is_predicted_at_full_resolution(tmp_path):
     np.testing.assert_array_equal(got, expected.probabilities)
 
 
-def test_a_dask_stack_is_predicted_plane_by_plane(tmp_path):
+def test_a_dask_stack_is_predicted_plane_by_plane(tmp_path, random_bundle):
     da = pytest.importorskip("dask.array")
-    bundle = _bundle(seed=3)
+    bundle = random_bundle(seed=3, depth=2)
     stack = np.random.default_rng(4).random((2, 1, 64, 72)).astype(np.float32)
     out = drain(segment(da.from_array(stack, chunks=(1, 1, 32, 32)), bundle, CONFIG,
                         out=tmp_path / "s.zarr")).store

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.files.bundle import Bundle, load_bundle, save_bundle
 from napari_unet.core.config import ConfigError, ModelConfig, NormConfig, PredictConfig
+from napari_unet.core.files.bundle import Bundle, load_bundle, save_bundle
 from napari_unet.core.images import ImageError
-from napari_unet.core.networks.model import UNet
-from napari_unet.core.networks.model3d import UNet3D, level_kernels
-from napari_unet.core.networks.build import build_network
 from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.inference.predict3d import predict_volume, to_czyx
+from napari_unet.core.networks.build import build_network
+from napari_unet.core.networks.model import UNet
+from napari_unet.core.networks.model3d import UNet3D, level_kernels
 
 
 def cfg3d(**kw):

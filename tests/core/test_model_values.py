@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.files.bundle import Bundle, BundleError, load_bundle, save_bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
-from napari_unet.core.networks.model import UNet
+from napari_unet.core.files.bundle import Bundle, BundleError, load_bundle, save_bundle
 from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.networks.model import UNet
 
 CFG = ModelConfig(depth=2, base_width=4)
 CPU = PredictConfig(device="cpu", threads=1)

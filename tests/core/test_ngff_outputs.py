@@ -13,9 +13,9 @@ import torch
 
 zarr = pytest.importorskip("zarr")
 
-from napari_unet.core.files import ngff  # noqa: E402
 from napari_unet.core.batch.folders import Options, predict_files  # noqa: E402
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig  # noqa: E402
+from napari_unet.core.files import ngff  # noqa: E402
 from napari_unet.core.files.bundle import Bundle  # noqa: E402
 from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402

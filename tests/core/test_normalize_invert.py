@@ -3,9 +3,8 @@ the same normalisation in every route, and the setting survives the model file."
 
 import numpy as np
 
-from napari_unet.core.config import NormConfig
+from napari_unet.core.config import ModelConfig, NormConfig
 from napari_unet.core.files.bundle import Bundle, load_bundle, save_bundle
-from napari_unet.core.config import ModelConfig
 from napari_unet.core.networks.model import UNet
 from napari_unet.core.normalize import fit_normalization, normalize
 

@@ -9,9 +9,9 @@ import pytest
 from napari_unet.core.inference.object_table import (
     csv_text,
     object_table,
-    refine_objects,
     write_csv,
 )
+from napari_unet.core.inference.postprocess import refine_objects
 
 
 def discs(centres, radius, shape=(64, 64)):
@@ -93,7 +93,7 @@ def test_object_ids_of_any_size_stay_apart_and_cost_no_memory():
     lookup as long as the largest (15 GiB) (issue 26, item 8)."""
     import tracemalloc
 
-    from napari_unet.core.inference.object_table import refine_objects
+    from napari_unet.core.inference.postprocess import refine_objects
 
     objects = np.zeros((12, 12), np.int64)
     objects[1:4, 1:4], objects[6:9, 6:9] = 7, 4_000_000_000  # sparse: a 16 GB lookup

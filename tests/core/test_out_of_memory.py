@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from napari_unet.core.config import ModelConfig, PredictConfig, TrainConfig
+from napari_unet.core.inference.predict import predict, predict_image
 from napari_unet.core.networks.model import UNet
 from napari_unet.core.oom import OutOfMemory, is_out_of_memory
-from napari_unet.core.inference.predict import predict, predict_image
 from napari_unet.core.progress import drain
 from napari_unet.core.training.train import Trainer
 

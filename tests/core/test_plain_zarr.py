@@ -8,35 +8,25 @@ import tracemalloc
 
 import numpy as np
 import pytest
-import torch
 
 zarr = pytest.importorskip("zarr")
 
 from napari_unet.cli import main  # noqa: E402
 from napari_unet.core.batch.folders import Options, expand_inputs, predict_files  # noqa: E402
-from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig  # noqa: E402
-from napari_unet.core.files.bundle import Bundle, save_bundle  # noqa: E402
+from napari_unet.core.config import NormConfig, PredictConfig  # noqa: E402
+from napari_unet.core.files.bundle import save_bundle  # noqa: E402
 from napari_unet.core.files.ngff import read_ngff  # noqa: E402
 from napari_unet.core.images import ImageError  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
-from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 
 CONFIG = PredictConfig(amp=False, device="cpu", threads=1, tile_size=256)  # lazily, not planned
 
 
 @pytest.fixture(scope="module")
-def bundle():
-    torch.manual_seed(5)
-    cfg = ModelConfig(depth=2, base_width=4)
-    net = UNet(cfg)
-    with torch.no_grad():  # statistics that make the output vary over the image
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 1.5)
+def bundle(random_bundle):
     # fixed normalisation: what is measured is prediction, not the percentile sample
-    return Bundle(cfg, NormConfig(mode="fixed", low=[0.0], high=[255.0]), net.state_dict())
+    return random_bundle(5, NormConfig(mode="fixed", low=[0.0], high=[255.0]), depth=2)
 
 
 def _plain(path, shape, chunk=256, seed=0):

@@ -2,33 +2,20 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
 from napari_unet.core.images import ImageError
+from napari_unet.core.inference.predict import predict, predict_image
+from napari_unet.core.inference.segment import segment
+from napari_unet.core.inference.tiles import plan_tiles
 from napari_unet.core.networks.model import UNet
 from napari_unet.core.normalize import fit_normalization
-from napari_unet.core.inference.predict import plan_tiles, predict, predict_image
-from napari_unet.core.inference.segment import segment
 from napari_unet.core.progress import drain
-
-
-def _random_bundle(seed=0, **model):
-    torch.manual_seed(seed)
-    cfg = ModelConfig(base_width=4, **model)
-    net = UNet(cfg)
-    # give batch norm non-trivial statistics so eval mode is not the identity
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 1.5)
-    return Bundle(cfg, NormConfig(), {k: v.clone() for k, v in net.state_dict().items()})
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("upsampling", ["transpose", "nearest"])
-def test_tiled_prediction_equals_whole_image_prediction(padding, upsampling):
-    bundle = _random_bundle(depth=2, padding=padding, upsampling=upsampling)
+def test_tiled_prediction_equals_whole_image_prediction(padding, upsampling, random_bundle):
+    bundle = random_bundle(depth=2, padding=padding, upsampling=upsampling)
     image = np.random.default_rng(0).random((1, 83, 101)).astype(np.float32)
     whole = predict_image(image, bundle, PredictConfig(tile_size=512, amp=False))
     model = bundle.build_model()
@@ -41,29 +28,29 @@ def test_tiled_prediction_equals_whole_image_prediction(padding, upsampling):
     np.testing.assert_allclose(tiled.probabilities.sum(0), 1, atol=1e-5)
 
 
-def test_mixed_precision_prediction_stays_close_to_full_precision():
-    bundle = _random_bundle(depth=2)
+def test_mixed_precision_prediction_stays_close_to_full_precision(random_bundle):
+    bundle = random_bundle(depth=2)
     image = np.random.default_rng(5).random((1, 64, 64)).astype(np.float32)
     full = predict_image(image, bundle, PredictConfig(amp=False)).probabilities
     mixed = predict_image(image, bundle, PredictConfig(amp=True)).probabilities
     assert np.abs(full - mixed).mean() < 0.01
 
 
-def test_image_smaller_than_the_receptive_field_is_mirrored_not_refused():
-    bundle = _random_bundle(depth=3, padding="valid")
+def test_image_smaller_than_the_receptive_field_is_mirrored_not_refused(random_bundle):
+    bundle = random_bundle(depth=3, padding="valid")
     image = np.random.default_rng(1).random((1, 5, 7)).astype(np.float32)
     pred = predict_image(image, bundle)
     assert pred.labels.shape == (5, 7) and set(np.unique(pred.labels)) <= {1, 2}
 
 
-def test_labels_use_the_painted_values():
-    bundle = _random_bundle(depth=1, n_classes=3)
+def test_labels_use_the_painted_values(random_bundle):
+    bundle = random_bundle(depth=1, n_classes=3)
     pred = predict_image(np.random.default_rng(2).random((1, 16, 16)).astype(np.float32), bundle)
     np.testing.assert_array_equal(pred.labels, pred.probabilities.argmax(0) + 1)
 
 
-def test_wrong_channel_count_is_a_clear_error():
-    bundle = _random_bundle(depth=1, in_channels=3)
+def test_wrong_channel_count_is_a_clear_error(random_bundle):
+    bundle = random_bundle(depth=1, in_channels=3)
     with pytest.raises(ImageError, match="3-channel"):
         predict_image(np.zeros((1, 16, 16), np.float32), bundle)
 
@@ -74,8 +61,8 @@ def test_fixed_normalisation_uses_training_values():
     assert len(norm.low) == 2 and norm.high[0] > 90
 
 
-def test_planes_are_predicted_one_by_one():
-    bundle = _random_bundle(depth=1)
+def test_planes_are_predicted_one_by_one(random_bundle):
+    bundle = random_bundle(depth=1)
     stack = np.random.default_rng(4).random((3, 1, 16, 20)).astype(np.float32)
     pred = drain(segment(stack, bundle, probabilities=True))
     assert pred.labels.shape == (3, 16, 20) and pred.probabilities.shape == (3, 2, 16, 20)
@@ -97,11 +84,11 @@ def _budget(monkeypatch, nbytes):
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("budget, tiles", [(2**20, 12), (2**21, 4), (2**30, 1)])
 def test_tiles_planned_from_the_memory_budget_give_the_whole_image_prediction(
-    padding, budget, tiles, monkeypatch
+    padding, budget, tiles, monkeypatch, random_bundle
 ):
     """Whatever tile the budget allows, the output is the whole-image prediction: the same
     probabilities up to float rounding and the same labels."""
-    bundle = _random_bundle(seed=2, depth=2, padding=padding)
+    bundle = random_bundle(seed=2, depth=2, padding=padding)
     image = np.random.default_rng(6).random((1, 83, 101)).astype(np.float32)
     whole = predict_image(image, bundle, PredictConfig(tile_size=512, amp=False))
     _budget(monkeypatch, budget)
@@ -154,8 +141,8 @@ def test_the_cpu_budget_is_capped_and_a_power_of_two(monkeypatch):
     assert budget == 512 * 2**20 and budget <= memory.USABLE * 900 * 2**20
 
 
-def test_out_of_memory_with_a_planned_tile_retries_with_half_of_it(monkeypatch):
-    bundle = _random_bundle(seed=3, depth=2)
+def test_out_of_memory_with_a_planned_tile_retries_with_half_of_it(monkeypatch, random_bundle):
+    bundle = random_bundle(seed=3, depth=2)
     image = np.random.default_rng(7).random((1, 96, 96)).astype(np.float32)
     _budget(monkeypatch, 2**30)
     expected = predict_image(image, bundle, PLANNED)
@@ -175,15 +162,16 @@ def test_out_of_memory_with_a_planned_tile_retries_with_half_of_it(monkeypatch):
     np.testing.assert_array_equal(got.labels, expected.labels)
 
 
-def test_objects_across_planned_tiles_equal_whole_image_objects(tmp_path, monkeypatch):
+def test_objects_across_planned_tiles_equal_whole_image_objects(tmp_path, monkeypatch, random_bundle):
     """Objects cut by the tiles of a budget plan (and by the zarr chunks, which follow the
     plan's stride) are the whole image's objects, pixel for pixel."""
     zarr = pytest.importorskip("zarr")
-    from napari_unet.core.config import PostprocessConfig
-    from napari_unet.core.inference.postprocess import to_instances
     from scipy import ndimage as ndi
 
-    bundle = _random_bundle(seed=5, depth=2)
+    from napari_unet.core.config import PostprocessConfig
+    from napari_unet.core.inference.postprocess import to_instances
+
+    bundle = random_bundle(seed=5, depth=2)
     bundle.norm = NormConfig(mode="fixed", low=[0.0], high=[1.0])
     bundle.postprocess = PostprocessConfig(threshold=0.52)
     rng = np.random.default_rng(8)

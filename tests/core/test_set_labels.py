@@ -11,15 +11,8 @@ from napari_unet.core.training.train import Trainer
 TINY = ModelConfig(depth=2, base_width=8)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One CPU thread: on a shared 2-core machine torch's thread team waits on itself."""
-    import torch
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 CONFIG = TrainConfig(steps=10**6, seconds=None, batch_size=2, patch_size=32,
                      validation_fraction=0.0)
 

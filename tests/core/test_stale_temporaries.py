@@ -9,10 +9,10 @@ import numpy as np
 import tifffile
 import torch
 
-from napari_unet.core.files.atomic import remove_stale_temporaries, temporary_beside
 from napari_unet.core.batch.folders import Options, predict_files
-from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.config import ModelConfig, NormConfig, PredictConfig
+from napari_unet.core.files.atomic import remove_stale_temporaries, temporary_beside
+from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.networks.model import UNet
 from napari_unet.core.progress import drain
 

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from napari_unet.core.config import ModelConfig, TrainConfig
 from napari_unet.core.files import starters
 from napari_unet.core.files.bundle import BundleError, save_bundle
-from napari_unet.core.config import ModelConfig, TrainConfig
 from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.progress import drain
+from napari_unet.core.training import start
 from napari_unet.core.training.losses import masked_cross_entropy
 from napari_unet.core.training.train import Trainer
 from napari_unet.synthetic import nuclei, simulate_painting
@@ -87,7 +88,7 @@ def test_more_than_two_classes_get_a_new_head_on_the_starters_body(use_fake, str
 
 def test_auto_picks_the_starter_that_fits_the_painting(use_fake, strokes):
     image, _, painted = strokes
-    choice = starters.choose_start("auto", [image], [painted])
+    choice = start.choose_start("auto", [image], [painted])
     assert choice.name == "good", choice.message
     assert choice.scores["good"] > choice.scores["inverted"]
     assert "good starter" in choice.message and "IoU" in choice.message
@@ -95,8 +96,8 @@ def test_auto_picks_the_starter_that_fits_the_painting(use_fake, strokes):
 
 def test_auto_trains_from_scratch_when_no_starter_fits(use_fake, strokes, monkeypatch):
     image, _, painted = strokes
-    monkeypatch.setattr(starters, "AUTO_MIN_SCORE", 1.01)
-    choice = starters.choose_start("auto", [image], [painted])
+    monkeypatch.setattr(start, "AUTO_MIN_SCORE", 1.01)
+    choice = start.choose_start("auto", [image], [painted])
     assert choice.bundle is None and "from scratch" in choice.message
 
 
@@ -104,17 +105,17 @@ def test_auto_with_more_classes_trains_from_scratch(use_fake, strokes):
     image, _, painted = strokes
     three = painted.copy()
     three[:6, :40] = 3
-    choice = starters.choose_start("auto", [image], [three])
+    choice = start.choose_start("auto", [image], [three])
     assert choice.bundle is None and "classes" in choice.message
 
 
 def test_none_and_names_and_files(use_fake, strokes, tmp_path):
     image, _, painted = strokes
-    assert starters.choose_start("none", [image], [painted]).bundle is None
-    assert starters.choose_start("inverted", [image], [painted]).name == "inverted"
+    assert start.choose_start("none", [image], [painted]).bundle is None
+    assert start.choose_start("inverted", [image], [painted]).name == "inverted"
     path = tmp_path / "m.unet"
     save_bundle(starters.load_starter("good"), path)
-    assert starters.choose_start(str(path), [image], [painted]).bundle is not None
+    assert start.choose_start(str(path), [image], [painted]).bundle is not None
     with pytest.raises(BundleError, match="good, inverted"):
         starters.load_model("no-such-starter")
 
@@ -124,7 +125,7 @@ def test_init_none_reproduces_training_from_scratch(strokes):
     image, _, painted = strokes
     cfg = TrainConfig(steps=5, seconds=None, threads=1)
     a = drain(Trainer([image], [painted], config=cfg).steps())
-    choice = starters.choose_start("none", [image], [painted])
+    choice = start.choose_start("none", [image], [painted])
     b = drain(Trainer([image], [painted], config=cfg, init=choice.bundle).steps())
     assert a.model_config == b.model_config and a.mode == b.mode == "semantic"
     assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
@@ -168,7 +169,7 @@ def test_shipped_starters_load_and_carry_their_cards():
 
 def test_shipped_nuclei_starter_is_what_auto_picks_on_synthetic_nuclei(strokes):
     image, _, painted = strokes
-    choice = starters.choose_start("auto", [image], [painted])
+    choice = start.choose_start("auto", [image], [painted])
     assert choice.name == "nuclei", choice.message
 
 
@@ -257,12 +258,12 @@ def test_with_whole_objects_painted_starters_are_scored_by_their_objects():
 
     image, truth = nuclei((128, 128), n=10, seed=2)
     painted = np.where(np.isin(truth, np.unique(truth)[1:7]), truth, 0).astype(np.uint16)
-    fluo = starters.zero_shot_score(starters.load_starter("nuclei"), [image[None]], [painted],
+    fluo = start.zero_shot_score(starters.load_starter("nuclei"), [image[None]], [painted],
                                     "instance")
-    wrong = starters.zero_shot_score(starters.load_starter("stained"), [image[None]], [painted],
+    wrong = start.zero_shot_score(starters.load_starter("stained"), [image[None]], [painted],
                                      "instance")
-    assert fluo > starters.AUTO_MIN_OBJECTS > wrong
-    choice = starters.choose_start("auto", [image[None]], [painted], "instance")
+    assert fluo > start.AUTO_MIN_OBJECTS > wrong
+    choice = start.choose_start("auto", [image[None]], [painted], "instance")
     assert choice.name == "nuclei"
 
 
@@ -284,8 +285,8 @@ def test_strokes_on_large_nuclei_are_scored_at_the_size_the_starter_learnt():
     image, truth = nuclei((384, 384), n=10, radius=(24.0, 30.0), seed=4)
     painted = simulate_painting(truth, n_objects=6, n_background_strokes=6, seed=0, erode=4)
     bundle = starters.load_starter("nuclei")
-    (small,), (strokes_small,) = starters._strokes_at_starter_size(bundle, [image[None]], [painted])
+    (small,), (strokes_small,) = start._strokes_at_starter_size(bundle, [image[None]], [painted])
     f = small.shape[-1] / 384
     assert 0.25 < f < 0.5  # nuclei ~54 px across brought to ~18 px
     assert strokes_small.shape == small.shape[-2:] and set(np.unique(strokes_small)) == {0, 1, 2}
-    assert starters.choose_start("auto", [image[None]], [painted]).name == "nuclei"
+    assert start.choose_start("auto", [image[None]], [painted]).name == "nuclei"

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from napari_unet.core.images import ImageError, as_label_array, to_chw
-from napari_unet.core.training.targets import IGNORE, check_painted, class_weights, semantic_target
 from napari_unet.core.training.losses import masked_cross_entropy
+from napari_unet.core.training.targets import IGNORE, check_painted, class_weights, semantic_target
 
 
 def test_label_zero_is_unpainted_and_k_is_class_k_minus_1():

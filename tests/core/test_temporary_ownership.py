@@ -58,8 +58,8 @@ def test_a_temporary_of_this_process_is_kept_until_released(tmp_path, monkeypatc
 @pytest.mark.parametrize("pid", [2**70, 10**30])
 def test_a_stray_temporary_with_a_huge_process_id_is_removed_without_an_error(tmp_path, pid):
     """Was OverflowError ("signed integer is greater than maximum") in predict and train."""
-    from napari_unet.core.files.bundle import Bundle, load_bundle, save_bundle
     from napari_unet.core.config import ModelConfig, NormConfig
+    from napari_unet.core.files.bundle import Bundle, load_bundle, save_bundle
     from napari_unet.core.networks.build import build_network
 
     target = tmp_path / "m.unet"

@@ -15,8 +15,8 @@ from skimage.morphology import h_maxima
 
 from napari_unet.core.config import PostprocessConfig
 from napari_unet.core.inference.postprocess import h_maxima_local, to_instances
-from napari_unet.core.progress import drain
 from napari_unet.core.inference.tiled_instances import tiled_instances
+from napari_unet.core.progress import drain
 from napari_unet.synthetic import nuclei
 
 

@@ -9,8 +9,8 @@ from napari_unet.core.config import ConfigError, ModelConfig, PredictConfig, Tra
 from napari_unet.core.images import ImageError
 from napari_unet.core.inference.predict3d import predict_volume
 from napari_unet.core.progress import drain
-from napari_unet.core.training.targets import IGNORE
 from napari_unet.core.training.losses import masked_cross_entropy
+from napari_unet.core.training.targets import IGNORE
 from napari_unet.core.training.train3d import Trainer3D
 
 TINY = ModelConfig(spatial_dims=3, depth=2, base_width=4)

@@ -16,10 +16,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from napari_unet.core.files.bundle import Bundle, BundleError, load_bundle, save_bundle
 from napari_unet.core.config import ModelConfig, NormConfig
-from napari_unet.core.networks.model import UNet
+from napari_unet.core.files.bundle import Bundle, BundleError, load_bundle, save_bundle
 from napari_unet.core.inference.predict import predict_image
+from napari_unet.core.networks.model import UNet
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -14,13 +14,7 @@ from napari_unet.core.training.validation import choose_holdout, mean_iou
 TINY = ModelConfig(depth=2, base_width=8)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One CPU thread: on a shared 2-core machine torch's thread team waits on itself."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _strokes(labels, c):

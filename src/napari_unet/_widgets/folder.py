@@ -16,7 +16,8 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_unet.core.batch.folders import BatchError
+from napari_unet.core.batch.folders import BatchError, Options, predict_files, prepare
+from napari_unet.core.config import PredictConfig, interactive_threads
 
 from .tasks import ProgressBar, failed, guarded, start
 
@@ -25,8 +26,6 @@ LABEL = "Apply to folder…"
 
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _run(jobs_inputs, out_dir, bundle, options):
-    from napari_unet.core.batch.folders import predict_files
-
     return (yield from guarded(predict_files(jobs_inputs, out_dir, bundle, options)))
 
 
@@ -91,9 +90,6 @@ class FolderPanel(QWidget):
 
     def run(self, source, out_dir):
         """Predict every image in ``source`` into ``out_dir``; returns the worker or None."""
-        from napari_unet.core.batch.folders import Options, prepare
-        from napari_unet.core.config import PredictConfig, interactive_threads
-
         bundle = self.session.bundle
         if bundle is None:
             show_error("There is no model yet: press 'Use a starter model…' (predict dock), "

@@ -107,10 +107,10 @@ def predict_view(trainer, stack, view: View, stats: dict, with_uncertainty: bool
     The crop is read with the network's receptive field around it (so the region equals a
     whole-image prediction) and normalised with the whole plane's statistics (cached in
     ``stats``)."""
-    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.config import NormConfig, PredictConfig
-    from napari_unet.core.normalize import stats_for
+    from napari_unet.core.files.bundle import Bundle
     from napari_unet.core.inference.predict import predict_image
+    from napari_unet.core.normalize import stats_for
 
     image = stack[view.plane] if view.plane else stack
     _, h, w = image.shape
@@ -402,7 +402,7 @@ class LiveMode:
 
     # -- worker signals ----------------------------------------------------------------
     def _yielded(self, item) -> None:
-        from napari_unet.core.files.starters import StartChoice
+        from napari_unet.core.training.start import StartChoice
 
         if isinstance(item, StartChoice):
             if self.on_choice:

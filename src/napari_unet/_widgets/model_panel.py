@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
     QFileDialog,
@@ -115,7 +114,7 @@ class ModelPanel(QWidget):
 
     def is_host(self) -> bool:
         """Whether this panel shows the model in full, with its buttons: the one panel of
-        the viewer that does (see :meth:`Session.host_panel`)."""
+        the viewer that does (see :meth:`~.session.Session.host_panel`)."""
         return self.session.host_panel() is self
 
     def update_info(self) -> None:

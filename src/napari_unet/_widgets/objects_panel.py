@@ -44,7 +44,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .layers import ROLE, find_ours, is_ours, spatial_shape
+from .layers import ROLE, find_ours, image_stack, is_ours, spatial_shape
 from .tasks import failed, start
 
 FOLLOWED = ("objects", "prediction")
@@ -87,7 +87,8 @@ def measure_objects(shown: np.ndarray, base: np.ndarray | None, settings: dict, 
     """Headless: the objects ``settings`` make of ``base`` (None: ``shown`` is a new
     prediction, its objects renumbered 1..n are the base) and their table, measured on
     ``stack`` (``(C, H, W)``). Slow on large images: run in a worker."""
-    from napari_unet.core.inference.object_table import object_table, refine_objects
+    from napari_unet.core.inference.object_table import object_table
+    from napari_unet.core.inference.postprocess import refine_objects
 
     if base is None:
         base = shown
@@ -240,7 +241,6 @@ class ObjectsPanel(QWidget):
         more on a 1024 x 1024 image); the GUI thread only reads the controls, copies the
         layer's data and, when the worker returns, assigns the layer's data, its features
         and the table's rows. A change while the worker runs is applied when it ends."""
-        from .layers import image_stack
 
         image = self.image_combo.value
         layer = objects_layer(self.viewer, image) if image is not None else None

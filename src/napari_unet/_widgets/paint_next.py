@@ -16,7 +16,7 @@ from napari.utils.notifications import show_error
 
 from napari_unet.core.training.targets import INSTANCE_CLASSES
 
-from .layers import ROLE, find_ours, placement, put_layer, result_tag, spatial_shape
+from .layers import ROLE, find_ours, image_stack, placement, put_layer, result_tag, spatial_shape
 from .tasks import failed, guarded, start
 
 SPOTS = 5
@@ -151,8 +151,6 @@ def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), devic
     """Show where to paint next on ``plane`` of ``image`` (a second prediction of that
     plane, in a worker). ``painted``: the plane's painted labels (a copy), or None.
     Returns the started worker."""
-    from .layers import image_stack
-
     stack = image_stack(image)
     worker = _plane_uncertainty(stack, bundle, device, tuple(plane or ()), painted)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from napari.layers import Image
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent
@@ -29,8 +28,6 @@ from qtpy.QtWidgets import (
 from napari_unet.core.images import ImageError
 from napari_unet.core.inference.stitch import STITCH_THRESHOLD
 
-from .scrolling import scrolling_layout, share_column
-from .sections import Section
 from .channel_pick import ChannelPick
 from .folder import FolderPanel
 from .forecast import Forecast
@@ -39,6 +36,8 @@ from .layers import current_plane, hidden_by, is_ours, safe_to_notify, spatial_s
 from .model_panel import ModelPanel
 from .objects_panel import ObjectsPanel
 from .prediction import check_image, is_large, layer_stack, start_prediction
+from .scrolling import scrolling_layout, share_column
+from .sections import Section
 from .session import PREDICT_TITLE, session_for
 from .tasks import quit_with
 

@@ -11,7 +11,7 @@ Large images (planes over ``LARGE_PLANE_PIXELS``, or dask, zarr and multiscale l
 which level 0 is used) are predicted into a zarr store in a temporary folder instead
 (:mod:`napari_unet.core.inference.lazy`): the result layers are made at once, backed by the store, and
 refreshed while the worker fills them tile by tile, so nothing is held whole in memory and
-the viewer stays responsive. Planes larger than ``core.lazy.PYRAMID_MIN_SIDE`` get
+the viewer stays responsive. Planes larger than ``core.inference.lazy.PYRAMID_MIN_SIDE`` get
 multiscale layers (the store's pyramid), so the viewer reads only what it shows. The folder
 is deleted with the prediction layer (or at exit).
 """
@@ -109,8 +109,8 @@ def check_image(layer, bundle) -> None:
 
 def reads_colour(bundle) -> bool:
     """Whether a grayscale 2-D ``bundle`` takes colour images as their luminance (the
-    starters and models fine-tuned from one; ``core.grayscale.takes_luminance``)."""
-    from napari_unet.core.grayscale import takes_luminance
+    starters and models fine-tuned from one; ``core.files.bundle.takes_luminance``)."""
+    from napari_unet.core.files.bundle import takes_luminance
 
     return bundle.model_config.spatial_dims == 2 and takes_luminance(bundle)
 
@@ -324,7 +324,7 @@ def _end_if_removed(viewer, layer, worker) -> None:
     """Deleting the image being predicted ends its prediction at the next tile (``on_done``
     then gets None; the docks say why in their status), instead of predicting on for nothing.
 
-    A notification is shown too only while another image is in view (:func:`safe_to_notify`:
+    A notification is shown too only while another image is in view (:func:`~.layers.safe_to_notify`:
     removing the only image, then notifying, can crash napari)."""
     removed = viewer.layers.events.removed
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from napari.layers import Points, Shapes
 
-from .layers import ROLE, find_ours, placement, put_layer, result_tag
+from .layers import ROLE, find_ours, placement, put_layer, result_tag, spatial_shape
 
 UNPAINTED = ("About {n} object{s} inside the annotated area (yellow outline) look unpainted "
              "(yellow circles): everything unpainted there counts as background, so they "
@@ -45,8 +45,6 @@ def check_regions(viewer, pairs, images, labels, margin: int) -> str:
     """For 2-D pairs painted with whole objects: show each annotated area and the objects
     that look unpainted in it; the message to say ("" when none look unpainted)."""
     from napari_unet.core.training.region_check import region_box, unpainted_objects
-
-    from .layers import spatial_shape
 
     flat = [image for image, _ in pairs if len(spatial_shape(image)) == 2]
     if len(flat) != len(pairs):  # stacks: planes do not map one to one onto pairs

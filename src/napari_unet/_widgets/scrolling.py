@@ -7,7 +7,6 @@ from __future__ import annotations
 from qtpy.QtCore import QEvent, QSize, Qt
 from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
-
 SHARED_HEIGHT = 360
 """The height a dock asks for at most (the rest scrolls)."""
 

@@ -2,12 +2,11 @@
 
 The choices (``spec``): ``"auto"`` (try every starter model, and the current model, on the
 painting before any training and start from the best fit, or from scratch if none fits:
-``core.starters.choose_start``), a starter's name, ``"current"`` (go on training the current
-model, what Train did before starters) and ``"none"`` (random start, the former 'Start
-fresh'). Scoring runs forward passes, so :meth:`StartRequest.resolve` runs in the worker.
+``core.training.start.choose_start``), a starter's name, ``"current"`` (go on training the current
+model) and ``"none"`` (random start). Scoring runs forward passes, so :meth:`StartRequest.resolve` runs in the worker.
 
 Starters are 2-D models: for a 3-D U-Net (and when no starter is installed) ``auto``
-continues the current model if it fits, else trains from scratch, as before starters.
+continues the current model if it fits, else trains from scratch.
 """
 
 from __future__ import annotations
@@ -144,12 +143,12 @@ class StartRequest:
         from napari_unet.core.files.starters import starter_names
 
         if self.spec == AUTO and (self.three_d or not starter_names()):
-            return CURRENT  # starters are 2-D; none installed: as before starters
+            return CURRENT  # starters are 2-D, or none is installed: nothing else to try
         return self.spec
 
     def resolve(self, images, labels, mode: str):
-        """The :class:`~napari_unet.core.files.starters.StartChoice` (runs forward passes)."""
-        from napari_unet.core.files.starters import StartChoice, choose_start
+        """The :class:`~napari_unet.core.training.start.StartChoice` (runs forward passes)."""
+        from napari_unet.core.training.start import StartChoice, choose_start
         from napari_unet.core.training.targets import annotated_region
 
         spec = self.effective

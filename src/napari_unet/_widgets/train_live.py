@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from napari.utils.notifications import show_info
 
+from napari_unet.core.config import ModelConfig
+
 from .live import LIVE_CPU_MODEL
 from .tasks import quit_with
 from .train_settings import LIVE_SMALL
@@ -44,7 +46,6 @@ class LiveControls:
             self.live_button.setChecked(False)
             return None
         self.warmup.stop()  # live mode starts at once: the two would share the CPU
-        from napari_unet.core.config import ModelConfig
         from napari_unet.core.device import resolve_device
 
         try:

@@ -12,7 +12,6 @@ import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QEvent, QTimer
@@ -28,8 +27,6 @@ from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
 
 from .advice import AdvicePanel
-from .scrolling import scrolling_layout, share_column
-from .sections import Section
 from .forecast import Forecast
 from .layers import current_plane, hidden_by, safe_to_notify, spatial_shape
 from .live import LiveMode
@@ -37,6 +34,8 @@ from .loss_plot import LossPlot
 from .model_panel import ModelPanel
 from .modes import TRAIN_HINTS
 from .prediction import auto_plane, has_results, start_prediction
+from .scrolling import VerticalScroll, scrolling_layout, share_column
+from .sections import Section
 from .session import session_for
 from .start_from import AUTO, NONE, StartRequest, sentence, trainer_note
 from .tasks import ProgressBar, TaskError, failed, guarded, quit_with, start
@@ -115,7 +114,7 @@ def _painting_key(pairs, labels, spec: str, mode: str) -> str:
 
 def fits_text(choice, mode: str) -> str:
     """What the dock says when the start already matches the painting (item 6 of issue 23)."""
-    from .wording import painted
+    from .wording import painted  # a local `painted` array elsewhere in this module
 
     who = {"current model": "The current model", "none": "The model"}.get(
         choice.name, "The starter" if "starter" in choice.message else "The chosen model")
@@ -277,8 +276,6 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     def _show_status(self, *_) -> None:
         """Scroll the dock to the status line (the buttons stay in view below)."""
-        from .scrolling import VerticalScroll
-
         self.sections["training"].set_expanded(True)
         area = self.findChild(VerticalScroll)
         if area is not None:
@@ -503,7 +500,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     # -- worker signals -------------------------------------------------------------------
     def _on_yielded(self, item) -> None:
-        from napari_unet.core.files.starters import StartChoice
+        from napari_unet.core.training.start import StartChoice
 
         if isinstance(item, StartChoice):
             self._say_choice(item)

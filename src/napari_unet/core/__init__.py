@@ -5,15 +5,19 @@ benchmarks all share it. Its rooms, each using only those below it and the groun
 
 - :mod:`.batch` (folders, dask.distributed) uses :mod:`.inference` and :mod:`.files`;
 - :mod:`.training` (targets, sampling, augmentation, losses, the trainers, learning the image
-  alone, held-out checks; :mod:`.training.from_painting` is the CLI's and API's route);
+  alone, held-out checks, which model training starts from; :mod:`.training.from_painting` is
+  the CLI's and API's route);
 - :mod:`.inference` (:func:`~.inference.segment.segment`, the one prediction route, over the
-  overlap-tile, 3-D and zarr engines and the objects);
-- :mod:`.export` (bioimage.io, TorchScript, ONNX) and :mod:`.files` (model files, images,
-  OME-Zarr, atomic writes, provenance, starters);
+  overlap-tile, 3-D and zarr engines and the objects; its ONNX Runtime backend uses
+  :mod:`.export`);
+- :mod:`.export` (bioimage.io, TorchScript, ONNX);
+- :mod:`.files` (model files, images, OME-Zarr, atomic writes, provenance, starters);
 - :mod:`.networks` (the 2-D and 3-D U-Nets, from one set of blocks);
 - the ground floor: :mod:`.config`, :mod:`.images`, :mod:`.normalize`, :mod:`.device`,
-  :mod:`.memory`, :mod:`.oom`, :mod:`.numbers`, :mod:`.progress`, :mod:`.grayscale`, and
-  :mod:`.metrics` for benchmarks and tests.
+  :mod:`.memory`, :mod:`.oom`, :mod:`.numbers`, :mod:`.progress`, :mod:`.grayscale`,
+  :mod:`.axes`, and :mod:`.metrics` for benchmarks and tests.
+
+docs/architecture.md draws these layers; tests/test_layers.py checks every import against them.
 
 The entry points are re-exported here lazily, so ``import napari_unet.core`` stays cheap;
 for notebooks, :mod:`napari_unet.api` (``napari_unet.train`` / ``load``) is simpler still.

@@ -53,24 +53,6 @@ class LumaView:
         return out if dtype is None else out.astype(dtype)
 
 
-def takes_luminance(bundle) -> bool:
-    """A grayscale model that takes colour images as their luminance: the starters and the
-    models fine-tuned from them (:func:`~.bundle.starter_based`). Other grayscale models
-    refuse colour images, as they always did."""
-    from .files.bundle import starter_based
-
-    return bundle.model_config.in_channels == 1 and starter_based(bundle)
-
-
-def for_model(image, bundle):
-    """``image`` ``(C, H, W)`` as ``bundle``'s model takes it: a colour image for a model
-    that :func:`takes_luminance` becomes its luminance (lazily); anything else is unchanged
-    (a real channel mismatch is reported by the caller)."""
-    if image.shape[0] in (3, 4) and takes_luminance(bundle):
-        return LumaView(image)
-    return image
-
-
 def dark_on_bright(image) -> bool:
     """Whether ``image`` (2-D, or channels-last RGB(A)) shows dark objects on a bright
     background, as stained tissue and brightfield do: a colour image (channels differ), or a

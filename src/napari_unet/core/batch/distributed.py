@@ -20,10 +20,9 @@ from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .folders import (BatchResult, Options, failure_reason, prepare, remove_temporaries_of,
-                      settings_of, wants)
-from ..progress import Progress
 from ..files.records import model_fingerprint
+from ..progress import Progress
+from .folders import BatchResult, Options, failure_reason, prepare, remove_temporaries_of, settings_of, wants
 
 _MODELS: dict[tuple[str, str], tuple] = {}
 _LOCK = threading.Lock()
@@ -121,8 +120,8 @@ def _load_bytes(raw: bytes):
 
 def _run(raw: bytes, digest: str, job, options: Options) -> str:
     """A task: predict one file, write its outputs, return the labels path."""
-    from .folders import predict_job
     from ..progress import drain
+    from .folders import predict_job
 
     bundle, model = _model_for(raw, digest, options.config.device)
     return str(drain(predict_job(job, bundle, model, options)))

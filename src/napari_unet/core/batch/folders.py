@@ -33,15 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files.atomic import (check_writable_folder, release, remove_stale_temporaries_of,
-                            temporary_beside)
 from ..config import PredictConfig
-from ..images import ImageError
-from ..files.io import IMAGE_SUFFIXES
-from ..files.ngff import is_ome_zarr, zarr_stem
-from ..inference.stitch import STITCH_THRESHOLD
-from ..progress import Progress, rescaled
+from ..files.atomic import check_writable_folder, release, remove_stale_temporaries_of, temporary_beside
+from ..files.io import IMAGE_SUFFIXES, declared, open_lazily, read_image, stated_axes, write_tiff
+from ..files.ngff import is_ome_zarr, plane_of, zarr_stem
 from ..files.records import make_record, model_fingerprint, read_record, same_source
+from ..images import ImageError
+from ..inference.stitch import STITCH_THRESHOLD, stacks_along, stitch
+from ..progress import Progress, rescaled
 
 
 class BatchError(ValueError):
@@ -104,7 +103,7 @@ class Job:
                     f"{p} is a damaged napari-unet output (its zarr.json is missing); "
                     "run again with --overwrite to replace it")
             if record is None and not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
-                raise BatchError(  # was "not written by napari-unet" (issue 26, item 8)
+                raise BatchError(  # unreadable is not foreign: say which, and what to do
                     f"{p} exists but cannot be read (permission denied), so napari-unet cannot "
                     "tell whether it wrote it; it is never overwritten: fix its permissions, "
                     "or choose another output folder")
@@ -288,7 +287,7 @@ def check_output_folder(out_dir: str | os.PathLike) -> Path:
 
 
 def remove_temporaries_of(jobs: Iterable[Job]) -> None:
-    """Remove what killed runs left of these jobs' outputs (:func:`.atomic.remove_stale_temporaries`)."""
+    """Remove what killed runs left of these jobs' outputs (:func:`~..files.atomic.remove_stale_temporaries`)."""
     remove_stale_temporaries_of(p for job in jobs for p in job.outputs)
 
 
@@ -353,8 +352,7 @@ def _output_bytes(bundle, probabilities: bool) -> float:
 def _read_lazily_if_large(path: Path, bundle, probabilities: bool):
     """A grayscale TIFF too large to read whole, as a lazy ``(1, H, W)`` view (prediction
     then reads it window by window), if its outputs alone fit in memory; else None (read it
-    whole, or be refused by :func:`~.io.read_image` with the sizes)."""
-    from ..files.io import declared, open_lazily
+    whole, or be refused by :func:`~..files.io.read_image` with the sizes)."""
     from ..inference.lazy import AddChannel
     from ..memory import TooLarge, check_file_fits
 
@@ -375,7 +373,6 @@ def _read_lazily_if_large(path: Path, bundle, probabilities: bool):
 
 def _predict_file(job: Job, bundle, model, options: Options, record: dict):
     from ..axes import labels_axes, probabilities_axes, stitch_axis
-    from ..files.io import write_tiff
     from ..inference.segment import segment
 
     objects, want = wants(bundle, options)
@@ -406,8 +403,7 @@ def _read_arranged(path: Path, bundle, options: Options, extra: float):
     """The image file in the core's layout for ``bundle`` and its axes: ``--axes``, else the
     shorthands, else the file's metadata, else a plain guess (:func:`~..axes.resolve`)."""
     from ..axes import arrange, parse, resolve
-    from ..files.io import read_image, stated_axes
-    from ..grayscale import takes_luminance
+    from ..files.bundle import takes_luminance
 
     raw = read_image(path, extra)
     if bundle.model_config.spatial_dims == 3:
@@ -427,7 +423,7 @@ def _read_arranged(path: Path, bundle, options: Options, extra: float):
 
 
 def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
-    from ..files.ngff import create_output, plane_of, read_ngff, with_axes
+    from ..files.ngff import create_output, read_ngff, with_axes
     from ..inference.postprocess import label_dtype
     from ..inference.segment import Into, segment
 
@@ -474,16 +470,13 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
         for tmp, path, _, _ in reversed(made):  # probabilities first, labels last
             _commit(tmp, path)
     finally:
-        for tmp in made_dirs:  # a full disk while creating one left it until the next run
+        for tmp in made_dirs:  # also one half-made (a full disk): not left for the next run
             shutil.rmtree(tmp, ignore_errors=True)
             release(tmp)
 
 
 def _stitch_ngff(image, labels, names, threshold):
     """Join the objects of adjacent ``z`` planes of an OME-Zarr output (per time point)."""
-    from ..files.ngff import plane_of
-    from ..inference.stitch import stacks_along, stitch
-
     lead = [image.names[i] for i in image.lead]
     runs = stacks_along(tuple(image.array.shape[i] for i in image.lead), lead.index("z"))
     nxt = 1

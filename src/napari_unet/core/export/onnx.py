@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from . import ExportError
 from .files import atomic_path, require, with_suffix_added, write_text
 from .network import check_same, example_input, network, sidecar, sizes
 
@@ -55,8 +56,6 @@ def _quiet():
 
 def write(module: torch.nn.Module, bundle, path: Path) -> Path:
     """Export ``module`` to ONNX at ``path`` (atomically), checked with onnxruntime if present."""
-    from . import ExportError
-
     require("onnx", "ONNX")
     require("onnxscript", "ONNX")
     example = example_input(bundle)

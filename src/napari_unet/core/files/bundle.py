@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
+from ..grayscale import LumaView
+from ..networks.build import build_network
+from ..networks.model import UNet
 from .atomic import write_bytes
 from .bundle_values import check_info, check_norm, check_postprocess
-from ..config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
-from ..networks.model import UNet
-from ..networks.build import build_network
 
 FORMAT = "napari-unet"
 FORMAT_VERSION = 2
@@ -53,7 +54,7 @@ class Bundle:
             self.class_names = default_class_names(self.model_config.n_classes)
 
     def build_model(self, device: torch.device | str = "cpu") -> UNet:
-        """A :class:`UNet` (:class:`~.model3d.UNet3D` for a 3-D model) in eval mode holding
+        """A :class:`UNet` (:class:`~..networks.model3d.UNet3D` for a 3-D model) in eval mode holding
         this bundle's weights, on ``device``."""
         from ..device import prefers_channels_last
 
@@ -105,6 +106,22 @@ def starter_based(bundle: Bundle) -> bool:
     """A shipped starter, or a model fine-tuned from one (its provenance says so)."""
     info = bundle.info or {}
     return "starter" in info or "starter" in str(info.get("started_from", ""))
+
+
+def takes_luminance(bundle) -> bool:
+    """A grayscale model that takes colour images as their luminance: the starters and the
+    models fine-tuned from them (:func:`starter_based`). Other grayscale models
+    refuse colour images: whether they were trained on luminance is not known."""
+    return bundle.model_config.in_channels == 1 and starter_based(bundle)
+
+
+def for_model(image, bundle):
+    """``image`` ``(C, H, W)`` as ``bundle``'s model takes it: a colour image for a model
+    that :func:`takes_luminance` becomes its luminance (lazily); anything else is unchanged
+    (a real channel mismatch is reported by the caller)."""
+    if image.shape[0] in (3, 4) and takes_luminance(bundle):
+        return LumaView(image)
+    return image
 
 
 def default_class_names(n: int) -> list[str]:
@@ -216,7 +233,7 @@ MAX_CHANNELS = 256
 
 
 def _check_size(config: ModelConfig) -> None:
-    """The limits training applies (at most :data:`~.images.MAX_CLASSES` classes) and bounds
+    """The limits training applies (at most :data:`~..images.MAX_CLASSES` classes) and bounds
     on width and channels, checked before anything is allocated: a consistent file of a few
     MB can otherwise claim 20,000 classes and need gigabytes per tile."""
     from ..images import MAX_CLASSES

@@ -72,7 +72,7 @@ def open_lazily(path: str | Path):
 
 def read_image(path: str | Path, extra_per_value: float = 4.0) -> np.ndarray:
     """The array stored in ``path``; :class:`ImageError` if it is missing or unreadable, and
-    :class:`~.memory.TooLarge` before reading if its pixels, plus ``extra_per_value`` bytes
+    :class:`~..memory.TooLarge` before reading if its pixels, plus ``extra_per_value`` bytes
     per value for what the caller makes of them, would not fit in memory."""
     from ..memory import check_file_fits
 

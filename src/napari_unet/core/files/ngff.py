@@ -146,7 +146,7 @@ class Planes:
     def __iter__(self):  # np.ndindex and itertools.product both allocate per index
         return _walk(self.shape)
 
-    def __eq__(self, other) -> bool:  # as the list it was before
+    def __eq__(self, other) -> bool:  # equal to the list of its indices, as callers expect
         if isinstance(other, Planes):
             return self.shape == other.shape
         try:
@@ -292,7 +292,7 @@ def _transforms_for(image: NgffImage, names: list[str]) -> list[dict]:
 
         def usable(v, scale=t["type"] == "scale") -> bool:  # strings, NaN, zero or negative
             ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            return ok and (v > 0 if scale else True)  # scales were copied (issue 26)
+            return ok and (v > 0 if scale else True)  # a scale must be positive to be copied
 
         out.append({"type": t["type"], t["type"]: [
             float(values[n]) if usable(values.get(n)) else neutral for n in names]})

@@ -35,13 +35,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..files.bundle import Bundle
 from ..config import PredictConfig
 from ..device import resolve_device
+from ..files.bundle import Bundle
 from ..images import ImageError
+from ..progress import Progress
 from .postprocess import label_dtype
 from .predict import predict
-from ..progress import Progress
 from .tiled_instances import TiledInstances, tiled_instances
 
 LARGE_PLANE_PIXELS = 4096 * 4096

@@ -18,23 +18,22 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..files.bundle import Bundle, BundleError
-from ..config import PredictConfig
+from ..config import NormConfig, PredictConfig
 from ..device import (
     autocast_dtype,
     describe,
     resolve_device,
     torch_threads,
 )
-from ..grayscale import for_model
+from ..files.bundle import Bundle, BundleError, for_model
 from ..images import ImageError, check_finite, check_image
 from ..networks.model import UNet
 from ..normalize import apply, stats_for
 from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
+from ..progress import Progress, drain
 from . import backends
 from .postprocess import label_dtype, semantic_labels
-from .tiles import TilePlan, plan_tiles  # noqa: F401 - plan_tiles is used from here too
-from ..progress import Progress, drain
+from .tiles import TilePlan, plan_tiles
 
 
 @dataclass
@@ -81,7 +80,7 @@ def predict(
     cfg = bundle.model_config
     if cfg.spatial_dims == 3:
         raise ImageError("this is a 3-D model: give it (Z, Y, X) volumes "
-                         "(core.predict3d.predict_3d), not 2-D images")
+                         "(core.inference.predict3d.predict_3d), not 2-D images")
     check_image(image)
     image = for_model(image, bundle)  # colour -> luminance for starter-based models
     c, h, w = image.shape
@@ -194,8 +193,6 @@ def predict_normalized(image, model: UNet, config: PredictConfig | None = None, 
                        probabilities: bool = True) -> Prediction:
     """Blocking prediction of an already normalised ``(C, H, W)`` image with ``model`` (on
     its own device): what scoring held-out strokes and a starter's soft targets need."""
-    from ..config import NormConfig
-
     c = image.shape[0]
     identity = Bundle(model_config=model.config,
                       norm=NormConfig(mode="fixed", low=[0.0] * c, high=[1.0] * c), state_dict={})

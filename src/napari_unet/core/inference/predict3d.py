@@ -18,14 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..files.bundle import Bundle
 from ..config import PredictConfig
 from ..device import autocast_dtype, resolve_device, torch_threads
+from ..files.bundle import Bundle
 from ..images import ImageError, check_finite, check_image
 from ..normalize import apply, stats_for
+from ..progress import Progress, drain
 from .postprocess import label_dtype, semantic_labels
 from .predict import Prediction, check_probabilities
-from ..progress import Progress, drain
 
 MAX_TILE = 64
 """Largest in-plane side of a 3-D output tile (voxels)."""

@@ -32,7 +32,7 @@ import numpy as np
 from ..config import PredictConfig
 from ..images import ImageError
 from ..progress import Progress, rescaled
-from .stitch import STITCH_THRESHOLD
+from .stitch import STITCH_THRESHOLD, stitch_stack
 
 POSTPROCESS_SHARE = 0.1
 """Share of the progress given to splitting into objects (in memory), when that is done."""
@@ -116,7 +116,6 @@ def _volume(volume, bundle, config, objects, probabilities, out, model):
 def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None):
     from ..device import resolve_device
     from . import object_size
-    from .stitch import stitch_stack
 
     model = model if model is not None else bundle.build_model(resolve_device(config.device))
     diameter, estimated = _diameter(image, bundle, config, model)
@@ -246,7 +245,7 @@ def store_chunk(bundle, height: int, width: int, config: PredictConfig, model=No
     """The chunk side for a zarr store of a ``height`` x ``width`` prediction: the tiles'
     stride, so that every tile writes whole chunks (planned for ``config.device``; ``model``,
     if given, is the one that will predict, already on that device)."""
-    from .predict import plan_tiles
+    from .tiles import plan_tiles
 
     if model is not None:
         return plan_tiles(model, height, width, config).stride
@@ -260,7 +259,6 @@ def store_chunk(bundle, height: int, width: int, config: PredictConfig, model=No
 def _into_store(image, bundle, config, objects, probabilities, out, planes, model, overwrite,
                 stitch=None):
     from .lazy import PlaneView, ZarrPrediction, as_stack, create_outputs, fill, open_outputs
-    from .stitch import stitch_stack
 
     instance = bundle.mode == "instance"
     split = instance or objects

@@ -34,10 +34,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..config import PostprocessConfig
-from .postprocess import to_instances
 from ..progress import Progress
-
-EIGHT = np.ones((3, 3), bool)
+from .postprocess import EIGHT, to_instances
 
 MAX_REGION_PIXELS = 16_000_000
 """A foreground region whose bounding box is larger than this is kept as one object."""
@@ -58,12 +56,6 @@ def foreground(p0: np.ndarray, mode: str, cfg: PostprocessConfig) -> np.ndarray:
     if mode == "instance":
         return p0 < 1 - cfg.threshold
     return (1.0 - p0) > cfg.threshold
-
-
-def _blocks(h: int, w: int, block: int):
-    for y in range(0, h, block):
-        for x in range(0, w, block):
-            yield y, min(y + block, h), x, min(x + block, w)
 
 
 def _touching(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ window one forward pass may use (:func:`~napari_unet.core.memory.prediction_budg
 device memory on a GPU, a capped share of the available RAM on the CPU), then the tile side
 up to that which covers the image with the fewest computed pixels (tiles are spread evenly,
 so the last row and column do not leave most of a tile outside the image). A given
-``tile_size`` is used as it is (rounded to what the network accepts), as before.
+``tile_size`` is used as it is (rounded to what the network accepts).
 
 The budget counts one window (``memory.prediction_bytes``); the plan's ``batch`` is how many
 such windows fit it, at most ``PredictConfig.batch_size``.

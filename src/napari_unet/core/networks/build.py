@@ -1,4 +1,4 @@
-"""The network for a :class:`~.config.ModelConfig`: the 2-D :class:`~.model.UNet` or the
+"""The network for a :class:`~..config.ModelConfig`: the 2-D :class:`~.model.UNet` or the
 3-D :class:`~.model3d.UNet3D`, by ``spatial_dims``."""
 
 from __future__ import annotations

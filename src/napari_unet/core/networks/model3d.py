@@ -5,7 +5,7 @@ Shapes (B = batch, C = in_channels, K = n_classes)::
     x: (B, C, Z, Y, X)  ->  logits: (B, K, Z, Y, X)
 
 Only ``"same"`` padding: a valid 3-D U-Net trims so much in z (tens of planes) that small
-painted stacks could not be trained on; :class:`~.config.ModelConfig` refuses ``"valid"``.
+painted stacks could not be trained on; :class:`~..config.ModelConfig` refuses ``"valid"``.
 ``Z`` must be a multiple of :attr:`UNet3D.granularity` ``[0]`` and ``Y``, ``X`` of ``[1]``/``[2]``.
 
 Anisotropic voxels (z spacing ``anisotropy`` times the in-plane spacing): with ``r`` the

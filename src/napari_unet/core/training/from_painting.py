@@ -34,7 +34,7 @@ def start_for(spec, images, labels, mode: str, three_d: bool, sized: bool):
     """``(bundle or None, what to say)`` for a "start from" ``spec`` ("auto", "none", a
     starter's name or a model file). The starters are 2-D; ``sized`` (a U-Net size was
     given) means scratch under "auto"."""
-    from ..files.starters import AUTO, NONE, choose_start
+    from .start import AUTO, NONE, choose_start
 
     spec = spec or AUTO
     if three_d and spec == AUTO:

@@ -13,7 +13,6 @@ and second-nearest object, so the thin gaps and borders between touching cells w
 from __future__ import annotations
 
 import numpy as np
-
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
@@ -28,11 +27,6 @@ IGNORE = -1
 def semantic_target(labels: np.ndarray) -> np.ndarray:
     """Painted labels ``(H, W)`` (0 = unpainted, k = class k) -> int64 target (IGNORE, 0..K-1)."""
     return labels.astype(np.int64) - 1
-
-
-def count_classes(labels_list) -> int:
-    """The number of classes painted: the largest label value over all arrays."""
-    return int(max((int(lab.max()) if lab.size else 0) for lab in labels_list))
 
 
 def check_painted(labels_list, min_classes: int = 2, instance: bool = False) -> int:

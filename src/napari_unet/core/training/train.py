@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
 import torch
 from skimage.segmentation import relabel_sequential
 
-from ... import __version__
-from .augment import AugmentParams, augment
-from ..files.bundle import Bundle, default_class_names, starter_based
+from ..._version import __version__
 from ..config import ModelConfig, NormConfig, PostprocessConfig, PredictConfig, TrainConfig
 from ..device import (
     autocast_dtype,
@@ -29,17 +27,17 @@ from ..device import (
     resolve_device,
     torch_threads,
 )
-from ..grayscale import chw_to_gray, takes_luminance
-from ..images import (ImageError, as_label_array, check_array, check_class_labels, check_finite,
-                     check_image)
+from ..files.bundle import Bundle, default_class_names, starter_based, takes_luminance
+from ..grayscale import chw_to_gray
+from ..images import ImageError, as_label_array, check_array, check_class_labels, check_finite, check_image
 from ..networks.model import UNet, load_body
 from ..normalize import fit_normalization, normalize
 from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
 from ..progress import Progress
+from .augment import AugmentParams, augment
 from .losses import masked_cross_entropy, starter_kl
 from .sampling import PatchSampler
 from .selfsup import SelfSupervised, denoise_head, denoise_loss, joint_forward, take_over
-from .validation import MIN_OBJECTS, Validator, all_objects, choose_holdout
 from .targets import (
     IGNORE,
     INSTANCE_CLASSES,
@@ -50,6 +48,7 @@ from .targets import (
     instance_target,
     semantic_target,
 )
+from .validation import MIN_OBJECTS, Validator, all_objects, choose_holdout
 
 WARMUP_STEPS = 20
 START_MARGIN = 0.01

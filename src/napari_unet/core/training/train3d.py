@@ -5,7 +5,7 @@ The same public surface as :class:`~.train.Trainer` where the command line uses 
 ``model_config``, ``validation``), with these choices:
 
 * semantic mode only (0 = unpainted = ignored, k = class k): whole-object (instance) training
-  needs 3-D weight maps and is refused with a :class:`~.config.ConfigError`;
+  needs 3-D weight maps and is refused with a :class:`~..config.ConfigError`;
 * no held-out validation (``validation`` stays None) and no out-of-memory retry;
 * patches of ``(pz, py, px)`` voxels (``TrainConfig.patch_size`` in-plane, divided by the
   anisotropy in z, rounded up to the network's granularity and capped at the volume),
@@ -29,16 +29,16 @@ from collections.abc import Generator, Sequence
 import numpy as np
 import torch
 
-from ..files.bundle import Bundle, default_class_names
 from ..config import ConfigError, ModelConfig, NormConfig, PostprocessConfig, TrainConfig
 from ..device import autocast_dtype, prefers_channels_last, resolve_device, torch_threads
+from ..files.bundle import Bundle, default_class_names
 from ..images import ImageError, check_class_labels, check_finite
+from ..inference.predict3d import as_planes, check_volume, read_block
 from ..networks.model3d import UNet3D
 from ..normalize import fit_normalization, normalize
-from ..inference.predict3d import as_planes, check_volume, read_block
 from ..progress import Progress
-from .targets import IGNORE, check_painted, class_weights, semantic_target
 from .losses import masked_cross_entropy
+from .targets import IGNORE, check_painted, class_weights, semantic_target
 from .train import REPORT_EVERY_S, Trainer, seeded_generator, snapshot
 
 
