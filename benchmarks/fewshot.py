@@ -584,7 +584,8 @@ def markdown_table(records: list[dict]) -> str:
     """
     groups = defaultdict(list)
     for r in records:
-        key = (r["dataset"], r["n_eval"], r["protocol"], str(r["budget"]), r["method"],
+        key = (r["dataset"], r["n_eval"], r.get("protocol", "no painting"), str(r["budget"]),
+               r["method"],
                r.get("time_budget_s") or (f"{r['step_budget']} steps" if r.get("step_budget") else None),
                r.get("device", ""))
         groups[key].append(r)
