@@ -117,13 +117,14 @@ def test_an_objects_control_change_is_computed_off_the_gui_thread(
     import threading
 
     from napari_unet.core.inference import object_table as core
+    from napari_unet.core.inference import postprocess
 
     objects = predict_objects(viewer, layers, predict_widget, qtbot, gray_bundle)
     panel = predict_widget.objects_panel
     before = np.array(objects.data)
     go = threading.Event()
     threads = {"refine": [], "table": []}
-    refine, table = core.refine_objects, core.object_table
+    refine, table = postprocess.refine_objects, core.object_table
 
     def slow_refine(*args, **kwargs):
         threads["refine"].append(threading.current_thread())
@@ -134,7 +135,7 @@ def test_an_objects_control_change_is_computed_off_the_gui_thread(
         threads["table"].append(threading.current_thread())
         return table(*args, **kwargs)
 
-    monkeypatch.setattr(core, "refine_objects", slow_refine)
+    monkeypatch.setattr(postprocess, "refine_objects", slow_refine)
     monkeypatch.setattr(core, "object_table", counted_table)
     cut = int(np.median(objects.features["area_px"])) + 1
     panel.min_size.setValue(cut)

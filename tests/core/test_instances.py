@@ -65,6 +65,9 @@ def test_interior_probabilities_to_instances():
 
 @pytest.mark.slow
 def test_instance_mode_learns_to_separate_nuclei_from_one_painted_region():
+    # 250 steps: at 150 the F1 on the unseen half sat at the 0.7 bound with one torch thread
+    # (0.67-0.70; 1 thread is what a whole run uses since one_torch_thread is session-wide);
+    # at 250 it is 0.84 with one thread and 0.94 with two
     from napari_unet.synthetic import nuclei
 
     image, truth = nuclei((128, 128), n=16, seed=5)
@@ -73,7 +76,7 @@ def test_instance_mode_learns_to_separate_nuclei_from_one_painted_region():
     ids = np.unique(truth[region])
     painted = np.where(np.isin(truth, ids[ids > 0]), truth, 0)
     trainer = Trainer([image[None]], [painted], model=ModelConfig(depth=3, base_width=16),
-                      config=TrainConfig(steps=150, seconds=None, batch_size=6, patch_size=64,
+                      config=TrainConfig(steps=250, seconds=None, batch_size=6, patch_size=64,
                                          mode="instance"), regions=[region])
     bundle = drain(trainer.steps())
     assert bundle.mode == "instance" and bundle.class_names == ["background", "interior", "border"]
