@@ -128,7 +128,10 @@ def test_a_colour_image_trains_a_grayscale_starter_on_its_luminance(
     assert any("luminance" in text for _, text in notifications)
     assert "luminance" in train_widget.status.text()
     bundle = session_for(viewer).bundle
-    assert bundle.model_config.in_channels == 1 and bundle.info["started_from"] == "starter fake"
+    assert bundle.model_config.in_channels == 1
+    # fine-tuned from the fake starter, or the starter itself kept by the guard (it fits the
+    # sample's strokes at 0.97-0.98 already, so either may happen)
+    assert bundle.info.get("started_from") == "starter fake" or bundle.info["starter"] == "fake"
     assert len(_ids(viewer.layers["colour prediction"].data)) > 0  # predicted after training
 
 
