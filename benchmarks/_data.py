@@ -50,3 +50,15 @@ def usiigaci(set_id: str) -> tuple[np.ndarray, np.ndarray]:
     im = tifffile.imread(DATA / "usiigaci" / "images" / f"{set_id}.tif").astype(np.float32)
     labels = tifffile.imread(DATA / "usiigaci" / "labels" / f"{set_id}.tif").astype(np.int32)
     return im[None], labels
+
+
+def resized(image, truth, f: float):
+    """A ``(C, H, W)`` image (linear) and its instance mask (nearest) resized by ``f``: the same
+    objects at another magnification."""
+    from skimage.transform import resize
+
+    size = (round(truth.shape[0] * f), round(truth.shape[1] * f))
+    im = np.stack([resize(c, size, order=1, anti_aliasing=f < 1, preserve_range=True)
+                   for c in image]).astype(np.float32)
+    t = resize(truth, size, order=0, preserve_range=True, anti_aliasing=False)
+    return im, t.astype(truth.dtype)

@@ -35,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _data import resized  # noqa: E402
 from napari_unet.core.config import PredictConfig  # noqa: E402
 from napari_unet.core.files.starters import load_model  # noqa: E402
 from napari_unet.core.inference import object_size  # noqa: E402
@@ -48,17 +49,7 @@ SETS = ("dsb-fluo", "dsb-fluo@0.5", "dsb-fluo@2", "dsb-fluo@3", "dsb-bright", "u
 
 def rescaled(data, f: float):
     """The set's images and masks resized by ``f``."""
-    from skimage.transform import resize
-
-    out = []
-    for i, image, truth in data:
-        h, w = truth.shape
-        size = (round(h * f), round(w * f))
-        im = np.stack([resize(c, size, order=1, anti_aliasing=f < 1, preserve_range=True)
-                       for c in image]).astype(np.float32)
-        t = resize(truth, size, order=0, preserve_range=True, anti_aliasing=False)
-        out.append((i, im, t.astype(truth.dtype)))
-    return out
+    return [(i, *resized(image, truth, f)) for i, image, truth in data]
 
 
 def load(name: str):

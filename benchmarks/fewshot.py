@@ -80,7 +80,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _data import dsb, isbi, usiigaci  # noqa: E402
+from _data import dsb, isbi, resized, usiigaci  # noqa: E402
 from baselines import RandomForestSegmenter, pixel_features  # noqa: E402
 from napari_unet import __version__  # noqa: E402
 from napari_unet.core.config import (  # noqa: E402
@@ -93,6 +93,7 @@ from napari_unet.core.device import resolve_device  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
 from napari_unet.core.inference.segment import segment  # noqa: E402
+from napari_unet.core.metrics import DEFAULT_THRESHOLDS as MSA_THRESHOLDS  # noqa: E402
 from napari_unet.core.metrics import (  # noqa: E402
     match_instances,
     pixel_error,
@@ -123,7 +124,6 @@ DATASETS = ("dsb-fluo", "dsb-bright", "isbi", "usiigaci")
 PROTOCOLS = ("scribbles", "instances")
 METHODS = ("unet", "rf", "unet-full")
 AP_THRESHOLDS = np.round(np.arange(0.5, 0.9 + 1e-9, 0.05), 2)
-MSA_THRESHOLDS = np.round(np.arange(0.5, 0.95 + 1e-9, 0.05), 2)  # micro-sam's mSA: 0.50-0.95
 EM_THRESHOLDS = np.round(np.arange(0.1, 0.9 + 1e-9, 0.1), 2)
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "fewshot_results.jsonl"
 
@@ -162,16 +162,8 @@ class Split:
 
 def _rescaled(images, truths, f: float):
     """``(C, H, W)`` images (linear) and instance masks (nearest) resized by ``f``."""
-    from skimage.transform import resize
-
-    out_i, out_t = [], []
-    for image, truth in zip(images, truths):
-        size = (round(truth.shape[0] * f), round(truth.shape[1] * f))
-        out_i.append(np.stack([resize(c, size, order=1, anti_aliasing=f < 1, preserve_range=True)
-                               for c in image]).astype(np.float32))
-        out_t.append(resize(truth, size, order=0, preserve_range=True,
-                            anti_aliasing=False).astype(truth.dtype))
-    return out_i, out_t
+    pairs = [resized(image, truth, f) for image, truth in zip(images, truths)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def _load_dsb(ids, grey: bool, shape: tuple[int, ...]):
@@ -407,12 +399,6 @@ def _ratio(a: float, b: float) -> float:
     return float(a) / float(b) if b else float("nan")
 
 
-def _msa_term(r) -> float:
-    """One image's TP / (TP + FP + FN) at one IoU threshold (1 when both are empty)."""
-    n = r.tp + r.fp + r.fn
-    return 1.0 if n == 0 else r.tp / n
-
-
 def score_nuclei(instances: list, truths: list, ids: list, probabilities=None) -> dict:
     """Pooled F1@0.5, AP@0.5:0.9, foreground IoU and touching-object recall (see the docstring)."""
     tp = np.zeros(len(AP_THRESHOLDS))
@@ -424,8 +410,10 @@ def score_nuclei(instances: list, truths: list, ids: list, probabilities=None) -
     msa = []
     n_ap = len(AP_THRESHOLDS)
     for pred, truth, key in zip(instances, truths, ids):
+        # one matching for both: mSA over 0.50-0.95 (each result's ap is tp / (tp + fp + fn)),
+        # AP@0.5:0.9 from its first thresholds
         res = match_instances(pred, truth, thresholds=MSA_THRESHOLDS)
-        msa.append(np.mean([_msa_term(r) for r in res]))
+        msa.append(np.mean([r.ap for r in res]))
         res = res[:n_ap]
         tp += [r.tp for r in res]
         fp += [r.fp for r in res]
