@@ -74,8 +74,9 @@ def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regi
         return float("nan")
     if mode == "instance" and cfg.n_classes == 3 and bundle.mode == "instance":
         return _objects_score(bundle, images, labels, regions)
+    model = bundle.build_model("cpu")
     if mode != "instance":
-        images, labels = _strokes_at_starter_size(bundle, images, labels)
+        images, labels = _strokes_at_starter_size(bundle, images, labels, model)
     targets, ims = [], []
     for i, (im, lab) in enumerate(zip(images, labels)):
         im = np.asarray(for_model(np.asarray(im), bundle), dtype=np.float32)
@@ -100,7 +101,6 @@ def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regi
         groups = None
     else:
         return float("nan")
-    model = bundle.build_model("cpu")
     return _painted_pixels_score(model, ims, targets, groups)
 
 
@@ -109,9 +109,8 @@ def _painted_pixels_score(model, images, targets, groups) -> float:
     predicted once, cut to its painted pixels' bounding box and the model's receptive radius
     of context (one forward pass per image, not one per stroke)."""
     from ..config import PredictConfig
-    from ..inference.predict import predict_normalized
     from .targets import IGNORE
-    from .validation import mean_iou
+    from .validation import mean_iou, predicted_classes
 
     config = PredictConfig(tile_size=512)  # the model's own device
     r = model.receptive_radius
@@ -123,18 +122,13 @@ def _painted_pixels_score(model, images, targets, groups) -> float:
         h, w = t.shape
         box = (slice(max(0, ys.min() - r), min(h, ys.max() + 1 + r)),
                slice(max(0, xs.min() - r), min(w, xs.max() + 1 + r)))
-        p = predict_normalized(np.ascontiguousarray(im[(slice(None),) + box]), model, config,
-                               probabilities=groups is not None)
-        if groups is None:
-            preds.append(p.labels.astype(np.int64).ravel() - 1)
-        else:
-            merged = np.stack([p.probabilities[list(g)].sum(0) for g in groups])
-            preds.append(merged.argmax(0).ravel())
+        crop = np.ascontiguousarray(im[(slice(None),) + box])
+        preds.append(predicted_classes(crop, model, config, groups))
         tgts.append(t[box].ravel())
     return mean_iou(np.concatenate(preds), np.concatenate(tgts), 2, balanced=True)
 
 
-def _strokes_at_starter_size(bundle: Bundle, images, labels):
+def _strokes_at_starter_size(bundle: Bundle, images, labels, model=None):
     """Strokes: the images and strokes resized so that the image's objects (estimated on the
     first image, as training does) have the size the starter learnt; unchanged for a model
     that knows no size. Scored at the image's own scale, a starter shown nuclei twice its size
@@ -146,7 +140,8 @@ def _strokes_at_starter_size(bundle: Bundle, images, labels):
     size = bundle.postprocess.object_size
     if not size:
         return images, labels
-    found = object_size.estimate(np.asarray(images[0]), bundle, bundle.build_model("cpu"))
+    model = model if model is not None else bundle.build_model("cpu")
+    found = object_size.estimate(np.asarray(images[0]), bundle, model)
     f = object_size.factor(size, found.diameter) if found.diameter else 1.0
     if f == 1.0:
         return images, labels

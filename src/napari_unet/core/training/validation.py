@@ -172,6 +172,17 @@ def mean_iou(predicted: np.ndarray, target: np.ndarray, n_classes: int,
     return float(np.mean(scores)) if scores else float("nan")
 
 
+def predicted_classes(crop: np.ndarray, model, config, groups=None) -> np.ndarray:
+    """The target classes ``model`` predicts on a normalised ``(C, H, W)`` ``crop``, flat
+    (0-based): its own classes, or with ``groups`` the summed probabilities of each group."""
+    from ..inference.predict import predict_normalized
+
+    p = predict_normalized(crop, model, config, probabilities=groups is not None)
+    if groups is None:
+        return p.labels.astype(np.int64).ravel() - 1
+    return np.stack([p.probabilities[list(g)].sum(0) for g in groups]).argmax(0).ravel()
+
+
 class Validator:
     """Scores a model on the held-out pixels, predicting only crops around them.
 
@@ -213,20 +224,12 @@ class Validator:
     def score(self, model, amp: bool = True) -> float:
         """Mean IoU of ``model`` on the held-out pixels (leaves the model in eval mode)."""
         from ..config import PredictConfig
-        from ..inference.predict import predict_normalized
 
         config = PredictConfig(amp=amp, tile_size=512)  # the model's own device
         if self.postprocess is not None:
             return self._object_score(model, config)
-        preds, tgts = [], []
-        for crop, held in self.crops:
-            p = predict_normalized(crop, model, config, probabilities=self.groups is not None)
-            if self.groups is None:
-                preds.append(p.labels.astype(np.int64).ravel() - 1)
-            else:
-                merged = np.stack([p.probabilities[list(g)].sum(0) for g in self.groups])
-                preds.append(merged.argmax(0).ravel())
-            tgts.append(held.ravel())
+        preds = [predicted_classes(crop, model, config, self.groups) for crop, _ in self.crops]
+        tgts = [held.ravel() for _, held in self.crops]
         return mean_iou(np.concatenate(preds), np.concatenate(tgts), self.n_classes,
                         self.balanced)
 
