@@ -100,8 +100,8 @@ class Model:
             that its objects have the size the model learnt, and the result mapped back to
             the image's pixels. ``"auto"`` (default) estimates it from the image for the
             starters and the models made from them (``Segmentation.diameter`` says what was
-            used); ``0`` predicts at the image's own scale. In memory only: with ``out`` the
-            image is predicted at its own scale.
+            used); ``0`` predicts at the image's own scale. With ``out`` too: the image is
+            resized window by window, never whole.
         channel_axis, rgb
             Shorthands for ``axes``: which axis holds channels, or whether the last one is
             colour (as on the CLI).

@@ -1,7 +1,8 @@
 """Object size, as Cellpose's diameter (issue 21): estimated, used, mapped back, saved.
 
 Invariants: the estimate is within 25 % of the truth on synthetic nuclei of three sizes;
-prediction at any size gives arrays of the image's own shape (2-D and stacks); a model
+prediction at any size gives arrays of the image's own shape (2-D and stacks, in memory and
+through the zarr route, where it equals the prediction in memory); a model
 saved with its object size uses it when loaded; a model that knows no size predicts as
 before (no resizing, no estimate).
 """
@@ -60,6 +61,33 @@ def test_prediction_at_any_size_maps_back_to_the_images_shape(starter, shape, di
     np.testing.assert_allclose(seg.probabilities.sum(-3), 1, atol=1e-3)
     assert seg.diameter == (None if diameter == 18.0 else diameter), "18 px: no resizing"
     assert not seg.estimated
+
+
+@pytest.mark.parametrize("diameter", [9.0, 50.0], ids=["grown", "shrunk"])
+@pytest.mark.parametrize("shape", [(1, 150, 131), (2, 1, 90, 120)], ids=["2-D", "stack"])
+def test_the_zarr_route_at_any_size_maps_back_exactly_and_equals_memory(starter, shape, diameter,
+                                                                         tmp_path):
+    pytest.importorskip("zarr")
+    from napari_unet.core.metrics import mean_segmentation_accuracy
+
+    bundle, model = starter
+    lead, (h, w) = shape[:-3], shape[-2:]
+    planes = [nuclei((h, w), n=12, radius=(diameter / 2.4, diameter / 2), seed=s)[0]
+              for s in range(int(np.prod(lead, dtype=int)))]
+    image = np.stack(planes).reshape(shape).astype(np.float32)
+    config = replace(CONFIG, diameter=diameter)
+    memory = drain(segment(image, bundle, config, model=model, probabilities=True))
+    stored = drain(segment(image, bundle, config, model=model, probabilities=True,
+                           out=tmp_path / "out.zarr"))
+    assert stored.diameter == memory.diameter == diameter
+    labels, probs = np.asarray(stored.labels[:]), np.stack(
+        [np.asarray(p[:]) for p in stored.probabilities], axis=-3)
+    assert labels.shape == lead + (h, w)
+    assert probs.shape == lead + (bundle.model_config.n_classes, h, w)
+    np.testing.assert_allclose(probs, memory.probabilities, atol=0.05)
+    for idx in np.ndindex(*lead):
+        assert mean_segmentation_accuracy(labels[idx], memory.labels[idx]) > 0.98
+    assert "_at_model_size" not in stored.store.group, "the scratch group is deleted"
 
 
 def test_large_nuclei_are_found_whole_when_their_size_is_used(starter):

@@ -211,15 +211,17 @@ def _zarr():
 
 def create_outputs(store, shape: tuple[int, ...], n_classes: int, *, chunk: int = 256,
                    probabilities: bool = False, instances: bool = False,
-                   mode: str = "w") -> ZarrPrediction:
+                   mode: str = "w", pyramid: bool = True) -> ZarrPrediction:
     """A new zarr group at ``store`` (a path or zarr store) with zero-filled
     ``labels`` (and ``probability_<k>``, ``instances``) of ``shape = (..., H, W)``, chunked
     ``(1, ..., chunk, chunk)``. ``mode="w"`` deletes what is at ``store`` first: give it
     only a new temporary folder (``segment(out=PATH)`` checks ``PATH`` and writes beside it,
-    :mod:`..files.store_target`); ``mode="w-"`` refuses a store that holds anything."""
+    :mod:`..files.store_target`); ``mode="w-"`` refuses a store that holds anything. A zarr
+    group as ``store`` is used as it is (it must be empty). ``pyramid=False``: level 0
+    only."""
     zarr = _zarr()
-    group = zarr.open_group(store, mode=mode)
-    factors = pyramid_factors(*shape[-2:])
+    group = store if isinstance(store, zarr.Group) else zarr.open_group(store, mode=mode)
+    factors = pyramid_factors(*shape[-2:]) if pyramid else [1]
 
     def make(name, dtype):
         for f in factors:
@@ -277,8 +279,6 @@ def fill(out: ZarrPrediction, image, bundle: Bundle, config: PredictConfig | Non
     model = model if model is not None else bundle.build_model(resolve_device(config.device))
     planes = [tuple(p) for p in planes] if planes else list(np.ndindex(*lead)) if lead else [()]
     share = 0.8 if out.instances is not None else 1.0
-    chunk = out.labels.chunks[-1]
-    block = chunk * max(1, OBJECT_BLOCK // chunk)
     for i, idx in enumerate(planes):
         plane = PlaneView(image, idx) if idx else image
         probs = None
@@ -289,24 +289,39 @@ def fill(out: ZarrPrediction, image, bundle: Bundle, config: PredictConfig | Non
         for p in gen:
             yield _plane_progress(p, i, len(planes), 0.0, share, lead)
         if out.instances is not None:
-            scratch = _scratch(out.group, out.labels.shape[-2:], chunk)
-            gen = tiled_instances(probs, bundle.mode, bundle.postprocess,
-                                  out=PlaneView(out.writer(out.instances), idx), scratch=scratch,
-                                  block=block)
-            while True:
-                try:
-                    p = next(gen)
-                except StopIteration as stop:
-                    out.objects = stop.value
-                    break
+            for p in objects_pass(out, idx, bundle.mode, bundle.postprocess):
                 yield _plane_progress(p, i, len(planes), share, 1 - share, lead)
-            del out.group["scratch"]
     if out.instances is not None and not keep_probabilities:
-        for array in out.probabilities:
-            for level in out.levels(array):
-                del out.group[level.basename]
-        out.probabilities = []
+        drop_probabilities(out)
     return out
+
+
+def objects_pass(out: ZarrPrediction, idx: tuple, mode: str, postprocess
+                 ) -> Generator[Progress, None, None]:
+    """Split plane ``idx`` of ``out``'s probabilities into objects in ``out.instances``,
+    block by block (:func:`~.tiled_instances.tiled_instances`); ``out.objects`` says what
+    it did."""
+    chunk = out.labels.chunks[-1]
+    block = chunk * max(1, OBJECT_BLOCK // chunk)
+    probs = ChannelStack([out.writer(p) for p in out.probabilities], idx)
+    scratch = _scratch(out.group, out.labels.shape[-2:], chunk)
+    gen = tiled_instances(probs, mode, postprocess, out=PlaneView(out.writer(out.instances), idx),
+                          scratch=scratch, block=block)
+    while True:
+        try:
+            yield next(gen)
+        except StopIteration as stop:
+            out.objects = stop.value
+            break
+    del out.group["scratch"]
+
+
+def drop_probabilities(out: ZarrPrediction) -> None:
+    """Delete the probability arrays (and their pyramid levels) of ``out``."""
+    for array in out.probabilities:
+        for level in out.levels(array):
+            del out.group[level.basename]
+    out.probabilities = []
 
 
 def _scratch(group, shape, chunk):

@@ -140,7 +140,7 @@ def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None
     if split:
         half = (1 - share) / 2 if stitch else 1 - share
         if f < 1:
-            ids = yield from rescaled(split_objects(full, _scaled_min_size(bundle, f)), share,
+            ids = yield from rescaled(split_objects(full, scaled_min_size(bundle, f)), share,
                                       half)
         elif f > 1:
             ids = yield from rescaled(split_objects(probs, bundle), share, half)
@@ -167,12 +167,19 @@ def _diameter(image, bundle, config, model) -> tuple[float | None, bool]:
         return (config.diameter or None), False
     if not bundle.postprocess.object_size:
         return None, False
-    lead = tuple(image.shape[:-3])
-    plane = image[tuple(n // 2 for n in lead)] if lead else image
+    from .lazy import PlaneView, as_stack
+
+    stack = as_stack(image)
+    lead = tuple(stack.shape[:-3])
+    mid = tuple(n // 2 for n in lead)
+    if lead:  # a lazy stack's plane stays lazy: the estimate reads a crop of it
+        plane = stack[mid] if isinstance(stack, np.ndarray) else PlaneView(stack, mid)
+    else:
+        plane = stack
     return object_size.estimate(plane, bundle, model, config).diameter, True
 
 
-def _scaled_min_size(bundle, f: float):
+def scaled_min_size(bundle, f: float):
     """``bundle`` with its minimum object size in the image's pixels, for objects made at
     the image's size from a prediction at ``f`` times it."""
     from dataclasses import replace as _replace
@@ -258,13 +265,16 @@ def store_chunk(bundle, height: int, width: int, config: PredictConfig, model=No
 
 def _into_store(image, bundle, config, objects, probabilities, out, planes, model, overwrite,
                 stitch=None):
+    from ..device import resolve_device
+    from . import object_size
     from .lazy import PlaneView, ZarrPrediction, as_stack, create_outputs, fill, open_outputs
+    from .scaled_store import fill_scaled
 
     instance = bundle.mode == "instance"
     split = instance or objects
     path = tmp = None
+    model = model if model is not None else bundle.build_model(resolve_device(config.device))
     if not isinstance(out, ZarrPrediction):
-        from ..device import resolve_device
         from ..files import store_target
 
         target = out
@@ -276,7 +286,6 @@ def _into_store(image, bundle, config, objects, probabilities, out, planes, mode
             target = tmp = store_target.temporary_for(path)
         stack = as_stack(image)
         h, w = stack.shape[-2:]
-        model = model if model is not None else bundle.build_model(resolve_device(config.device))
         try:
             out = create_outputs(str(target) if tmp else target,
                                  tuple(stack.shape[:-3]) + (h, w),
@@ -292,8 +301,15 @@ def _into_store(image, bundle, config, objects, probabilities, out, planes, mode
         raise ValueError("objects need a store made with instances=True")
     share = 0.95 if split and stitch else 1.0
     try:
-        out = yield from rescaled(fill(out, image, bundle, config, model=model, planes=planes,
-                                       keep_probabilities=probabilities), 0.0, share)
+        diameter, estimated = _diameter(image, bundle, config, model)  # after the checks
+        f = object_size.factor(bundle.postprocess.object_size, diameter)
+        if f != 1:
+            work = fill_scaled(out, image, bundle, config, f, model=model, planes=planes,
+                               keep_probabilities=probabilities)
+        else:
+            work = fill(out, image, bundle, config, model=model, planes=planes,
+                        keep_probabilities=probabilities)
+        out = yield from rescaled(work, 0.0, share)
         if split and stitch:  # every plane's objects, joined along Z (also the pyramid levels)
             writer = out.writer(out.instances)
             yield from rescaled(stitch_stack(writer, *stitch,
@@ -313,4 +329,6 @@ def _into_store(image, bundle, config, objects, probabilities, out, planes, mode
         probabilities=out.probabilities or None,
         objects=out.instances if objects and not instance else None,
         store=out,
+        diameter=diameter if f != 1 else None,
+        estimated=estimated,
     )
