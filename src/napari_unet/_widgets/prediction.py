@@ -363,8 +363,7 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
     """:func:`start_prediction` for large images: result layers backed by a zarr store in a
     temporary folder, made now and refreshed as the worker fills them."""
     from napari_unet.core.config import PredictConfig
-    from napari_unet.core.inference.lazy import create_outputs
-    from napari_unet.core.inference.segment import store_chunk
+    from napari_unet.core.inference.lazy import create_outputs, store_chunk
 
     instance = bundle.mode == "instance"
     folder = tempfile.mkdtemp(prefix="napari-unet-")

@@ -199,6 +199,21 @@ class ZarrPrediction:
         return Pyramid(self.levels(array), self.factors)
 
 
+def store_chunk(bundle, height: int, width: int, config: PredictConfig, model=None) -> int:
+    """The chunk side for a zarr store of a ``height`` x ``width`` prediction: the tiles'
+    stride, so that every tile writes whole chunks (planned for ``config.device``; ``model``,
+    if given, is the one that will predict, already on that device)."""
+    from .tiles import plan_tiles
+
+    if model is not None:
+        return plan_tiles(model, height, width, config).stride
+    from ..device import resolve_device
+    from ..memory import prediction_budget
+
+    budget = prediction_budget(resolve_device(config.device))
+    return plan_tiles(bundle.build_model("cpu"), height, width, config, budget=budget).stride
+
+
 def _zarr():
     try:
         import zarr

@@ -68,6 +68,15 @@ def factor(object_size: float | None, diameter: float | None) -> float:
     return 1.0 if abs(math.log(f)) < math.log(1 + NEAR_ONE) else f
 
 
+def with_min_size_at(bundle, f: float):
+    """``bundle`` with its minimum object size in the image's pixels, for objects made at
+    the image's size from a prediction at ``f`` times it."""
+    from dataclasses import replace
+
+    pp = bundle.postprocess
+    return replace(bundle, postprocess=replace(pp, min_size=max(1, round(pp.min_size / f**2))))
+
+
 def scaled_shape(shape: tuple[int, int], f: float) -> tuple[int, int]:
     return tuple(max(8, int(round(n * f))) for n in shape)
 

@@ -29,8 +29,9 @@ from .lazy import (
     drop_probabilities,
     fill,
     objects_pass,
+    store_chunk,
 )
-from .object_size import scaled_shape
+from .object_size import scaled_shape, with_min_size_at
 from .postprocess import semantic_labels
 from .resized import Resized
 
@@ -43,8 +44,6 @@ def fill_scaled(out: ZarrPrediction, image, bundle, config, f: float, *, model,
                 ) -> Generator[Progress, None, ZarrPrediction]:
     """:func:`~.lazy.fill` of ``out`` with ``image`` resized by ``f`` for the model (see the
     module docstring); yields progress, returns ``out``."""
-    from .segment import scaled_min_size, store_chunk
-
     image = as_stack(image)
     lead = tuple(image.shape[:-3])
     size = tuple(image.shape[-2:])
@@ -68,7 +67,7 @@ def fill_scaled(out: ZarrPrediction, image, bundle, config, f: float, *, model,
     if split_small:
         out.objects = small.objects
     if split and not split_small:
-        postprocess = scaled_min_size(bundle, f).postprocess
+        postprocess = with_min_size_at(bundle, f).postprocess
         for i, idx in enumerate(planes):
             yield from rescaled(objects_pass(out, idx, bundle.mode, postprocess),
                                 sum(shares[:2]) + shares[2] * i / len(planes),

@@ -140,8 +140,8 @@ def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None
     if split:
         half = (1 - share) / 2 if stitch else 1 - share
         if f < 1:
-            ids = yield from rescaled(split_objects(full, scaled_min_size(bundle, f)), share,
-                                      half)
+            at_image_size = object_size.with_min_size_at(bundle, f)
+            ids = yield from rescaled(split_objects(full, at_image_size), share, half)
         elif f > 1:
             ids = yield from rescaled(split_objects(probs, bundle), share, half)
             ids = object_size.back(ids, size, order=0)
@@ -177,15 +177,6 @@ def _diameter(image, bundle, config, model) -> tuple[float | None, bool]:
     else:
         plane = stack
     return object_size.estimate(plane, bundle, model, config).diameter, True
-
-
-def scaled_min_size(bundle, f: float):
-    """``bundle`` with its minimum object size in the image's pixels, for objects made at
-    the image's size from a prediction at ``f`` times it."""
-    from dataclasses import replace as _replace
-
-    pp = bundle.postprocess
-    return _replace(bundle, postprocess=_replace(pp, min_size=max(1, round(pp.min_size / f**2))))
 
 
 def _planes(image, bundle, config, probabilities, model):
@@ -248,26 +239,19 @@ def split_objects(probabilities, bundle):
     return out
 
 
-def store_chunk(bundle, height: int, width: int, config: PredictConfig, model=None) -> int:
-    """The chunk side for a zarr store of a ``height`` x ``width`` prediction: the tiles'
-    stride, so that every tile writes whole chunks (planned for ``config.device``; ``model``,
-    if given, is the one that will predict, already on that device)."""
-    from .tiles import plan_tiles
-
-    if model is not None:
-        return plan_tiles(model, height, width, config).stride
-    from ..device import resolve_device
-    from ..memory import prediction_budget
-
-    budget = prediction_budget(resolve_device(config.device))
-    return plan_tiles(bundle.build_model("cpu"), height, width, config, budget=budget).stride
-
-
 def _into_store(image, bundle, config, objects, probabilities, out, planes, model, overwrite,
                 stitch=None):
     from ..device import resolve_device
     from . import object_size
-    from .lazy import PlaneView, ZarrPrediction, as_stack, create_outputs, fill, open_outputs
+    from .lazy import (
+        PlaneView,
+        ZarrPrediction,
+        as_stack,
+        create_outputs,
+        fill,
+        open_outputs,
+        store_chunk,
+    )
     from .scaled_store import fill_scaled
 
     instance = bundle.mode == "instance"
