@@ -27,7 +27,7 @@ from ..device import (
     resolve_device,
     torch_threads,
 )
-from ..files.bundle import Bundle, default_class_names, starter_based, takes_luminance
+from ..files.bundle import Bundle
 from ..grayscale import chw_to_gray
 from ..images import ImageError, as_label_array, check_array, check_class_labels, check_finite, check_image
 from ..networks.model import UNet, load_body
@@ -38,6 +38,7 @@ from .augment import AugmentParams, augment
 from .losses import masked_cross_entropy, starter_kl
 from .sampling import PatchSampler
 from .selfsup import SelfSupervised, denoise_head, denoise_loss, joint_forward, take_over
+from .start_plan import StartPlan, plan_start
 from .targets import (
     IGNORE,
     INSTANCE_CLASSES,
@@ -116,21 +117,6 @@ def _origin(init: Bundle) -> str:
     return f"a trained model (from {before})" if before else "a trained model"
 
 
-def adapt_to_init(init: Bundle | None, mode: str, n_classes: int):
-    """How painting with ``n_classes`` classes in ``mode`` uses ``init``.
-
-    Returns ``(model_classes, groups, new_head)``: a 3-class instance model (a starter)
-    painted with 2 classes keeps its 3 outputs and learns through the marginal (groups
-    ``[[0], [1, 2]]``: foreground = interior + border); with more classes its body gets a new
-    head; anything else is trained as painted.
-    """
-    if init is not None and init.mode == "instance" and mode == "semantic":
-        if n_classes == 2:
-            return 3, [[0], [1, 2]], False
-        return n_classes, None, True
-    return n_classes, None, False
-
-
 class Trainer:
     """Fit a U-Net to painted labels.
 
@@ -181,88 +167,27 @@ class Trainer:
         if len(channels) != 1:
             raise ImageError(f"all training images need the same channels, got {sorted(channels)}")
         (in_channels,) = channels
-        instance = self.config.mode == "instance"
         lab, n_classes = self._checked(images, labels)
-        self.note = ""
-        if (init is not None and takes_luminance(init) and in_channels in (3, 4)
-                and init.model_config.spatial_dims == 2):
+        plan = plan_start(init, self.config, in_channels, n_classes, model, class_names)
+        if plan.luminance:
             images = [chw_to_gray(im) for im in images]
-            in_channels = 1
-            self.note = "the colour image is used as its luminance (the starting model is grayscale)"
-        model_classes, self.groups, new_head = adapt_to_init(init, self.config.mode, n_classes)
+        self.plan = plan
+        """How this run uses the model it starts from (:func:`~.start_plan.plan_start`)."""
+        self.note = plan.note
+        self.groups = [list(g) for g in plan.groups] if plan.groups is not None else None
         self.n_target_classes = n_classes
         """Classes of the training targets (painted); the network may have more (marginal)."""
-        base = model or (init.model_config if init is not None else ModelConfig())
-        self.model_config = ModelConfig.from_dict(
-            {**base.to_dict(), "in_channels": in_channels, "n_classes": model_classes}
-        )
-        if init is not None and (self.groups is not None or new_head):
-            if init.model_config != ModelConfig.from_dict(
-                {**self.model_config.to_dict(), "n_classes": init.model_config.n_classes}
-            ):
-                self.note = (f"started fresh: the starting model has {init.model_config.in_channels}"
-                             f" channel(s) and another architecture")
-                init, self.groups, new_head = None, None, False
-                self.model_config = ModelConfig.from_dict(
-                    {**self.model_config.to_dict(), "n_classes": n_classes})
-        elif init is not None and init.mode != self.config.mode:
-            self.note = (
-                f"started fresh: the previous model was a {init.mode} model, "
-                f"this training is {self.config.mode}"
-            )
-            init = None
-        elif init is not None and init.model_config != self.model_config:
-            self.note = (
-                f"started fresh: the data have {in_channels} channel(s) and {n_classes} classes, "
-                f"the previous model {init.model_config.in_channels} and "
-                f"{init.model_config.n_classes}"
-            )
-            init = None
-        self.init = init
-        self.class_names = list(class_names or (init.class_names if init else []))
-        if instance or self.groups is not None:
-            self.class_names = list(INSTANCE_CLASSES)
-        elif new_head and class_names is None:
-            self.class_names = default_class_names(n_classes)
-        elif len(self.class_names) != n_classes:
-            self.class_names = default_class_names(n_classes)
+        self.model_config = plan.model_config
+        self.init = init = plan.init
+        self.class_names = list(plan.class_names)
         self.postprocess = init.postprocess if init is not None else PostprocessConfig()
         self.norm = fit_normalization(images, norm or (init.norm if init else NormConfig()))
         self.device = resolve_device(self.config.device)
         self.step = 0
         self.elapsed = 0.0
         self._shapes = [tuple(im.shape) for im in images]
-
-        seed = self.config.seed
-        self.generator = seeded_generator(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
-            self.model = UNet(self.model_config)
-        self._teacher = None
-        self._soft: dict = {}
-        """The starting model's probabilities per training image, by content (live mode
-        hands the same images over every few seconds: predicted once, not each time)."""
-        """The starting model, frozen, when its predictions are kept where nothing is painted
-        (``config.keep_starter``: a starter or a model made from one, same outputs)."""
-        if (init is not None and not new_head and self.config.keep_starter > 0
-                and starter_based(init) and init.model_config == self.model_config):
-            self._teacher = init.build_model("cpu")
-        self._freeze_norm = init is not None and starter_based(init)
-        """Batch-norm statistics stay the starter's: updated from a few patches of one or two
-        images they shift, and the starter's objects fall apart even with no weight change
-        (F1@0.5 on DSB2018 fluorescence 0.85 -> 0.78 after 100 steps at learning rate 0)."""
-        if init is not None and new_head:  # the starter's body, a new (random) head
-            load_body(self.model, init.state_dict)
-            self.note = (f"{self.note}; " if self.note else "") + (
-                f"{n_classes} classes: the starting model's body with a new output layer")
-        elif init is not None:
-            self.model.load_state_dict(init.state_dict)
-        self.denoiser = None
-        """The second head (blind-spot denoising), trained with ``config.self_supervised``."""
-        if self.config.self_supervised > 0 and init is None:  # a starter keeps its own loss
-            with torch.random.fork_rng(devices=[]):  # reproducible, as the U-Net is
-                torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
-                self.denoiser = denoise_head(self.model)
+        self.generator = seeded_generator(self.config.seed)
+        self._build_networks(plan)
         self.start_from_warm(warm)
         self._memory_format = (
             torch.channels_last if prefers_channels_last(self.device) else torch.contiguous_format
@@ -292,6 +217,33 @@ class Trainer:
         self._scaler = (
             torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
         )
+
+    def _build_networks(self, plan: StartPlan) -> None:
+        """The U-Net (random, or from :attr:`init`), the teacher and the denoising head."""
+        init = self.init
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
+            self.model = UNet(self.model_config)
+        self._soft: dict = {}
+        """The starting model's probabilities per training image, by content (live mode
+        hands the same images over every few seconds: predicted once, not each time)."""
+        self._teacher = init.build_model("cpu") if plan.teacher else None
+        """The starting model, frozen, when its predictions are kept where nothing is painted
+        (``config.keep_starter``: a starter or a model made from one, same outputs)."""
+        self._freeze_norm = plan.freeze_norms
+        """Batch-norm statistics stay the starter's: updated from a few patches of one or two
+        images they shift, and the starter's objects fall apart even with no weight change
+        (F1@0.5 on DSB2018 fluorescence 0.85 -> 0.78 after 100 steps at learning rate 0)."""
+        if init is not None and plan.new_head:  # the starter's body, a new (random) head
+            load_body(self.model, init.state_dict)
+        elif init is not None:
+            self.model.load_state_dict(init.state_dict)
+        self.denoiser = None
+        """The second head (blind-spot denoising), trained with ``config.self_supervised``."""
+        if plan.denoiser:  # a starter keeps its own loss
+            with torch.random.fork_rng(devices=[]):  # reproducible, as the U-Net is
+                torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
+                self.denoiser = denoise_head(self.model)
 
     def start_from_warm(self, warm: SelfSupervised | None) -> bool:
         """Before the first step: start from what ``warm`` learnt of the images alone (its
@@ -393,11 +345,12 @@ class Trainer:
         """The held-out pixels (:class:`~.validation.Holdout`), or None."""
         if holdout is not None:
             targets = holdout.training_targets(targets)
-        w_c = class_weights(targets, n_classes) if self.config.class_balance else None
-        if self.init is not None and instance and starter_based(self.init):
+        if self.plan.class_weight is not None:
             # the weights the starter learnt with: balancing a few objects' borders against
             # their background shifts its interior/border calibration and its objects
-            w_c = np.asarray(self.init.info.get("class_weight", [1.0, 1.0, 2.0]), np.float32)
+            w_c = np.asarray(self.plan.class_weight, np.float32)
+        else:
+            w_c = class_weights(targets, n_classes) if self.config.class_balance else None
         if self._teacher is not None:  # its probabilities ride along as extra channels
             soft = {self._image_key(im): None for im in normalized}
             soft.update({k: v for k, v in self._soft.items() if k in soft})
