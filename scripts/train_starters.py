@@ -51,9 +51,9 @@ from napari_unet.core.grayscale import dark_on_bright, to_gray  # noqa: E402
 from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.normalize import normalize  # noqa: E402
 from napari_unet.core.training.augment import AugmentParams, augment  # noqa: E402
+from napari_unet.core.training.engine import seeded_generator  # noqa: E402
 from napari_unet.core.training.losses import masked_cross_entropy  # noqa: E402
 from napari_unet.core.training.targets import IGNORE, INSTANCE_CLASSES, border_weight  # noqa: E402
-from napari_unet.core.training.train import seeded_generator  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 

@@ -88,3 +88,32 @@ def test_what_3d_training_cannot_do_is_refused():
         Trainer3D(image[None], painted[:4], model=TINY)
     with pytest.raises(ImageError, match="nothing is painted"):
         Trainer3D(image[None], np.zeros_like(painted), model=TINY)
+
+
+def test_3d_training_halves_the_batch_when_out_of_memory_and_says_so(monkeypatch):
+    """The training engine's retry: a forward pass that fails like CUDA on more than two
+    patches halves the batch (8 -> 4 -> 2) and training goes on to its budget."""
+    from napari_unet.core.networks.model3d import UNet3D
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    real, batches = UNet3D.forward, []
+
+    def forward(self, x):
+        batches.append(x.shape[0])
+        if x.shape[0] > 2:
+            raise oom("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, x)
+
+    monkeypatch.setattr(UNet3D, "forward", forward)
+    image, truth = spheres((8, 16, 16), n=2)
+    config = TrainConfig(steps=3, seconds=None, batch_size=8, seed=0)
+    trainer = Trainer3D(image[None], scattered_painting(truth, 0.2), model=TINY, config=config,
+                        patch=(4, 8, 8))
+    records = []
+    drain(trainer.steps(), records.append)
+    assert [r.notice for r in records if r.notice] == [
+        "Out of memory: training continues with 4 patches per step",
+        "Out of memory: training continues with 2 patches per step",
+    ]
+    assert trainer.step == 3 and batches == [8, 4, 2, 2, 2]
+    assert trainer.config.batch_size == 2 and "batch size reduced to 2" in trainer.note

@@ -9,22 +9,14 @@ arrays it is given: images are normalised into copies, labels into new target ar
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Generator, Sequence
-from dataclasses import replace
-from datetime import datetime, timezone
 
 import numpy as np
 import torch
 from skimage.segmentation import relabel_sequential
 
-from ..._version import __version__
 from ..config import ModelConfig, NormConfig, PostprocessConfig, PredictConfig, TrainConfig
 from ..device import (
-    autocast_dtype,
-    describe,
-    prefers_channels_last,
-    resolve_device,
     torch_threads,
 )
 from ..files.bundle import Bundle
@@ -32,9 +24,9 @@ from ..grayscale import chw_to_gray
 from ..images import ImageError, as_label_array, check_array, check_class_labels, check_finite, check_image
 from ..networks.model import UNet, load_body
 from ..normalize import fit_normalization, normalize
-from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
 from ..progress import Progress
 from .augment import AugmentParams, augment
+from .engine import Engine, snapshot
 from .losses import masked_cross_entropy, starter_kl
 from .sampling import PatchSampler
 from .selfsup import SelfSupervised, denoise_head, denoise_loss, joint_forward, take_over
@@ -51,74 +43,9 @@ from .targets import (
 )
 from .validation import MIN_OBJECTS, Validator, all_objects, choose_holdout
 
-WARMUP_STEPS = 20
-START_MARGIN = 0.01
-"""Fine-tuning keeps the starting model unless the retrained one beats it on the held-out
-strokes by more than this (mean IoU): a tie is no reason to change a model that works, and
-held-out strokes that a starter already gets right cannot show damage elsewhere (its
-objects split less well after fine-tuning on scribbles that it already fitted, see
-docs/benchmarks.md)."""
-REPORT_EVERY_S = 0.25
 
-
-def seeded_generator(seed: int | None) -> torch.Generator:
-    """The trainer's random generator: reproducible with a seed, fresh entropy without."""
-    generator = torch.Generator()
-    if seed is not None:
-        generator.manual_seed(seed)
-    else:
-        generator.seed()
-    return generator
-
-
-def snapshot(trainer, patch: list[int], **info) -> Bundle:
-    """A :class:`Bundle` of ``trainer``'s model as it is now (weights copied to the CPU) with
-    its provenance; steps and seconds add up over fine-tuning. Shared by the 2-D and 3-D
-    trainers (same attributes: model, model_config, norm, class_names, config, postprocess,
-    init, step, elapsed, device, painted and the training image shapes)."""
-    state = {
-        k: v.detach().to("cpu", copy=True).contiguous()
-        for k, v in trainer.model.state_dict().items()
-    }
-    prev = trainer.init.info if trainer.init is not None else {}
-    return Bundle(
-        model_config=trainer.model_config,
-        norm=trainer.norm,
-        state_dict=state,
-        class_names=list(trainer.class_names),
-        # a starter fine-tuned on strokes of classes stays a 3-class (instance) model
-        train_config={**trainer.config.to_dict(),
-                      "mode": getattr(trainer, "bundle_mode", trainer.config.mode)},
-        postprocess=trainer.postprocess,
-        info={
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "steps": trainer.step + int(prev.get("steps", 0)),
-            "seconds": round(trainer.elapsed + float(prev.get("seconds", 0.0)), 2),
-            "device": describe(trainer.device, trainer.config.threads),  # those it used
-            "image_shapes": [list(s) for s in trainer._shapes],
-            "painted_pixels": trainer.painted,
-            "patch": list(patch),
-            **({"started_from": _origin(trainer.init)} if trainer.init is not None else {}),
-            **info,
-            "napari_unet": __version__,
-        },
-    )
-
-
-def _origin(init: Bundle) -> str:
-    """What a fine-tuned model started from, for its provenance: a starter's name, or the
-    model it continued (itself started from ...)."""
-    from ..files.starters import genuine_starter
-
-    name = genuine_starter(init)
-    if name is not None:
-        return f"starter {name}"
-    before = init.info.get("started_from")
-    return f"a trained model (from {before})" if before else "a trained model"
-
-
-class Trainer:
-    """Fit a U-Net to painted labels.
+class Trainer(Engine):
+    """Fit a U-Net to painted labels: the painted 2-D task of the training :class:`~.engine.Engine`.
 
     After training, ``kept_start`` says whether the starting model (``init``) was kept as it
     was (training did not beat it on the held-out pixels): the weights are ``init``'s.
@@ -145,9 +72,6 @@ class Trainer:
         ``config.self_supervised``.
     """
 
-    kept_start: bool = False
-    """Whether training ended on the starting model's own weights (see the class doc)."""
-
     def __init__(
         self,
         images: Sequence[np.ndarray],
@@ -173,6 +97,7 @@ class Trainer:
             images = [chw_to_gray(im) for im in images]
         self.plan = plan
         """How this run uses the model it starts from (:func:`~.start_plan.plan_start`)."""
+        super().__init__(self.config)
         self.note = plan.note
         self.groups = [list(g) for g in plan.groups] if plan.groups is not None else None
         self.n_target_classes = n_classes
@@ -182,40 +107,17 @@ class Trainer:
         self.class_names = list(plan.class_names)
         self.postprocess = init.postprocess if init is not None else PostprocessConfig()
         self.norm = fit_normalization(images, norm or (init.norm if init else NormConfig()))
-        self.device = resolve_device(self.config.device)
-        self.step = 0
-        self.elapsed = 0.0
         self._shapes = [tuple(im.shape) for im in images]
-        self.generator = seeded_generator(self.config.seed)
         self._build_networks(plan)
         self.start_from_warm(warm)
-        self._memory_format = (
-            torch.channels_last if prefers_channels_last(self.device) else torch.contiguous_format
-        )
-        self.model.to(self.device, memory_format=self._memory_format)
-        if self.denoiser is not None:
-            self.denoiser.to(self.device, memory_format=self._memory_format)
-        if self._teacher is not None:
-            self._teacher.to(self.device, memory_format=self._memory_format)
-
-        self.validation: float | None = None
-        """The latest validation score (mean IoU on the held-out pixels)."""
-        self.start_score: float | None = None
-        """The starting model's score on the held-out pixels, before training (fine-tuning)."""
-        self._best: tuple[float, int, dict] | None = None
-        self._scored_step = -1
+        self._use_device([self.model, self.denoiser, self._teacher], torch.channels_last)
         self.augment = AugmentParams.from_train_config(self.config)
         self.patch_in = self.model.input_size_for(self.config.patch_size)
         self.patch_out = self.model.output_size(self.patch_in)
         self._use_data(images, lab, regions, n_classes)
-        self.optimizer = torch.optim.AdamW(
+        self._use_optimiser(
             [*self.model.parameters(), *(self.denoiser.parameters() if self.denoiser else ())],
-            lr=self.config.learning_rate,
-            weight_decay=self.config.weight_decay,
-        )
-        self._amp_dtype = autocast_dtype(self.device) if self.config.amp else None
-        self._scaler = (
-            torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
+            amp=self.config.amp,
         )
 
     def _build_networks(self, plan: StartPlan) -> None:
@@ -374,14 +276,6 @@ class Trainer:
         """The saved model's mode: a starter trained through the marginal stays "instance"."""
         return "instance" if self.groups is not None else self.config.mode
 
-    def _train_mode(self) -> None:
-        """The model in training mode; batch norms in eval mode when fine-tuning a starter."""
-        self.model.train()
-        if self._freeze_norm:
-            for m in self.model.modules():
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-
     @staticmethod
     def _image_key(image: np.ndarray):
         import hashlib
@@ -399,26 +293,10 @@ class Trainer:
                 self._soft[key] = predict_normalized(image, self._teacher, config).probabilities
         return self._soft[key]
 
-    # -- budget ---------------------------------------------------------------------------
-    def fraction_done(self) -> float:
-        cfg = self.config
-        parts = []
-        if cfg.steps is not None:
-            parts.append(self.step / cfg.steps if cfg.steps else 1.0)
-        if cfg.seconds is not None:
-            parts.append(self.elapsed / cfg.seconds if cfg.seconds else 1.0)
-        return min(1.0, max(parts))
-
-    def _learning_rate(self) -> float:
-        base = self.config.learning_rate
-        warm = min(1.0, (self.step + 1) / WARMUP_STEPS)
-        cosine = 0.5 * (1 + math.cos(math.pi * self.fraction_done()))
-        return base * warm * (0.05 + 0.95 * cosine)
-
-    # -- one step -------------------------------------------------------------------------
-    def train_step(self) -> torch.Tensor:
-        """One optimiser step on a fresh augmented batch; returns the loss (a 0-d tensor)."""
-        self._train_mode()
+    # -- the task: batches, forward pass and loss ------------------------------------------
+    def batch(self) -> tuple:
+        """Augmented patches around painted pixels: ``(image, target, weights, soft)`` with
+        the targets, weights and the teacher's probabilities (or None) cropped to the output."""
         img, tgt, wgt = self.sampler.sample(self.config.batch_size)
         k = self.model_config.n_classes if self._teacher is not None else 0
         img, tgt, wgt = augment(img, tgt, self.patch_in, self.augment, self.generator, wgt,
@@ -434,15 +312,19 @@ class Trainer:
                 wgt = wgt[:, lo : lo + self.patch_out, lo : lo + self.patch_out]
             if soft is not None:
                 soft = soft[..., lo : lo + self.patch_out, lo : lo + self.patch_out]
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._learning_rate()
-        with torch.autocast(
-            self.device.type, dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
-        ):
-            if self.denoiser is None:
-                logits = self.model(img)
-            else:
-                logits, denoised, mask = joint_forward(self.model, self.denoiser, img, self.generator)
+        return img, tgt, wgt, soft
+
+    def forward(self, batch: tuple) -> tuple:
+        """``(logits, denoised, mask)``: the denoising head's output and blind spots, or Nones."""
+        if self.denoiser is None:
+            return self.model(batch[0]), None, None
+        return joint_forward(self.model, self.denoiser, batch[0], self.generator)
+
+    def loss(self, batch: tuple, outputs: tuple) -> torch.Tensor:
+        """Cross-entropy on the painted pixels, plus the denoising loss (with a denoiser)
+        and the teacher's where nothing is painted (with a teacher)."""
+        img, tgt, wgt, soft = batch
+        logits, denoised, mask = outputs
         loss = masked_cross_entropy(logits, tgt, self.class_weight, wgt, self.groups)
         if self.denoiser is not None:
             lo = (self.patch_in - self.patch_out) // 2
@@ -450,79 +332,9 @@ class Trainer:
             loss = loss + self.config.self_supervised * denoise_loss(denoised, img[crop], mask[crop])
         if soft is not None:
             loss = loss + self.config.keep_starter * starter_kl(logits, soft, tgt, self.groups)
-        return self._optimise(loss)
+        return loss
 
-    def _optimise(self, loss: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on ``loss`` (scaled for fp16 on CUDA); counts the step."""
-        self.optimizer.zero_grad(set_to_none=True)
-        if self._scaler is not None:
-            self._scaler.scale(loss).backward()
-            self._scaler.step(self.optimizer)
-            self._scaler.update()
-        else:
-            loss.backward()
-            self.optimizer.step()
-        self.step += 1
-        return loss.detach()
-
-    def steps(self) -> Generator[Progress, None, Bundle]:
-        """Train until the budget is spent, yielding progress after every step.
-
-        Returns the trained :class:`Bundle`. Abandoning the generator keeps the model as
-        it is after the last finished step.
-        """
-        start = time.perf_counter() - self.elapsed
-        last_report = -math.inf
-        running, count = None, 0
-        next_score = self.elapsed + self.config.validation_every
-        failed = False
-        try:
-            with torch_threads(self.config.threads):
-                if self.validator is not None and self.init is not None and self.step == 0:
-                    self.score()  # the starting model: a retrain must beat it
-                while self.fraction_done() < 1.0:
-                    try:
-                        loss = self.train_step()
-                    except Exception as e:  # noqa: BLE001 - only out-of-memory is handled
-                        message = self._after_out_of_memory(e)
-                        yield Progress(stage="train", done=self.step, total=self.config.steps,
-                                       elapsed=self.elapsed, fraction=self.fraction_done(),
-                                       notice=message)
-                        continue
-                    running = loss if running is None else running + loss
-                    count += 1
-                    self.elapsed = time.perf_counter() - start
-                    report = None
-                    if self.elapsed - last_report >= REPORT_EVERY_S or self.fraction_done() >= 1.0:
-                        report = float(running) / count  # the only host sync
-                        running, count, last_report = None, 0, self.elapsed
-                    if self.validator is not None and (
-                        self.elapsed >= next_score or self.fraction_done() >= 1.0
-                    ):
-                        cost = self.score()  # counts against a time budget, as it takes time
-                        every = self.config.validation_every
-                        next_score = self.elapsed + (max(every, 4 * cost) if every else 0.0)
-                    yield Progress(
-                        stage="train",
-                        done=self.step,
-                        total=self.config.steps,
-                        elapsed=self.elapsed,
-                        loss=report,
-                        fraction=self.fraction_done(),
-                        validation=self.validation,
-                    )
-        except Exception:
-            failed = True
-            raise
-        finally:
-            self.elapsed = time.perf_counter() - start
-            if not failed:  # also when abandoned (Stop): the best model is kept
-                self._keep_best()
-                self._fit_splitting()
-            self.model.eval()
-        return self.bundle()
-
-    def _fit_splitting(self) -> None:
+    def _after_training(self) -> None:
         """Whole objects painted: choose the foreground and seed thresholds (how readily
         touching objects are cut apart) that best reproduce the painted objects, and say so
         in :attr:`note` when they change (issue 21, item 6)."""
@@ -538,84 +350,9 @@ class Trainer:
                        f"match {before:.2f} -> {after:.2f})")
             self.note = f"{self.note}; {message}" if self.note else message
 
-    def _after_out_of_memory(self, error: Exception) -> str:
-        """Halve the batch after an out-of-memory error; re-raise anything else, or when the
-        batch is already 1. Returns the message for the user."""
-        if not is_out_of_memory(error):
-            raise error
-        self.optimizer.zero_grad(set_to_none=True)
-        free_device_memory(self.device)
-        if self.config.batch_size <= 1:
-            raise OutOfMemory(
-                f"{describe(self.device)} ran out of memory even with one patch per step; "
-                "use a smaller patch size or model, or train on the CPU"
-            ) from error
-        self.config = replace(self.config, batch_size=self.config.batch_size // 2)
-        said = f"ran out of memory on {describe(self.device)}; batch size reduced to {self.config.batch_size}"
-        self.note = f"{self.note}; {said}" if self.note else said
-        return f"Out of memory: training continues with {self.config.batch_size} patches per step"
-
-    # -- validation -----------------------------------------------------------------------
-    def score(self) -> float:
-        """Score the model now on the held-out pixels and remember the best weights.
-
-        Returns the seconds it took (0 without validation)."""
-        if self.validator is None:
-            return 0.0
-        t0 = time.perf_counter()
-        was_training = self.model.training
-        self.validation = self.validator.score(self.model, amp=self.config.amp)
-        if was_training:
-            self._train_mode()
-        if self.step == 0 and self.init is not None:
-            self.start_score = self.validation
-        self._scored_step = self.step
-        margin = START_MARGIN if self._best is not None and self._best[1] == 0 and self.init else 0.0
-        if self.config.keep_best and (self._best is None or self.validation > self._best[0] + margin):
-            state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self._best = (self.validation, self.step, state)
-        return time.perf_counter() - t0
-
-    @property
-    def validation_step(self) -> int:
-        """The step at which :attr:`validation` was measured (-1: not yet)."""
-        return self._scored_step
-
-    def _keep_best(self) -> None:
-        """At the end: score the final weights; if earlier ones scored better, go back to
-        them and say so in :attr:`note`."""
-        if self.validator is None or not self.config.keep_best or self.step == 0:
-            return
-        if self._scored_step != self.step:
-            self.score()
-        best_score, best_step, state = self._best
-        if best_score > self.validation or (best_step == 0 and self.init is not None):
-            self.model.load_state_dict(state)
-            last = self.validation
-            self.validation, self._scored_step = best_score, best_step
-            if best_step == 0 and self.init is not None:
-                self.kept_start = True
-                what = ("kept the starting model: the retrained one did not score better"
-                        if best_score <= last else
-                        "kept the previous model: the retrained one scored worse")
-            else:
-                what = f"kept the model of step {best_step}, the best"
-            message = (
-                f"{what} on the held-out strokes (mean IoU {best_score:.3f} against "
-                f"{last:.3f} at step {self.step})"
-            )
-            self.note = f"{self.note}; {message}" if self.note else message
-        self._best = None
-
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""
         return snapshot(self, [self.patch_in, self.patch_out], **self._validation_info())
-
-    def _validation_info(self) -> dict:
-        if self.validator is None or self.validation is None:
-            return {}
-        return {"validation": {"mean_iou": round(self.validation, 4), "step": self._scored_step,
-                               "pixels": self.validator.pixels}}
 
 
 def fit(images, labels, **kwargs) -> Generator[Progress, None, Bundle]:
