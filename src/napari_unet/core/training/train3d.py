@@ -7,7 +7,10 @@ surface of :class:`~.train.Trainer` (``steps()``, ``bundle()``, ``step``, ``elap
 
 * semantic mode only (0 = unpainted = ignored, k = class k): whole-object (instance) training
   needs 3-D weight maps and is refused with a :class:`~..config.ConfigError`;
-* no held-out validation (``validation`` stays None);
+* held-out strokes (26-connected, ``TrainConfig.validation_fraction`` of each class's
+  voxels) score the model every ``validation_every`` seconds by mean IoU, predicted on boxes
+  around them (:class:`~.validation.VolumeValidator`), and the best weights are kept
+  (``keep_best``), as in 2-D;
 * patches of ``(pz, py, px)`` voxels (``TrainConfig.patch_size`` in-plane, divided by the
   anisotropy in z, rounded up to the network's granularity and capped at the volume),
   a share ``painted_fraction`` centred on a painted voxel of a uniformly chosen class;
@@ -38,6 +41,7 @@ from ..normalize import fit_normalization, normalize
 from .engine import Engine, snapshot
 from .losses import masked_cross_entropy
 from .targets import IGNORE, check_painted, class_weights, semantic_target
+from .validation import VolumeValidator, choose_holdout
 
 
 def as_volume_labels(labels, shape) -> np.ndarray:
@@ -141,17 +145,31 @@ class Trainer3D(Engine):
         self.patch = self._patch_size(patch, [im.shape[1:] for im in images])
         self.volumes = [normalize(as_planes(im), self.norm).reshape(im.shape)
                         for im in images]
-        self.targets = [semantic_target(l) for l in lab]
-        self.painted = np.bincount(
-            np.concatenate([t[t != IGNORE] for t in self.targets]), minlength=n_classes
-        ).tolist()
-        self._where = [[np.flatnonzero(t == k) for k in range(n_classes)] for t in self.targets]
-        w_c = class_weights(self.targets, n_classes) if self.config.class_balance else None
-        self.class_weight = torch.as_tensor(w_c, device=self.device) if w_c is not None else None
+        self._use_data(lab, n_classes)
         # no bf16 on the CPU in 3-D: with torch 2.13, oneDNN's bf16 Conv3d weight gradient
         # is sometimes NaN (72 of 200 repeats of one recorded case; the fp32 result is finite)
         self._use_optimiser(self.model.parameters(),
                             amp=self.config.amp and self.device.type != "cpu")
+
+    def _use_data(self, lab, n_classes) -> None:
+        """Targets, held-out strokes, where the painting is and the class weights."""
+        targets = [semantic_target(l) for l in lab]
+        self.painted = np.bincount(
+            np.concatenate([t[t != IGNORE] for t in targets]), minlength=n_classes
+        ).tolist()
+        self.holdout = choose_holdout(lab, self.config.validation_fraction,
+                                      seed=self.config.seed or 0)
+        """The held-out voxels (:class:`~.validation.Holdout`), or None."""
+        self.validator = None if self.holdout is None else VolumeValidator(
+            self.volumes, targets, self.holdout, n_classes, self.model.receptive_radius,
+            self.model_config)
+        """Scores the model on held-out strokes; None when validation is off."""
+        if self.holdout is not None:
+            targets = self.holdout.training_targets(targets)
+        self.targets = targets
+        self._where = [[np.flatnonzero(t == k) for k in range(n_classes)] for t in targets]
+        w_c = class_weights(targets, n_classes) if self.config.class_balance else None
+        self.class_weight = torch.as_tensor(w_c, device=self.device) if w_c is not None else None
 
     def _patch_size(self, patch, shapes) -> tuple[int, int, int]:
         g = self.model.granularity
@@ -226,4 +244,4 @@ class Trainer3D(Engine):
 
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""
-        return snapshot(self, self.patch)
+        return snapshot(self, self.patch, **self._validation_info())
