@@ -106,7 +106,7 @@ def test_3d_training_halves_the_batch_when_out_of_memory_and_says_so(monkeypatch
 
     monkeypatch.setattr(UNet3D, "forward", forward)
     image, truth = spheres((8, 16, 16), n=2)
-    config = TrainConfig(steps=3, seconds=None, batch_size=8, seed=0)
+    config = TrainConfig(steps=3, seconds=None, batch_size=8, seed=0, validation_fraction=0)
     trainer = Trainer3D(image[None], scattered_painting(truth, 0.2), model=TINY, config=config,
                         patch=(4, 8, 8))
     records = []
