@@ -7,7 +7,7 @@ held-out data with keep-best, and the :class:`~napari_unet.core.progress.Progres
 A task subclasses it and supplies only what differs: its network (built with
 :attr:`Engine.generator`, then :meth:`Engine._use_device`), a fresh augmented batch
 (:meth:`~Engine.batch`), the forward pass (:meth:`~Engine.forward`, under autocast), the loss
-(:meth:`~Engine.loss`), a ``validator`` (or None) and its :meth:`~Engine.bundle`. The painted
+(:meth:`~Engine.batch_loss`), a ``validator`` (or None) and its :meth:`~Engine.bundle`. The painted
 2-D task is :class:`~.train.Trainer`, the painted 3-D one :class:`~.train3d.Trainer3D`.
 
 The loop is a method (:meth:`Engine.steps`), not a free ``fit(task)``: live mode trains one
@@ -136,12 +136,15 @@ class Engine:
             if module is not None:
                 module.to(self.device, memory_format=self._memory_format)
 
-    def _use_optimiser(self, parameters, amp: bool) -> None:
-        """AdamW over ``parameters``; mixed precision when ``amp`` (a scaler for fp16)."""
+    def _use_optimiser(self, parameters, amp: bool, fp16: bool = True) -> None:
+        """AdamW over ``parameters``; mixed precision when ``amp`` (a scaler for fp16, or
+        only bf16 without ``fp16``)."""
         self.optimizer = torch.optim.AdamW(
             parameters, lr=self.config.learning_rate, weight_decay=self.config.weight_decay
         )
         self._amp_dtype = autocast_dtype(self.device) if amp else None
+        if self._amp_dtype == torch.float16 and not fp16:
+            self._amp_dtype = None
         self._scaler = (
             torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
         )
@@ -155,7 +158,7 @@ class Engine:
         """The network's outputs for ``batch`` (run under autocast)."""
         raise NotImplementedError
 
-    def loss(self, batch: tuple, outputs) -> torch.Tensor:
+    def batch_loss(self, batch: tuple, outputs) -> torch.Tensor:
         """The 0-d training loss of ``outputs`` on ``batch``."""
         raise NotImplementedError
 
@@ -177,7 +180,7 @@ class Engine:
             self.device.type, dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
         ):
             outputs = self.forward(batch)
-        return self._optimise(self.loss(batch, outputs))
+        return self._optimise(self.batch_loss(batch, outputs))
 
     def _train_mode(self) -> None:
         """The model in training mode; batch norms in eval mode when fine-tuning a starter."""

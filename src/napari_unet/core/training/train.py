@@ -320,7 +320,7 @@ class Trainer(Engine):
             return self.model(batch[0]), None, None
         return joint_forward(self.model, self.denoiser, batch[0], self.generator)
 
-    def loss(self, batch: tuple, outputs: tuple) -> torch.Tensor:
+    def batch_loss(self, batch: tuple, outputs: tuple) -> torch.Tensor:
         """Cross-entropy on the painted pixels, plus the denoising loss (with a denoiser)
         and the teacher's where nothing is painted (with a teacher)."""
         img, tgt, wgt, soft = batch

@@ -239,7 +239,7 @@ class Trainer3D(Engine):
     def forward(self, batch: tuple) -> torch.Tensor:
         return self.model(batch[0])
 
-    def loss(self, batch: tuple, outputs: torch.Tensor) -> torch.Tensor:
+    def batch_loss(self, batch: tuple, outputs: torch.Tensor) -> torch.Tensor:
         return masked_cross_entropy(outputs, batch[1], self.class_weight)
 
     def bundle(self) -> Bundle:
