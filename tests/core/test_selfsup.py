@@ -128,21 +128,12 @@ def test_warm_up_budget_in_steps_and_seconds():
     assert warm.step == 2
 
 
-def test_learning_the_image_halves_the_batch_when_out_of_memory(monkeypatch):
+def test_learning_the_image_halves_the_batch_when_out_of_memory(out_of_memory_above):
     """The training engine's retry, for the blind-spot task too: more than one patch fails
     like CUDA does, the batch halves (4 -> 2 -> 1) and learning goes on."""
     from napari_unet.core.networks.model import UNet
 
-    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-    real, batches = UNet.forward, []
-
-    def forward(self, x):
-        batches.append(x.shape[0])
-        if x.shape[0] > 1:
-            raise oom("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(self, x)
-
-    monkeypatch.setattr(UNet, "forward", forward)
+    batches = out_of_memory_above(UNet, 1)
     warm = SelfSupervised([_image()], model=ModelConfig(depth=2, base_width=4),
                           config=_config(batch_size=4))
     records = list(warm.steps(max_steps=2))

@@ -90,21 +90,12 @@ def test_what_3d_training_cannot_do_is_refused():
         Trainer3D(image[None], np.zeros_like(painted), model=TINY)
 
 
-def test_3d_training_halves_the_batch_when_out_of_memory_and_says_so(monkeypatch):
+def test_3d_training_halves_the_batch_when_out_of_memory_and_says_so(out_of_memory_above):
     """The training engine's retry: a forward pass that fails like CUDA on more than two
     patches halves the batch (8 -> 4 -> 2) and training goes on to its budget."""
     from napari_unet.core.networks.model3d import UNet3D
 
-    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-    real, batches = UNet3D.forward, []
-
-    def forward(self, x):
-        batches.append(x.shape[0])
-        if x.shape[0] > 2:
-            raise oom("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(self, x)
-
-    monkeypatch.setattr(UNet3D, "forward", forward)
+    batches = out_of_memory_above(UNet3D, 2)
     image, truth = spheres((8, 16, 16), n=2)
     config = TrainConfig(steps=3, seconds=None, batch_size=8, seed=0, validation_fraction=0)
     trainer = Trainer3D(image[None], scattered_painting(truth, 0.2), model=TINY, config=config,
