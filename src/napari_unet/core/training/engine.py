@@ -7,8 +7,10 @@ held-out data with keep-best, and the :class:`~napari_unet.core.progress.Progres
 A task subclasses it and supplies only what differs: its network (built with
 :attr:`Engine.generator`, then :meth:`Engine._use_device`), a fresh augmented batch
 (:meth:`~Engine.batch`), the forward pass (:meth:`~Engine.forward`, under autocast), the loss
-(:meth:`~Engine.batch_loss`), a ``validator`` (or None) and its :meth:`~Engine.bundle`. The painted
-2-D task is :class:`~.train.Trainer`, the painted 3-D one :class:`~.train3d.Trainer3D`.
+(:meth:`~Engine.batch_loss`), a ``validator`` (or None) and its :meth:`~Engine.bundle`. The
+tasks: painted 2-D (:class:`~.train.Trainer`, which live mode drives too), painted 3-D
+(:class:`~.train3d.Trainer3D`), blind-spot (:class:`~.selfsup.SelfSupervised`, with its own
+open budget) and the starters' pretraining (``scripts/train_starters.py``).
 
 The loop is a method (:meth:`Engine.steps`), not a free ``fit(task)``: live mode trains one
 object across new painting (``set_labels``), and the docks, the command line and the API
@@ -97,8 +99,10 @@ def _origin(init: Bundle) -> str:
     before = init.info.get("started_from")
     return f"a trained model (from {before})" if before else "a trained model"
 
+
 class Engine:
-    """The loop and its state; a training task subclasses it (see the module doc).
+    """The loop and its state; a training task subclasses it (see the module doc) and sets
+    ``model`` (the network being trained) before calling :meth:`_use_device`.
 
     After training, ``kept_start`` says whether the starting model (``init``) was kept as it
     was (training did not beat it on the held-out data): the weights are ``init``'s.
