@@ -44,16 +44,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from napari_unet.core.config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig  # noqa: E402
-from napari_unet.core.device import autocast_dtype, resolve_device  # noqa: E402
 from napari_unet.core.files.bundle import Bundle, save_bundle  # noqa: E402
 from napari_unet.core.files.io import read_image  # noqa: E402
 from napari_unet.core.grayscale import dark_on_bright, to_gray  # noqa: E402
 from napari_unet.core.networks.model import UNet  # noqa: E402
 from napari_unet.core.normalize import normalize  # noqa: E402
 from napari_unet.core.training.augment import AugmentParams, augment  # noqa: E402
+from napari_unet.core.training.engine import Engine  # noqa: E402
 from napari_unet.core.training.losses import masked_cross_entropy  # noqa: E402
 from napari_unet.core.training.targets import IGNORE, INSTANCE_CLASSES, border_weight  # noqa: E402
-from napari_unet.core.training.train import seeded_generator  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -224,14 +223,48 @@ def median_diameter(ids_list) -> float:
     return round(float(np.median(per_image)), 1) if per_image else 0.0
 
 
+class Pretraining(Engine):
+    """One starter's pretraining, a task of the training engine (which owns the loop, the
+    time budget, precision and memory format): windows of whole annotated images, targets
+    made after the geometric augmentation, the weight-mapped cross-entropy; the recipe's
+    schedule (200 warm-up steps, a cosine down to 2 % of the rate)."""
+
+    def use(self, model, pool: Pool, params: AugmentParams, rng, recipe: Recipe) -> None:
+        self.model, self.pool, self.params, self.rng, self.recipe = model, pool, params, rng, recipe
+        self.class_weight = torch.tensor([1.0, 1.0, 2.0])  # borders are thin: weigh them more
+        self._use_device([model], torch.channels_last)
+        self._use_optimiser(model.parameters(), amp=True)
+
+    def _learning_rate(self) -> float:
+        cosine = 0.5 * (1 + math.cos(math.pi * self.fraction_done()))
+        return self.config.learning_rate * min(1.0, (self.step + 1) / 200) * (0.02 + 0.98 * cosine)
+
+    def batch(self) -> tuple:
+        img, ids, wgt = self.pool.sample(self.recipe.batch, self.rng)
+        img, ids, wgt = augment(img, ids, self.recipe.patch, self.params, self.generator, wgt)
+        return img.contiguous(memory_format=self._memory_format), classes_from_ids(ids), wgt
+
+    def forward(self, batch: tuple) -> torch.Tensor:
+        return self.model(batch[0])
+
+    def batch_loss(self, batch: tuple, outputs: torch.Tensor) -> torch.Tensor:
+        return masked_cross_entropy(outputs, batch[1], self.class_weight, batch[2])
+
+    def bundle(self) -> None:
+        """Nothing: :func:`train` writes the model file itself (``save``), with the pools'
+        provenance."""
+
+
 def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
           resume: bool = False, lr: float | None = None) -> Path:
     recipe = RECIPES[name]
     if lr is not None:
         recipe = Recipe(**{**recipe.__dict__, "lr": lr})
     torch.set_num_threads(threads)
-    device = resolve_device("cpu")
-    generator = seeded_generator(seed)
+    run = Pretraining(TrainConfig(mode="instance", steps=None, seconds=minutes * 60,
+                                  batch_size=recipe.batch, learning_rate=recipe.lr,
+                                  weight_decay=1e-4, seed=seed, device="cpu", threads=threads,
+                                  validation_fraction=0.0))
     rng = np.random.default_rng(seed)
     params = AugmentParams(elastic=True, elastic_sigma=10.0, elastic_grid=3, flips=True,
                            intensity_scale=0.3, intensity_shift=0.15, noise=0.08,
@@ -239,7 +272,7 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
     torch.manual_seed(seed)
     model_config = ModelConfig(in_channels=1, n_classes=3, depth=recipe.depth,
                                base_width=recipe.width)
-    model = UNet(model_config).to(device, memory_format=torch.channels_last)
+    model = UNet(model_config)
     path = out / f"{name}.unet"
     start = None
     if resume:  # the run's last checkpoint, else the shipped starter of that name
@@ -261,19 +294,16 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
         else {"steps": 0, "seconds": 0.0}
     ctx = int(math.ceil(3 * params.elastic_sigma))
     window = int(math.ceil(recipe.patch * params.max_zoom)) + 2 * ctx
-    pool = Pool(recipe, window, generator, log, seed)
+    pool = Pool(recipe, window, run.generator, log, seed)
     diameter = median_diameter(pool.ids)
     log(f"objects: median diameter {diameter} px")
-    class_weight = torch.tensor([1.0, 1.0, 2.0])  # borders are thin: weigh them more
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=1e-4)
-    amp = autocast_dtype(device)
-    budget = minutes * 60
+    run.use(model, pool, params, rng, recipe)
     t0 = time.perf_counter()
-    step, running, seen = 0, 0.0, 0
+    running, seen = 0.0, 0
     last_log = last_save = t0
 
     def save(final: bool):
-        elapsed = time.perf_counter() - t0
+        elapsed, step = run.elapsed, run.step
         bundle = Bundle(
             model_config=model_config,
             norm=NormConfig(invert=recipe.invert),
@@ -295,31 +325,15 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
         )
         save_bundle(bundle, path)
 
-    while True:
+    for progress in run.steps():
         now = time.perf_counter()
-        frac = (now - t0) / budget
-        if frac >= 1:
-            break
-        lr = recipe.lr * min(1.0, (step + 1) / 200) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
-        for g in optimizer.param_groups:
-            g["lr"] = lr
-        img, ids, wgt = pool.sample(recipe.batch, rng)
-        img, ids, wgt = augment(img, ids, recipe.patch, params, generator, wgt)
-        target = classes_from_ids(ids)
-        model.train()
-        with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
-            logits = model(img.contiguous(memory_format=torch.channels_last))
-        loss = masked_cross_entropy(logits, target, class_weight, wgt)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step += 1
-        running += float(loss.detach())
-        seen += 1
-        if now - last_log > 60:
+        if progress.loss is not None:  # the mean over the steps since the last report
+            running += progress.loss
+            seen += 1
+        if now - last_log > 60 and seen:
             el = now - t0
-            log(f"step {step} | {el / 60:.1f} min | loss {running / seen:.4f} | lr {lr:.2e} | "
-                f"{step * recipe.batch / el:.1f} patches/s")
+            log(f"step {run.step} | {el / 60:.1f} min | loss {running / seen:.4f} | "
+                f"lr {run._learning_rate():.2e} | {run.step * recipe.batch / el:.1f} patches/s")
             running, seen, last_log = 0.0, 0, now
         if now - last_save > 300:
             save(final=False)
@@ -328,7 +342,7 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
             if done % 10 == 0:  # a copy every 10 min: quality against pretraining time
                 (out / f"{name}.at{done}min.unet").write_bytes(path.read_bytes())
     save(final=True)
-    log(f"done: {step} steps in {(time.perf_counter() - t0) / 60:.1f} min -> {path}")
+    log(f"done: {run.step} steps in {(time.perf_counter() - t0) / 60:.1f} min -> {path}")
     return path
 
 

@@ -28,3 +28,26 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def out_of_memory_above(monkeypatch):
+    """``out_of_memory_above(Net, most)``: ``Net.forward`` fails as CUDA does on a batch of
+    more than ``most`` patches; returns the list of batch sizes it is called with."""
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+
+    def install(net_class, most: int) -> list[int]:
+        real, batches = net_class.forward, []
+
+        def forward(self, x):
+            batches.append(x.shape[0])
+            if x.shape[0] > most:
+                raise oom("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return real(self, x)
+
+        monkeypatch.setattr(net_class, "forward", forward)
+        return batches
+
+    return install

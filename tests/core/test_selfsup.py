@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.config import TrainConfig
+from napari_unet.core.config import ModelConfig, TrainConfig
 from napari_unet.core.progress import drain
 from napari_unet.core.training.selfsup import SelfSupervised, blind_spot, denoise_loss
 from napari_unet.core.training.targets import IGNORE
@@ -126,3 +126,19 @@ def test_warm_up_budget_in_steps_and_seconds():
     assert warm.step == 2
     drain(warm.steps(seconds=0.0))
     assert warm.step == 2
+
+
+def test_learning_the_image_halves_the_batch_when_out_of_memory(out_of_memory_above):
+    """The training engine's retry, for the blind-spot task too: more than one patch fails
+    like CUDA does, the batch halves (4 -> 2 -> 1) and learning goes on."""
+    from napari_unet.core.networks.model import UNet
+
+    batches = out_of_memory_above(UNet, 1)
+    warm = SelfSupervised([_image()], model=ModelConfig(depth=2, base_width=4),
+                          config=_config(batch_size=4))
+    records = list(warm.steps(max_steps=2))
+    assert [r.notice for r in records if r.notice] == [
+        "Out of memory: training continues with 2 patches per step",
+        "Out of memory: training continues with 1 patches per step",
+    ]
+    assert warm.step == 2 and batches == [4, 2, 1, 1] and warm.loss is not None

@@ -88,3 +88,48 @@ def test_what_3d_training_cannot_do_is_refused():
         Trainer3D(image[None], painted[:4], model=TINY)
     with pytest.raises(ImageError, match="nothing is painted"):
         Trainer3D(image[None], np.zeros_like(painted), model=TINY)
+
+
+def test_3d_training_halves_the_batch_when_out_of_memory_and_says_so(out_of_memory_above):
+    """The training engine's retry: a forward pass that fails like CUDA on more than two
+    patches halves the batch (8 -> 4 -> 2) and training goes on to its budget."""
+    from napari_unet.core.networks.model3d import UNet3D
+
+    batches = out_of_memory_above(UNet3D, 2)
+    image, truth = spheres((8, 16, 16), n=2)
+    config = TrainConfig(steps=3, seconds=None, batch_size=8, seed=0, validation_fraction=0)
+    trainer = Trainer3D(image[None], scattered_painting(truth, 0.2), model=TINY, config=config,
+                        patch=(4, 8, 8))
+    records = []
+    drain(trainer.steps(), records.append)
+    assert [r.notice for r in records if r.notice] == [
+        "Out of memory: training continues with 4 patches per step",
+        "Out of memory: training continues with 2 patches per step",
+    ]
+    assert trainer.step == 3 and batches == [8, 4, 2, 2, 2]
+    assert trainer.config.batch_size == 2 and "batch size reduced to 2" in trainer.note
+
+
+def test_3d_training_scores_held_out_strokes_as_the_whole_volume_predicts_and_keeps_the_best():
+    """Held-out voxels never reach the loss; their score is the whole-volume prediction's
+    mean IoU there (boxes with the receptive field around them), and training ends on the
+    best-scoring weights."""
+    from napari_unet.core.training.validation import mean_iou
+
+    image, truth = spheres()
+    painted = scattered_painting(truth)
+    config = TrainConfig(steps=12, seconds=None, batch_size=2, learning_rate=0.01, seed=0,
+                         validation_every=0, amp=False)
+    trainer = Trainer3D(image[None], painted, model=TINY, config=config, patch=(8, 16, 16))
+    held = trainer.holdout.masks[0]
+    assert 0 < held.sum() < (painted > 0).sum() / 2 and (painted[held] > 0).all()
+    assert (trainer.targets[0][held] == IGNORE).all()  # never in the loss
+    records = []
+    bundle = drain(trainer.steps(), records.append)
+    scores = [r.validation for r in records]
+    assert None not in scores and trainer.validation == max(scores)
+    assert bundle.info["validation"]["pixels"] == int(held.sum())
+    pred = predict_volume(image[None], bundle, PredictConfig(amp=False))
+    whole = mean_iou(pred.labels[held].astype(np.int64) - 1, painted[held] - 1, 2)
+    assert trainer.validator.score(trainer.model, amp=False) == pytest.approx(whole, abs=1e-6)
+    assert trainer.validation == pytest.approx(whole, abs=1e-6)

@@ -26,10 +26,11 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig, NormConfig, TrainConfig
-from ..device import autocast_dtype, prefers_channels_last, resolve_device, torch_threads
+from ..device import torch_threads
 from ..networks.model import UNet, load_body
 from ..normalize import fit_normalization, normalize
 from ..progress import Progress
+from .engine import Engine
 
 BLIND_FRACTION = 0.02
 """Share of the pixels of a patch that are blind spots (Noise2Void uses 0.2 %; more spots
@@ -129,8 +130,10 @@ class WholeImagePatches:
         return torch.stack(out)
 
 
-class SelfSupervised:
-    """Train a U-Net on images alone (the blind-spot loss), until stopped or a budget.
+class SelfSupervised(Engine):
+    """Train a U-Net on images alone (the blind-spot loss), until stopped or a budget: the
+    blind-spot task of the training :class:`~.engine.Engine` (a constant learning rate, its
+    own open budget; an out-of-memory error halves the batch).
 
     ``steps()`` yields a :class:`Progress` after every step and can be abandoned between
     any two; :class:`~napari_unet.core.training.train.Trainer` (``warm=self``) then starts from
@@ -148,45 +151,45 @@ class SelfSupervised:
         self.model_config = ModelConfig.from_dict(
             {**(model or ModelConfig()).to_dict(), "in_channels": channels.pop()})
         self.norm = fit_normalization(images, norm or NormConfig())
-        self.device = resolve_device(self.config.device)
-        # the precision and memory format the Trainer uses (bf16 where the device is fast
-        # at it, channels-last): without them a step cost 1.7x a training step
-        amp = autocast_dtype(self.device) if self.config.amp else None
-        self._amp = amp if amp == torch.bfloat16 else None  # fp16 would need a grad scaler
-        self._format = (torch.channels_last if prefers_channels_last(self.device)
-                        else torch.contiguous_format)
+        super().__init__(self.config)
+        # its own stream (not the Trainer's that starts from it)
         self.generator = torch.Generator().manual_seed(
             (self.config.seed if self.config.seed is not None else 0) + 7919)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
-            self.model = UNet(self.model_config).to(self.device, memory_format=self._format)
-            self.head = denoise_head(self.model).to(self.device, memory_format=self._format)
+            self.model = UNet(self.model_config)
+            self.head = denoise_head(self.model)
+        # the precision and memory format the Trainer uses (bf16 where the device is fast
+        # at it, channels-last): without them a step cost 1.7x a training step
+        self._use_device([self.model, self.head], torch.channels_last)
         self.patch = self.model.input_size_for(self.config.patch_size)
         self.patches = WholeImagePatches(
             [normalize(np.asarray(im), self.norm) for im in images], self.patch, self.device,
             self.generator)
-        self.optimizer = torch.optim.AdamW(
-            [*self.model.parameters(), *self.head.parameters()],
-            lr=self.config.learning_rate, weight_decay=self.config.weight_decay)
-        self.step = 0
-        self.elapsed = 0.0
+        self._use_optimiser([*self.model.parameters(), *self.head.parameters()],
+                            amp=self.config.amp, fp16=False)  # fp16 would need a grad scaler
         self.loss: float | None = None
+        """The latest step's loss."""
 
-    def train_step(self) -> torch.Tensor:
-        self.model.train()
-        x = self.patches.sample(self.config.batch_size).contiguous(memory_format=self._format)
-        with torch.autocast(self.device.type, dtype=self._amp or torch.float32,
-                            enabled=self._amp is not None):
-            _, denoised, mask = joint_forward(self.model, self.head, x, self.generator)
+    # -- the task: batches, forward pass and loss ------------------------------------------
+    def _learning_rate(self) -> float:
+        return self.config.learning_rate  # constant: the budget is open
+
+    def batch(self) -> tuple[torch.Tensor]:
+        """Uniform windows of the whole images (:class:`WholeImagePatches`)."""
+        return (self.patches.sample(self.config.batch_size)
+                .contiguous(memory_format=self._memory_format),)
+
+    def forward(self, batch: tuple) -> tuple:
+        return joint_forward(self.model, self.head, batch[0], self.generator)
+
+    def batch_loss(self, batch: tuple, outputs: tuple) -> torch.Tensor:
+        """The blind-spot loss on the output's centre crop."""
+        x, (_, denoised, mask) = batch[0], outputs
         out = denoised.shape[-1]
         lo = (x.shape[-1] - out) // 2
-        loss = denoise_loss(denoised, x[..., lo : lo + out, lo : lo + out],
+        return denoise_loss(denoised, x[..., lo : lo + out, lo : lo + out],
                             mask[..., lo : lo + out, lo : lo + out])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.step += 1
-        return loss.detach()
 
     def steps(self, max_steps: int | None = None, seconds: float | None = None
               ) -> Generator[Progress, None, None]:
@@ -200,7 +203,13 @@ class SelfSupervised:
                         break
                     if seconds is not None and time.perf_counter() - begun >= seconds:
                         break
-                    self.loss = float(self.train_step())
+                    try:
+                        self.loss = float(self.train_step())
+                    except Exception as e:  # noqa: BLE001 - only out-of-memory is handled
+                        notice = self._after_out_of_memory(e)
+                        yield Progress(stage="learn the image", done=self.step,
+                                       elapsed=self.elapsed, notice=notice)
+                        continue
                     self.elapsed = time.perf_counter() - start
                     yield Progress(stage="learn the image", done=self.step, elapsed=self.elapsed,
                                    loss=self.loss)

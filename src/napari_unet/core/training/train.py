@@ -9,35 +9,28 @@ arrays it is given: images are normalised into copies, labels into new target ar
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Generator, Sequence
-from dataclasses import replace
-from datetime import datetime, timezone
 
 import numpy as np
 import torch
 from skimage.segmentation import relabel_sequential
 
-from ..._version import __version__
 from ..config import ModelConfig, NormConfig, PostprocessConfig, PredictConfig, TrainConfig
 from ..device import (
-    autocast_dtype,
-    describe,
-    prefers_channels_last,
-    resolve_device,
     torch_threads,
 )
-from ..files.bundle import Bundle, default_class_names, starter_based, takes_luminance
+from ..files.bundle import Bundle
 from ..grayscale import chw_to_gray
 from ..images import ImageError, as_label_array, check_array, check_class_labels, check_finite, check_image
 from ..networks.model import UNet, load_body
 from ..normalize import fit_normalization, normalize
-from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
 from ..progress import Progress
 from .augment import AugmentParams, augment
+from .engine import Engine, snapshot
 from .losses import masked_cross_entropy, starter_kl
 from .sampling import PatchSampler
 from .selfsup import SelfSupervised, denoise_head, denoise_loss, joint_forward, take_over
+from .start_plan import StartPlan, plan_start
 from .targets import (
     IGNORE,
     INSTANCE_CLASSES,
@@ -50,89 +43,9 @@ from .targets import (
 )
 from .validation import MIN_OBJECTS, Validator, all_objects, choose_holdout
 
-WARMUP_STEPS = 20
-START_MARGIN = 0.01
-"""Fine-tuning keeps the starting model unless the retrained one beats it on the held-out
-strokes by more than this (mean IoU): a tie is no reason to change a model that works, and
-held-out strokes that a starter already gets right cannot show damage elsewhere (its
-objects split less well after fine-tuning on scribbles that it already fitted, see
-docs/benchmarks.md)."""
-REPORT_EVERY_S = 0.25
 
-
-def seeded_generator(seed: int | None) -> torch.Generator:
-    """The trainer's random generator: reproducible with a seed, fresh entropy without."""
-    generator = torch.Generator()
-    if seed is not None:
-        generator.manual_seed(seed)
-    else:
-        generator.seed()
-    return generator
-
-
-def snapshot(trainer, patch: list[int], **info) -> Bundle:
-    """A :class:`Bundle` of ``trainer``'s model as it is now (weights copied to the CPU) with
-    its provenance; steps and seconds add up over fine-tuning. Shared by the 2-D and 3-D
-    trainers (same attributes: model, model_config, norm, class_names, config, postprocess,
-    init, step, elapsed, device, painted and the training image shapes)."""
-    state = {
-        k: v.detach().to("cpu", copy=True).contiguous()
-        for k, v in trainer.model.state_dict().items()
-    }
-    prev = trainer.init.info if trainer.init is not None else {}
-    return Bundle(
-        model_config=trainer.model_config,
-        norm=trainer.norm,
-        state_dict=state,
-        class_names=list(trainer.class_names),
-        # a starter fine-tuned on strokes of classes stays a 3-class (instance) model
-        train_config={**trainer.config.to_dict(),
-                      "mode": getattr(trainer, "bundle_mode", trainer.config.mode)},
-        postprocess=trainer.postprocess,
-        info={
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "steps": trainer.step + int(prev.get("steps", 0)),
-            "seconds": round(trainer.elapsed + float(prev.get("seconds", 0.0)), 2),
-            "device": describe(trainer.device, trainer.config.threads),  # those it used
-            "image_shapes": [list(s) for s in trainer._shapes],
-            "painted_pixels": trainer.painted,
-            "patch": list(patch),
-            **({"started_from": _origin(trainer.init)} if trainer.init is not None else {}),
-            **info,
-            "napari_unet": __version__,
-        },
-    )
-
-
-def _origin(init: Bundle) -> str:
-    """What a fine-tuned model started from, for its provenance: a starter's name, or the
-    model it continued (itself started from ...)."""
-    from ..files.starters import genuine_starter
-
-    name = genuine_starter(init)
-    if name is not None:
-        return f"starter {name}"
-    before = init.info.get("started_from")
-    return f"a trained model (from {before})" if before else "a trained model"
-
-
-def adapt_to_init(init: Bundle | None, mode: str, n_classes: int):
-    """How painting with ``n_classes`` classes in ``mode`` uses ``init``.
-
-    Returns ``(model_classes, groups, new_head)``: a 3-class instance model (a starter)
-    painted with 2 classes keeps its 3 outputs and learns through the marginal (groups
-    ``[[0], [1, 2]]``: foreground = interior + border); with more classes its body gets a new
-    head; anything else is trained as painted.
-    """
-    if init is not None and init.mode == "instance" and mode == "semantic":
-        if n_classes == 2:
-            return 3, [[0], [1, 2]], False
-        return n_classes, None, True
-    return n_classes, None, False
-
-
-class Trainer:
-    """Fit a U-Net to painted labels.
+class Trainer(Engine):
+    """Fit a U-Net to painted labels: the painted 2-D task of the training :class:`~.engine.Engine`.
 
     After training, ``kept_start`` says whether the starting model (``init``) was kept as it
     was (training did not beat it on the held-out pixels): the weights are ``init``'s.
@@ -159,9 +72,6 @@ class Trainer:
         ``config.self_supervised``.
     """
 
-    kept_start: bool = False
-    """Whether training ended on the starting model's own weights (see the class doc)."""
-
     def __init__(
         self,
         images: Sequence[np.ndarray],
@@ -181,117 +91,61 @@ class Trainer:
         if len(channels) != 1:
             raise ImageError(f"all training images need the same channels, got {sorted(channels)}")
         (in_channels,) = channels
-        instance = self.config.mode == "instance"
         lab, n_classes = self._checked(images, labels)
-        self.note = ""
-        if (init is not None and takes_luminance(init) and in_channels in (3, 4)
-                and init.model_config.spatial_dims == 2):
+        plan = plan_start(init, self.config, in_channels, n_classes, model, class_names)
+        if plan.luminance:
             images = [chw_to_gray(im) for im in images]
-            in_channels = 1
-            self.note = "the colour image is used as its luminance (the starting model is grayscale)"
-        model_classes, self.groups, new_head = adapt_to_init(init, self.config.mode, n_classes)
+        self.plan = plan
+        """How this run uses the model it starts from (:func:`~.start_plan.plan_start`)."""
+        super().__init__(self.config)
+        self.note = plan.note
+        self.groups = [list(g) for g in plan.groups] if plan.groups is not None else None
         self.n_target_classes = n_classes
         """Classes of the training targets (painted); the network may have more (marginal)."""
-        base = model or (init.model_config if init is not None else ModelConfig())
-        self.model_config = ModelConfig.from_dict(
-            {**base.to_dict(), "in_channels": in_channels, "n_classes": model_classes}
-        )
-        if init is not None and (self.groups is not None or new_head):
-            if init.model_config != ModelConfig.from_dict(
-                {**self.model_config.to_dict(), "n_classes": init.model_config.n_classes}
-            ):
-                self.note = (f"started fresh: the starting model has {init.model_config.in_channels}"
-                             f" channel(s) and another architecture")
-                init, self.groups, new_head = None, None, False
-                self.model_config = ModelConfig.from_dict(
-                    {**self.model_config.to_dict(), "n_classes": n_classes})
-        elif init is not None and init.mode != self.config.mode:
-            self.note = (
-                f"started fresh: the previous model was a {init.mode} model, "
-                f"this training is {self.config.mode}"
-            )
-            init = None
-        elif init is not None and init.model_config != self.model_config:
-            self.note = (
-                f"started fresh: the data have {in_channels} channel(s) and {n_classes} classes, "
-                f"the previous model {init.model_config.in_channels} and "
-                f"{init.model_config.n_classes}"
-            )
-            init = None
-        self.init = init
-        self.class_names = list(class_names or (init.class_names if init else []))
-        if instance or self.groups is not None:
-            self.class_names = list(INSTANCE_CLASSES)
-        elif new_head and class_names is None:
-            self.class_names = default_class_names(n_classes)
-        elif len(self.class_names) != n_classes:
-            self.class_names = default_class_names(n_classes)
+        self.model_config = plan.model_config
+        self.init = init = plan.init
+        self.class_names = list(plan.class_names)
         self.postprocess = init.postprocess if init is not None else PostprocessConfig()
         self.norm = fit_normalization(images, norm or (init.norm if init else NormConfig()))
-        self.device = resolve_device(self.config.device)
-        self.step = 0
-        self.elapsed = 0.0
         self._shapes = [tuple(im.shape) for im in images]
-
-        seed = self.config.seed
-        self.generator = seeded_generator(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
-            self.model = UNet(self.model_config)
-        self._teacher = None
-        self._soft: dict = {}
-        """The starting model's probabilities per training image, by content (live mode
-        hands the same images over every few seconds: predicted once, not each time)."""
-        """The starting model, frozen, when its predictions are kept where nothing is painted
-        (``config.keep_starter``: a starter or a model made from one, same outputs)."""
-        if (init is not None and not new_head and self.config.keep_starter > 0
-                and starter_based(init) and init.model_config == self.model_config):
-            self._teacher = init.build_model("cpu")
-        self._freeze_norm = init is not None and starter_based(init)
-        """Batch-norm statistics stay the starter's: updated from a few patches of one or two
-        images they shift, and the starter's objects fall apart even with no weight change
-        (F1@0.5 on DSB2018 fluorescence 0.85 -> 0.78 after 100 steps at learning rate 0)."""
-        if init is not None and new_head:  # the starter's body, a new (random) head
-            load_body(self.model, init.state_dict)
-            self.note = (f"{self.note}; " if self.note else "") + (
-                f"{n_classes} classes: the starting model's body with a new output layer")
-        elif init is not None:
-            self.model.load_state_dict(init.state_dict)
-        self.denoiser = None
-        """The second head (blind-spot denoising), trained with ``config.self_supervised``."""
-        if self.config.self_supervised > 0 and init is None:  # a starter keeps its own loss
-            with torch.random.fork_rng(devices=[]):  # reproducible, as the U-Net is
-                torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
-                self.denoiser = denoise_head(self.model)
+        self._build_networks(plan)
         self.start_from_warm(warm)
-        self._memory_format = (
-            torch.channels_last if prefers_channels_last(self.device) else torch.contiguous_format
-        )
-        self.model.to(self.device, memory_format=self._memory_format)
-        if self.denoiser is not None:
-            self.denoiser.to(self.device, memory_format=self._memory_format)
-        if self._teacher is not None:
-            self._teacher.to(self.device, memory_format=self._memory_format)
-
-        self.validation: float | None = None
-        """The latest validation score (mean IoU on the held-out pixels)."""
-        self.start_score: float | None = None
-        """The starting model's score on the held-out pixels, before training (fine-tuning)."""
-        self._best: tuple[float, int, dict] | None = None
-        self._scored_step = -1
+        self._use_device([self.model, self.denoiser, self._teacher], torch.channels_last)
         self.augment = AugmentParams.from_train_config(self.config)
         self.patch_in = self.model.input_size_for(self.config.patch_size)
         self.patch_out = self.model.output_size(self.patch_in)
         self._use_data(images, lab, regions, n_classes)
-        self.optimizer = torch.optim.AdamW(
+        self._use_optimiser(
             [*self.model.parameters(), *(self.denoiser.parameters() if self.denoiser else ())],
-            lr=self.config.learning_rate,
-            weight_decay=self.config.weight_decay,
+            amp=self.config.amp,
         )
-        self._amp_dtype = autocast_dtype(self.device) if self.config.amp else None
-        self._scaler = (
-            torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
-        )
+
+    def _build_networks(self, plan: StartPlan) -> None:
+        """The U-Net (random, or from :attr:`init`), the teacher and the denoising head."""
+        init = self.init
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
+            self.model = UNet(self.model_config)
+        self._soft: dict = {}
+        """The starting model's probabilities per training image, by content (live mode
+        hands the same images over every few seconds: predicted once, not each time)."""
+        self._teacher = init.build_model("cpu") if plan.teacher else None
+        """The starting model, frozen, when its predictions are kept where nothing is painted
+        (``config.keep_starter``: a starter or a model made from one, same outputs)."""
+        self._freeze_norm = plan.freeze_norms
+        """Batch-norm statistics stay the starter's: updated from a few patches of one or two
+        images they shift, and the starter's objects fall apart even with no weight change
+        (F1@0.5 on DSB2018 fluorescence 0.85 -> 0.78 after 100 steps at learning rate 0)."""
+        if init is not None and plan.new_head:  # the starter's body, a new (random) head
+            load_body(self.model, init.state_dict)
+        elif init is not None:
+            self.model.load_state_dict(init.state_dict)
+        self.denoiser = None
+        """The second head (blind-spot denoising), trained with ``config.self_supervised``."""
+        if plan.denoiser:  # a starter keeps its own loss
+            with torch.random.fork_rng(devices=[]):  # reproducible, as the U-Net is
+                torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
+                self.denoiser = denoise_head(self.model)
 
     def start_from_warm(self, warm: SelfSupervised | None) -> bool:
         """Before the first step: start from what ``warm`` learnt of the images alone (its
@@ -393,11 +247,12 @@ class Trainer:
         """The held-out pixels (:class:`~.validation.Holdout`), or None."""
         if holdout is not None:
             targets = holdout.training_targets(targets)
-        w_c = class_weights(targets, n_classes) if self.config.class_balance else None
-        if self.init is not None and instance and starter_based(self.init):
+        if self.plan.class_weight is not None:
             # the weights the starter learnt with: balancing a few objects' borders against
             # their background shifts its interior/border calibration and its objects
-            w_c = np.asarray(self.init.info.get("class_weight", [1.0, 1.0, 2.0]), np.float32)
+            w_c = np.asarray(self.plan.class_weight, np.float32)
+        else:
+            w_c = class_weights(targets, n_classes) if self.config.class_balance else None
         if self._teacher is not None:  # its probabilities ride along as extra channels
             soft = {self._image_key(im): None for im in normalized}
             soft.update({k: v for k, v in self._soft.items() if k in soft})
@@ -421,14 +276,6 @@ class Trainer:
         """The saved model's mode: a starter trained through the marginal stays "instance"."""
         return "instance" if self.groups is not None else self.config.mode
 
-    def _train_mode(self) -> None:
-        """The model in training mode; batch norms in eval mode when fine-tuning a starter."""
-        self.model.train()
-        if self._freeze_norm:
-            for m in self.model.modules():
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-
     @staticmethod
     def _image_key(image: np.ndarray):
         import hashlib
@@ -446,26 +293,10 @@ class Trainer:
                 self._soft[key] = predict_normalized(image, self._teacher, config).probabilities
         return self._soft[key]
 
-    # -- budget ---------------------------------------------------------------------------
-    def fraction_done(self) -> float:
-        cfg = self.config
-        parts = []
-        if cfg.steps is not None:
-            parts.append(self.step / cfg.steps if cfg.steps else 1.0)
-        if cfg.seconds is not None:
-            parts.append(self.elapsed / cfg.seconds if cfg.seconds else 1.0)
-        return min(1.0, max(parts))
-
-    def _learning_rate(self) -> float:
-        base = self.config.learning_rate
-        warm = min(1.0, (self.step + 1) / WARMUP_STEPS)
-        cosine = 0.5 * (1 + math.cos(math.pi * self.fraction_done()))
-        return base * warm * (0.05 + 0.95 * cosine)
-
-    # -- one step -------------------------------------------------------------------------
-    def train_step(self) -> torch.Tensor:
-        """One optimiser step on a fresh augmented batch; returns the loss (a 0-d tensor)."""
-        self._train_mode()
+    # -- the task: batches, forward pass and loss ------------------------------------------
+    def batch(self) -> tuple:
+        """Augmented patches around painted pixels: ``(image, target, weights, soft)`` with
+        the targets, weights and the teacher's probabilities (or None) cropped to the output."""
         img, tgt, wgt = self.sampler.sample(self.config.batch_size)
         k = self.model_config.n_classes if self._teacher is not None else 0
         img, tgt, wgt = augment(img, tgt, self.patch_in, self.augment, self.generator, wgt,
@@ -481,15 +312,19 @@ class Trainer:
                 wgt = wgt[:, lo : lo + self.patch_out, lo : lo + self.patch_out]
             if soft is not None:
                 soft = soft[..., lo : lo + self.patch_out, lo : lo + self.patch_out]
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._learning_rate()
-        with torch.autocast(
-            self.device.type, dtype=self._amp_dtype or torch.float32, enabled=self._amp_dtype is not None
-        ):
-            if self.denoiser is None:
-                logits = self.model(img)
-            else:
-                logits, denoised, mask = joint_forward(self.model, self.denoiser, img, self.generator)
+        return img, tgt, wgt, soft
+
+    def forward(self, batch: tuple) -> tuple:
+        """``(logits, denoised, mask)``: the denoising head's output and blind spots, or Nones."""
+        if self.denoiser is None:
+            return self.model(batch[0]), None, None
+        return joint_forward(self.model, self.denoiser, batch[0], self.generator)
+
+    def batch_loss(self, batch: tuple, outputs: tuple) -> torch.Tensor:
+        """Cross-entropy on the painted pixels, plus the denoising loss (with a denoiser)
+        and the teacher's where nothing is painted (with a teacher)."""
+        img, tgt, wgt, soft = batch
+        logits, denoised, mask = outputs
         loss = masked_cross_entropy(logits, tgt, self.class_weight, wgt, self.groups)
         if self.denoiser is not None:
             lo = (self.patch_in - self.patch_out) // 2
@@ -497,79 +332,9 @@ class Trainer:
             loss = loss + self.config.self_supervised * denoise_loss(denoised, img[crop], mask[crop])
         if soft is not None:
             loss = loss + self.config.keep_starter * starter_kl(logits, soft, tgt, self.groups)
-        return self._optimise(loss)
+        return loss
 
-    def _optimise(self, loss: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on ``loss`` (scaled for fp16 on CUDA); counts the step."""
-        self.optimizer.zero_grad(set_to_none=True)
-        if self._scaler is not None:
-            self._scaler.scale(loss).backward()
-            self._scaler.step(self.optimizer)
-            self._scaler.update()
-        else:
-            loss.backward()
-            self.optimizer.step()
-        self.step += 1
-        return loss.detach()
-
-    def steps(self) -> Generator[Progress, None, Bundle]:
-        """Train until the budget is spent, yielding progress after every step.
-
-        Returns the trained :class:`Bundle`. Abandoning the generator keeps the model as
-        it is after the last finished step.
-        """
-        start = time.perf_counter() - self.elapsed
-        last_report = -math.inf
-        running, count = None, 0
-        next_score = self.elapsed + self.config.validation_every
-        failed = False
-        try:
-            with torch_threads(self.config.threads):
-                if self.validator is not None and self.init is not None and self.step == 0:
-                    self.score()  # the starting model: a retrain must beat it
-                while self.fraction_done() < 1.0:
-                    try:
-                        loss = self.train_step()
-                    except Exception as e:  # noqa: BLE001 - only out-of-memory is handled
-                        message = self._after_out_of_memory(e)
-                        yield Progress(stage="train", done=self.step, total=self.config.steps,
-                                       elapsed=self.elapsed, fraction=self.fraction_done(),
-                                       notice=message)
-                        continue
-                    running = loss if running is None else running + loss
-                    count += 1
-                    self.elapsed = time.perf_counter() - start
-                    report = None
-                    if self.elapsed - last_report >= REPORT_EVERY_S or self.fraction_done() >= 1.0:
-                        report = float(running) / count  # the only host sync
-                        running, count, last_report = None, 0, self.elapsed
-                    if self.validator is not None and (
-                        self.elapsed >= next_score or self.fraction_done() >= 1.0
-                    ):
-                        cost = self.score()  # counts against a time budget, as it takes time
-                        every = self.config.validation_every
-                        next_score = self.elapsed + (max(every, 4 * cost) if every else 0.0)
-                    yield Progress(
-                        stage="train",
-                        done=self.step,
-                        total=self.config.steps,
-                        elapsed=self.elapsed,
-                        loss=report,
-                        fraction=self.fraction_done(),
-                        validation=self.validation,
-                    )
-        except Exception:
-            failed = True
-            raise
-        finally:
-            self.elapsed = time.perf_counter() - start
-            if not failed:  # also when abandoned (Stop): the best model is kept
-                self._keep_best()
-                self._fit_splitting()
-            self.model.eval()
-        return self.bundle()
-
-    def _fit_splitting(self) -> None:
+    def _after_training(self) -> None:
         """Whole objects painted: choose the foreground and seed thresholds (how readily
         touching objects are cut apart) that best reproduce the painted objects, and say so
         in :attr:`note` when they change (issue 21, item 6)."""
@@ -585,84 +350,9 @@ class Trainer:
                        f"match {before:.2f} -> {after:.2f})")
             self.note = f"{self.note}; {message}" if self.note else message
 
-    def _after_out_of_memory(self, error: Exception) -> str:
-        """Halve the batch after an out-of-memory error; re-raise anything else, or when the
-        batch is already 1. Returns the message for the user."""
-        if not is_out_of_memory(error):
-            raise error
-        self.optimizer.zero_grad(set_to_none=True)
-        free_device_memory(self.device)
-        if self.config.batch_size <= 1:
-            raise OutOfMemory(
-                f"{describe(self.device)} ran out of memory even with one patch per step; "
-                "use a smaller patch size or model, or train on the CPU"
-            ) from error
-        self.config = replace(self.config, batch_size=self.config.batch_size // 2)
-        said = f"ran out of memory on {describe(self.device)}; batch size reduced to {self.config.batch_size}"
-        self.note = f"{self.note}; {said}" if self.note else said
-        return f"Out of memory: training continues with {self.config.batch_size} patches per step"
-
-    # -- validation -----------------------------------------------------------------------
-    def score(self) -> float:
-        """Score the model now on the held-out pixels and remember the best weights.
-
-        Returns the seconds it took (0 without validation)."""
-        if self.validator is None:
-            return 0.0
-        t0 = time.perf_counter()
-        was_training = self.model.training
-        self.validation = self.validator.score(self.model, amp=self.config.amp)
-        if was_training:
-            self._train_mode()
-        if self.step == 0 and self.init is not None:
-            self.start_score = self.validation
-        self._scored_step = self.step
-        margin = START_MARGIN if self._best is not None and self._best[1] == 0 and self.init else 0.0
-        if self.config.keep_best and (self._best is None or self.validation > self._best[0] + margin):
-            state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self._best = (self.validation, self.step, state)
-        return time.perf_counter() - t0
-
-    @property
-    def validation_step(self) -> int:
-        """The step at which :attr:`validation` was measured (-1: not yet)."""
-        return self._scored_step
-
-    def _keep_best(self) -> None:
-        """At the end: score the final weights; if earlier ones scored better, go back to
-        them and say so in :attr:`note`."""
-        if self.validator is None or not self.config.keep_best or self.step == 0:
-            return
-        if self._scored_step != self.step:
-            self.score()
-        best_score, best_step, state = self._best
-        if best_score > self.validation or (best_step == 0 and self.init is not None):
-            self.model.load_state_dict(state)
-            last = self.validation
-            self.validation, self._scored_step = best_score, best_step
-            if best_step == 0 and self.init is not None:
-                self.kept_start = True
-                what = ("kept the starting model: the retrained one did not score better"
-                        if best_score <= last else
-                        "kept the previous model: the retrained one scored worse")
-            else:
-                what = f"kept the model of step {best_step}, the best"
-            message = (
-                f"{what} on the held-out strokes (mean IoU {best_score:.3f} against "
-                f"{last:.3f} at step {self.step})"
-            )
-            self.note = f"{self.note}; {message}" if self.note else message
-        self._best = None
-
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""
         return snapshot(self, [self.patch_in, self.patch_out], **self._validation_info())
-
-    def _validation_info(self) -> dict:
-        if self.validator is None or self.validation is None:
-            return {}
-        return {"validation": {"mean_iou": round(self.validation, 4), "step": self._scored_step,
-                               "pixels": self.validator.pixels}}
 
 
 def fit(images, labels, **kwargs) -> Generator[Progress, None, Bundle]:

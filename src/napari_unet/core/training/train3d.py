@@ -1,12 +1,16 @@
 """Training a 3-D U-Net on painted volumes: ``for progress in Trainer3D(...).steps(): ...``.
 
-The same public surface as :class:`~.train.Trainer` where the command line uses it
-(``steps()``, ``bundle()``, ``step``, ``elapsed``, ``note``, ``painted``, ``device``,
-``model_config``, ``validation``), with these choices:
+The painted 3-D task of the training :class:`~.engine.Engine`, which owns the loop (budget,
+schedule, precision, out-of-memory halving of the batch, progress), so it has the public
+surface of :class:`~.train.Trainer` (``steps()``, ``bundle()``, ``step``, ``elapsed``,
+``note``, ``painted``, ``device``, ``model_config``, ``validation``), with these choices:
 
 * semantic mode only (0 = unpainted = ignored, k = class k): whole-object (instance) training
   needs 3-D weight maps and is refused with a :class:`~..config.ConfigError`;
-* no held-out validation (``validation`` stays None) and no out-of-memory retry;
+* held-out strokes (26-connected, ``TrainConfig.validation_fraction`` of each class's
+  voxels) score the model every ``validation_every`` seconds by mean IoU, predicted on boxes
+  around them (:class:`~.validation.VolumeValidator`), and the best weights are kept
+  (``keep_best``), as in 2-D;
 * patches of ``(pz, py, px)`` voxels (``TrainConfig.patch_size`` in-plane, divided by the
   anisotropy in z, rounded up to the network's granularity and capped at the volume),
   a share ``painted_fraction`` centred on a painted voxel of a uniformly chosen class;
@@ -23,23 +27,21 @@ Reproducible with ``TrainConfig.seed``. Nothing here modifies the arrays it is g
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from ..config import ConfigError, ModelConfig, NormConfig, PostprocessConfig, TrainConfig
-from ..device import autocast_dtype, prefers_channels_last, resolve_device, torch_threads
 from ..files.bundle import Bundle, default_class_names
 from ..images import ImageError, check_class_labels, check_finite
 from ..inference.predict3d import as_planes, check_volume, read_block
 from ..networks.model3d import UNet3D
 from ..normalize import fit_normalization, normalize
-from ..progress import Progress
+from .engine import Engine, snapshot
 from .losses import masked_cross_entropy
 from .targets import IGNORE, check_painted, class_weights, semantic_target
-from .train import REPORT_EVERY_S, Trainer, seeded_generator, snapshot
+from .validation import VolumeValidator, choose_holdout
 
 
 def as_volume_labels(labels, shape) -> np.ndarray:
@@ -72,8 +74,9 @@ def crop_target(target: np.ndarray, origin, size) -> np.ndarray:
     return out
 
 
-class Trainer3D:
-    """Fit a 3-D U-Net to painted volumes.
+class Trainer3D(Engine):
+    """Fit a 3-D U-Net to painted volumes: the painted 3-D task of the training
+    :class:`~.engine.Engine`.
 
     Parameters
     ----------
@@ -84,10 +87,6 @@ class Trainer3D:
     config, norm, init, class_names: as for :class:`~.train.Trainer`.
     patch: ``(pz, py, px)`` patch size, overriding the one derived from ``config.patch_size``.
     """
-
-    fraction_done = Trainer.fraction_done
-    _learning_rate = Trainer._learning_rate
-    _optimise = Trainer._optimise
 
     def __init__(
         self,
@@ -118,7 +117,7 @@ class Trainer3D:
         for l in lab:
             check_class_labels(l)
         n_classes = check_painted(lab)
-        self.note = ""
+        super().__init__(self.config)
         base = model or (init.model_config if init is not None else ModelConfig(spatial_dims=3))
         self.model_config = ModelConfig.from_dict({
             **base.to_dict(), "in_channels": channels.pop(), "n_classes": n_classes,
@@ -134,39 +133,43 @@ class Trainer3D:
         self.postprocess = init.postprocess if init is not None else PostprocessConfig()
         self.norm = fit_normalization([as_planes(im) for im in images],
                                       norm or (init.norm if init else NormConfig()))
-        self.device = resolve_device(self.config.device)
-        self.step, self.elapsed = 0, 0.0
-        self.validation = None
         self._shapes = [tuple(im.shape) for im in images]
-
-        self.generator = seeded_generator(self.config.seed)
         self.rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=self.generator)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
             self.model = UNet3D(self.model_config)
         if init is not None:
             self.model.load_state_dict(init.state_dict)
-        self._memory_format = (torch.channels_last_3d if prefers_channels_last(self.device)
-                               else torch.contiguous_format)
-        self.model.to(self.device, memory_format=self._memory_format)
+        self._use_device([self.model], torch.channels_last_3d)
 
         self.patch = self._patch_size(patch, [im.shape[1:] for im in images])
         self.volumes = [normalize(as_planes(im), self.norm).reshape(im.shape)
                         for im in images]
-        self.targets = [semantic_target(l) for l in lab]
-        self.painted = np.bincount(
-            np.concatenate([t[t != IGNORE] for t in self.targets]), minlength=n_classes
-        ).tolist()
-        self._where = [[np.flatnonzero(t == k) for k in range(n_classes)] for t in self.targets]
-        w_c = class_weights(self.targets, n_classes) if self.config.class_balance else None
-        self.class_weight = torch.as_tensor(w_c, device=self.device) if w_c is not None else None
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate,
-                                           weight_decay=self.config.weight_decay)
+        self._use_data(lab, n_classes)
         # no bf16 on the CPU in 3-D: with torch 2.13, oneDNN's bf16 Conv3d weight gradient
         # is sometimes NaN (72 of 200 repeats of one recorded case; the fp32 result is finite)
-        cpu = self.device.type == "cpu"
-        self._amp_dtype = autocast_dtype(self.device) if self.config.amp and not cpu else None
-        self._scaler = torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
+        self._use_optimiser(self.model.parameters(),
+                            amp=self.config.amp and self.device.type != "cpu")
+
+    def _use_data(self, lab, n_classes) -> None:
+        """Targets, held-out strokes, where the painting is and the class weights."""
+        targets = [semantic_target(l) for l in lab]
+        self.painted = np.bincount(
+            np.concatenate([t[t != IGNORE] for t in targets]), minlength=n_classes
+        ).tolist()
+        self.holdout = choose_holdout(lab, self.config.validation_fraction,
+                                      seed=self.config.seed or 0)
+        """The held-out voxels (:class:`~.validation.Holdout`), or None."""
+        self.validator = None if self.holdout is None else VolumeValidator(
+            self.volumes, targets, self.holdout, n_classes, self.model.receptive_radius,
+            self.model_config)
+        """Scores the model on held-out strokes; None when validation is off."""
+        if self.holdout is not None:
+            targets = self.holdout.training_targets(targets)
+        self.targets = targets
+        self._where = [[np.flatnonzero(t == k) for k in range(n_classes)] for t in targets]
+        w_c = class_weights(targets, n_classes) if self.config.class_balance else None
+        self.class_weight = torch.as_tensor(w_c, device=self.device) if w_c is not None else None
 
     def _patch_size(self, patch, shapes) -> tuple[int, int, int]:
         g = self.model.granularity
@@ -227,42 +230,18 @@ class Trainer3D:
             out_t.append(t)
         return torch.stack(out_i), torch.stack(out_t)
 
-    # -- one step -------------------------------------------------------------------------
-    def train_step(self) -> torch.Tensor:
-        """One optimiser step on a fresh augmented batch; returns the loss (a 0-d tensor)."""
-        self.model.train()
+    # -- the task: batches, forward pass and loss ------------------------------------------
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented ``(image, target)`` windows (see :meth:`sample` and :meth:`augment`)."""
         img, tgt = self.augment(*self.sample(self.config.batch_size))
-        img = img.contiguous(memory_format=self._memory_format)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._learning_rate()
-        with torch.autocast(self.device.type, dtype=self._amp_dtype or torch.float32,
-                            enabled=self._amp_dtype is not None):
-            logits = self.model(img)
-        return self._optimise(masked_cross_entropy(logits, tgt, self.class_weight))
+        return img.contiguous(memory_format=self._memory_format), tgt
 
-    def steps(self) -> Generator[Progress, None, Bundle]:
-        """Train until the budget is spent, yielding progress after every step; returns the
-        trained :class:`Bundle` (abandoning the generator keeps the model trained so far)."""
-        start = time.perf_counter() - self.elapsed
-        last_report, running, count = -math.inf, None, 0
-        try:
-            with torch_threads(self.config.threads):
-                while self.fraction_done() < 1.0:
-                    loss = self.train_step()
-                    running = loss if running is None else running + loss
-                    count += 1
-                    self.elapsed = time.perf_counter() - start
-                    report = None
-                    if self.elapsed - last_report >= REPORT_EVERY_S or self.fraction_done() >= 1.0:
-                        report = float(running) / count
-                        running, count, last_report = None, 0, self.elapsed
-                    yield Progress(stage="train", done=self.step, total=self.config.steps,
-                                   elapsed=self.elapsed, loss=report, fraction=self.fraction_done())
-        finally:
-            self.elapsed = time.perf_counter() - start
-            self.model.eval()
-        return self.bundle()
+    def forward(self, batch: tuple) -> torch.Tensor:
+        return self.model(batch[0])
+
+    def batch_loss(self, batch: tuple, outputs: torch.Tensor) -> torch.Tensor:
+        return masked_cross_entropy(outputs, batch[1], self.class_weight)
 
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""
-        return snapshot(self, self.patch)
+        return snapshot(self, self.patch, **self._validation_info())
