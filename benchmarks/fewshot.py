@@ -279,11 +279,15 @@ def run_unet(split: Split, painting: Painting, args, seed: int):
     choice = choose_start(getattr(args, "init", "none"), images, painting.labels, painting.mode,
                           regions=regions)  # timed: the user waits for it too
     labels = painting.labels
-    sized = getattr(args, "sized", False) and regions is None and choice.bundle is not None
+    sized = getattr(args, "sized", False) and choice.bundle is not None
     if sized:  # as the product does: at the size the starter learnt (issue 21)
+        from napari_unet.core.inference.object_size import back
         from napari_unet.core.training.from_painting import at_model_size
 
         images, labels, _ = at_model_size(images, labels, choice.bundle, painting.mode)
+        if regions is not None:  # the annotated window, resized as the painting was
+            regions = [back(np.asarray(r, np.uint8), lab.shape[-2:], order=0).astype(bool)
+                       for r, lab in zip(regions, labels)]
     trainer = Trainer(
         images,
         labels,
@@ -667,7 +671,7 @@ def parse_args(argv=None):
     ap.add_argument("--device", default="cpu", help="U-Net device: cpu, cuda, auto, ...")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--sized", action="store_true",
-                    help="with a starter, scribbles: fine-tune and predict at the object size the "
+                    help="with a starter: fine-tune and predict at the object size the "
                          "starter learnt, as the API, the CLI and the docks do (issue 21)")
     ap.add_argument("--init", default="none",
                     help="U-Net start: none (from scratch, the earlier rows), auto, a starter, a file")
