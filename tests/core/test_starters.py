@@ -26,7 +26,8 @@ def fake_starters(tmp_path_factory):
         trainer = Trainer([img[None]], [truth], model=ModelConfig(depth=2, base_width=8),
                           config=TrainConfig(mode="instance", steps=300, seconds=None, threads=1))
         bundle = drain(trainer.steps())
-        bundle.info.update(starter=name, title=f"{name} test starter", card=f"# {name}\nLicence: CC0")
+        bundle = starters.as_starter(bundle, name)
+        bundle.info.update(title=f"{name} test starter", card=f"# {name}\nLicence: CC0")
         save_bundle(bundle, folder / f"{name}.unet")
     return folder
 

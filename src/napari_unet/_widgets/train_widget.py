@@ -136,9 +136,11 @@ def _same_kind(a, b) -> bool:
 
 def _source_of(bundle) -> str:
     """How the model panel names a starting model kept as it was."""
+    from napari_unet.core.files.lineage import starter_name
     from napari_unet.core.files.starters import title
 
-    return f"Starter: {title(bundle)}" if "starter" in bundle.info else "The starting model"
+    return (f"Starter: {title(bundle)}" if starter_name(bundle.lineage) is not None
+            else "The starting model")
 
 
 def _free(device) -> None:

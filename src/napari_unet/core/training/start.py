@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..files.bundle import Bundle, for_model
+from ..files.lineage import starter_name
 from ..files.starters import genuine_starter, load_model, load_starter, starter_names
 
 AUTO = "auto"
@@ -219,7 +220,7 @@ def choose_start(
     if current is not None:
         candidates["current model"] = current
     for name in starter_names():
-        if current is None or current.info.get("starter") != name:  # not the same twice
+        if current is None or starter_name(current.lineage) != name:  # not the same twice
             candidates[name] = load_starter(name)
     scores = {}
     for name, bundle in candidates.items():

@@ -28,6 +28,7 @@ from ..device import (
     torch_threads,
 )
 from ..files.bundle import Bundle, default_class_names, starter_based, takes_luminance
+from ..files.starters import lineage_after
 from ..grayscale import chw_to_gray
 from ..images import ImageError, as_label_array, check_array, check_class_labels, check_finite, check_image
 from ..networks.model import UNet, load_body
@@ -89,6 +90,7 @@ def snapshot(trainer, patch: list[int], **info) -> Bundle:
         train_config={**trainer.config.to_dict(),
                       "mode": getattr(trainer, "bundle_mode", trainer.config.mode)},
         postprocess=trainer.postprocess,
+        lineage=lineage_after(trainer.init),
         info={
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "steps": trainer.step + int(prev.get("steps", 0)),
