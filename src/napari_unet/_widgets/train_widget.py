@@ -117,7 +117,7 @@ def fits_text(choice, mode: str) -> str:
     from .wording import painted  # a local `painted` array elsewhere in this module
 
     who = {"current model": "The current model", "none": "The model"}.get(
-        choice.name, "The starter" if "starter" in choice.message else "The chosen model")
+        choice.name, "The starter" if choice.starter is not None else "The chosen model")
     what = painted(mode)
     return (f"{who} already matches your {what}; training on them would change little. "
             "Paint where the prediction is wrong, or adjust the Objects settings in the "

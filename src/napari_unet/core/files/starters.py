@@ -117,7 +117,7 @@ def suggest_starter(image) -> str | None:
     :data:`FOR_DARK_ON_BRIGHT` for stained tissue and brightfield
     (:func:`~napari_unet.core.grayscale.dark_on_bright`), else :data:`FOR_BRIGHT_ON_DARK`;
     None if that one is not installed. With painting,
-    :func:`~napari_unet.core.training.start.choose_start` scores them all."""
+    :func:`~napari_unet.core.training.start.resolve_start` scores them all."""
     name = FOR_DARK_ON_BRIGHT if dark_on_bright(image) else FOR_BRIGHT_ON_DARK
     return name if is_starter(name) else None
 
