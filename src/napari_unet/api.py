@@ -226,7 +226,7 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
     config = TrainConfig(steps=steps, seconds=seconds, device=device, seed=seed, mode=mode)
     current = init.bundle if isinstance(init, Model) else None  # continued as it is
     spec = "current" if current is not None else "none" if init is None else str(init)
-    choice = resolve_start(spec, current, Painting(ims, labs, three_d), mode)
+    choice = resolve_start(spec, current, Painting(ims, labs, three_d, config.region_margin), mode)
     start, said = choice.bundle, "" if choice.quiet else choice.message
     model = None if start is not None else ModelConfig(**({"spatial_dims": 3} if three_d else {}))
     ims, labs, sized = at_model_size(ims, labs, start, mode)

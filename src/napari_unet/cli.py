@@ -148,7 +148,7 @@ def cmd_train(args) -> int:
         mode=args.mode,
     )
     explicit = (args.depth, args.width, args.padding) != (None, None, None)  # a U-Net size
-    init, chose = _start_from(args, pairs, explicit)
+    init, chose = _start_from(args, pairs, explicit, config.region_margin)
     model = None if init is not None and not explicit else _model_config(args)
     if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
         raise _dims_refused(args, init.model_config.spatial_dims)  # 3-D model, 2-D training
@@ -219,7 +219,7 @@ def _check_training_fits(args, model_config) -> None:
     check_training_fits(model_config, args.batch_size, args.patch_size, resolve_device(args.device))
 
 
-def _start_from(args, pairs, sized: bool):
+def _start_from(args, pairs, sized: bool, margin: int):
     """``--init``: the model to fine-tune (or None) and what to tell the user about it (the
     core's choice, :func:`~.core.training.start.resolve_start`, as the docks and the API
     make it; a 2-D model named for a 3-D U-Net is refused here, where the dock starts from
@@ -227,7 +227,7 @@ def _start_from(args, pairs, sized: bool):
     from .core.files.bundle import BundleError
     from .core.training.start import NOT_3D, Painting, resolve_start
 
-    data = Painting([p[0] for p in pairs], [p[1] for p in pairs], args.three_d)
+    data = Painting([p[0] for p in pairs], [p[1] for p in pairs], args.three_d, margin)
     try:
         choice = resolve_start(args.init, None, data, args.mode, size_given=sized)
     except BundleError as e:
