@@ -21,8 +21,7 @@ LAYERS = [
     {"api"},
     # the core's rooms, highest first
     {"core.training", "core.batch"},
-    {"core.inference"},  # its ONNX Runtime backend predicts with the ONNX export
-    {"core.export"},
+    {"core.inference", "core.export"},  # both use the deployable network (core.networks)
     {"core.files"},
     {"core.networks"},
     # the ground floor: core/*.py, the version, synthetic images (numpy only)
