@@ -101,8 +101,8 @@ from napari_unet.core.metrics import (  # noqa: E402
     rand_error_from_masks,
 )
 from napari_unet.core.progress import drain  # noqa: E402
+from napari_unet.core.training import start  # noqa: E402
 from napari_unet.core.training.selfsup import SelfSupervised  # noqa: E402
-from napari_unet.core.training.start import choose_start  # noqa: E402
 from napari_unet.core.training.train import Trainer  # noqa: E402
 from painting import cells_from_interior, scribbles, whole_objects_in_region  # noqa: E402
 
@@ -276,8 +276,9 @@ def run_unet(split: Split, painting: Painting, args, seed: int):
         warm_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     regions = painting.regions if painting.mode == "instance" else None
-    choice = choose_start(getattr(args, "init", "none"), images, painting.labels, painting.mode,
-                          regions=regions)  # timed: the user waits for it too
+    choice = start.resolve_start(  # timed: the user waits for it too
+        getattr(args, "init", "none"), None,
+        start.Painting(images, painting.labels, regions=regions), painting.mode)
     labels = painting.labels
     sized = getattr(args, "sized", False) and choice.bundle is not None
     if sized:  # as the product does: at the size the starter learnt (issue 21)

@@ -30,14 +30,14 @@ from napari_unet.core.config import PredictConfig, TrainConfig  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
 from napari_unet.core.inference.predict import predict_image  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
-from napari_unet.core.training.start import choose_start  # noqa: E402
+from napari_unet.core.training.start import Painting, resolve_start  # noqa: E402
 from napari_unet.core.training.train import Trainer  # noqa: E402
 
 
 def run(split, painting, init: str, seconds: float, seed: int, threads: int) -> dict:
     images = [split.train_images[i] for i in painting.image_index]
     t0 = time.perf_counter()
-    choice = choose_start(init, images, painting.labels, painting.mode)
+    choice = resolve_start(init, None, Painting(images, painting.labels), painting.mode)
     chose_s = time.perf_counter() - t0
     steps, rate = 0, None
     if seconds > 0 or choice.bundle is None:

@@ -21,8 +21,7 @@ LAYERS = [
     {"api"},
     # the core's rooms, highest first
     {"core.training", "core.batch"},
-    {"core.inference"},  # its ONNX Runtime backend predicts with the ONNX export
-    {"core.export"},
+    {"core.inference", "core.export"},  # both use the deployable network (core.networks)
     {"core.files"},
     {"core.networks"},
     # the ground floor: core/*.py, the version, synthetic images (numpy only)
@@ -175,6 +174,6 @@ def test_the_check_sees_a_function_local_import_and_a_relative_one():
     start = GRAPH[f"{P}.core.training.start"]
     assert f"{P}.core.files.starters" in start  # at the top, relative
     assert f"{P}.core.training.targets" in start  # inside a function
-    assert f"{P}.core.training.start" in GRAPH[f"{P}.core.training.from_painting"]
+    assert f"{P}.core.training.start" in GRAPH[f"{P}.api"]  # inside a function, absolute
     assert f"{P}.api" in GRAPH[P]  # the package's lazy API, from its __init__
     assert f"{P}.cli_checks" in GRAPH[f"{P}.cli"] and f"{P}.cli" not in GRAPH[f"{P}.cli_checks"]

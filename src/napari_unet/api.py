@@ -212,12 +212,8 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
         Called with each progress record; default a progress bar in a terminal.
     """
     from .core.config import ModelConfig, TrainConfig
-    from .core.training.from_painting import (
-        at_model_size,
-        start_for,
-        train_on_painting,
-        trainer_for,
-    )
+    from .core.training.from_painting import at_model_size, train_on_painting, trainer_for
+    from .core.training.start import Painting, resolve_start
 
     images, labels = _as_list(images), _as_list(labels)
     if len(images) != len(labels):
@@ -228,11 +224,10 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
     if seconds is None and steps is None:
         seconds = TrainConfig().seconds
     config = TrainConfig(steps=steps, seconds=seconds, device=device, seed=seed, mode=mode)
-    if isinstance(init, Model):
-        start, said = init.bundle, ""
-    else:
-        start, said = start_for("none" if init is None else str(init), ims, labs, mode, three_d,
-                                sized=False)
+    current = init.bundle if isinstance(init, Model) else None  # continued as it is
+    spec = "current" if current is not None else "none" if init is None else str(init)
+    choice = resolve_start(spec, current, Painting(ims, labs, three_d, config.region_margin), mode)
+    start, said = choice.bundle, "" if choice.quiet else choice.message
     model = None if start is not None else ModelConfig(**({"spatial_dims": 3} if three_d else {}))
     ims, labs, sized = at_model_size(ims, labs, start, mode)
     said = "; ".join(x for x in (said, sized) if x)

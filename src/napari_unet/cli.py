@@ -148,13 +148,10 @@ def cmd_train(args) -> int:
         mode=args.mode,
     )
     explicit = (args.depth, args.width, args.padding) != (None, None, None)  # a U-Net size
-    init, chose = _start_from(args, pairs, explicit)
+    init, chose = _start_from(args, pairs, explicit, config.region_margin)
     model = None if init is not None and not explicit else _model_config(args)
     if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
-        dims = 3 if args.three_d else 2  # ``model`` is None here when no size was given
-        raise CLIError(f"--init {args.init} is a {init.model_config.spatial_dims}-D model; "
-                       f"this training is {dims}-D"
-                       + (" (add --3d for a 3-D model)" if dims == 2 else " (leave out --3d)"))
+        raise _dims_refused(args, init.model_config.spatial_dims)  # 3-D model, 2-D training
     _check_training_fits(args, model if model is not None else init.model_config)
     from .core.training.from_painting import at_model_size
 
@@ -222,16 +219,29 @@ def _check_training_fits(args, model_config) -> None:
     check_training_fits(model_config, args.batch_size, args.patch_size, resolve_device(args.device))
 
 
-def _start_from(args, pairs, sized: bool):
-    """``--init``: the model to fine-tune (or None) and what to tell the user about it."""
+def _start_from(args, pairs, sized: bool, margin: int):
+    """``--init``: the model to fine-tune (or None) and what to tell the user about it (the
+    core's choice, :func:`~.core.training.start.resolve_start`, as the docks and the API
+    make it; a 2-D model named for a 3-D U-Net is refused here, where the dock starts from
+    scratch)."""
     from .core.files.bundle import BundleError
-    from .core.training.from_painting import start_for
+    from .core.training.start import NOT_3D, Painting, resolve_start
 
+    data = Painting([p[0] for p in pairs], [p[1] for p in pairs], args.three_d, margin)
     try:
-        return start_for(args.init, [p[0] for p in pairs], [p[1] for p in pairs], args.mode,
-                         args.three_d, sized)
+        choice = resolve_start(args.init, None, data, args.mode, size_given=sized)
     except BundleError as e:
         raise CLIError(f"--init {args.init or 'auto'}: {e}") from None
+    if choice.reason == NOT_3D:
+        raise _dims_refused(args, 2)
+    return choice.bundle, "" if choice.quiet else choice.message
+
+
+def _dims_refused(args, model_dims: int) -> CLIError:
+    """``--init`` names a model of other dimensions than the training's."""
+    dims = 3 if args.three_d else 2
+    return CLIError(f"--init {args.init} is a {model_dims}-D model; this training is {dims}-D"
+                    + (" (add --3d for a 3-D model)" if dims == 2 else " (leave out --3d)"))
 
 
 def _model(spec: str):

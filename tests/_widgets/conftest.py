@@ -35,6 +35,7 @@ def fake_starter_dir(tmp_path_factory):
     the sample's strokes sat at the 0.6 floor of auto)."""
     from napari_unet.core.config import ModelConfig, TrainConfig
     from napari_unet.core.files.bundle import save_bundle
+    from napari_unet.core.files.starters import as_starter
     from napari_unet.core.progress import drain
     from napari_unet.core.training.train import Trainer
 
@@ -42,7 +43,8 @@ def fake_starter_dir(tmp_path_factory):
     config = TrainConfig(mode="instance", steps=300, seconds=None, seed=0)
     bundle = drain(Trainer([image[None]], [truth], model=ModelConfig(depth=2, base_width=8),
                            config=config).steps())
-    bundle.info.update(starter="fake", title="Fake nuclei starter", card="# Fake\nLicence: CC0")
+    bundle = as_starter(bundle, "fake")
+    bundle.info.update(title="Fake nuclei starter", card="# Fake\nLicence: CC0")
     folder = tmp_path_factory.mktemp("starters")
     save_bundle(bundle, folder / "fake.unet")
     return folder

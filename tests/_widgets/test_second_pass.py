@@ -170,11 +170,11 @@ def test_removing_the_only_image_during_the_train_docks_prediction_is_said_in_th
 # -- words (item 7) -----------------------------------------------------------------------
 def test_the_start_choice_names_each_model_once(fake_starter, sample):
     from napari_unet.core.files.starters import load_starter
-    from napari_unet.core.training.start import choose_start
+    from napari_unet.core.training.start import Painting, resolve_start
 
     image, _, painted = sample
     current = load_starter(fake_starter)  # the starter is the current model
-    choice = choose_start("auto", [image[None]], [painted], current=current)
+    choice = resolve_start("auto", current, Painting([image[None]], [painted]))
     assert choice.name == "current model"
     assert "the current model (the fake starter)" in choice.message
     assert "others" not in choice.message  # the fake starter is the current model

@@ -114,16 +114,19 @@ def test_temporaries_left_by_killed_saves_are_cleaned_up_later(tmp_path):
     assert fresh.exists() and other.exists()  # maybe a save in progress; another file's
 
 
-def test_2d_models_keep_format_1_and_3d_models_are_format_2(tmp_path):
-    """Older releases read 2-D models; for a 3-D one they ask for an upgrade."""
+def test_model_files_are_format_3_for_2d_and_3d_models(tmp_path):
+    """Format 3 records the lineage and the input; releases reading only 1 (2-D) and 2 (3-D)
+    ask for an upgrade instead of taking the input from the provenance text."""
     import json
 
     from napari_unet.core.networks.build import build_network
 
     cfg3 = ModelConfig(base_width=4, depth=2, spatial_dims=3)
     three_d = Bundle(cfg3, NormConfig(), dict(build_network(cfg3).state_dict()))
-    for bundle, version in ((_bundle(), "1"), (three_d, "2")):
+    for bundle in (_bundle(), three_d):
         raw = save_bundle(bundle, tmp_path / "m.unet").read_bytes()
         n = int.from_bytes(raw[:8], "little")
-        assert json.loads(raw[8 : 8 + n])["__metadata__"]["format_version"] == version
+        meta = json.loads(raw[8 : 8 + n])["__metadata__"]
+        assert meta["format_version"] == "3" == str(FORMAT_VERSION)
+        assert json.loads(meta["lineage"]) == ["scratch"] and meta["input"] == "channels"
         assert load_bundle(tmp_path / "m.unet").model_config == bundle.model_config

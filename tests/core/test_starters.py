@@ -26,7 +26,8 @@ def fake_starters(tmp_path_factory):
         trainer = Trainer([img[None]], [truth], model=ModelConfig(depth=2, base_width=8),
                           config=TrainConfig(mode="instance", steps=300, seconds=None, threads=1))
         bundle = drain(trainer.steps())
-        bundle.info.update(starter=name, title=f"{name} test starter", card=f"# {name}\nLicence: CC0")
+        bundle = starters.as_starter(bundle, name)
+        bundle.info.update(title=f"{name} test starter", card=f"# {name}\nLicence: CC0")
         save_bundle(bundle, folder / f"{name}.unet")
     return folder
 
@@ -89,7 +90,7 @@ def test_more_than_two_classes_get_a_new_head_on_the_starters_body(use_fake, str
 
 def test_auto_picks_the_starter_that_fits_the_painting(use_fake, strokes):
     image, _, painted = strokes
-    choice = start.choose_start("auto", [image], [painted])
+    choice = start.resolve_start("auto", None, start.Painting([image], [painted]))
     assert choice.name == "good", choice.message
     assert choice.scores["good"] > choice.scores["inverted"]
     assert "good starter" in choice.message and "IoU" in choice.message
@@ -98,7 +99,7 @@ def test_auto_picks_the_starter_that_fits_the_painting(use_fake, strokes):
 def test_auto_trains_from_scratch_when_no_starter_fits(use_fake, strokes, monkeypatch):
     image, _, painted = strokes
     monkeypatch.setattr(start, "AUTO_MIN_SCORE", 1.01)
-    choice = start.choose_start("auto", [image], [painted])
+    choice = start.resolve_start("auto", None, start.Painting([image], [painted]))
     assert choice.bundle is None and "from scratch" in choice.message
 
 
@@ -106,19 +107,61 @@ def test_auto_with_more_classes_trains_from_scratch(use_fake, strokes):
     image, _, painted = strokes
     three = painted.copy()
     three[:6, :40] = 3
-    choice = start.choose_start("auto", [image], [three])
+    choice = start.resolve_start("auto", None, start.Painting([image], [three]))
     assert choice.bundle is None and "classes" in choice.message
 
 
 def test_none_and_names_and_files(use_fake, strokes, tmp_path):
     image, _, painted = strokes
-    assert start.choose_start("none", [image], [painted]).bundle is None
-    assert start.choose_start("inverted", [image], [painted]).name == "inverted"
+    assert start.resolve_start("none", None, start.Painting([image], [painted])).bundle is None
+    data = start.Painting([image], [painted])
+    assert start.resolve_start("inverted", None, data).name == "inverted"
     path = tmp_path / "m.unet"
     save_bundle(starters.load_starter("good"), path)
-    assert start.choose_start(str(path), [image], [painted]).bundle is not None
+    assert start.resolve_start(str(path), None, data).bundle is not None
     with pytest.raises(BundleError, match="good, inverted"):
         starters.load_model("no-such-starter")
+
+
+def test_one_decision_says_why_as_data(use_fake, strokes):
+    """resolve_start is the decision of the docks, the command line and the API: its reason
+    is data, and what goes without saying is quiet (issue 25, item 2)."""
+    image, _, painted = strokes
+    data = start.Painting([image], [painted])
+    best = start.resolve_start("auto", None, data)
+    assert best.reason == start.BEST_FIT and best.starter == "good" and not best.quiet
+    named = start.resolve_start("good", None, data)
+    assert named.reason == start.ASKED and named.starter == "good" and not named.quiet
+    none = start.resolve_start("none", best.bundle, data)
+    assert none.bundle is None and none.reason == start.ASKED and none.quiet
+    current = start.resolve_start("current", best.bundle, data)
+    assert current.bundle is best.bundle and current.quiet
+    assert start.resolve_start("current", None, data).reason == start.NO_CURRENT
+    sized = start.resolve_start("auto", None, data, size_given=True)
+    assert sized.bundle is None and sized.reason == start.SIZE_GIVEN and not sized.quiet
+    volume = start.Painting([image[:, None]], [painted[None]], three_d=True)
+    nothing = start.resolve_start("auto", None, volume)
+    assert nothing.bundle is None and nothing.reason == start.NOTHING_TO_TRY and nothing.quiet
+    assert start.goes_without_saying("auto", True) and not start.goes_without_saying("auto", False)
+    flat = start.resolve_start("good", None, volume)
+    assert flat.bundle is None and flat.reason == start.NOT_3D and "2-D" in flat.message
+
+
+def test_whole_objects_are_scored_in_the_margin_training_uses(use_fake, monkeypatch):
+    """The annotated area around painted objects is the one training takes (the dock's
+    margin setting, TrainConfig.region_margin), for every shell: the command line scored in
+    16 px whatever the setting."""
+    seen = []
+    monkeypatch.setattr(start, "zero_shot_score",
+                        lambda b, ims, labs, mode, regions: seen.append(regions) or 0.9)
+    labels = np.zeros((64, 64), np.int32)
+    labels[30:34, 30:34] = 1
+    image = np.zeros((1, 64, 64), np.float32)
+    for margin in (4, 16):
+        start.resolve_start("auto", None, start.Painting([image], [labels], margin=margin),
+                            "instance")
+    small, large = seen[0][0], seen[-1][0]
+    assert small.sum() == 12 * 12 and large.sum() == 36 * 36
 
 
 def test_init_none_reproduces_training_from_scratch(strokes):
@@ -126,7 +169,7 @@ def test_init_none_reproduces_training_from_scratch(strokes):
     image, _, painted = strokes
     cfg = TrainConfig(steps=5, seconds=None, threads=1)
     a = drain(Trainer([image], [painted], config=cfg).steps())
-    choice = start.choose_start("none", [image], [painted])
+    choice = start.resolve_start("none", None, start.Painting([image], [painted]))
     b = drain(Trainer([image], [painted], config=cfg, init=choice.bundle).steps())
     assert a.model_config == b.model_config and a.mode == b.mode == "semantic"
     assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
@@ -170,7 +213,7 @@ def test_shipped_starters_load_and_carry_their_cards():
 
 def test_shipped_nuclei_starter_is_what_auto_picks_on_synthetic_nuclei(strokes):
     image, _, painted = strokes
-    choice = start.choose_start("auto", [image], [painted])
+    choice = start.resolve_start("auto", None, start.Painting([image], [painted]))
     assert choice.name == "nuclei", choice.message
 
 
@@ -264,7 +307,7 @@ def test_with_whole_objects_painted_starters_are_scored_by_their_objects():
     wrong = start.zero_shot_score(starters.load_starter("stained"), [image[None]], [painted],
                                      "instance")
     assert fluo > start.AUTO_MIN_OBJECTS > wrong
-    choice = start.choose_start("auto", [image[None]], [painted], "instance")
+    choice = start.resolve_start("auto", None, start.Painting([image[None]], [painted]), "instance")
     assert choice.name == "nuclei"
 
 
@@ -290,4 +333,5 @@ def test_strokes_on_large_nuclei_are_scored_at_the_size_the_starter_learnt():
     f = small.shape[-1] / 384
     assert 0.25 < f < 0.5  # nuclei ~54 px across brought to ~18 px
     assert strokes_small.shape == small.shape[-2:] and set(np.unique(strokes_small)) == {0, 1, 2}
-    assert start.choose_start("auto", [image[None]], [painted]).name == "nuclei"
+    data = start.Painting([image[None]], [painted])
+    assert start.resolve_start("auto", None, data).name == "nuclei"

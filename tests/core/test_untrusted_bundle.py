@@ -86,7 +86,7 @@ def test_byte_level_mutations_load_or_raise_bundle_error(tmp_path_factory, good_
 
 
 FIELDS = ["model_config", "norm", "class_names", "train_config", "info", "postprocess",
-          "format", "format_version"]
+          "format", "format_version", "lineage", "input"]
 
 
 @FUZZ

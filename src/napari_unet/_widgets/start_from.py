@@ -1,9 +1,11 @@
 """The train dock's "Start from" choice, and resolving it in the training worker.
 
 The choices (``spec``): ``"auto"`` (try every starter model, and the current model, on the
-painting before any training and start from the best fit, or from scratch if none fits:
-``core.training.start.choose_start``), a starter's name, ``"current"`` (go on training the current
-model) and ``"none"`` (random start). Scoring runs forward passes, so :meth:`StartRequest.resolve` runs in the worker.
+painting before any training and start from the best fit, or from scratch if none fits),
+a starter's name, ``"current"`` (go on training the current model) and ``"none"`` (random
+start). The decision is the core's (``core.training.start.resolve_start``, as for the
+command line and the API); scoring runs forward passes, so :meth:`StartRequest.resolve`
+runs in the worker.
 
 Starters are 2-D models: for a 3-D U-Net (and when no starter is installed) ``auto``
 continues the current model if it fits, else trains from scratch.
@@ -136,28 +138,14 @@ class StartRequest:
     def quiet(self) -> bool:
         """Whether the choice goes without saying (Current model, Nothing, or ``auto``
         where no starter applies): then only a model that cannot be continued is told."""
-        return self.effective in (CURRENT, NONE)
+        from napari_unet.core.training.start import goes_without_saying
 
-    @property
-    def effective(self) -> str:
-        from napari_unet.core.files.starters import starter_names
-
-        if self.spec == AUTO and (self.three_d or not starter_names()):
-            return CURRENT  # starters are 2-D, or none is installed: nothing else to try
-        return self.spec
+        return goes_without_saying(self.spec, self.three_d)
 
     def resolve(self, images, labels, mode: str):
-        """The :class:`~napari_unet.core.training.start.StartChoice` (runs forward passes)."""
-        from napari_unet.core.training.start import StartChoice, choose_start
-        from napari_unet.core.training.targets import annotated_region
+        """The core's :class:`~napari_unet.core.training.start.StartChoice` (runs forward
+        passes)."""
+        from napari_unet.core.training.start import Painting, resolve_start
 
-        spec = self.effective
-        if spec == CURRENT and self.current is None:
-            return StartChoice(None, NONE, "training from scratch")
-        if self.three_d and spec not in (CURRENT, NONE):
-            return StartChoice(None, NONE, "training from scratch: the starters are 2-D "
-                               "models, this is a 3-D U-Net")
-        regions = None
-        if mode == "instance":
-            regions = [annotated_region(lab, self.margin) for lab in labels]
-        return choose_start(spec, images, labels, mode, current=self.current, regions=regions)
+        return resolve_start(self.spec, self.current,
+                             Painting(images, labels, self.three_d, self.margin), mode)

@@ -117,7 +117,7 @@ def fits_text(choice, mode: str) -> str:
     from .wording import painted  # a local `painted` array elsewhere in this module
 
     who = {"current model": "The current model", "none": "The model"}.get(
-        choice.name, "The starter" if "starter" in choice.message else "The chosen model")
+        choice.name, "The starter" if choice.starter is not None else "The chosen model")
     what = painted(mode)
     return (f"{who} already matches your {what}; training on them would change little. "
             "Paint where the prediction is wrong, or adjust the Objects settings in the "
@@ -136,9 +136,11 @@ def _same_kind(a, b) -> bool:
 
 def _source_of(bundle) -> str:
     """How the model panel names a starting model kept as it was."""
+    from napari_unet.core.files.lineage import starter_name
     from napari_unet.core.files.starters import title
 
-    return f"Starter: {title(bundle)}" if "starter" in bundle.info else "The starting model"
+    return (f"Starter: {title(bundle)}" if starter_name(bundle.lineage) is not None
+            else "The starting model")
 
 
 def _free(device) -> None:

@@ -32,9 +32,9 @@ import numpy as np
 import tifffile
 import torch
 
+from ..networks.deployable import sizes, unet
 from . import ExportError
 from .files import atomic_path, require
-from .network import sizes, unet
 from .package_files import linear, test_input, test_output, write_cover
 from .readme import readme
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..networks.deployable import sizes, unet
 from . import ExportError
-from .network import sizes, unet
 
 TEST_SIDE = 256
 EPS = 1e-6  # bioimage.io's scale_range: (x - low) / (high - low + eps)

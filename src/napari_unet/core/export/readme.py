@@ -4,7 +4,7 @@ trained (from the bundle's train config and provenance), how to use and validate
 from __future__ import annotations
 
 from ..files.bundle import Bundle, _readable_date
-from .network import sizes
+from ..networks.deployable import sizes
 
 
 def _norm_text(bundle: Bundle) -> str:

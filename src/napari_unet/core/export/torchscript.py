@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
+from ..networks.deployable import example_input, network
 from .files import atomic_path, with_suffix_added, write_text
-from .network import check_same, example_input, network, sidecar
+from .network import check_same, sidecar
 
 
 def trace(module: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:

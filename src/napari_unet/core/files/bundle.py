@@ -1,4 +1,5 @@
-"""A trained model as one file: weights, configs, normalisation, class names, provenance.
+"""A trained model as one file: weights, configs, normalisation, class names, lineage,
+provenance.
 
 The file is a `safetensors <https://huggingface.co/docs/safetensors>`_ file: tensors plus a
 string-to-string metadata header holding our JSON. Loading it never executes code from the
@@ -23,13 +24,17 @@ from ..grayscale import LumaView
 from ..networks.build import build_network
 from ..networks.model import UNet
 from .atomic import write_bytes
-from .bundle_values import check_info, check_norm, check_postprocess
+from .bundle_values import check_info, check_lineage, check_norm, check_postprocess
+from .lineage import LUMINANCE, from_info, implied_input, starter_rooted
 
 FORMAT = "napari-unet"
-FORMAT_VERSION = 2
-"""The newest format this version reads. Files are written with the lowest version that can
-hold them: 1 for 2-D models (readable by every release), 2 for 3-D models (so that releases
-without 3-D models ask for an upgrade instead of calling the file damaged)."""
+FORMAT_VERSION = 3
+"""The newest format this version reads, and the one it writes. 1: 2-D models; 2: 3-D models
+(releases without them ask for an upgrade instead of calling the file damaged); 3: the file
+records its ``lineage`` and ``input`` (:mod:`.lineage`), which decide how it is fine-tuned and
+fed. Releases that read only 1 and 2 ask for an upgrade: they would take a model's input from
+its provenance text. Files of formats 1 and 2 (the shipped starters among them) still load,
+their lineage and input read from that text."""
 
 
 class BundleError(ValueError):
@@ -48,10 +53,20 @@ class Bundle:
     info: dict[str, Any] = field(default_factory=dict)
     """Provenance: date, steps, seconds, device, training image shapes, channels, ..."""
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    lineage: list[str] | None = None
+    """Where the model came from, oldest first (:mod:`.lineage`): ``["starter:nuclei",
+    "fine-tuned"]``. Not given: as :attr:`info` says (how files of format 1 and 2 said it)."""
+    input: str | None = None
+    """``"luminance"`` (colour images are given as their luminance) or ``"channels"``. Not
+    given: as the lineage implies (:func:`~.lineage.implied_input`)."""
 
     def __post_init__(self):
         if not self.class_names:
             self.class_names = default_class_names(self.model_config.n_classes)
+        if self.lineage is None:
+            self.lineage = from_info(self.info or {})
+        if self.input is None:
+            self.input = implied_input(self.lineage, self.model_config.in_channels)
 
     def build_model(self, device: torch.device | str = "cpu") -> UNet:
         """A :class:`UNet` (:class:`~..networks.model3d.UNet3D` for a 3-D model) in eval mode holding
@@ -103,16 +118,15 @@ def _readable_date(iso: str) -> str:
 
 
 def starter_based(bundle: Bundle) -> bool:
-    """A shipped starter, or a model fine-tuned from one (its provenance says so)."""
-    info = bundle.info or {}
-    return "starter" in info or "starter" in str(info.get("started_from", ""))
+    """A shipped starter, or a model fine-tuned from one (its lineage begins at a starter)."""
+    return starter_rooted(bundle.lineage)
 
 
 def takes_luminance(bundle) -> bool:
-    """A grayscale model that takes colour images as their luminance: the starters and the
-    models fine-tuned from them (:func:`starter_based`). Other grayscale models
-    refuse colour images: whether they were trained on luminance is not known."""
-    return bundle.model_config.in_channels == 1 and starter_based(bundle)
+    """A grayscale model that takes colour images as their luminance (its ``input`` says so:
+    the starters and the grayscale models fine-tuned from them). Other grayscale models
+    refuse colour images."""
+    return bundle.model_config.in_channels == 1 and bundle.input == LUMINANCE
 
 
 def for_model(image, bundle):
@@ -137,13 +151,15 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike) -> Path:
     path = Path(path)
     meta = {
         "format": FORMAT,
-        "format_version": str(2 if bundle.model_config.spatial_dims == 3 else 1),
+        "format_version": str(FORMAT_VERSION),
         "model_config": json.dumps(bundle.model_config.to_dict()),
         "norm": json.dumps(bundle.norm.to_dict()),
         "class_names": json.dumps(list(bundle.class_names)),
         "train_config": json.dumps(bundle.train_config),
         "info": json.dumps(bundle.info, default=str),
         "postprocess": json.dumps(bundle.postprocess.to_dict()),
+        "lineage": json.dumps(list(bundle.lineage)),
+        "input": bundle.input,
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in bundle.state_dict.items()}
     data = save(tensors, metadata=meta)
@@ -179,6 +195,9 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
             f"this version reads format {FORMAT_VERSION} — please upgrade napari-unet"
         )
     try:
+        # format 3 records them; older files said them in their provenance (Bundle: from_info)
+        lineage = json.loads(meta["lineage"]) if version >= 3 else None
+        taken = meta["input"] if version >= 3 else None
         bundle = Bundle(
             model_config=ModelConfig.from_dict(json.loads(meta["model_config"])),
             norm=NormConfig.from_dict(json.loads(meta["norm"])),
@@ -187,12 +206,16 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
             train_config=dict(json.loads(meta.get("train_config", "{}"))),
             info=_clean_info(json.loads(meta.get("info", "{}"))),
             postprocess=PostprocessConfig.from_dict(json.loads(meta.get("postprocess", "{}"))),
+            lineage=lineage,
+            input=taken,
         )
         _check_size(bundle.model_config)
         _check_weights(bundle.model_config, tensors)
         check_postprocess(bundle.postprocess)
         check_norm(bundle.norm, bundle.model_config.in_channels)
         check_info(bundle.info, bundle.model_config.n_classes)
+        if version >= 3:
+            check_lineage(lineage, taken, bundle.model_config.in_channels)
         trained = TrainConfig.from_dict(bundle.train_config)  # the stored settings are usable
         if trained.mode == "instance" and bundle.model_config.n_classes != 3:
             raise ValueError("an objects model has 3 classes (background, interior, border)")

@@ -1,15 +1,18 @@
 """The values a model file holds beyond its weights, checked on loading (issue 26, item 3).
 
-A model file is untrusted input: its post-processing, normalisation and the provenance
-fields that change what training does (``class_weight``, ``starter``, ``started_from``) are
-checked here, so a crafted file is refused in one line naming the field instead of
-steering training (a NaN class weight burns the whole budget; ``[0, 0, 0]`` trains
-nothing) or crashing later. Each check raises ``ValueError``; the loader words it.
+A model file is untrusted input: its post-processing, normalisation, lineage and input, and
+the provenance fields that change what training does (``class_weight``; older files'
+``starter`` and ``started_from``) are checked here, so a crafted file is refused in one line
+naming the field instead of steering training (a NaN class weight burns the whole budget;
+``[0, 0, 0]`` trains nothing) or crashing later. Each check raises ``ValueError``; the
+loader words it.
 """
 
 from __future__ import annotations
 
 import math
+
+from .lineage import INPUTS, LUMINANCE
 
 MAX_CLASS_WEIGHT = 1000.0
 """Largest class weight a file may hold (training's own balance weights are far smaller)."""
@@ -61,3 +64,19 @@ def check_info(info: dict, n_classes: int) -> None:
                 and all(_finite(v) and 0 < v <= MAX_CLASS_WEIGHT for v in w)):
             raise ValueError(f"info.class_weight must be a list of {n_classes} positive numbers "
                              f"(one per class, at most {MAX_CLASS_WEIGHT:g}), not {w!r:.60}")
+
+
+MAX_LINEAGE = 1000
+"""Most steps a lineage may list (each fine-tuning adds one)."""
+
+
+def check_lineage(lineage, taken, in_channels: int) -> None:
+    """A list of short texts (:mod:`.lineage`); an input of "luminance" (one channel only)
+    or "channels"."""
+    if not (isinstance(lineage, list) and len(lineage) <= MAX_LINEAGE
+            and all(isinstance(s, str) and 0 < len(s) <= 200 for s in lineage)):
+        raise ValueError(f"lineage must be a list of short texts, not {lineage!r:.60}")
+    if taken not in INPUTS:
+        raise ValueError(f"input must be one of {', '.join(INPUTS)}, not {taken!r:.40}")
+    if taken == LUMINANCE and in_channels != 1:
+        raise ValueError(f"input is luminance, but the model takes {in_channels} channels")

@@ -1,9 +1,10 @@
 """Starter models: pretrained generalist U-Nets shipped in the package, and choosing one.
 
 A starter is an ordinary model file (``napari_unet/starters/<name>.unet``): a 3-class
-instance U-Net (background, object interior, object border) whose ``info`` holds
-``"starter": name`` and a model card (``"card"``: training data, licences, citations, the
-command that trained it, measured scores, what it is not for). It predicts objects with no
+instance U-Net (background, object interior, object border) whose lineage is
+``["starter:<name>"]`` (:func:`as_starter`; files of format 1 said ``"starter": name`` in
+``info``) and whose ``info`` holds a model card (``"card"``: training data, licences,
+citations, the command that trained it, measured scores, what it is not for). It predicts objects with no
 painting at all, and fine-tunes from a few strokes (see :class:`~..training.train.Trainer`: strokes of
 two classes train it through the marginal, foreground = interior + border).
 
@@ -14,11 +15,13 @@ painting) is :mod:`napari_unet.core.training.start`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 from ..grayscale import dark_on_bright
 from .bundle import Bundle, BundleError, load_bundle
+from .lineage import FINE_TUNED, SCRATCH, STARTER, UNKNOWN, starter_name
 
 STARTERS_DIR = Path(__file__).resolve().parents[2] / "starters"
 """Where the shipped starters live (package data)."""
@@ -61,16 +64,24 @@ def model_path(spec: str | os.PathLike) -> Path:
     return Path(spec)
 
 
+def as_starter(bundle: Bundle, name: str) -> Bundle:
+    """``bundle`` as the starter ``name`` (what ``scripts/train_starters.py`` saves): its
+    lineage begins there, its input follows (luminance for a grayscale model), and ``info``
+    says ``"starter": name`` for people."""
+    return dataclasses.replace(bundle, lineage=[STARTER + name], input=None,
+                               info={**bundle.info, "starter": name})
+
+
 def genuine_starter(bundle: Bundle) -> str | None:
     """The name of the shipped starter ``bundle`` is (a copy of), else None.
 
-    A file's provenance can claim ``"starter": "nuclei"``; it is believed only when its
-    weights are the shipped starter's, so a crafted or renamed file is not announced (or
-    recorded as a new model's origin) as a starter (issue 26, item 3).
+    A file can claim to be the starter ``nuclei`` (lineage ``["starter:nuclei"]``); it is
+    believed only when its weights are the shipped starter's, so a crafted or renamed file is
+    not announced (or recorded as a new model's origin) as a starter (issue 26, item 3).
     """
     import torch
 
-    name = bundle.info.get("starter")
+    name = starter_name(bundle.lineage)
     if not is_starter(name):
         return None
     try:
@@ -84,6 +95,18 @@ def genuine_starter(bundle: Bundle) -> str | None:
     return name if same else None
 
 
+def lineage_after(init: Bundle | None) -> list[str]:
+    """The lineage of a model trained from ``init`` (None: from scratch): ``init``'s and one
+    more fine-tuning. A file claiming to be a starter passes its claim on only when
+    :func:`genuine_starter` believes it (else the new model began at an "unknown" model)."""
+    if init is None:
+        return [SCRATCH]
+    if starter_name(init.lineage) is not None:
+        name = genuine_starter(init)
+        return [STARTER + name if name else UNKNOWN, FINE_TUNED]
+    return [*init.lineage, FINE_TUNED]
+
+
 FOR_DARK_ON_BRIGHT = "stained"
 """The starter for dark objects on a bright background (stained tissue, brightfield)."""
 FOR_BRIGHT_ON_DARK = "nuclei"
@@ -94,7 +117,7 @@ def suggest_starter(image) -> str | None:
     :data:`FOR_DARK_ON_BRIGHT` for stained tissue and brightfield
     (:func:`~napari_unet.core.grayscale.dark_on_bright`), else :data:`FOR_BRIGHT_ON_DARK`;
     None if that one is not installed. With painting,
-    :func:`~napari_unet.core.training.start.choose_start` scores them all."""
+    :func:`~napari_unet.core.training.start.resolve_start` scores them all."""
     name = FOR_DARK_ON_BRIGHT if dark_on_bright(image) else FOR_BRIGHT_ON_DARK
     return name if is_starter(name) else None
 

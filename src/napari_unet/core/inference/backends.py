@@ -164,11 +164,11 @@ class _OnnxRunner:
 
         import onnxruntime as ort
 
-        from ..export.network import network
-        from ..export.onnx import write
+        from ..networks.deployable import network, to_onnx
 
         with tempfile.TemporaryDirectory(prefix="napari-unet-onnx-") as tmp:
-            path = write(network(bundle), bundle, Path(tmp) / "model.onnx")
+            path = Path(tmp) / "model.onnx"
+            to_onnx(network(bundle), bundle, path)
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads or torch.get_num_threads()
             self.session = ort.InferenceSession(str(path), options,

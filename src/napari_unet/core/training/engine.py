@@ -31,6 +31,7 @@ from ..._version import __version__
 from ..config import TrainConfig
 from ..device import autocast_dtype, describe, prefers_channels_last, resolve_device, torch_threads
 from ..files.bundle import Bundle
+from ..files.starters import lineage_after
 from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
 from ..progress import Progress
 
@@ -73,6 +74,7 @@ def snapshot(trainer, patch: list[int], **info) -> Bundle:
         train_config={**trainer.config.to_dict(),
                       "mode": getattr(trainer, "bundle_mode", trainer.config.mode)},
         postprocess=trainer.postprocess,
+        lineage=lineage_after(trainer.init),
         info={
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "steps": trainer.step + int(prev.get("steps", 0)),

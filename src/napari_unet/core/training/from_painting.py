@@ -2,9 +2,9 @@
 Python API (the docks learn the image while the user paints, and train with their own
 worker).
 
-:func:`train_on_painting` chooses where to start (``"auto"``: the best-fitting starter, or
-scratch), learns the image alone for a share of the budget when it starts from scratch
-(:func:`~.selfsup.learn_first`), then trains on the painting. A generator: it yields
+The start is chosen before (:func:`~.start.resolve_start`, as the docks choose it);
+:func:`train_on_painting` learns the image alone for a share of the budget when it starts
+from scratch (:func:`~.selfsup.learn_first`), then trains on the painting. A generator: it yields
 :class:`~..progress.Progress` (``stage`` "learn the image", then "train") and returns a
 :class:`Trained`.
 """
@@ -28,23 +28,6 @@ class Trained:
     bundle: object
     trainer: object
     notes: list[str] = field(default_factory=list)
-
-
-def start_for(spec, images, labels, mode: str, three_d: bool, sized: bool):
-    """``(bundle or None, what to say)`` for a "start from" ``spec`` ("auto", "none", a
-    starter's name or a model file). The starters are 2-D; ``sized`` (a U-Net size was
-    given) means scratch under "auto"."""
-    from .start import AUTO, NONE, choose_start
-
-    spec = spec or AUTO
-    if three_d and spec == AUTO:
-        return None, ""
-    if spec == AUTO and sized:
-        return None, "training from scratch: a U-Net size was given (name a starter to fine-tune)"
-    if spec == AUTO and mode == "instance" and len(images) and images[0].shape[0] not in (1, 3, 4):
-        spec = NONE
-    choice = choose_start(spec, images, labels, mode)
-    return choice.bundle, choice.message if spec == AUTO or choice.bundle is not None else ""
 
 
 def at_model_size(images, labels, init, mode: str, diameter: float | None = None):
@@ -92,7 +75,7 @@ def train_on_painting(trainer, images: Sequence[np.ndarray], *, model: ModelConf
                       said: str = "") -> Generator[Progress, None, Trained]:
     """Run ``trainer`` (from :func:`trainer_for`) to the end of its budget; from scratch, a
     share of it first learns ``images`` alone (``model``: the network's settings).
-    ``said``: what :func:`start_for` said about the start."""
+    ``said``: what to say about the start (:class:`~.start.StartChoice`'s message)."""
     from .train3d import Trainer3D
 
     config = trainer.config

@@ -1,24 +1,48 @@
-"""Which model training starts from: the "start from" choice, resolved.
+"""Which model training starts from: the "start from" choice, resolved, once for the
+command line, the Python API and the train dock (issue 25, item 2).
 
-:func:`choose_start` turns the "start from" choice (``auto``, ``none``, a starter's name, a
-model file) into the model to fine-tune; ``auto`` scores every starter
-(:mod:`napari_unet.core.files.starters`) zero-shot on the user's own painted pixels (a
-forward pass on crops around the strokes) and takes the best if it gets at least
-:data:`AUTO_MIN_SCORE`, else trains from scratch.
+:func:`resolve_start` turns the "start from" choice (``auto``, ``none``, ``current``, a
+starter's name, a model file) into a :class:`StartChoice`: the model to fine-tune, why
+(:attr:`StartChoice.reason`, data) and what to tell the user. ``auto`` scores every starter
+(:mod:`napari_unet.core.files.starters`), and the current model, zero-shot on the user's own
+painted pixels (a forward pass on crops around the strokes) and takes the best if it gets at
+least :data:`AUTO_MIN_SCORE`, else trains from scratch.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..files.bundle import Bundle, for_model
+from ..files.lineage import starter_name
 from ..files.starters import genuine_starter, load_model, load_starter, starter_names
 
 AUTO = "auto"
 NONE = "none"
+CURRENT = "current"
+CURRENT_MODEL = "current model"
+"""The :attr:`StartChoice.name` of the current model."""
+
+ASKED = "asked"
+"""Reasons (:attr:`StartChoice.reason`). ``ASKED``: the choice named the start (``none``,
+``current``, a starter, a file)."""
+NO_CURRENT = "no current model"
+"""``current`` was asked and there is none: from scratch."""
+NOTHING_TO_TRY = "nothing to try"
+"""``auto`` where no starter applies (a 3-D U-Net, or none installed): the current model,
+else from scratch."""
+BEST_FIT = "best fit"
+"""``auto`` chose the candidate that matched the painting best."""
+NO_FIT = "no fit"
+"""``auto``: no candidate could be scored, or the best scored under the floor: from scratch."""
+SIZE_GIVEN = "size given"
+"""``auto`` with a U-Net size given: from scratch (a starter has its own size)."""
+NOT_3D = "not 3-D"
+"""A 2-D model was named for a 3-D U-Net: from scratch."""
 
 AUTO_MIN_SCORE = 0.6
 """``auto`` fine-tunes a starter only if it scores at least this zero-shot (mean IoU of
@@ -34,8 +58,36 @@ as found in F1@0.5, so below it the starter misses most of the objects painted."
 
 
 @dataclass
+class Painting:
+    """The painting a start is chosen for."""
+
+    images: Sequence
+    """``(C, H, W)`` arrays (``(C, Z, Y, X)`` for a 3-D U-Net)."""
+    labels: Sequence
+    """Painted labels (semantic: 1 = background, 2 = foreground; instance: object ids)."""
+    three_d: bool = False
+    """Training a 3-D U-Net (the starters are 2-D)."""
+    margin: int = 16
+    """Whole objects: the annotated area is the painted objects' box grown by this many
+    pixels (``TrainConfig.region_margin``), as training takes it."""
+    regions: Sequence | None = None
+    """Whole objects: the annotated areas, if known (else from :attr:`margin`)."""
+
+    def annotated_regions(self, mode: str):
+        """The annotated area of each image (whole objects), else None."""
+        if mode != "instance":
+            return None
+        if self.regions is not None:
+            return self.regions
+        from .targets import annotated_region
+
+        return [annotated_region(np.asarray(lab), self.margin) for lab in self.labels]
+
+
+@dataclass
 class StartChoice:
-    """What training starts from, and why (for the user)."""
+    """What training starts from, and why: :attr:`reason` as data, :attr:`message` in words
+    (the dock rewords it)."""
 
     bundle: Bundle | None
     """None: from scratch (random weights)."""
@@ -44,6 +96,17 @@ class StartChoice:
     message: str
     scores: dict[str, float] = field(default_factory=dict)
     """Zero-shot scores of the candidates (``auto`` only)."""
+    reason: str = ASKED
+    """Why: :data:`ASKED`, :data:`BEST_FIT`, :data:`NO_FIT`, :data:`NOTHING_TO_TRY`, ..."""
+    starter: str | None = None
+    """The shipped starter that :attr:`bundle` is (its weights are the starter's), else None."""
+
+    @property
+    def quiet(self) -> bool:
+        """Whether the choice goes without saying (from scratch or the current model as
+        asked, or ``auto`` with nothing to try): then the shells say nothing of it."""
+        return self.reason in (NO_CURRENT, NOTHING_TO_TRY) or (
+            self.reason == ASKED and self.name in (NONE, CURRENT_MODEL))
 
     @property
     def fits_already(self) -> bool:
@@ -70,8 +133,9 @@ def zero_shot_score(bundle: Bundle, images, labels, mode: str = "semantic", regi
     from .targets import IGNORE, annotated_region, semantic_target
 
     cfg = bundle.model_config
-    if cfg.spatial_dims != 2:
-        return float("nan")
+    if cfg.spatial_dims != 2 or any(for_model(im, bundle).shape[0] != cfg.in_channels
+                                    for im in images):
+        return float("nan")  # (before the size estimate, which predicts)
     if mode == "instance" and cfg.n_classes == 3 and bundle.mode == "instance":
         return _objects_score(bundle, images, labels, regions)
     model = bundle.build_model("cpu")
@@ -185,75 +249,101 @@ def _objects_score(bundle: Bundle, images, labels, regions=None) -> float:
     return scorer.score(model)
 
 
-def choose_start(
-    spec: str | os.PathLike | None,
-    images,
-    labels,
-    mode: str = "semantic",
-    *,
-    current: Bundle | None = None,
-    regions=None,
-) -> StartChoice:
-    """Resolve a "start from" choice into the model to fine-tune.
+def goes_without_saying(spec: str, three_d: bool) -> bool:
+    """Whether the choice ``spec`` will be :attr:`StartChoice.quiet` (known before scoring:
+    the dock says "Preparing…" instead of announcing a choice)."""
+    return _effective(spec, three_d) in (CURRENT, NONE)
 
-    ``spec``: ``"auto"`` (default when None), ``"none"``, a starter's name, ``"current"``
-    (``current``), or a model file. ``auto`` scores ``current`` (if given) and every starter
-    zero-shot on the painted pixels and picks the best, unless none reaches
-    :data:`AUTO_MIN_SCORE`; with more than two painted classes it continues ``current`` if
-    given, else starts from scratch (starters are scored on background against foreground;
-    name one to use its body with a new output layer).
-    """
+
+def _effective(spec, three_d: bool) -> str:
     spec = AUTO if spec is None else spec
+    if spec == AUTO and (three_d or not starter_names()):
+        return CURRENT  # starters are 2-D, or none is installed: nothing else to try
+    return spec
+
+
+def resolve_start(spec: str | os.PathLike | None, current: Bundle | None, data: Painting,
+                  mode: str = "semantic", *, size_given: bool = False) -> StartChoice:
+    """The model training on ``data`` in ``mode`` starts from, and why.
+
+    ``spec``: ``"auto"`` (default when None), ``"none"``, ``"current"`` (``current``), a
+    starter's name, or a model file. ``auto`` scores ``current`` (if given) and every starter
+    zero-shot on the painted pixels and picks the best, unless none reaches
+    :data:`AUTO_MIN_SCORE` (:data:`AUTO_MIN_OBJECTS` with whole objects painted); with more
+    than two painted classes it continues ``current`` if given, else starts from scratch
+    (starters are scored on background against foreground; name one to use its body with a
+    new output layer). Where no starter applies (a 3-D U-Net, none installed) ``auto``
+    continues ``current``, else starts from scratch; with ``size_given`` (the user chose a
+    U-Net size) it starts from scratch. A 2-D model named for a 3-D U-Net is not used.
+    """
+    asked = AUTO if spec is None else spec
+    spec = _effective(asked, data.three_d)
     if spec == NONE:
         return StartChoice(None, NONE, "training from scratch (random start)")
-    if spec == "current":
+    if spec == CURRENT:
         if current is None:
-            return StartChoice(None, NONE, "no current model: training from scratch")
-        return StartChoice(current, "current model", "continuing the current model")
+            return StartChoice(None, NONE, "training from scratch",
+                               reason=NOTHING_TO_TRY if asked == AUTO else NO_CURRENT)
+        return StartChoice(current, CURRENT_MODEL, "continuing the current model",
+                           reason=NOTHING_TO_TRY if asked == AUTO else ASKED)
     if spec != AUTO:
         bundle = load_model(spec)
-        name = genuine_starter(bundle) or str(spec)
-        return StartChoice(bundle, name, f"starting from {_said(name, bundle)}")
+        if data.three_d and bundle.model_config.spatial_dims != 3:
+            return StartChoice(None, NONE, "training from scratch: the starters are 2-D "
+                               "models, this is a 3-D U-Net", reason=NOT_3D)
+        starter = genuine_starter(bundle)
+        name = starter or str(spec)
+        return StartChoice(bundle, name, f"starting from {_said(name, starter)}",
+                           starter=starter)
+    if size_given:
+        return StartChoice(None, NONE, "training from scratch: a U-Net size was given (name "
+                           "a starter to fine-tune)", reason=SIZE_GIVEN)
+    return _best_fit(current, data, mode)
 
+
+def _best_fit(current: Bundle | None, data: Painting, mode: str) -> StartChoice:
+    """``auto``: the candidate that matches the painting best, if it is good enough."""
     candidates = {}
     if current is not None:
-        candidates["current model"] = current
+        candidates[CURRENT_MODEL] = current
     for name in starter_names():
-        if current is None or current.info.get("starter") != name:  # not the same twice
+        if current is None or starter_name(current.lineage) != name:  # not the same twice
             candidates[name] = load_starter(name)
+    regions = data.annotated_regions(mode)
     scores = {}
     for name, bundle in candidates.items():
-        s = zero_shot_score(bundle, images, labels, mode, regions)
+        s = zero_shot_score(bundle, data.images, data.labels, mode, regions)
         if np.isfinite(s):
             scores[name] = round(float(s), 3)
     if not scores:
         if current is not None:
-            return StartChoice(current, "current model", "continuing the current model")
+            return StartChoice(current, CURRENT_MODEL, "continuing the current model",
+                               reason=NO_FIT)
         why = ("starters know background and objects; with more classes, choose one "
-               "by name to reuse it") if mode == "semantic" and _classes(labels) > 2 else \
+               "by name to reuse it") if mode == "semantic" and _classes(data.labels) > 2 else \
             "no starter fits these images"
-        return StartChoice(None, NONE, f"training from scratch ({why})")
+        return StartChoice(None, NONE, f"training from scratch ({why})", reason=NO_FIT)
     best = max(scores, key=scores.get)
     others = ", ".join(f"{n} {s:.2f}" for n, s in scores.items() if n != best)
     others = f" (others: {others})" if others else ""
     floor = AUTO_MIN_OBJECTS if mode == "instance" else AUTO_MIN_SCORE
-    if scores[best] < floor and best != "current model":
+    if scores[best] < floor and best != CURRENT_MODEL:
         return StartChoice(
             None, NONE,
             f"training from scratch: no starter fits your painting well enough (best: {best}, "
-            f"IoU {scores[best]:.2f}, {floor:.2f} needed){others}", scores)
+            f"IoU {scores[best]:.2f}, {floor:.2f} needed){others}", scores, NO_FIT)
     bundle = candidates[best]
+    starter = genuine_starter(bundle)  # a claim in the file's text alone is not believed
     return StartChoice(
         bundle, best,
-        f"starting from {_said(best, bundle)}: before any training it matches your painting "
-        f"with IoU {scores[best]:.2f}{others}", scores)
+        f"starting from {_said(best, starter)}: before any training it matches your painting "
+        f"with IoU {scores[best]:.2f}{others}", scores, BEST_FIT, starter)
 
 
-def _said(name: str, bundle: Bundle) -> str:
-    starter = genuine_starter(bundle)  # a claim in the file's text alone is not believed
+def _said(name: str, starter: str | None) -> str:
     if starter is None:
         return str(name)
-    return f"the current model (the {starter} starter)" if name == "current model" else \
+    return f"the current model (the {starter} starter)" if name == CURRENT_MODEL else \
         f"the {name} starter"
 
 
