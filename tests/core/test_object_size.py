@@ -1,10 +1,10 @@
 """Object size, as Cellpose's diameter (issue 21): estimated, used, mapped back, saved.
 
 Invariants: the estimate is within 25 % of the truth on synthetic nuclei of three sizes;
-a model fine-tuned from a starter is measured by it; prediction at any size gives arrays of the image's own shape (2-D and stacks, in memory and
-through the zarr route, where it equals the prediction in memory); a model
-saved with its object size uses it when loaded; a model that knows no size predicts as
-before (no resizing, no estimate).
+a model fine-tuned from a starter is measured by it; prediction at any size gives arrays of
+the image's own shape (2-D and stacks, in memory and through the zarr route, where it equals
+the prediction in memory); a model saved with its object size uses it when loaded; a model
+that knows no size predicts as before (no resizing, no estimate).
 """
 
 from __future__ import annotations
