@@ -177,3 +177,25 @@ def test_the_check_sees_a_function_local_import_and_a_relative_one():
     assert f"{P}.core.training.start" in GRAPH[f"{P}.api"]  # inside a function, absolute
     assert f"{P}.api" in GRAPH[P]  # the package's lazy API, from its __init__
     assert f"{P}.cli_checks" in GRAPH[f"{P}.cli"] and f"{P}.cli" not in GRAPH[f"{P}.cli_checks"]
+
+
+DOCK_GROUPS = {"common": set(), "train": {"common"}, "predict": {"common"}}
+"""The docks' sub-packages and the ones each may import besides its own: what both docks use
+is in ``common``, which imports neither dock."""
+
+
+def _dock_group(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 and parts[1] == "_widgets" else None
+
+
+def test_the_docks_share_only_common():
+    groups = {g for g in map(_dock_group, MODULES) if g}
+    assert groups == set(DOCK_GROUPS), "a new _widgets sub-package needs its place here"
+    loose = [m for m in MODULES if m.count(".") == 2 and m.startswith(f"{P}._widgets.")
+             and m.rsplit(".", 1)[1] not in DOCK_GROUPS]
+    assert not loose, f"every dock module lives in train/, predict/ or common/: {loose}"
+    wrong = sorted((m, t) for m in MODULES if _dock_group(m) for t in GRAPH[m]
+                   if _dock_group(t) and _dock_group(t) != _dock_group(m)
+                   and _dock_group(t) not in DOCK_GROUPS[_dock_group(m)])
+    assert not wrong, f"dock modules importing the other dock's: {wrong}"

@@ -32,7 +32,7 @@ def test_the_command_line_trains_with_the_recipe(tmp_path, nuclei_case):
 
 
 def test_the_train_dock_trains_with_the_recipe(qtbot):
-    from napari_unet._widgets.train_settings import TrainSettings
+    from napari_unet._widgets.train.train_settings import TrainSettings
 
     settings = TrainSettings()
     used, default = settings.train_config().to_dict(), TrainConfig().to_dict()

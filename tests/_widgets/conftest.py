@@ -140,15 +140,15 @@ def notifications():
 
 @pytest.fixture(autouse=True)
 def no_background_learning(monkeypatch):
-    """The docks' background learning of the image (``_widgets/warmup.py``) ends at once,
+    """The docks' background learning of the image (``_widgets/train/warmup.py``) ends at once,
     unless a test asks for ``background_learning``: other tests time and count steps."""
-    from napari_unet._widgets import warmup
+    from napari_unet._widgets.train import warmup
 
     monkeypatch.setattr(warmup, "MAX_STEPS", 0)
 
 
 @pytest.fixture
 def background_learning(monkeypatch):
-    from napari_unet._widgets import warmup
+    from napari_unet._widgets.train import warmup
 
     monkeypatch.setattr(warmup, "MAX_STEPS", 10_000)

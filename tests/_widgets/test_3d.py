@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 
 from .helpers import FAST_STEPS, assert_unchanged, foreground_iou, snapshot, wait_idle
 

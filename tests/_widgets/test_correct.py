@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_unet._widgets.layers import find_ours, is_ours
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.layers import find_ours, is_ours
+from napari_unet._widgets.common.session import session_for
 
 from .helpers import wait_idle
 

@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 
 from .helpers import WORKER_TIMEOUT_MS
 
@@ -65,7 +65,7 @@ def test_export_without_a_model_says_so(predict_widget, notifications):
 def test_export_button_asks_for_format_then_file(predict_widget, monkeypatch, tmp_path):
     from qtpy.QtWidgets import QFileDialog, QInputDialog
 
-    from napari_unet._widgets.export import LABELS
+    from napari_unet._widgets.common.export import LABELS
 
     panel, calls = predict_widget.models, []
     monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: (LABELS["onnx"], True))

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 import torch
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 from napari_unet.core.config import ModelConfig, NormConfig
 from napari_unet.core.files.bundle import Bundle
 from napari_unet.core.inference.predict import predict_image

@@ -11,9 +11,9 @@ import numpy as np
 from napari.components import ViewerModel
 from napari.utils.colormaps import CyclicLabelColormap, DirectLabelColormap
 
-from napari_unet._widgets.layers import is_ours, write_objects, write_result
-from napari_unet._widgets.model_panel import describe_model
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.layers import is_ours, write_objects, write_result
+from napari_unet._widgets.common.model_panel import describe_model
+from napari_unet._widgets.common.session import session_for
 from napari_unet.core.inference.postprocess import refine_objects, to_instances
 from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.metrics import match_instances

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 
 from .helpers import wait_idle
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet._widgets import prediction
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common import prediction
+from napari_unet._widgets.common.session import session_for
 from napari_unet.core.inference.postprocess import to_instances
 from napari_unet.core.inference.predict import predict_image
 

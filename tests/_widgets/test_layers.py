@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from napari.components import ViewerModel
 
-from napari_unet._widgets.layers import (
+from napari_unet._widgets.common.layers import (
     current_plane,
     image_stack,
     spatial_shape,
@@ -72,7 +72,7 @@ def test_results_never_go_into_a_user_layer_of_the_same_name(model):
 def test_results_lie_on_their_source_and_point_to_it_through_metadata(model):
     """Scale, translate, rotate, shear, affine and units are copied; the tag names the source
     layer by id, so renaming the image keeps its results (a re-run updates them)."""
-    from napari_unet._widgets.layers import ROLE, find_ours, source_of, write_objects
+    from napari_unet._widgets.common.layers import ROLE, find_ours, source_of, write_objects
 
     image = model.add_image(
         np.zeros((8, 8), np.float32), name="img", scale=(0.5, 0.25), translate=(10, -3),

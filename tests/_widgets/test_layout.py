@@ -146,7 +146,7 @@ def test_one_model_panel_shows_the_model_with_both_docks_open(window, viewer, qt
 
 
 def test_the_loss_axis_values_fit_left_of_the_plot(qtbot):
-    from napari_unet._widgets.loss_plot import LossPlot, _tick
+    from napari_unet._widgets.train.loss_plot import LossPlot, _tick
 
     plot = LossPlot()
     qtbot.addWidget(plot)

@@ -9,9 +9,9 @@ import pytest
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication
 
-from napari_unet._widgets import live
-from napari_unet._widgets.layers import find_ours
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.layers import find_ours
+from napari_unet._widgets.common.session import session_for
+from napari_unet._widgets.train import live
 
 from .helpers import wait_idle
 

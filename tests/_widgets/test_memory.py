@@ -15,7 +15,7 @@ import gc
 import psutil
 import torch
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 from napari_unet.core.oom import device_memory_in_use
 
 from .helpers import wait_idle

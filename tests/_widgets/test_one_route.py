@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 
 from .helpers import wait_idle
 

@@ -13,8 +13,8 @@ import pytest
 
 CODE = """
 import napari, qtpy
-from napari_unet._widgets.train_widget import TrainWidget
-from napari_unet._widgets.predict_widget import PredictWidget
+from napari_unet._widgets.train.train_widget import TrainWidget
+from napari_unet._widgets.predict.predict_widget import PredictWidget
 viewer = napari.Viewer(show=False)
 viewer.window.add_dock_widget(TrainWidget(viewer))
 viewer.window.add_dock_widget(PredictWidget(viewer))

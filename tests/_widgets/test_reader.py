@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from napari_unet._widgets.reader import get_reader
-from napari_unet._widgets.session import existing_session
+from napari_unet._widgets.common.reader import get_reader
+from napari_unet._widgets.common.session import existing_session
 
 from .helpers import wait_idle
 

@@ -10,8 +10,8 @@ import random
 import numpy as np
 import pytest
 
-from napari_unet._widgets.layers import find_ours
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.layers import find_ours
+from napari_unet._widgets.common.session import session_for
 from napari_unet.core.inference.predict import predict_image
 
 from .helpers import assert_unchanged, snapshot, wait_idle

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 
 from .helpers import wait_idle
 
@@ -56,7 +56,7 @@ def test_the_retrained_result_is_shown_or_said_where_it_is(
 ):
     """Correct the prediction hides it under the corrections; retraining shows the new
     prediction again and says that the corrections lie over it."""
-    from napari_unet._widgets.layers import find_ours
+    from napari_unet._widgets.common.layers import find_ours
 
     session_for(viewer).set_model(gray_bundle, "test")
     train_widget._pairs = [layers]
@@ -76,7 +76,7 @@ def test_the_retrained_result_is_shown_or_said_where_it_is(
 def test_a_hidden_result_is_shown_again_when_predicted(
     viewer, layers, predict_widget, qtbot, gray_bundle
 ):
-    from napari_unet._widgets.layers import hidden_by
+    from napari_unet._widgets.common.layers import hidden_by
 
     session_for(viewer).set_model(gray_bundle, "test")
     predict_widget.image.value = layers[0]
@@ -102,7 +102,7 @@ def test_the_object_table_follows_every_prediction(
 ):
     """A prediction written by another dock (Train, retrain, Live) updates the table; ids
     are 1..n, as in the layer; removing the layer clears the table."""
-    from napari_unet._widgets.layers import write_objects
+    from napari_unet._widgets.common.layers import write_objects
 
     session_for(viewer).set_model(gray_bundle, "test")
     predict_widget.image.value = layers[0]
@@ -181,7 +181,7 @@ def test_the_start_choice_names_each_model_once(fake_starter, sample):
 
 
 def test_a_tie_is_not_called_worse():
-    from napari_unet._widgets.start_from import trainer_note
+    from napari_unet._widgets.common.start_from import trainer_note
 
     said = trainer_note("kept the previous model: the retrained one scored worse on the "
                         "held-out strokes (mean IoU 1.000 against 0.999 at step 6)")
@@ -189,7 +189,7 @@ def test_a_tie_is_not_called_worse():
 
 
 def test_paint_here_spots_use_the_painted_names():
-    from napari_unet._widgets.paint_next import between
+    from napari_unet._widgets.common.paint_next import between
 
     probs = np.zeros((3, 20, 20), np.float32)
     probs[1], probs[0], probs[2] = 0.5, 0.4, 0.1  # interior, then background
@@ -233,7 +233,7 @@ def test_the_threads_said_are_those_training_used(sample):
 
 def test_correct_says_when_it_switches_the_annotation_mode(viewer, layers, train_widget,
                                                             gray_bundle):
-    from napari_unet._widgets.layers import write_result
+    from napari_unet._widgets.common.layers import write_result
 
     session_for(viewer).set_model(gray_bundle, "test")
     write_result(viewer, layers[0], np.ones(layers[0].data.shape, np.uint8), None,
@@ -401,7 +401,7 @@ def slow_2d(monkeypatch, sample):
     said to take minutes from 3 s on."""
     import time
 
-    from napari_unet._widgets import forecast
+    from napari_unet._widgets.common import forecast
     from napari_unet.core.files.bundle import Bundle
 
     build = Bundle.build_model
@@ -458,7 +458,7 @@ def test_the_prediction_after_training_says_how_long_and_offers_the_plane_in_vie
 
 def test_a_long_3d_prediction_says_how_long(viewer, train_widget, qtbot, bundle_3d, slow_3d,
                                             monkeypatch):
-    from napari_unet._widgets import forecast
+    from napari_unet._widgets.common import forecast
 
     monkeypatch.setattr(forecast, "LONG_SECONDS", 3.0)
     layer = viewer.add_image(slow_3d, name="stack")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import tifffile
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 
 from .helpers import wait_idle
 

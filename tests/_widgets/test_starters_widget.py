@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from qtpy.QtCore import Qt
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 from napari_unet.core.files.starters import load_starter
 
 from .helpers import wait_idle

@@ -7,8 +7,8 @@ import time
 import numpy as np
 from qtpy.QtCore import QTimer
 
-from napari_unet._widgets.layers import find_ours
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.layers import find_ours
+from napari_unet._widgets.common.session import session_for
 
 from .helpers import foreground_iou, wait_idle
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from napari.layers import Labels
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 
 from .helpers import wait_idle
 
@@ -133,7 +133,7 @@ def test_errors_stay_in_the_dock_in_plain_words(viewer, train_widget, sample, no
 def test_live_stop_and_train_exclusive_and_settings_kept(
     viewer, layers, train_widget, qtbot, monkeypatch
 ):
-    from napari_unet._widgets import live
+    from napari_unet._widgets.train import live
 
     monkeypatch.setattr(live, "REFRESH_S", {"cpu": 0.5, "other": 0.5})
     depth, width = train_widget.settings.depth.value(), train_widget.settings.unet_width.value()
@@ -159,7 +159,7 @@ def test_live_stop_and_train_exclusive_and_settings_kept(
 
 
 def test_what_training_kept_is_said_in_plain_words():
-    from napari_unet._widgets.start_from import trainer_note
+    from napari_unet._widgets.common.start_from import trainer_note
 
     text = trainer_note("kept the model of step 57, the best on the held-out strokes "
                         "(mean IoU 0.613 against 0.523 at step 218)")
@@ -173,7 +173,7 @@ def test_what_training_kept_is_said_in_plain_words():
 def test_the_held_out_score_says_how_much_was_checked():
     from types import SimpleNamespace
 
-    from napari_unet._widgets.wording import check_text
+    from napari_unet._widgets.common.wording import check_text
 
     trainer = SimpleNamespace(validator=SimpleNamespace(pixels=240),
                               config=SimpleNamespace(mode="instance"))
@@ -184,8 +184,8 @@ def test_the_held_out_score_says_how_much_was_checked():
 def test_where_to_paint_next_rings_are_thin_inside_the_image_and_say_the_classes(
     viewer, layers, train_widget, qtbot
 ):
-    from napari_unet._widgets.layers import find_ours
-    from napari_unet._widgets.paint_next import RING
+    from napari_unet._widgets.common.layers import find_ours
+    from napari_unet._widgets.common.paint_next import RING
 
     train_widget.paint_next.setChecked(True)
     train_widget.settings.steps.setValue(10)
@@ -249,7 +249,7 @@ def test_a_prediction_under_another_image_is_said(
 
 
 def test_the_start_choice_says_a_score_not_iou():
-    from napari_unet._widgets.wording import plain_choice
+    from napari_unet._widgets.common.wording import plain_choice
 
     said = plain_choice("starting from the nuclei starter: before any training it matches "
                         "your painting with IoU 1.00 (others: cells 0.52)")
@@ -259,7 +259,7 @@ def test_the_start_choice_says_a_score_not_iou():
 def test_whole_objects_painted_far_apart_show_the_area_and_the_unpainted_ones(
     viewer, train_widget, qtbot, sample
 ):
-    from napari_unet._widgets.layers import find_ours
+    from napari_unet._widgets.common.layers import find_ours
 
     image, truth, _ = sample
     ids = np.unique(truth)[1:]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_unet._widgets.session import session_for
+from napari_unet._widgets.common.session import session_for
 
 from .helpers import wait_idle
 
@@ -70,7 +70,7 @@ def test_it_pauses_when_nothing_is_painted_and_goes_on_at_the_next_stroke(
     """Responsiveness: a core is not kept busy while the user does not paint. After
     ``QUIET_S`` seconds without a painting change no step is taken (the dock says it is
     paused and why); the next stroke on the annotations makes it go on."""
-    from napari_unet._widgets import warmup as background
+    from napari_unet._widgets.train import warmup as background
 
     monkeypatch.setattr(background, "QUIET_S", 1.0)
     _, annotations = layers
@@ -93,8 +93,8 @@ def test_our_own_result_layers_do_not_wake_it(
     background_learning, viewer, layers, train_widget, qtbot, monkeypatch
 ):
     """Only the user's painting counts: a prediction written into our layers does not."""
-    from napari_unet._widgets import warmup as background
-    from napari_unet._widgets.layers import write_result
+    from napari_unet._widgets.common.layers import write_result
+    from napari_unet._widgets.train import warmup as background
 
     monkeypatch.setattr(background, "QUIET_S", 1.0)
     warmup = train_widget.warmup

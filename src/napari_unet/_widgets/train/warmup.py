@@ -21,8 +21,8 @@ import time
 import numpy as np
 from napari.qt.threading import thread_worker
 
-from .layers import current_plane, image_stack
-from .tasks import start
+from ..common.layers import current_plane, image_stack
+from ..common.tasks import start
 
 MAX_STEPS = 3000
 """About two minutes on a 2-core CPU; the CPU rests after that (the gain comes early)."""
@@ -185,7 +185,7 @@ def watch_painting(viewer, touch) -> None:
     the user's painting."""
     from napari.layers import Labels
 
-    from .layers import is_ours
+    from ..common.layers import is_ours
 
     def follow(layer):
         if isinstance(layer, Labels):

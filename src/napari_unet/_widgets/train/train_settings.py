@@ -27,9 +27,9 @@ from qtpy.QtWidgets import (
 
 from napari_unet.core.config import ModelConfig, TrainConfig, interactive_threads
 
+from ..common.sections import Section
+from ..common.start_from import StartFrom
 from .modes import ANNOTATIONS, CLASSES_TIPS, KINDS, annotation_help
-from .sections import Section
-from .start_from import StartFrom
 
 DEFAULT_CLASSES = "background, foreground"
 LIVE_SMALL = "live_small_unet"

@@ -19,7 +19,7 @@ from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidge
 from napari_unet.core.batch.folders import BatchError, Options, predict_files, prepare
 from napari_unet.core.config import PredictConfig, interactive_threads
 
-from .tasks import ProgressBar, failed, guarded, start
+from ..common.tasks import ProgressBar, failed, guarded, start
 
 LABEL = "Apply to folder…"
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from napari.qt.threading import thread_worker
 
-from .tasks import TaskError, failed, guarded, start
+from ..common.tasks import TaskError, failed, guarded, start
 
 RELABEL_S = 2.0
 """Seconds between looks at the labels layer (when it changed)."""
@@ -131,7 +131,7 @@ def predict_view(trainer, stack, view: View, stats: dict, with_uncertainty: bool
     inner = (slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0))
     frame = Frame(view, pred.labels[inner].copy(), trainer.step)
     if with_uncertainty:
-        from .paint_next import spots_for
+        from ..common.paint_next import spots_for
 
         probs = pred.probabilities[(slice(None),) + inner]
         frame.uncertainty, frame.spots, _, frame.unsure = spots_for(
@@ -203,7 +203,7 @@ def current_view(viewer, image, labels=None, max_view: int = MAX_VIEW) -> View:
     """The part of the current plane of ``image`` in view (public ``corner_pixels``; the
     whole plane when the last two axes are not the ones shown or nothing is drawn yet),
     at most ``max_view`` px a side around its centre, with a copy of ``labels`` there."""
-    from .layers import current_plane, spatial_shape
+    from ..common.layers import current_plane, spatial_shape
 
     plane = current_plane(viewer, image)
     h, w = spatial_shape(image)[-2:]
@@ -275,7 +275,7 @@ class LiveMode:
         self.frames = self.picked = 0
         self._inbox, self._stop = Inbox(), threading.Event()
         self._inbox.uncertainty = self.uncertainty
-        from .layers import image_stack
+        from ..common.layers import image_stack
 
         refresh = REFRESH_S["cpu" if device_type == "cpu" else "other"]
         self.worker = live_worker(images, labels, model, config, request, class_names,
@@ -330,8 +330,8 @@ class LiveMode:
         from napari_unet.core.inference.postprocess import label_dtype
         from napari_unet.core.training.targets import INSTANCE_CLASSES
 
-        from .layers import find_ours, spatial_shape, write_result
-        from .paint_next import make_spots_layer, make_uncertainty_layer
+        from ..common.layers import find_ours, spatial_shape, write_result
+        from ..common.paint_next import make_spots_layer, make_uncertainty_layer
 
         if mode == "instance":
             class_names = INSTANCE_CLASSES
@@ -379,7 +379,7 @@ class LiveMode:
     def _tick(self) -> None:
         from napari_unet.core.images import ImageError
 
-        from .layers import training_planes
+        from ..common.layers import training_planes
 
         if self.image is None or self.image not in self.viewer.layers:
             return
@@ -422,8 +422,8 @@ class LiveMode:
             self.trainer = item
 
     def _write(self, frame: Frame) -> None:
-        from .layers import ROLE, find_ours, spatial_shape, write_result
-        from .paint_next import write_uncertainty
+        from ..common.layers import ROLE, find_ours, spatial_shape, write_result
+        from ..common.paint_next import write_uncertainty
 
         image = self.image
         if image is None or image not in self.viewer.layers or self.trainer is None:

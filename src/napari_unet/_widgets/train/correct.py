@@ -15,7 +15,7 @@ from napari.layers import Labels
 
 from napari_unet.core.images import ImageError
 
-from .layers import ANNOTATION_BRUSH, find_ours, placement, spatial_shape
+from ..common.layers import ANNOTATION_BRUSH, find_ours, placement, spatial_shape
 
 MAX_PIXELS = 4096 * 4096
 """Larger predictions (kept in a zarr store) are not copied: correct a crop instead."""

@@ -26,25 +26,25 @@ from qtpy.QtWidgets import (
 from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
 
+from ..common.forecast import Forecast
+from ..common.layers import current_plane, hidden_by, safe_to_notify, spatial_shape
+from ..common.model_panel import ModelPanel
+from ..common.prediction import auto_plane, has_results, start_prediction
+from ..common.scrolling import VerticalScroll, scrolling_layout, share_column
+from ..common.sections import Section
+from ..common.session import session_for
+from ..common.start_from import AUTO, NONE, StartRequest, sentence, trainer_note
+from ..common.tasks import ProgressBar, TaskError, failed, guarded, quit_with, start
+from ..common.wording import check_text, choice_said_again, plain_choice, ran_on
 from .advice import AdvicePanel
-from .forecast import Forecast
-from .layers import current_plane, hidden_by, safe_to_notify, spatial_shape
 from .live import LiveMode
 from .loss_plot import LossPlot
-from .model_panel import ModelPanel
 from .modes import TRAIN_HINTS
-from .prediction import auto_plane, has_results, start_prediction
-from .scrolling import VerticalScroll, scrolling_layout, share_column
-from .sections import Section
-from .session import session_for
-from .start_from import AUTO, NONE, StartRequest, sentence, trainer_note
-from .tasks import ProgressBar, TaskError, failed, guarded, quit_with, start
 from .train_checks import PaintingChecks
 from .train_live import LiveControls
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
 from .warmup import Warmup, plane_of
-from .wording import check_text, choice_said_again, plain_choice, ran_on
 
 if TYPE_CHECKING:
     import napari
@@ -114,7 +114,7 @@ def _painting_key(pairs, labels, spec: str, mode: str) -> str:
 
 def fits_text(choice, mode: str) -> str:
     """What the dock says when the start already matches the painting (item 6 of issue 23)."""
-    from .wording import painted  # a local `painted` array elsewhere in this module
+    from ..common.wording import painted  # a local `painted` array elsewhere in this module
 
     who = {"current model": "The current model", "none": "The model"}.get(
         choice.name, "The starter" if choice.starter is not None else "The chosen model")
@@ -720,7 +720,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             self._show_paint_next(self.session.bundle)
 
     def _show_paint_next(self, bundle) -> None:
-        from .paint_next import start_paint_next
+        from ..common.paint_next import start_paint_next
 
         image, labels = self._pairs[0]
         if bundle is None or image not in self.viewer.layers or self.paint_worker is not None:

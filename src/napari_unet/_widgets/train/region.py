@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from napari.layers import Points, Shapes
 
-from .layers import ROLE, find_ours, placement, put_layer, result_tag, spatial_shape
+from ..common.layers import ROLE, find_ours, placement, put_layer, result_tag, spatial_shape
 
 UNPAINTED = ("About {n} object{s} inside the annotated area (yellow outline) look unpainted "
              "(yellow circles): everything unpainted there counts as background, so they "

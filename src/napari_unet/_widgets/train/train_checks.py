@@ -61,8 +61,8 @@ class PaintingChecks:
         """Copy the prediction of the first pair's image into '<image> corrections', pair
         it there and set 'Start from' to the current model: the user fixes it, then Train
         fine-tunes (Cellpose 2.0's loop). Returns the new layer (None, and why, if none)."""
+        from ..common.start_from import CURRENT
         from .correct import correction_hint, correction_layer
-        from .start_from import CURRENT
 
         if self.busy:
             return None

@@ -11,8 +11,8 @@ from napari.utils.notifications import show_info
 
 from napari_unet.core.config import ModelConfig
 
+from ..common.tasks import quit_with
 from .live import LIVE_CPU_MODEL
-from .tasks import quit_with
 from .train_settings import LIVE_SMALL
 
 

@@ -24,9 +24,9 @@ from qtpy.QtWidgets import (
 from napari_unet.core.images import ImageError, as_label_array, check_class_labels, check_finite
 from napari_unet.core.training.targets import INSTANCE_CLASSES, check_painted
 
-from .channel_pick import ChannelPick
-from .layer_combo import LayerCombo
-from .layers import is_ours, new_annotation_layer, spatial_shape, training_planes
+from ..common.channel_pick import ChannelPick
+from ..common.layer_combo import LayerCombo
+from ..common.layers import is_ours, new_annotation_layer, spatial_shape, training_planes
 from .modes import LABELS_TIPS, NEW_LAYER_TIPS, NEW_OBJECTS_LAYER, NO_OBJECTS, NO_STROKES
 
 

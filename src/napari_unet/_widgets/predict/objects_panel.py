@@ -44,8 +44,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .layers import ROLE, find_ours, image_stack, is_ours, spatial_shape
-from .tasks import failed, start
+from ..common.layers import ROLE, find_ours, image_stack, is_ours, spatial_shape
+from ..common.tasks import failed, start
 
 FOLLOWED = ("objects", "prediction")
 """Our layers whose new data may change the table."""

@@ -28,18 +28,18 @@ from qtpy.QtWidgets import (
 from napari_unet.core.images import ImageError
 from napari_unet.core.inference.stitch import STITCH_THRESHOLD
 
-from .channel_pick import ChannelPick
+from ..common.channel_pick import ChannelPick
+from ..common.forecast import Forecast
+from ..common.layer_combo import LayerCombo
+from ..common.layers import current_plane, hidden_by, is_ours, safe_to_notify, spatial_shape
+from ..common.model_panel import ModelPanel
+from ..common.prediction import check_image, is_large, layer_stack, start_prediction
+from ..common.scrolling import scrolling_layout, share_column
+from ..common.sections import Section
+from ..common.session import PREDICT_TITLE, session_for
+from ..common.tasks import quit_with
 from .folder import FolderPanel
-from .forecast import Forecast
-from .layer_combo import LayerCombo
-from .layers import current_plane, hidden_by, is_ours, safe_to_notify, spatial_shape
-from .model_panel import ModelPanel
 from .objects_panel import ObjectsPanel
-from .prediction import check_image, is_large, layer_stack, start_prediction
-from .scrolling import scrolling_layout, share_column
-from .sections import Section
-from .session import PREDICT_TITLE, session_for
-from .tasks import quit_with
 
 if TYPE_CHECKING:
     import napari
@@ -332,7 +332,7 @@ class PredictWidget(QWidget):
     def _show_paint_next(self) -> None:
         """Uncertainty and spots for the plane shown (a second prediction of that plane);
         painted pixels of '<image> annotations', if there is one, are avoided."""
-        from .paint_next import start_paint_next
+        from ..common.paint_next import start_paint_next
 
         image, bundle = self.image.value, self.session.bundle
         if image is None or bundle is None:

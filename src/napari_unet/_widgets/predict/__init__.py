@@ -1,0 +1,1 @@
+"""The Predict dock: its widget, the objects panel and folder runs."""
