@@ -155,10 +155,11 @@ def measuring(bundle, model):
 
     Fine-tuning on a few painted objects calibrates a model to them at one scale, not across
     scales: on the 53 DSB2018 fluorescence test images, a nuclei starter fine-tuned on 10
-    whole nuclei estimated sizes off by a median 28-50 % (whatever the rule), and by 4x on
-    two images, where the starter itself is off by a median 5 % (6 % of images off by more
-    than a quarter). The fine-tuned model was trained at the starter's size, so the
-    starter's measure is the one it needs (docs/benchmarks.md)."""
+    whole nuclei estimated sizes off by a median 65 % (32 % with the starter's thresholds;
+    13-21 % with the best other rule tried, which costs the starter accuracy), and by 4x on
+    two images, where its objects then scored F1 0.0; the starter itself is off by a median
+    5 % on the same images at 0.5x, 1x, 2x and 3x. The fine-tuned model was trained at the
+    starter's size, so the starter's measure is the one it needs (docs/benchmarks.md)."""
     from ..files.lineage import STARTER, starter_rooted
 
     lineage = getattr(bundle, "lineage", None) or []
