@@ -391,3 +391,14 @@ def test_everywhere_benchmark_scores_a_rescaled_set_with_the_size_estimated(monk
     assert row["set"] == "fake@2" and row["diameter"] == "auto" and row["n_images"] == 2
     assert 0 <= row["msa"] <= row["f1_50"] <= 1 and row["f1_50"] > 0.5
     assert "| nuclei | fake@2 | auto |" in out
+
+
+def test_size_estimate_benchmark_summarises_the_error_of_each_image():
+    import size_estimate
+
+    records = [{"estimate": 20.0, "truth": 20.0, "seconds": 1.0},
+               {"estimate": 30.0, "truth": 20.0, "seconds": 1.0},
+               {"estimate": None, "truth": 20.0, "seconds": 1.0}]
+    got = size_estimate.summary(records)
+    assert got["images"] == 3 and got["median_ratio"] == 1.5  # 1.0, 1.5, none (worst)
+    assert got["off_25"] == round(2 / 3, 3) and got["off_50"] == round(1 / 3, 3)
