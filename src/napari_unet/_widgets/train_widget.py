@@ -37,14 +37,14 @@ from .prediction import auto_plane, has_results, start_prediction
 from .scrolling import VerticalScroll, scrolling_layout, share_column
 from .sections import Section
 from .session import session_for
-from .start_from import AUTO, NONE, StartRequest, sentence, trainer_note
+from .start_from import AUTO, NONE, StartRequest, sentence
 from .tasks import ProgressBar, TaskError, failed, guarded, quit_with, start
 from .train_checks import PaintingChecks
 from .train_live import LiveControls
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
 from .warmup import Warmup, plane_of
-from .wording import check_text, choice_said_again, plain_choice, ran_on
+from .wording import check_text, choice_said_again, plain_choice, ran_on, training_said
 
 if TYPE_CHECKING:
     import napari
@@ -236,7 +236,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self._predict_token = None
         self._note = ""
         self._stop_event = threading.Event()
-        self._seen_note = ""
+        self._seen = 0
+        """How many of the trainer's events the dock has said."""
         self._live_small = False
         self._request = None
         """The 'Start from' choice of the running training (a StartRequest)."""
@@ -434,7 +435,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self._bar = ProgressBar("Training U-Net")
         self.status.setText("Preparing…" if request.quiet else
                             "Trying the starting models on your painting…")
-        self._stop_event, self._seen_note = threading.Event(), ""
+        self._stop_event, self._seen = threading.Event(), 0
         self.start_choice, self._skipped = None, False
         self.worker = _train(images, labels, model, config, request, names, self._stop_event,
                              three_d=self.settings.is_3d(), warmup=self.warmup,
@@ -507,9 +508,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             return
         if not hasattr(item, "stage"):
             self.trainer = item
-            self._seen_note = item.note
-            if item.note:
-                self._add_note(trainer_note(item.note))
+            self._say_events(item)
             return
         if item.loss is not None:
             self.plot.add(item.done, item.loss)
@@ -557,6 +556,12 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             show_info(text)
         self._note = f"{self._note} {again}".strip()
         self.status.setText(f"{text} Preparing…")
+
+    def _say_events(self, trainer) -> None:
+        """Say the trainer's events not said yet (:func:`~.wording.training_said`)."""
+        new, self._seen = trainer.events[self._seen:], len(trainer.events)
+        if new:
+            self._add_note(" ".join(sentence(clause) for clause in training_said(new)))
 
     def _add_note(self, text: str) -> None:
         """Show ``text`` now, and again in the status when training ends."""
@@ -627,10 +632,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     def _guard_message(self, trainer) -> None:
         """Tell the user when training kept earlier weights than its last (validation)."""
-        seen = self._seen_note
-        new = trainer.note[len(seen):].lstrip("; ") if trainer.note.startswith(seen) else trainer.note
-        if new:
-            self._add_note(trainer_note(new))
+        self._say_events(trainer)
         if trainer.validation is not None:
             self.plot.add_score(trainer.validation_step, trainer.validation)
 
