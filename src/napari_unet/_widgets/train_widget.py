@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
 
 from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
+from napari_unet.core.progress import Progress
 
 from .advice import AdvicePanel
 from .forecast import Forecast
@@ -38,7 +39,7 @@ from .scrolling import VerticalScroll, scrolling_layout, share_column
 from .sections import Section
 from .session import session_for
 from .start_from import AUTO, NONE, StartRequest, sentence
-from .tasks import ProgressBar, TaskError, failed, guarded, quit_with, start
+from .tasks import BUILT, CHOSEN, ProgressBar, TaskError, failed, guarded, quit_with, start
 from .train_checks import PaintingChecks
 from .train_live import LiveControls
 from .train_settings import TrainSettings
@@ -53,9 +54,11 @@ if TYPE_CHECKING:
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _train(images, labels, model, config, request, class_names, stop, three_d=False,
            warmup=None, train_if_fits=False):
-    """Choose the starting model (``request``, a :class:`StartRequest`: first yield, its
-    choice), build the Trainer (``Trainer3D`` with ``three_d``) off the GUI thread, hand it
-    over (second yield), then train. ``model`` is the architecture when starting from scratch.
+    """Choose the starting model (``request``, a :class:`StartRequest`: first yield, stage
+    :data:`CHOSEN` with the choice as payload), build the Trainer (``Trainer3D`` with
+    ``three_d``) off the GUI thread, hand it over (second yield, stage :data:`BUILT`), then
+    train (the trainer's records). Every yield is a :class:`Progress`. ``model`` is the
+    architecture when starting from scratch.
 
     ``stop`` (a ``threading.Event``) ends training after the running step; the training
     generator is then closed here, in the worker, so that it ends as it would have at the
@@ -73,7 +76,7 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
         from napari_unet.core.training.train import Trainer
 
     choice = request.resolve(images, labels, config.mode)
-    yield choice
+    yield Progress(CHOSEN, 0, payload=choice)
     if stop.is_set() or (choice.fits_already and not train_if_fits):
         return None
     init = choice.bundle
@@ -88,7 +91,7 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
                           config=config, init=init, class_names=class_names, **extra)
     except RuntimeError as e:  # e.g. the chosen device is not available
         raise TaskError(str(e)) from e
-    yield trainer
+    yield Progress(BUILT, 0, payload=trainer)
     return (yield from guarded(_until(trainer, stop)))
 
 
@@ -500,15 +503,13 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             self.predict_worker.quit()
 
     # -- worker signals -------------------------------------------------------------------
-    def _on_yielded(self, item) -> None:
-        from napari_unet.core.training.start import StartChoice
-
-        if isinstance(item, StartChoice):
-            self._say_choice(item)
+    def _on_yielded(self, item: Progress) -> None:
+        if item.stage == CHOSEN:
+            self._say_choice(item.payload)
             return
-        if not hasattr(item, "stage"):
-            self.trainer = item
-            self._say_events(item)
+        if item.stage == BUILT:
+            self.trainer = item.payload
+            self._say_events(self.trainer)
             return
         if item.loss is not None:
             self.plot.add(item.done, item.loss)
