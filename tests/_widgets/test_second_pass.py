@@ -181,10 +181,10 @@ def test_the_start_choice_names_each_model_once(fake_starter, sample):
 
 
 def test_a_tie_is_not_called_worse():
-    from napari_unet._widgets.common.start_from import trainer_note
+    from napari_unet._widgets.common.wording import kept
+    from napari_unet.core.training.events import KeptEarlier
 
-    said = trainer_note("kept the previous model: the retrained one scored worse on the "
-                        "held-out strokes (mean IoU 1.000 against 0.999 at step 6)")
+    said = kept(KeptEarlier(0, 1.0, 0.999, 6))
     assert "less well" not in said and "no better (both 1.00)" in said
 
 

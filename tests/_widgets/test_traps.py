@@ -158,16 +158,51 @@ def test_live_stop_and_train_exclusive_and_settings_kept(
     assert train_widget.live_button.isEnabled()
 
 
-def test_what_training_kept_is_said_in_plain_words():
-    from napari_unet._widgets.common.start_from import trainer_note
+def _dock_words(*events) -> str:
+    from napari_unet._widgets.common.start_from import sentence
+    from napari_unet._widgets.common.wording import training_said
 
-    text = trainer_note("kept the model of step 57, the best on the held-out strokes "
-                        "(mean IoU 0.613 against 0.523 at step 218)")
+    return " ".join(sentence(clause) for clause in training_said(events))
+
+
+def test_what_training_kept_is_said_in_plain_words():
+    from napari_unet.core.training.events import KeptEarlier
+
+    text = _dock_words(KeptEarlier(57, 0.613, 0.523, 218))
     assert text == ("Training kept the model as it was at step 57: it matched the painting "
                     "set aside for checking better (0.61) than at the end, step 218 (0.52).")
-    worse = trainer_note("kept the previous model: the retrained one scored worse on the "
-                         "held-out strokes (mean IoU 0.700 against 0.400 at step 6)")
-    assert "kept the previous model" in worse and "IoU" not in worse and "0.40 against 0.70" in worse
+    worse = _dock_words(KeptEarlier(0, 0.7, 0.4, 6))
+    assert worse == ("Training kept the previous model: the retrained one matched the painting "
+                     "set aside for checking less well (0.40 against 0.70).")
+    start = _dock_words(KeptEarlier(0, 0.6, 0.6, 6))
+    assert start == ("Training kept the starting model: training did not improve its match "
+                     "with the painting set aside for checking (0.60 before, 0.60 after).")
+
+
+def test_the_dock_says_each_event_as_it_always_did():
+    """The same sentences as when the dock split the trainer's note at "; " and read it."""
+    from napari_unet.core.training.events import (
+        BatchHalved,
+        NewHead,
+        ObjectsTuned,
+        StartedFresh,
+        StartedFromImage,
+        UsedLuminance,
+    )
+
+    assert _dock_words(StartedFresh("mode", mode="instance", offered_mode="semantic")) == (
+        "Training started fresh: the previous model was a semantic model, this training is "
+        "instance.")
+    assert _dock_words(UsedLuminance(), NewHead(4)) == (
+        "The colour image is used as its luminance (the starting model is grayscale). "
+        "4 classes: the starting model's body with a new output layer.")
+    assert _dock_words(StartedFromImage(30)) == (
+        "Training started from what it learnt of the image alone (30 steps).")
+    assert _dock_words(BatchHalved("cpu (2 threads)", 2)) == (
+        "Training ran out of memory on cpu (2 threads). Batch size reduced to 2.")
+    assert _dock_words(ObjectsTuned(0.4, 0.6, 0.71, 0.83)) == (
+        "Object settings fitted to your painted objects (foreground threshold 0.4, split "
+        "threshold 0.6: match 0.71 -> 0.83).")
 
 
 def test_the_held_out_score_says_how_much_was_checked():

@@ -5,7 +5,8 @@ import pytest
 
 from napari_unet.core.config import ModelConfig, NormConfig, TrainConfig
 from napari_unet.core.files.bundle import Bundle
-from napari_unet.core.training.start_plan import LUMINANCE_NOTE, plan_start
+from napari_unet.core.training.events import LUMINANCE_NOTE
+from napari_unet.core.training.start_plan import plan_start
 
 ARCH = ModelConfig(depth=2, base_width=8)
 

@@ -30,6 +30,10 @@ class Progress:
     of memory (widgets show it as a warning, the command line prints it)."""
     validation: float | None = None
     """Training only: the latest score on held-out painted pixels (mean IoU), when measured."""
+    payload: Any = None
+    """What a worker hands over with this record, named by ``stage`` (for example the docks'
+    training worker: the start it chose, then the trainer it built), so that a handler of
+    the records tells them apart by ``stage`` alone."""
 
 
 def drain(gen: Generator[Any, None, R], callback: Callable[[Any], None] | None = None) -> R:

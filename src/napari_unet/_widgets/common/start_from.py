@@ -60,16 +60,6 @@ def sentence(text: str) -> str:
     return text if text[-1] in ".!?" else f"{text}."
 
 
-def trainer_note(note: str) -> str:
-    """The trainer's note (parts joined by "; ") as sentences: "Training kept the previous
-    model: ...", "The colour image is used as its luminance ..."."""
-    from .wording import plain
-
-    parts = [plain(p.strip()) for p in note.split("; ") if p.strip()]
-    verbs = ("started", "kept", "ran")
-    return " ".join(sentence(f"Training {p}" if p.startswith(verbs) else p) for p in parts)
-
-
 class StartFrom(QComboBox):
     """Auto, one entry per installed starter (its title; its card as tooltip), Current
     model (enabled when there is one), Nothing. :meth:`spec` is the choice."""

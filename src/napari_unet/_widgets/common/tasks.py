@@ -8,6 +8,12 @@ from napari.utils import progress
 
 STEPS = 1000
 
+CHOSEN = "start chosen"
+"""A training worker's first :class:`~napari_unet.core.progress.Progress`: its payload is the
+``StartChoice`` (the model training starts from)."""
+BUILT = "trainer built"
+"""The next: its payload is the trainer, built off the GUI thread."""
+
 log = logging.getLogger("napari_unet")
 
 

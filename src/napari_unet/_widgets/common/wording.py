@@ -1,4 +1,5 @@
-"""The trainer's findings in a biologist's words (the core says them for the CLI's log).
+"""The trainer's findings in a biologist's words (the core's records,
+:mod:`napari_unet.core.training.events`, have their own words for the CLI's log).
 
 "held-out IoU 1.00" at step 60 reads as "perfect" when it is four strokes scored; "kept the
 model of step 57, the best on the held-out strokes (mean IoU 0.613 against 0.523 at step
@@ -8,14 +9,6 @@ was kept and why, in one short sentence.
 
 from __future__ import annotations
 
-import re
-
-_KEPT = re.compile(
-    r"kept the (?:(?P<step>model of step (?P<n>\d+), the best)|(?P<start>starting model: the "
-    r"retrained one did not score better)|(?P<prev>previous model: the retrained one scored "
-    r"worse)) on the held-out strokes \(mean IoU (?P<best>[\d.]+) against (?P<last>[\d.]+) at "
-    r"step (?P<end>\d+)\)"
-)
 SET_ASIDE = "the painting set aside for checking"
 
 
@@ -36,25 +29,42 @@ def check_text(trainer, score) -> str:
     return f" · match with {painted(mode)} set aside {score:.2f}{size}"
 
 
-def plain(part: str) -> str:
-    """One part of the trainer's note in plain words (unchanged when not recognised)."""
-    m = _KEPT.search(part)
-    if m is None:
-        return part
-    best, last = float(m["best"]), float(m["last"])
-    if m["step"]:
-        said = (f"kept the model as it was at step {m['n']}: it matched {SET_ASIDE} better "
-                f"({best:.2f}) than at the end, step {m['end']} ({last:.2f})")
-    elif m["start"]:
-        said = (f"kept the starting model: training did not improve its match with "
+def training_said(events) -> list[str]:
+    """The trainer's :mod:`~napari_unet.core.training.events` as the dock says them, one
+    clause each (to be made sentences): "Training kept the model as it was at step 57: ...",
+    "the colour image is used as its luminance ..."."""
+    from napari_unet.core.training import events as ev
+
+    out = []
+    for event in events:
+        match event:
+            case ev.KeptEarlier():
+                out.append(f"Training {kept(event)}")
+            case ev.BatchHalved():  # two sentences, as the core's "; " always read
+                out += [f"Training ran out of memory on {event.device}",
+                        f"batch size reduced to {event.batch_size}"]
+            case ev.StartedFresh() | ev.StartedFromImage():
+                out.append(f"Training {event.words()}")
+            case _:
+                out.append(event.words())
+    return out
+
+
+def kept(event) -> str:
+    """What keep-best kept (a :class:`~napari_unet.core.training.events.KeptEarlier`), and
+    why, in plain words."""
+    best, last = event.before, event.after
+    if event.which == "step":
+        return (f"kept the model as it was at step {event.step}: it matched {SET_ASIDE} "
+                f"better ({best:.2f}) than at the end, step {event.end} ({last:.2f})")
+    if event.which == "start":
+        return (f"kept the starting model: training did not improve its match with "
                 f"{SET_ASIDE} ({best:.2f} before, {last:.2f} after)")
-    elif f"{last:.2f}" == f"{best:.2f}":  # a tie is not "less well"
-        said = (f"kept the previous model: the retrained one matched {SET_ASIDE} no better "
+    if f"{last:.2f}" == f"{best:.2f}":  # a tie is not "less well"
+        return (f"kept the previous model: the retrained one matched {SET_ASIDE} no better "
                 f"(both {best:.2f})")
-    else:
-        said = (f"kept the previous model: the retrained one matched {SET_ASIDE} less well "
-                f"({last:.2f} against {best:.2f})")
-    return part[: m.start()] + said + part[m.end():]
+    return (f"kept the previous model: the retrained one matched {SET_ASIDE} less well "
+            f"({last:.2f} against {best:.2f})")
 
 
 def plain_choice(message: str) -> str:

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from napari.qt.threading import thread_worker
 
-from ..common.tasks import TaskError, failed, guarded, start
+from napari_unet.core.progress import Progress
+
+from ..common.tasks import BUILT, CHOSEN, TaskError, failed, guarded, start
 
 RELABEL_S = 2.0
 """Seconds between looks at the labels layer (when it changed)."""
@@ -37,6 +39,10 @@ MAX_VIEW = 1024
 """At most this many px a side of the view are predicted (around its centre)."""
 LIVE_CPU_MODEL = {"depth": 2, "base_width": 8}
 """U-Net size for live mode on a CPU when the settings hold the default size."""
+FRAME, NOTE, PICKED = "view predicted", "note", "painting picked up"
+"""The live worker's own stages (besides :data:`~.tasks.CHOSEN`, :data:`~.tasks.BUILT` and
+the trainer's): a :class:`Frame` as payload, a message for the user (``message``), and new
+painting taken up."""
 MAKE_GAP_MS = 60
 """Live's result layers are made this far apart, one at a time (see ``_make_layers``)."""
 LIVE_STEPS = 10**9
@@ -65,13 +71,6 @@ class Frame:
     spots: np.ndarray | None = None
     unsure: list | None = None
     """What the model hesitates between at each spot ("background or foreground")."""
-
-
-@dataclass
-class Note:
-    """A message for the user from the worker (e.g. new painting that cannot be used)."""
-
-    text: str
 
 
 class Inbox:
@@ -151,12 +150,13 @@ def live_worker(images, labels, model, config, request, class_names, stack, inbo
     """Choose the starting model (``request``, a ``start_from.StartRequest``: first yield,
     its choice; ``model`` is the architecture from scratch), build the trainer (second
     yield), then train until ``stop`` is set, taking new labels from ``inbox`` and yielding
-    :class:`Frame`s of its view every ``refresh_s``; returns the model's bundle."""
+    :class:`Frame`s of its view every ``refresh_s``; returns the model's bundle. Every
+    yield is a :class:`Progress`, told apart by ``stage`` (:data:`FRAME`, ...)."""
     from napari_unet.core.images import ImageError
     from napari_unet.core.training.train import Trainer
 
     choice = request.resolve(images, labels, config.mode)
-    yield choice
+    yield Progress(CHOSEN, 0, payload=choice)
     if stop.is_set():
         return None
     init = choice.bundle
@@ -165,7 +165,7 @@ def live_worker(images, labels, model, config, request, class_names, stack, inbo
                           config=config, init=init, class_names=class_names)
     except RuntimeError as e:
         raise TaskError(str(e)) from e
-    yield trainer
+    yield Progress(BUILT, 0, payload=trainer)
     current = (images, labels)
     refused = ""  # the last message about painting that cannot be used (said once)
     stats: dict = {}
@@ -181,15 +181,17 @@ def live_worker(images, labels, model, config, request, class_names, stack, inbo
                 try:
                     trainer.set_labels(*new)
                     refused = ""
-                    yield Note("")  # new painting in use
+                    yield Progress(PICKED, trainer.step)
                 except ImageError as e:
                     if str(e) != refused:
                         refused = str(e)
-                        yield Note(f"Live: {e} (training goes on with the earlier painting)")
+                        said = f"Live: {e} (training goes on with the earlier painting)"
+                        yield Progress(NOTE, trainer.step, message=said)
             view = inbox.view()
             if view is not None and time.perf_counter() - last >= refresh_s:
                 try:
-                    yield predict_view(trainer, stack, view, stats, inbox.uncertainty)
+                    frame = predict_view(trainer, stack, view, stats, inbox.uncertainty)
+                    yield Progress(FRAME, trainer.step, payload=frame)
                 except RuntimeError as e:
                     raise TaskError(str(e)) from e
                 last = time.perf_counter()
@@ -401,25 +403,21 @@ class LiveMode:
         self._inbox.post_view(current_view(self.viewer, self.image, self.pairs[0][1]))
 
     # -- worker signals ----------------------------------------------------------------
-    def _yielded(self, item) -> None:
-        from napari_unet.core.training.start import StartChoice
-
-        if isinstance(item, StartChoice):
+    def _yielded(self, item: Progress) -> None:
+        if item.stage == CHOSEN:
             if self.on_choice:
-                self.on_choice(item)
-        elif isinstance(item, Frame):
-            self._write(item)
-        elif isinstance(item, Note):
-            if item.text:
-                if self.on_note:
-                    self.on_note(item.text)
-            else:
-                self.picked += 1
-        elif hasattr(item, "stage"):
-            if self.on_progress:
-                self.on_progress(item)
-        else:
-            self.trainer = item
+                self.on_choice(item.payload)
+        elif item.stage == BUILT:
+            self.trainer = item.payload
+        elif item.stage == FRAME:
+            self._write(item.payload)
+        elif item.stage == NOTE:
+            if self.on_note:
+                self.on_note(item.message)
+        elif item.stage == PICKED:
+            self.picked += 1
+        elif self.on_progress:
+            self.on_progress(item)
 
     def _write(self, frame: Frame) -> None:
         from ..common.layers import ROLE, find_ours, spatial_shape, write_result

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
 
 from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
+from napari_unet.core.progress import Progress
 
 from ..common.forecast import Forecast
 from ..common.layers import current_plane, hidden_by, safe_to_notify, spatial_shape
@@ -33,9 +34,9 @@ from ..common.prediction import auto_plane, has_results, start_prediction
 from ..common.scrolling import VerticalScroll, scrolling_layout, share_column
 from ..common.sections import Section
 from ..common.session import session_for
-from ..common.start_from import AUTO, NONE, StartRequest, sentence, trainer_note
-from ..common.tasks import ProgressBar, TaskError, failed, guarded, quit_with, start
-from ..common.wording import check_text, choice_said_again, plain_choice, ran_on
+from ..common.start_from import AUTO, NONE, StartRequest, sentence
+from ..common.tasks import BUILT, CHOSEN, ProgressBar, TaskError, failed, guarded, quit_with, start
+from ..common.wording import check_text, choice_said_again, plain_choice, ran_on, training_said
 from .advice import AdvicePanel
 from .live import LiveMode
 from .loss_plot import LossPlot
@@ -53,9 +54,11 @@ if TYPE_CHECKING:
 @thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _train(images, labels, model, config, request, class_names, stop, three_d=False,
            warmup=None, train_if_fits=False):
-    """Choose the starting model (``request``, a :class:`StartRequest`: first yield, its
-    choice), build the Trainer (``Trainer3D`` with ``three_d``) off the GUI thread, hand it
-    over (second yield), then train. ``model`` is the architecture when starting from scratch.
+    """Choose the starting model (``request``, a :class:`StartRequest`: first yield, stage
+    :data:`CHOSEN` with the choice as payload), build the Trainer (``Trainer3D`` with
+    ``three_d``) off the GUI thread, hand it over (second yield, stage :data:`BUILT`), then
+    train (the trainer's records). Every yield is a :class:`Progress`. ``model`` is the
+    architecture when starting from scratch.
 
     ``stop`` (a ``threading.Event``) ends training after the running step; the training
     generator is then closed here, in the worker, so that it ends as it would have at the
@@ -73,7 +76,7 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
         from napari_unet.core.training.train import Trainer
 
     choice = request.resolve(images, labels, config.mode)
-    yield choice
+    yield Progress(CHOSEN, 0, payload=choice)
     if stop.is_set() or (choice.fits_already and not train_if_fits):
         return None
     init = choice.bundle
@@ -88,7 +91,7 @@ def _train(images, labels, model, config, request, class_names, stop, three_d=Fa
                           config=config, init=init, class_names=class_names, **extra)
     except RuntimeError as e:  # e.g. the chosen device is not available
         raise TaskError(str(e)) from e
-    yield trainer
+    yield Progress(BUILT, 0, payload=trainer)
     return (yield from guarded(_until(trainer, stop)))
 
 
@@ -238,7 +241,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self._predict_token = None
         self._note = ""
         self._stop_event = threading.Event()
-        self._seen_note = ""
+        self._seen = 0
+        """How many of the trainer's events the dock has said."""
         self._live_small = False
         self._request = None
         """The 'Start from' choice of the running training (a StartRequest)."""
@@ -436,7 +440,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self._bar = ProgressBar("Training U-Net")
         self.status.setText("Preparing…" if request.quiet else
                             "Trying the starting models on your painting…")
-        self._stop_event, self._seen_note = threading.Event(), ""
+        self._stop_event, self._seen = threading.Event(), 0
         self.start_choice, self._skipped = None, False
         self.worker = _train(images, labels, model, config, request, names, self._stop_event,
                              three_d=self.settings.is_3d(), warmup=self.warmup,
@@ -501,17 +505,13 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             self.predict_worker.quit()
 
     # -- worker signals -------------------------------------------------------------------
-    def _on_yielded(self, item) -> None:
-        from napari_unet.core.training.start import StartChoice
-
-        if isinstance(item, StartChoice):
-            self._say_choice(item)
+    def _on_yielded(self, item: Progress) -> None:
+        if item.stage == CHOSEN:
+            self._say_choice(item.payload)
             return
-        if not hasattr(item, "stage"):
-            self.trainer = item
-            self._seen_note = item.note
-            if item.note:
-                self._add_note(trainer_note(item.note))
+        if item.stage == BUILT:
+            self.trainer = item.payload
+            self._say_events(self.trainer)
             return
         if item.loss is not None:
             self.plot.add(item.done, item.loss)
@@ -559,6 +559,12 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             show_info(text)
         self._note = f"{self._note} {again}".strip()
         self.status.setText(f"{text} Preparing…")
+
+    def _say_events(self, trainer) -> None:
+        """Say the trainer's events not said yet (:func:`~.wording.training_said`)."""
+        new, self._seen = trainer.events[self._seen:], len(trainer.events)
+        if new:
+            self._add_note(" ".join(sentence(clause) for clause in training_said(new)))
 
     def _add_note(self, text: str) -> None:
         """Show ``text`` now, and again in the status when training ends."""
@@ -629,10 +635,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     def _guard_message(self, trainer) -> None:
         """Tell the user when training kept earlier weights than its last (validation)."""
-        seen = self._seen_note
-        new = trainer.note[len(seen):].lstrip("; ") if trainer.note.startswith(seen) else trainer.note
-        if new:
-            self._add_note(trainer_note(new))
+        self._say_events(trainer)
         if trainer.validation is not None:
             self.plot.add_score(trainer.validation_step, trainer.validation)
 

@@ -21,6 +21,8 @@ import time
 import numpy as np
 from napari.qt.threading import thread_worker
 
+from napari_unet.core.progress import Progress
+
 from ..common.layers import current_plane, image_stack
 from ..common.tasks import start
 
@@ -31,7 +33,8 @@ MAX_PIXELS = 4096 * 4096
 QUIET_S = 20.0
 """Seconds without a painting change after which background learning pauses."""
 PAUSED = "paused"
-"""Yielded by the worker when it pauses (the next step's progress says it goes on)."""
+"""The stage of the :class:`Progress` the worker yields when it pauses (the next step's
+progress says it goes on)."""
 
 
 class Activity:
@@ -72,7 +75,7 @@ def _learn(warm, stop: threading.Event, done: threading.Event, activity: Activit
             activity.wake.clear()
             if not activity.quiet():  # painted just now
                 continue
-            yield PAUSED
+            yield Progress(PAUSED, warm.step)
             while not stop.is_set() and not activity.wake.wait(0.25):
                 pass
     finally:
@@ -146,8 +149,8 @@ class Warmup:
         self.worker.finished.connect(lambda: self._report(None))
         start(self.worker, self.widget)
 
-    def _yielded(self, item) -> None:
-        if item is PAUSED:
+    def _yielded(self, item: Progress) -> None:
+        if item.stage == PAUSED:
             self.paused = True
             self._report(self.steps)
         elif self.paused or item.done % 25 == 1:

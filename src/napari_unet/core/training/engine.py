@@ -14,7 +14,7 @@ open budget) and the starters' pretraining (``scripts/train_starters.py``).
 
 The loop is a method (:meth:`Engine.steps`), not a free ``fit(task)``: live mode trains one
 object across new painting (``set_labels``), and the docks, the command line and the API
-read the run's state on it (``step``, ``elapsed``, ``note``, ``validation``, ...).
+read the run's state on it (``step``, ``elapsed``, ``events``, ``validation``, ...).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ..files.bundle import Bundle
 from ..files.starters import lineage_after
 from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
 from ..progress import Progress
+from .events import BatchHalved, Event, KeptEarlier, in_words
 
 WARMUP_STEPS = 20
 START_MARGIN = 0.01
@@ -120,7 +121,8 @@ class Engine:
 
     def __init__(self, config: TrainConfig):
         self.config = config
-        self.note = ""
+        self.events: list[Event] = []
+        """What the run decided, in order (:mod:`.events`): :attr:`note` words them."""
         self.device = resolve_device(config.device)
         self.step = 0
         self.elapsed = 0.0
@@ -131,6 +133,11 @@ class Engine:
         """The starting model's score on the held-out pixels, before training (fine-tuning)."""
         self._best: tuple[float, int, dict] | None = None
         self._scored_step = -1
+
+    @property
+    def note(self) -> str:
+        """The :attr:`events` in words, joined with "; " (the command line's and the API's)."""
+        return in_words(self.events)
 
     def _use_device(self, modules: Iterable[torch.nn.Module | None], channels_last) -> None:
         """Move ``modules`` (the model first) to the device, in ``channels_last`` where the
@@ -295,8 +302,7 @@ class Engine:
                 "use a smaller patch size or model, or train on the CPU"
             ) from error
         self.config = replace(self.config, batch_size=self.config.batch_size // 2)
-        said = f"ran out of memory on {describe(self.device)}; batch size reduced to {self.config.batch_size}"
-        self.note = f"{self.note}; {said}" if self.note else said
+        self.events.append(BatchHalved(describe(self.device), self.config.batch_size))
         return f"Out of memory: training continues with {self.config.batch_size} patches per step"
 
     # -- validation -----------------------------------------------------------------------
@@ -327,7 +333,7 @@ class Engine:
 
     def _keep_best(self) -> None:
         """At the end: score the final weights; if earlier ones scored better, go back to
-        them and say so in :attr:`note`."""
+        them and say so in :attr:`events` (:class:`~.events.KeptEarlier`)."""
         if self.validator is None or not self.config.keep_best or self.step == 0:
             return
         if self._scored_step != self.step:
@@ -339,16 +345,7 @@ class Engine:
             self.validation, self._scored_step = best_score, best_step
             if best_step == 0 and self.init is not None:
                 self.kept_start = True
-                what = ("kept the starting model: the retrained one did not score better"
-                        if best_score <= last else
-                        "kept the previous model: the retrained one scored worse")
-            else:
-                what = f"kept the model of step {best_step}, the best"
-            message = (
-                f"{what} on the held-out strokes (mean IoU {best_score:.3f} against "
-                f"{last:.3f} at step {self.step})"
-            )
-            self.note = f"{self.note}; {message}" if self.note else message
+            self.events.append(KeptEarlier(best_step, best_score, last, self.step))
         self._best = None
 
     def _validation_info(self) -> dict:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config import ModelConfig, TrainConfig
 from ..progress import Progress, rescaled
+from .events import in_words
 
 
 @dataclass
@@ -88,16 +89,16 @@ def train_on_painting(trainer, images: Sequence[np.ndarray], *, model: ModelConf
                                                     "learn the image")
         trainer.start_from_warm(learnt)
         start = _spent(config, trainer.config)
-    if trainer.note:
-        notes.append(trainer.note)
-    before = trainer.note
+    if trainer.events:
+        notes.append(in_words(trainer.events))
+    before = len(trainer.events)
     try:
         bundle = yield from _staged(rescaled(trainer.steps(), start, 1 - start), "train")
     except KeyboardInterrupt:
         bundle = trainer.bundle()
         notes.append("interrupted: kept the model trained so far")
-    if trainer.note != before:  # the validation guard kept earlier weights
-        notes.append(trainer.note[len(before):].lstrip("; "))
+    if trainer.events[before:]:  # e.g. the validation guard kept earlier weights
+        notes.append(in_words(trainer.events[before:]))
     return Trained(bundle, trainer, notes)
 
 

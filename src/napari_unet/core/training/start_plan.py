@@ -17,17 +17,15 @@ from typing import Literal
 
 from ..config import ModelConfig, TrainConfig
 from ..files.bundle import Bundle, default_class_names, starter_based, takes_luminance
+from .events import Event, NewHead, StartedFresh, UsedLuminance, in_words
 from .targets import INSTANCE_CLASSES
 
 STARTER_CLASS_WEIGHT = (1.0, 1.0, 2.0)
 """The class weights a starter learnt with, when its provenance does not say."""
 
-LUMINANCE_NOTE = "the colour image is used as its luminance (the starting model is grayscale)"
-
-
 @dataclass(frozen=True)
 class StartPlan:
-    """What :func:`plan_start` decided; :attr:`note` words it for people."""
+    """What :func:`plan_start` decided; :attr:`events` says it as records, :attr:`note` in words."""
 
     mode: Literal["semantic", "instance"]
     """This training's mode."""
@@ -62,27 +60,27 @@ class StartPlan:
         return None if self.fresh else self.offered
 
     @property
-    def note(self) -> str:
-        """The plan in words, as :attr:`~.train.Trainer.note` begins."""
+    def events(self) -> tuple[Event, ...]:
+        """The plan as records (:mod:`.events`), as :attr:`~.engine.Engine.events` begins."""
         offered, mc = self.offered, self.model_config
-        words = {
-            None: LUMINANCE_NOTE if self.luminance else "",
-            "architecture": (f"started fresh: the starting model has "
-                             f"{offered.model_config.in_channels if offered else 0} channel(s) "
-                             f"and another architecture"),
-            "mode": (f"started fresh: the previous model was a "
-                     f"{offered.mode if offered else ''} model, this training is "
-                     f"{self.mode}"),
-            "shape": (f"started fresh: the data have {mc.in_channels} channel(s) and "
-                      f"{self.n_target_classes} classes, the previous model "
-                      f"{offered.model_config.in_channels if offered else 0} and "
-                      f"{offered.model_config.n_classes if offered else 0}"),
-        }[self.fresh]
+        out: list[Event] = []
+        if self.fresh:
+            out.append(StartedFresh(
+                self.fresh, channels=mc.in_channels, classes=self.n_target_classes,
+                mode=self.mode,
+                offered_channels=offered.model_config.in_channels if offered else 0,
+                offered_classes=offered.model_config.n_classes if offered else 0,
+                offered_mode=offered.mode if offered else ""))
+        elif self.luminance:
+            out.append(UsedLuminance())
         if self.new_head:
-            head = (f"{self.n_target_classes} classes: the starting model's body with a new "
-                    f"output layer")
-            words = f"{words}; {head}" if words else head
-        return words
+            out.append(NewHead(self.n_target_classes))
+        return tuple(out)
+
+    @property
+    def note(self) -> str:
+        """The plan in words, as :attr:`~.engine.Engine.note` begins."""
+        return in_words(self.events)
 
 
 def _marginal(init: Bundle | None, mode: str, n_classes: int):

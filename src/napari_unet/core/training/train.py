@@ -27,6 +27,7 @@ from ..normalize import fit_normalization, normalize
 from ..progress import Progress
 from .augment import AugmentParams, augment
 from .engine import Engine, snapshot
+from .events import ObjectsTuned, StartedFromImage
 from .losses import masked_cross_entropy, starter_kl
 from .sampling import PatchSampler
 from .selfsup import SelfSupervised, denoise_head, denoise_loss, joint_forward, take_over
@@ -59,7 +60,7 @@ class Trainer(Engine):
     norm: normalisation settings (values are measured on ``images``).
     init: a trained :class:`Bundle` to continue from (fine-tuning). It is used when it has
         the same channels and classes as the data; otherwise training starts fresh and
-        :attr:`note` says why. A 3-class instance model (a starter) also takes strokes of
+        :attr:`~.engine.Engine.events` say why. A 3-class instance model (a starter) also takes strokes of
         classes: two classes train it through the marginal (foreground = interior + border,
         so the result still splits touching objects), more give its body a new head. A
         colour image with a grayscale ``init`` is trained as its luminance.
@@ -98,7 +99,7 @@ class Trainer(Engine):
         self.plan = plan
         """How this run uses the model it starts from (:func:`~.start_plan.plan_start`)."""
         super().__init__(self.config)
-        self.note = plan.note
+        self.events = list(plan.events)
         self.groups = [list(g) for g in plan.groups] if plan.groups is not None else None
         self.n_target_classes = n_classes
         """Classes of the training targets (painted); the network may have more (marginal)."""
@@ -150,15 +151,14 @@ class Trainer(Engine):
     def start_from_warm(self, warm: SelfSupervised | None) -> bool:
         """Before the first step: start from what ``warm`` learnt of the images alone (its
         network body and denoising head); returns whether it did (not when fine-tuning, or
-        for another architecture). :attr:`note` says so."""
+        for another architecture). :attr:`~.engine.Engine.events` say so."""
         if warm is None or self.init is not None or self.step > 0:
             return False
         if not take_over(self.model, warm):
             return False
         if self.denoiser is not None:
             self.denoiser.load_state_dict(warm.head.state_dict())
-        self.note = (f"{self.note}; " if self.note else "") + (
-            f"started from what it learnt of the image alone ({warm.step} steps)")
+        self.events.append(StartedFromImage(warm.step))
         return True
 
     def _checked(self, images, labels) -> tuple[list[np.ndarray], int]:
@@ -337,7 +337,7 @@ class Trainer(Engine):
     def _after_training(self) -> None:
         """Whole objects painted: choose the foreground and seed thresholds (how readily
         touching objects are cut apart) that best reproduce the painted objects, and say so
-        in :attr:`note` when they change (issue 21, item 6)."""
+        in :attr:`~.engine.Engine.events` when they change (issue 21, item 6)."""
         if self._objects is None or self.step == 0:
             return
         self._objects.postprocess = self.postprocess
@@ -345,10 +345,7 @@ class Trainer(Engine):
         self.model.eval()
         if post != self.postprocess:
             self.postprocess = post
-            message = (f"object settings fitted to your painted objects (foreground threshold "
-                       f"{post.threshold:.1f}, split threshold {post.seed_threshold:.1f}: "
-                       f"match {before:.2f} -> {after:.2f})")
-            self.note = f"{self.note}; {message}" if self.note else message
+            self.events.append(ObjectsTuned(post.threshold, post.seed_threshold, before, after))
 
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""

@@ -3,7 +3,7 @@
 The painted 3-D task of the training :class:`~.engine.Engine`, which owns the loop (budget,
 schedule, precision, out-of-memory halving of the batch, progress), so it has the public
 surface of :class:`~.train.Trainer` (``steps()``, ``bundle()``, ``step``, ``elapsed``,
-``note``, ``painted``, ``device``, ``model_config``, ``validation``), with these choices:
+``events``, ``note``, ``painted``, ``device``, ``model_config``, ``validation``), with these choices:
 
 * semantic mode only (0 = unpainted = ignored, k = class k): whole-object (instance) training
   needs 3-D weight maps and is refused with a :class:`~..config.ConfigError`;
@@ -39,6 +39,7 @@ from ..inference.predict3d import as_planes, check_volume, read_block
 from ..networks.model3d import UNet3D
 from ..normalize import fit_normalization, normalize
 from .engine import Engine, snapshot
+from .events import StartedFresh
 from .losses import masked_cross_entropy
 from .targets import IGNORE, check_painted, class_weights, semantic_target
 from .validation import VolumeValidator, choose_holdout
@@ -124,7 +125,7 @@ class Trainer3D(Engine):
             "spatial_dims": 3,
         })
         if init is not None and init.model_config != self.model_config:
-            self.note = "started fresh: the previous model does not fit these volumes or settings"
+            self.events.append(StartedFresh("volumes"))
             init = None
         self.init = init
         self.class_names = list(class_names or (init.class_names if init else []))
