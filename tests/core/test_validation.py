@@ -85,6 +85,30 @@ def test_progress_carries_the_validation_score_and_the_bundle_stores_it(nuclei_c
     assert bundle.info["validation"]["mean_iou"] == pytest.approx(trainer.validation, abs=1e-4)
 
 
+@pytest.mark.parametrize("seconds_per_call", [0.0, 5.0], ids=["fast", "slow-clock"])
+def test_a_budget_of_steps_is_scored_at_the_same_steps_however_slow_the_machine(
+        nuclei_case, monkeypatch, seconds_per_call):
+    """Scheduled by the clock, a seeded run scored at other steps on a busier machine and
+    keep-best returned other weights; with a budget of steps only it is scored by steps."""
+    from napari_unet.core.training import engine
+
+    image, _, painted = nuclei_case
+    now = [0.0]
+
+    def clock():
+        now[0] += seconds_per_call
+        return now[0]
+
+    if seconds_per_call:
+        monkeypatch.setattr(engine.time, "perf_counter", clock)
+    config = TrainConfig(steps=40, seconds=None, batch_size=2, patch_size=32)
+    trainer = Trainer([image], [painted], model=TINY, config=config)
+    scored, score = [], trainer.score
+    monkeypatch.setattr(trainer, "score", lambda: (scored.append(trainer.step), score())[-1])
+    drain(trainer.steps())
+    assert scored == list(range(2, 41, 2)), scored  # every 40 / SCORES_PER_RUN steps
+
+
 def test_without_validation_nothing_is_held_out(nuclei_case):
     image, _, painted = nuclei_case
     config = TrainConfig(steps=2, seconds=None, batch_size=2, patch_size=32,

@@ -214,6 +214,8 @@ class TrainConfig(_DictMixin):
         off by itself when too little is painted (see ``core/validation.py``).
     validation_every: seconds between validation scores, at least (longer when scoring
         is slow, so that it takes at most about a fifth of the time); 0: after every step.
+        With a budget of steps only, the scores come every twentieth of the steps instead,
+        so that a seeded run is the same on any machine.
     keep_best: with validation, end with the best-scoring weights seen (when fine-tuning,
         the starting model counts too), not the last ones.
     keep_starter: when fine-tuning a starter (or a model made from one), the weight of a
