@@ -284,11 +284,21 @@ def test_a_prediction_under_another_image_is_said(
 
 
 def test_the_start_choice_says_a_score_not_iou():
-    from napari_unet._widgets.common.wording import plain_choice
+    from napari_unet._widgets.common.wording import choice_said
+    from napari_unet.core.training.start import BEST_FIT, NO_FIT, StartChoice
 
-    said = plain_choice("starting from the nuclei starter: before any training it matches "
-                        "your painting with IoU 1.00 (others: cells 0.52)")
-    assert "IoU" not in said and "with a match of 1.00 (others: cells 0.52)" in said
+    chose = StartChoice(None, "nuclei", "starting from the nuclei starter: before any "
+                        "training it matches your painting with IoU 1.00 (others: cells 0.52)",
+                        {"nuclei": 1.0, "cells": 0.52}, BEST_FIT, "nuclei",
+                        subject="the nuclei starter", needed=0.6)
+    said = choice_said(chose)
+    assert said == ("starting from the nuclei starter: before any training it matches your "
+                    "strokes with a match of 1.00 (others: cells 0.52)")
+    assert choice_said(chose, scores=False) == "starting from the nuclei starter"
+    missed = StartChoice(None, "none", "training from scratch: ...", {"nuclei": 0.41},
+                         NO_FIT, needed=0.6)
+    assert choice_said(missed) == ("training from scratch: no starter fits your strokes well "
+                                   "enough (best: nuclei, match 0.41, 0.60 needed)")
 
 
 def test_whole_objects_painted_far_apart_show_the_area_and_the_unpainted_ones(

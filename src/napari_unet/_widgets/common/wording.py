@@ -19,7 +19,7 @@ def painted(mode: str | None) -> str:
 def check_text(trainer, score) -> str:
     """`` · match with strokes set aside 0.61 (240 px)`` for the status line ("" without a
     score): the match (0 to 1) with painting the model was not trained on, and how much.
-    "Match" is the one name of a score in the docks (the start's too, :func:`plain_choice`)."""
+    "Match" is the one name of a score in the docks (the start's too, :func:`choice_said`)."""
     if score is None:
         return ""
     validator = getattr(trainer, "validator", None)
@@ -67,17 +67,27 @@ def kept(event) -> str:
             f"({last:.2f} against {best:.2f})")
 
 
-def plain_choice(message: str) -> str:
-    """The 'Start from' choice's message with "IoU" said as a match out of 1."""
-    return (message.replace("with IoU ", "with a match of ")
-            .replace(", IoU ", ", match ").replace("your painting", "your strokes"))
+def choice_said(choice, scores: bool = True) -> str:
+    """The start choice (a :class:`~napari_unet.core.training.start.StartChoice`) in the
+    dock's words, from its data: a score is "a match" out of 1, the painting "your strokes".
+    ``scores=False`` (said again when training ends) leaves out the chosen start's score:
+    beside the match with the strokes set aside, two scores of one model read as a
+    contradiction (issue 23, item 7)."""
+    from napari_unet.core.training.start import BEST_FIT, NO_FIT
 
-
-def choice_said_again(message: str) -> str:
-    """The choice's message without its scores, for the status when training ends: there
-    the one score shown is the match with the strokes set aside (issue 23, item 7: two
-    different scores of one model side by side read as a contradiction)."""
-    return plain_choice(message.split(": before any training")[0])
+    if not choice.scores or choice.reason not in (BEST_FIT, NO_FIT) or choice.needed is None:
+        return choice.message
+    best = max(choice.scores, key=choice.scores.get)
+    others = ", ".join(f"{n} {s:.2f}" for n, s in choice.scores.items() if n != best)
+    others = f" (others: {others})" if others else ""
+    if choice.reason == NO_FIT:
+        return (f"training from scratch: no starter fits your strokes well enough (best: "
+                f"{best}, match {choice.scores[best]:.2f}, {choice.needed:.2f} needed){others}")
+    head = f"starting from {choice.subject}"
+    if not scores:
+        return head
+    return (f"{head}: before any training it matches your strokes with a match of "
+            f"{choice.scores[best]:.2f}{others}")
 
 
 def ran_on(device: str, threads: int | None) -> str:

@@ -36,7 +36,7 @@ from ..common.sections import Section
 from ..common.session import session_for
 from ..common.start_from import AUTO, NONE, StartRequest, sentence
 from ..common.tasks import BUILT, CHOSEN, ProgressBar, TaskError, failed, guarded, quit_with, start
-from ..common.wording import check_text, choice_said_again, plain_choice, ran_on, training_said
+from ..common.wording import check_text, choice_said, ran_on, training_said
 from .advice import AdvicePanel
 from .live import LiveMode
 from .loss_plot import LossPlot
@@ -550,8 +550,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             return
         if request is None or request.quiet:
             return
-        text = sentence(plain_choice(choice.message))
-        again = sentence(choice_said_again(choice.message))
+        text = sentence(choice_said(choice))
+        again = sentence(choice_said(choice, scores=False))
         if request.spec == AUTO and request.not_current and choice.name != "current model":
             why = f" (The current model cannot be continued: {request.not_current}.)"
             text, again = text + why, again + why

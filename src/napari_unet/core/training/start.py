@@ -100,6 +100,10 @@ class StartChoice:
     """Why: :data:`ASKED`, :data:`BEST_FIT`, :data:`NO_FIT`, :data:`NOTHING_TO_TRY`, ..."""
     starter: str | None = None
     """The shipped starter that :attr:`bundle` is (its weights are the starter's), else None."""
+    subject: str = ""
+    """What training starts from, in words ("the nuclei starter"), when chosen by fit."""
+    needed: float | None = None
+    """The score a starter needed to be chosen (``auto``), so shells can word a miss."""
 
     @property
     def quiet(self) -> bool:
@@ -331,13 +335,15 @@ def _best_fit(current: Bundle | None, data: Painting, mode: str) -> StartChoice:
         return StartChoice(
             None, NONE,
             f"training from scratch: no starter fits your painting well enough (best: {best}, "
-            f"IoU {scores[best]:.2f}, {floor:.2f} needed){others}", scores, NO_FIT)
+            f"IoU {scores[best]:.2f}, {floor:.2f} needed){others}", scores, NO_FIT,
+            needed=floor)
     bundle = candidates[best]
     starter = genuine_starter(bundle)  # a claim in the file's text alone is not believed
     return StartChoice(
         bundle, best,
         f"starting from {_said(best, starter)}: before any training it matches your painting "
-        f"with IoU {scores[best]:.2f}{others}", scores, BEST_FIT, starter)
+        f"with IoU {scores[best]:.2f}{others}", scores, BEST_FIT, starter,
+        subject=_said(best, starter), needed=floor)
 
 
 def _said(name: str, starter: str | None) -> str:
