@@ -22,12 +22,18 @@ def interactive_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def setting(default=MISSING, *, low=None, high=None, help: str = "", default_factory=MISSING):
+def setting(default=MISSING, *, low=None, high=None, help: str = "", group: str = "",
+            off=MISSING, default_factory=MISSING):
     """A field that declares its range (``low`` to ``high``, both included; None: unbounded)
     and its help text once: the config's own check (:func:`check_bounds`), the command line's
-    options and the docks' spin boxes read them (:func:`bounds`, :func:`help_of`)."""
-    return field(default=default, default_factory=default_factory,
-                 metadata={"low": low, "high": high, "help": help})
+    options and the docks' spin boxes read them (:func:`bounds`, :func:`help_of`).
+
+    ``group``: the settings it belongs with (``"augmentation"``: :func:`group_of`); ``off``:
+    its value when the group is switched off (its default if not given)."""
+    meta = {"low": low, "high": high, "help": help, "group": group}
+    if off is not MISSING:
+        meta["off"] = off
+    return field(default=default, default_factory=default_factory, metadata=meta)
 
 
 def _field(cls, name: str):
@@ -46,6 +52,11 @@ def bounds(cls, name: str) -> tuple[Any, Any]:
 def help_of(cls, name: str) -> str:
     """The help text the setting ``name`` of ``cls`` declares ("" if none)."""
     return _field(cls, name).metadata.get("help", "")
+
+
+def group_of(cls, group: str) -> list:
+    """The fields of ``cls`` declared in ``group`` (dataclass ``Field`` objects), in order."""
+    return [f for f in fields(cls) if f.metadata.get("group") == group]
 
 
 def default_of(cls, name: str):
@@ -285,16 +296,16 @@ class TrainConfig(_DictMixin):
     learning_rate: float = setting(2e-3, low=1e-5, high=1.0)
     weight_decay: float = 1e-4
     augment: bool = True
-    elastic: bool = True
-    elastic_sigma: float = 10.0
-    elastic_grid: int = 3
-    flips: bool = True
-    intensity_scale: float = 0.2
-    intensity_shift: float = 0.1
-    noise: float = 0.0
-    zoom: float = setting(0.0, low=0.0, high=2.0)
-    gamma: float = setting(0.0, low=0.0)
-    blur: float = setting(0.0, low=0.0)
+    elastic: bool = setting(True, group="augmentation", off=False)
+    elastic_sigma: float = setting(10.0, group="augmentation")
+    elastic_grid: int = setting(3, group="augmentation")
+    flips: bool = setting(True, group="augmentation", off=False)
+    intensity_scale: float = setting(0.2, group="augmentation", off=0.0)
+    intensity_shift: float = setting(0.1, group="augmentation", off=0.0)
+    noise: float = setting(0.0, group="augmentation", off=0.0)
+    zoom: float = setting(0.0, low=0.0, high=2.0, group="augmentation", off=0.0)
+    gamma: float = setting(0.0, low=0.0, group="augmentation", off=0.0)
+    blur: float = setting(0.0, low=0.0, group="augmentation", off=0.0)
     self_supervised: float = 1.0
     painted_fraction: float = setting(0.9, low=0.0, high=1.0)
     class_balance: bool = True
