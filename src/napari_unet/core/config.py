@@ -1,7 +1,12 @@
 """Settings as documented dataclasses that round-trip through plain dicts (and so JSON/YAML).
 
 A trained model stores its :class:`ModelConfig`, :class:`NormConfig` and the
-:class:`TrainConfig` it was trained with inside its bundle, so it always knows how it was made.
+:class:`TrainConfig` it was trained with inside its bundle, so it always knows how it was made
+(less the ``runtime`` settings: device, threads, mixed precision; :func:`without_runtime`).
+
+Each setting that the command line or a dock shows declares its default, range and help once,
+on its field (:func:`setting`); the checks, the command line's options and the docks' spin
+boxes are made from that (:func:`bounds`, :func:`help_of`, :func:`check_bounds`).
 """
 
 from __future__ import annotations
@@ -57,6 +62,14 @@ def help_of(cls, name: str) -> str:
 def group_of(cls, group: str) -> list:
     """The fields of ``cls`` declared in ``group`` (dataclass ``Field`` objects), in order."""
     return [f for f in fields(cls) if f.metadata.get("group") == group]
+
+
+def without_runtime(cls, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` (a dict of ``cls``'s) without its ``runtime`` group (device, threads, mixed
+    precision, backend): how this machine runs, not how the model was made, so a model file
+    does not store them."""
+    runtime = {f.name for f in group_of(cls, "runtime")}
+    return {k: v for k, v in settings.items() if k not in runtime}
 
 
 def default_of(cls, name: str):
@@ -309,11 +322,12 @@ class TrainConfig(_DictMixin):
     self_supervised: float = 1.0
     painted_fraction: float = setting(0.9, low=0.0, high=1.0)
     class_balance: bool = True
-    amp: bool = True
+    amp: bool = setting(True, group="runtime")
     seed: int | None = setting(0, low=0, high=2**63 - 1,
                                help="makes sampling, augmentation and initialisation reproducible")
-    device: str = setting("auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
-    threads: int | None = setting(None, low=1)
+    device: str = setting("auto", help="auto (cuda, mps, cpu), cpu, cuda or mps",
+                          group="runtime")
+    threads: int | None = setting(None, low=1, group="runtime")
     mode: Literal["semantic", "instance"] = setting(
         "semantic", help="semantic: label k = class k, 0 = unpainted; instance: each painted "
         "object its own id, unpainted pixels near the painted objects (their bounding box, "
@@ -375,10 +389,11 @@ class PredictConfig(_DictMixin):
                                          "from the free memory")
     context: int | None = setting(None, low=0)
     batch_size: int = setting(4, low=1)
-    amp: bool = True
-    device: str = setting("auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
-    threads: int | None = setting(None, low=1)
-    backend: str = "auto"
+    amp: bool = setting(True, group="runtime")
+    device: str = setting("auto", help="auto (cuda, mps, cpu), cpu, cuda or mps",
+                          group="runtime")
+    threads: int | None = setting(None, low=1, group="runtime")
+    backend: str = setting("auto", group="runtime")
     diameter: float | None = setting(None, low=0, high=10_000)
 
     def __post_init__(self):
