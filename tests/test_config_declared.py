@@ -82,3 +82,16 @@ def test_the_anisotropy_has_one_range_everywhere():
     ModelConfig(spatial_dims=3, anisotropy=64)
     with pytest.raises(ConfigError, match="anisotropy must be between 1 and 64, not 65"):
         ModelConfig(spatial_dims=3, anisotropy=65)
+
+
+def test_every_training_setting_declares_its_group():
+    """The groups nesting would make (budget, optimiser, ...); the runtime ones are those a
+    model file leaves out."""
+    from dataclasses import fields
+
+    from napari_unet.core.config import TRAIN_GROUPS, group_of, without_runtime
+
+    assert all(f.metadata.get("group") in TRAIN_GROUPS for f in fields(TrainConfig))
+    assert [f.name for f in group_of(TrainConfig, "runtime")] == ["amp", "device", "threads"]
+    assert set(without_runtime(TrainConfig, TrainConfig().to_dict())) == \
+        {f.name for f in fields(TrainConfig)} - {"amp", "device", "threads"}

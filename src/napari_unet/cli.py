@@ -207,7 +207,7 @@ def _model_config(args):
 
     given = {"depth": args.depth, "base_width": args.width, "padding": args.padding}
     if args.three_d:
-        given.update(spatial_dims=3, anisotropy=args.anisotropy or 1)
+        given.update(spatial_dims=3, anisotropy=args.anisotropy)  # None: the config's
     return ModelConfig(**{k: v for k, v in given.items() if v is not None})
 
 

@@ -1,7 +1,7 @@
 """The options that set a config's field (generated from the field: type, default, help,
 range), and the checks the command line makes before any work: numbers in range, a device
-that exists, outputs that are not inputs and can be written. Each failure is one :class:`CLIError` line
-(exit status 2); nothing is read, trained or created before they pass."""
+that exists, outputs that are not inputs and can be written. Each failure is one
+:class:`CLIError` line (exit status 2); nothing is read, trained or created before they pass."""
 
 from __future__ import annotations
 

@@ -115,7 +115,9 @@ def test_augment_params_are_the_configs_augmentation_settings():
 
     from napari_unet.core.config import TrainConfig, group_of
 
-    names = [f.name for f in group_of(TrainConfig, "augmentation")]
+    group = [f.name for f in group_of(TrainConfig, "augmentation")]
+    assert group[0] == "augment"  # the group's switch
+    names = group[1:]
     assert names == ["elastic", "elastic_sigma", "elastic_grid", "flips", "intensity_scale",
                      "intensity_shift", "noise", "zoom", "gamma", "blur"]
     assert [f.name for f in fields(AugmentParams)] == names

@@ -28,14 +28,15 @@ def interactive_threads() -> int:
 
 
 def setting(default=MISSING, *, low=None, high=None, help: str = "", group: str = "",
-            off=MISSING, default_factory=MISSING):
+            off=MISSING, switch: bool = False, default_factory=MISSING):
     """A field that declares its range (``low`` to ``high``, both included; None: unbounded)
     and its help text once: the config's own check (:func:`check_bounds`), the command line's
     options and the docks' spin boxes read them (:func:`bounds`, :func:`help_of`).
 
-    ``group``: the settings it belongs with (``"augmentation"``: :func:`group_of`); ``off``:
-    its value when the group is switched off (its default if not given)."""
-    meta = {"low": low, "high": high, "help": help, "group": group}
+    ``group``: the settings it belongs with (:data:`TRAIN_GROUPS`, :func:`group_of`);
+    ``switch``: it switches its group on and off; ``off``: its value when the group is
+    switched off (its default if not given)."""
+    meta = {"low": low, "high": high, "help": help, "group": group, "switch": switch}
     if off is not MISSING:
         meta["off"] = off
     return field(default=default, default_factory=default_factory, metadata=meta)
@@ -57,6 +58,12 @@ def bounds(cls, name: str) -> tuple[Any, Any]:
 def help_of(cls, name: str) -> str:
     """The help text the setting ``name`` of ``cls`` declares ("" if none)."""
     return _field(cls, name).metadata.get("help", "")
+
+
+TRAIN_GROUPS = ("budget", "optimiser", "sampling", "augmentation", "targets", "validation",
+                "regularisers", "runtime")
+"""The groups of :class:`TrainConfig`'s settings; every field declares one (``runtime``: how
+this machine runs, not saved with a model)."""
 
 
 def group_of(cls, group: str) -> list:
@@ -242,6 +249,10 @@ class NormConfig(_DictMixin):
 class TrainConfig(_DictMixin):
     """How to train. Budget by ``steps`` or ``seconds`` (whichever ends first when both set).
 
+    Every field declares its group (:data:`TRAIN_GROUPS`: budget, optimiser, sampling,
+    augmentation, targets, validation, regularisers, runtime); the fields stay flat
+    (``TrainConfig(seconds=10)``, ``config.zoom``) and so does the dict a model file stores.
+
     Attributes
     ----------
     steps, seconds: training budget; at least one must be set.
@@ -302,13 +313,16 @@ class TrainConfig(_DictMixin):
         strokes 0.89 against 0.89 (docs/benchmarks.md, "Everywhere, second pass").
     """
 
-    steps: int | None = setting(None, low=0, high=10**9, help="training budget in steps")
-    seconds: float | None = setting(30.0, low=0, high=10**8, help="training budget in seconds")
-    batch_size: int = setting(8, low=1, high=4096, help="patches per step")
-    patch_size: int = setting(64, low=8, high=4096, help="side of the training patches in px")
-    learning_rate: float = setting(2e-3, low=1e-5, high=1.0)
-    weight_decay: float = 1e-4
-    augment: bool = True
+    steps: int | None = setting(None, low=0, high=10**9, help="training budget in steps",
+                                group="budget")
+    seconds: float | None = setting(30.0, low=0, high=10**8, help="training budget in seconds",
+                                    group="budget")
+    batch_size: int = setting(8, low=1, high=4096, help="patches per step", group="sampling")
+    patch_size: int = setting(64, low=8, high=4096, help="side of the training patches in px",
+                              group="sampling")
+    learning_rate: float = setting(2e-3, low=1e-5, high=1.0, group="optimiser")
+    weight_decay: float = setting(1e-4, group="optimiser")
+    augment: bool = setting(True, group="augmentation", switch=True)
     elastic: bool = setting(True, group="augmentation", off=False)
     elastic_sigma: float = setting(10.0, group="augmentation")
     elastic_grid: int = setting(3, group="augmentation")
@@ -319,11 +333,11 @@ class TrainConfig(_DictMixin):
     zoom: float = setting(0.0, low=0.0, high=2.0, group="augmentation", off=0.0)
     gamma: float = setting(0.0, low=0.0, group="augmentation", off=0.0)
     blur: float = setting(0.0, low=0.0, group="augmentation", off=0.0)
-    self_supervised: float = 1.0
-    painted_fraction: float = setting(0.9, low=0.0, high=1.0)
-    class_balance: bool = True
+    self_supervised: float = setting(1.0, group="regularisers")
+    painted_fraction: float = setting(0.9, low=0.0, high=1.0, group="sampling")
+    class_balance: bool = setting(True, group="targets")
     amp: bool = setting(True, group="runtime")
-    seed: int | None = setting(0, low=0, high=2**63 - 1,
+    seed: int | None = setting(0, low=0, high=2**63 - 1, group="sampling",
                                help="makes sampling, augmentation and initialisation reproducible")
     device: str = setting("auto", help="auto (cuda, mps, cpu), cpu, cuda or mps",
                           group="runtime")
@@ -331,14 +345,14 @@ class TrainConfig(_DictMixin):
     mode: Literal["semantic", "instance"] = setting(
         "semantic", help="semantic: label k = class k, 0 = unpainted; instance: each painted "
         "object its own id, unpainted pixels near the painted objects (their bounding box, "
-        "grown by a margin) are background")
-    region_margin: int = setting(16, low=0, high=10_000)
-    border_w0: float = setting(10.0, low=0.0)
-    border_sigma: float = 5.0
-    validation_fraction: float = 0.2
-    validation_every: float = setting(2.0, low=0.0)
-    keep_best: bool = True
-    keep_starter: float = setting(3.0, low=0.0)
+        "grown by a margin) are background", group="targets")
+    region_margin: int = setting(16, low=0, high=10_000, group="targets")
+    border_w0: float = setting(10.0, low=0.0, group="targets")
+    border_sigma: float = setting(5.0, group="targets")
+    validation_fraction: float = setting(0.2, group="validation")
+    validation_every: float = setting(2.0, low=0.0, group="validation")
+    keep_best: bool = setting(True, group="validation")
+    keep_starter: float = setting(3.0, low=0.0, group="regularisers")
 
     def __post_init__(self):
         from .numbers import check_device_name, check_finite, check_types

@@ -50,14 +50,15 @@ class _AugmentMethods:
         """``cfg``'s augmentation settings; every one off (as it declares) if ``cfg.augment``
         is off."""
         if not cfg.augment:
-            return cls(**{f.name: f.metadata["off"] for f in group_of(TrainConfig, "augmentation")
-                          if "off" in f.metadata})
-        return cls(**{f.name: getattr(cfg, f.name) for f in group_of(TrainConfig, "augmentation")})
+            return cls(**{f.name: f.metadata["off"] for f in _SETTINGS if "off" in f.metadata})
+        return cls(**{f.name: getattr(cfg, f.name) for f in _SETTINGS})
 
+
+_SETTINGS = [f for f in group_of(TrainConfig, "augmentation") if not f.metadata["switch"]]
+"""TrainConfig's augmentation settings, less its switch (``augment``)."""
 
 AugmentParams = make_dataclass(
-    "AugmentParams",
-    [(f.name, f.type, field(default=f.default)) for f in group_of(TrainConfig, "augmentation")],
+    "AugmentParams", [(f.name, f.type, field(default=f.default)) for f in _SETTINGS],
     bases=(_AugmentMethods,), frozen=True)
 AugmentParams.__module__ = __name__  # (make_dataclass's module= is Python 3.12's)
 AugmentParams.__doc__ = (
