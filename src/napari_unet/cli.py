@@ -12,6 +12,14 @@ from pathlib import Path
 
 from . import cli_notes
 from .cli_checks import CLIError, add_setting, check_device, check_numbers, check_output_file
+from .core.config import (  # no torch: what cli_checks imports anyway
+    ConfigError,
+    ModelConfig,
+    PredictConfig,
+    TrainConfig,
+    bounds,
+    out_of_range,
+)
 
 
 def _progress_printer(label: str, quiet: bool):
@@ -106,7 +114,6 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None,
 
 
 def cmd_train(args) -> int:
-    from .core.config import TrainConfig
     from .core.device import describe
     from .core.files.bundle import save_bundle
     from .core.progress import drain
@@ -203,8 +210,6 @@ def cmd_train(args) -> int:
 
 def _model_config(args):
     """The U-Net the arguments ask for: ``ModelConfig``'s defaults where none is given."""
-    from .core.config import ModelConfig
-
     given = {"depth": args.depth, "base_width": args.width, "padding": args.padding}
     if args.three_d:
         given.update(spatial_dims=3, anisotropy=args.anisotropy)  # None: the config's
@@ -286,8 +291,6 @@ def _diameter(text: str) -> float | None:
         value = float(text)
     except ValueError:
         raise CLIError(f"--diameter must be auto, 0 or a size in px, not {text!r}") from None
-    from .core.config import PredictConfig, bounds, out_of_range
-
     low, high = bounds(PredictConfig, "diameter")
     if not low <= value <= high:
         raise CLIError(out_of_range("--diameter", low, high, value))
@@ -298,7 +301,6 @@ def cmd_predict(args) -> int:
     """Predict files, folders and glob patterns into one folder; resumable (finished images
     are skipped unless --overwrite), locally or on a dask.distributed cluster."""
     from .core.batch.folders import BatchError, Options, predict_files, prepare
-    from .core.config import PredictConfig
     from .core.progress import drain
 
     if args.dask_local is not None and args.dask_local < 1:
@@ -453,7 +455,6 @@ def cmd_export(args) -> int:
 
 def cmd_demo(args) -> int:
     """Train on a synthetic nuclei image painted with a few strokes, predict, report IoU."""
-    from .core.config import TrainConfig
     from .core.files.bundle import save_bundle
     from .core.files.io import write_tiff
     from .core.inference.predict import predict_image
@@ -485,8 +486,6 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .core.config import PredictConfig, TrainConfig
-
     p = argparse.ArgumentParser(prog="napari-unet", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -603,7 +602,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .core.config import ConfigError
     from .core.files.bundle import BundleError
     from .core.images import ImageError
 
