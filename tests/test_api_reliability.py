@@ -53,8 +53,8 @@ def test_grayscale_zarr_arrays_segment_as_numpy_does(starter, shape):
 @pytest.mark.parametrize("setting, error, message", [
     ({"device": "banana"}, ConfigError, "unknown device 'banana'"),
     ({"device": "meta"}, ConfigError, "unknown device 'meta'"),
-    ({"seed": -1}, ConfigError, "seed must be a whole number from 0"),
-    ({"seed": 2**70}, ConfigError, "seed must be a whole number from 0"),
+    ({"seed": -1}, ConfigError, "seed must be between 0 and 9223372036854775807"),
+    ({"seed": 2**70}, ConfigError, "seed must be between 0 and 9223372036854775807"),
     ({"steps": "5"}, ConfigError, "steps must be a whole number or None, not '5'"),
     ({"channel_axis": 1.5}, TypeError, "channel_axis must be a whole number"),
 ])

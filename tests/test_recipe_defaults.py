@@ -29,6 +29,7 @@ def test_the_command_line_trains_with_the_recipe(tmp_path, nuclei_case):
     used = load_bundle(tmp_path / "m.unet").train_config
     default = TrainConfig().to_dict()
     assert {k: used[k] for k in RECIPE} == {k: default[k] for k in RECIPE}
+    assert not {"device", "threads", "amp"} & set(used)  # how it ran: not the model's
 
 
 def test_the_train_dock_trains_with_the_recipe(qtbot):

@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 
 from . import cli_notes
-from .cli_checks import CLIError, check_device, check_numbers, check_output_file
+from .cli_checks import CLIError, add_setting, check_device, check_numbers, check_output_file
+from .core.config import (  # no torch: what cli_checks imports anyway
+    ConfigError,
+    ModelConfig,
+    PredictConfig,
+    TrainConfig,
+    bounds,
+    out_of_range,
+)
 
 
 def _progress_printer(label: str, quiet: bool):
@@ -106,7 +114,6 @@ def _load_volumes(images: list[str], labels: list[str], rgb: bool | None,
 
 
 def cmd_train(args) -> int:
-    from .core.config import TrainConfig
     from .core.device import describe
     from .core.files.bundle import save_bundle
     from .core.progress import drain
@@ -203,11 +210,9 @@ def cmd_train(args) -> int:
 
 def _model_config(args):
     """The U-Net the arguments ask for: ``ModelConfig``'s defaults where none is given."""
-    from .core.config import ModelConfig
-
     given = {"depth": args.depth, "base_width": args.width, "padding": args.padding}
     if args.three_d:
-        given.update(spatial_dims=3, anisotropy=args.anisotropy or 1)
+        given.update(spatial_dims=3, anisotropy=args.anisotropy)  # None: the config's
     return ModelConfig(**{k: v for k, v in given.items() if v is not None})
 
 
@@ -286,8 +291,9 @@ def _diameter(text: str) -> float | None:
         value = float(text)
     except ValueError:
         raise CLIError(f"--diameter must be auto, 0 or a size in px, not {text!r}") from None
-    if not 0 <= value <= 10_000:
-        raise CLIError(f"--diameter must be a size in px between 0 and 10000, not {text}")
+    low, high = bounds(PredictConfig, "diameter")
+    if not low <= value <= high:
+        raise CLIError(out_of_range("--diameter", low, high, value))
     return value
 
 
@@ -295,7 +301,6 @@ def cmd_predict(args) -> int:
     """Predict files, folders and glob patterns into one folder; resumable (finished images
     are skipped unless --overwrite), locally or on a dask.distributed cluster."""
     from .core.batch.folders import BatchError, Options, predict_files, prepare
-    from .core.config import PredictConfig
     from .core.progress import drain
 
     if args.dask_local is not None and args.dask_local < 1:
@@ -450,7 +455,6 @@ def cmd_export(args) -> int:
 
 def cmd_demo(args) -> int:
     """Train on a synthetic nuclei image painted with a few strokes, predict, report IoU."""
-    from .core.config import TrainConfig
     from .core.files.bundle import save_bundle
     from .core.files.io import write_tiff
     from .core.inference.predict import predict_image
@@ -490,19 +494,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--labels", nargs="+", required=True, help="painted labels, one per image (0 = unpainted)")
     t.add_argument("--out", required=True, help="model file to write")
     budget = t.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="training budget in steps")
-    budget.add_argument("--seconds", type=float, help="training budget in seconds (default 30)")
+    add_setting(budget, "steps")
+    add_setting(budget, "seconds", unset=True)  # --steps alone: no time limit
     t.add_argument("--init", default="auto", metavar="auto|none|STARTER|MODEL",
                    help="what to fine-tune: auto (default: the starter that best fits your "
                         "painting, or from scratch), none (from scratch), a starter's name "
                         "(napari-unet starters), or a model file")
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--patch-size", type=int, default=64)
-    t.add_argument("--depth", type=int, default=None, help="from scratch: 3 (default)")
-    t.add_argument("--width", type=int, default=None,
-                   help="feature maps at the first level; from scratch: 16 (default)")
-    t.add_argument("--padding", choices=["same", "valid"], default=None,
-                   help="from scratch: same (default)")
+    add_setting(t, "batch_size")
+    add_setting(t, "patch_size")
+    for size in ("depth", "width", "padding"):  # not given: the size of the model fine-tuned
+        add_setting(t, size, unset=True, default_when="from scratch: ")
     t.add_argument("--no-augment", action="store_true")
     t.add_argument("--axes", metavar="AXES",
                    help="which axis of the images is which: YX, CYX, YXC, ZYX, TYX, TZYX, ... "
@@ -510,16 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "image's shape without C); with --3d: ZYX, CZYX or ZYXC")
     t.add_argument("--3d", dest="three_d", action="store_true",
                    help="train a 3-D U-Net on (Z, Y, X) image stacks and painted label stacks")
-    t.add_argument("--anisotropy", type=int, metavar="N",
-                   help="3-D: z spacing / in-plane spacing, rounded (default 1); the first "
-                   "levels then pool in-plane only")
-    t.add_argument(
-        "--mode",
-        choices=["semantic", "instance"],
-        default="semantic",
-        help="semantic: label k = class k, 0 = unpainted; instance: each painted object its own id, "
-        "unpainted pixels in the objects' bounding box (+16 px) are background",
-    )
+    add_setting(t, "anisotropy", unset=True, metavar="N")  # given: needs --3d
+    add_setting(t, "mode")
     t.set_defaults(func=cmd_train)
 
     q = sub.add_parser("predict", help="segment images with a trained model")
@@ -547,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="run on a local dask.distributed cluster of N worker processes")
     q.add_argument("--probabilities", action="store_true",
                    help="also write <name>_probabilities.tif (.ome.zarr for OME-Zarr input)")
-    q.add_argument("--tile-size", type=int, default=None)
+    add_setting(q, "tile_size")
     q.add_argument("--diameter", default="auto", metavar="auto|0|PX",
                    help="size of the objects in px (as Cellpose's diameter): images are resized "
                         "so their objects have the size the model learnt; auto (default) "
@@ -593,23 +586,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="train and predict on a synthetic example")
     d.add_argument("--out", default="napari-unet-demo", help="folder for the results")
-    d.add_argument("--seconds", type=float, default=30.0)
+    add_setting(d, "seconds")
     d.set_defaults(func=cmd_demo)
 
-    for s in (t, q, d):
-        s.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda or mps")
+    for s, config in ((t, TrainConfig), (q, PredictConfig), (d, TrainConfig)):
+        add_setting(s, "device", config)
         s.add_argument("--quiet", action="store_true", help="no progress output")
     for s in (t, q):
         s.add_argument("--rgb", action="store_true", default=None, help="the last axis holds colour")
         s.add_argument("--channel-axis", type=int, default=None, metavar="AXIS",
                        help="which axis of a multichannel image holds the channels (0, -1, ...)")
-    t.add_argument("--seed", type=int, default=0)
+    add_setting(t, "seed")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .core.config import ConfigError
     from .core.files.bundle import BundleError
     from .core.images import ImageError
 

@@ -1,44 +1,88 @@
-"""Checks the command line makes before any work: numbers in range, a device that exists,
-outputs that are not inputs and can be written. Each failure is one :class:`CLIError` line
-(exit status 2); nothing is read, trained or created before they pass."""
+"""The options that set a config's field (generated from the field: type, default, help,
+range), and the checks the command line makes before any work: numbers in range, a device
+that exists, outputs that are not inputs and can be written. Each failure is one
+:class:`CLIError` line (exit status 2); nothing is read, trained or created before they pass."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import UnionType
+from typing import Literal, Union, get_args, get_origin, get_type_hints
+
+from .core.config import (
+    ModelConfig,
+    PredictConfig,
+    TrainConfig,
+    bounds,
+    default_of,
+    help_of,
+    out_of_range,
+)
 
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
-# option -> (smallest, largest); None = no bound
-_LIMITS = {
-    "steps": (0, 10**9),
-    "seconds": (0, 10**8),
-    "batch_size": (1, 4096),
-    "patch_size": (8, 4096),
-    "depth": (1, 6),
-    "width": (1, 256),
-    "anisotropy": (1, 64),
-    "seed": (0, 2**63 - 1),
-    "tile_size": (8, 16384),
-    "dask_local": (1, 1024),
-    "stitch_threshold": (0, 1),
+SETTINGS = {
+    "steps": (TrainConfig, "steps"),
+    "seconds": (TrainConfig, "seconds"),
+    "batch_size": (TrainConfig, "batch_size"),
+    "patch_size": (TrainConfig, "patch_size"),
+    "seed": (TrainConfig, "seed"),
+    "mode": (TrainConfig, "mode"),
+    "depth": (ModelConfig, "depth"),
+    "width": (ModelConfig, "base_width"),
+    "padding": (ModelConfig, "padding"),
+    "anisotropy": (ModelConfig, "anisotropy"),
+    "tile_size": (PredictConfig, "tile_size"),
 }
+"""Options (by their ``dest``) that set a config's field: their type, default, choices, help
+and range are the field's (:func:`add_setting`, :func:`check_numbers`)."""
+
+_LIMITS = {"dask_local": (1, 1024), "stitch_threshold": (0, 1)}
+"""Ranges of the numeric options that set no config field: option -> (smallest, largest)."""
+
+
+def add_setting(parser, dest: str, of: type | None = None, *, unset: bool = False,
+                default_when: str = "", **extra):
+    """Add the option ``--dest`` for the config field ``SETTINGS[dest]`` (or the field ``dest``
+    of the config class ``of``): type (or choices), default, help and range are the field's.
+
+    ``unset``: the option's default is None, "not given" (the model fine-tuned, or the
+    config, decides); its help still says the config's default, after ``default_when``."""
+    cls, name = (of, dest) if of is not None else SETTINGS[dest]
+    default = default_of(cls, name)
+    hint = get_type_hints(cls)[name]
+    union = get_origin(hint) in (Union, UnionType)
+    kinds = [k for k in (get_args(hint) if union else (hint,)) if k is not type(None)]
+    if get_origin(kinds[0]) is Literal:
+        extra["choices"] = list(get_args(kinds[0]))
+    else:
+        extra["type"] = kinds[0]
+    low, high = bounds(cls, name)
+    says = [f"{low} to {high}"] if low is not None and high is not None else []
+    shown = f"{default:g}" if isinstance(default, float) else f"{default}"
+    says += [] if default is None else [f"default {default_when}{shown}"]
+    text = help_of(cls, name) + (f" ({'; '.join(says)})" if says else "")
+    parser.add_argument("--" + dest.replace("_", "-"), dest=dest,
+                        default=None if unset else default, help=text.strip(), **extra)
 
 
 def check_numbers(args) -> None:
-    """Every numeric option given is a finite number within its range."""
-    for name, (low, high) in _LIMITS.items():
+    """Every numeric option given is a finite number within its range (the config field's
+    range, in the config's words, for the options in :data:`SETTINGS`)."""
+    limits = {dest: bounds(*field) for dest, field in SETTINGS.items()} | _LIMITS
+    for name, (low, high) in limits.items():
         value = getattr(args, name, None)
-        if value is None:
+        if value is None or (low is None and high is None):
             continue
         flag = "--" + name.replace("_", "-")
         if not math.isfinite(value):
             raise CLIError(f"{flag} must be a number, not {value}")
-        if not low <= value <= high:
-            raise CLIError(f"{flag} must be between {low} and {high}, not {value:g}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise CLIError(out_of_range(flag, low, high, value))
 
 
 def check_device(name: str) -> None:

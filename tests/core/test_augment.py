@@ -106,3 +106,24 @@ def test_blur_smooths_some_patches_and_leaves_others():
     out = _random_blur(noise, 2.0, g)
     std = out.flatten(1).std(1)
     assert (std < 0.6).any() and torch.isclose(std, noise.flatten(1).std(1)).any()
+
+
+def test_augment_params_are_the_configs_augmentation_settings():
+    """AugmentParams is made from TrainConfig's ``augmentation`` fields (issue 25, item 5):
+    the same names and defaults, the config's values, and all off with ``augment=False``."""
+    from dataclasses import fields
+
+    from napari_unet.core.config import TrainConfig, group_of
+
+    group = [f.name for f in group_of(TrainConfig, "augmentation")]
+    assert group[0] == "augment"  # the group's switch
+    names = group[1:]
+    assert names == ["elastic", "elastic_sigma", "elastic_grid", "flips", "intensity_scale",
+                     "intensity_shift", "noise", "zoom", "gamma", "blur"]
+    assert [f.name for f in fields(AugmentParams)] == names
+    config = TrainConfig(elastic_sigma=7.0, noise=0.1, zoom=1.0, gamma=0.2, blur=1.5)
+    made = AugmentParams.from_train_config(config)
+    assert all(getattr(made, n) == getattr(config, n) for n in names)
+    assert AugmentParams() == AugmentParams.from_train_config(TrainConfig())
+    assert AugmentParams.from_train_config(TrainConfig(augment=False, zoom=1.0, noise=0.1)) == \
+        AugmentParams(elastic=False, flips=False, intensity_scale=0.0, intensity_shift=0.0)

@@ -130,3 +130,34 @@ def test_model_files_are_format_3_for_2d_and_3d_models(tmp_path):
         assert meta["format_version"] == "3" == str(FORMAT_VERSION)
         assert json.loads(meta["lineage"]) == ["scratch"] and meta["input"] == "channels"
         assert load_bundle(tmp_path / "m.unet").model_config == bundle.model_config
+
+
+RUNTIME = {"device": "cuda:1", "threads": 3, "amp": False}
+
+
+def test_a_model_file_does_not_store_how_it_was_run(tmp_path):
+    """Device, threads and mixed precision are this machine's, not the model's (issue 25,
+    item 5): a model's training settings leave them out, in memory and in its file."""
+    from napari_unet.core.config import TrainConfig
+
+    config = TrainConfig(steps=1, device="cpu", threads=1, amp=False, batch_size=3)
+    b = _bundle()
+    b = Bundle(b.model_config, b.norm, b.state_dict, train_config=config.to_dict())
+    assert not set(RUNTIME) & set(b.train_config) and b.train_config["batch_size"] == 3
+    saved = load_bundle(save_bundle(b, tmp_path / "m.unet")).train_config
+    assert not set(RUNTIME) & set(saved) and saved["batch_size"] == 3
+
+
+def test_old_files_that_stored_the_device_still_load(tmp_path):
+    import json
+
+    path = save_bundle(_bundle(), tmp_path / "old.unet")
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    header["__metadata__"]["train_config"] = json.dumps({"batch_size": 5, **RUNTIME})
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n:])
+    old = load_bundle(path)
+    assert old.train_config == {"batch_size": 5} and old.train.batch_size == 5

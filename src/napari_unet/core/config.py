@@ -1,12 +1,17 @@
 """Settings as documented dataclasses that round-trip through plain dicts (and so JSON/YAML).
 
 A trained model stores its :class:`ModelConfig`, :class:`NormConfig` and the
-:class:`TrainConfig` it was trained with inside its bundle, so it always knows how it was made.
+:class:`TrainConfig` it was trained with inside its bundle, so it always knows how it was made
+(less the ``runtime`` settings: device, threads, mixed precision; :func:`without_runtime`).
+
+Each setting that the command line or a dock shows declares its default, range and help once,
+on its field (:func:`setting`); the checks, the command line's options and the docks' spin
+boxes are made from that (:func:`bounds`, :func:`help_of`, :func:`check_bounds`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -20,6 +25,87 @@ def interactive_threads() -> int:
     import os
 
     return max(1, (os.cpu_count() or 2) - 1)
+
+
+def setting(default=MISSING, *, low=None, high=None, help: str = "", group: str = "",
+            off=MISSING, switch: bool = False, default_factory=MISSING):
+    """A field that declares its range (``low`` to ``high``, both included; None: unbounded)
+    and its help text once: the config's own check (:func:`check_bounds`), the command line's
+    options and the docks' spin boxes read them (:func:`bounds`, :func:`help_of`).
+
+    ``group``: the settings it belongs with (:data:`TRAIN_GROUPS`, :func:`group_of`);
+    ``switch``: it switches its group on and off; ``off``: its value when the group is
+    switched off (its default if not given)."""
+    meta = {"low": low, "high": high, "help": help, "group": group, "switch": switch}
+    if off is not MISSING:
+        meta["off"] = off
+    return field(default=default, default_factory=default_factory, metadata=meta)
+
+
+def _field(cls, name: str):
+    for f in fields(cls):
+        if f.name == name:
+            return f
+    raise KeyError(f"{cls.__name__} has no setting {name!r}")
+
+
+def bounds(cls, name: str) -> tuple[Any, Any]:
+    """``(low, high)`` of the setting ``name`` of ``cls`` (None where unbounded)."""
+    meta = _field(cls, name).metadata
+    return meta.get("low"), meta.get("high")
+
+
+def help_of(cls, name: str) -> str:
+    """The help text the setting ``name`` of ``cls`` declares ("" if none)."""
+    return _field(cls, name).metadata.get("help", "")
+
+
+TRAIN_GROUPS = ("budget", "optimiser", "sampling", "augmentation", "targets", "validation",
+                "regularisers", "runtime")
+"""The groups of :class:`TrainConfig`'s settings; every field declares one (``runtime``: how
+this machine runs, not saved with a model)."""
+
+
+def group_of(cls, group: str) -> list:
+    """The fields of ``cls`` declared in ``group`` (dataclass ``Field`` objects), in order."""
+    return [f for f in fields(cls) if f.metadata.get("group") == group]
+
+
+def without_runtime(cls, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` (a dict of ``cls``'s) without its ``runtime`` group (device, threads, mixed
+    precision, backend): how this machine runs, not how the model was made, so a model file
+    does not store them."""
+    runtime = {f.name for f in group_of(cls, "runtime")}
+    return {k: v for k, v in settings.items() if k not in runtime}
+
+
+def default_of(cls, name: str):
+    """The default value of the setting ``name`` of ``cls``."""
+    f = _field(cls, name)
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+def out_of_range(name: str, low, high, value) -> str:
+    """The words for a value outside its range, the same for the config and the command line
+    (which names the option, ``--batch-size``, where the config names the field)."""
+    shown = f"{value:g}" if isinstance(value, float) else f"{value}"
+    if high is None:
+        return f"{name} must be {low} or more, not {shown}"
+    if low is None:
+        return f"{name} must be {high} or less, not {shown}"
+    return f"{name} must be between {low} and {high}, not {shown}"
+
+
+def check_bounds(settings) -> None:
+    """Raise :class:`ConfigError` for the first setting of the dataclass ``settings`` outside
+    the range its field declares (None, "not set", is never out of range)."""
+    for f in fields(settings):
+        low, high = f.metadata.get("low"), f.metadata.get("high")
+        value = getattr(settings, f.name)
+        if value is None or (low is None and high is None):
+            continue
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ConfigError(out_of_range(f.name, low, high, value))
 
 
 def _from_dict(cls, data: dict[str, Any] | None):
@@ -98,32 +184,29 @@ class ModelConfig(_DictMixin):
         coarse: no z context there), else ``3x3x3`` (nnU-Net's rule).
     """
 
-    in_channels: int = 1
-    n_classes: int = 2
-    depth: int = 3
-    base_width: int = 16
-    padding: Literal["same", "valid"] = "same"
+    in_channels: int = setting(1, low=1)
+    n_classes: int = setting(2, low=2)
+    depth: int = setting(3, low=1, high=6, help="times the U-Net halves the image")
+    base_width: int = setting(16, low=1, high=256, help="feature maps at the first level")
+    padding: Literal["same", "valid"] = setting(
+        "same", help="same: output as large as the input; valid: the paper's unpadded "
+        "convolutions")
     upsampling: Literal["transpose", "nearest"] = "transpose"
     batch_norm: bool = True
     dropout: float = 0.0
     spatial_dims: int = 2
-    anisotropy: int = 1
+    anisotropy: int = setting(1, low=1, high=64,
+                              help="3-D: z spacing / in-plane spacing, rounded; the first levels "
+                                   "then pool in-plane only")
 
     def __post_init__(self):
         if self.spatial_dims not in (2, 3):
             raise ConfigError(f"spatial_dims must be 2 or 3, not {self.spatial_dims!r}")
-        if not 1 <= self.anisotropy <= 64:
-            raise ConfigError(f"anisotropy must be a whole number from 1 to 64, not {self.anisotropy}")
+        check_bounds(self)
         if self.spatial_dims == 2 and self.anisotropy != 1:
             raise ConfigError("anisotropy is a setting of 3-D models (spatial_dims=3)")
         if self.spatial_dims == 3 and self.padding != "same":
             raise ConfigError("3-D models use 'same' padding only ('valid' is for 2-D models)")
-        if self.in_channels < 1 or self.n_classes < 2:
-            raise ConfigError("a model needs at least 1 input channel and 2 classes")
-        if not 1 <= self.depth <= 6:
-            raise ConfigError(f"depth must be between 1 and 6, not {self.depth}")
-        if self.base_width < 1:
-            raise ConfigError("base_width must be positive")
         if self.padding not in ("same", "valid"):
             raise ConfigError(f"padding must be 'same' or 'valid', not {self.padding!r}")
         if self.upsampling not in ("transpose", "nearest"):
@@ -165,6 +248,10 @@ class NormConfig(_DictMixin):
 @dataclass
 class TrainConfig(_DictMixin):
     """How to train. Budget by ``steps`` or ``seconds`` (whichever ends first when both set).
+
+    Every field declares its group (:data:`TRAIN_GROUPS`: budget, optimiser, sampling,
+    augmentation, targets, validation, regularisers, runtime); the fields stay flat
+    (``TrainConfig(seconds=10)``, ``config.zoom``) and so does the dict a model file stores.
 
     Attributes
     ----------
@@ -228,38 +315,46 @@ class TrainConfig(_DictMixin):
         strokes 0.89 against 0.89 (docs/benchmarks.md, "Everywhere, second pass").
     """
 
-    steps: int | None = None
-    seconds: float | None = 30.0
-    batch_size: int = 8
-    patch_size: int = 64
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    augment: bool = True
-    elastic: bool = True
-    elastic_sigma: float = 10.0
-    elastic_grid: int = 3
-    flips: bool = True
-    intensity_scale: float = 0.2
-    intensity_shift: float = 0.1
-    noise: float = 0.0
-    zoom: float = 0.0
-    gamma: float = 0.0
-    blur: float = 0.0
-    self_supervised: float = 1.0
-    painted_fraction: float = 0.9
-    class_balance: bool = True
-    amp: bool = True
-    seed: int | None = 0
-    device: str = "auto"
-    threads: int | None = None
-    mode: Literal["semantic", "instance"] = "semantic"
-    region_margin: int = 16
-    border_w0: float = 10.0
-    border_sigma: float = 5.0
-    validation_fraction: float = 0.2
-    validation_every: float = 2.0
-    keep_best: bool = True
-    keep_starter: float = 3.0
+    steps: int | None = setting(None, low=0, high=10**9, help="training budget in steps",
+                                group="budget")
+    seconds: float | None = setting(30.0, low=0, high=10**8, help="training budget in seconds",
+                                    group="budget")
+    batch_size: int = setting(8, low=1, high=4096, help="patches per step", group="sampling")
+    patch_size: int = setting(64, low=8, high=4096, help="side of the training patches in px",
+                              group="sampling")
+    learning_rate: float = setting(2e-3, low=1e-5, high=1.0, group="optimiser")
+    weight_decay: float = setting(1e-4, group="optimiser")
+    augment: bool = setting(True, group="augmentation", switch=True)
+    elastic: bool = setting(True, group="augmentation", off=False)
+    elastic_sigma: float = setting(10.0, group="augmentation")
+    elastic_grid: int = setting(3, group="augmentation")
+    flips: bool = setting(True, group="augmentation", off=False)
+    intensity_scale: float = setting(0.2, group="augmentation", off=0.0)
+    intensity_shift: float = setting(0.1, group="augmentation", off=0.0)
+    noise: float = setting(0.0, group="augmentation", off=0.0)
+    zoom: float = setting(0.0, low=0.0, high=2.0, group="augmentation", off=0.0)
+    gamma: float = setting(0.0, low=0.0, group="augmentation", off=0.0)
+    blur: float = setting(0.0, low=0.0, group="augmentation", off=0.0)
+    self_supervised: float = setting(1.0, group="regularisers")
+    painted_fraction: float = setting(0.9, low=0.0, high=1.0, group="sampling")
+    class_balance: bool = setting(True, group="targets")
+    amp: bool = setting(True, group="runtime")
+    seed: int | None = setting(0, low=0, high=2**63 - 1, group="sampling",
+                               help="makes sampling, augmentation and initialisation reproducible")
+    device: str = setting("auto", help="auto (cuda, mps, cpu), cpu, cuda or mps",
+                          group="runtime")
+    threads: int | None = setting(None, low=1, group="runtime")
+    mode: Literal["semantic", "instance"] = setting(
+        "semantic", help="semantic: label k = class k, 0 = unpainted; instance: each painted "
+        "object its own id, unpainted pixels near the painted objects (their bounding box, "
+        "grown by a margin) are background", group="targets")
+    region_margin: int = setting(16, low=0, high=10_000, group="targets")
+    border_w0: float = setting(10.0, low=0.0, group="targets")
+    border_sigma: float = setting(5.0, group="targets")
+    validation_fraction: float = setting(0.2, group="validation")
+    validation_every: float = setting(2.0, low=0.0, group="validation")
+    keep_best: bool = setting(True, group="validation")
+    keep_starter: float = setting(3.0, low=0.0, group="regularisers")
 
     def __post_init__(self):
         from .numbers import check_device_name, check_finite, check_types
@@ -267,30 +362,15 @@ class TrainConfig(_DictMixin):
         check_finite(self, ConfigError)  # NaN passes every comparison below (issue 15)
         check_types(self, ConfigError)  # "5" for steps (issue 26)
         check_device_name(self.device, ConfigError)
-        if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise ConfigError(f"seed must be a whole number from 0 to 2**63 - 1, not {self.seed}")
+        check_bounds(self)
         if self.steps is None and self.seconds is None:
             raise ConfigError("set a training budget: steps, seconds, or both")
-        if self.steps is not None and self.steps < 0:
-            raise ConfigError("steps must be >= 0")
-        if self.seconds is not None and self.seconds < 0:
-            raise ConfigError("seconds must be >= 0")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError("threads must be >= 1 (or None for torch's default)")
-        if self.batch_size < 1 or self.patch_size < 8:
-            raise ConfigError("batch_size must be >= 1 and patch_size >= 8")
-        if not (0.0 <= self.zoom <= 2.0 and self.gamma >= 0 and self.blur >= 0):
-            raise ConfigError("zoom must be in [0, 2], gamma and blur >= 0")
-        if not 0.0 <= self.painted_fraction <= 1.0:
-            raise ConfigError("painted_fraction must be in [0, 1]")
         if self.mode not in ("semantic", "instance"):
             raise ConfigError(f"unknown training mode {self.mode!r}; use 'semantic' or 'instance'")
-        if self.region_margin < 0 or self.border_sigma <= 0 or self.border_w0 < 0:
-            raise ConfigError("region_margin and border_w0 must be >= 0, border_sigma > 0")
-        if self.keep_starter < 0:
-            raise ConfigError("keep_starter must be >= 0")
-        if not 0.0 <= self.validation_fraction < 1.0 or self.validation_every < 0:
-            raise ConfigError("validation_fraction must be in [0, 1), validation_every >= 0")
+        if self.border_sigma <= 0:
+            raise ConfigError(f"border_sigma must be more than 0, not {self.border_sigma:g}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError("validation_fraction must be in [0, 1)")
 
 
 @dataclass
@@ -320,14 +400,17 @@ class PredictConfig(_DictMixin):
         (``core.inference.object_size``).
     """
 
-    tile_size: int | None = None
-    context: int | None = None
-    batch_size: int = 4
-    amp: bool = True
-    device: str = "auto"
-    threads: int | None = None
-    backend: str = "auto"
-    diameter: float | None = None
+    tile_size: int | None = setting(None, low=8, high=16384,
+                                    help="side of the tiles' output in px; not given: planned "
+                                         "from the free memory")
+    context: int | None = setting(None, low=0)
+    batch_size: int = setting(4, low=1)
+    amp: bool = setting(True, group="runtime")
+    device: str = setting("auto", help="auto (cuda, mps, cpu), cpu, cuda or mps",
+                          group="runtime")
+    threads: int | None = setting(None, low=1, group="runtime")
+    backend: str = setting("auto", group="runtime")
+    diameter: float | None = setting(None, low=0, high=10_000)
 
     def __post_init__(self):
         from .numbers import check_device_name, check_finite, check_types
@@ -335,17 +418,10 @@ class PredictConfig(_DictMixin):
         check_finite(self, ConfigError)  # NaN passes every comparison below (issue 15)
         check_types(self, ConfigError)
         check_device_name(self.device, ConfigError)
-        if self.diameter is not None and not 0 <= self.diameter <= 10_000:
-            raise ConfigError("diameter must be a size in px (0: predict at the image's scale)")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError("threads must be >= 1 (or None for torch's default)")
+        check_bounds(self)
         if self.backend not in ("auto", "torch", "compile", "onnxruntime"):
             raise ConfigError(f"backend must be auto, torch, compile or onnxruntime, not "
                               f"{self.backend!r}")
-        if (self.tile_size is not None and self.tile_size < 8) or self.batch_size < 1:
-            raise ConfigError("tile_size must be >= 8 and batch_size >= 1")
-        if self.context is not None and self.context < 0:
-            raise ConfigError("context must be >= 0")
 
 
 @dataclass

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_unet.core.config import PredictConfig, bounds
 from napari_unet.core.images import ImageError
 from napari_unet.core.inference.stitch import STITCH_THRESHOLD
 
@@ -82,7 +83,7 @@ class PredictWidget(QWidget):
             "'<image> paint here' (a few spots where painting would help most)"
         )
         self.size = QDoubleSpinBox()
-        self.size.setRange(0, 2000)
+        self.size.setRange(*bounds(PredictConfig, "diameter"))  # 0: auto (None)
         self.size.setDecimals(0)
         self.size.setSuffix(" px")
         self.size.setSpecialValueText("auto")

@@ -25,7 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_unet.core.config import ModelConfig, TrainConfig, interactive_threads
+from napari_unet.core.config import ModelConfig, TrainConfig, bounds, interactive_threads
 
 from ..common.sections import Section
 from ..common.start_from import StartFrom
@@ -81,6 +81,32 @@ def _spin(lo, hi, value, step=1, special=None, suffix="") -> QSpinBox:
     return box
 
 
+RANGED = {
+    "seconds": (TrainConfig, "seconds"),
+    "steps": (TrainConfig, "steps"),
+    "depth": (ModelConfig, "depth"),
+    "unet_width": (ModelConfig, "base_width"),
+    "patch": (TrainConfig, "patch_size"),
+    "batch": (TrainConfig, "batch_size"),
+    "lr": (TrainConfig, "learning_rate"),
+    "anisotropy": (ModelConfig, "anisotropy"),
+    "seed": (TrainConfig, "seed"),
+    "margin": (TrainConfig, "region_margin"),
+}
+"""The spin boxes (attributes of :class:`TrainSettings`) and the config fields whose declared
+range they take (:func:`ranged`)."""
+
+INT_MAX = 2**31 - 1
+"""The largest number a QSpinBox holds (a seed above it is set in Python, not in the dock)."""
+
+
+def ranged(name: str, value, step=1, special=None, suffix="") -> QSpinBox:
+    """The spin box of :data:`RANGED`'s ``name``, its range the config field's."""
+    low, high = bounds(*RANGED[name])
+    lo = low - 1 if name == "seed" else low  # -1, below the range: a random seed (None)
+    return _spin(lo, min(high, INT_MAX), value, step=step, special=special, suffix=suffix)
+
+
 def _grid(rows) -> QGridLayout:
     """A form as a grid: ``(label, widget)`` rows, a widget alone (label None) spans both
     columns. (A QFormLayout clips a word-wrapped label that spans a row.)"""
@@ -102,7 +128,7 @@ class TrainSettings(QWidget):
         super().__init__(parent)
         t, m = TrainConfig(), ModelConfig()
         self.seconds = QDoubleSpinBox()
-        self.seconds.setRange(0, 24 * 3600)
+        self.seconds.setRange(*bounds(*RANGED["seconds"]))
         self.seconds.setDecimals(0)
         self.seconds.setSuffix(" s")
         self.seconds.setSpecialValueText("no time limit")
@@ -125,13 +151,13 @@ class TrainSettings(QWidget):
         self.device_info.setWordWrap(True)
         self.device.currentTextChanged.connect(self._show_device)
 
-        self.depth = _spin(1, 6, m.depth)
-        self.unet_width = _spin(4, 256, m.base_width, step=4)
-        self.patch = _spin(16, 1024, t.patch_size, step=16, suffix=" px")
-        self.batch = _spin(1, 256, t.batch_size)
+        self.depth = ranged("depth", m.depth)
+        self.unet_width = ranged("unet_width", m.base_width, step=4)
+        self.patch = ranged("patch", t.patch_size, step=16, suffix=" px")
+        self.batch = ranged("batch", t.batch_size)
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
-        self.lr.setRange(1e-5, 1.0)
+        self.lr.setRange(*bounds(*RANGED["lr"]))
         self.lr.setSingleStep(1e-4)
         self.lr.setValue(t.learning_rate)
         self.three_d = QCheckBox("3-D U-Net (z-stacks)")
@@ -140,16 +166,16 @@ class TrainSettings(QWidget):
             "its shape (strokes of classes only; no live mode)"
         )
         self.three_d.setChecked(m.spatial_dims == 3)
-        self.anisotropy = _spin(1, 16, m.anisotropy)
+        self.anisotropy = ranged("anisotropy", m.anisotropy)
         self.anisotropy.setToolTip(
             "3-D: how far apart the planes are, in times the pixel size (1 when a voxel is "
             "as deep as it is wide; 4 when planes are 2 µm apart and pixels 0.5 µm)")
         self.anisotropy.setSuffix(" × pixel")
         self.augment = QCheckBox("Augment (elastic, flips, intensity)")
         self.augment.setChecked(t.augment)
-        self.steps = _spin(0, 10_000_000, t.steps or 0, step=50, special="no step limit")
-        self.seed = _spin(-1, 2**31 - 1, -1 if t.seed is None else t.seed, special="random")
-        self.margin = _spin(0, 10_000, t.region_margin, suffix=" px")
+        self.steps = ranged("steps", t.steps or 0, step=50, special="no step limit")
+        self.seed = ranged("seed", -1 if t.seed is None else t.seed, special="random")
+        self.margin = ranged("margin", t.region_margin, suffix=" px")
         self.margin.setToolTip(
             "Whole objects: the annotated area is the painted objects' bounding box grown by "
             "this much; unpainted pixels in it are background, outside it nothing counts"

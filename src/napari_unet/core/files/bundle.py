@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
+from ..config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig, without_runtime
 from ..grayscale import LumaView
 from ..networks.build import build_network
 from ..networks.model import UNet
@@ -61,6 +61,8 @@ class Bundle:
     given: as the lineage implies (:func:`~.lineage.implied_input`)."""
 
     def __post_init__(self):
+        if isinstance(self.train_config, dict):  # device, threads, precision: not the model's
+            self.train_config = without_runtime(TrainConfig, self.train_config)
         if not self.class_names:
             self.class_names = default_class_names(self.model_config.n_classes)
         if self.lineage is None:

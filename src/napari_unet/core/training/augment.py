@@ -13,11 +13,12 @@ Shapes: ``image (B, C, Wn, Wn)``, ``target (B, Wn, Wn)`` windows of side ``Wn = 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import field, make_dataclass
 
 import torch
 import torch.nn.functional as F
 
+from ..config import TrainConfig, group_of
 from .targets import IGNORE
 
 # The 8 symmetries of the square as 2x2 matrices acting on (x, y) offsets.
@@ -36,23 +37,8 @@ _DIHEDRAL = torch.tensor(
 )
 
 
-@dataclass(frozen=True)
-class AugmentParams:
-    """What :func:`augment` does; built from :class:`~napari_unet.core.config.TrainConfig`."""
-
-    elastic: bool = True
-    elastic_sigma: float = 10.0
-    elastic_grid: int = 3
-    flips: bool = True
-    intensity_scale: float = 0.2
-    intensity_shift: float = 0.1
-    noise: float = 0.0
-    zoom: float = 0.0
-    """Random scale change ``2**u``, ``u`` uniform in ``[-zoom, zoom]`` (1.0: 0.5x to 2x)."""
-    gamma: float = 0.0
-    """Random gamma ``exp(u)``, ``u`` uniform in ``[-gamma, gamma]``, on each patch's range."""
-    blur: float = 0.0
-    """Gaussian blur of a random sigma in ``[0, blur]`` px on half of the patches."""
+class _AugmentMethods:
+    """What :class:`AugmentParams` adds to the settings it takes from the config."""
 
     @property
     def max_zoom(self) -> float:
@@ -61,20 +47,25 @@ class AugmentParams:
 
     @classmethod
     def from_train_config(cls, cfg) -> AugmentParams:
+        """``cfg``'s augmentation settings; every one off (as it declares) if ``cfg.augment``
+        is off."""
         if not cfg.augment:
-            return cls(elastic=False, flips=False, intensity_scale=0.0, intensity_shift=0.0, noise=0.0)
-        return cls(
-            elastic=cfg.elastic,
-            elastic_sigma=cfg.elastic_sigma,
-            elastic_grid=cfg.elastic_grid,
-            flips=cfg.flips,
-            intensity_scale=cfg.intensity_scale,
-            intensity_shift=cfg.intensity_shift,
-            noise=cfg.noise,
-            zoom=cfg.zoom,
-            gamma=cfg.gamma,
-            blur=cfg.blur,
-        )
+            return cls(**{f.name: f.metadata["off"] for f in _SETTINGS if "off" in f.metadata})
+        return cls(**{f.name: getattr(cfg, f.name) for f in _SETTINGS})
+
+
+_SETTINGS = [f for f in group_of(TrainConfig, "augmentation") if not f.metadata["switch"]]
+"""TrainConfig's augmentation settings, less its switch (``augment``)."""
+
+AugmentParams = make_dataclass(
+    "AugmentParams", [(f.name, f.type, field(default=f.default)) for f in _SETTINGS],
+    bases=(_AugmentMethods,), frozen=True)
+AugmentParams.__module__ = __name__  # (make_dataclass's module= is Python 3.12's)
+AugmentParams.__doc__ = (
+    "What :func:`augment` does: the ``augmentation`` settings of "
+    ":class:`~napari_unet.core.config.TrainConfig` (elastic, elastic_sigma, elastic_grid, "
+    "flips, intensity_scale, intensity_shift, noise, zoom, gamma, blur; their defaults and "
+    "meaning are declared there), made from one by :meth:`from_train_config`.")
 
 
 def elastic_displacement(

@@ -73,7 +73,8 @@ def snapshot(trainer, patch: list[int], **info) -> Bundle:
         norm=trainer.norm,
         state_dict=state,
         class_names=list(trainer.class_names),
-        # a starter fine-tuned on strokes of classes stays a 3-class (instance) model
+        # a starter fine-tuned on strokes of classes stays a 3-class (instance) model; the
+        # runtime settings (device, threads, amp) are dropped by Bundle (how it was run, not made)
         train_config={**trainer.config.to_dict(),
                       "mode": getattr(trainer, "bundle_mode", trainer.config.mode)},
         postprocess=trainer.postprocess,
