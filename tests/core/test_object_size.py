@@ -111,7 +111,7 @@ def test_the_zarr_route_at_any_size_maps_back_exactly_and_equals_memory(starter,
 
 def test_large_nuclei_are_found_whole_when_their_size_is_used(starter):
     bundle, model = starter
-    image, _, truth = _nuclei_of(50, 700, seed=1)  # 100 px nuclei
+    image, _, truth = _nuclei_of(80, 1000, seed=1)  # 160 px nuclei (100 px ones: 0.97 plain)
     plain = drain(segment(image, bundle, replace(CONFIG, diameter=0), model=model)).labels
     sized = drain(segment(image, bundle, CONFIG, model=model))
     assert sized.estimated and sized.diameter is not None
