@@ -488,7 +488,31 @@ def cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="napari-unet", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
+    t, q = _train_parser(sub), _predict_parser(sub)
+    _export_parser(sub)
+    st = sub.add_parser("starters", help="list the pretrained starter models and their cards")
+    st.add_argument("name", nargs="*", help="only these starters")
+    st.add_argument("--short", action="store_true", help="one line per starter")
+    st.set_defaults(func=cmd_starters)
 
+    d = sub.add_parser("demo", help="train and predict on a synthetic example")
+    d.add_argument("--out", default="napari-unet-demo", help="folder for the results")
+    add_setting(d, "seconds")
+    d.set_defaults(func=cmd_demo)
+
+    for s, config in ((t, TrainConfig), (q, PredictConfig), (d, TrainConfig)):
+        add_setting(s, "device", config)
+        s.add_argument("--quiet", action="store_true", help="no progress output")
+    for s in (t, q):
+        s.add_argument("--rgb", action="store_true", default=None, help="the last axis holds colour")
+        s.add_argument("--channel-axis", type=int, default=None, metavar="AXIS",
+                       help="which axis of a multichannel image holds the channels (0, -1, ...)")
+    add_setting(t, "seed")
+    return p
+
+
+def _train_parser(sub) -> argparse.ArgumentParser:
+    """``napari-unet train``'s own options (the shared ones are added by :func:`build_parser`)."""
     t = sub.add_parser("train", help="train a U-Net on painted labels")
     t.add_argument("images", nargs="+", help="TIFF or PNG images")
     t.add_argument("--labels", nargs="+", required=True, help="painted labels, one per image (0 = unpainted)")
@@ -515,6 +539,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting(t, "mode")
     t.set_defaults(func=cmd_train)
 
+    return t
+
+
+def _predict_parser(sub) -> argparse.ArgumentParser:
+    """``napari-unet predict``'s own options (the shared ones are added by :func:`build_parser`)."""
     q = sub.add_parser("predict", help="segment images with a trained model")
     q.add_argument("model", help="model file written by 'train', or a starter's name "
                                  "(napari-unet starters)")
@@ -564,6 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "0: each plane its own objects). Time points are never joined")
     q.set_defaults(func=cmd_predict)
 
+    return q
+
+
+def _export_parser(sub) -> argparse.ArgumentParser:
+    """``napari-unet export``."""
     from .core.export import FORMATS  # no torch: the exporters load on use
 
     e = sub.add_parser("export", help="write a model for other tools: bioimage.io, TorchScript, ONNX")
@@ -579,25 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no messages")
     e.set_defaults(func=cmd_export)
 
-    st = sub.add_parser("starters", help="list the pretrained starter models and their cards")
-    st.add_argument("name", nargs="*", help="only these starters")
-    st.add_argument("--short", action="store_true", help="one line per starter")
-    st.set_defaults(func=cmd_starters)
-
-    d = sub.add_parser("demo", help="train and predict on a synthetic example")
-    d.add_argument("--out", default="napari-unet-demo", help="folder for the results")
-    add_setting(d, "seconds")
-    d.set_defaults(func=cmd_demo)
-
-    for s, config in ((t, TrainConfig), (q, PredictConfig), (d, TrainConfig)):
-        add_setting(s, "device", config)
-        s.add_argument("--quiet", action="store_true", help="no progress output")
-    for s in (t, q):
-        s.add_argument("--rgb", action="store_true", default=None, help="the last axis holds colour")
-        s.add_argument("--channel-axis", type=int, default=None, metavar="AXIS",
-                       help="which axis of a multichannel image holds the channels (0, -1, ...)")
-    add_setting(t, "seed")
-    return p
+    return e
 
 
 def main(argv: list[str] | None = None) -> int:
