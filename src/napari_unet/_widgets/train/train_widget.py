@@ -34,7 +34,7 @@ from ..common.prediction import auto_plane, has_results, start_prediction
 from ..common.scrolling import VerticalScroll, scrolling_layout, share_column
 from ..common.sections import Section
 from ..common.session import session_for
-from ..common.start_from import AUTO, NONE, StartRequest, sentence
+from ..common.start_request import AUTO, NONE, StartRequest, sentence
 from ..common.tasks import BUILT, CHOSEN, ProgressBar, TaskError, failed, guarded, quit_with, start
 from ..common.wording import check_text, choice_said, ran_on, training_said
 from .advice import AdvicePanel
