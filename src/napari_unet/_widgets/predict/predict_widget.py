@@ -141,9 +141,9 @@ class PredictWidget(QWidget):
         self.paint_worker = None
         self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
         """The dock's state machine: the prediction (:mod:`.controller`)."""
-        self.ctl.status_changed.connect(self.status.setText)
+        self.ctl.status_changed.connect(lambda text: self.status.setText(text))  # Qt's: no signature
         self.ctl.state_changed.connect(self._show_state)
-        self.ctl.plane_offered.connect(self.plane_button.setVisible)
+        self.ctl.plane_offered.connect(lambda offer: self.plane_button.setVisible(offer))
         self.ctl.plane_only.connect(lambda: self.current_only.setChecked(True))
         self.ctl.predicted.connect(self._predicted)
         self.predict_button.clicked.connect(self._clicked)

@@ -321,14 +321,14 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
     # -- showing the controller -------------------------------------------------------------
     def _connect_controller(self) -> None:
         ctl = self.ctl
-        ctl.status_changed.connect(self.status.setText)
+        ctl.status_changed.connect(lambda text: self.status.setText(text))  # Qt's: no signature
         ctl.state_changed.connect(self._show_state)
         ctl.loss_added.connect(self.plot.add)
         ctl.score_added.connect(self.plot.add_score)
         ctl.plot_cleared.connect(self.plot.clear)
         ctl.advised.connect(lambda advice: self.advice.clear() if advice is None
                             else self.advice.offer(advice))
-        ctl.plane_offered.connect(self.plane_button.setVisible)
+        ctl.plane_offered.connect(lambda offer: self.plane_button.setVisible(offer))
         ctl.predicted.connect(self._predicted)
 
     def _show_state(self, state: TrainState) -> None:
