@@ -83,6 +83,13 @@ class PredictController:
         self._predicting = None
         self._cancelled = self._plane_next = False
 
+    def detach(self) -> None:
+        """The dock showing this controller is gone (Qt deleted it): nothing is shown any
+        more (the workers' last signals still reach the controller)."""
+        for name, attr in type(self).__dict__.items():
+            if isinstance(attr, Signal):
+                getattr(self, name).disconnect()
+
     def _to(self, state: PredictState) -> None:
         if state is not self.state:
             self.state = state

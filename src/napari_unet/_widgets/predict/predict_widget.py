@@ -146,6 +146,8 @@ class PredictWidget(QWidget):
         self.ctl.plane_offered.connect(lambda offer: self.plane_button.setVisible(offer))
         self.ctl.plane_only.connect(lambda: self.current_only.setChecked(True))
         self.ctl.predicted.connect(self._predicted)
+        ctl = self.ctl  # napari closing deletes the dock: its controller shows nothing more
+        self.destroyed.connect(lambda *_: (ctl.detach(), ctl.cancel()))
         self.predict_button.clicked.connect(self._clicked)
         self.image.currentIndexChanged.connect(self._check)
         self.objects.toggled.connect(self._check)

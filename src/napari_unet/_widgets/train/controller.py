@@ -116,6 +116,13 @@ class TrainController:
         self._seen = 0
         self._key = self._fits_key = self._predict_token = None
 
+    def detach(self) -> None:
+        """The dock showing this controller is gone (Qt deleted it): nothing is shown any
+        more (the workers' last signals still reach the controller)."""
+        for name, attr in type(self).__dict__.items():
+            if isinstance(attr, Signal):
+                getattr(self, name).disconnect()
+
     # -- state and words --------------------------------------------------------------------
     def _to(self, state: TrainState) -> None:
         if state is not self.state:

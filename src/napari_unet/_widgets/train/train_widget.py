@@ -330,6 +330,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
                             else self.advice.offer(advice))
         ctl.plane_offered.connect(lambda offer: self.plane_button.setVisible(offer))
         ctl.predicted.connect(self._predicted)
+        # napari closing deletes the dock: its controller stops and shows nothing more
+        self.destroyed.connect(lambda *_: (ctl.detach(), ctl.close()))
 
     def _show_state(self, state: TrainState) -> None:
         """Train and Live wait while the dock trains or predicts (one job at a time); Stop
