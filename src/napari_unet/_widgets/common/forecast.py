@@ -6,14 +6,13 @@ so before the user has waited long: :class:`Forecast` follows the worker's fract
 records) and, once it has run :data:`MEASURE_SECONDS` and the pace says the whole will take
 more than :data:`LONG_SECONDS`, calls ``on_long`` once with a sentence such as "about 6 min
 for 5 planes of 1024 x 1024 on this computer". The docks then offer the plane in view
-instead. Nothing is timed up front: the estimate costs nothing but a timer.
+instead. Nothing is timed up front: the estimate costs nothing but a timer (the runner's
+``every``: a Qt timer in the docks, see :mod:`.runner`).
 """
 
 from __future__ import annotations
 
 import time
-
-from qtpy.QtCore import QTimer
 
 LONG_SECONDS = 60.0
 """A prediction estimated to take longer than this is said to take minutes."""
@@ -63,18 +62,15 @@ def fraction_of(worker):
 class Forecast:
     """Follows one running prediction; see the module docstring."""
 
-    def __init__(self, worker, shape, on_long, long_seconds: float | None = None):
+    def __init__(self, worker, shape, on_long, every, long_seconds: float | None = None):
         self.shape = tuple(shape)
         self.on_long = on_long
         self.long_seconds = LONG_SECONDS if long_seconds is None else long_seconds
         self.fraction = fraction_of(worker)
         self.t0 = time.monotonic()
         self.said = ""
-        self.timer = QTimer()
-        self.timer.setInterval(POLL_MS)
-        self.timer.timeout.connect(self.check)
+        self.timer = every(POLL_MS, self.check)
         worker.finished.connect(self.timer.stop)
-        self.timer.start()
 
     def estimate(self) -> float | None:
         """Seconds the whole prediction takes at the pace measured so far (None: too soon)."""

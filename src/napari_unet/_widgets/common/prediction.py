@@ -1,6 +1,8 @@
-"""Predict an Image layer with a model in a ``thread_worker`` and write the result layers.
+"""Predict an Image layer with a model in a worker and write the result layers.
 
-Shared by the predict widget and by the train widget (which predicts after training).
+Shared by the predict dock and by the train dock (which predicts after training), through
+their controllers: the worker comes from their :class:`~.runner.Runner` (napari's
+``thread_worker`` in the docks), so this module imports no Qt.
 
 Objects: an instance model's prediction *is* its objects (one id per object); a semantic
 model's foreground can also be split into objects. Both come from the core's
@@ -27,9 +29,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from napari.layers import Image
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import QTimer
 
 from napari_unet.core.images import ImageError
 from napari_unet.core.inference.stitch import STITCH_THRESHOLD
@@ -44,7 +44,7 @@ from .layers import (
     write_objects,
     write_result,
 )
-from .tasks import ProgressBar, failed, guarded, start
+from .tasks import ProgressBar, failed, guarded
 
 WHOLE_STACK_PIXELS = 16_000_000
 """After training, a stack is predicted whole up to this many pixels, else the shown plane."""
@@ -181,11 +181,11 @@ def stoppable_model(bundle, device, stop, meter: Meter | None = None):
     return model
 
 
-@thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
 def _segment(image, bundle, device, probabilities, objects, out=None, planes=None,
              stitch_axis=None, stitch=0.0, diameter=None, stop=None, meter=None,
              renumber=False):
-    """The core's one prediction route in a worker; returns its Segmentation, or None when
+    """The core's one prediction route (run in a worker: errors reach ``errored``, which
+    tells the user); returns its Segmentation, or None when
     ``stop`` (a ``threading.Event``, see :func:`stoppable_model`) ends it inside a step.
     ``renumber``: object ids (the objects, an instance model's labels) are numbered 1..n
     here, not on the GUI thread (:func:`~.layers.numbered`)."""
@@ -238,11 +238,13 @@ def _quit_at_once(worker, stop) -> None:
     worker.quit = quit_now
 
 
-def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=False, plane=None,
-                     objects=False, on_done=None, stitch=STITCH_THRESHOLD, diameter=None):
+def start_prediction(viewer, layer, bundle, *, runner, device="auto", probabilities=False,
+                     plane=None, objects=False, on_done=None, stitch=STITCH_THRESHOLD,
+                     diameter=None):
     """Predict ``layer`` (whole, or only ``plane`` of its leading dimensions) and show it.
 
-    Returns the started worker, or None after telling the user why it cannot run. Writes
+    Returns the started worker (from ``runner``, a :class:`~.runner.Runner`), or None after
+    telling the user why it cannot run. Writes
     ``"<image> prediction"`` (object ids for an instance model), ``"<image> P(<class>)"``
     with ``probabilities`` and, for a semantic model with ``objects``, ``"<image> objects"``
     when the worker returns; ``on_done(layer_or_None)`` is called when it ends, however it
@@ -267,26 +269,24 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
                                                           "stitch": stitch}
     if not three_d and is_large(layer, stack):
         return _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane or None,
-                           objects, on_done, join)
+                           objects, on_done, join, runner)
     bar = ProgressBar(f"Predicting {layer.name}")
     if three_d:
         from napari_unet.core.inference.predict3d import to_czyx
 
         data = layer.data[0] if layer.multiscale else layer.data
         stop, meter = threading.Event(), Meter()
-        worker = _segment(to_czyx(np.asarray(data)), bundle, device, probabilities, False,
-                          stop=stop, meter=meter)
+        worker = runner.worker(_segment, to_czyx(np.asarray(data)), bundle, device,
+                               probabilities, False, stop=stop, meter=meter)
         _quit_at_once(worker, stop)
-        timer = QTimer()  # the bar moves inside a step too
-        timer.setInterval(METER_MS)
-        timer.timeout.connect(lambda: bar.set_fraction(meter.fraction()))
+        # the bar moves inside a step too
+        timer = runner.every(METER_MS, lambda: bar.set_fraction(meter.fraction()))
         worker.finished.connect(timer.stop)
-        timer.start()
         worker.meter, worker.meter_timer = meter, timer
     else:
-        worker = _segment(stack[plane] if plane else stack, bundle, device, probabilities,
-                          objects and bundle.mode != "instance", diameter=diameter,
-                          renumber=not plane, **join)
+        worker = runner.worker(_segment, stack[plane] if plane else stack, bundle, device,
+                               probabilities, objects and bundle.mode != "instance",
+                               diameter=diameter, renumber=not plane, **join)
     result = {}
 
     def returned(out):
@@ -316,8 +316,7 @@ def start_prediction(viewer, layer, bundle, *, device="auto", probabilities=Fals
     worker.errored.connect(lambda e: show_error(failed("Prediction failed", e)))
     worker.finished.connect(finished)
     _end_if_removed(viewer, layer, worker)
-    start(worker)
-    return worker
+    return runner.start(worker)
 
 
 def _end_if_removed(viewer, layer, worker) -> None:
@@ -359,7 +358,7 @@ class _PerClass:
 
 
 def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, objects, on_done,
-                join=None):
+                join, runner):
     """:func:`start_prediction` for large images: result layers backed by a zarr store in a
     temporary folder, made now and refreshed as the worker fills them."""
     from napari_unet.core.config import PredictConfig
@@ -394,8 +393,9 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
     if objects and not instance:
         shown.append(write_objects(viewer, layer, levels(out.instances)))
     bar = ProgressBar(f"Predicting {layer.name}")
-    worker = _segment(stack, bundle, device, probabilities, objects and not instance, out=out,
-                      planes=[plane] if plane else None, **(join or {}))
+    worker = runner.worker(_segment, stack, bundle, device, probabilities,
+                           objects and not instance, out=out, planes=[plane] if plane else None,
+                           **(join or {}))
     last = [time.monotonic()]
 
     def refresh(force=False):
@@ -422,5 +422,4 @@ def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, obje
     worker.errored.connect(lambda e: show_error(failed("Prediction failed", e)))
     worker.finished.connect(finished)
     _end_if_removed(viewer, layer, worker)
-    start(worker)
-    return worker
+    return runner.start(worker)

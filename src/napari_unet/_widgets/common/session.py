@@ -5,7 +5,6 @@ from __future__ import annotations
 import weakref
 
 from psygnal import Signal
-from qtpy.QtWidgets import QMainWindow
 
 _SESSIONS: weakref.WeakValueDictionary[int, Session] = weakref.WeakValueDictionary()
 
@@ -15,6 +14,8 @@ PREDICT_TITLE = "Predict with U-Net"
 
 def _docked(widget) -> bool:
     """Whether ``widget`` sits in a window (a dock of napari's), not alone (closed)."""
+    from qtpy.QtWidgets import QMainWindow  # the controllers use sessions without Qt
+
     root = widget
     while root.parentWidget() is not None:
         root = root.parentWidget()

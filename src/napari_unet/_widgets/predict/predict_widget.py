@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.layers import Image
-from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -30,15 +29,15 @@ from napari_unet.core.images import ImageError
 from napari_unet.core.inference.stitch import STITCH_THRESHOLD
 
 from ..common.channel_pick import ChannelPick
-from ..common.forecast import Forecast
 from ..common.layer_combo import LayerCombo
-from ..common.layers import current_plane, hidden_by, is_ours, safe_to_notify, spatial_shape
+from ..common.layers import current_plane, is_ours, spatial_shape
 from ..common.model_panel import ModelPanel
-from ..common.prediction import check_image, is_large, layer_stack, start_prediction
+from ..common.prediction import check_image, is_large, layer_stack
+from ..common.qt_runner import QtRunner
 from ..common.scrolling import scrolling_layout, share_column
 from ..common.sections import Section
 from ..common.session import PREDICT_TITLE, session_for
-from ..common.tasks import quit_with
+from .controller import PLANE_BUTTON, STARTER, PredictController, PredictForm, PredictState
 from .folder import FolderPanel
 from .objects_panel import ObjectsPanel
 
@@ -53,8 +52,8 @@ OBJECTS_TIP = {
 }
 
 
-STARTER = "Use a starter model…"
-PLANE_BUTTON = "Only the plane in view"
+__all__ = ["PLANE_BUTTON", "STARTER", "PredictWidget"]
+
 START_NOTE = "Predict with a starter now, or paint and Train in 'Train U-Net'."
 
 
@@ -96,7 +95,6 @@ class PredictWidget(QWidget):
         self.plane_button.setToolTip("Cancel the whole stack and predict only the plane shown")
         self.plane_button.setVisible(False)
         self.plane_button.clicked.connect(self.plane_instead)
-        self.forecast = None
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.models = ModelPanel(napari_viewer, starters=True)
@@ -140,8 +138,16 @@ class PredictWidget(QWidget):
             layout.addWidget(section)
         layout.addStretch(1)
 
-        self.worker = None
         self.paint_worker = None
+        self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
+        """The dock's state machine: the prediction (:mod:`.controller`)."""
+        self.ctl.status_changed.connect(lambda text: self.status.setText(text))  # Qt's: no signature
+        self.ctl.state_changed.connect(self._show_state)
+        self.ctl.plane_offered.connect(lambda offer: self.plane_button.setVisible(offer))
+        self.ctl.plane_only.connect(lambda: self.current_only.setChecked(True))
+        self.ctl.predicted.connect(self._predicted)
+        ctl = self.ctl  # napari closing deletes the dock: its controller shows nothing more
+        self.destroyed.connect(lambda *_: (ctl.detach(), ctl.cancel()))
         self.predict_button.clicked.connect(self._clicked)
         self.image.currentIndexChanged.connect(self._check)
         self.objects.toggled.connect(self._check)
@@ -149,10 +155,13 @@ class PredictWidget(QWidget):
         self.session.watch(self, self._jobs_changed, "jobs_changed")
         self._check()
 
+    worker = property(lambda self: self.ctl.worker)
+    forecast = property(lambda self: self.ctl.forecast)
+
     @property
     def busy(self) -> bool:
         """Whether a worker of this dock runs (a prediction, a folder, the objects' table)."""
-        return (self.worker is not None or self.folder.busy or self.paint_worker is not None
+        return (self.ctl.worker is not None or self.folder.busy or self.paint_worker is not None
                 or self.objects_panel.busy)
 
     def _check(self, *_) -> None:
@@ -185,93 +194,53 @@ class PredictWidget(QWidget):
                 text += "."
             except ImageError as e:
                 text = f"Cannot predict: {e}"
-        self.status.setText(text)
+        self.ctl.say(text)
 
     def _jobs_changed(self) -> None:
         """Predict waits while the train dock predicts (one prediction at a time), and says
         why in its tooltip and the status line."""
-        if self.worker is not None:
+        if self.ctl.worker is not None:
             return
         other = self.session.job_besides(PREDICT_TITLE)
         self.predict_button.setEnabled(not other)
         self.predict_button.setToolTip(f"Waiting: {other}." if other else "")
         if other:
-            self.status.setText(f"Waiting: {other}. Predict when it has finished, or Stop it "
-                                "there.")
+            self.ctl.say(f"Waiting: {other}. Predict when it has finished, or Stop it there.")
         else:
             self._check()
 
     def _clicked(self) -> None:
-        if self.worker is not None:
+        if self.ctl.worker is not None:
             self.cancel()
         else:
             self.predict()
 
+    def _form(self) -> PredictForm:
+        return PredictForm(self.image.value, self.probabilities.isChecked(),
+                           self.current_only.isChecked(), self.objects.isChecked(),
+                           self.size.value() or None,
+                           STITCH_THRESHOLD if self.stitch.isChecked() else 0.0)
+
     def predict(self):
         """Predict the chosen image with the current model; returns the worker or None."""
-        bundle, layer = self.session.bundle, self.image.value
-        if bundle is None:
-            self.say_error(f"There is no model yet: press '{STARTER}' (at the top) to "
-                           "predict without painting, train one in 'Train U-Net', or load a "
-                           "model file (under Model).")
-            return None
-        if layer is None:
-            self.say_error("Choose an image layer to predict.")
-            return None
-        if self.session.job_besides(PREDICT_TITLE):
-            self._jobs_changed()
-            return None
-        plane = None
-        if self.current_only.isChecked() and len(spatial_shape(layer)) > 2:
-            plane = current_plane(self.viewer, layer)
-        self.worker = start_prediction(
-            self.viewer, layer, bundle,
-            device=self.session.device,
-            probabilities=self.probabilities.isChecked(),
-            plane=plane,
-            objects=self.objects.isChecked() and bundle.mode != "instance",
-            on_done=self._done,
-            diameter=self.size.value() or None,
-            stitch=STITCH_THRESHOLD if self.stitch.isChecked() else 0.0,
-        )
-        self._predicting, self._cancelled = layer, False
-        if self.worker is not None:
-            quit_with(self, self.worker)
-            self.session.begin(PREDICT_TITLE, f"predicting '{layer.name}'")
-            self.predict_button.setText("Cancel")
-            self.status.setText(f"Predicting '{layer.name}'…")
-            self._plane_next = False
-            self.forecast = Forecast(self.worker, spatial_shape(layer),
-                                     lambda said: self._long(layer, plane, said))
-        return self.worker
-
-    def _long(self, layer, plane, said: str) -> None:
-        """The prediction will take minutes: say how long, and offer the plane in view
-        (a 2-D model on a stack, predicted whole)."""
-        if self.worker is None or self._cancelled:
-            return
-        bundle = self.session.bundle
-        offer = (plane is None and len(spatial_shape(layer)) > 2 and bundle is not None
-                 and bundle.model_config.spatial_dims == 2)
-        then = (f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else
-                " Cancel ends it; nothing is written.")
-        self.status.setText(f"Predicting '{layer.name}': {said}.{then}")
-        self.plane_button.setVisible(offer)
+        return self.ctl.predict()
 
     def plane_instead(self) -> None:
         """Cancel the whole-stack prediction and predict the plane in view instead."""
-        self.plane_button.setVisible(False)
-        if self.worker is None:
-            return
-        self._plane_next = True
-        self.cancel()
+        self.ctl.plane_instead()
 
     def say_error(self, text: str) -> None:
-        """In the dock's status line (it stays) and as a notification (when that is safe:
-        :func:`~.layers.safe_to_notify`)."""
-        if safe_to_notify(self.viewer):
-            show_error(text)
-        self.status.setText(text)
+        """In the dock's status line (it stays) and as a notification (when that is safe)."""
+        self.ctl.say_error(text)
+
+    def _show_state(self, state: PredictState) -> None:
+        """Predict becomes Cancel while predicting; idle, it waits for the train dock's
+        prediction, if one runs (:meth:`_jobs_changed`)."""
+        if state is PredictState.IDLE:
+            self.predict_button.setText("Predict")
+            self._jobs_changed()
+        else:
+            self.predict_button.setText("Cancel")
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
@@ -287,10 +256,7 @@ class PredictWidget(QWidget):
         return super().event(event)
 
     def cancel(self) -> None:
-        if self.worker is not None:
-            self._cancelled = True
-            self.status.setText("Cancelling…")
-            self.worker.quit()
+        self.ctl.cancel()
 
     def _objects_measured(self) -> None:
         if self._show_objects:
@@ -304,25 +270,9 @@ class PredictWidget(QWidget):
             self.paint_worker.quit()
         self.folder.stop()
 
-    def _done(self, layer) -> None:
-        self.worker = None
-        self.session.end(PREDICT_TITLE)
-        self.plane_button.setVisible(False)
-        self.predict_button.setText("Predict")
-        if getattr(self, "_plane_next", False) and layer is None:
-            self._plane_next = False
-            self.current_only.setChecked(True)
-            if self.predict() is not None:
-                return
-        self._check()
-        image = getattr(self, "_predicting", None)
-        if layer is None and image is not None and image not in self.viewer.layers:
-            self.status.setText(f"Prediction stopped: '{image.name}' was removed.")
-        elif layer is None and getattr(self, "_cancelled", False):
-            self.status.setText("Cancelled: nothing was written.")
+    def _predicted(self, layer) -> None:
+        """A prediction ended: the Objects section follows it; and where to paint next."""
         if layer is not None:
-            self.status.setText(f"Done: '{layer.name}'.{size_said(layer)}"
-                                f"{hidden_by(self.viewer, layer)}")
             self._show_objects = True  # the Objects section opens once they are measured
             self.objects_panel.update_objects()
             bundle = self.session.bundle
@@ -351,12 +301,3 @@ class PredictWidget(QWidget):
     def _paint_next_done(self) -> None:
         self.paint_worker = None
 
-
-def size_said(layer) -> str:
-    """' Objects about 42 px across (measured: …).' from the result layer's metadata, or ''."""
-    size = layer.metadata.get("object_size") or {}
-    if not size.get("diameter"):
-        return ""
-    how = ("measured on the image; set Object size to change it" if size.get("estimated")
-           else "as set")
-    return f" Objects about {size['diameter']:.0f} px across ({how})."

@@ -26,9 +26,9 @@ class LiveControls:
             if self.live.running:
                 self.live.stop()
                 self.live_button.setEnabled(False)
-                self.status.setText("Live: stopping…")
+                self.ctl.say("Live: stopping…")
             return None
-        if self.worker is not None or self.live.running or not self._free_to_start():
+        if not self.ctl.free_to_start():
             self.live_button.setChecked(self.live.running)
             return None
         if self.settings.is_3d():
@@ -41,8 +41,8 @@ class LiveControls:
             self.live_button.setChecked(False)
             return None
         pairs, images, labels, model, config, request, names = prepared
-        if self._advised(labels, config.mode) or (
-                config.mode == "instance" and self._unpainted(images, labels, config)):
+        if self.ctl.advised_against(labels, config.mode) or (
+                config.mode == "instance" and self.ctl.unpainted(pairs, images, labels, config)):
             self.live_button.setChecked(False)
             return None
         self.warmup.stop()  # live mode starts at once: the two would share the CPU
@@ -68,24 +68,24 @@ class LiveControls:
         self.live_button.setChecked(True)
         self.train_button.setEnabled(False)
         self.stop_button.setEnabled(True)  # Stop ends live mode too
-        self.status.setText("Live: preparing… paint on, the prediction follows." if request.quiet
+        self.ctl.say("Live: preparing… paint on, the prediction follows." if request.quiet
                             else "Live: trying the starting models on your painting…")
         return worker
 
     def _on_live_choice(self, choice) -> None:
-        self._say_choice(choice, live=True)
+        self.ctl.say_choice(choice, live=True)
         if not self.live.stopping:
             small = self._live_small and choice.bundle is None
             size = " (a smaller U-Net on the CPU)" if small else ""
-            said = f"{self._note} " if not self._request.quiet else ""
-            self.status.setText(f"Live: {said}Preparing{size}… paint on, the prediction follows.")
+            said = f"{self.ctl.note} " if not self.ctl.request.quiet else ""
+            self.ctl.say(f"Live: {said}Preparing{size}… paint on, the prediction follows.")
 
     def _on_live_progress(self, item) -> None:
         if item.loss is not None:
             self.plot.add(item.done, item.loss)
         if not self.live.stopping:
             loss = f" · loss {self.plot.points[-1][1]:.3f}" if self.plot.points else ""
-            self.status.setText(
+            self.ctl.say(
                 f"Live · step {item.done}{loss} · view predicted {self.live.frames}× · "
                 f"new painting picked up {self.live.picked}×"
             )
@@ -98,25 +98,25 @@ class LiveControls:
         self._enable_start()
         self.stop_button.setEnabled(False)
         if trainer is not None:
-            self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
+            self.ctl.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
                              "stopped": True, "device": trainer.device.type}
         if bundle is None or self._closed:
             if not self._closed:
-                self.status.setText("Live mode off before the first step; the model is "
+                self.ctl.say("Live mode off before the first step; the model is "
                                     "unchanged.")
             return
         small = self._live_small and self.start_choice is not None and self.start_choice.bundle is None
         if small:  # the settings keep their U-Net size (see TrainSettings.show_model)
             bundle.info[LIVE_SMALL] = True
-        names = [image.name for image, _ in self._pairs]
+        names = [image.name for image, _ in self.ctl.pairs]
         self.session.set_model(bundle, f"Trained live on {', '.join(names)}", trained_on=names)
         size = (f" Live used a smaller network on the CPU ({bundle.model_config.depth} "
                 f"levels, {bundle.model_config.base_width} filters): Train goes on training "
                 "it; 'Start from: From scratch' trains one of the size under Advanced "
                 "settings."
                 if small else "")
-        self.status.setText(
+        self.ctl.say(
             f"Live mode off after {trainer.step} steps; the model is kept.{size} Predicting…"
         )
-        self._note = ""
-        self._predict_first(bundle)
+        self.ctl.note = ""
+        self.ctl.predict_first(bundle)

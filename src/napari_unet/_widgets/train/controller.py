@@ -1,0 +1,473 @@
+"""The train dock without its widgets: a state machine that owns the training worker and the
+prediction after it, and says what happens in words (the status line, notifications).
+
+States (:class:`TrainState`) and what moves between them::
+
+    IDLE --train--> RESOLVING --trainer built--> TRAINING
+    RESOLVING, TRAINING --stop--> STOPPING
+    RESOLVING, TRAINING, STOPPING --worker finished--> PREDICTING (a model to show) or IDLE
+    IDLE --predict_first (live mode off)--> PREDICTING
+    PREDICTING --train--> RESOLVING (the old model's prediction is quit first)
+    PREDICTING --stop--> STOPPING --prediction ended--> IDLE
+    PREDICTING --prediction ended--> IDLE, or PREDICTING again ('Only the plane in view')
+
+Train while training (or live mode) runs is refused; Stop while training ends it after the
+running step and keeps the model. Headless: the worker comes from a :class:`~..common.runner.Runner`
+(napari's ``thread_worker`` in the dock, a synchronous one in tests), so
+``napari.components.ViewerModel()`` is enough to drive it. The dock (:mod:`.train_widget`) only
+shows it: buttons follow :attr:`TrainController.state`, the status line
+:attr:`~TrainController.status`, the loss plot its ``loss_added``/``score_added``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+
+from napari.utils.notifications import show_error, show_info
+from psygnal import Signal
+
+from ..common.forecast import Forecast
+from ..common.layers import current_plane, hidden_by, safe_to_notify, spatial_shape
+from ..common.prediction import auto_plane, has_results, start_prediction
+from ..common.session import session_for
+from ..common.start_request import AUTO, sentence
+from ..common.tasks import BUILT, CHOSEN, ProgressBar, failed
+from ..common.wording import check_text, choice_said, ran_on, training_said
+from .train_run import fits_text, free, painting_key, same_kind, source_of, train_run
+
+TRAIN_TITLE = "Train U-Net"
+PLANE_BUTTON = "Only the plane in view"
+
+
+class TrainState(Enum):
+    IDLE = "idle"
+    RESOLVING = "resolving"
+    """The worker chooses the model to start from (and builds the trainer)."""
+    TRAINING = "training"
+    STOPPING = "stopping"
+    """Stop was asked: training ends after its running step, or the prediction at once."""
+    PREDICTING = "predicting"
+    """The model just trained (or kept) predicts the first pair's image."""
+
+
+RUNNING = (TrainState.RESOLVING, TrainState.TRAINING)
+
+
+@dataclass
+class TrainJob:
+    """What the dock read from its settings and layers: what :meth:`TrainController.train`
+    trains on (``model``: the architecture if training starts from scratch)."""
+
+    pairs: list
+    images: list
+    labels: list
+    model: object
+    config: object
+    request: object
+    names: list | None
+    three_d: bool = False
+    warmup: object = field(default=None, repr=False)
+
+
+class TrainController:
+    """See the module docstring. ``live_running``: whether the dock's live mode runs (it
+    has its own worker; Train is refused meanwhile)."""
+
+    state_changed = Signal(object)
+    status_changed = Signal(str)
+    loss_added = Signal(int, float)
+    score_added = Signal(int, float)
+    plot_cleared = Signal()
+    advised = Signal(object)
+    """A :class:`~napari_unet.core.training.painting_check.PaintingAdvice`, or None: clear it."""
+    plane_offered = Signal(bool)
+    predicted = Signal(object)
+    """The prediction after training ended: its layer, or None."""
+
+    def __init__(self, viewer, runner, live_running=lambda: False):
+        self.viewer = viewer
+        self.runner = runner
+        self.session = session_for(viewer)
+        self.live_running = live_running
+        self.state = TrainState.IDLE
+        self.status = ""
+        self.closed = False
+        self.worker = None
+        self.trainer = None
+        self.predict_worker = None
+        self.forecast = None
+        self.last_run: dict = {}
+        """Steps, seconds, whether stopped, and device of the last training run."""
+        self.start_choice = None
+        """What the last training started from (a core ``StartChoice``), and why."""
+        self.pairs: list = []
+        self.request = None
+        """The 'Start from' choice of the running training (a StartRequest)."""
+        self.note = ""
+        """What training said on its way, said again when it ends."""
+        self.mode = None
+        self.last_loss = None
+        self._bundle = self._bar = None
+        self._stopped = self._skipped = self._predict_stopped = self._plane_next = False
+        self._stop_event = threading.Event()
+        self._seen = 0
+        self._key = self._fits_key = self._predict_token = None
+
+    def detach(self) -> None:
+        """The dock showing this controller is gone (Qt deleted it): nothing is shown any
+        more (the workers' last signals still reach the controller)."""
+        for name, attr in type(self).__dict__.items():
+            if isinstance(attr, Signal):
+                getattr(self, name).disconnect()
+
+    # -- state and words --------------------------------------------------------------------
+    def _to(self, state: TrainState) -> None:
+        if state is not self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    def say(self, text: str) -> None:
+        """The status line's text."""
+        self.status = text
+        self.status_changed.emit(text)
+
+    def say_error(self, text: str) -> None:
+        """Tell the user why something cannot be done: in the status line (it stays) and as
+        a notification (when that is safe: :func:`~..common.layers.safe_to_notify`)."""
+        if safe_to_notify(self.viewer):
+            show_error(text)
+        self.say(text)
+
+    def _add_note(self, text: str) -> None:
+        """Show ``text`` now, and again in the status when training ends."""
+        if safe_to_notify(self.viewer):
+            show_info(text)
+        self.note = f"{self.note} {text}".strip()
+
+    @property
+    def busy(self) -> bool:
+        """Whether training or the prediction after it runs."""
+        return self.worker is not None or self.predict_worker is not None
+
+    # -- start ------------------------------------------------------------------------------
+    def free_to_start(self) -> bool:
+        """Whether Train may start now: nothing of this dock runs (else refused quietly),
+        and the predict dock predicts nothing (else said)."""
+        if self.state in (*RUNNING, TrainState.STOPPING) or self.live_running():
+            return False
+        other = self.session.job_besides(TRAIN_TITLE)
+        if other:
+            self.say(f"Waiting: {other}. Train when it has finished, or Cancel it there.")
+            self.state_changed.emit(self.state)  # the buttons say why they wait
+        return not other
+
+    def take(self, pairs, request, mode: str, note: str = "") -> None:
+        """The layers, 'Start from' choice and annotation mode the next run uses (Train or
+        live mode); ``note``: why the current model cannot be continued, shown now and at
+        the end."""
+        self.pairs, self.request, self.mode, self.note = pairs, request, mode, note
+        if note:
+            show_info(note)
+
+    def train(self, job: TrainJob, check: bool = True, check_mode: bool = True):
+        """Check the painting (``check``; its annotation mode with ``check_mode``), then
+        start training in a worker; returns it (None if refused, after saying why)."""
+        if not self.free_to_start():
+            return None
+        self.pairs, self.mode = job.pairs, job.config.mode
+        self._key = painting_key(job.pairs, job.labels, job.request.spec, job.config.mode)
+        if check and check_mode and not job.three_d and self.advised_against(job.labels, job.config.mode):
+            return None
+        if check and job.config.mode == "instance" and self.unpainted(
+                job.pairs, job.images, job.labels, job.config):
+            return None
+        self.advised.emit(None)
+        self._quit_prediction()
+        self.trainer, self._bundle, self._stopped, self.last_loss = None, None, False, None
+        self.plot_cleared.emit()
+        self._bar = ProgressBar("Training U-Net")
+        self.say("Preparing…" if job.request.quiet else "Trying the starting models on your painting…")
+        self._stop_event, self._seen = threading.Event(), 0
+        self.start_choice, self._skipped = None, False
+        self.worker = self.runner.worker(
+            train_run, job.images, job.labels, job.model, job.config, job.request, job.names,
+            self._stop_event, three_d=job.three_d, warmup=job.warmup,
+            train_if_fits=self._key == self._fits_key)
+        worker = self.worker
+        worker.yielded.connect(self._on_yielded)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(lambda e: self.say_error(failed("Training failed", e)))
+        worker.finished.connect(self._on_finished)
+        self._to(TrainState.RESOLVING)
+        self.runner.start(worker)  # closing napari stops training
+        return worker
+
+    def advised_against(self, labels, mode: str) -> bool:
+        """Whether the painting looks made for the other annotation mode: then the dock
+        says so (``advised``) and nothing is trained yet."""
+        from napari_unet.core.training.painting_check import check_painting
+
+        advice = check_painting(labels, mode)
+        self.advised.emit(advice)
+        if advice is None:
+            return False
+        self.say("Not trained yet: the painting looks made for the other annotation mode "
+                 "(see below).")
+        show_info(advice.message)
+        return True
+
+    def unpainted(self, pairs, images, labels, config) -> bool:
+        """Whole objects: show the annotated area; whether objects inside it look
+        unpainted (then the dock says so, and nothing is trained yet)."""
+        from napari_unet.core.training.painting_check import PaintingAdvice
+
+        from .region import check_regions
+
+        text = check_regions(self.viewer, pairs, images, labels, config.region_margin)
+        if not text:
+            return False
+        self.advised.emit(PaintingAdvice(None, text, ()))
+        self.say("Not trained yet: some objects in the annotated area look unpainted (see "
+                 "below).")
+        show_info(text)
+        return True
+
+    def stop(self) -> None:
+        """Stop training after the step that is running (the model so far is kept), or the
+        prediction after it."""
+        if self.state in RUNNING:
+            self._stop_event.set()
+            self._stopped = True
+            self._to(TrainState.STOPPING)
+            self.say("Stopping…")
+        elif self.state is TrainState.PREDICTING and self.predict_worker is not None:
+            self._predict_stopped = True
+            self._to(TrainState.STOPPING)
+            self.predict_worker.quit()
+
+    def close(self) -> None:
+        """The dock is closed: stop everything; what was being trained is dropped (nothing
+        appears later) and its memory freed."""
+        self.closed = True
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop training and the prediction, also before the first step."""
+        self.stop()
+        if self.worker is not None:
+            self.worker.quit()  # also before the first step
+        if self.predict_worker is not None:
+            self.predict_worker.quit()
+
+    # -- the worker's signals ---------------------------------------------------------------
+    def _on_yielded(self, item) -> None:
+        if item.stage == CHOSEN:
+            self.say_choice(item.payload)
+            return
+        if item.stage == BUILT:
+            self.trainer = item.payload
+            self._say_events(self.trainer)
+            if self.state is TrainState.RESOLVING:
+                self._to(TrainState.TRAINING)
+            return
+        if item.loss is not None:
+            self.loss_added.emit(item.done, item.loss)
+            if math.isfinite(item.loss) and item.loss > 0:  # the losses the plot keeps
+                self.last_loss = item.loss
+        if item.validation is not None:
+            at = self.trainer.validation_step if self.trainer is not None else item.done
+            self.score_added.emit(at, item.validation)
+        if not self._stopped:
+            budget = self.trainer.config.seconds if self.trainer is not None else None
+            of = f" of {budget:.0f} s" if budget else ""
+            loss = f" · loss {self.last_loss:.3f}" if self.last_loss is not None else ""
+            score = check_text(self.trainer, item.validation)
+            self.say(f"Step {item.done} · {item.elapsed:.1f} s{of}{loss}{score}")
+        # last: napari's progress bar may process pending events (even ``finished``) here;
+        # it also tells the user about an out-of-memory retry
+        self._bar.update(item)
+
+    def say_choice(self, choice, live: bool = False) -> None:
+        """Tell which model training starts from, and why (status and a notification)."""
+        self.start_choice = choice
+        request = self.request
+        if choice.fits_already:  # said at once: the user need not wait for the same model
+            text = fits_text(choice, self.mode)
+            if live:  # live mode trains while the user paints on
+                now = ""
+            elif self._key != self._fits_key:  # not trained: its prediction is shown instead
+                self._skipped, self._fits_key = True, self._key
+                text += " Press Train again to train anyway."
+                now = " Showing its prediction…"
+            else:  # Train pressed again on the same painting
+                text = "Training anyway, as asked."
+                now = " Stop ends training now and keeps whichever matches better. Training…"
+            if safe_to_notify(self.viewer):
+                show_info(text)
+            self.note = f"{self.note} {text}".strip()  # said again when training ends
+            self.say(f"{text}{now}")
+            return
+        if request is None or request.quiet:
+            return
+        text = sentence(choice_said(choice))
+        again = sentence(choice_said(choice, scores=False))
+        if request.spec == AUTO and request.not_current and choice.name != "current model":
+            why = f" (The current model cannot be continued: {request.not_current}.)"
+            text, again = text + why, again + why
+        if safe_to_notify(self.viewer):
+            show_info(text)
+        self.note = f"{self.note} {again}".strip()
+        self.say(f"{text} Preparing…")
+
+    def _say_events(self, trainer) -> None:
+        """Say the trainer's events not said yet (:func:`~..common.wording.training_said`)."""
+        new, self._seen = trainer.events[self._seen:], len(trainer.events)
+        if new:
+            self._add_note(" ".join(sentence(clause) for clause in training_said(new)))
+
+    def _on_returned(self, bundle) -> None:
+        self._bundle = bundle
+
+    def _on_finished(self) -> None:
+        self._bar.close()
+        self.worker = None
+        trainer, self.trainer = self.trainer, None  # frees the model and image copies
+        bundle, self._bundle = self._bundle, None
+        if trainer is not None:  # hand the GPU's cached blocks back once the trainer is gone
+            self.runner.later(lambda device=trainer.device: free(device))
+        if self.closed:  # the dock was closed: nothing more to show
+            self._to(TrainState.IDLE)
+            return
+        if bundle is None and self._stopped and trainer is not None and trainer.step > 0:
+            bundle = trainer.bundle()
+        if trainer is not None:
+            self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
+                             "stopped": self._stopped, "device": trainer.device.type}
+            self._say_events(trainer)  # e.g. earlier weights kept (validation)
+            if trainer.validation is not None:
+                self.score_added.emit(trainer.validation_step, trainer.validation)
+        self._to(TrainState.IDLE)
+        if bundle is None and self._skipped and not self._stopped:
+            self._show_start()
+        elif bundle is None:
+            if self._stopped:
+                self.say("Stopped before the first step; the model is unchanged.")
+        else:
+            self._keep(bundle, trainer)
+
+    def _keep(self, bundle, trainer) -> None:
+        """The trained model becomes the current model; its prediction is shown."""
+        verb = "Stopped after" if self._stopped else "Trained"
+        note = f" {self.note}" if self.note else ""
+        self.say(f"{verb} {trainer.step} steps in {trainer.elapsed:.1f} s on "
+                 f"{ran_on(trainer.device.type, trainer.config.threads)}.{note} Predicting…")
+        start = self.start_choice.bundle if self.start_choice is not None else None
+        if (getattr(trainer, "kept_start", False) and start is not None
+                and same_kind(start, bundle)):
+            # the starting model as it was: not "trained here", nor its steps added up
+            bundle = start
+            if start is not self.session.bundle:
+                self.session.set_model(start, source_of(start))
+        else:
+            names = [image.name for image, _ in self.pairs]
+            self.session.set_model(bundle, f"Trained here on {', '.join(names)}",
+                                   trained_on=names)
+        self.predict_first(bundle)
+
+    def _show_start(self) -> None:
+        """The start already fitted the painting and was not trained: it becomes the
+        current model (as it is) and its prediction is shown."""
+        start = self.start_choice.bundle
+        if start is not self.session.bundle:
+            self.session.set_model(start, source_of(start))
+        self.say(f"{self.note} Predicting…")
+        self.predict_first(start)
+
+    # -- the prediction after training ------------------------------------------------------
+    def predict_first(self, bundle, plane=False) -> None:
+        """Predict the first pair's image with ``bundle``: the whole stack when it is small
+        (:func:`auto_plane`), or ``plane`` (a plane's index) when given."""
+        image = self.pairs[0][0] if self.pairs else None
+        if image is None or image not in self.viewer.layers:
+            self._prediction_done(None, self._predict_token)
+            return
+        if self.predict_worker is not None:  # an older model's prediction: not wanted now
+            self.predict_worker.quit()
+        token = self._predict_token = object()
+        whole = auto_plane(self.viewer, image) is None if plane is False else plane is None
+        self.predict_worker = start_prediction(
+            self.viewer, image, bundle, runner=self.runner,
+            device=self.session.device,
+            probabilities=has_results(self.viewer, image, "probability"),
+            plane=auto_plane(self.viewer, image) if plane is False else plane,
+            objects=bundle.mode == "semantic" and has_results(self.viewer, image, "objects"),
+            on_done=lambda layer: self._prediction_done(layer, token),
+        )
+        if self.predict_worker is not None:
+            self.session.begin(TRAIN_TITLE, f"predicting '{image.name}'")
+            self._predict_stopped, self._plane_next = False, False
+            self.forecast = Forecast(self.predict_worker, spatial_shape(image),
+                                     lambda said: self._long(image, bundle, whole, said),
+                                     self.runner.every)
+            # one job at a time: Stop ends this prediction, Train and Live wait for it
+            self._to(TrainState.PREDICTING)
+
+    def _quit_prediction(self) -> None:
+        """Train while the last model's prediction runs: that prediction is not wanted."""
+        if self.predict_worker is not None:
+            self._predict_token = None
+            self.predict_worker.quit()
+            self.predict_worker = None
+            self.session.end(TRAIN_TITLE)
+            self.plane_offered.emit(False)
+
+    def _long(self, image, bundle, whole: bool, said: str) -> None:
+        """The prediction after training will take minutes: say how long, and offer the
+        plane in view (a 2-D model on a stack, predicted whole)."""
+        if self.predict_worker is None or self._predict_stopped:
+            return
+        offer = (whole and len(spatial_shape(image)) > 2
+                 and bundle.model_config.spatial_dims == 2)
+        then = (f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else
+                " Stop ends it; the model is kept.")
+        text = self.status.replace(" Predicting…", "")
+        self.say(f"{text} Predicting '{image.name}': {said}.{then}")
+        self.plane_offered.emit(offer)
+
+    def plane_instead(self) -> None:
+        """Stop predicting the whole stack; predict the plane in view instead."""
+        self.plane_offered.emit(False)
+        if self.predict_worker is None:
+            return
+        self._plane_next = True
+        self.stop()
+
+    def _prediction_done(self, layer, token) -> None:
+        if token is not self._predict_token:
+            return
+        self.predict_worker = None
+        self.session.end(TRAIN_TITLE)
+        self.plane_offered.emit(False)
+        if self._plane_next and layer is None and self.pairs:
+            self._plane_next = False
+            image = self.pairs[0][0]
+            if image in self.viewer.layers and self.session.bundle is not None:
+                said = self.status.split(" Predicting '")[0]
+                self.say(f"{said} Predicting the plane in view…")
+                self.predict_first(self.session.bundle, current_plane(self.viewer, image))
+                if self.predict_worker is not None:
+                    return
+        self._to(TrainState.IDLE)
+        text = self.status.split(" Predicting")[0]
+        image = self.pairs[0][0] if self.pairs else None
+        if layer is None and self._predict_stopped:
+            text += " The prediction was stopped: nothing was written."
+        elif layer is not None:
+            text += f" Prediction in '{layer.name}'.{hidden_by(self.viewer, layer)}"
+        elif image is not None and image not in self.viewer.layers:
+            text += f" '{image.name}' was removed: the model is kept, nothing was predicted."
+        self.say(text)
+        self.predicted.emit(layer)

@@ -1,0 +1,131 @@
+"""The train dock's controller without Qt: a ``ViewerModel``, the synchronous runner, and the
+states it goes through. Invariant: the user's Labels layer is never modified; a model and a
+prediction appear as new things (the session's model, a new layer) or not at all."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from napari.components import ViewerModel
+
+from napari_unet._widgets.common.runner import SyncRunner
+from napari_unet._widgets.common.session import session_for
+from napari_unet._widgets.common.start_request import NONE, StartRequest
+from napari_unet._widgets.train.controller import TrainController, TrainJob, TrainState
+
+STEPS = 6
+
+
+@pytest.fixture
+def setup(sample):
+    """A viewer model with the sample image and its painting, a controller, its runner, and
+    the states it enters (a list)."""
+    from napari_unet.core.config import ModelConfig, TrainConfig
+
+    image, _, painted = sample
+    viewer = ViewerModel()
+    img = viewer.add_image(image, name="nuclei")
+    lab = viewer.add_labels(painted.copy(), name="nuclei annotations")
+    runner = SyncRunner()
+    ctl = TrainController(viewer, runner)
+    states = []
+    ctl.state_changed.connect(states.append)
+    config = TrainConfig(steps=STEPS, seconds=None, batch_size=2, patch_size=64, device="cpu")
+    job = TrainJob([(img, lab)], [image[None]], [np.asarray(lab.data)],
+                   ModelConfig(depth=2, base_width=8), config, StartRequest(NONE), None)
+    ctl.take(job.pairs, job.request, config.mode)
+    yield viewer, ctl, runner, job, states
+    session_for(viewer).set_model(None, "")
+
+
+def test_train_goes_idle_resolving_training_predicting_idle_and_adds_new_layers(setup, sample):
+    viewer, ctl, runner, job, states = setup
+    painted = sample[2]
+    assert ctl.state is TrainState.IDLE
+    assert ctl.train(job) is not None
+    assert ctl.state is TrainState.RESOLVING and ctl.busy
+    runner.drain()
+    assert states == [TrainState.RESOLVING, TrainState.TRAINING, TrainState.IDLE,
+                      TrainState.PREDICTING, TrainState.IDLE]
+    assert session_for(viewer).bundle.info["steps"] == STEPS
+    assert ctl.last_run["steps"] == STEPS and ctl.last_run["stopped"] is False
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei", "nuclei prediction", "nuclei annotations"]
+    assert viewer.layers["nuclei prediction"].data.shape == painted.shape
+    np.testing.assert_array_equal(viewer.layers["nuclei annotations"].data, painted)
+    assert ctl.status.startswith(f"Trained {STEPS} steps")
+    assert ctl.status.endswith("Prediction in 'nuclei prediction'.")
+    assert not ctl.busy and ctl.trainer is None
+
+
+def test_stop_mid_run_keeps_the_model_so_far_and_ends_idle(setup, sample):
+    viewer, ctl, runner, job, states = setup
+    job.config = replace(job.config, steps=1000)
+    at_stop = []
+
+    def stop_after_three(_text):  # said on each of the trainer's records
+        if ctl.trainer is not None and ctl.trainer.step >= 3 and not at_stop:
+            at_stop.append(ctl.trainer.step)
+            ctl.stop()
+
+    ctl.status_changed.connect(stop_after_three)
+    ctl.train(job)
+    runner.drain()
+    assert TrainState.STOPPING in states and ctl.state is TrainState.IDLE
+    steps = at_stop[0]
+    assert ctl.last_run["steps"] == steps and ctl.last_run["stopped"] is True  # no step more
+    assert session_for(viewer).bundle.info["steps"] == steps
+    assert ctl.status.startswith(f"Stopped after {steps} steps")
+    assert "nuclei prediction" in viewer.layers
+    np.testing.assert_array_equal(viewer.layers["nuclei annotations"].data, sample[2])
+
+
+def test_stop_before_the_first_step_changes_nothing(setup, sample):
+    viewer, ctl, runner, job, states = setup
+    ctl.train(job)
+    ctl.stop()
+    assert ctl.state is TrainState.STOPPING
+    runner.drain()
+    assert ctl.state is TrainState.IDLE
+    assert session_for(viewer).bundle is None
+    assert [layer.name for layer in viewer.layers] == ["nuclei", "nuclei annotations"]
+    assert ctl.status == "Stopped before the first step; the model is unchanged."
+
+
+def test_stop_while_predicting_writes_nothing_and_keeps_the_model(setup, sample):
+    viewer, ctl, runner, job, states = setup
+    ctl.state_changed.connect(lambda state: state is TrainState.PREDICTING and ctl.stop())
+    ctl.train(job)
+    runner.drain()
+    assert ctl.state is TrainState.IDLE and ctl.predict_worker is None
+    assert session_for(viewer).bundle.info["steps"] == STEPS
+    assert "nuclei prediction" not in viewer.layers
+    assert ctl.status.endswith("The prediction was stopped: nothing was written.")
+    assert session_for(viewer).job_besides("Predict with U-Net") == ""  # its job has ended
+
+
+def test_a_second_train_while_training_is_refused(setup):
+    viewer, ctl, runner, job, states = setup
+    first = ctl.train(job)
+    assert ctl.train(job) is None
+    ctl.stop()
+    assert ctl.train(job) is None  # nor while stopping
+    assert runner.started == [first]
+    runner.drain()
+    assert ctl.state is TrainState.IDLE
+    assert ctl.train(job) is not None  # idle again: Train starts
+    runner.drain()
+
+
+def test_train_waits_while_the_predict_dock_predicts(setup):
+    viewer, ctl, runner, job, states = setup
+    session = session_for(viewer)
+    session.begin("Predict with U-Net", "predicting 'nuclei'")
+    try:
+        assert ctl.train(job) is None
+        assert runner.started == []
+        assert ctl.status.startswith("Waiting: 'Predict with U-Net' is predicting 'nuclei'.")
+    finally:
+        session.end("Predict with U-Net")
