@@ -264,7 +264,8 @@ class TrainConfig(_DictMixin):
     augment: switch all augmentation on/off.
     elastic: the paper's elastic deformation; ``elastic_sigma`` (px) is the standard
         deviation of the random displacements on a coarse ``elastic_grid`` x ``elastic_grid``
-        grid, interpolated bicubically to a dense field.
+        grid, interpolated bicubically to a dense field (tricubically in 3-D, where the z
+        displacement is divided by the model's ``anisotropy``).
     flips: random flips and 90-degree rotations (the 8 symmetries of the square).
     intensity_scale, intensity_shift: random ``x * s + t`` with ``s`` in ``1 +- scale`` and
         ``t`` in ``+- shift`` (images are normalised to about [0, 1]).
