@@ -153,3 +153,23 @@ def test_from_info_agrees_with_the_old_substring_rule_on_what_train_wrote():
     for info in ({}, {"starter": "x"}, {"started_from": "starter x"},
                  {"started_from": "a trained model (from a trained model (from starter x))"}):
         assert from_info(info)[0].startswith("starter:") == _old_rule(info)
+
+
+def test_root_starter_names_the_starter_a_lineage_begins_at():
+    """One helper says which starter a model began as, however often it was fine-tuned
+    since; the narrower questions (is it a starter itself? does it begin at one?) ask it."""
+    from napari_unet.core.files.lineage import root_starter, starter_name, starter_rooted
+
+    cases = {
+        ("starter:nuclei",): ("nuclei", "nuclei"),
+        ("starter:nuclei", "fine-tuned", "fine-tuned"): ("nuclei", None),
+        ("scratch", "fine-tuned"): (None, None),
+        ("unknown", "fine-tuned"): (None, None),
+        (): (None, None),
+    }
+    for lineage, (root, itself) in cases.items():
+        assert root_starter(list(lineage)) == root
+        assert starter_name(list(lineage)) == itself
+        assert starter_rooted(list(lineage)) == (root is not None)
+    assert root_starter(None) is None
+
