@@ -173,3 +173,46 @@ def test_root_starter_names_the_starter_a_lineage_begins_at():
         assert starter_rooted(list(lineage)) == (root is not None)
     assert root_starter(None) is None
 
+
+def test_one_start_reads_the_shipped_starter_once(monkeypatch):
+    """Choosing a starter, then training from it and taking two snapshots, compares its
+    weights with the shipped file once (it was read again by every snapshot, twice)."""
+    from napari_unet.core.files import starters
+    from napari_unet.core.progress import drain
+    from napari_unet.core.training.start import Painting, resolve_start
+    from napari_unet.core.training.train import Trainer
+    from napari_unet.synthetic import nuclei, simulate_painting
+
+    reads = []
+    real = starters.load_starter
+    monkeypatch.setattr(starters, "load_starter", lambda name: reads.append(name) or real(name))
+    image, truth = nuclei((64, 64), n=6, seed=1)
+    painted = simulate_painting(truth, n_objects=3, n_background_strokes=3, seed=0)
+    choice = resolve_start("nuclei", None, Painting([image[None]], [painted]))
+    assert choice.starter == "nuclei"
+    config = TrainConfig(steps=1, seconds=None, batch_size=2, patch_size=32,
+                         validation_fraction=0.0, threads=1)
+    trainer = Trainer([image[None]], [painted], init=choice.bundle, config=config)
+    bundles = [drain(trainer.steps()), trainer.bundle()]
+    assert reads == ["nuclei"]
+    for b in bundles:
+        assert b.lineage == ["starter:nuclei", "fine-tuned"]
+        assert b.info["started_from"] == "starter nuclei"
+
+
+def test_a_starter_changed_after_it_was_believed_is_no_longer_believed():
+    """The answer is kept only while the weights are the ones compared: a tensor replaced,
+    or changed in place, is compared again."""
+    from napari_unet.core.files.starters import genuine_starter
+
+    bundle = load_starter("nuclei")
+    assert genuine_starter(bundle) == "nuclei"
+    key = next(k for k in bundle.state_dict if k.endswith("weight"))
+    bundle.state_dict[key].mul_(0.5)
+    assert genuine_starter(bundle) is None
+    bundle.state_dict[key].mul_(2.0)
+    assert genuine_starter(bundle) == "nuclei"
+    bundle.state_dict[key] = bundle.state_dict[key] + 1
+    assert genuine_starter(bundle) is None
+    bundle.lineage = ["starter:stained"]
+    assert genuine_starter(bundle) is None
