@@ -95,3 +95,34 @@ def test_every_training_setting_declares_its_group():
     assert [f.name for f in group_of(TrainConfig, "runtime")] == ["amp", "device", "threads"]
     assert set(without_runtime(TrainConfig, TrainConfig().to_dict())) == \
         {f.name for f in fields(TrainConfig)} - {"amp", "device", "threads"}
+
+
+def test_every_number_of_training_declares_a_range_that_holds_its_default():
+    """No training number is unbounded (only ``threads`` has no upper end: the machine's
+    cores), every default lies in its range, and a value past either end is refused in the
+    config's words."""
+    from dataclasses import fields
+    from typing import get_type_hints
+
+    hints = get_type_hints(TrainConfig)
+    numbers = [f.name for f in fields(TrainConfig)
+               if {int, float} & set(getattr(hints[f.name], "__args__", (hints[f.name],)))]
+    assert {"weight_decay", "elastic_sigma", "elastic_grid", "noise", "self_supervised",
+            "keep_starter", "validation_fraction"} <= set(numbers)
+    for name in numbers:
+        low, high = bounds(TrainConfig, name)
+        assert low is not None and (high is not None or name == "threads"), name
+        default = default_of(TrainConfig, name)
+        assert default is None or low <= default <= (high if high is not None else default), name
+        if high is not None:
+            with pytest.raises(ConfigError, match=f"{name} must be between"):
+                TrainConfig(**{name: high * 2 + 1})
+
+
+def test_the_ranges_hold_the_shipped_starters_recipes():
+    """Every setting the shipped starters were trained with is inside today's ranges (they
+    load, and their recipe can be given again)."""
+    from napari_unet.core.files.starters import load_starter, starter_names
+
+    for name in starter_names():
+        TrainConfig.from_dict(load_starter(name).train_config)

@@ -127,3 +127,80 @@ def test_augment_params_are_the_configs_augmentation_settings():
     assert AugmentParams() == AugmentParams.from_train_config(TrainConfig())
     assert AugmentParams.from_train_config(TrainConfig(augment=False, zoom=1.0, noise=0.1)) == \
         AugmentParams(elastic=False, flips=False, intensity_scale=0.0, intensity_shift=0.0)
+
+
+# -- 3-D elastic deformation (the painted 3-D task's) ---------------------------------------
+
+def _blocks3d(n=24, batch=3):
+    """A volume whose intensity equals its label: 4x4x4 blocks of labels 0..3, and -1
+    (IGNORE, unpainted) for label 3."""
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 4, size=(batch, n // 4, n // 4, n // 4))
+    lab = np.kron(coarse, np.ones((4, 4, 4), int))
+    tgt = torch.tensor(lab)
+    tgt[tgt == 3] = IGNORE
+    return torch.tensor(lab, dtype=torch.float32)[:, None], tgt
+
+
+def test_3d_elastic_deformation_keeps_image_and_labels_aligned_and_invents_no_label():
+    """Nearest-neighbour targets take only the values painted (no interpolated ids) and
+    follow the trilinear image; the deformation does move things."""
+    from napari_unet.core.training.augment import deform3d
+
+    img, tgt = _blocks3d()
+    params = AugmentParams(elastic=True, elastic_sigma=3.0)
+    out_img, out_tgt = deform3d(img, tgt, (12, 12, 12), params, torch.Generator().manual_seed(1))
+    assert out_img.shape == (3, 1, 12, 12, 12) and out_tgt.shape == (3, 12, 12, 12)
+    assert set(out_tgt.unique().tolist()) <= {IGNORE, 0, 1, 2}
+    painted = out_tgt != IGNORE
+    agree = (out_img[:, 0].round() == out_tgt.float()) & painted
+    assert agree.sum() / painted.sum() > 0.85  # they differ on a thin band at block faces
+    assert (out_tgt != tgt[:, 6:18, 6:18, 6:18]).float().mean() > 0.05
+
+
+def test_3d_elastic_padding_is_unpainted():
+    """Where a displaced voxel's source lies outside the window, the target is IGNORE
+    (unpainted, never a class), while the image is mirrored."""
+    from napari_unet.core.training.augment import deform3d
+
+    img = torch.ones(4, 1, 12, 12, 12)
+    tgt = torch.zeros(4, 12, 12, 12, dtype=torch.long)
+    params = AugmentParams(elastic=True, elastic_sigma=4.0)
+    out_img, out_tgt = deform3d(img, tgt, (12, 12, 12), params, torch.Generator().manual_seed(0))
+    assert (out_tgt == IGNORE).any() and set(out_tgt.unique().tolist()) <= {IGNORE, 0}
+    assert torch.allclose(out_img, torch.ones_like(out_img))
+
+
+def test_3d_zero_displacement_is_the_identity(monkeypatch):
+    """No displacement: the centred patch exactly (image and target), through the sampling
+    path as well as without elastic deformation."""
+    from napari_unet.core.training import augment as aug
+
+    img, tgt = _blocks3d()
+    img = img + torch.rand(img.shape, generator=torch.Generator().manual_seed(5))
+    centre = (slice(None), slice(4, 20), slice(2, 22), slice(6, 18))
+    for sigma in (0.0, 10.0):  # 0: the crop; 10 with the field zeroed: the sampling path
+        monkeypatch.setattr(aug, "elastic_displacement3d",
+                            lambda b, shape, *a, **k: torch.zeros(b, 3, *shape))
+        params = AugmentParams(elastic=True, elastic_sigma=sigma)
+        out_img, out_tgt = aug.deform3d(img, tgt, (16, 20, 12), params, torch.Generator())
+        assert torch.allclose(out_img[:, 0], img[:, 0][centre], atol=1e-5)
+        assert torch.equal(out_tgt, tgt[centre])
+
+
+def test_3d_elastic_deformation_is_reproducible_and_z_is_scaled_by_the_anisotropy():
+    from napari_unet.core.training.augment import deform3d, elastic_displacement3d
+
+    img, tgt = _blocks3d()
+    params = AugmentParams(elastic=True, elastic_sigma=3.0)
+    a, b = (deform3d(img, tgt, (12, 12, 12), params, torch.Generator().manual_seed(7), 2)
+            for _ in range(2))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    c = deform3d(img, tgt, (12, 12, 12), params, torch.Generator().manual_seed(8), 2)
+    assert not torch.equal(a[0], c[0])
+    d = elastic_displacement3d(2000, (5, 9, 9), 10.0, 3, torch.Generator().manual_seed(0), "cpu",
+                               z_scale=0.25)
+    # grid points (align_corners=True): in-plane spread sigma, z spread sigma / anisotropy
+    assert abs(d[:, :2, 0, 0, 0].std().item() - 10.0) < 0.5
+    assert abs(d[:, 2, 0, 0, 0].std().item() - 2.5) < 0.15
+    assert abs(d[:, 0, 2, 4, 4].std().item() - 10.0) < 0.5

@@ -153,3 +153,66 @@ def test_from_info_agrees_with_the_old_substring_rule_on_what_train_wrote():
     for info in ({}, {"starter": "x"}, {"started_from": "starter x"},
                  {"started_from": "a trained model (from a trained model (from starter x))"}):
         assert from_info(info)[0].startswith("starter:") == _old_rule(info)
+
+
+def test_root_starter_names_the_starter_a_lineage_begins_at():
+    """One helper says which starter a model began as, however often it was fine-tuned
+    since; the narrower questions (is it a starter itself? does it begin at one?) ask it."""
+    from napari_unet.core.files.lineage import root_starter, starter_name, starter_rooted
+
+    cases = {
+        ("starter:nuclei",): ("nuclei", "nuclei"),
+        ("starter:nuclei", "fine-tuned", "fine-tuned"): ("nuclei", None),
+        ("scratch", "fine-tuned"): (None, None),
+        ("unknown", "fine-tuned"): (None, None),
+        (): (None, None),
+    }
+    for lineage, (root, itself) in cases.items():
+        assert root_starter(list(lineage)) == root
+        assert starter_name(list(lineage)) == itself
+        assert starter_rooted(list(lineage)) == (root is not None)
+    assert root_starter(None) is None
+
+
+def test_one_start_reads_the_shipped_starter_once(monkeypatch):
+    """Choosing a starter, then training from it and taking two snapshots, compares its
+    weights with the shipped file once (it was read again by every snapshot, twice)."""
+    from napari_unet.core.files import starters
+    from napari_unet.core.progress import drain
+    from napari_unet.core.training.start import Painting, resolve_start
+    from napari_unet.core.training.train import Trainer
+    from napari_unet.synthetic import nuclei, simulate_painting
+
+    reads = []
+    real = starters.load_starter
+    monkeypatch.setattr(starters, "load_starter", lambda name: reads.append(name) or real(name))
+    image, truth = nuclei((64, 64), n=6, seed=1)
+    painted = simulate_painting(truth, n_objects=3, n_background_strokes=3, seed=0)
+    choice = resolve_start("nuclei", None, Painting([image[None]], [painted]))
+    assert choice.starter == "nuclei"
+    config = TrainConfig(steps=1, seconds=None, batch_size=2, patch_size=32,
+                         validation_fraction=0.0, threads=1)
+    trainer = Trainer([image[None]], [painted], init=choice.bundle, config=config)
+    bundles = [drain(trainer.steps()), trainer.bundle()]
+    assert reads == ["nuclei"]
+    for b in bundles:
+        assert b.lineage == ["starter:nuclei", "fine-tuned"]
+        assert b.info["started_from"] == "starter nuclei"
+
+
+def test_a_starter_changed_after_it_was_believed_is_no_longer_believed():
+    """The answer is kept only while the weights are the ones compared: a tensor replaced,
+    or changed in place, is compared again."""
+    from napari_unet.core.files.starters import genuine_starter
+
+    bundle = load_starter("nuclei")
+    assert genuine_starter(bundle) == "nuclei"
+    key = next(k for k in bundle.state_dict if k.endswith("weight"))
+    bundle.state_dict[key].mul_(0.5)
+    assert genuine_starter(bundle) is None
+    bundle.state_dict[key].mul_(2.0)
+    assert genuine_starter(bundle) == "nuclei"
+    bundle.state_dict[key] = bundle.state_dict[key] + 1
+    assert genuine_starter(bundle) is None
+    bundle.lineage = ["starter:stained"]
+    assert genuine_starter(bundle) is None

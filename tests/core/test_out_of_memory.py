@@ -65,6 +65,16 @@ def test_training_halves_the_batch_and_says_so(nuclei_case, memory_limit):
     assert all(shape[0] <= 2 for shape in calls[-6:])
 
 
+def test_the_notice_says_one_patch_not_one_patches(nuclei_case):
+    """Halving to one patch per step is worded in the singular (it said "1 patches")."""
+    image, _, painted = nuclei_case
+    config = TrainConfig(steps=1, seconds=None, batch_size=4, patch_size=32)
+    trainer = Trainer([image], [painted], model=TINY, config=config)
+    said = [trainer._after_out_of_memory(OOM("CUDA out of memory")) for _ in range(2)]
+    assert said == ["Out of memory: training continues with 2 patches per step",
+                    "Out of memory: training continues with 1 patch per step"]
+
+
 def test_training_that_cannot_fit_even_one_patch_is_a_clear_error(nuclei_case, memory_limit):
     limit, _ = memory_limit
     image, _, painted = nuclei_case

@@ -139,6 +139,6 @@ def test_learning_the_image_halves_the_batch_when_out_of_memory(out_of_memory_ab
     records = list(warm.steps(max_steps=2))
     assert [r.notice for r in records if r.notice] == [
         "Out of memory: training continues with 2 patches per step",
-        "Out of memory: training continues with 1 patches per step",
+        "Out of memory: training continues with 1 patch per step",
     ]
     assert warm.step == 2 and batches == [4, 2, 1, 1] and warm.loss is not None

@@ -39,7 +39,9 @@ def test_3d_training_segments_the_unpainted_voxels():
     image, truth = spheres()
     painted = scattered_painting(truth)
     before = (image.copy(), painted.copy())
-    config = TrainConfig(steps=40, seconds=None, batch_size=2, learning_rate=0.01, seed=0)
+    # no elastic deformation: its default 10 px would swamp 16 px patches of 4-7 px spheres
+    config = TrainConfig(steps=40, seconds=None, batch_size=2, learning_rate=0.01, seed=0,
+                         elastic=False)
     trainer = Trainer3D(image[None], painted, model=TINY, config=config, patch=(8, 16, 16))
     bundle = drain(trainer.steps())
     assert trainer.step == 40 and bundle.model_config.spatial_dims == 3
@@ -67,7 +69,8 @@ def test_patches_are_biased_to_painting_and_reproducible():
     painted = np.zeros(truth.shape, np.int64)
     painted[4, 30:33, 30:33] = 2
     painted[1, 2:5, 2:5] = 1
-    config = TrainConfig(steps=1, seconds=None, seed=3, painted_fraction=1.0)
+    # no elastic deformation, which could move a 3-voxel stroke out of an 8-voxel patch
+    config = TrainConfig(steps=1, seconds=None, seed=3, painted_fraction=1.0, elastic=False)
     a, b = (Trainer3D(image[None], painted, model=TINY, config=config, patch=(4, 8, 8))
             for _ in range(2))
     img_a, tgt_a = a.augment(*a.sample(6))
@@ -133,3 +136,35 @@ def test_3d_training_scores_held_out_strokes_as_the_whole_volume_predicts_and_ke
     whole = mean_iou(pred.labels[held].astype(np.int64) - 1, painted[held] - 1, 2)
     assert trainer.validator.score(trainer.model, amp=False) == pytest.approx(whole, abs=1e-6)
     assert trainer.validation == pytest.approx(whole, abs=1e-6)
+
+
+def test_3d_training_with_elastic_deformation_runs_end_to_end_and_is_reproducible():
+    """The paper's elastic deformation in 3-D: windows read with context around the patch,
+    deformed with the image, the same run twice for one seed."""
+    image, truth = spheres((8, 24, 24), n=4)
+    painted = scattered_painting(truth, 0.2)
+    config = TrainConfig(steps=4, seconds=None, batch_size=2, learning_rate=0.01, seed=0,
+                         elastic=True, elastic_sigma=2.0, validation_fraction=0)
+    runs = [Trainer3D(image[None], painted, model=TINY, config=config, patch=(4, 8, 8))
+            for _ in range(3)]
+    assert runs[0]._context == (6, 6, 6)
+    img, tgt = runs.pop().sample(2)
+    assert img.shape == (2, 1, 16, 20, 20) and tgt.shape == (2, 16, 20, 20)
+    bundles = [drain(t.steps()) for t in runs]
+    assert runs[0].step == 4 and bundles[0].train_config["elastic"]
+    for k, v in bundles[0].state_dict.items():
+        assert torch.equal(v, bundles[1].state_dict[k]), k
+    np.testing.assert_array_equal(painted, scattered_painting(truth, 0.2))  # not modified
+
+
+def test_3d_elastic_context_follows_the_anisotropy():
+    """A z voxel spans ``anisotropy`` pixels: z reads (and is displaced) that much less."""
+    image, truth = spheres((8, 24, 24), n=4)
+    config = TrainConfig(steps=1, seconds=None, elastic_sigma=4.0)
+    aniso = ModelConfig(spatial_dims=3, depth=2, base_width=4, anisotropy=2)
+    trainer = Trainer3D(image[None], scattered_painting(truth, 0.2), model=aniso, config=config,
+                        patch=(4, 8, 8))
+    assert trainer._context == (6, 12, 12)
+    off = Trainer3D(image[None], scattered_painting(truth, 0.2), model=aniso,
+                    config=TrainConfig(steps=1, seconds=None, augment=False), patch=(4, 8, 8))
+    assert off._context == (0, 0, 0)

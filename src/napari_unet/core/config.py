@@ -253,6 +253,19 @@ class TrainConfig(_DictMixin):
     augmentation, targets, validation, regularisers, runtime); the fields stay flat
     (``TrainConfig(seconds=10)``, ``config.zoom``) and so does the dict a model file stores.
 
+    Every number declares its range (both ends included, :func:`bounds`), which this config
+    (and so a model file being loaded), the command line and the Train dock check: what a run
+    can sensibly use, and every value tried in docs/benchmarks.md. Beside the budget and
+    sizes: ``weight_decay`` 0 to 1; ``elastic_sigma`` 0 to 50 px (50 reads 150 px of context
+    around each patch); ``elastic_grid`` 2 (the smallest lattice that bends) to 32;
+    ``intensity_scale`` 0 to 1 (a scale below 0 would invert the image); ``intensity_shift``
+    and ``noise`` 0 to 1 (the normalised image's whole range); ``gamma`` 0 to 2 (up to
+    ``exp(2)``, about 7); ``blur`` 0 to 10 px; the loss weights ``self_supervised`` and
+    ``keep_starter`` 0 to 100 (defaults 1 and 3; 10 was tried) and ``border_w0`` 0 to 100
+    (the paper's 10); ``border_sigma`` up to 100 px (and more than 0); ``validation_fraction``
+    0 to 0.9 (something must be left to train on); ``validation_every`` up to an hour.
+    ``threads`` has no upper end (as many as the machine has).
+
     Attributes
     ----------
     steps, seconds: training budget; at least one must be set.
@@ -264,7 +277,8 @@ class TrainConfig(_DictMixin):
     augment: switch all augmentation on/off.
     elastic: the paper's elastic deformation; ``elastic_sigma`` (px) is the standard
         deviation of the random displacements on a coarse ``elastic_grid`` x ``elastic_grid``
-        grid, interpolated bicubically to a dense field.
+        grid, interpolated bicubically to a dense field (tricubically in 3-D, where the z
+        displacement is divided by the model's ``anisotropy``).
     flips: random flips and 90-degree rotations (the 8 symmetries of the square).
     intensity_scale, intensity_shift: random ``x * s + t`` with ``s`` in ``1 +- scale`` and
         ``t`` in ``+- shift`` (images are normalised to about [0, 1]).
@@ -323,19 +337,19 @@ class TrainConfig(_DictMixin):
     patch_size: int = setting(64, low=8, high=4096, help="side of the training patches in px",
                               group="sampling")
     learning_rate: float = setting(2e-3, low=1e-5, high=1.0, group="optimiser")
-    weight_decay: float = setting(1e-4, group="optimiser")
+    weight_decay: float = setting(1e-4, low=0.0, high=1.0, group="optimiser")
     augment: bool = setting(True, group="augmentation", switch=True)
     elastic: bool = setting(True, group="augmentation", off=False)
-    elastic_sigma: float = setting(10.0, group="augmentation")
-    elastic_grid: int = setting(3, group="augmentation")
+    elastic_sigma: float = setting(10.0, low=0.0, high=50.0, group="augmentation")
+    elastic_grid: int = setting(3, low=2, high=32, group="augmentation")
     flips: bool = setting(True, group="augmentation", off=False)
-    intensity_scale: float = setting(0.2, group="augmentation", off=0.0)
-    intensity_shift: float = setting(0.1, group="augmentation", off=0.0)
-    noise: float = setting(0.0, group="augmentation", off=0.0)
+    intensity_scale: float = setting(0.2, low=0.0, high=1.0, group="augmentation", off=0.0)
+    intensity_shift: float = setting(0.1, low=0.0, high=1.0, group="augmentation", off=0.0)
+    noise: float = setting(0.0, low=0.0, high=1.0, group="augmentation", off=0.0)
     zoom: float = setting(0.0, low=0.0, high=2.0, group="augmentation", off=0.0)
-    gamma: float = setting(0.0, low=0.0, group="augmentation", off=0.0)
-    blur: float = setting(0.0, low=0.0, group="augmentation", off=0.0)
-    self_supervised: float = setting(1.0, group="regularisers")
+    gamma: float = setting(0.0, low=0.0, high=2.0, group="augmentation", off=0.0)
+    blur: float = setting(0.0, low=0.0, high=10.0, group="augmentation", off=0.0)
+    self_supervised: float = setting(1.0, low=0.0, high=100.0, group="regularisers")
     painted_fraction: float = setting(0.9, low=0.0, high=1.0, group="sampling")
     class_balance: bool = setting(True, group="targets")
     amp: bool = setting(True, group="runtime")
@@ -349,12 +363,12 @@ class TrainConfig(_DictMixin):
         "object its own id, unpainted pixels near the painted objects (their bounding box, "
         "grown by a margin) are background", group="targets")
     region_margin: int = setting(16, low=0, high=10_000, group="targets")
-    border_w0: float = setting(10.0, low=0.0, group="targets")
-    border_sigma: float = setting(5.0, group="targets")
-    validation_fraction: float = setting(0.2, group="validation")
-    validation_every: float = setting(2.0, low=0.0, group="validation")
+    border_w0: float = setting(10.0, low=0.0, high=100.0, group="targets")
+    border_sigma: float = setting(5.0, low=0.0, high=100.0, group="targets")  # and more than 0
+    validation_fraction: float = setting(0.2, low=0.0, high=0.9, group="validation")
+    validation_every: float = setting(2.0, low=0.0, high=3600.0, group="validation")
     keep_best: bool = setting(True, group="validation")
-    keep_starter: float = setting(3.0, low=0.0, group="regularisers")
+    keep_starter: float = setting(3.0, low=0.0, high=100.0, group="regularisers")
 
     def __post_init__(self):
         from .numbers import check_device_name, check_finite, check_types
@@ -369,8 +383,6 @@ class TrainConfig(_DictMixin):
             raise ConfigError(f"unknown training mode {self.mode!r}; use 'semantic' or 'instance'")
         if self.border_sigma <= 0:
             raise ConfigError(f"border_sigma must be more than 0, not {self.border_sigma:g}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ConfigError("validation_fraction must be in [0, 1)")
 
 
 @dataclass

@@ -30,16 +30,24 @@ INPUTS = (LUMINANCE, CHANNELS)
 _TRAINED = "a trained model"
 
 
+def root_starter(lineage: list[str] | None) -> str | None:
+    """The name of the starter the weights began as (the model is that starter, or was
+    fine-tuned from it any number of times), else None: ``["starter:nuclei", "fine-tuned"]``
+    -> ``"nuclei"``, ``["scratch"]`` -> None. The claim as recorded; whether the weights
+    are really a shipped starter's is :func:`~.starters.genuine_starter`'s question."""
+    if lineage and lineage[0].startswith(STARTER):
+        return lineage[0][len(STARTER):]
+    return None
+
+
 def starter_rooted(lineage: list[str]) -> bool:
     """Whether the weights began as a shipped starter's."""
-    return bool(lineage) and lineage[0].startswith(STARTER)
+    return root_starter(lineage) is not None
 
 
 def starter_name(lineage: list[str]) -> str | None:
     """The starter's name when the model is a starter itself (no training since), else None."""
-    if len(lineage) == 1 and starter_rooted(lineage):
-        return lineage[0][len(STARTER):]
-    return None
+    return root_starter(lineage) if len(lineage) == 1 else None
 
 
 def implied_input(lineage: list[str], in_channels: int) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import weakref
 from pathlib import Path
 
 from ..grayscale import dark_on_bright
@@ -78,12 +79,41 @@ def genuine_starter(bundle: Bundle) -> str | None:
     A file can claim to be the starter ``nuclei`` (lineage ``["starter:nuclei"]``); it is
     believed only when its weights are the shipped starter's, so a crafted or renamed file is
     not announced (or recorded as a new model's origin) as a starter (issue 26, item 3).
-    """
-    import torch
 
+    The answer is kept for as long as ``bundle`` lives and is unchanged (its lineage, and
+    each weight: the same tensor, not modified in place), so one start (choosing it, then
+    every snapshot of the model trained from it) reads the shipped file once.
+    """
     name = starter_name(bundle.lineage)
     if not is_starter(name):
         return None
+    kept = _VERDICTS.get(id(bundle))
+    if kept is not None and kept[0]() is bundle and kept[1] == _fingerprint(bundle):
+        return kept[2]
+    answer = _compare_with_shipped(bundle, name)
+    key = id(bundle)
+    _VERDICTS[key] = (weakref.ref(bundle, lambda _, key=key: _VERDICTS.pop(key, None)),
+                      _fingerprint(bundle), answer)
+    return answer
+
+
+_VERDICTS: dict[int, tuple] = {}
+""":func:`genuine_starter`'s answers by the bundle's identity: ``(weak reference to it, its
+fingerprint then, the answer)``; an entry goes when its bundle does."""
+
+
+def _fingerprint(bundle: Bundle) -> tuple:
+    """What would change :func:`genuine_starter`'s answer for the same bundle object: its
+    lineage, its weights dict and each tensor in it (torch counts in-place changes in
+    ``_version``)."""
+    return (tuple(bundle.lineage), id(bundle.state_dict),
+            tuple((k, id(v), getattr(v, "_version", None)) for k, v in bundle.state_dict.items()))
+
+
+def _compare_with_shipped(bundle: Bundle, name: str) -> str | None:
+    """``name`` if ``bundle``'s weights are the shipped starter ``name``'s, else None."""
+    import torch
+
     try:
         shipped = load_starter(name).state_dict
     except BundleError:

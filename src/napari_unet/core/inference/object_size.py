@@ -160,12 +160,12 @@ def measuring(bundle, model):
     two images, where its objects then scored F1 0.0; the starter itself is off by a median
     5 % on the same images at 0.5x, 1x, 2x and 3x. The fine-tuned model was trained at the
     starter's size, so the starter's measure is the one it needs (docs/benchmarks.md)."""
-    from ..files.lineage import STARTER, starter_rooted
+    from ..files.lineage import root_starter
 
     lineage = getattr(bundle, "lineage", None) or []
-    if len(lineage) < 2 or not starter_rooted(lineage):
+    name = root_starter(lineage)
+    if len(lineage) < 2 or name is None:  # a starter itself measures as itself
         return bundle, model
-    name = lineage[0][len(STARTER):]
     device = str(next(model.parameters()).device)
     found = _starter_on(name, device)
     if found is None or found[0].postprocess.object_size != bundle.postprocess.object_size:

@@ -8,6 +8,10 @@ already :data:`~napari_unet.core.training.targets.IGNORE` in the window), are ig
 
 Shapes: ``image (B, C, Wn, Wn)``, ``target (B, Wn, Wn)`` windows of side ``Wn = P + 2 * ctx``
 -> ``(B, C, P, P)``, ``(B, P, P)``.
+
+The painted 3-D task deforms its volumes the same way (:func:`elastic_context3d`,
+:func:`deform3d`): ``(B, C, Wz, Wy, Wx)``, ``(B, Wz, Wy, Wx)`` windows -> ``(B, C, Pz, Py, Px)``,
+``(B, Pz, Py, Px)``, image trilinear and target nearest, in one resampling each.
 """
 
 from __future__ import annotations
@@ -82,6 +86,96 @@ def elastic_displacement(
     return F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)
 
 
+def elastic_displacement3d(
+    batch: int, shape: tuple[int, int, int], sigma: float, grid: int, generator: torch.Generator,
+    device, z_scale: float = 1.0,
+) -> torch.Tensor:
+    """Dense displacement fields ``(B, 3, Z, Y, X)`` in voxels (x, y, then z): the 3-D
+    :func:`elastic_displacement`.
+
+    Random vectors on a coarse ``grid`` x ``grid`` x ``grid`` lattice spanning the patch, of
+    standard deviation ``sigma`` voxels in-plane and ``sigma * z_scale`` in z, interpolated
+    tricubically (bicubic in-plane, then cubic along z: the cubic kernel is separable).
+    """
+    coarse = torch.randn(batch, 3, grid, grid, grid, generator=generator, device="cpu") * sigma
+    coarse[:, 2] *= z_scale
+    coarse = coarse.to(device)
+    z, y, x = shape
+    plane = F.interpolate(coarse.reshape(batch * 3 * grid, 1, grid, grid), size=(y, x),
+                          mode="bicubic", align_corners=True)
+    # along z; the second axis (y * x points, as many out as in) is left exactly as it is
+    dense = F.interpolate(plane.reshape(batch * 3, 1, grid, y * x), size=(z, y * x),
+                          mode="bicubic", align_corners=True)
+    return dense.reshape(batch, 3, z, y, x)
+
+
+def elastic_context3d(params: AugmentParams, anisotropy: float) -> tuple[int, int, int]:
+    """Voxels of context per side, ``(z, y, x)``, that a window needs around a patch for
+    :func:`deform3d` (three standard deviations of the displacement, as in 2-D); zeros when
+    elastic deformation is off."""
+    if not (params.elastic and params.elastic_sigma > 0):
+        return (0, 0, 0)
+    side = int(math.ceil(3 * params.elastic_sigma))
+    return (int(math.ceil(3 * params.elastic_sigma * z_scale3d(anisotropy))), side, side)
+
+
+def z_scale3d(anisotropy: float) -> float:
+    """How much of an in-plane displacement a z displacement is, in voxels.
+
+    Why scaled and not skipped: the deformation is meant to be physical (tissue bends the
+    same amount in every direction), and a z voxel spans ``anisotropy`` in-plane pixels, so
+    a displacement of ``sigma`` pixels is ``sigma / anisotropy`` z voxels. Skipping z would
+    leave isotropic volumes (anisotropy 1) undeformed along one axis; scaling keeps them
+    fully 3-D and gives coarse z the small displacements it physically gets, which fade
+    towards the 2-D deformation of every plane as the anisotropy grows."""
+    return 1.0 / max(float(anisotropy), 1.0)
+
+
+def deform3d(
+    image: torch.Tensor,
+    target: torch.Tensor,
+    out: tuple[int, int, int],
+    params: AugmentParams,
+    generator: torch.Generator,
+    anisotropy: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The centred ``out`` = ``(pz, py, px)`` patch of ``(B, C, Wz, Wy, Wx)`` image and
+    ``(B, Wz, Wy, Wx)`` target windows, elastically deformed together (one displacement field
+    per patch, :func:`elastic_displacement3d`; the z displacement scaled by
+    :func:`z_scale3d`): the image trilinearly (mirrored at the window's edge), the target by
+    nearest neighbour, IGNORE where its source lies outside the window. Without elastic
+    deformation (or a ``sigma`` of 0) the centred patch as it is."""
+    b = image.shape[0]
+    window = image.shape[2:]
+    lo = [(w - o) // 2 for w, o in zip(window, out)]
+    if not (params.elastic and params.elastic_sigma > 0):
+        crop = tuple(slice(a, a + o) for a, o in zip(lo, out))
+        return image[(..., *crop)], target[(..., *crop)]
+    disp = elastic_displacement3d(b, tuple(out), params.elastic_sigma, params.elastic_grid,
+                                  generator, image.device, z_scale3d(anisotropy))
+    axes = []  # x, y, z: grid_sample's order
+    for d in (2, 1, 0):
+        offs = torch.arange(out[d], dtype=torch.float32, device=image.device) + lo[d]
+        axes.append(offs.view([-1 if a == d else 1 for a in range(3)]))
+    pts = torch.stack(torch.broadcast_tensors(*axes), dim=-1)  # (Z, Y, X, 3) window voxels
+    pts = pts + disp.permute(0, 2, 3, 4, 1)  # (B, Z, Y, X, 3)
+    size = torch.tensor([window[2], window[1], window[0]], dtype=torch.float32,
+                        device=image.device)
+    grid = pts * (2.0 / (size - 1).clamp_min(1)) - 1.0
+    img = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+    return img, _resample_target(target, grid, image.dtype)
+
+
+def _resample_target(target: torch.Tensor, grid: torch.Tensor, dtype) -> torch.Tensor:
+    """``target`` (``(B, H, W)`` or ``(B, D, H, W)``) at ``grid`` by nearest neighbour: the
+    values it has (never one between two), IGNORE where the source is outside."""
+    shifted = (target + (1 - IGNORE)).unsqueeze(1).to(dtype)  # IGNORE -> 1, outside -> 0
+    out = F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=True)
+    out = out.squeeze(1).round().long() - (1 - IGNORE)
+    out[out < IGNORE] = IGNORE
+    return out
+
+
 def sampling_grid(
     batch: int,
     out: int,
@@ -137,10 +231,7 @@ def augment(
         img = F.grid_sample(
             image, grid, mode="bilinear", padding_mode="reflection", align_corners=True
         )
-        shifted = (target + (1 - IGNORE)).unsqueeze(1).to(image.dtype)  # IGNORE -> 1, outside -> 0
-        tgt = F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=True)
-        tgt = tgt.squeeze(1).round().long() - (1 - IGNORE)
-        tgt[tgt < IGNORE] = IGNORE
+        tgt = _resample_target(target, grid, image.dtype)
         if weight is not None:
             weight = F.grid_sample(
                 weight.unsqueeze(1), grid, mode="nearest", padding_mode="zeros", align_corners=True

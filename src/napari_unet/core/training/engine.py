@@ -320,7 +320,8 @@ class Engine:
             ) from error
         self.config = replace(self.config, batch_size=self.config.batch_size // 2)
         self.events.append(BatchHalved(describe(self.device), self.config.batch_size))
-        return f"Out of memory: training continues with {self.config.batch_size} patches per step"
+        n = self.config.batch_size
+        return f"Out of memory: training continues with {n} patch{'' if n == 1 else 'es'} per step"
 
     # -- validation -----------------------------------------------------------------------
     def score(self) -> float:

@@ -18,8 +18,12 @@ surface of :class:`~.train.Trainer` (``steps()``, ``bundle()``, ``step``, ``elap
 * mixed precision on CUDA only: on the CPU, torch 2.13's bf16 Conv3d weight gradient
   (oneDNN) is sometimes NaN for the same inputs, so 3-D training there runs in float32;
 * augmentation on the device: flips of z, y and x (a z flip is a symmetry whatever the
-  anisotropy), 90-degree rotations in-plane (square patches), intensity ``x * s + t``; no
-  elastic deformation in 3-D (``TrainConfig.elastic`` is ignored here).
+  anisotropy), 90-degree rotations in-plane (square patches), intensity ``x * s + t``, and
+  the paper's elastic deformation (``TrainConfig.elastic``, ``elastic_sigma``,
+  ``elastic_grid``) in 3-D: patches are read with ``3 * elastic_sigma`` of context and
+  resampled once, the image trilinearly and the target by nearest neighbour (IGNORE where
+  the source lies outside the window), the z displacement scaled down by the anisotropy
+  (:func:`~.augment.deform3d`).
 
 Reproducible with ``TrainConfig.seed``. Nothing here modifies the arrays it is given.
 """
@@ -38,6 +42,7 @@ from ..images import ImageError, check_class_labels, check_finite
 from ..inference.predict3d import as_planes, check_volume, read_block
 from ..networks.model3d import UNet3D
 from ..normalize import fit_normalization, normalize
+from .augment import AugmentParams, deform3d, elastic_context3d
 from .engine import Engine, snapshot
 from .events import StartedFresh
 from .losses import masked_cross_entropy
@@ -144,6 +149,9 @@ class Trainer3D(Engine):
         self._use_device([self.model], torch.channels_last_3d)
 
         self.patch = self._patch_size(patch, [im.shape[1:] for im in images])
+        self._augment = AugmentParams.from_train_config(self.config)
+        self._context = elastic_context3d(self._augment, self.model_config.anisotropy)
+        """Voxels read around every patch, per side (z, y, x), for the elastic deformation."""
         self.volumes = [normalize(as_planes(im), self.norm).reshape(im.shape)
                         for im in images]
         self._use_data(lab, n_classes)
@@ -200,17 +208,24 @@ class Trainer3D(Engine):
         return i, tuple(int(rng.integers(-h, max(-h + 1, d - h))) for d, h in zip(dims, half))
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch of ``(B, C, pz, py, px)`` windows and ``(B, pz, py, px)`` targets on the device."""
+        """A batch of ``(B, C, wz, wy, wx)`` windows and ``(B, wz, wy, wx)`` targets on the
+        device: the patches with the context the elastic deformation needs around them (none
+        without it)."""
+        window = [p + 2 * c for p, c in zip(self.patch, self._context)]
         imgs, tgts = [], []
         for _ in range(batch):
             i, origin = self._origin()
-            imgs.append(read_block(self.volumes[i], origin, self.patch))
-            tgts.append(crop_target(self.targets[i], origin, self.patch))
+            origin = [o - c for o, c in zip(origin, self._context)]
+            imgs.append(read_block(self.volumes[i], origin, window))
+            tgts.append(crop_target(self.targets[i], origin, window))
         img = torch.from_numpy(np.stack(imgs)).to(self.device)
         return img, torch.from_numpy(np.stack(tgts)).to(self.device)
 
     def augment(self, img: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flips (z, y, x), in-plane 90-degree rotations and intensity, per patch."""
+        """Windows of :meth:`sample` -> ``(B, C, pz, py, px)`` and ``(B, pz, py, px)`` patches:
+        flips (z, y, x), in-plane 90-degree rotations and intensity per window (its context
+        is the same on opposite sides, so the patch stays centred), then the elastic
+        deformation of all of them at once."""
         cfg = self.config
         if not cfg.augment:
             return img, tgt
@@ -229,7 +244,8 @@ class Trainer3D(Engine):
             sh = cfg.intensity_shift * (2 * torch.rand((), generator=g) - 1)
             out_i.append(x * s.to(x.device) + sh.to(x.device))
             out_t.append(t)
-        return torch.stack(out_i), torch.stack(out_t)
+        return deform3d(torch.stack(out_i), torch.stack(out_t), self.patch, self._augment, g,
+                        self.model_config.anisotropy)
 
     # -- the task: batches, forward pass and loss ------------------------------------------
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
