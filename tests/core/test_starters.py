@@ -74,6 +74,39 @@ def test_scribbles_on_a_starter_keep_its_three_classes_and_give_objects(use_fake
     assert np.allclose(fg, 1 - pred.probabilities[0], atol=1e-5)
 
 
+def test_the_trained_weights_end_the_starter_share_of_the_way_back_to_the_start(use_fake, strokes):
+    """``starter_share`` s: weights = start + (1 - s) x (trained - start) (issue 21, item 5);
+    0 keeps the trained weights, 1 the starter's."""
+    image, _, painted = strokes
+    init = starters.load_starter("good")
+    ends = {}
+    for share in (0.0, 0.5, 1.0):
+        config = TrainConfig(steps=6, seconds=None, threads=1, keep_best=False,
+                             starter_share=share)
+        trainer = Trainer([image], [painted], config=config, init=init)
+        ends[share] = drain(trainer.steps()).state_dict
+    start_w = init.state_dict
+    moved = [k for k, v in ends[0.0].items() if v.is_floating_point()
+             and not torch.equal(v, start_w[k])]
+    assert moved  # training changed the weights, so the blend can be told apart
+    for k in moved:
+        assert torch.allclose(ends[0.5][k], (start_w[k] + ends[0.0][k]) / 2, atol=1e-6)
+        assert torch.allclose(ends[1.0][k], start_w[k], atol=1e-6)
+
+
+def test_thresholds_are_fitted_to_painted_whole_objects_only_when_asked(use_fake):
+    """Fitting the post-processing to ten painted objects lowered F1 on the user's other
+    images (docs/benchmarks.md): it is off unless ``fit_thresholds`` is set."""
+    image, truth = nuclei((128, 128), n=12, seed=5)
+    init = starters.load_starter("good")
+    for fit in (False, True):
+        config = TrainConfig(mode="instance", steps=4, seconds=None, threads=1,
+                             fit_thresholds=fit)
+        trainer = Trainer([image[None]], [truth], config=config, init=init)
+        assert (trainer._objects is not None) == fit
+        drain(trainer.steps())
+
+
 def test_more_than_two_classes_get_a_new_head_on_the_starters_body(use_fake, strokes):
     image, _, painted = strokes
     three = painted.copy()

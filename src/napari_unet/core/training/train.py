@@ -227,8 +227,9 @@ class Trainer(Engine):
         objects = instance and self.groups is None and n_classes == len(INSTANCE_CLASSES)
         self._objects = None
         """Whole objects painted: every one with its ring, to fit the post-processing's
-        thresholds to them once training is over (:meth:`_fit_splitting`)."""
-        if objects and sum(len(np.unique(l)) - 1 for l in lab) >= MIN_OBJECTS:
+        thresholds to them once training is over (``config.fit_thresholds``)."""
+        if (objects and self.config.fit_thresholds
+                and sum(len(np.unique(l)) - 1 for l in lab) >= MIN_OBJECTS):
             self._objects = Validator(normalized, targets, all_objects(lab, regions), n_classes,
                                       self.model.receptive_radius,
                                       objects=[np.asarray(l) for l in lab],
@@ -335,9 +336,11 @@ class Trainer(Engine):
         return loss
 
     def _after_training(self) -> None:
-        """Whole objects painted: choose the foreground and seed thresholds (how readily
-        touching objects are cut apart) that best reproduce the painted objects, and say so
-        in :attr:`~.engine.Engine.events` when they change (issue 21, item 6)."""
+        """The weights taken part of the way back to the start (``config.starter_share``);
+        then, with ``config.fit_thresholds`` and whole objects painted, the foreground and
+        seed thresholds that best reproduce the painted objects, said in
+        :attr:`~.engine.Engine.events` when they change (issue 21, item 6)."""
+        self._share_start()
         if self._objects is None or self.step == 0:
             return
         self._objects.postprocess = self.postprocess
@@ -346,6 +349,21 @@ class Trainer(Engine):
         if post != self.postprocess:
             self.postprocess = post
             self.events.append(ObjectsTuned(post.threshold, post.seed_threshold, before, after))
+
+    def _share_start(self) -> None:
+        """Weights = start + (1 - share) x (trained - start), when fine-tuning a starter
+        (the teacher holds the starting weights) and training moved them; the held-out
+        score is then the blend's."""
+        share = self.config.starter_share
+        if self._teacher is None or self.step == 0 or self.kept_start or share <= 0:
+            return
+        with torch.no_grad():
+            start = self._teacher.state_dict()
+            for name, value in self.model.state_dict().items():
+                if value.is_floating_point():
+                    value.lerp_(start[name].to(value.device, value.dtype), share)
+        if self.validator is not None:
+            self.validation = self.validator.score(self.model, amp=self.config.amp)
 
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""
