@@ -107,7 +107,7 @@ def test_3d_training_halves_the_batch_when_out_of_memory_and_says_so(out_of_memo
         "Out of memory: training continues with 2 patches per step",
     ]
     assert trainer.step == 3 and batches == [8, 4, 2, 2, 2]
-    assert trainer.config.batch_size == 2 and "batch size reduced to 2" in trainer.note
+    assert trainer.config.sampling.batch_size == 2 and "batch size reduced to 2" in trainer.note
 
 
 def test_3d_training_scores_held_out_strokes_as_the_whole_volume_predicts_and_keeps_the_best():
