@@ -88,6 +88,7 @@ from napari_unet.core.config import (  # noqa: E402
     PostprocessConfig,
     PredictConfig,
     TrainConfig,
+    settings_of,
 )
 from napari_unet.core.device import resolve_device  # noqa: E402
 from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
@@ -538,7 +539,7 @@ def _dataset(text: str) -> str:
 
 def _setting(text: str) -> tuple[str, object]:
     key, _, value = text.partition("=")
-    if key not in TrainConfig.__dataclass_fields__:
+    if key not in {f.name for f in settings_of(TrainConfig)}:
         raise argparse.ArgumentTypeError(f"{key!r} is not a TrainConfig field")
     try:
         return key, json.loads(value)

@@ -78,7 +78,7 @@ def main(argv=None):
         "tp": m.tp, "fp": m.fp, "fn": m.fn, "predict_seconds": round(predict_s, 2),
         "device": bundle.info["device"], "model": bundle.model_config.to_dict(),
         "patch": bundle.info["patch"], "amp": not args.no_amp,
-        "validation_fraction": trainer.config.validation_fraction,
+        "validation_fraction": trainer.config.validation.validation_fraction,
         "validation": bundle.info.get("validation"), "note": trainer.note,
     }))
 

@@ -242,7 +242,7 @@ class Pretraining(Engine):
 
     def _learning_rate(self) -> float:
         cosine = 0.5 * (1 + math.cos(math.pi * self.fraction_done()))
-        return self.config.learning_rate * min(1.0, (self.step + 1) / 200) * (0.02 + 0.98 * cosine)
+        return self.config.optimiser.learning_rate * min(1.0, (self.step + 1) / 200) * (0.02 + 0.98 * cosine)
 
     def batch(self) -> tuple:
         img, ids, wgt = self.pool.sample(self.recipe.batch, self.rng)

@@ -79,7 +79,7 @@ def test_settings_dataclasses_check_types_and_devices():
         TrainConfig(batch_size=2.5)
     with pytest.raises(ConfigError, match="unknown device 'meta'"):
         PredictConfig(device="meta")
-    assert TrainConfig(steps=np.int64(3), seconds=np.float32(2), device="cuda:1").steps == 3
+    assert TrainConfig(steps=np.int64(3), seconds=np.float32(2), device="cuda:1").budget.steps == 3
 
 
 def test_torch_tensors_are_taken_as_arrays(starter, case):

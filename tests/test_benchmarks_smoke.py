@@ -220,8 +220,9 @@ def test_step_budgets_settings_and_tags_reach_the_unet_rows():
     args = fewshot.parse_args(["--steps", "700", "--set", "noise=0.1", "self_supervised=0",
                                "--tag", "base", "--warmup-steps", "300", "--depth", "2"])
     config = fewshot.train_config(args, seed=1, mode="instance")
-    assert (config.steps, config.seconds, config.noise, config.self_supervised) == (700, None, 0.1, 0.0)
-    assert (config.seed, config.mode) == (1, "instance")
+    assert (config.budget.steps, config.budget.seconds) == (700, None)
+    assert (config.augmentation.noise, config.regularisers.self_supervised) == (0.1, 0.0)
+    assert (config.sampling.seed, config.targets.mode) == (1, "instance")
     assert fewshot.method_name("unet", args) == "unet[base]" and fewshot.method_name("rf", args) == "rf"
     assert fewshot.model_config(args).depth == 2 and args.warmup_steps == 300
     with pytest.raises(SystemExit):  # not a TrainConfig field: refused, not ignored

@@ -58,7 +58,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(files, capsys, nuclei_
         tifffile.imwrite(files / "rgba.tif", np.stack([image[0]] * 4, axis=-1).astype(np.float32))
     elif case == "newer":
         raw = (files / "m.unet").read_bytes()
-        (files / "newer.unet").write_bytes(raw.replace(b'"format_version":"3"', b'"format_version":"9"'))
+        (files / "newer.unet").write_bytes(raw.replace(b'"format_version":"4"', b'"format_version":"9"'))
     elif case == "cut":
         (files / "cut.unet").write_bytes((files / "m.unet").read_bytes()[:-100])
     elif case == "blocked":

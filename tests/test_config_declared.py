@@ -53,7 +53,7 @@ def test_the_command_line_takes_the_configs_defaults():
     for dest in ("batch_size", "patch_size", "seed", "mode", "device"):
         assert getattr(args, dest) == default_of(*_setting_of("train", dest))
     demo = build_parser().parse_args(["demo"])
-    assert demo.seconds == TrainConfig().seconds and demo.device == TrainConfig().device
+    assert demo.seconds == TrainConfig().budget.seconds and demo.device == TrainConfig().runtime.device
 
 
 def _outside(cls, name):
@@ -84,31 +84,42 @@ def test_the_anisotropy_has_one_range_everywhere():
         ModelConfig(spatial_dims=3, anisotropy=65)
 
 
-def test_every_training_setting_declares_its_group():
-    """The groups nesting would make (budget, optimiser, ...); the runtime ones are those a
-    model file leaves out."""
+def test_every_training_setting_is_in_the_group_it_declares():
+    """TrainConfig is made of its groups (budget, optimiser, ...), each a dataclass whose
+    settings declare that group; the runtime ones are those a model file leaves out."""
     from dataclasses import fields
 
-    from napari_unet.core.config import TRAIN_GROUPS, group_of, without_runtime
+    from napari_unet.core.config import (
+        TRAIN_GROUP_CLASSES,
+        TRAIN_GROUPS,
+        group_of,
+        settings_of,
+        without_runtime,
+    )
 
-    assert all(f.metadata.get("group") in TRAIN_GROUPS for f in fields(TrainConfig))
+    assert tuple(f.name for f in fields(TrainConfig)) == TRAIN_GROUPS == tuple(TRAIN_GROUP_CLASSES)
+    for name, group in TRAIN_GROUP_CLASSES.items():
+        assert fields(group) and all(f.metadata["group"] == name for f in fields(group))
+        assert group_of(TrainConfig, name) == list(fields(group))
     assert [f.name for f in group_of(TrainConfig, "runtime")] == ["amp", "device", "threads"]
-    assert set(without_runtime(TrainConfig, TrainConfig().to_dict())) == \
-        {f.name for f in fields(TrainConfig)} - {"amp", "device", "threads"}
+    names = [f.name for f in settings_of(TrainConfig)]
+    assert len(names) == len(set(names)) == 34  # a setting's name is unique across groups
+    assert set(without_runtime(TrainConfig, TrainConfig().to_dict())) == set(TRAIN_GROUPS) - {"runtime"}
 
 
 def test_every_number_of_training_declares_a_range_that_holds_its_default():
     """No training number is unbounded (only ``threads`` has no upper end: the machine's
     cores), every default lies in its range, and a value past either end is refused in the
     config's words."""
-    from dataclasses import fields
-    from typing import get_type_hints
+    from napari_unet.core.config import settings_of, type_of
 
-    hints = get_type_hints(TrainConfig)
-    numbers = [f.name for f in fields(TrainConfig)
-               if {int, float} & set(getattr(hints[f.name], "__args__", (hints[f.name],)))]
+    numbers = []
+    for f in settings_of(TrainConfig):
+        hint = type_of(TrainConfig, f.name)
+        if {int, float} & set(getattr(hint, "__args__", (hint,))):
+            numbers.append(f.name)
     assert {"weight_decay", "elastic_sigma", "elastic_grid", "noise", "self_supervised",
-            "keep_starter", "validation_fraction"} <= set(numbers)
+            "keep_starter", "starter_share", "validation_fraction"} <= set(numbers)
     for name in numbers:
         low, high = bounds(TrainConfig, name)
         assert low is not None and (high is not None or name == "threads"), name

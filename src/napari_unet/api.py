@@ -199,7 +199,7 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
         if none fits; ``"none"`` (or None): from scratch; a starter's name or a model file,
         or a :class:`Model` to continue.
     seconds, steps : optional
-        The budget; default the docks' (``TrainConfig().seconds``).
+        The budget; default the docks' (``TrainConfig().budget.seconds``).
     device, seed, channel_axis, rgb
         As on the command line.
     axes : str, optional
@@ -222,11 +222,11 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
              for p in _pairs(im, lab, channel_axis, rgb, axes, three_d)]
     ims, labs = [p[0] for p in pairs], [p[1] for p in pairs]
     if seconds is None and steps is None:
-        seconds = TrainConfig().seconds
+        seconds = TrainConfig().budget.seconds
     config = TrainConfig(steps=steps, seconds=seconds, device=device, seed=seed, mode=mode)
     current = init.bundle if isinstance(init, Model) else None  # continued as it is
     spec = "current" if current is not None else "none" if init is None else str(init)
-    choice = resolve_start(spec, current, Painting(ims, labs, three_d, config.region_margin), mode)
+    choice = resolve_start(spec, current, Painting(ims, labs, three_d, config.targets.region_margin), mode)
     start, said = choice.bundle, "" if choice.quiet else choice.message
     model = None if start is not None else ModelConfig(**({"spatial_dims": 3} if three_d else {}))
     ims, labs, sized = at_model_size(ims, labs, start, mode)

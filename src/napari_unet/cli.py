@@ -143,7 +143,7 @@ def cmd_train(args) -> int:
                             _axes(args.axes))
     seconds = args.seconds
     if args.steps is None and seconds is None:
-        seconds = TrainConfig().seconds
+        seconds = TrainConfig().budget.seconds
     config = TrainConfig(
         steps=args.steps,
         seconds=seconds,
@@ -155,7 +155,7 @@ def cmd_train(args) -> int:
         mode=args.mode,
     )
     explicit = (args.depth, args.width, args.padding) != (None, None, None)  # a U-Net size
-    init, chose = _start_from(args, pairs, explicit, config.region_margin)
+    init, chose = _start_from(args, pairs, explicit, config.targets.region_margin)
     model = None if init is not None and not explicit else _model_config(args)
     if init is not None and init.model_config.spatial_dims != (3 if args.three_d else 2):
         raise _dims_refused(args, init.model_config.spatial_dims)  # 3-D model, 2-D training

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from types import UnionType
-from typing import Literal, Union, get_args, get_origin, get_type_hints
+from typing import Literal, Union, get_args, get_origin
 
 from .core.config import (
     ModelConfig,
@@ -18,6 +18,7 @@ from .core.config import (
     default_of,
     help_of,
     out_of_range,
+    type_of,
 )
 
 
@@ -54,7 +55,7 @@ def add_setting(parser, dest: str, of: type | None = None, *, unset: bool = Fals
     config, decides); its help still says the config's default, after ``default_when``."""
     cls, name = (of, dest) if of is not None else SETTINGS[dest]
     default = default_of(cls, name)
-    hint = get_type_hints(cls)[name]
+    hint = type_of(cls, name)
     union = get_origin(hint) in (Union, UnionType)
     kinds = [k for k in (get_args(hint) if union else (hint,)) if k is not type(None)]
     if get_origin(kinds[0]) is Literal:

@@ -62,14 +62,14 @@ def test_instance_training_predicts_one_label_per_object_and_keeps_annotations(
     settings.set_mode("instance")
     assert not settings.classes.isEnabled()
     assert "bounding box" in settings.annotation_help.text()
-    assert settings.train_config().mode == "instance"
+    assert settings.train_config().targets.mode == "instance"
     settings.steps.setValue(INSTANCE_STEPS)
     settings.margin.setValue(MARGIN)
     assert train_widget.train() is not None
     wait_idle(qtbot, train_widget)
 
     bundle = session_for(viewer).bundle
-    assert bundle.mode == "instance" and bundle.train.region_margin == MARGIN
+    assert bundle.mode == "instance" and bundle.train.targets.region_margin == MARGIN
     assert bundle.class_names == ["background", "interior", "border"]
     assert bundle.info["steps"] == INSTANCE_STEPS  # started fresh, and the user was told
     assert any("Starting fresh" in text for _, text in notifications)

@@ -4,8 +4,6 @@ prediction appear as new things (the session's model, a new layer) or not at all
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from napari.components import ViewerModel
@@ -35,7 +33,7 @@ def setup(sample):
     config = TrainConfig(steps=STEPS, seconds=None, batch_size=2, patch_size=64, device="cpu")
     job = TrainJob([(img, lab)], [image[None]], [np.asarray(lab.data)],
                    ModelConfig(depth=2, base_width=8), config, StartRequest(NONE), None)
-    ctl.take(job.pairs, job.request, config.mode)
+    ctl.take(job.pairs, job.request, config.targets.mode)
     yield viewer, ctl, runner, job, states
     session_for(viewer).set_model(None, "")
 
@@ -62,7 +60,7 @@ def test_train_goes_idle_resolving_training_predicting_idle_and_adds_new_layers(
 
 def test_stop_mid_run_keeps_the_model_so_far_and_ends_idle(setup, sample):
     viewer, ctl, runner, job, states = setup
-    job.config = replace(job.config, steps=1000)
+    job.config = job.config.replace(steps=1000)
     at_stop = []
 
     def stop_after_three(_text):  # said on each of the trainer's records

@@ -52,12 +52,11 @@ def test_closing_the_dock_stops_it(background_learning, viewer, layers, train_wi
 def test_nothing_is_learnt_in_the_background_when_switched_off(
     background_learning, viewer, layers, train_widget, qtbot, monkeypatch
 ):
-    from napari_unet.core.config import TrainConfig
 
     settings = train_widget.settings
     real = settings.train_config
     monkeypatch.setattr(settings, "train_config",
-                        lambda: TrainConfig(**{**real().to_dict(), "self_supervised": 0.0}))
+                        lambda: real().replace(self_supervised=0.0))
     train_widget.learn_image()  # what a change of image does
     qtbot.waitUntil(lambda: not train_widget.warmup.running, timeout=30_000)
     train_widget.learn_image()

@@ -123,7 +123,7 @@ def test_augment_params_are_the_configs_augmentation_settings():
     assert [f.name for f in fields(AugmentParams)] == names
     config = TrainConfig(elastic_sigma=7.0, noise=0.1, zoom=1.0, gamma=0.2, blur=1.5)
     made = AugmentParams.from_train_config(config)
-    assert all(getattr(made, n) == getattr(config, n) for n in names)
+    assert all(getattr(made, n) == getattr(config.augmentation, n) for n in names)
     assert AugmentParams() == AugmentParams.from_train_config(TrainConfig())
     assert AugmentParams.from_train_config(TrainConfig(augment=False, zoom=1.0, noise=0.1)) == \
         AugmentParams(elastic=False, flips=False, intensity_scale=0.0, intensity_shift=0.0)

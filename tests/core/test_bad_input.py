@@ -24,7 +24,7 @@ def bundle(nuclei_case):
 
 
 def _train(image, labels, **config):
-    cfg = TrainConfig(**{**FAST.to_dict(), **config})
+    cfg = FAST.replace(**config)
     return drain(Trainer([image], [labels], model=TINY, config=cfg).steps())
 
 

@@ -114,9 +114,10 @@ def test_temporaries_left_by_killed_saves_are_cleaned_up_later(tmp_path):
     assert fresh.exists() and other.exists()  # maybe a save in progress; another file's
 
 
-def test_model_files_are_format_3_for_2d_and_3d_models(tmp_path):
+def test_model_files_are_format_4_for_2d_and_3d_models(tmp_path):
     """Format 3 records the lineage and the input; releases reading only 1 (2-D) and 2 (3-D)
-    ask for an upgrade instead of taking the input from the provenance text."""
+    ask for an upgrade instead of taking the input from the provenance text. Format 4 stores
+    the training settings by group; releases reading only 1 to 3 ask for an upgrade."""
     import json
 
     from napari_unet.core.networks.build import build_network
@@ -127,7 +128,7 @@ def test_model_files_are_format_3_for_2d_and_3d_models(tmp_path):
         raw = save_bundle(bundle, tmp_path / "m.unet").read_bytes()
         n = int.from_bytes(raw[:8], "little")
         meta = json.loads(raw[8 : 8 + n])["__metadata__"]
-        assert meta["format_version"] == "3" == str(FORMAT_VERSION)
+        assert meta["format_version"] == "4" == str(FORMAT_VERSION)
         assert json.loads(meta["lineage"]) == ["scratch"] and meta["input"] == "channels"
         assert load_bundle(tmp_path / "m.unet").model_config == bundle.model_config
 
@@ -143,21 +144,81 @@ def test_a_model_file_does_not_store_how_it_was_run(tmp_path):
     config = TrainConfig(steps=1, device="cpu", threads=1, amp=False, batch_size=3)
     b = _bundle()
     b = Bundle(b.model_config, b.norm, b.state_dict, train_config=config.to_dict())
-    assert not set(RUNTIME) & set(b.train_config) and b.train_config["batch_size"] == 3
+    assert "runtime" not in b.train_config and b.train_config["sampling"]["batch_size"] == 3
     saved = load_bundle(save_bundle(b, tmp_path / "m.unet")).train_config
-    assert not set(RUNTIME) & set(saved) and saved["batch_size"] == 3
+    assert "runtime" not in saved and saved["sampling"]["batch_size"] == 3
+    assert not any(set(RUNTIME) & set(group) for group in saved.values())
+
+
+def _rewrite(path, **metadata):
+    """``path`` with some of its header's metadata replaced (as an older release wrote it)."""
+    import json
+
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    header["__metadata__"].update(metadata)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n:])
+    return path
 
 
 def test_old_files_that_stored_the_device_still_load(tmp_path):
     import json
 
     path = save_bundle(_bundle(), tmp_path / "old.unet")
-    raw = path.read_bytes()
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
-    header["__metadata__"]["train_config"] = json.dumps({"batch_size": 5, **RUNTIME})
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n:])
+    _rewrite(path, format_version="3", train_config=json.dumps({"batch_size": 5, **RUNTIME}))
     old = load_bundle(path)
-    assert old.train_config == {"batch_size": 5} and old.train.batch_size == 5
+    assert old.train_config == {"sampling": {"batch_size": 5}} and old.train.sampling.batch_size == 5
+
+
+def test_a_format_3_file_of_flat_settings_loads_into_the_groups_with_the_same_values(tmp_path):
+    """Formats 1 to 3 stored the training settings flat (``{"zoom": 0.5, ...}``): each is put
+    in its group as the file is read, keys no longer known are dropped, and saving the model
+    again writes them by group (format 4)."""
+    import json
+
+    from napari_unet.core.config import TrainConfig
+
+    config = TrainConfig(steps=7, seconds=None, batch_size=3, learning_rate=0.01, zoom=0.5,
+                         mode="instance", region_margin=4, validation_fraction=0.1,
+                         keep_starter=2.0, self_supervised=0.0, seed=9)
+    flat = {k: v for group in config.to_dict().values() for k, v in group.items()}
+    assert len(flat) == 34  # every setting, by its own name
+    path = save_bundle(_bundle(n_classes=3), tmp_path / "old.unet")
+    _rewrite(path, format_version="3", train_config=json.dumps({**flat, "retired_setting": 1}))
+    old = load_bundle(path)
+    assert old.train == config.replace(device="auto", threads=None, amp=True)  # runtime: not kept
+    assert old.mode == "instance" and old.train.targets.region_margin == 4
+    assert set(old.train_config) == {"budget", "optimiser", "sampling", "augmentation",
+                                     "targets", "validation", "regularisers"}
+    again = load_bundle(save_bundle(old, tmp_path / "again.unet"))
+    assert again.train_config == old.train_config and again.train == old.train
+
+
+def test_a_new_file_round_trips_its_training_settings_by_group(tmp_path):
+    import json
+
+    from napari_unet.core.config import TrainConfig
+
+    config = TrainConfig(steps=5, seconds=12.5, patch_size=48, noise=0.1, keep_best=False,
+                         border_sigma=2.0, weight_decay=0.0, seed=None, device="cpu")
+    b = _bundle()
+    b = Bundle(b.model_config, b.norm, b.state_dict, train_config=config.to_dict())
+    path = save_bundle(b, tmp_path / "m.unet")
+    raw = path.read_bytes()
+    stored = json.loads(json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+                        ["__metadata__"]["train_config"])
+    assert stored["augmentation"]["noise"] == 0.1 and stored["budget"] == {"steps": 5, "seconds": 12.5}
+    assert load_bundle(path).train == config.replace(device="auto")
+
+
+@pytest.mark.parametrize("stored", [{"budget": 5}, {"sampling": {"batch_size": "8"}},
+                                    {"targets": {"mode": "objects"}}])
+def test_damaged_grouped_settings_are_a_bundle_error(tmp_path, stored):
+    import json
+
+    path = _rewrite(save_bundle(_bundle(), tmp_path / "m.unet"), train_config=json.dumps(stored))
+    with pytest.raises(BundleError, match="damaged"):
+        load_bundle(path)

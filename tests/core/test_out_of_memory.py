@@ -61,7 +61,7 @@ def test_training_halves_the_batch_and_says_so(nuclei_case, memory_limit):
         "Out of memory: training continues with 2 patches per step",
     ]
     assert trainer.step == 6 and bundle.info["steps"] == 6
-    assert trainer.config.batch_size == 2 and "batch size reduced to 2" in trainer.note
+    assert trainer.config.sampling.batch_size == 2 and "batch size reduced to 2" in trainer.note
     assert all(shape[0] <= 2 for shape in calls[-6:])
 
 

@@ -182,7 +182,7 @@ def test_one_decision_says_why_as_data(use_fake, strokes):
 
 def test_whole_objects_are_scored_in_the_margin_training_uses(use_fake, monkeypatch):
     """The annotated area around painted objects is the one training takes (the dock's
-    margin setting, TrainConfig.region_margin), for every shell: the command line scored in
+    margin setting, TrainConfig.targets.region_margin), for every shell: the command line scored in
     16 px whatever the setting."""
     seen = []
     monkeypatch.setattr(start, "zero_shot_score",
@@ -368,3 +368,26 @@ def test_strokes_on_large_nuclei_are_scored_at_the_size_the_starter_learnt():
     assert strokes_small.shape == small.shape[-2:] and set(np.unique(strokes_small)) == {0, 1, 2}
     data = start.Painting([image[None]], [painted])
     assert start.resolve_start("auto", None, data).name == "nuclei"
+
+
+@pytest.mark.parametrize("name", starters.starter_names())
+def test_the_shipped_starters_flat_training_settings_load_into_their_groups(name):
+    """The starters are files of format 1 or 3: their training settings are stored flat, and
+    each one known is read into its group with its value (runtime ones are not kept)."""
+    import json
+
+    from napari_unet.core.config import group_of, settings_of
+    from napari_unet.core.files.bundle import _read_metadata
+
+    meta = _read_metadata(starters.starter_path(name).read_bytes())
+    assert meta["format_version"] in ("1", "3")
+    stored = json.loads(meta["train_config"])
+    bundle = starters.load_starter(name)
+    runtime = {f.name for f in group_of(TrainConfig, "runtime")}
+    kept = {f.name: f.metadata["group"] for f in settings_of(TrainConfig)
+            if f.name in stored and f.name not in runtime}
+    assert len(kept) >= 25 and "runtime" not in bundle.train_config
+    for key, group in kept.items():
+        assert bundle.train_config[group][key] == stored[key]
+        assert getattr(getattr(bundle.train, group), key) == stored[key]
+    assert bundle.mode == stored["mode"] == "instance"

@@ -110,7 +110,7 @@ def test_3d_training_halves_the_batch_when_out_of_memory_and_says_so(out_of_memo
         "Out of memory: training continues with 2 patches per step",
     ]
     assert trainer.step == 3 and batches == [8, 4, 2, 2, 2]
-    assert trainer.config.batch_size == 2 and "batch size reduced to 2" in trainer.note
+    assert trainer.config.sampling.batch_size == 2 and "batch size reduced to 2" in trainer.note
 
 
 def test_3d_training_scores_held_out_strokes_as_the_whole_volume_predicts_and_keeps_the_best():
@@ -151,7 +151,7 @@ def test_3d_training_with_elastic_deformation_runs_end_to_end_and_is_reproducibl
     img, tgt = runs.pop().sample(2)
     assert img.shape == (2, 1, 16, 20, 20) and tgt.shape == (2, 16, 20, 20)
     bundles = [drain(t.steps()) for t in runs]
-    assert runs[0].step == 4 and bundles[0].train_config["elastic"]
+    assert runs[0].step == 4 and bundles[0].train_config["augmentation"]["elastic"]
     for k, v in bundles[0].state_dict.items():
         assert torch.equal(v, bundles[1].state_dict[k]), k
     np.testing.assert_array_equal(painted, scattered_painting(truth, 0.2))  # not modified

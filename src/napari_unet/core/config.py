@@ -6,12 +6,15 @@ A trained model stores its :class:`ModelConfig`, :class:`NormConfig` and the
 
 Each setting that the command line or a dock shows declares its default, range and help once,
 on its field (:func:`setting`); the checks, the command line's options and the docks' spin
-boxes are made from that (:func:`bounds`, :func:`help_of`, :func:`check_bounds`).
+boxes are made from that (:func:`bounds`, :func:`help_of`, :func:`check_bounds`). A setting is
+named by its field's name alone (``bounds(TrainConfig, "zoom")``): the names are unique
+across :class:`TrainConfig`'s groups.
 """
 
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import replace as dataclasses_replace
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -42,11 +45,26 @@ def setting(default=MISSING, *, low=None, high=None, help: str = "", group: str 
     return field(default=default, default_factory=default_factory, metadata=meta)
 
 
+def settings_of(cls) -> list:
+    """Every setting of the config class ``cls`` (dataclass ``Field`` objects), in order:
+    its fields, or for :class:`TrainConfig` its groups' fields, group by group."""
+    if cls is TrainConfig:
+        return [f for group in TRAIN_GROUP_CLASSES.values() for f in fields(group)]
+    return list(fields(cls))
+
+
 def _field(cls, name: str):
-    for f in fields(cls):
+    for f in settings_of(cls):
         if f.name == name:
             return f
     raise KeyError(f"{cls.__name__} has no setting {name!r}")
+
+
+def type_of(cls, name: str):
+    """The annotation of the setting ``name`` of ``cls`` (``int | None``, a ``Literal``, ...)."""
+    if cls is TrainConfig and name in _TRAIN_GROUP_OF:
+        cls = TRAIN_GROUP_CLASSES[_TRAIN_GROUP_OF[name]]
+    return get_type_hints(cls)[name]
 
 
 def bounds(cls, name: str) -> tuple[Any, Any]:
@@ -67,15 +85,16 @@ this machine runs, not saved with a model)."""
 
 
 def group_of(cls, group: str) -> list:
-    """The fields of ``cls`` declared in ``group`` (dataclass ``Field`` objects), in order."""
-    return [f for f in fields(cls) if f.metadata.get("group") == group]
+    """The settings of ``cls`` declared in ``group`` (dataclass ``Field`` objects), in order
+    (for :class:`TrainConfig`, the fields of that group's dataclass)."""
+    return [f for f in settings_of(cls) if f.metadata.get("group") == group]
 
 
 def without_runtime(cls, settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` (a dict of ``cls``'s) without its ``runtime`` group (device, threads, mixed
-    precision, backend): how this machine runs, not how the model was made, so a model file
-    does not store them."""
-    runtime = {f.name for f in group_of(cls, "runtime")}
+    """``settings`` (a dict of ``cls``'s, flat or by group) without its ``runtime`` group
+    (device, threads, mixed precision, backend): how this machine runs, not how the model
+    was made, so a model file does not store them."""
+    runtime = {f.name for f in group_of(cls, "runtime")} | {"runtime"}
     return {k: v for k, v in settings.items() if k not in runtime}
 
 
@@ -245,35 +264,70 @@ class NormConfig(_DictMixin):
             raise ConfigError("need 0 <= low_percentile < high_percentile <= 100")
 
 
-@dataclass
-class TrainConfig(_DictMixin):
-    """How to train. Budget by ``steps`` or ``seconds`` (whichever ends first when both set).
+class _Group(_DictMixin):
+    """One group of :class:`TrainConfig`'s settings: checked as it is made (finite numbers of
+    their kinds, within their declared ranges)."""
 
-    Every field declares its group (:data:`TRAIN_GROUPS`: budget, optimiser, sampling,
-    augmentation, targets, validation, regularisers, runtime); the fields stay flat
-    (``TrainConfig(seconds=10)``, ``config.zoom``) and so does the dict a model file stores.
+    def __post_init__(self):
+        from .numbers import check_finite, check_types
 
-    Every number declares its range (both ends included, :func:`bounds`), which this config
-    (and so a model file being loaded), the command line and the Train dock check: what a run
-    can sensibly use, and every value tried in docs/benchmarks.md. Beside the budget and
-    sizes: ``weight_decay`` 0 to 1; ``elastic_sigma`` 0 to 50 px (50 reads 150 px of context
-    around each patch); ``elastic_grid`` 2 (the smallest lattice that bends) to 32;
-    ``intensity_scale`` 0 to 1 (a scale below 0 would invert the image); ``intensity_shift``
-    and ``noise`` 0 to 1 (the normalised image's whole range); ``gamma`` 0 to 2 (up to
-    ``exp(2)``, about 7); ``blur`` 0 to 10 px; the loss weights ``self_supervised`` and
-    ``keep_starter`` 0 to 100 (defaults 1 and 3; 10 was tried) and ``border_w0`` 0 to 100
-    (the paper's 10); ``border_sigma`` up to 100 px (and more than 0); ``validation_fraction``
-    0 to 0.9 (something must be left to train on); ``validation_every`` up to an hour.
-    ``threads`` has no upper end (as many as the machine has).
+        check_finite(self, ConfigError)  # NaN passes every comparison below (issue 15)
+        check_types(self, ConfigError)  # "5" for steps (issue 26)
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class Budget(_Group):
+    """How long to train: ``steps``, ``seconds``, or both (whichever ends first); at least
+    one must be set."""
+
+    steps: int | None = setting(None, low=0, high=10**9, help="training budget in steps",
+                                group="budget")
+    seconds: float | None = setting(30.0, low=0, high=10**8, help="training budget in seconds",
+                                    group="budget")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.steps is None and self.seconds is None:
+            raise ConfigError("set a training budget: steps, seconds, or both")
+
+
+@dataclass(frozen=True)
+class Optimiser(_Group):
+    """``learning_rate``, ``weight_decay``: Adam(W) settings."""
+
+    learning_rate: float = setting(2e-3, low=1e-5, high=1.0, group="optimiser")
+    weight_decay: float = setting(1e-4, low=0.0, high=1.0, group="optimiser")
+
+
+@dataclass(frozen=True)
+class Sampling(_Group):
+    """The patches a step trains on.
 
     Attributes
     ----------
-    steps, seconds: training budget; at least one must be set.
     batch_size, patch_size: patches per step and their side in pixels (the model's input).
         Small patches mean many more steps per second; 64 px beat 128 px within 30 s on
         DSB2018 nuclei on a 2-core CPU (docs/benchmarks.md). Raise it for objects larger
         than about 40 px.
-    learning_rate, weight_decay: Adam(W) settings.
+    painted_fraction: share of patches centred on a painted pixel (the rest are uniform).
+    seed: makes sampling, augmentation and initialisation reproducible.
+    """
+
+    batch_size: int = setting(8, low=1, high=4096, help="patches per step", group="sampling")
+    patch_size: int = setting(64, low=8, high=4096, help="side of the training patches in px",
+                              group="sampling")
+    painted_fraction: float = setting(0.9, low=0.0, high=1.0, group="sampling")
+    seed: int | None = setting(0, low=0, high=2**63 - 1, group="sampling",
+                               help="makes sampling, augmentation and initialisation reproducible")
+
+
+@dataclass(frozen=True)
+class Augmentation(_Group):
+    """Random changes to the patches (``core/training/augment.py``, :class:`AugmentParams`).
+
+    Attributes
+    ----------
     augment: switch all augmentation on/off.
     elastic: the paper's elastic deformation; ``elastic_sigma`` (px) is the standard
         deviation of the random displacements on a coarse ``elastic_grid`` x ``elastic_grid``
@@ -289,27 +343,59 @@ class TrainConfig(_DictMixin):
         2x; the starters are trained with 1.0). Off by default.
     gamma: random gamma ``exp(u)``, ``u`` uniform in ``[-gamma, gamma]``. Off by default.
     blur: Gaussian blur of sigma up to ``blur`` px on half of the patches. Off by default.
-    self_supervised: weight of a second loss that needs no strokes: a few pixels of every
-        patch are replaced by a neighbour's and a second head predicts what was there
-        (Noise2Void's blind spot, as in DenoiSeg; ``core/selfsup.py``). It reads the image
-        only, never the labels, and is used from scratch only (a starter has
-        ``keep_starter``). With it the docks learn the image in the background while the
-        user paints, and Train starts from that network: on DSB2018 whole-object painting
-        this ended the collapses of training from scratch (docs/benchmarks.md). 0 switches it off.
-    painted_fraction: share of patches centred on a painted pixel (the rest are uniform).
-    class_balance: weight every painted class equally in the loss (w_c of the paper).
-    amp: mixed precision (bf16/fp16 autocast) when training on CUDA.
-    seed: makes sampling, augmentation and initialisation reproducible.
-    device: "auto" (cuda, then mps, then cpu), or "cpu", "cuda", "mps", "cuda:1", ...
-    threads: CPU threads for torch while training (None: torch's default, all cores).
-        Interactive use should leave a core to the viewer: with every core busy, any other
-        work makes torch's threads wait for each other and training slows several-fold.
+    """
+
+    augment: bool = setting(True, group="augmentation", switch=True)
+    elastic: bool = setting(True, group="augmentation", off=False)
+    elastic_sigma: float = setting(10.0, low=0.0, high=50.0, group="augmentation")
+    elastic_grid: int = setting(3, low=2, high=32, group="augmentation")
+    flips: bool = setting(True, group="augmentation", off=False)
+    intensity_scale: float = setting(0.2, low=0.0, high=1.0, group="augmentation", off=0.0)
+    intensity_shift: float = setting(0.1, low=0.0, high=1.0, group="augmentation", off=0.0)
+    noise: float = setting(0.0, low=0.0, high=1.0, group="augmentation", off=0.0)
+    zoom: float = setting(0.0, low=0.0, high=2.0, group="augmentation", off=0.0)
+    gamma: float = setting(0.0, low=0.0, high=2.0, group="augmentation", off=0.0)
+    blur: float = setting(0.0, low=0.0, high=10.0, group="augmentation", off=0.0)
+
+
+@dataclass(frozen=True)
+class Targets(_Group):
+    """What the painting teaches.
+
+    Attributes
+    ----------
     mode: "semantic": label k > 0 is class k, 0 is unpainted. "instance": every painted
         object has its own id; inside the annotated region (the painted objects' bounding
         box grown by ``region_margin`` px, or a region mask given to the trainer) unpainted
         pixels are background, outside it nothing counts. The network learns background,
         object interior and object border, with the paper's weight map
         ``w = w_c + w0 * exp(-(d1 + d2)**2 / (2 * sigma**2))`` (``border_w0``, ``border_sigma``).
+    class_balance: weight every painted class equally in the loss (w_c of the paper).
+    """
+
+    class_balance: bool = setting(True, group="targets")
+    mode: Literal["semantic", "instance"] = setting(
+        "semantic", help="semantic: label k = class k, 0 = unpainted; instance: each painted "
+        "object its own id, unpainted pixels near the painted objects (their bounding box, "
+        "grown by a margin) are background", group="targets")
+    region_margin: int = setting(16, low=0, high=10_000, group="targets")
+    border_w0: float = setting(10.0, low=0.0, high=100.0, group="targets")
+    border_sigma: float = setting(5.0, low=0.0, high=100.0, group="targets")  # and more than 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.mode not in ("semantic", "instance"):
+            raise ConfigError(f"unknown training mode {self.mode!r}; use 'semantic' or 'instance'")
+        if self.border_sigma <= 0:
+            raise ConfigError(f"border_sigma must be more than 0, not {self.border_sigma:g}")
+
+
+@dataclass(frozen=True)
+class Validation(_Group):
+    """Scoring held-out painting while training.
+
+    Attributes
+    ----------
     validation_fraction: share of the painted pixels held out, as whole strokes (or whole
         objects), to score the model while training (mean IoU); 0 switches it off. It is
         off by itself when too little is painted (see ``core/validation.py``).
@@ -319,6 +405,32 @@ class TrainConfig(_DictMixin):
         so that a seeded run is the same on any machine.
     keep_best: with validation, end with the best-scoring weights seen (when fine-tuning,
         the starting model counts too), not the last ones.
+    fit_thresholds: with whole objects painted, re-choose the foreground and seed
+        thresholds (how readily touching objects are cut apart) to reproduce the painted
+        objects after training. Off by default: on the DSB2018 few-shot rows, 10 whole
+        nuclei gave F1@0.5 0.793 with it against 0.875 without, as the thresholds that fit
+        one image's ten objects cut the other images' objects worse.
+    """
+
+    validation_fraction: float = setting(0.2, low=0.0, high=0.9, group="validation")
+    validation_every: float = setting(2.0, low=0.0, high=3600.0, group="validation")
+    keep_best: bool = setting(True, group="validation")
+    fit_thresholds: bool = setting(False, group="validation")
+
+
+@dataclass(frozen=True)
+class Regularisers(_Group):
+    """Second losses beside the painted pixels' cross-entropy.
+
+    Attributes
+    ----------
+    self_supervised: weight of a second loss that needs no strokes: a few pixels of every
+        patch are replaced by a neighbour's and a second head predicts what was there
+        (Noise2Void's blind spot, as in DenoiSeg; ``core/selfsup.py``). It reads the image
+        only, never the labels, and is used from scratch only (a starter has
+        ``keep_starter``). With it the docks learn the image in the background while the
+        user paints, and Train starts from that network: on DSB2018 whole-object painting
+        this ended the collapses of training from scratch (docs/benchmarks.md). 0 switches it off.
     keep_starter: when fine-tuning a starter (or a model made from one), the weight of a
         second loss that keeps its predictions where nothing is painted (the KL divergence
         from the starter's own probabilities, "learning without forgetting"): the strokes
@@ -334,69 +446,164 @@ class TrainConfig(_DictMixin):
         user's other images: 10 scribbled nuclei gave F1@0.5 0.906 on the DSB2018 few-shot
         rows at 0.5 against 0.894 at 0 (the starter alone: 0.904). 0 keeps the weights as
         trained.
-    fit_thresholds: with whole objects painted, re-choose the foreground and seed
-        thresholds (how readily touching objects are cut apart) to reproduce the painted
-        objects after training. Off by default: on the DSB2018 few-shot rows, 10 whole
-        nuclei gave F1@0.5 0.793 with it against 0.875 without, as the thresholds that fit
-        one image's ten objects cut the other images' objects worse.
     """
 
-    steps: int | None = setting(None, low=0, high=10**9, help="training budget in steps",
-                                group="budget")
-    seconds: float | None = setting(30.0, low=0, high=10**8, help="training budget in seconds",
-                                    group="budget")
-    batch_size: int = setting(8, low=1, high=4096, help="patches per step", group="sampling")
-    patch_size: int = setting(64, low=8, high=4096, help="side of the training patches in px",
-                              group="sampling")
-    learning_rate: float = setting(2e-3, low=1e-5, high=1.0, group="optimiser")
-    weight_decay: float = setting(1e-4, low=0.0, high=1.0, group="optimiser")
-    augment: bool = setting(True, group="augmentation", switch=True)
-    elastic: bool = setting(True, group="augmentation", off=False)
-    elastic_sigma: float = setting(10.0, low=0.0, high=50.0, group="augmentation")
-    elastic_grid: int = setting(3, low=2, high=32, group="augmentation")
-    flips: bool = setting(True, group="augmentation", off=False)
-    intensity_scale: float = setting(0.2, low=0.0, high=1.0, group="augmentation", off=0.0)
-    intensity_shift: float = setting(0.1, low=0.0, high=1.0, group="augmentation", off=0.0)
-    noise: float = setting(0.0, low=0.0, high=1.0, group="augmentation", off=0.0)
-    zoom: float = setting(0.0, low=0.0, high=2.0, group="augmentation", off=0.0)
-    gamma: float = setting(0.0, low=0.0, high=2.0, group="augmentation", off=0.0)
-    blur: float = setting(0.0, low=0.0, high=10.0, group="augmentation", off=0.0)
     self_supervised: float = setting(1.0, low=0.0, high=100.0, group="regularisers")
-    painted_fraction: float = setting(0.9, low=0.0, high=1.0, group="sampling")
-    class_balance: bool = setting(True, group="targets")
+    keep_starter: float = setting(3.0, low=0.0, high=100.0, group="regularisers")
+    starter_share: float = setting(0.5, low=0.0, high=1.0, group="regularisers")
+
+
+@dataclass(frozen=True)
+class Runtime(_Group):
+    """How this machine runs the training, not how the model is made: a model file does not
+    store these (:func:`without_runtime`).
+
+    Attributes
+    ----------
+    amp: mixed precision (bf16/fp16 autocast) when training on CUDA.
+    device: "auto" (cuda, then mps, then cpu), or "cpu", "cuda", "mps", "cuda:1", ...
+    threads: CPU threads for torch while training (None: torch's default, all cores).
+        Interactive use should leave a core to the viewer: with every core busy, any other
+        work makes torch's threads wait for each other and training slows several-fold.
+    """
+
     amp: bool = setting(True, group="runtime")
-    seed: int | None = setting(0, low=0, high=2**63 - 1, group="sampling",
-                               help="makes sampling, augmentation and initialisation reproducible")
     device: str = setting("auto", help="auto (cuda, mps, cpu), cpu, cuda or mps",
                           group="runtime")
     threads: int | None = setting(None, low=1, group="runtime")
-    mode: Literal["semantic", "instance"] = setting(
-        "semantic", help="semantic: label k = class k, 0 = unpainted; instance: each painted "
-        "object its own id, unpainted pixels near the painted objects (their bounding box, "
-        "grown by a margin) are background", group="targets")
-    region_margin: int = setting(16, low=0, high=10_000, group="targets")
-    border_w0: float = setting(10.0, low=0.0, high=100.0, group="targets")
-    border_sigma: float = setting(5.0, low=0.0, high=100.0, group="targets")  # and more than 0
-    validation_fraction: float = setting(0.2, low=0.0, high=0.9, group="validation")
-    validation_every: float = setting(2.0, low=0.0, high=3600.0, group="validation")
-    keep_best: bool = setting(True, group="validation")
-    keep_starter: float = setting(3.0, low=0.0, high=100.0, group="regularisers")
-    starter_share: float = setting(0.5, low=0.0, high=1.0, group="regularisers")
-    fit_thresholds: bool = setting(False, group="validation")
 
     def __post_init__(self):
-        from .numbers import check_device_name, check_finite, check_types
+        from .numbers import check_device_name
 
-        check_finite(self, ConfigError)  # NaN passes every comparison below (issue 15)
-        check_types(self, ConfigError)  # "5" for steps (issue 26)
+        super().__post_init__()
         check_device_name(self.device, ConfigError)
-        check_bounds(self)
-        if self.steps is None and self.seconds is None:
-            raise ConfigError("set a training budget: steps, seconds, or both")
-        if self.mode not in ("semantic", "instance"):
-            raise ConfigError(f"unknown training mode {self.mode!r}; use 'semantic' or 'instance'")
-        if self.border_sigma <= 0:
-            raise ConfigError(f"border_sigma must be more than 0, not {self.border_sigma:g}")
+
+
+TRAIN_GROUP_CLASSES: dict[str, type] = {
+    "budget": Budget, "optimiser": Optimiser, "sampling": Sampling,
+    "augmentation": Augmentation, "targets": Targets, "validation": Validation,
+    "regularisers": Regularisers, "runtime": Runtime}
+""":data:`TRAIN_GROUPS`' dataclasses, by name (the attributes of :class:`TrainConfig`)."""
+
+_TRAIN_GROUP_OF = {f.name: group for group, cls in TRAIN_GROUP_CLASSES.items()
+                   for f in fields(cls)}
+"""Every setting of :class:`TrainConfig` -> its group (the names are unique across groups)."""
+
+
+@dataclass(frozen=True, init=False)
+class TrainConfig:
+    """How to train: one dataclass per group of settings (:data:`TRAIN_GROUPS`), read by
+    group (``config.budget.seconds``, ``config.augmentation.zoom``); reading a setting
+    directly (``config.zoom``) is an error that names its group.
+
+    ``TrainConfig(seconds=10, zoom=0.2)`` takes the settings by name and puts each in its
+    group (a group may be given whole too: ``TrainConfig(budget=Budget(steps=50))``);
+    :meth:`replace` changes some the same way and returns a new config (configs and groups
+    are frozen). :meth:`to_dict` is nested by group, as model files of format 4 store it
+    (without ``runtime``); :meth:`from_dict` also takes the flat dicts of formats 1 to 3.
+    The settings and what they mean are documented on their groups: :class:`Budget`,
+    :class:`Optimiser`, :class:`Sampling`, :class:`Augmentation`, :class:`Targets`,
+    :class:`Validation`, :class:`Regularisers`, :class:`Runtime`.
+
+    Every number declares its range (both ends included, :func:`bounds`), which this config
+    (and so a model file being loaded), the command line and the Train dock check: what a run
+    can sensibly use, and every value tried in docs/benchmarks.md. Beside the budget and
+    sizes: ``weight_decay`` 0 to 1; ``elastic_sigma`` 0 to 50 px (50 reads 150 px of context
+    around each patch); ``elastic_grid`` 2 (the smallest lattice that bends) to 32;
+    ``intensity_scale`` 0 to 1 (a scale below 0 would invert the image); ``intensity_shift``
+    and ``noise`` 0 to 1 (the normalised image's whole range); ``gamma`` 0 to 2 (up to
+    ``exp(2)``, about 7); ``blur`` 0 to 10 px; the loss weights ``self_supervised`` and
+    ``keep_starter`` 0 to 100 (defaults 1 and 3; 10 was tried), ``starter_share`` 0 to 1, and
+    ``border_w0`` 0 to 100 (the paper's 10); ``border_sigma`` up to 100 px (and more than 0);
+    ``validation_fraction`` 0 to 0.9 (something must be left to train on);
+    ``validation_every`` up to an hour. ``threads`` has no upper end (as many as the machine
+    has).
+    """
+
+    budget: Budget = field(default_factory=Budget)
+    optimiser: Optimiser = field(default_factory=Optimiser)
+    sampling: Sampling = field(default_factory=Sampling)
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    targets: Targets = field(default_factory=Targets)
+    validation: Validation = field(default_factory=Validation)
+    regularisers: Regularisers = field(default_factory=Regularisers)
+    runtime: Runtime = field(default_factory=Runtime)
+
+    def __init__(self, *, budget: Budget | None = None, optimiser: Optimiser | None = None,
+                 sampling: Sampling | None = None, augmentation: Augmentation | None = None,
+                 targets: Targets | None = None, validation: Validation | None = None,
+                 regularisers: Regularisers | None = None, runtime: Runtime | None = None,
+                 **settings):
+        given = {"budget": budget, "optimiser": optimiser, "sampling": sampling,
+                 "augmentation": augmentation, "targets": targets, "validation": validation,
+                 "regularisers": regularisers, "runtime": runtime}
+        unknown = [k for k in settings if k not in _TRAIN_GROUP_OF]
+        if unknown:
+            raise TypeError(f"TrainConfig has no setting {unknown[0]!r}; the settings are "
+                            f"{', '.join(_TRAIN_GROUP_OF)} (or whole groups: "
+                            f"{', '.join(TRAIN_GROUPS)})")
+        for name, cls in TRAIN_GROUP_CLASSES.items():
+            group, changes = given[name], {k: v for k, v in settings.items()
+                                           if _TRAIN_GROUP_OF[k] == name}
+            if group is None:
+                group = cls(**changes)
+            elif not isinstance(group, cls):
+                raise TypeError(f"TrainConfig's {name} must be a {cls.__name__}, not "
+                                f"{type(group).__name__}")
+            elif changes:
+                group = dataclasses_replace(group, **changes)
+            object.__setattr__(self, name, group)
+
+    def __getattr__(self, name: str):
+        # only for names that are not attributes: a setting read without its group
+        if name in _TRAIN_GROUP_OF:
+            raise AttributeError(f"TrainConfig's settings are read by group: "
+                                 f"config.{_TRAIN_GROUP_OF[name]}.{name}, not config.{name}")
+        raise AttributeError(f"'TrainConfig' object has no attribute {name!r}")
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with ``changes``: settings by name (``batch_size=4``, put in their group)
+        or whole groups (``budget=Budget(steps=10)``)."""
+        groups = {name: getattr(self, name) for name in TRAIN_GROUPS}
+        groups.update({k: v for k, v in changes.items() if k in TRAIN_GROUP_CLASSES})
+        return TrainConfig(**groups, **{k: v for k, v in changes.items()
+                                        if k not in TRAIN_GROUP_CLASSES})
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The settings by group: ``{"budget": {"steps": None, "seconds": 30.0}, ...}``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> TrainConfig:
+        """From :meth:`to_dict`'s nested dict or a flat one (model files of formats 1 to 3);
+        unknown keys are ignored (files from newer versions), values of the wrong type are a
+        :class:`ConfigError`."""
+        nested = nested_settings(data)
+        return cls(**{name: _from_dict(group, nested.get(name))
+                      for name, group in TRAIN_GROUP_CLASSES.items()})
+
+
+def nested_settings(data: dict[str, Any] | None) -> dict[str, Any]:
+    """:class:`TrainConfig`'s settings as a dict by group (as :meth:`TrainConfig.to_dict`
+    makes it and model files of format 4 store it), from either that or a flat dict (files
+    of formats 1 to 3: each key put in its group). Unknown keys are dropped; a group that is
+    not a mapping is kept, for :meth:`TrainConfig.from_dict` to refuse."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"TrainConfig settings must be a mapping, got {type(data).__name__}")
+    nested: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in TRAIN_GROUP_CLASSES:
+            if isinstance(value, dict) and isinstance(nested.get(key, {}), dict):
+                nested[key] = {**nested.get(key, {}), **value}
+            else:
+                nested[key] = value
+        elif key in _TRAIN_GROUP_OF:
+            group = nested.setdefault(_TRAIN_GROUP_OF[key], {})
+            if isinstance(group, dict):
+                group[key] = value
+    return nested
 
 
 @dataclass

@@ -177,11 +177,11 @@ class TrainController:
         start training in a worker; returns it (None if refused, after saying why)."""
         if not self.free_to_start():
             return None
-        self.pairs, self.mode = job.pairs, job.config.mode
-        self._key = painting_key(job.pairs, job.labels, job.request.spec, job.config.mode)
-        if check and check_mode and not job.three_d and self.advised_against(job.labels, job.config.mode):
+        self.pairs, self.mode = job.pairs, job.config.targets.mode
+        self._key = painting_key(job.pairs, job.labels, job.request.spec, job.config.targets.mode)
+        if check and check_mode and not job.three_d and self.advised_against(job.labels, job.config.targets.mode):
             return None
-        if check and job.config.mode == "instance" and self.unpainted(
+        if check and job.config.targets.mode == "instance" and self.unpainted(
                 job.pairs, job.images, job.labels, job.config):
             return None
         self.advised.emit(None)
@@ -226,7 +226,7 @@ class TrainController:
 
         from .region import check_regions
 
-        text = check_regions(self.viewer, pairs, images, labels, config.region_margin)
+        text = check_regions(self.viewer, pairs, images, labels, config.targets.region_margin)
         if not text:
             return False
         self.advised.emit(PaintingAdvice(None, text, ()))
@@ -281,7 +281,7 @@ class TrainController:
             at = self.trainer.validation_step if self.trainer is not None else item.done
             self.score_added.emit(at, item.validation)
         if not self._stopped:
-            budget = self.trainer.config.seconds if self.trainer is not None else None
+            budget = self.trainer.config.budget.seconds if self.trainer is not None else None
             of = f" of {budget:.0f} s" if budget else ""
             loss = f" · loss {self.last_loss:.3f}" if self.last_loss is not None else ""
             score = check_text(self.trainer, item.validation)
@@ -363,7 +363,7 @@ class TrainController:
         verb = "Stopped after" if self._stopped else "Trained"
         note = f" {self.note}" if self.note else ""
         self.say(f"{verb} {trainer.step} steps in {trainer.elapsed:.1f} s on "
-                 f"{ran_on(trainer.device.type, trainer.config.threads)}.{note} Predicting…")
+                 f"{ran_on(trainer.device.type, trainer.config.runtime.threads)}.{note} Predicting…")
         start = self.start_choice.bundle if self.start_choice is not None else None
         if (getattr(trainer, "kept_start", False) and start is not None
                 and same_kind(start, bundle)):

@@ -125,7 +125,7 @@ def predict_view(trainer, stack, view: View, stats: dict, with_uncertainty: bool
         state_dict={},
     )
     crop = np.asarray(image[:, ry0:ry1, rx0:rx1])
-    pred = predict_image(crop, bundle, PredictConfig(amp=trainer.config.amp, tile_size=512),
+    pred = predict_image(crop, bundle, PredictConfig(amp=trainer.config.runtime.amp, tile_size=512),
                          model=trainer.model, probabilities=with_uncertainty)
     inner = (slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0))
     frame = Frame(view, pred.labels[inner].copy(), trainer.step)
@@ -155,7 +155,7 @@ def live_worker(images, labels, model, config, request, class_names, stack, inbo
     from napari_unet.core.images import ImageError
     from napari_unet.core.training.train import Trainer
 
-    choice = request.resolve(images, labels, config.mode)
+    choice = request.resolve(images, labels, config.targets.mode)
     yield Progress(CHOSEN, 0, payload=choice)
     if stop.is_set():
         return None
@@ -269,10 +269,8 @@ class LiveMode:
     def start(self, pairs, images, labels, model, config, request, class_names, device_type):
         """Start the worker (``request``: the 'Start from' choice, resolved there);
         ``config`` is made endless here. Returns the worker."""
-        from dataclasses import replace
-
-        config = replace(config, steps=LIVE_STEPS, seconds=None, validation_fraction=0.0,
-                         keep_best=False)
+        config = config.replace(steps=LIVE_STEPS, seconds=None, validation_fraction=0.0,
+                                keep_best=False)
         self.pairs, self.trainer, self._bundle = list(pairs), None, None
         self.frames = self.picked = 0
         self._inbox, self._stop = Inbox(), threading.Event()
@@ -290,7 +288,7 @@ class LiveMode:
             for name in ("paint", "data", "labels_update", "set_data"):
                 getattr(lab.events, name).connect(self._changed)
         self._dirty = False
-        self._make_layers(class_names, config.mode)
+        self._make_layers(class_names, config.targets.mode)
         self._tick()
         self.timer.start()
         start(self.worker)

@@ -41,15 +41,15 @@ class LiveControls:
             self.live_button.setChecked(False)
             return None
         pairs, images, labels, model, config, request, names = prepared
-        if self.ctl.advised_against(labels, config.mode) or (
-                config.mode == "instance" and self.ctl.unpainted(pairs, images, labels, config)):
+        if self.ctl.advised_against(labels, config.targets.mode) or (
+                config.targets.mode == "instance" and self.ctl.unpainted(pairs, images, labels, config)):
             self.live_button.setChecked(False)
             return None
         self.warmup.stop()  # live mode starts at once: the two would share the CPU
         from napari_unet.core.device import resolve_device
 
         try:
-            device = resolve_device(config.device)
+            device = resolve_device(config.runtime.device)
         except RuntimeError as e:
             self.say_error(f"Cannot train: {e}")
             self.live_button.setChecked(False)

@@ -34,7 +34,7 @@ def train_run(images, labels, model, config, request, class_names, stop, three_d
     else:
         from napari_unet.core.training.train import Trainer
 
-    choice = request.resolve(images, labels, config.mode)
+    choice = request.resolve(images, labels, config.targets.mode)
     yield Progress(CHOSEN, 0, payload=choice)
     if stop.is_set() or (choice.fits_already and not train_if_fits):
         return None
@@ -42,7 +42,7 @@ def train_run(images, labels, model, config, request, class_names, stop, three_d
     if init is not None and not three_d:  # at the size the starter learnt, as it predicts
         from napari_unet.core.training.from_painting import at_model_size
 
-        images, labels, _ = at_model_size(images, labels, init, config.mode)
+        images, labels, _ = at_model_size(images, labels, init, config.targets.mode)
     warm = warmup.hand_over() if warmup is not None else None  # stops it either way
     extra = {"warm": warm} if warm is not None and init is None and not three_d else {}
     try:

@@ -132,7 +132,7 @@ class TrainSettings(QWidget):
         self.seconds.setDecimals(0)
         self.seconds.setSuffix(" s")
         self.seconds.setSpecialValueText("no time limit")
-        self.seconds.setValue(t.seconds or 0)
+        self.seconds.setValue(t.budget.seconds or 0)
         self.seconds.setToolTip("How long to train. Training can be stopped at any time.")
         self.annotation = QComboBox()
         for i, (mode, text) in enumerate(ANNOTATIONS.items()):
@@ -153,13 +153,13 @@ class TrainSettings(QWidget):
 
         self.depth = ranged("depth", m.depth)
         self.unet_width = ranged("unet_width", m.base_width, step=4)
-        self.patch = ranged("patch", t.patch_size, step=16, suffix=" px")
-        self.batch = ranged("batch", t.batch_size)
+        self.patch = ranged("patch", t.sampling.patch_size, step=16, suffix=" px")
+        self.batch = ranged("batch", t.sampling.batch_size)
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
         self.lr.setRange(*bounds(*RANGED["lr"]))
         self.lr.setSingleStep(1e-4)
-        self.lr.setValue(t.learning_rate)
+        self.lr.setValue(t.optimiser.learning_rate)
         self.three_d = QCheckBox("3-D U-Net (z-stacks)")
         self.three_d.setToolTip(
             "Train a 3-D U-Net on (Z, Y, X) grayscale stacks, each with a labels layer of "
@@ -172,10 +172,10 @@ class TrainSettings(QWidget):
             "as deep as it is wide; 4 when planes are 2 µm apart and pixels 0.5 µm)")
         self.anisotropy.setSuffix(" × pixel")
         self.augment = QCheckBox("Augment (elastic, flips, intensity)")
-        self.augment.setChecked(t.augment)
-        self.steps = ranged("steps", t.steps or 0, step=50, special="no step limit")
-        self.seed = ranged("seed", -1 if t.seed is None else t.seed, special="random")
-        self.margin = ranged("margin", t.region_margin, suffix=" px")
+        self.augment.setChecked(t.augmentation.augment)
+        self.steps = ranged("steps", t.budget.steps or 0, step=50, special="no step limit")
+        self.seed = ranged("seed", -1 if t.sampling.seed is None else t.sampling.seed, special="random")
+        self.margin = ranged("margin", t.targets.region_margin, suffix=" px")
         self.margin.setToolTip(
             "Whole objects: the annotated area is the painted objects' bounding box grown by "
             "this much; unpainted pixels in it are background, outside it nothing counts"

@@ -175,7 +175,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         except ConfigError:
             return
         if (layer is None or self.busy or self.session.bundle is not None
-                or self.settings.is_3d() or config.self_supervised <= 0
+                or self.settings.is_3d() or config.regularisers.self_supervised <= 0
                 or self.settings.start_from.spec() not in (AUTO, NONE)):
             self.warmup.stop()
             return
@@ -236,14 +236,14 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             if self.settings.is_3d():
                 images, labels, n_classes = training_volumes(pairs)
             else:
-                images, labels, n_classes = training_arrays(pairs, config.mode)
+                images, labels, n_classes = training_arrays(pairs, config.targets.mode)
             model = self.settings.model_config()
         except (ImageError, ConfigError) as e:
             self.say_error(f"Cannot train: {e}")
             return None
         request, note = self._start_request(config)
-        self.ctl.take(pairs, request, config.mode, note)
-        names = None if config.mode == "instance" else self.settings.class_names(n_classes)
+        self.ctl.take(pairs, request, config.targets.mode, note)
+        names = None if config.targets.mode == "instance" else self.settings.class_names(n_classes)
         return pairs, images, labels, model, config, request, names
 
     def _start_request(self, config) -> tuple[StartRequest, str]:
@@ -253,7 +253,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         current = self.session.bundle
         why = self.settings.cannot_continue(current) if current is not None else ""
         request = StartRequest(self.settings.start_from.spec(), None if why else current,
-                               why, self.settings.is_3d(), config.region_margin)
+                               why, self.settings.is_3d(), config.targets.region_margin)
         note = ""
         if why and request.quiet and request.spec != NONE:
             note = self.settings.fresh_reason(current)

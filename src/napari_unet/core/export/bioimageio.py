@@ -182,8 +182,8 @@ def describe(bundle, work: Path, *, sample, name: str, authors: list[str], licen
                 model_parameter_count=sum(v.numel() for v in bundle.state_dict.values()
                                           if v.is_floating_point()),
                 training=bio.TrainingDetails(
-                    training_batch_size=bundle.train.batch_size,
-                    initial_learning_rate=bundle.train.learning_rate,
+                    training_batch_size=bundle.train.sampling.batch_size,
+                    initial_learning_rate=bundle.train.optimiser.learning_rate,
                     optimizer="torch.optim.AdamW",
                     loss_function="cross-entropy on painted pixels",
                     training_duration=float(bundle.info.get("seconds", 0.0)) / 3600,

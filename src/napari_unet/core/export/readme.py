@@ -36,24 +36,25 @@ def _validation_text(info: dict, t) -> str:
                 f"pixels) and scored the model on them: mean IoU {float(iou):.3f} "
                 f"(step {v.get('step', '?')}).")
     return ("napari-unet can score the model on held-out painted strokes while training "
-            f"(validation fraction {t.validation_fraction:g}); no score was recorded for this model.")
+            f"(validation fraction {t.validation.validation_fraction:g}); no score was recorded for this model.")
 
 
 def readme(bundle: Bundle, name: str) -> str:
     cfg, t, info, s = bundle.model_config, bundle.train, bundle.info, sizes(bundle)
     budget = []
-    if t.steps is not None:
-        budget.append(f"{t.steps} steps")
-    if t.seconds is not None:
-        budget.append(f"{t.seconds:g} s")
+    if t.budget.steps is not None:
+        budget.append(f"{t.budget.steps} steps")
+    if t.budget.seconds is not None:
+        budget.append(f"{t.budget.seconds:g} s")
     classes = "\n".join(f"{k}. {_plain(c)} (napari-unet label {k + 1})"
                         for k, c in enumerate(bundle.class_names))
     shapes = ", ".join("x".join(str(v) for v in s) for s in info.get("image_shapes", [])) or "not recorded"
     painted = info.get("painted_pixels")
-    augment = ("elastic deformation, " if t.elastic else "") + ("flips and 90° rotations, " if t.flips else "")
-    augment += f"intensity scale ±{t.intensity_scale:g} and shift ±{t.intensity_shift:g}"
-    if t.noise:
-        augment += f", Gaussian noise up to {t.noise:g}"
+    a = t.augmentation
+    augment = ("elastic deformation, " if a.elastic else "") + ("flips and 90° rotations, " if a.flips else "")
+    augment += f"intensity scale ±{a.intensity_scale:g} and shift ±{a.intensity_shift:g}"
+    if a.noise:
+        augment += f", Gaussian noise up to {a.noise:g}"
     lines = [
         f"# {name}",
         "",
@@ -82,11 +83,11 @@ def readme(bundle: Bundle, name: str) -> str:
         f"{info.get('steps', '?')} steps in {float(info.get('seconds', 0)):.1f} s "
         f"(budget: {' or '.join(budget) or 'not recorded'}), napari-unet {info.get('napari_unet', '?')}.",
         f"- Training images (C x H x W): {shapes}; painted pixels per class: {painted or 'not recorded'}.",
-        f"- Mode: {bundle.mode}. Patches of {t.patch_size} px, batches of {t.batch_size}, "
-        f"AdamW (learning rate {t.learning_rate:g}, weight decay {t.weight_decay:g}), "
+        f"- Mode: {bundle.mode}. Patches of {t.sampling.patch_size} px, batches of {t.sampling.batch_size}, "
+        f"AdamW (learning rate {t.optimiser.learning_rate:g}, weight decay {t.optimiser.weight_decay:g}), "
         "cross-entropy on painted pixels only"
-        + (", classes weighted equally" if t.class_balance else "") + ".",
-        f"- Augmentation: {augment if t.augment else 'none'}.",
+        + (", classes weighted equally" if t.targets.class_balance else "") + ".",
+        f"- Augmentation: {augment if t.augmentation.augment else 'none'}.",
         f"- Architecture: depth {cfg.depth}, {cfg.base_width} feature maps at the first level, "
         f"`{cfg.upsampling}` up-sampling, batch norm {'on' if cfg.batch_norm else 'off'}, "
         f"dropout {cfg.dropout:g}.",

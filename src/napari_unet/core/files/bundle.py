@@ -19,7 +19,14 @@ from typing import Any
 
 import torch
 
-from ..config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig, without_runtime
+from ..config import (
+    ModelConfig,
+    NormConfig,
+    PostprocessConfig,
+    TrainConfig,
+    nested_settings,
+    without_runtime,
+)
 from ..grayscale import LumaView
 from ..networks.build import build_network
 from ..networks.model import UNet
@@ -28,13 +35,16 @@ from .bundle_values import check_info, check_lineage, check_norm, check_postproc
 from .lineage import LUMINANCE, from_info, implied_input, starter_rooted
 
 FORMAT = "napari-unet"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """The newest format this version reads, and the one it writes. 1: 2-D models; 2: 3-D models
 (releases without them ask for an upgrade instead of calling the file damaged); 3: the file
 records its ``lineage`` and ``input`` (:mod:`.lineage`), which decide how it is fine-tuned and
 fed. Releases that read only 1 and 2 ask for an upgrade: they would take a model's input from
 its provenance text. Files of formats 1 and 2 (the shipped starters among them) still load,
-their lineage and input read from that text."""
+their lineage and input read from that text. 4: the training settings are stored by group
+(``{"budget": {"steps": ...}, ...}``, :meth:`~..config.TrainConfig.to_dict`); the flat
+settings of formats 1 to 3 are put in their groups as they are read
+(:func:`~..config.nested_settings`; keys no longer known are dropped)."""
 
 
 class BundleError(ValueError):
@@ -50,6 +60,8 @@ class Bundle:
     state_dict: dict[str, torch.Tensor]
     class_names: list[str] = field(default_factory=list)
     train_config: dict[str, Any] = field(default_factory=dict)
+    """The training settings by group, without ``runtime`` (:meth:`TrainConfig.to_dict`); a
+    flat dict (``{"mode": "instance"}``, as files of formats 1 to 3 hold) is put in groups."""
     info: dict[str, Any] = field(default_factory=dict)
     """Provenance: date, steps, seconds, device, training image shapes, channels, ..."""
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
@@ -62,7 +74,7 @@ class Bundle:
 
     def __post_init__(self):
         if isinstance(self.train_config, dict):  # device, threads, precision: not the model's
-            self.train_config = without_runtime(TrainConfig, self.train_config)
+            self.train_config = without_runtime(TrainConfig, nested_settings(self.train_config))
         if not self.class_names:
             self.class_names = default_class_names(self.model_config.n_classes)
         if self.lineage is None:
@@ -89,7 +101,8 @@ class Bundle:
     @property
     def mode(self) -> str:
         """"semantic" or "instance" (what the model was trained to predict)."""
-        return self.train_config.get("mode", "semantic")
+        targets = self.train_config.get("targets")
+        return targets.get("mode", "semantic") if isinstance(targets, dict) else "semantic"
 
     def summary(self) -> str:
         """One line for people: channels, classes, when and on what it was trained."""
@@ -219,7 +232,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         if version >= 3:
             check_lineage(lineage, taken, bundle.model_config.in_channels)
         trained = TrainConfig.from_dict(bundle.train_config)  # the stored settings are usable
-        if trained.mode == "instance" and bundle.model_config.n_classes != 3:
+        if trained.targets.mode == "instance" and bundle.model_config.n_classes != 3:
             raise ValueError("an objects model has 3 classes (background, interior, border)")
         names = bundle.class_names
         if len(names) != bundle.model_config.n_classes or not all(isinstance(n, str) for n in names):

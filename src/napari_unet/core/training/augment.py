@@ -51,11 +51,12 @@ class _AugmentMethods:
 
     @classmethod
     def from_train_config(cls, cfg) -> AugmentParams:
-        """``cfg``'s augmentation settings; every one off (as it declares) if ``cfg.augment``
-        is off."""
-        if not cfg.augment:
+        """``cfg``'s augmentation settings (its ``augmentation`` group); every one off (as it
+        declares) if ``augment`` is off."""
+        group = cfg.augmentation
+        if not group.augment:
             return cls(**{f.name: f.metadata["off"] for f in _SETTINGS if "off" in f.metadata})
-        return cls(**{f.name: getattr(cfg, f.name) for f in _SETTINGS})
+        return cls(**{f.name: getattr(group, f.name) for f in _SETTINGS})
 
 
 _SETTINGS = [f for f in group_of(TrainConfig, "augmentation") if not f.metadata["switch"]]

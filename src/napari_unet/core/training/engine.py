@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Generator, Iterable
-from dataclasses import replace
 from datetime import datetime, timezone
 
 import torch
@@ -75,15 +74,15 @@ def snapshot(trainer, patch: list[int], **info) -> Bundle:
         class_names=list(trainer.class_names),
         # a starter fine-tuned on strokes of classes stays a 3-class (instance) model; the
         # runtime settings (device, threads, amp) are dropped by Bundle (how it was run, not made)
-        train_config={**trainer.config.to_dict(),
-                      "mode": getattr(trainer, "bundle_mode", trainer.config.mode)},
+        train_config=trainer.config.replace(
+            mode=getattr(trainer, "bundle_mode", trainer.config.targets.mode)).to_dict(),
         postprocess=trainer.postprocess,
         lineage=lineage_after(trainer.init),
         info={
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "steps": trainer.step + int(prev.get("steps", 0)),
             "seconds": round(trainer.elapsed + float(prev.get("seconds", 0.0)), 2),
-            "device": describe(trainer.device, trainer.config.threads),  # those it used
+            "device": describe(trainer.device, trainer.config.runtime.threads),  # those it used
             "image_shapes": [list(s) for s in trainer._shapes],
             "painted_pixels": trainer.painted,
             "patch": list(patch),
@@ -126,10 +125,10 @@ class Engine:
         self.config = config
         self.events: list[Event] = []
         """What the run decided, in order (:mod:`.events`): :attr:`note` words them."""
-        self.device = resolve_device(config.device)
+        self.device = resolve_device(config.runtime.device)
         self.step = 0
         self.elapsed = 0.0
-        self.generator = seeded_generator(config.seed)
+        self.generator = seeded_generator(config.sampling.seed)
         self.validation: float | None = None
         """The latest validation score (mean IoU on the held-out pixels)."""
         self.start_score: float | None = None
@@ -156,7 +155,8 @@ class Engine:
         """AdamW over ``parameters``; mixed precision when ``amp`` (a scaler for fp16, or
         only bf16 without ``fp16``)."""
         self.optimizer = torch.optim.AdamW(
-            parameters, lr=self.config.learning_rate, weight_decay=self.config.weight_decay
+            parameters, lr=self.config.optimiser.learning_rate,
+            weight_decay=self.config.optimiser.weight_decay
         )
         self._amp_dtype = autocast_dtype(self.device) if amp else None
         if self._amp_dtype == torch.float16 and not fp16:
@@ -210,14 +210,14 @@ class Engine:
     def fraction_done(self) -> float:
         cfg = self.config
         parts = []
-        if cfg.steps is not None:
-            parts.append(self.step / cfg.steps if cfg.steps else 1.0)
-        if cfg.seconds is not None:
-            parts.append(self.elapsed / cfg.seconds if cfg.seconds else 1.0)
+        if cfg.budget.steps is not None:
+            parts.append(self.step / cfg.budget.steps if cfg.budget.steps else 1.0)
+        if cfg.budget.seconds is not None:
+            parts.append(self.elapsed / cfg.budget.seconds if cfg.budget.seconds else 1.0)
         return min(1.0, max(parts))
 
     def _learning_rate(self) -> float:
-        base = self.config.learning_rate
+        base = self.config.optimiser.learning_rate
         warm = min(1.0, (self.step + 1) / WARMUP_STEPS)
         cosine = 0.5 * (1 + math.cos(math.pi * self.fraction_done()))
         return base * warm * (0.05 + 0.95 * cosine)
@@ -244,12 +244,12 @@ class Engine:
         start = time.perf_counter() - self.elapsed
         last_report = -math.inf
         running, count = None, 0
-        next_score = self.elapsed + self.config.validation_every
+        next_score = self.elapsed + self.config.validation.validation_every
         step_gap = self._scoring_gap()
         next_step = self.step + (step_gap or 0)
         failed = False
         try:
-            with torch_threads(self.config.threads):
+            with torch_threads(self.config.runtime.threads):
                 if self.validator is not None and self.init is not None and self.step == 0:
                     self.score()  # the starting model: a retrain must beat it
                 while self.fraction_done() < 1.0:
@@ -257,7 +257,7 @@ class Engine:
                         loss = self.train_step()
                     except Exception as e:  # noqa: BLE001 - only out-of-memory is handled
                         message = self._after_out_of_memory(e)
-                        yield Progress(stage="train", done=self.step, total=self.config.steps,
+                        yield Progress(stage="train", done=self.step, total=self.config.budget.steps,
                                        elapsed=self.elapsed, fraction=self.fraction_done(),
                                        notice=message)
                         continue
@@ -271,13 +271,13 @@ class Engine:
                     due = self.step >= next_step if step_gap else self.elapsed >= next_score
                     if self.validator is not None and (due or self.fraction_done() >= 1.0):
                         cost = self.score()  # counts against a time budget, as it takes time
-                        every = self.config.validation_every
+                        every = self.config.validation.validation_every
                         next_score = self.elapsed + (max(every, 4 * cost) if every else 0.0)
                         next_step = self.step + (step_gap or 0)
                     yield Progress(
                         stage="train",
                         done=self.step,
-                        total=self.config.steps,
+                        total=self.config.budget.steps,
                         elapsed=self.elapsed,
                         loss=report,
                         fraction=self.fraction_done(),
@@ -302,9 +302,10 @@ class Engine:
         steps it is the same run anywhere. :data:`SCORES_PER_RUN` scores a run, or every
         step with ``validation_every=0``."""
         cfg = self.config
-        if cfg.seconds is not None or not cfg.steps:
+        if cfg.budget.seconds is not None or not cfg.budget.steps:
             return None
-        return 1 if not cfg.validation_every else max(1, math.ceil(cfg.steps / SCORES_PER_RUN))
+        return 1 if not cfg.validation.validation_every else max(
+            1, math.ceil(cfg.budget.steps / SCORES_PER_RUN))
 
     def _after_out_of_memory(self, error: Exception) -> str:
         """Halve the batch after an out-of-memory error; re-raise anything else, or when the
@@ -313,14 +314,14 @@ class Engine:
             raise error
         self.optimizer.zero_grad(set_to_none=True)
         free_device_memory(self.device)
-        if self.config.batch_size <= 1:
+        if self.config.sampling.batch_size <= 1:
             raise OutOfMemory(
                 f"{describe(self.device)} ran out of memory even with one patch per step; "
                 "use a smaller patch size or model, or train on the CPU"
             ) from error
-        self.config = replace(self.config, batch_size=self.config.batch_size // 2)
-        self.events.append(BatchHalved(describe(self.device), self.config.batch_size))
-        n = self.config.batch_size
+        self.config = self.config.replace(batch_size=self.config.sampling.batch_size // 2)
+        n = self.config.sampling.batch_size
+        self.events.append(BatchHalved(describe(self.device), n))
         return f"Out of memory: training continues with {n} patch{'' if n == 1 else 'es'} per step"
 
     # -- validation -----------------------------------------------------------------------
@@ -332,14 +333,14 @@ class Engine:
             return 0.0
         t0 = time.perf_counter()
         was_training = self.model.training
-        self.validation = self.validator.score(self.model, amp=self.config.amp)
+        self.validation = self.validator.score(self.model, amp=self.config.runtime.amp)
         if was_training:
             self._train_mode()
         if self.step == 0 and self.init is not None:
             self.start_score = self.validation
         self._scored_step = self.step
         margin = START_MARGIN if self._best is not None and self._best[1] == 0 and self.init else 0.0
-        if self.config.keep_best and (self._best is None or self.validation > self._best[0] + margin):
+        if self.config.validation.keep_best and (self._best is None or self.validation > self._best[0] + margin):
             state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self._best = (self.validation, self.step, state)
         return time.perf_counter() - t0
@@ -352,7 +353,7 @@ class Engine:
     def _keep_best(self) -> None:
         """At the end: score the final weights; if earlier ones scored better, go back to
         them and say so in :attr:`events` (:class:`~.events.KeptEarlier`)."""
-        if self.validator is None or not self.config.keep_best or self.step == 0:
+        if self.validator is None or not self.config.validation.keep_best or self.step == 0:
             return
         if self._scored_step != self.step:
             self.score()

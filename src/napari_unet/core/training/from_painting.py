@@ -104,6 +104,7 @@ def train_on_painting(trainer, images: Sequence[np.ndarray], *, model: ModelConf
 
 def _spent(before: TrainConfig, after: TrainConfig) -> float:
     """The share of ``before``'s budget that ``after`` no longer has."""
+    before, after = before.budget, after.budget
     if before.steps:
         return 1 - (after.steps or 0) / before.steps
     if before.seconds:

@@ -154,7 +154,7 @@ class SelfSupervised(Engine):
         super().__init__(self.config)
         # its own stream (not the Trainer's that starts from it)
         self.generator = torch.Generator().manual_seed(
-            (self.config.seed if self.config.seed is not None else 0) + 7919)
+            (self.config.sampling.seed if self.config.sampling.seed is not None else 0) + 7919)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
             self.model = UNet(self.model_config)
@@ -162,22 +162,22 @@ class SelfSupervised(Engine):
         # the precision and memory format the Trainer uses (bf16 where the device is fast
         # at it, channels-last): without them a step cost 1.7x a training step
         self._use_device([self.model, self.head], torch.channels_last)
-        self.patch = self.model.input_size_for(self.config.patch_size)
+        self.patch = self.model.input_size_for(self.config.sampling.patch_size)
         self.patches = WholeImagePatches(
             [normalize(np.asarray(im), self.norm) for im in images], self.patch, self.device,
             self.generator)
         self._use_optimiser([*self.model.parameters(), *self.head.parameters()],
-                            amp=self.config.amp, fp16=False)  # fp16 would need a grad scaler
+                            amp=self.config.runtime.amp, fp16=False)  # fp16 would need a grad scaler
         self.loss: float | None = None
         """The latest step's loss."""
 
     # -- the task: batches, forward pass and loss ------------------------------------------
     def _learning_rate(self) -> float:
-        return self.config.learning_rate  # constant: the budget is open
+        return self.config.optimiser.learning_rate  # constant: the budget is open
 
     def batch(self) -> tuple[torch.Tensor]:
         """Uniform windows of the whole images (:class:`WholeImagePatches`)."""
-        return (self.patches.sample(self.config.batch_size)
+        return (self.patches.sample(self.config.sampling.batch_size)
                 .contiguous(memory_format=self._memory_format),)
 
     def forward(self, batch: tuple) -> tuple:
@@ -197,7 +197,7 @@ class SelfSupervised(Engine):
         begun, first = time.perf_counter(), self.step
         start = begun - self.elapsed
         try:
-            with torch_threads(self.config.threads):
+            with torch_threads(self.config.runtime.threads):
                 while True:
                     if max_steps is not None and self.step - first >= max_steps:
                         break
@@ -226,18 +226,18 @@ def learn_first(images: Sequence[np.ndarray], model: ModelConfig | None, config:
     For training with no painting time before it (command line, scripts); the docks learn
     while the user paints instead. Nothing is done with ``self_supervised`` off or a budget
     under :data:`MIN_WARMUP`. Progress has ``fraction`` of the whole budget."""
-    steps = int(config.steps * share) if config.steps and config.steps >= MIN_WARMUP[0] else None
-    seconds = (config.seconds * share
-               if config.seconds and config.seconds >= MIN_WARMUP[1] else None)
-    if config.self_supervised <= 0 or share <= 0 or (
-            (config.steps is not None and steps is None)
-            or (config.seconds is not None and seconds is None)):
+    budget = config.budget
+    steps = int(budget.steps * share) if budget.steps and budget.steps >= MIN_WARMUP[0] else None
+    seconds = (budget.seconds * share
+               if budget.seconds and budget.seconds >= MIN_WARMUP[1] else None)
+    if config.regularisers.self_supervised <= 0 or share <= 0 or (
+            (budget.steps is not None and steps is None)
+            or (budget.seconds is not None and seconds is None)):
         return None, config
     warm = SelfSupervised(images, model=model, config=config)
     for p in warm.steps(max_steps=steps, seconds=seconds):
         parts = [p.done / steps if steps else 0.0, p.elapsed / seconds if seconds else 0.0]
         yield replace(p, fraction=share * min(1.0, max(parts)))
-    rest = replace(config,
-                   steps=config.steps - warm.step if config.steps is not None else None,
-                   seconds=config.seconds - warm.elapsed if config.seconds is not None else None)
+    rest = config.replace(steps=budget.steps - warm.step if budget.steps is not None else None,
+                          seconds=budget.seconds - warm.elapsed if budget.seconds is not None else None)
     return (warm if warm.step else None), rest

@@ -69,7 +69,7 @@ class Painting:
     """Training a 3-D U-Net (the starters are 2-D)."""
     margin: int = 16
     """Whole objects: the annotated area is the painted objects' box grown by this many
-    pixels (``TrainConfig.region_margin``), as training takes it."""
+    pixels (``TrainConfig.targets.region_margin``), as training takes it."""
     regions: Sequence | None = None
     """Whole objects: the annotated areas, if known (else from :attr:`margin`)."""
 

@@ -52,7 +52,7 @@ class StartPlan:
     class_weight: tuple[float, ...] | None = None
     """Fixed class weights (the starter's own, whole-object training); None: as configured."""
     denoiser: bool = False
-    """A blind-spot denoising head is trained alongside (``config.self_supervised``)."""
+    """A blind-spot denoising head is trained alongside (``config.regularisers.self_supervised``)."""
 
     @property
     def init(self) -> Bundle | None:
@@ -108,9 +108,9 @@ def plan_start(
     class_names: Sequence[str] | None = None,
 ) -> StartPlan:
     """How training ``in_channels``-channel images painted with ``n_classes`` classes (in
-    ``config.mode``) starts from ``init`` (see the module doc). ``model`` overrides the
+    ``config.targets.mode``) starts from ``init`` (see the module doc). ``model`` overrides the
     architecture (``init``'s, or the default, otherwise); ``class_names`` names the classes."""
-    mode = config.mode
+    mode = config.targets.mode
     luminance = (init is not None and takes_luminance(init) and in_channels in (3, 4)
                  and init.model_config.spatial_dims == 2)
     if luminance:
@@ -140,11 +140,11 @@ def plan_start(
         groups=groups,
         new_head=new_head,
         freeze_norms=starter,
-        teacher=(starter and not new_head and config.keep_starter > 0
+        teacher=(starter and not new_head and config.regularisers.keep_starter > 0
                  and used.model_config == model_config),
         class_weight=(tuple(float(w) for w in used.info.get("class_weight", STARTER_CLASS_WEIGHT))
                       if starter and mode == "instance" else None),
-        denoiser=config.self_supervised > 0 and used is None,
+        denoiser=config.regularisers.self_supervised > 0 and used is None,
     )
 
 

@@ -66,11 +66,11 @@ class Trainer(Engine):
         colour image with a grayscale ``init`` is trained as its luminance.
     class_names: names of the classes, label 1 first.
     regions: instance mode only: per image, a boolean mask of the annotated region (or
-        None for the painted objects' bounding box grown by ``config.region_margin``).
+        None for the painted objects' bounding box grown by ``config.targets.region_margin``).
     warm: a :class:`~napari_unet.core.training.selfsup.SelfSupervised` run on these images (while
         the user painted): training starts from its network instead of random weights
         (not when ``init`` is given), and its denoising head continues with
-        ``config.self_supervised``.
+        ``config.regularisers.self_supervised``.
     """
 
     def __init__(
@@ -113,12 +113,12 @@ class Trainer(Engine):
         self.start_from_warm(warm)
         self._use_device([self.model, self.denoiser, self._teacher], torch.channels_last)
         self.augment = AugmentParams.from_train_config(self.config)
-        self.patch_in = self.model.input_size_for(self.config.patch_size)
+        self.patch_in = self.model.input_size_for(self.config.sampling.patch_size)
         self.patch_out = self.model.output_size(self.patch_in)
         self._use_data(images, lab, regions, n_classes)
         self._use_optimiser(
             [*self.model.parameters(), *(self.denoiser.parameters() if self.denoiser else ())],
-            amp=self.config.amp,
+            amp=self.config.runtime.amp,
         )
 
     def _build_networks(self, plan: StartPlan) -> None:
@@ -132,7 +132,7 @@ class Trainer(Engine):
         hands the same images over every few seconds: predicted once, not each time)."""
         self._teacher = init.build_model("cpu") if plan.teacher else None
         """The starting model, frozen, when its predictions are kept where nothing is painted
-        (``config.keep_starter``: a starter or a model made from one, same outputs)."""
+        (``config.regularisers.keep_starter``: a starter or a model made from one, same outputs)."""
         self._freeze_norm = plan.freeze_norms
         """Batch-norm statistics stay the starter's: updated from a few patches of one or two
         images they shift, and the starter's objects fall apart even with no weight change
@@ -142,7 +142,7 @@ class Trainer(Engine):
         elif init is not None:
             self.model.load_state_dict(init.state_dict)
         self.denoiser = None
-        """The second head (blind-spot denoising), trained with ``config.self_supervised``."""
+        """The second head (blind-spot denoising), trained with ``config.regularisers.self_supervised``."""
         if plan.denoiser:  # a starter keeps its own loss
             with torch.random.fork_rng(devices=[]):  # reproducible, as the U-Net is
                 torch.manual_seed(int(torch.randint(2**31, (1,), generator=self.generator)))
@@ -167,7 +167,7 @@ class Trainer(Engine):
         for im in images:
             check_image(im)
             check_finite(np.asarray(im))
-        if self.config.mode == "instance":
+        if self.config.targets.mode == "instance":
             check_painted(lab, min_classes=1, instance=True)
             # object ids may be any size (2**40 too): number them 1..N for the weight map
             # (on a copy: skimage cannot read a read-only array, e.g. a memory-mapped file)
@@ -200,19 +200,19 @@ class Trainer(Engine):
 
     def _use_data(self, images, lab, regions, n_classes) -> None:
         """Targets, held-out strokes, class weights and the patch sampler for these data."""
-        instance = self.config.mode == "instance"
-        seed = self.config.seed
+        instance = self.config.targets.mode == "instance"
+        seed = self.config.sampling.seed
         weights = None
         if instance:
             regions = list(regions) if regions is not None else [None] * len(lab)
             regions = [
-                annotated_region(l, self.config.region_margin) if r is None else np.asarray(r, bool)
+                annotated_region(l, self.config.targets.region_margin) if r is None else np.asarray(r, bool)
                 for l, r in zip(lab, regions)
             ]
             targets = [instance_target(l, r) for l, r in zip(lab, regions)]
-            if self.config.border_w0 > 0:
+            if self.config.targets.border_w0 > 0:
                 weights = [
-                    border_weight(l, self.config.border_w0, self.config.border_sigma) for l in lab
+                    border_weight(l, self.config.targets.border_w0, self.config.targets.border_sigma) for l in lab
                 ]
         else:
             targets = [semantic_target(l) for l in lab]
@@ -221,14 +221,14 @@ class Trainer(Engine):
         ).tolist()
         normalized = [normalize(np.asarray(im), self.norm) for im in images]
         holdout = choose_holdout(
-            lab, self.config.validation_fraction, instance, regions if instance else None,
+            lab, self.config.validation.validation_fraction, instance, regions if instance else None,
             seed=seed or 0,
         )
         objects = instance and self.groups is None and n_classes == len(INSTANCE_CLASSES)
         self._objects = None
         """Whole objects painted: every one with its ring, to fit the post-processing's
-        thresholds to them once training is over (``config.fit_thresholds``)."""
-        if (objects and self.config.fit_thresholds
+        thresholds to them once training is over (``config.validation.fit_thresholds``)."""
+        if (objects and self.config.validation.fit_thresholds
                 and sum(len(np.unique(l)) - 1 for l in lab) >= MIN_OBJECTS):
             self._objects = Validator(normalized, targets, all_objects(lab, regions), n_classes,
                                       self.model.receptive_radius,
@@ -253,7 +253,7 @@ class Trainer(Engine):
             # their background shifts its interior/border calibration and its objects
             w_c = np.asarray(self.plan.class_weight, np.float32)
         else:
-            w_c = class_weights(targets, n_classes) if self.config.class_balance else None
+            w_c = class_weights(targets, n_classes) if self.config.targets.class_balance else None
         if self._teacher is not None:  # its probabilities ride along as extra channels
             soft = {self._image_key(im): None for im in normalized}
             soft.update({k: v for k, v in self._soft.items() if k in soft})
@@ -266,7 +266,7 @@ class Trainer(Engine):
             targets,
             window=int(math.ceil(self.patch_in * self.augment.max_zoom)) + 2 * ctx,
             n_classes=n_classes,
-            painted_fraction=self.config.painted_fraction,
+            painted_fraction=self.config.sampling.painted_fraction,
             device=self.device,
             generator=self.generator,
             weights=weights,
@@ -275,7 +275,7 @@ class Trainer(Engine):
     @property
     def bundle_mode(self) -> str:
         """The saved model's mode: a starter trained through the marginal stays "instance"."""
-        return "instance" if self.groups is not None else self.config.mode
+        return "instance" if self.groups is not None else self.config.targets.mode
 
     @staticmethod
     def _image_key(image: np.ndarray):
@@ -289,8 +289,8 @@ class Trainer(Engine):
 
         key = self._image_key(image)
         if self._soft.get(key) is None:
-            config = PredictConfig(tile_size=512, amp=self.config.amp)
-            with torch_threads(self.config.threads):
+            config = PredictConfig(tile_size=512, amp=self.config.runtime.amp)
+            with torch_threads(self.config.runtime.threads):
                 self._soft[key] = predict_normalized(image, self._teacher, config).probabilities
         return self._soft[key]
 
@@ -298,7 +298,7 @@ class Trainer(Engine):
     def batch(self) -> tuple:
         """Augmented patches around painted pixels: ``(image, target, weights, soft)`` with
         the targets, weights and the teacher's probabilities (or None) cropped to the output."""
-        img, tgt, wgt = self.sampler.sample(self.config.batch_size)
+        img, tgt, wgt = self.sampler.sample(self.config.sampling.batch_size)
         k = self.model_config.n_classes if self._teacher is not None else 0
         img, tgt, wgt = augment(img, tgt, self.patch_in, self.augment, self.generator, wgt,
                                 extra_channels=k)
@@ -330,21 +330,21 @@ class Trainer(Engine):
         if self.denoiser is not None:
             lo = (self.patch_in - self.patch_out) // 2
             crop = (..., slice(lo, lo + self.patch_out), slice(lo, lo + self.patch_out))
-            loss = loss + self.config.self_supervised * denoise_loss(denoised, img[crop], mask[crop])
+            loss = loss + self.config.regularisers.self_supervised * denoise_loss(denoised, img[crop], mask[crop])
         if soft is not None:
-            loss = loss + self.config.keep_starter * starter_kl(logits, soft, tgt, self.groups)
+            loss = loss + self.config.regularisers.keep_starter * starter_kl(logits, soft, tgt, self.groups)
         return loss
 
     def _after_training(self) -> None:
-        """The weights taken part of the way back to the start (``config.starter_share``);
-        then, with ``config.fit_thresholds`` and whole objects painted, the foreground and
+        """The weights taken part of the way back to the start (``config.regularisers.starter_share``);
+        then, with ``config.validation.fit_thresholds`` and whole objects painted, the foreground and
         seed thresholds that best reproduce the painted objects, said in
         :attr:`~.engine.Engine.events` when they change (issue 21, item 6)."""
         self._share_start()
         if self._objects is None or self.step == 0:
             return
         self._objects.postprocess = self.postprocess
-        post, before, after = self._objects.tune(self.model, amp=self.config.amp)
+        post, before, after = self._objects.tune(self.model, amp=self.config.runtime.amp)
         self.model.eval()
         if post != self.postprocess:
             self.postprocess = post
@@ -354,7 +354,7 @@ class Trainer(Engine):
         """Weights = start + (1 - share) x (trained - start), when fine-tuning a starter
         (the teacher holds the starting weights) and training moved them; the held-out
         score is then the blend's."""
-        share = self.config.starter_share
+        share = self.config.regularisers.starter_share
         if self._teacher is None or self.step == 0 or self.kept_start or share <= 0:
             return
         with torch.no_grad():
@@ -363,7 +363,7 @@ class Trainer(Engine):
                 if value.is_floating_point():
                     value.lerp_(start[name].to(value.device, value.dtype), share)
         if self.validator is not None:
-            self.validation = self.validator.score(self.model, amp=self.config.amp)
+            self.validation = self.validator.score(self.model, amp=self.config.runtime.amp)
 
     def bundle(self) -> Bundle:
         """A snapshot of the model as it is now (weights copied to the CPU)."""

@@ -7,11 +7,11 @@ surface of :class:`~.train.Trainer` (``steps()``, ``bundle()``, ``step``, ``elap
 
 * semantic mode only (0 = unpainted = ignored, k = class k): whole-object (instance) training
   needs 3-D weight maps and is refused with a :class:`~..config.ConfigError`;
-* held-out strokes (26-connected, ``TrainConfig.validation_fraction`` of each class's
+* held-out strokes (26-connected, ``TrainConfig.validation.validation_fraction`` of each class's
   voxels) score the model every ``validation_every`` seconds by mean IoU, predicted on boxes
   around them (:class:`~.validation.VolumeValidator`), and the best weights are kept
   (``keep_best``), as in 2-D;
-* patches of ``(pz, py, px)`` voxels (``TrainConfig.patch_size`` in-plane, divided by the
+* patches of ``(pz, py, px)`` voxels (``TrainConfig.sampling.patch_size`` in-plane, divided by the
   anisotropy in z, rounded up to the network's granularity and capped at the volume),
   a share ``painted_fraction`` centred on a painted voxel of a uniformly chosen class;
   mirrored where they leave the volume, with IGNORE targets there;
@@ -19,13 +19,13 @@ surface of :class:`~.train.Trainer` (``steps()``, ``bundle()``, ``step``, ``elap
   (oneDNN) is sometimes NaN for the same inputs, so 3-D training there runs in float32;
 * augmentation on the device: flips of z, y and x (a z flip is a symmetry whatever the
   anisotropy), 90-degree rotations in-plane (square patches), intensity ``x * s + t``, and
-  the paper's elastic deformation (``TrainConfig.elastic``, ``elastic_sigma``,
-  ``elastic_grid``) in 3-D: patches are read with ``3 * elastic_sigma`` of context and
+  the paper's elastic deformation (``TrainConfig.augmentation``: ``elastic``,
+  ``elastic_sigma``, ``elastic_grid``) in 3-D: patches are read with ``3 * elastic_sigma`` of context and
   resampled once, the image trilinearly and the target by nearest neighbour (IGNORE where
   the source lies outside the window), the z displacement scaled down by the anisotropy
   (:func:`~.augment.deform3d`).
 
-Reproducible with ``TrainConfig.seed``. Nothing here modifies the arrays it is given.
+Reproducible with ``TrainConfig.sampling.seed``. Nothing here modifies the arrays it is given.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class Trainer3D(Engine):
     model: architecture (``spatial_dims`` is set to 3; ``anisotropy`` is kept);
         ``in_channels``/``n_classes`` come from the data.
     config, norm, init, class_names: as for :class:`~.train.Trainer`.
-    patch: ``(pz, py, px)`` patch size, overriding the one derived from ``config.patch_size``.
+    patch: ``(pz, py, px)`` patch size, overriding the one derived from ``config.sampling.patch_size``.
     """
 
     def __init__(
@@ -110,7 +110,7 @@ class Trainer3D(Engine):
         if len(images) == 0 or len(images) != len(labels):
             raise ImageError("give one labels volume per image volume (and at least one pair)")
         self.config = config or TrainConfig()
-        if self.config.mode != "semantic":
+        if self.config.targets.mode != "semantic":
             raise ConfigError("3-D models train in semantic mode only (0 = unpainted, "
                               "k = class k); whole-object (instance) training is 2-D only")
         for im in images:
@@ -158,7 +158,7 @@ class Trainer3D(Engine):
         # no bf16 on the CPU in 3-D: with torch 2.13, oneDNN's bf16 Conv3d weight gradient
         # is sometimes NaN (72 of 200 repeats of one recorded case; the fp32 result is finite)
         self._use_optimiser(self.model.parameters(),
-                            amp=self.config.amp and self.device.type != "cpu")
+                            amp=self.config.runtime.amp and self.device.type != "cpu")
 
     def _use_data(self, lab, n_classes) -> None:
         """Targets, held-out strokes, where the painting is and the class weights."""
@@ -166,8 +166,8 @@ class Trainer3D(Engine):
         self.painted = np.bincount(
             np.concatenate([t[t != IGNORE] for t in targets]), minlength=n_classes
         ).tolist()
-        self.holdout = choose_holdout(lab, self.config.validation_fraction,
-                                      seed=self.config.seed or 0)
+        self.holdout = choose_holdout(lab, self.config.validation.validation_fraction,
+                                      seed=self.config.sampling.seed or 0)
         """The held-out voxels (:class:`~.validation.Holdout`), or None."""
         self.validator = None if self.holdout is None else VolumeValidator(
             self.volumes, targets, self.holdout, n_classes, self.model.receptive_radius,
@@ -177,13 +177,13 @@ class Trainer3D(Engine):
             targets = self.holdout.training_targets(targets)
         self.targets = targets
         self._where = [[np.flatnonzero(t == k) for k in range(n_classes)] for t in targets]
-        w_c = class_weights(targets, n_classes) if self.config.class_balance else None
+        w_c = class_weights(targets, n_classes) if self.config.targets.class_balance else None
         self.class_weight = torch.as_tensor(w_c, device=self.device) if w_c is not None else None
 
     def _patch_size(self, patch, shapes) -> tuple[int, int, int]:
         g = self.model.granularity
         if patch is None:
-            side = self.config.patch_size
+            side = self.config.sampling.patch_size
             patch = (side / self.model_config.anisotropy, side, side)
         largest = [max(s[a] for s in shapes) for a in range(3)]
         return tuple(
@@ -195,7 +195,7 @@ class Trainer3D(Engine):
         """(volume index, window origin): centred on a painted voxel of a random class, or
         placed uniformly."""
         rng, half = self.rng, [p // 2 for p in self.patch]
-        if rng.random() < self.config.painted_fraction:
+        if rng.random() < self.config.sampling.painted_fraction:
             classes = [k for k in range(len(self.painted)) if self.painted[k] > 0]
             k = classes[rng.integers(len(classes))]
             counts = np.array([len(w[k]) for w in self._where], np.float64)
@@ -226,7 +226,7 @@ class Trainer3D(Engine):
         flips (z, y, x), in-plane 90-degree rotations and intensity per window (its context
         is the same on opposite sides, so the patch stays centred), then the elastic
         deformation of all of them at once."""
-        cfg = self.config
+        cfg = self.config.augmentation
         if not cfg.augment:
             return img, tgt
         g = self.generator
@@ -250,7 +250,7 @@ class Trainer3D(Engine):
     # -- the task: batches, forward pass and loss ------------------------------------------
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Augmented ``(image, target)`` windows (see :meth:`sample` and :meth:`augment`)."""
-        img, tgt = self.augment(*self.sample(self.config.batch_size))
+        img, tgt = self.augment(*self.sample(self.config.sampling.batch_size))
         return img.contiguous(memory_format=self._memory_format), tgt
 
     def forward(self, batch: tuple) -> torch.Tensor:
