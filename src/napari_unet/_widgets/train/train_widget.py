@@ -35,7 +35,6 @@ from ..common.start_request import AUTO, NONE, StartRequest
 from ..common.tasks import quit_with
 from .advice import AdvicePanel
 from .controller import PLANE_BUTTON, RUNNING, TRAIN_TITLE, TrainController, TrainJob, TrainState
-from .live import LiveMode
 from .loss_plot import LossPlot
 from .modes import TRAIN_HINTS
 from .train_checks import PaintingChecks
@@ -110,15 +109,11 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             layout.addWidget(section)
         layout.addStretch(1)
         self._closed = False
-        self._live_small = False
         self.paint_worker = None
-        self.ctl = TrainController(napari_viewer, QtRunner(self),
-                                   live_running=lambda: self.live.running)
-        """The dock's state machine: training and the prediction after it (:mod:`.controller`)."""
+        self.ctl = TrainController(napari_viewer, QtRunner(self))
+        """The dock's state machine: training, live mode and the prediction after them
+        (:mod:`.controller`)."""
         self._connect_controller()
-        self.live = LiveMode(napari_viewer, on_progress=self._on_live_progress,
-                             on_note=self._on_live_note, on_finished=self._on_live_finished,
-                             on_choice=self._on_live_choice)
         self.live_button.clicked.connect(self.set_live)
         self.paint_next.toggled.connect(self.live.set_uncertainty)
         self.train_button.clicked.connect(self.train)
@@ -338,13 +333,19 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         ends either, once."""
         if self._closed:
             return
+        if state is TrainState.LIVE:
+            self.live_button.setChecked(True)
+        elif state is not TrainState.STOPPING:
+            self.live_button.setChecked(False)
         if state is TrainState.IDLE:
             self._enable_start()
             self.stop_button.setEnabled(False)
             return
         self.train_button.setEnabled(False)
-        self.live_button.setEnabled(False)
-        self.stop_button.setEnabled(state in (*RUNNING, TrainState.PREDICTING))
+        self.live_button.setEnabled(state is TrainState.LIVE)
+        # Stop ends live mode too (pressed again while it stops: nothing more)
+        self.stop_button.setEnabled(state in (*RUNNING, TrainState.PREDICTING, TrainState.LIVE)
+                                    or (state is TrainState.STOPPING and self.live.running))
 
     def _predicted(self, layer) -> None:
         bundle = self.session.bundle
@@ -358,6 +359,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     # the controller's, by their earlier names (tests and benchmarks read them)
     worker = property(lambda self: self.ctl.worker)
+    live = property(lambda self: self.ctl.live)
     trainer = property(lambda self: self.ctl.trainer)
     predict_worker = property(lambda self: self.ctl.predict_worker)
     last_run = property(lambda self: self.ctl.last_run)
