@@ -181,3 +181,32 @@ def test_train_is_refused_while_live_and_live_while_training(setup):
     ctl.stop()
     runner.drain()
     assert ctl.state is TrainState.IDLE
+
+
+# -- background learning (warm-up) -------------------------------------------------------------
+def test_background_learning_runs_through_the_runner_and_stops(setup, sample, background_learning):
+    from napari_unet.core.config import ModelConfig, TrainConfig
+
+    viewer, ctl, runner, job, states = setup
+    reported = []
+
+    def on_learning(steps):
+        reported.append(steps)
+        if steps is not None:  # the first step's report
+            ctl.warmup.stop()
+
+    ctl.learning.connect(on_learning)
+    image = sample[0][None].astype(np.float32)
+    config = TrainConfig(batch_size=2, patch_size=64, device="cpu", self_supervised=1.0)
+    ctl.warmup.follow("key", lambda: [image], ModelConfig(depth=2, base_width=8), config)
+    assert ctl.warmup.running and len(runner.started) == 1
+    errors = []
+    ctl.warmup.worker.errored.connect(errors.append)
+    runner.drain()
+    assert errors == [] and reported == [1, None]
+    assert not ctl.warmup.running and ctl.warmup.warm is None and ctl.warmup.worker is None
+    assert reported == [1, None]
+    assert states == []  # the dock's state is not background learning's
+    assert _start_live(ctl, job) is not None  # live mode stops it first
+    ctl.stop()
+    runner.drain()

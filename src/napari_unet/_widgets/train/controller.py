@@ -42,6 +42,7 @@ from ..common.tasks import BUILT, CHOSEN, ProgressBar, failed
 from ..common.wording import check_text, choice_said, ran_on, training_said
 from .live import LIVE_SMALL, LiveMode
 from .train_run import fits_text, free, painting_key, same_kind, source_of, train_run
+from .warmup import Warmup
 
 TRAIN_TITLE = "Train U-Net"
 PLANE_BUTTON = "Only the plane in view"
@@ -93,6 +94,9 @@ class TrainController:
     plane_offered = Signal(bool)
     predicted = Signal(object)
     """The prediction after training ended: its layer, or None."""
+    learning = Signal(object)
+    """Background learning's steps done (:mod:`.warmup`: every few steps, and when it pauses
+    or goes on), None at its end."""
 
     def __init__(self, viewer, runner):
         self.viewer = viewer
@@ -104,6 +108,8 @@ class TrainController:
         """Live mode (:mod:`.live`): its worker, timers and frames."""
         self.live_small = False
         """Whether live mode was started with the smaller CPU U-Net (from scratch)."""
+        self.warmup = Warmup(runner, on_progress=self.learning.emit, viewer=viewer)
+        """Learns the image in the background while the user paints (no clicks)."""
         self.state = TrainState.IDLE
         self.status = ""
         self.closed = False
@@ -267,6 +273,7 @@ class TrainController:
         appears later) and its memory freed."""
         self.closed = True
         self.shutdown()
+        self.warmup.stop(for_good=True)
 
     def shutdown(self) -> None:
         """Stop training, live mode and the prediction, also before the first step."""
@@ -497,6 +504,7 @@ class TrainController:
         ``uncertainty``: also show where to paint next."""
         if not self.free_to_start():
             return None
+        self.warmup.stop()  # live mode starts at once: the two would share the CPU
         self._quit_prediction()
         self.live_small = small
         self.last_loss = None

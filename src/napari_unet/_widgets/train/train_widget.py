@@ -41,7 +41,7 @@ from .train_checks import PaintingChecks
 from .train_live import LiveControls
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
-from .warmup import Warmup, plane_of
+from .warmup import plane_of
 
 if TYPE_CHECKING:
     import napari
@@ -131,8 +131,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             "While you paint, the U-Net learns what this image looks like from the image "
             "alone (no strokes needed); Train then starts from what it learnt")
         self.sections["training"].add(self.learning, 1)  # under "Show where to paint next"
-        self.warmup = Warmup(self, on_progress=self._show_learning, viewer=napari_viewer)
-        """Learns the image in the background while the user paints (no clicks)."""
+        self.ctl.learning.connect(self._show_learning)  # background learning (ctl.warmup)
         self.session.watch(self, self._model_changed)
         self.session.watch(self, self._jobs_changed, "jobs_changed")
         self.data.rows[0].image.currentIndexChanged.connect(self.learn_image)
@@ -360,6 +359,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
     # the controller's, by their earlier names (tests and benchmarks read them)
     worker = property(lambda self: self.ctl.worker)
     live = property(lambda self: self.ctl.live)
+    warmup = property(lambda self: self.ctl.warmup)
     trainer = property(lambda self: self.ctl.trainer)
     predict_worker = property(lambda self: self.ctl.predict_worker)
     last_run = property(lambda self: self.ctl.last_run)
