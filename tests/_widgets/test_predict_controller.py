@@ -58,3 +58,44 @@ def test_no_model_no_prediction(setup):
     session_for(viewer).set_model(None, "")
     assert ctl.predict() is None and runner.started == []
     assert ctl.status.startswith("There is no model yet")
+
+
+# -- 'Apply to folder…' ------------------------------------------------------------------------
+@pytest.fixture
+def images_folder(tmp_path, sample):
+    import tifffile
+
+    src = tmp_path / "in"
+    src.mkdir()
+    image = (np.asarray(sample[0]) * 255).clip(0, 255).astype(np.uint8)
+    for i in range(3):
+        tifffile.imwrite(src / f"im{i}.tif", image[: 40 + 8 * i, :48])
+    return src
+
+
+def test_the_folder_runs_through_the_runner_and_says_its_summary(setup, images_folder, tmp_path):
+    viewer, ctl, runner, form, states = setup
+    session_for(viewer).device = "cpu"
+    said, running = [], []
+    ctl.folder.status_changed.connect(said.append)
+    ctl.folder.running_changed.connect(running.append)
+    layers = [layer.name for layer in viewer.layers]
+    assert ctl.folder.run(images_folder, tmp_path / "out") is not None
+    assert ctl.folder.busy and said == ["Predicting 3 image(s)…"] and running == [True]
+    runner.drain()
+    assert not ctl.folder.busy and running == [True, False]
+    assert ctl.folder.status.startswith("Folder done: ") and f"results in {tmp_path / 'out'}" in ctl.folder.status
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "im0_labels.tif", "im1_labels.tif", "im2_labels.tif"]
+    assert [layer.name for layer in viewer.layers] == layers and states == []  # the viewer left alone
+
+
+def test_stopping_the_folder_says_where_it_ended(setup, images_folder, tmp_path):
+    viewer, ctl, runner, form, states = setup
+    session_for(viewer).device = "cpu"
+    ctl.folder.run(images_folder, tmp_path / "out")
+    ctl.folder.stop()  # before the first image
+    runner.drain()
+    assert not ctl.folder.busy
+    assert ctl.folder.status == ("Stopped after 0 of 3 image(s); their results are complete. "
+                                 "Apply again to the same folders to go on.")

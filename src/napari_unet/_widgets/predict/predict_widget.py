@@ -122,7 +122,10 @@ class PredictWidget(QWidget):
             grid.addWidget(box, r, 0, 1, 2)
         grid.addWidget(QLabel("Object size"), r + 1, 0)
         grid.addWidget(self.size, r + 1, 1)
-        self.folder = FolderPanel(self.session)  # "Apply to folder…"
+        self.paint_worker = None
+        self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
+        """The dock's state machine: the prediction (:mod:`.controller`)."""
+        self.folder = FolderPanel(self.ctl.folder)  # "Apply to folder…"
         self.objects_panel = ObjectsPanel(napari_viewer, self.image)
         self._show_objects = False
         self.objects_panel.measured.connect(self._objects_measured)
@@ -138,9 +141,6 @@ class PredictWidget(QWidget):
             layout.addWidget(section)
         layout.addStretch(1)
 
-        self.paint_worker = None
-        self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
-        """The dock's state machine: the prediction (:mod:`.controller`)."""
         self.ctl.status_changed.connect(lambda text: self.status.setText(text))  # Qt's: no signature
         self.ctl.state_changed.connect(self._show_state)
         self.ctl.plane_offered.connect(lambda offer: self.plane_button.setVisible(offer))
