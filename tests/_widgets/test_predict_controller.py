@@ -99,3 +99,19 @@ def test_stopping_the_folder_says_where_it_ended(setup, images_folder, tmp_path)
     assert not ctl.folder.busy
     assert ctl.folder.status == ("Stopped after 0 of 3 image(s); their results are complete. "
                                  "Apply again to the same folders to go on.")
+
+
+# -- the objects' table ------------------------------------------------------------------------
+def test_the_objects_are_measured_through_the_runner_into_a_worker_result():
+    from napari_unet._widgets.predict.objects_panel import AS_PREDICTED, Measured, _measure_worker
+
+    shown = np.zeros((32, 32), np.uint16)
+    shown[2:8, 2:8], shown[20:30, 20:30] = 3, 7  # ids with gaps: renumbered 1..n
+    runner, out = SyncRunner(), []
+    worker = runner.worker(_measure_worker, shown, None, AS_PREDICTED, np.ones((1, 32, 32)), None)
+    worker.returned.connect(out.append)
+    runner.start(worker)
+    runner.drain()
+    assert len(out) == 1 and isinstance(out[0], Measured)
+    assert sorted(np.unique(out[0].base)) == [0, 1, 2] and out[0].objects is not None
+    assert shown.max() == 7  # the layer's data is not touched in the worker

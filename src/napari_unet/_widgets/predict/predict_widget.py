@@ -126,7 +126,7 @@ class PredictWidget(QWidget):
         self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
         """The dock's state machine: the prediction (:mod:`.controller`)."""
         self.folder = FolderPanel(self.ctl.folder)  # "Apply to folder…"
-        self.objects_panel = ObjectsPanel(napari_viewer, self.image)
+        self.objects_panel = ObjectsPanel(napari_viewer, self.image, self.ctl.runner)
         self._show_objects = False
         self.objects_panel.measured.connect(self._objects_measured)
         layout = scrolling_layout(self)
