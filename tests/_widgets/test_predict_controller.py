@@ -115,3 +115,21 @@ def test_the_objects_are_measured_through_the_runner_into_a_worker_result():
     assert len(out) == 1 and isinstance(out[0], Measured)
     assert sorted(np.unique(out[0].base)) == [0, 1, 2] and out[0].objects is not None
     assert shown.max() == 7  # the layer's data is not touched in the worker
+
+
+# -- 'Show where to paint next' ----------------------------------------------------------------
+def test_paint_next_runs_through_the_runner_and_adds_our_layers(setup, sample):
+    from napari_unet._widgets.common.paint_next import start_paint_next
+
+    viewer, ctl, runner, form, states = setup
+    image = viewer.layers["nuclei"]
+    painted = np.asarray(sample[2]).copy()
+    worker = start_paint_next(viewer, image, session_for(viewer).bundle, painted, (),
+                              device="cpu", runner=ctl.runner)
+    assert worker is not None and runner.started[-1] is worker
+    runner.drain()
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei", "nuclei uncertainty", "nuclei paint here"]
+    assert viewer.layers["nuclei uncertainty"].data.shape == sample[0].shape
+    assert len(viewer.layers["nuclei paint here"].data) > 0
+    np.testing.assert_array_equal(painted, sample[2])  # the painting copy is only read

@@ -295,7 +295,7 @@ class PredictWidget(QWidget):
         if labels is not None and tuple(labels.data.shape) == tuple(spatial_shape(image)):
             painted = np.array(labels.data[plane])
         self.paint_worker = start_paint_next(self.viewer, image, bundle, painted, plane,
-                                             device=self.session.device)
+                                             device=self.session.device, runner=self.ctl.runner)
         self.paint_worker.finished.connect(self._paint_next_done)
 
     def _paint_next_done(self) -> None:

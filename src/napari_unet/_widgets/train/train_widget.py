@@ -32,7 +32,6 @@ from ..common.scrolling import VerticalScroll, scrolling_layout, share_column
 from ..common.sections import Section
 from ..common.session import session_for
 from ..common.start_request import AUTO, NONE, StartRequest
-from ..common.tasks import quit_with
 from .advice import AdvicePanel
 from .controller import PLANE_BUTTON, RUNNING, TRAIN_TITLE, TrainController, TrainJob, TrainState
 from .loss_plot import LossPlot
@@ -386,9 +385,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         plane = current_plane(self.viewer, image)
         painted = np.array(labels.data[plane]) if labels in self.viewer.layers else None
         self.paint_worker = start_paint_next(self.viewer, image, bundle, painted, plane,
-                                             device=self.session.device)
-        self.paint_worker.finished.connect(self._paint_next_done)
-        quit_with(self, self.paint_worker)
+                                             device=self.session.device, runner=self.ctl.runner)
+        self.paint_worker.finished.connect(self._paint_next_done)  # (quit with the dock)
 
     def _paint_next_done(self) -> None:
         self.paint_worker = None
