@@ -58,3 +58,78 @@ def test_no_model_no_prediction(setup):
     session_for(viewer).set_model(None, "")
     assert ctl.predict() is None and runner.started == []
     assert ctl.status.startswith("There is no model yet")
+
+
+# -- 'Apply to folder…' ------------------------------------------------------------------------
+@pytest.fixture
+def images_folder(tmp_path, sample):
+    import tifffile
+
+    src = tmp_path / "in"
+    src.mkdir()
+    image = (np.asarray(sample[0]) * 255).clip(0, 255).astype(np.uint8)
+    for i in range(3):
+        tifffile.imwrite(src / f"im{i}.tif", image[: 40 + 8 * i, :48])
+    return src
+
+
+def test_the_folder_runs_through_the_runner_and_says_its_summary(setup, images_folder, tmp_path):
+    viewer, ctl, runner, form, states = setup
+    session_for(viewer).device = "cpu"
+    said, running = [], []
+    ctl.folder.status_changed.connect(said.append)
+    ctl.folder.running_changed.connect(running.append)
+    layers = [layer.name for layer in viewer.layers]
+    assert ctl.folder.run(images_folder, tmp_path / "out") is not None
+    assert ctl.folder.busy and said == ["Predicting 3 image(s)…"] and running == [True]
+    runner.drain()
+    assert not ctl.folder.busy and running == [True, False]
+    assert ctl.folder.status.startswith("Folder done: ") and f"results in {tmp_path / 'out'}" in ctl.folder.status
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "im0_labels.tif", "im1_labels.tif", "im2_labels.tif"]
+    assert [layer.name for layer in viewer.layers] == layers and states == []  # the viewer left alone
+
+
+def test_stopping_the_folder_says_where_it_ended(setup, images_folder, tmp_path):
+    viewer, ctl, runner, form, states = setup
+    session_for(viewer).device = "cpu"
+    ctl.folder.run(images_folder, tmp_path / "out")
+    ctl.folder.stop()  # before the first image
+    runner.drain()
+    assert not ctl.folder.busy
+    assert ctl.folder.status == ("Stopped after 0 of 3 image(s); their results are complete. "
+                                 "Apply again to the same folders to go on.")
+
+
+# -- the objects' table ------------------------------------------------------------------------
+def test_the_objects_are_measured_through_the_runner_into_a_worker_result():
+    from napari_unet._widgets.predict.objects_panel import AS_PREDICTED, Measured, _measure_worker
+
+    shown = np.zeros((32, 32), np.uint16)
+    shown[2:8, 2:8], shown[20:30, 20:30] = 3, 7  # ids with gaps: renumbered 1..n
+    runner, out = SyncRunner(), []
+    worker = runner.worker(_measure_worker, shown, None, AS_PREDICTED, np.ones((1, 32, 32)), None)
+    worker.returned.connect(out.append)
+    runner.start(worker)
+    runner.drain()
+    assert len(out) == 1 and isinstance(out[0], Measured)
+    assert sorted(np.unique(out[0].base)) == [0, 1, 2] and out[0].objects is not None
+    assert shown.max() == 7  # the layer's data is not touched in the worker
+
+
+# -- 'Show where to paint next' ----------------------------------------------------------------
+def test_paint_next_runs_through_the_runner_and_adds_our_layers(setup, sample):
+    from napari_unet._widgets.common.paint_next import start_paint_next
+
+    viewer, ctl, runner, form, states = setup
+    image = viewer.layers["nuclei"]
+    painted = np.asarray(sample[2]).copy()
+    worker = start_paint_next(viewer, image, session_for(viewer).bundle, painted, (),
+                              device="cpu", runner=ctl.runner)
+    assert worker is not None and runner.started[-1] is worker
+    runner.drain()
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei", "nuclei uncertainty", "nuclei paint here"]
+    assert viewer.layers["nuclei uncertainty"].data.shape == sample[0].shape
+    assert len(viewer.layers["nuclei paint here"].data) > 0
+    np.testing.assert_array_equal(painted, sample[2])  # the painting copy is only read

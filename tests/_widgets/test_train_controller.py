@@ -127,3 +127,86 @@ def test_train_waits_while_the_predict_dock_predicts(setup):
         assert ctl.status.startswith("Waiting: 'Predict with U-Net' is predicting 'nuclei'.")
     finally:
         session.end("Predict with U-Net")
+
+
+# -- live mode ---------------------------------------------------------------------------------
+def _start_live(ctl, job):
+    return ctl.start_live(job.pairs, job.images, job.labels, job.model, job.config, job.request,
+                          job.names, "cpu")
+
+
+def test_live_goes_idle_live_stopping_predicting_idle_keeps_a_model_and_the_painting(setup, sample):
+    viewer, ctl, runner, job, states = setup
+    painted = sample[2]
+    steps = []
+
+    def on_loss(step, _loss):
+        steps.append(step)
+        if step >= 4 and ctl.state is TrainState.LIVE:
+            ctl.stop()  # Stop ends live mode after the running step
+
+    ctl.loss_added.connect(on_loss)
+    assert _start_live(ctl, job) is not None
+    assert ctl.state is TrainState.LIVE and ctl.live.running
+    assert ctl.status == "Live: preparing… paint on, the prediction follows."
+    runner.drain()
+    assert states == [TrainState.LIVE, TrainState.STOPPING, TrainState.IDLE,
+                      TrainState.PREDICTING, TrainState.IDLE]
+    assert not ctl.live.running and ctl.live.timer is None
+    assert ctl.live.frames >= 1  # the view was predicted while live
+    bundle = session_for(viewer).bundle
+    assert bundle is not None and session_for(viewer).source.startswith("Trained live on nuclei")
+    assert ctl.last_run["stopped"] is True and ctl.last_run["steps"] == bundle.info["steps"] >= 4
+    assert ctl.status.startswith(f"Live mode off after {ctl.last_run['steps']} steps; the model is kept.")
+    assert ctl.status.endswith("Prediction in 'nuclei prediction'.")
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei", "nuclei prediction", "nuclei annotations"]
+    np.testing.assert_array_equal(viewer.layers["nuclei annotations"].data, painted)
+
+
+def test_train_is_refused_while_live_and_live_while_training(setup):
+    viewer, ctl, runner, job, states = setup
+    assert _start_live(ctl, job) is not None
+    assert ctl.train(job) is None and ctl.state is TrainState.LIVE  # refused quietly
+    assert _start_live(ctl, job) is None
+    ctl.stop()
+    assert ctl.state is TrainState.STOPPING and ctl.status == "Live: stopping…"
+    assert ctl.train(job) is None  # still stopping
+    runner.drain()
+    assert ctl.state is TrainState.IDLE and not ctl.live.running
+    assert ctl.status == "Live mode off before the first step; the model is unchanged."
+    assert session_for(viewer).bundle is None
+    assert ctl.train(job) is not None and ctl.state is TrainState.RESOLVING
+    assert _start_live(ctl, job) is None and ctl.state is TrainState.RESOLVING
+    ctl.stop()
+    runner.drain()
+    assert ctl.state is TrainState.IDLE
+
+
+# -- background learning (warm-up) -------------------------------------------------------------
+def test_background_learning_runs_through_the_runner_and_stops(setup, sample, background_learning):
+    from napari_unet.core.config import ModelConfig, TrainConfig
+
+    viewer, ctl, runner, job, states = setup
+    reported = []
+
+    def on_learning(steps):
+        reported.append(steps)
+        if steps is not None:  # the first step's report
+            ctl.warmup.stop()
+
+    ctl.learning.connect(on_learning)
+    image = sample[0][None].astype(np.float32)
+    config = TrainConfig(batch_size=2, patch_size=64, device="cpu", self_supervised=1.0)
+    ctl.warmup.follow("key", lambda: [image], ModelConfig(depth=2, base_width=8), config)
+    assert ctl.warmup.running and len(runner.started) == 1
+    errors = []
+    ctl.warmup.worker.errored.connect(errors.append)
+    runner.drain()
+    assert errors == [] and reported == [1, None]
+    assert not ctl.warmup.running and ctl.warmup.warm is None and ctl.warmup.worker is None
+    assert reported == [1, None]
+    assert states == []  # the dock's state is not background learning's
+    assert _start_live(ctl, job) is not None  # live mode stops it first
+    ctl.stop()
+    runner.drain()

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 from napari.layers import Image, Points
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 
 from napari_unet.core.training.targets import INSTANCE_CLASSES
 
 from .layers import ROLE, find_ours, image_stack, placement, put_layer, result_tag, spatial_shape
-from .tasks import failed, guarded, start
+from .tasks import failed, guarded
 
 SPOTS = 5
 SPACING = 32
@@ -136,7 +135,6 @@ def _write_spots(viewer, image, below, coords, plane, texts) -> Points:
     return layer
 
 
-@thread_worker(start_thread=False)
 def _plane_uncertainty(stack, bundle, device, plane, painted):
     """Predict one plane with probabilities; return uncertainty and spots."""
     from napari_unet.core.config import PredictConfig, interactive_threads
@@ -147,12 +145,13 @@ def _plane_uncertainty(stack, bundle, device, plane, painted):
     return spots_for(prediction.probabilities, painted, bundle.class_names)
 
 
-def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), device="auto"):
+def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), device="auto", *,
+                     runner):
     """Show where to paint next on ``plane`` of ``image`` (a second prediction of that
-    plane, in a worker). ``painted``: the plane's painted labels (a copy), or None.
-    Returns the started worker."""
+    plane, in a worker from ``runner``, a :class:`~.runner.Runner`: the dock controller's).
+    ``painted``: the plane's painted labels (a copy), or None. Returns the started worker."""
     stack = image_stack(image)
-    worker = _plane_uncertainty(stack, bundle, device, tuple(plane or ()), painted)
+    worker = runner.worker(_plane_uncertainty, stack, bundle, device, tuple(plane or ()), painted)
 
     def returned(result):
         if image in viewer.layers:
@@ -161,5 +160,4 @@ def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), devic
 
     worker.returned.connect(returned)
     worker.errored.connect(lambda e: show_error(failed("Uncertainty failed", e)))
-    start(worker)
-    return worker
+    return runner.start(worker)

@@ -28,5 +28,5 @@ class QtRunner:
         timer.start()
         return timer
 
-    def later(self, callback) -> None:
-        QTimer.singleShot(0, callback)
+    def later(self, callback, ms: int = 0) -> None:
+        QTimer.singleShot(ms, callback)

@@ -50,8 +50,9 @@ class Runner(Protocol):
         """Call ``callback`` every ``ms`` milliseconds on the controller's thread, until the
         returned timer is stopped."""
 
-    def later(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` on the controller's thread once what runs now has finished."""
+    def later(self, callback: Callable[[], None], ms: int = 0) -> None:
+        """Call ``callback`` on the controller's thread once what runs now has finished
+        (and ``ms`` milliseconds have passed)."""
 
 
 class SyncWorker:
@@ -133,8 +134,8 @@ class SyncRunner:
     def every(self, ms: int, callback: Callable[[], None]) -> Timer:
         return _NoTimer()  # no clock here: periodic checks (the forecast) never fire
 
-    def later(self, callback: Callable[[], None]) -> None:
-        self.pending.append(callback)
+    def later(self, callback: Callable[[], None], ms: int = 0) -> None:
+        self.pending.append(callback)  # no clock here: in order, at once
 
     def drain(self) -> None:
         """Run every queued worker and callback, in order, until none is left."""

@@ -7,6 +7,7 @@ States (:class:`PredictState`) and what moves between them::
     PREDICTING --cancel--> CANCELLING --prediction ended--> IDLE
     PREDICTING --'Only the plane in view'--> CANCELLING --> PREDICTING (the plane shown)
 
+'Apply to folder…' runs beside it (:attr:`PredictController.folder`, its own worker).
 Predict while predicting is refused (the dock's button is Cancel meanwhile), as is Predict
 while the train dock predicts (one prediction at a time). Headless: the worker comes from a
 :class:`~..common.runner.Runner`; the dock (:mod:`.predict_widget`) reads its options into
@@ -25,6 +26,7 @@ from ..common.forecast import Forecast
 from ..common.layers import current_plane, hidden_by, safe_to_notify, spatial_shape
 from ..common.prediction import start_prediction
 from ..common.session import PREDICT_TITLE, session_for
+from .folder_run import FolderRun
 
 STARTER = "Use a starter model…"
 PLANE_BUTTON = "Only the plane in view"
@@ -80,15 +82,18 @@ class PredictController:
         self.status = ""
         self.worker = None
         self.forecast = None
+        self.folder = FolderRun(self.session, runner)
+        """'Apply to folder…' (:mod:`.folder_run`): its own worker, beside the prediction."""
         self._predicting = None
         self._cancelled = self._plane_next = False
 
     def detach(self) -> None:
         """The dock showing this controller is gone (Qt deleted it): nothing is shown any
         more (the workers' last signals still reach the controller)."""
-        for name, attr in type(self).__dict__.items():
-            if isinstance(attr, Signal):
-                getattr(self, name).disconnect()
+        for owner in (self, self.folder):
+            for name, attr in type(owner).__dict__.items():
+                if isinstance(attr, Signal):
+                    getattr(owner, name).disconnect()
 
     def _to(self, state: PredictState) -> None:
         if state is not self.state:

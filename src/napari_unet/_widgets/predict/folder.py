@@ -1,61 +1,22 @@
-"""'Apply to folder…': predict every image of a folder into another folder, in the background.
-
-The work is the core's :func:`~napari_unet.core.batch.folders.predict_files` (the command line's
-``napari-unet predict MODEL FOLDER --out DIR``) in a ``thread_worker``: a napari progress
-bar, Stop between tile batches (so also between files), images already done are skipped, an
-image that fails is reported in the summary and the others go on. Outputs appear only when
-complete, so applying again after Stop continues where it ended.
+"""'Apply to folder…': the button (Stop while running) and the status line of the predict
+dock's folder prediction; the work and its words are :class:`~.folder_run.FolderRun`,
+owned by the predict controller (headless).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_unet.core.batch.folders import BatchError, Options, predict_files, prepare
-from napari_unet.core.config import PredictConfig, interactive_threads
-
-from ..common.tasks import ProgressBar, failed, guarded, start
-
 LABEL = "Apply to folder…"
-
-
-@thread_worker(start_thread=False, ignore_errors=True)  # our errored handler tells the user
-def _run(jobs_inputs, out_dir, bundle, options):
-    return (yield from guarded(predict_files(jobs_inputs, out_dir, bundle, options)))
-
-
-def summary_text(result, out_dir) -> str:
-    """What the user reads when a folder is done: counts, and every image that failed."""
-    text = f"Folder done: {result.summary()}; results in {out_dir}"
-    if result.failed:
-        text += ". Failed (the others were written): " + "; ".join(
-            f"{Path(p).name}: {why}" for p, why in result.failed
-        )
-    return text
-
-
-@dataclass
-class _RunState:
-    """One folder run, as the GUI thread sees it."""
-
-    bar: ProgressBar
-    out_dir: Path
-    total: int
-    done: int = 0
-    outcome: tuple | None = None  # (text, show_info / show_warning / show_error)
 
 
 class FolderPanel(QWidget):
     """The 'Apply to folder…' button (Stop while running) and a status line."""
 
-    def __init__(self, session):
+    def __init__(self, run):
         super().__init__()
-        self.session = session
+        self.folder = run
+        """The headless :class:`~.folder_run.FolderRun` this panel shows."""
         self.button = QPushButton(LABEL)
         self.button.setToolTip(
             "Predict every TIFF, PNG and OME-Zarr image of a folder with the current model and "
@@ -68,17 +29,22 @@ class FolderPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.button)
         layout.addWidget(self.status)
-        self.worker = None
-        self.result = None
-        self._state: _RunState | None = None
         self.button.clicked.connect(self._clicked)
+        run.status_changed.connect(self._show_status)
+        run.running_changed.connect(self._show_running)
 
-    @property
-    def busy(self) -> bool:
-        return self.worker is not None
+    def _show_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _show_running(self, running: bool) -> None:
+        self.button.setText("Stop" if running else LABEL)
+
+    worker = property(lambda self: self.folder.worker)
+    result = property(lambda self: self.folder.result)
+    busy = property(lambda self: self.folder.busy)
 
     def _clicked(self) -> None:
-        if self.worker is not None:
+        if self.folder.worker is not None:
             self.stop()
             return
         source = QFileDialog.getExistingDirectory(self, "Folder of images to predict")
@@ -90,64 +56,7 @@ class FolderPanel(QWidget):
 
     def run(self, source, out_dir):
         """Predict every image in ``source`` into ``out_dir``; returns the worker or None."""
-        bundle = self.session.bundle
-        if bundle is None:
-            show_error("There is no model yet: press 'Use a starter model…' (predict dock), "
-                       "train one in 'Train U-Net', or load a model file.")
-            return None
-        try:
-            jobs, other = prepare([source], out_dir)  # nothing to predict, output not writable: say now
-        except BatchError as e:
-            show_error(f"Cannot apply to folder: {e}")
-            return None
-        options = Options(config=PredictConfig(device=self.session.device, threads=interactive_threads()))
-        self.result = None
-        bar = ProgressBar(f"Predicting {len(jobs)} image(s) of {Path(source).name}")
-        self.worker = worker = _run([source], out_dir, bundle, options)
-        self._state = _RunState(bar, Path(out_dir), len(jobs))
-        # bound methods of this widget: Qt runs them on the GUI thread, in the order sent
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self.button.setText("Stop")
-        passed = f" ({len(other)} other file(s) passed over)" if other else ""
-        self.status.setText(f"Predicting {len(jobs)} image(s){passed}…")
-        return start(worker, self)
+        return self.folder.run(source, out_dir)
 
     def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.quit()
-
-    def _on_yielded(self, p) -> None:
-        state = self._state
-        if state is None:
-            return
-        state.done = p.done
-        self.status.setText(f"Predicting {p.message}…")
-        # last: napari's progress bar may process pending events (even ``finished``) here
-        state.bar.update(p)
-
-    def _on_returned(self, result) -> None:
-        self.result = result
-        if self._state is not None:
-            self._state.outcome = (summary_text(result, self._state.out_dir),
-                                   show_warning if result.failed else show_info)
-
-    def _on_errored(self, error) -> None:
-        if self._state is not None:
-            self._state.outcome = (failed("Folder prediction failed", error), show_error)
-
-    def _on_finished(self) -> None:
-        """Tell the outcome once: the summary, the error, or where Stop left off."""
-        state, self._state = self._state, None
-        self.worker = None
-        self.button.setText(LABEL)
-        if state is None:
-            return
-        state.bar.close()
-        text, tell = state.outcome or (
-            f"Stopped after {state.done} of {state.total} image(s); their results are complete. "
-            "Apply again to the same folders to go on.", show_info)
-        self.status.setText(text)
-        tell(text)
+        self.folder.stop()

@@ -10,7 +10,8 @@ The controls always start again from the objects as predicted (kept aside when a
 prediction arrives), so moving a control back undoes it. 2-D images only.
 
 Refining and measuring take a second or more on a 1024 x 1024 image, so they run in a
-worker (:func:`measure_objects`, headless); the GUI thread only copies the layer's data
+worker (:func:`measure_objects`, headless; started through the predict controller's
+:class:`~..common.runner.Runner`); the GUI thread only copies the layer's data
 and then assigns the results (the layer's data, its features, the table's rows), so the
 viewer keeps answering while a control moves.
 
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
@@ -45,7 +45,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..common.layers import ROLE, find_ours, image_stack, is_ours, spatial_shape
-from ..common.tasks import failed, start
+from ..common.tasks import failed
 
 FOLLOWED = ("objects", "prediction")
 """Our layers whose new data may change the table."""
@@ -107,9 +107,10 @@ def measure_objects(shown: np.ndarray, base: np.ndarray | None, settings: dict, 
     return Measured(base, objects, table)
 
 
-@thread_worker(start_thread=False)
 def _measure_worker(shown, base, settings, stack, names):
+    """:func:`measure_objects` as a worker's generator (it yields nothing)."""
     return measure_objects(shown, base, settings, stack, names)
+    yield  # unreachable: makes this a generator, what a runner's worker runs
 
 
 class ObjectsPanel(QWidget):
@@ -119,9 +120,11 @@ class ObjectsPanel(QWidget):
     measured = Signal()
     """Emitted on the GUI thread when the table has been measured and shown."""
 
-    def __init__(self, viewer, image_combo, parent=None):
+    def __init__(self, viewer, image_combo, runner, parent=None):
         super().__init__(parent)
         self.viewer = viewer
+        self.runner = runner
+        """The predict controller's :class:`~..common.runner.Runner`: it runs the measuring."""
         self.image_combo = image_combo
         self.min_size = QSpinBox()
         self.min_size.setRange(0, 10**7)
@@ -267,12 +270,13 @@ class ObjectsPanel(QWidget):
         token = self._token = object()
         self.summary.setText("Measuring the objects…")
         names = ["red", "green", "blue"] if image.rgb else None
-        self.worker = _measure_worker(np.array(shown, copy=True), None if new else self._base,
-                                      self.settings(), image_stack(image), names)
+        self.worker = self.runner.worker(
+            _measure_worker, np.array(shown, copy=True), None if new else self._base,
+            self.settings(), image_stack(image), names)
         self.worker.returned.connect(lambda out: self._measured(out, layer, shown, token))
         self.worker.errored.connect(self._failed)
         self.worker.finished.connect(self._worker_done)
-        start(self.worker, self)
+        self.runner.start(self.worker)
 
     def _measured(self, out: "Measured", layer, shown, token) -> None:
         """GUI thread: assign what the worker made (only if still wanted)."""

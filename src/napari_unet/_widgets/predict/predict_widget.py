@@ -122,8 +122,11 @@ class PredictWidget(QWidget):
             grid.addWidget(box, r, 0, 1, 2)
         grid.addWidget(QLabel("Object size"), r + 1, 0)
         grid.addWidget(self.size, r + 1, 1)
-        self.folder = FolderPanel(self.session)  # "Apply to folder…"
-        self.objects_panel = ObjectsPanel(napari_viewer, self.image)
+        self.paint_worker = None
+        self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
+        """The dock's state machine: the prediction (:mod:`.controller`)."""
+        self.folder = FolderPanel(self.ctl.folder)  # "Apply to folder…"
+        self.objects_panel = ObjectsPanel(napari_viewer, self.image, self.ctl.runner)
         self._show_objects = False
         self.objects_panel.measured.connect(self._objects_measured)
         layout = scrolling_layout(self)
@@ -138,9 +141,6 @@ class PredictWidget(QWidget):
             layout.addWidget(section)
         layout.addStretch(1)
 
-        self.paint_worker = None
-        self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
-        """The dock's state machine: the prediction (:mod:`.controller`)."""
         self.ctl.status_changed.connect(lambda text: self.status.setText(text))  # Qt's: no signature
         self.ctl.state_changed.connect(self._show_state)
         self.ctl.plane_offered.connect(lambda offer: self.plane_button.setVisible(offer))
@@ -295,7 +295,7 @@ class PredictWidget(QWidget):
         if labels is not None and tuple(labels.data.shape) == tuple(spatial_shape(image)):
             painted = np.array(labels.data[plane])
         self.paint_worker = start_paint_next(self.viewer, image, bundle, painted, plane,
-                                             device=self.session.device)
+                                             device=self.session.device, runner=self.ctl.runner)
         self.paint_worker.finished.connect(self._paint_next_done)
 
     def _paint_next_done(self) -> None:

@@ -10,10 +10,14 @@ States (:class:`TrainState`) and what moves between them::
     PREDICTING --train--> RESOLVING (the old model's prediction is quit first)
     PREDICTING --stop--> STOPPING --prediction ended--> IDLE
     PREDICTING --prediction ended--> IDLE, or PREDICTING again ('Only the plane in view')
+    IDLE --start_live--> LIVE --stop_live (Stop)--> STOPPING
+    LIVE, STOPPING --live worker finished--> PREDICTING (a model to show) or IDLE
 
-Train while training (or live mode) runs is refused; Stop while training ends it after the
-running step and keeps the model. Headless: the worker comes from a :class:`~..common.runner.Runner`
-(napari's ``thread_worker`` in the dock, a synchronous one in tests), so
+Train while training or live mode runs is refused, and live mode while training runs; Stop
+while training (or live mode) runs ends it after the running step and keeps the model.
+Headless: the workers (training's, live mode's) and timers come from a
+:class:`~..common.runner.Runner` (napari's ``thread_worker`` in the dock, a synchronous one in
+tests), so
 ``napari.components.ViewerModel()`` is enough to drive it. The dock (:mod:`.train_widget`) only
 shows it: buttons follow :attr:`TrainController.state`, the status line
 :attr:`~TrainController.status`, the loss plot its ``loss_added``/``score_added``.
@@ -36,7 +40,9 @@ from ..common.session import session_for
 from ..common.start_request import AUTO, sentence
 from ..common.tasks import BUILT, CHOSEN, ProgressBar, failed
 from ..common.wording import check_text, choice_said, ran_on, training_said
+from .live import LIVE_SMALL, LiveMode
 from .train_run import fits_text, free, painting_key, same_kind, source_of, train_run
+from .warmup import Warmup
 
 TRAIN_TITLE = "Train U-Net"
 PLANE_BUTTON = "Only the plane in view"
@@ -51,6 +57,8 @@ class TrainState(Enum):
     """Stop was asked: training ends after its running step, or the prediction at once."""
     PREDICTING = "predicting"
     """The model just trained (or kept) predicts the first pair's image."""
+    LIVE = "live"
+    """Live mode trains while the user paints and shows the view's prediction (:mod:`.live`)."""
 
 
 RUNNING = (TrainState.RESOLVING, TrainState.TRAINING)
@@ -73,8 +81,8 @@ class TrainJob:
 
 
 class TrainController:
-    """See the module docstring. ``live_running``: whether the dock's live mode runs (it
-    has its own worker; Train is refused meanwhile)."""
+    """See the module docstring. :attr:`live` runs live mode (its worker, through the same
+    runner)."""
 
     state_changed = Signal(object)
     status_changed = Signal(str)
@@ -86,12 +94,22 @@ class TrainController:
     plane_offered = Signal(bool)
     predicted = Signal(object)
     """The prediction after training ended: its layer, or None."""
+    learning = Signal(object)
+    """Background learning's steps done (:mod:`.warmup`: every few steps, and when it pauses
+    or goes on), None at its end."""
 
-    def __init__(self, viewer, runner, live_running=lambda: False):
+    def __init__(self, viewer, runner):
         self.viewer = viewer
         self.runner = runner
         self.session = session_for(viewer)
-        self.live_running = live_running
+        self.live = LiveMode(viewer, runner, on_progress=self._on_live_progress,
+                             on_note=show_info, on_finished=self._on_live_finished,
+                             on_choice=self._on_live_choice)
+        """Live mode (:mod:`.live`): its worker, timers and frames."""
+        self.live_small = False
+        """Whether live mode was started with the smaller CPU U-Net (from scratch)."""
+        self.warmup = Warmup(runner, on_progress=self.learning.emit, viewer=viewer)
+        """Learns the image in the background while the user paints (no clicks)."""
         self.state = TrainState.IDLE
         self.status = ""
         self.closed = False
@@ -156,7 +174,7 @@ class TrainController:
     def free_to_start(self) -> bool:
         """Whether Train may start now: nothing of this dock runs (else refused quietly),
         and the predict dock predicts nothing (else said)."""
-        if self.state in (*RUNNING, TrainState.STOPPING) or self.live_running():
+        if self.state in (*RUNNING, TrainState.STOPPING, TrainState.LIVE) or self.live.running:
             return False
         other = self.session.job_besides(TRAIN_TITLE)
         if other:
@@ -237,8 +255,10 @@ class TrainController:
 
     def stop(self) -> None:
         """Stop training after the step that is running (the model so far is kept), or the
-        prediction after it."""
-        if self.state in RUNNING:
+        prediction after it, or live mode (:meth:`stop_live`)."""
+        if self.live.running:
+            self.stop_live()
+        elif self.state in RUNNING:
             self._stop_event.set()
             self._stopped = True
             self._to(TrainState.STOPPING)
@@ -253,10 +273,13 @@ class TrainController:
         appears later) and its memory freed."""
         self.closed = True
         self.shutdown()
+        self.warmup.stop(for_good=True)
 
     def shutdown(self) -> None:
-        """Stop training and the prediction, also before the first step."""
+        """Stop training, live mode and the prediction, also before the first step."""
         self.stop()
+        if self.live.running:
+            self.live.stop()
         if self.worker is not None:
             self.worker.quit()  # also before the first step
         if self.predict_worker is not None:
@@ -471,3 +494,76 @@ class TrainController:
             text += f" '{image.name}' was removed: the model is kept, nothing was predicted."
         self.say(text)
         self.predicted.emit(layer)
+
+    # -- live mode --------------------------------------------------------------------------
+    def start_live(self, pairs, images, labels, model, config, request, names, device_type,
+                   small: bool = False, uncertainty: bool = False):
+        """Start live mode on what the dock read (as :meth:`take` and :meth:`train` get it;
+        its checks done): returns its worker, or None if refused (something of this dock
+        runs). ``small``: ``model`` is the smaller CPU U-Net (used from scratch only);
+        ``uncertainty``: also show where to paint next."""
+        if not self.free_to_start():
+            return None
+        self.warmup.stop()  # live mode starts at once: the two would share the CPU
+        self._quit_prediction()
+        self.live_small = small
+        self.last_loss = None
+        self.plot_cleared.emit()
+        self.live.set_uncertainty(uncertainty)
+        worker = self.live.start(pairs, images, labels, model, config, request, names,
+                                 device_type)
+        self._to(TrainState.LIVE)
+        self.say("Live: preparing… paint on, the prediction follows." if request.quiet
+                 else "Live: trying the starting models on your painting…")
+        return worker
+
+    def stop_live(self) -> None:
+        """Turn live mode off after the running step; the model is kept and predicted as
+        after training."""
+        if self.live.running:
+            self.live.stop()
+            self._to(TrainState.STOPPING)
+            self.say("Live: stopping…")
+
+    def _on_live_choice(self, choice) -> None:
+        self.say_choice(choice, live=True)
+        if not self.live.stopping:
+            small = self.live_small and choice.bundle is None
+            size = " (a smaller U-Net on the CPU)" if small else ""
+            said = f"{self.note} " if not self.request.quiet else ""
+            self.say(f"Live: {said}Preparing{size}… paint on, the prediction follows.")
+
+    def _on_live_progress(self, item) -> None:
+        if item.loss is not None:
+            self.loss_added.emit(item.done, item.loss)
+            if math.isfinite(item.loss) and item.loss > 0:  # the losses the plot keeps
+                self.last_loss = item.loss
+        if not self.live.stopping:
+            loss = f" · loss {self.last_loss:.3f}" if self.last_loss is not None else ""
+            self.say(
+                f"Live · step {item.done}{loss} · view predicted {self.live.frames}× · "
+                f"new painting picked up {self.live.picked}×"
+            )
+
+    def _on_live_finished(self, bundle, trainer) -> None:
+        self._to(TrainState.IDLE)
+        if trainer is not None:
+            self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
+                             "stopped": True, "device": trainer.device.type}
+        if bundle is None or self.closed:
+            if not self.closed:
+                self.say("Live mode off before the first step; the model is unchanged.")
+            return
+        small = self.live_small and self.start_choice is not None and self.start_choice.bundle is None
+        if small:  # the settings keep their U-Net size (see TrainSettings.show_model)
+            bundle.info[LIVE_SMALL] = True
+        names = [image.name for image, _ in self.pairs]
+        self.session.set_model(bundle, f"Trained live on {', '.join(names)}", trained_on=names)
+        size = (f" Live used a smaller network on the CPU ({bundle.model_config.depth} "
+                f"levels, {bundle.model_config.base_width} filters): Train goes on training "
+                "it; 'Start from: From scratch' trains one of the size under Advanced "
+                "settings."
+                if small else "")
+        self.say(f"Live mode off after {trainer.step} steps; the model is kept.{size} Predicting…")
+        self.note = ""
+        self.predict_first(bundle)

@@ -11,6 +11,11 @@ to the GUI thread, which writes that region into ``"<image> prediction"`` (and, 
 'Show where to paint next', into the uncertainty and spots layers). Turning live mode off
 stops after the running step and keeps the model.
 
+Headless: the worker and the timers come from the train controller's
+:class:`~..common.runner.Runner` (napari's ``thread_worker`` and Qt timers in the dock, a
+synchronous one in tests); :class:`LiveMode` is owned by the
+:class:`~.controller.TrainController` (its ``LIVE`` state).
+
 Live mode trains on every stroke at once (no strokes are held out for validation, which
 runs with Train). It starts from the model the train dock's 'Start from' chooses (in the
 worker); from scratch on a CPU with the default U-Net size, it uses the smaller
@@ -25,11 +30,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from napari.qt.threading import thread_worker
 
 from napari_unet.core.progress import Progress
 
-from ..common.tasks import BUILT, CHOSEN, TaskError, failed, guarded, start
+from ..common.tasks import BUILT, CHOSEN, TaskError, failed, guarded
 
 RELABEL_S = 2.0
 """Seconds between looks at the labels layer (when it changed)."""
@@ -47,6 +51,11 @@ MAKE_GAP_MS = 60
 """Live's result layers are made this far apart, one at a time (see ``_make_layers``)."""
 LIVE_STEPS = 10**9
 """A step budget that never ends (the learning rate stays at its warm value)."""
+LIVE_SMALL = "live_small_unet"
+"""Key in a bundle's ``info``: live mode trained it from scratch as a smaller U-Net on the
+CPU. The settings then keep their U-Net size, and Train may still continue it."""
+TICK_MS = 250
+"""How often the labels and the view are looked at (:meth:`LiveMode._tick`)."""
 
 
 @dataclass
@@ -144,7 +153,6 @@ def _same(a, b) -> bool:
     return all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a[1], b[1]))
 
 
-@thread_worker(start_thread=False)
 def live_worker(images, labels, model, config, request, class_names, stack, inbox, stop,
                 refresh_s):
     """Choose the starting model (``request``, a ``start_from.StartRequest``: first yield,
@@ -230,14 +238,15 @@ def current_view(viewer, image, labels=None, max_view: int = MAX_VIEW) -> View:
 
 
 class LiveMode:
-    """The GUI side of live mode, owned by the train widget: a timer that posts copies of
-    the labels (when they changed) and the current view to the worker, and the writing of
-    the worker's frames into our layers. Nothing heavier runs on the GUI thread."""
+    """The GUI side of live mode, owned by the train controller: a timer that posts copies
+    of the labels (when they changed) and the current view to the worker, and the writing
+    of the worker's frames into our layers. Nothing heavier runs on the GUI thread. The
+    worker and the timers come from ``runner`` (a :class:`~..common.runner.Runner`)."""
 
-    def __init__(self, viewer, on_progress=None, on_note=None, on_finished=None, on_choice=None):
-        from qtpy.QtCore import QTimer
-
+    def __init__(self, viewer, runner, on_progress=None, on_note=None, on_finished=None,
+                 on_choice=None):
         self.viewer = viewer
+        self.runner = runner
         self.on_progress, self.on_note, self.on_finished = on_progress, on_note, on_finished
         self.on_choice = on_choice
         """Called with the worker's ``StartChoice`` (the model training starts from)."""
@@ -258,9 +267,8 @@ class LiveMode:
         self._last_post = 0.0
         self._inbox = Inbox()
         self._stop = threading.Event()
-        self.timer = QTimer()
-        self.timer.setInterval(250)
-        self.timer.timeout.connect(self._tick)
+        self.timer = None
+        """Calls :meth:`_tick` every :data:`TICK_MS` while the worker runs."""
 
     @property
     def running(self) -> bool:
@@ -278,8 +286,9 @@ class LiveMode:
         from ..common.layers import image_stack
 
         refresh = REFRESH_S["cpu" if device_type == "cpu" else "other"]
-        self.worker = live_worker(images, labels, model, config, request, class_names,
-                                  image_stack(self.image), self._inbox, self._stop, refresh)
+        self.worker = self.runner.worker(live_worker, images, labels, model, config, request,
+                                         class_names, image_stack(self.image), self._inbox,
+                                         self._stop, refresh)
         self.worker.yielded.connect(self._yielded)
         self.worker.returned.connect(self._returned)
         self.worker.errored.connect(self._errored)
@@ -290,9 +299,8 @@ class LiveMode:
         self._dirty = False
         self._make_layers(class_names, config.targets.mode)
         self._tick()
-        self.timer.start()
-        start(self.worker)
-        return self.worker
+        self.timer = self.runner.every(TICK_MS, self._tick)
+        return self.runner.start(self.worker)
 
     def _make_layers(self, class_names, mode) -> None:
         """Make missing result layers, empty, soon after the click, one per turn of the
@@ -300,8 +308,6 @@ class LiveMode:
         does here (a few hundred ms each on a CPU), so the viewer redraws and answers between
         two, instead of freezing for all of them at once; better now than while painting.
         A frame that comes meanwhile waits for the last one (:meth:`_write`)."""
-        from qtpy.QtCore import QTimer
-
         steps = self._layer_steps(class_names, mode)
         worker = self.worker
 
@@ -312,7 +318,7 @@ class LiveMode:
             else:
                 steps.pop(0)(image)
             if steps:
-                QTimer.singleShot(MAKE_GAP_MS, next_step)
+                self.runner.later(next_step, MAKE_GAP_MS)
                 return
             if self.worker is worker:  # (a later start has its own layers to make)
                 self._making = False
@@ -322,7 +328,7 @@ class LiveMode:
 
         self._making, self._pending = bool(steps), None
         if steps:
-            QTimer.singleShot(MAKE_GAP_MS, next_step)
+            self.runner.later(next_step, MAKE_GAP_MS)
 
     def _layer_steps(self, class_names, mode) -> list:
         """The layers to make, one callable (taking the image) each."""
@@ -460,7 +466,9 @@ class LiveMode:
             self.on_note(line)
 
     def _finished(self) -> None:
-        self.timer.stop()
+        if self.timer is not None:
+            self.timer.stop()
+            self.timer = None
         for _, lab in self.pairs:
             for name in ("paint", "data", "labels_update", "set_data"):
                 getattr(lab.events, name).disconnect(self._changed)

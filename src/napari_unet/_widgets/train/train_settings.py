@@ -29,12 +29,10 @@ from napari_unet.core.config import ModelConfig, TrainConfig, bounds, interactiv
 
 from ..common.sections import Section
 from ..common.start_from import StartFrom
+from .live import LIVE_SMALL
 from .modes import ANNOTATIONS, CLASSES_TIPS, KINDS, annotation_help
 
 DEFAULT_CLASSES = "background, foreground"
-LIVE_SMALL = "live_small_unet"
-"""Key in a bundle's ``info``: live mode trained it from scratch as a smaller U-Net on the
-CPU. The settings then keep their U-Net size, and Train may still continue it."""
 
 def available_devices() -> list[str]:
     """'auto', 'cpu' and the accelerators torch can use here (imports torch)."""

@@ -32,17 +32,15 @@ from ..common.scrolling import VerticalScroll, scrolling_layout, share_column
 from ..common.sections import Section
 from ..common.session import session_for
 from ..common.start_request import AUTO, NONE, StartRequest
-from ..common.tasks import quit_with
 from .advice import AdvicePanel
 from .controller import PLANE_BUTTON, RUNNING, TRAIN_TITLE, TrainController, TrainJob, TrainState
-from .live import LiveMode
 from .loss_plot import LossPlot
 from .modes import TRAIN_HINTS
 from .train_checks import PaintingChecks
 from .train_live import LiveControls
 from .train_settings import TrainSettings
 from .training_data import TrainingData, training_arrays, training_volumes
-from .warmup import Warmup, plane_of
+from .warmup import plane_of
 
 if TYPE_CHECKING:
     import napari
@@ -110,15 +108,11 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             layout.addWidget(section)
         layout.addStretch(1)
         self._closed = False
-        self._live_small = False
         self.paint_worker = None
-        self.ctl = TrainController(napari_viewer, QtRunner(self),
-                                   live_running=lambda: self.live.running)
-        """The dock's state machine: training and the prediction after it (:mod:`.controller`)."""
+        self.ctl = TrainController(napari_viewer, QtRunner(self))
+        """The dock's state machine: training, live mode and the prediction after them
+        (:mod:`.controller`)."""
         self._connect_controller()
-        self.live = LiveMode(napari_viewer, on_progress=self._on_live_progress,
-                             on_note=self._on_live_note, on_finished=self._on_live_finished,
-                             on_choice=self._on_live_choice)
         self.live_button.clicked.connect(self.set_live)
         self.paint_next.toggled.connect(self.live.set_uncertainty)
         self.train_button.clicked.connect(self.train)
@@ -136,8 +130,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             "While you paint, the U-Net learns what this image looks like from the image "
             "alone (no strokes needed); Train then starts from what it learnt")
         self.sections["training"].add(self.learning, 1)  # under "Show where to paint next"
-        self.warmup = Warmup(self, on_progress=self._show_learning, viewer=napari_viewer)
-        """Learns the image in the background while the user paints (no clicks)."""
+        self.ctl.learning.connect(self._show_learning)  # background learning (ctl.warmup)
         self.session.watch(self, self._model_changed)
         self.session.watch(self, self._jobs_changed, "jobs_changed")
         self.data.rows[0].image.currentIndexChanged.connect(self.learn_image)
@@ -338,13 +331,19 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         ends either, once."""
         if self._closed:
             return
+        if state is TrainState.LIVE:
+            self.live_button.setChecked(True)
+        elif state is not TrainState.STOPPING:
+            self.live_button.setChecked(False)
         if state is TrainState.IDLE:
             self._enable_start()
             self.stop_button.setEnabled(False)
             return
         self.train_button.setEnabled(False)
-        self.live_button.setEnabled(False)
-        self.stop_button.setEnabled(state in (*RUNNING, TrainState.PREDICTING))
+        self.live_button.setEnabled(state is TrainState.LIVE)
+        # Stop ends live mode too (pressed again while it stops: nothing more)
+        self.stop_button.setEnabled(state in (*RUNNING, TrainState.PREDICTING, TrainState.LIVE)
+                                    or (state is TrainState.STOPPING and self.live.running))
 
     def _predicted(self, layer) -> None:
         bundle = self.session.bundle
@@ -358,6 +357,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     # the controller's, by their earlier names (tests and benchmarks read them)
     worker = property(lambda self: self.ctl.worker)
+    live = property(lambda self: self.ctl.live)
+    warmup = property(lambda self: self.ctl.warmup)
     trainer = property(lambda self: self.ctl.trainer)
     predict_worker = property(lambda self: self.ctl.predict_worker)
     last_run = property(lambda self: self.ctl.last_run)
@@ -384,9 +385,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         plane = current_plane(self.viewer, image)
         painted = np.array(labels.data[plane]) if labels in self.viewer.layers else None
         self.paint_worker = start_paint_next(self.viewer, image, bundle, painted, plane,
-                                             device=self.session.device)
-        self.paint_worker.finished.connect(self._paint_next_done)
-        quit_with(self, self.paint_worker)
+                                             device=self.session.device, runner=self.ctl.runner)
+        self.paint_worker.finished.connect(self._paint_next_done)  # (quit with the dock)
 
     def _paint_next_done(self) -> None:
         self.paint_worker = None

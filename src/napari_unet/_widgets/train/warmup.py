@@ -11,6 +11,10 @@ It pauses when nothing is painted for :data:`QUIET_S` seconds (a core is not kep
 while the user looks, reads or is away) and goes on at the next painting change on any of
 the user's labels layers (:class:`Activity`); paused, its worker waits on an event and
 takes no CPU.
+
+Headless: the train controller owns the :class:`Warmup` and hands it its
+:class:`~..common.runner.Runner` (napari's ``thread_worker`` in the dock, a synchronous one in
+tests).
 """
 
 from __future__ import annotations
@@ -19,12 +23,11 @@ import threading
 import time
 
 import numpy as np
-from napari.qt.threading import thread_worker
 
 from napari_unet.core.progress import Progress
 
 from ..common.layers import current_plane, image_stack
-from ..common.tasks import start
+from ..common.tasks import failed
 
 MAX_STEPS = 3000
 """About two minutes on a 2-core CPU; the CPU rests after that (the gain comes early)."""
@@ -54,7 +57,6 @@ class Activity:
         return time.monotonic() - self.last >= QUIET_S
 
 
-@thread_worker(start_thread=False)
 def _learn(warm, stop: threading.Event, done: threading.Event, activity: Activity):
     """Up to :data:`MAX_STEPS` steps of ``warm``, yielding their progress; pauses (yields
     :data:`PAUSED`, then waits, idle) while ``activity`` is quiet; ends when ``stop`` is set."""
@@ -92,10 +94,11 @@ def plane_of(viewer, layer) -> np.ndarray | None:
 
 
 class Warmup:
-    """One background self-supervised run for the dock's current image(s)."""
+    """One background self-supervised run for the dock's current image(s); its worker comes
+    from ``runner`` (a :class:`~..common.runner.Runner`)."""
 
-    def __init__(self, widget=None, on_progress=None, viewer=None):
-        self.widget = widget
+    def __init__(self, runner, on_progress=None, viewer=None):
+        self.runner = runner
         self.on_progress = on_progress
         """Called on the GUI thread with the steps done (every few steps, and when it
         pauses or goes on: :attr:`paused`), None at the end."""
@@ -144,10 +147,11 @@ class Warmup:
         self._stop, self._done = threading.Event(), threading.Event()
         self.paused = False
         self.activity.touch()  # a new image: learning starts now, and pauses if nothing is painted
-        self.worker = _learn(warm, self._stop, self._done, self.activity)
+        self.worker = self.runner.worker(_learn, warm, self._stop, self._done, self.activity)
         self.worker.yielded.connect(self._yielded)
+        self.worker.errored.connect(lambda e: failed("Background learning failed", e))  # logged
         self.worker.finished.connect(lambda: self._report(None))
-        start(self.worker, self.widget)
+        self.runner.start(self.worker)
 
     def _yielded(self, item: Progress) -> None:
         if item.stage == PAUSED:
