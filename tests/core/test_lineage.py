@@ -77,11 +77,11 @@ def test_an_old_colour_model_based_on_a_starter_takes_its_channels(tmp_path):
 
 @pytest.mark.parametrize("name", starter_names())
 def test_the_shipped_starters_say_they_are_starters_and_take_luminance(name):
-    """Format 1 (cells, stained: their lineage read from their text) or 3 (nuclei,
-    retrained since: written typed); the same answers either way."""
+    """Format 1 (stained: its lineage read from its text), 3 (nuclei) or 4 (cells), both
+    retrained since and written typed; the same answers either way."""
     from napari_unet.core.files.starters import genuine_starter, starter_path
 
-    assert _read_metadata(starter_path(name).read_bytes())["format_version"] in ("1", "3")
+    assert _read_metadata(starter_path(name).read_bytes())["format_version"] in ("1", "3", "4")
     bundle = load_starter(name)
     assert bundle.lineage == [f"starter:{name}"] and bundle.input == "luminance"
     assert starter_based(bundle) and takes_luminance(bundle) and genuine_starter(bundle) == name

@@ -371,17 +371,21 @@ def test_strokes_on_large_nuclei_are_scored_at_the_size_the_starter_learnt():
 
 
 @pytest.mark.parametrize("name", starters.starter_names())
-def test_the_shipped_starters_flat_training_settings_load_into_their_groups(name):
-    """The starters are files of format 1 or 3: their training settings are stored flat, and
-    each one known is read into its group with its value (runtime ones are not kept)."""
+def test_the_shipped_starters_training_settings_load_into_their_groups(name):
+    """The starters are files of format 1 or 3 (training settings stored flat) or 4 (retrained
+    since the settings were grouped: stored by group): each one known is read into its group
+    with its value (runtime ones are not kept)."""
     import json
 
     from napari_unet.core.config import group_of, settings_of
     from napari_unet.core.files.bundle import _read_metadata
 
     meta = _read_metadata(starters.starter_path(name).read_bytes())
-    assert meta["format_version"] in ("1", "3")
+    assert meta["format_version"] in ("1", "3", "4")
     stored = json.loads(meta["train_config"])
+    if meta["format_version"] == "4":
+        assert "runtime" not in stored
+        stored = {k: v for group in stored.values() for k, v in group.items()}
     bundle = starters.load_starter(name)
     runtime = {f.name for f in group_of(TrainConfig, "runtime")}
     kept = {f.name: f.metadata["group"] for f in settings_of(TrainConfig)
