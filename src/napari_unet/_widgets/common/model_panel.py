@@ -16,6 +16,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .forecast import duration_words
 from .layers import channels_text
 from .session import session_for
 
@@ -53,7 +54,8 @@ def describe_model(session, compact: bool = False) -> str:
         lines.append(f"Started from: {info['started_from']}")
     if "steps" in info:
         lines.append(
-            f"{info['steps']} steps, {float(info.get('seconds', 0)):.1f} s on "
+            f"{info['steps']} steps, "
+            f"{duration_words(float(info.get('seconds', 0))).removeprefix('about ')} on "
             f"{str(info.get('device', '?')).replace('(1 threads)', '(1 thread)')}; network size: {cfg.depth} levels, "
             f"{cfg.base_width} filters"
         )
