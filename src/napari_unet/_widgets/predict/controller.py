@@ -19,17 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from napari.utils.notifications import show_error
 from psygnal import Signal
 
+from ..common.dock_controller import PLANE_BUTTON, DockController, offers_plane
 from ..common.forecast import Forecast
-from ..common.layers import current_plane, hidden_by, safe_to_notify, spatial_shape
+from ..common.layers import current_plane, hidden_by, spatial_shape
 from ..common.prediction import start_prediction
 from ..common.session import PREDICT_TITLE, session_for
 from .folder_run import FolderRun
 
 STARTER = "Use a starter model…"
-PLANE_BUTTON = "Only the plane in view"
 
 
 class PredictState(Enum):
@@ -62,24 +61,18 @@ def size_said(layer) -> str:
     return f" Objects about {size['diameter']:.0f} px across ({how})."
 
 
-class PredictController:
+class PredictController(DockController):
     """See the module docstring. ``form``: a callable giving the :class:`PredictForm` now."""
 
-    state_changed = Signal(object)
-    status_changed = Signal(str)
-    plane_offered = Signal(bool)
     plane_only = Signal()
     """'Only the plane in view' was pressed: the dock ticks 'Only the plane shown'."""
     predicted = Signal(object)
     """A prediction ended: its layer, or None."""
 
     def __init__(self, viewer, runner, form):
-        self.viewer = viewer
-        self.runner = runner
+        super().__init__(viewer, runner, PredictState.IDLE)
         self.session = session_for(viewer)
         self.form = form
-        self.state = PredictState.IDLE
-        self.status = ""
         self.worker = None
         self.forecast = None
         self.folder = FolderRun(self.session, runner)
@@ -87,29 +80,8 @@ class PredictController:
         self._predicting = None
         self._cancelled = self._plane_next = False
 
-    def detach(self) -> None:
-        """The dock showing this controller is gone (Qt deleted it): nothing is shown any
-        more (the workers' last signals still reach the controller)."""
-        for owner in (self, self.folder):
-            for name, attr in type(owner).__dict__.items():
-                if isinstance(attr, Signal):
-                    getattr(owner, name).disconnect()
-
-    def _to(self, state: PredictState) -> None:
-        if state is not self.state:
-            self.state = state
-            self.state_changed.emit(state)
-
-    def say(self, text: str) -> None:
-        self.status = text
-        self.status_changed.emit(text)
-
-    def say_error(self, text: str) -> None:
-        """In the status line (it stays) and as a notification (when that is safe:
-        :func:`~..common.layers.safe_to_notify`)."""
-        if safe_to_notify(self.viewer):
-            show_error(text)
-        self.say(text)
+    def _helpers(self) -> tuple:
+        return (self.folder,)
 
     def predict(self):
         """Predict the form's image with the current model; returns the worker or None."""
@@ -157,9 +129,7 @@ class PredictController:
         (a 2-D model on a stack, predicted whole)."""
         if self.worker is None or self._cancelled:
             return
-        bundle = self.session.bundle
-        offer = (plane is None and len(spatial_shape(layer)) > 2 and bundle is not None
-                 and bundle.model_config.spatial_dims == 2)
+        offer = offers_plane(layer, self.session.bundle, whole=plane is None)
         then = (f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else
                 " Cancel ends it; nothing is written.")
         self.say(f"Predicting '{layer.name}': {said}.{then}")

@@ -30,9 +30,10 @@ import threading
 from dataclasses import dataclass, field
 from enum import Enum
 
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 from psygnal import Signal
 
+from ..common.dock_controller import PLANE_BUTTON, DockController, offers_plane
 from ..common.forecast import Forecast
 from ..common.layers import current_plane, hidden_by, safe_to_notify, spatial_shape
 from ..common.prediction import auto_plane, has_results, start_prediction
@@ -45,7 +46,6 @@ from .train_run import fits_text, free, painting_key, same_kind, source_of, trai
 from .warmup import Warmup
 
 TRAIN_TITLE = "Train U-Net"
-PLANE_BUTTON = "Only the plane in view"
 
 
 class TrainState(Enum):
@@ -80,18 +80,15 @@ class TrainJob:
     warmup: object = field(default=None, repr=False)
 
 
-class TrainController:
+class TrainController(DockController):
     """See the module docstring. :attr:`live` runs live mode (its worker, through the same
     runner)."""
 
-    state_changed = Signal(object)
-    status_changed = Signal(str)
     loss_added = Signal(int, float)
     score_added = Signal(int, float)
     plot_cleared = Signal()
     advised = Signal(object)
     """A :class:`~napari_unet.core.training.painting_check.PaintingAdvice`, or None: clear it."""
-    plane_offered = Signal(bool)
     predicted = Signal(object)
     """The prediction after training ended: its layer, or None."""
     learning = Signal(object)
@@ -99,8 +96,7 @@ class TrainController:
     or goes on), None at its end."""
 
     def __init__(self, viewer, runner):
-        self.viewer = viewer
-        self.runner = runner
+        super().__init__(viewer, runner, TrainState.IDLE)
         self.session = session_for(viewer)
         self.live = LiveMode(viewer, runner, on_progress=self._on_live_progress,
                              on_note=show_info, on_finished=self._on_live_finished,
@@ -110,8 +106,6 @@ class TrainController:
         """Whether live mode was started with the smaller CPU U-Net (from scratch)."""
         self.warmup = Warmup(runner, on_progress=self.learning.emit, viewer=viewer)
         """Learns the image in the background while the user paints (no clicks)."""
-        self.state = TrainState.IDLE
-        self.status = ""
         self.closed = False
         self.worker = None
         self.trainer = None
@@ -134,31 +128,7 @@ class TrainController:
         self._seen = 0
         self._key = self._fits_key = self._predict_token = None
 
-    def detach(self) -> None:
-        """The dock showing this controller is gone (Qt deleted it): nothing is shown any
-        more (the workers' last signals still reach the controller)."""
-        for name, attr in type(self).__dict__.items():
-            if isinstance(attr, Signal):
-                getattr(self, name).disconnect()
-
     # -- state and words --------------------------------------------------------------------
-    def _to(self, state: TrainState) -> None:
-        if state is not self.state:
-            self.state = state
-            self.state_changed.emit(state)
-
-    def say(self, text: str) -> None:
-        """The status line's text."""
-        self.status = text
-        self.status_changed.emit(text)
-
-    def say_error(self, text: str) -> None:
-        """Tell the user why something cannot be done: in the status line (it stays) and as
-        a notification (when that is safe: :func:`~..common.layers.safe_to_notify`)."""
-        if safe_to_notify(self.viewer):
-            show_error(text)
-        self.say(text)
-
     def _add_note(self, text: str) -> None:
         """Show ``text`` now, and again in the status when training ends."""
         if safe_to_notify(self.viewer):
@@ -452,8 +422,7 @@ class TrainController:
         plane in view (a 2-D model on a stack, predicted whole)."""
         if self.predict_worker is None or self._predict_stopped:
             return
-        offer = (whole and len(spatial_shape(image)) > 2
-                 and bundle.model_config.spatial_dims == 2)
+        offer = offers_plane(image, bundle, whole)
         then = (f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else
                 " Stop ends it; the model is kept.")
         text = self.status.replace(" Predicting…", "")
