@@ -65,6 +65,39 @@ class PredictWidget(QWidget):
         self.viewer = napari_viewer
         self.session = session_for(napari_viewer)
         self.image = LayerCombo(napari_viewer, Image, accept=lambda layer: not is_ours(layer))
+        options = self._options()
+        self.predict_button = QPushButton("Predict")
+        self.plane_button = QPushButton(PLANE_BUTTON)
+        self.plane_button.setToolTip("Cancel the whole stack and predict only the plane shown")
+        self.plane_button.setVisible(False)
+        self.plane_button.clicked.connect(self.plane_instead)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.models = ModelPanel(napari_viewer, starters=True)
+        self.start_row = self._start_row()  # the no-painting path, first while there is no model
+        self.paint_worker = None
+        self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
+        """The dock's state machine: the prediction (:mod:`.controller`)."""
+        self.folder = FolderPanel(self.ctl.folder)  # "Apply to folder…"
+        self.objects_panel = ObjectsPanel(napari_viewer, self.image, self.ctl.runner)
+        self._show_objects = False
+        self.objects_panel.measured.connect(self._objects_measured)
+        layout = scrolling_layout(self)
+        self.sections = {
+            "predict": Section("Predict", self.start_row, options, self.predict_button,
+                               self.status, self.plane_button),
+            "objects": Section("Objects", self.objects_panel, expanded=False),
+            "folder": Section("Folder", self.folder),
+            "model": Section("Model", self.models),
+        }
+        for section in self.sections.values():
+            layout.addWidget(section)
+        layout.addStretch(1)
+        self._connect()
+        self._check()
+
+    def _options(self) -> QWidget:
+        """The image and the prediction's options, in a grid."""
         self.probabilities = QCheckBox("Probability image per class")
         self.probabilities.setToolTip("Also write '<image> P(<class>)' layers (values 0 to 1)")
         self.objects = QCheckBox("Also split into objects")
@@ -90,57 +123,36 @@ class PredictWidget(QWidget):
             "How large the objects are, across, in pixels. The image is resized so that they "
             "have the size the model learnt, then the result is brought back to the image. "
             "'auto' measures it on each image (starter models and models made from them)")
-        self.predict_button = QPushButton("Predict")
-        self.plane_button = QPushButton(PLANE_BUTTON)
-        self.plane_button.setToolTip("Cancel the whole stack and predict only the plane shown")
-        self.plane_button.setVisible(False)
-        self.plane_button.clicked.connect(self.plane_instead)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.models = ModelPanel(napari_viewer, starters=True)
-        # the no-painting path, first in the dock while there is no model
-        self.start_note = QLabel(START_NOTE)
-        self.start_note.setWordWrap(True)
-        self.start_button = QPushButton(STARTER)
-        self.start_button.setToolTip(self.models.starter_button.toolTip())
-        self.start_button.setMenu(self.models.starter_button.menu())  # the same starters
-        self.start_row = QWidget()
-        start_layout = QVBoxLayout(self.start_row)
-        start_layout.setContentsMargins(0, 0, 0, 4)
-        start_layout.addWidget(self.start_note)
-        start_layout.addWidget(self.start_button)
-
         options = QWidget()
         grid = QGridLayout(options)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setColumnStretch(1, 1)
         grid.addWidget(QLabel("Image"), 0, 0)
         grid.addWidget(self.image, 0, 1)
-        self.channels = ChannelPick(napari_viewer, self.image)
+        self.channels = ChannelPick(self.viewer, self.image)
         for r, box in enumerate((self.channels, self.probabilities, self.objects,
                                  self.current_only, self.stitch, self.paint_next), 1):
             grid.addWidget(box, r, 0, 1, 2)
         grid.addWidget(QLabel("Object size"), r + 1, 0)
         grid.addWidget(self.size, r + 1, 1)
-        self.paint_worker = None
-        self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
-        """The dock's state machine: the prediction (:mod:`.controller`)."""
-        self.folder = FolderPanel(self.ctl.folder)  # "Apply to folder…"
-        self.objects_panel = ObjectsPanel(napari_viewer, self.image, self.ctl.runner)
-        self._show_objects = False
-        self.objects_panel.measured.connect(self._objects_measured)
-        layout = scrolling_layout(self)
-        self.sections = {
-            "predict": Section("Predict", self.start_row, options, self.predict_button,
-                               self.status, self.plane_button),
-            "objects": Section("Objects", self.objects_panel, expanded=False),
-            "folder": Section("Folder", self.folder),
-            "model": Section("Model", self.models),
-        }
-        for section in self.sections.values():
-            layout.addWidget(section)
-        layout.addStretch(1)
+        return options
 
+    def _start_row(self) -> QWidget:
+        """'Use a starter model…' with a line on what it does: the model panel's menu."""
+        self.start_note = QLabel(START_NOTE)
+        self.start_note.setWordWrap(True)
+        self.start_button = QPushButton(STARTER)
+        self.start_button.setToolTip(self.models.starter_button.toolTip())
+        self.start_button.setMenu(self.models.starter_button.menu())  # the same starters
+        row = QWidget()
+        start_layout = QVBoxLayout(row)
+        start_layout.setContentsMargins(0, 0, 0, 4)
+        start_layout.addWidget(self.start_note)
+        start_layout.addWidget(self.start_button)
+        return row
+
+    def _connect(self) -> None:
+        """The controller's signals to what shows them; the buttons and layers to it."""
         self.ctl.status_changed.connect(lambda text: self.status.setText(text))  # Qt's: no signature
         self.ctl.state_changed.connect(self._show_state)
         self.ctl.plane_offered.connect(lambda offer: self.plane_button.setVisible(offer))
@@ -153,7 +165,6 @@ class PredictWidget(QWidget):
         self.objects.toggled.connect(self._check)
         self.session.watch(self, self._check)
         self.session.watch(self, self._jobs_changed, "jobs_changed")
-        self._check()
 
     worker = property(lambda self: self.ctl.worker)
     forecast = property(lambda self: self.ctl.forecast)

@@ -125,6 +125,30 @@ class TrainSettings(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         t, m = TrainConfig(), ModelConfig()
+        self._make_main(t)
+        self._make_advanced(t, m)
+        main = _grid([
+            ("Annotation", self.annotation),
+            (None, self.annotation_help),
+            ("Training time", self.seconds),
+            ("Classes", self.classes),
+            ("Device", self.device),
+            ("", self.device_info),
+            ("Start from", self.start_from),
+        ])
+        self.advanced = Section("Advanced settings", self._advanced_form(), expanded=False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(main)
+        layout.addWidget(self.advanced)
+        self._show_device(self.device.currentText())
+        self.annotation.currentIndexChanged.connect(self._show_mode)
+        self.margin.valueChanged.connect(self._show_mode)
+        self.three_d.toggled.connect(self._show_mode)
+        self._show_mode()
+
+    def _make_main(self, t: TrainConfig) -> None:
+        """The settings always shown: annotation, time, classes, device, start."""
         self.seconds = QDoubleSpinBox()
         self.seconds.setRange(*bounds(*RANGED["seconds"]))
         self.seconds.setDecimals(0)
@@ -149,6 +173,8 @@ class TrainSettings(QWidget):
         self.device_info.setWordWrap(True)
         self.device.currentTextChanged.connect(self._show_device)
 
+    def _make_advanced(self, t: TrainConfig, m: ModelConfig) -> None:
+        """The settings under 'Advanced settings', from the configs' defaults and ranges."""
         self.depth = ranged("depth", m.depth)
         self.unet_width = ranged("unet_width", m.base_width, step=4)
         self.patch = ranged("patch", t.sampling.patch_size, step=16, suffix=" px")
@@ -179,15 +205,8 @@ class TrainSettings(QWidget):
             "this much; unpainted pixels in it are background, outside it nothing counts"
         )
 
-        main = _grid([
-            ("Annotation", self.annotation),
-            (None, self.annotation_help),
-            ("Training time", self.seconds),
-            ("Classes", self.classes),
-            ("Device", self.device),
-            ("", self.device_info),
-            ("Start from", self.start_from),
-        ])
+    def _advanced_form(self) -> QWidget:
+        """The advanced settings, labelled, one per row."""
         advanced = QWidget()
         form = QFormLayout(advanced)
         self.depth.setToolTip("Network size: how many times the U-Net halves the image "
@@ -205,16 +224,7 @@ class TrainSettings(QWidget):
         form.addRow(self.augment)
         form.addRow(self.three_d)
         form.addRow("Z spacing", self.anisotropy)
-        self.advanced = Section("Advanced settings", advanced, expanded=False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(main)
-        layout.addWidget(self.advanced)
-        self._show_device(self.device.currentText())
-        self.annotation.currentIndexChanged.connect(self._show_mode)
-        self.margin.valueChanged.connect(self._show_mode)
-        self.three_d.toggled.connect(self._show_mode)
-        self._show_mode()
+        return advanced
 
     def mode(self) -> str:
         """The training mode chosen: "semantic" or "instance"."""
