@@ -129,11 +129,12 @@ class TrainController(DockController):
         self._key = self._fits_key = self._predict_token = None
 
     # -- state and words --------------------------------------------------------------------
-    def _add_note(self, text: str) -> None:
-        """Show ``text`` now, and again in the status when training ends."""
+    def _add_note(self, text: str, again: str | None = None) -> None:
+        """Show ``text`` now, and ``again`` (``text`` itself unless given) in the status
+        when training ends."""
         if safe_to_notify(self.viewer):
             show_info(text)
-        self.note = f"{self.note} {text}".strip()
+        self.note = f"{self.note} {text if again is None else again}".strip()
 
     @property
     def busy(self) -> bool:
@@ -298,9 +299,7 @@ class TrainController(DockController):
             else:  # Train pressed again on the same painting
                 text = "Training anyway, as asked."
                 now = " Stop ends training now and keeps whichever matches better. Training…"
-            if safe_to_notify(self.viewer):
-                show_info(text)
-            self.note = f"{self.note} {text}".strip()  # said again when training ends
+            self._add_note(text)  # said again when training ends
             self.say(f"{text}{now}")
             return
         if request is None or request.quiet:
@@ -310,9 +309,7 @@ class TrainController(DockController):
         if request.spec == AUTO and request.not_current and choice.name != "current model":
             why = f" (The current model cannot be continued: {request.not_current}.)"
             text, again = text + why, again + why
-        if safe_to_notify(self.viewer):
-            show_info(text)
-        self.note = f"{self.note} {again}".strip()
+        self._add_note(text, again)
         self.say(f"{text} Preparing…")
 
     def _say_events(self, trainer) -> None:
