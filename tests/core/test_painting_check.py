@@ -72,3 +72,69 @@ def test_two_labels_are_never_called_objects(truth):
 def test_nothing_painted_gives_no_advice():
     assert check_painting([np.zeros((32, 32), np.uint8)], "semantic") is None
     assert check_painting([np.zeros((32, 32), np.uint8)], "instance") is None
+
+
+def background_around(painted, truth, inner=2, outer=5):
+    """``painted`` with background (1) also painted ``inner``-``outer`` px around the
+    objects painted with 2, as a user painting where objects end."""
+    from scipy import ndimage
+
+    objects = np.isin(truth, np.unique(truth[painted == 2]))
+    objects &= truth > 0
+    ring = (ndimage.binary_dilation(objects, iterations=outer)
+            & ~ndimage.binary_dilation(objects, iterations=inner) & (truth == 0))
+    out = painted.copy()
+    out[ring & (out == 0)] = 1
+    return out
+
+
+def discs():
+    """A ``(1, 128, 128)`` image of four bright discs 7 px in radius, at least 40 px above
+    the bottom rows, and their ids; painted: the discs as foreground (2) and one background
+    stroke (1) along the bottom."""
+    yy, xx = np.mgrid[:128, :128]
+    truth = np.zeros((128, 128), np.uint16)
+    for k, (y, x) in enumerate([(30, 30), (30, 90), (70, 50), (60, 100)], 1):
+        truth[(yy - y) ** 2 + (xx - x) ** 2 <= 49] = k
+    image = (truth > 0).astype(np.float32) + np.random.default_rng(0).normal(0, 0.05, truth.shape)
+    painted = np.where(truth > 0, 2, 0).astype(np.uint8)
+    painted[120:123, 5:60] = 1
+    return image[None].astype(np.float32), truth, painted
+
+
+def test_background_far_from_the_objects_is_measured_and_said():
+    """Background strokes away from the scribbled nuclei leave the nuclei's edges unpainted
+    (issue 21, item 5); background painted right around them does not."""
+    from napari_unet.core.training.painting_check import MIN_GAP_PX, background_far
+
+    _, truth, painted = discs()
+    far = background_far([painted])
+    assert far is not None
+    distance, size = far  # gaps about 43, 66, 83 and 88 px to the stroke; discs 15 px wide
+    assert 70 <= distance <= 80 and 13 <= size <= 16 and MIN_GAP_PX < size
+    assert background_far([background_around(painted, truth)]) is None
+    # nothing to tell: no background, or nothing but background, or not 2-D
+    assert background_far([np.where(painted == 1, 0, painted)]) is None
+    assert background_far([np.where(painted == 2, 0, painted)]) is None
+    assert background_far([np.zeros((4, 32, 32), np.uint8)]) is None
+
+
+def test_training_from_scratch_on_far_background_says_so(one_torch_thread):
+    """The trainer's events carry :class:`BackgroundFar` from scratch on such painting;
+    not once background is painted around the objects, and not when whole objects are
+    trained (their edges are painted)."""
+    from napari_unet.core.config import TrainConfig
+    from napari_unet.core.training.events import BackgroundFar
+    from napari_unet.core.training.train import Trainer
+
+    image, truth, painted = discs()
+    config = TrainConfig(steps=1, seconds=None, device="cpu", validation_fraction=0.0)
+    far = [e for e in Trainer([image], [painted], config=config).events
+           if isinstance(e, BackgroundFar)]
+    assert len(far) == 1 and far[0].distance > far[0].size
+    assert "around a few objects" in far[0].words()
+    near = Trainer([image], [background_around(painted, truth)], config=config).events
+    assert not any(isinstance(e, BackgroundFar) for e in near)
+    whole = Trainer([image], [truth],
+                    config=config.replace(mode="instance")).events
+    assert not any(isinstance(e, BackgroundFar) for e in whole)

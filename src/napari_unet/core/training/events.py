@@ -129,7 +129,24 @@ class ObjectsTuned:
                 f"match {self.before:.2f} -> {self.after:.2f})")
 
 
-Event = StartedFresh | UsedLuminance | NewHead | StartedFromImage | BatchHalved | KeptEarlier | ObjectsTuned
+@dataclass(frozen=True)
+class BackgroundFar:
+    """Trained from scratch on strokes of classes whose background strokes lie about
+    ``distance`` px from the painted objects, which are about ``size`` px wide
+    (:func:`~.painting_check.background_far`): where objects end is not painted."""
+
+    distance: float
+    size: float
+
+    def words(self) -> str:
+        return (f"the background is painted far from the objects (about {self.distance:.0f} "
+                f"px away; the painted objects are about {self.size:.0f} px wide): nothing "
+                f"shows where an object ends, so objects may come out too big; paint some "
+                f"background right around a few objects and train again")
+
+
+Event = (StartedFresh | UsedLuminance | NewHead | StartedFromImage | BatchHalved | KeptEarlier
+         | ObjectsTuned | BackgroundFar)
 
 
 def in_words(events: Iterable[Event]) -> str:

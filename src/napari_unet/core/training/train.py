@@ -27,8 +27,9 @@ from ..normalize import fit_normalization, normalize
 from ..progress import Progress
 from .augment import AugmentParams, augment
 from .engine import Engine, snapshot
-from .events import ObjectsTuned, StartedFromImage
+from .events import BackgroundFar, ObjectsTuned, StartedFromImage
 from .losses import masked_cross_entropy, starter_kl
+from .painting_check import background_far
 from .sampling import PatchSampler
 from .selfsup import SelfSupervised, denoise_head, denoise_loss, joint_forward, take_over
 from .start_plan import StartPlan, plan_start
@@ -100,6 +101,10 @@ class Trainer(Engine):
         """How this run uses the model it starts from (:func:`~.start_plan.plan_start`)."""
         super().__init__(self.config)
         self.events = list(plan.events)
+        if plan.init is None and self.config.targets.mode == "semantic":
+            far = background_far(lab)
+            if far is not None:
+                self.events.append(BackgroundFar(*far))
         self.groups = [list(g) for g in plan.groups] if plan.groups is not None else None
         self.n_target_classes = n_classes
         """Classes of the training targets (painted); the network may have more (marginal)."""
