@@ -60,6 +60,16 @@ def test_no_model_no_prediction(setup):
     assert ctl.status.startswith("There is no model yet")
 
 
+def test_the_objects_of_a_prediction_are_measured_after_it(setup):
+    viewer, ctl, runner, form, states = setup
+    form.objects = True
+    ctl.predict()
+    runner.drain()
+    objects = viewer.layers["nuclei objects"]
+    assert ctl.objects.layer is objects and not ctl.busy
+    assert len(ctl.objects.table_data["label"]) == len(np.unique(objects.data)) - 1 >= 1
+
+
 # -- 'Apply to folder…' ------------------------------------------------------------------------
 @pytest.fixture
 def images_folder(tmp_path, sample):
@@ -103,7 +113,11 @@ def test_stopping_the_folder_says_where_it_ended(setup, images_folder, tmp_path)
 
 # -- the objects' table ------------------------------------------------------------------------
 def test_the_objects_are_measured_through_the_runner_into_a_worker_result():
-    from napari_unet._widgets.predict.objects_panel import AS_PREDICTED, Measured, _measure_worker
+    from napari_unet._widgets.predict.objects_controller import (
+        AS_PREDICTED,
+        Measured,
+        _measure_worker,
+    )
 
     shown = np.zeros((32, 32), np.uint16)
     shown[2:8, 2:8], shown[20:30, 20:30] = 3, 7  # ids with gaps: renumbered 1..n

@@ -7,7 +7,8 @@ States (:class:`PredictState`) and what moves between them::
     PREDICTING --cancel--> CANCELLING --prediction ended--> IDLE
     PREDICTING --'Only the plane in view'--> CANCELLING --> PREDICTING (the plane shown)
 
-'Apply to folder…' runs beside it (:attr:`PredictController.folder`, its own worker).
+'Apply to folder…' runs beside it (:attr:`PredictController.folder`, its own worker), and
+so does measuring the objects (:attr:`PredictController.objects`).
 Predict while predicting is refused (the dock's button is Cancel meanwhile), as is Predict
 while the train dock predicts (one prediction at a time). Headless: the worker comes from a
 :class:`~..common.runner.Runner`; the dock (:mod:`.predict_widget`) reads its options into
@@ -27,6 +28,7 @@ from ..common.layers import current_plane, hidden_by, spatial_shape
 from ..common.prediction import start_prediction
 from ..common.session import PREDICT_TITLE, session_for
 from .folder_run import FolderRun
+from .objects_controller import ObjectsController
 
 STARTER = "Use a starter model…"
 
@@ -77,11 +79,19 @@ class PredictController(DockController):
         self.forecast = None
         self.folder = FolderRun(self.session, runner)
         """'Apply to folder…' (:mod:`.folder_run`): its own worker, beside the prediction."""
+        self.objects = ObjectsController(viewer, runner, lambda: self.form().layer)
+        """The Objects section (:mod:`.objects_controller`): the chosen image's objects and
+        their table, measured in its own worker (again after each prediction)."""
         self._predicting = None
         self._cancelled = self._plane_next = False
 
     def _helpers(self) -> tuple:
-        return (self.folder,)
+        return (self.folder, self.objects)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a worker of this dock runs (a prediction, a folder, the objects' table)."""
+        return self.worker is not None or self.folder.busy or self.objects.busy
 
     def predict(self):
         """Predict the form's image with the current model; returns the worker or None."""
@@ -167,4 +177,6 @@ class PredictController(DockController):
             self.say("Cancelled: nothing was written.")
         if layer is not None:
             self.say(f"Done: '{layer.name}'.{size_said(layer)}{hidden_by(self.viewer, layer)}")
+        if layer is not None:  # the Objects section follows the new prediction
+            self.objects.update_objects()
         self.predicted.emit(layer)

@@ -79,7 +79,7 @@ class PredictWidget(QWidget):
         self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
         """The dock's state machine: the prediction (:mod:`.controller`)."""
         self.folder = FolderPanel(self.ctl.folder)  # "Apply to folder…"
-        self.objects_panel = ObjectsPanel(napari_viewer, self.image, self.ctl.runner)
+        self.objects_panel = ObjectsPanel(self.ctl.objects, self.image)
         self._show_objects = False
         self.objects_panel.measured.connect(self._objects_measured)
         layout = scrolling_layout(self)
@@ -172,8 +172,7 @@ class PredictWidget(QWidget):
     @property
     def busy(self) -> bool:
         """Whether a worker of this dock runs (a prediction, a folder, the objects' table)."""
-        return (self.ctl.worker is not None or self.folder.busy or self.paint_worker is not None
-                or self.objects_panel.busy)
+        return self.ctl.busy or self.paint_worker is not None
 
     def _check(self, *_) -> None:
         """Say now whether the current model can predict the chosen image."""
@@ -285,7 +284,6 @@ class PredictWidget(QWidget):
         """A prediction ended: the Objects section follows it; and where to paint next."""
         if layer is not None:
             self._show_objects = True  # the Objects section opens once they are measured
-            self.objects_panel.update_objects()
             bundle = self.session.bundle
             flat = bundle is not None and bundle.model_config.spatial_dims == 2
             if self.paint_next.isChecked() and flat:  # uncertainty: 2-D models only
