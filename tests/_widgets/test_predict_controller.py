@@ -147,3 +147,17 @@ def test_paint_next_runs_through_the_runner_and_adds_our_layers(setup, sample):
     assert viewer.layers["nuclei uncertainty"].data.shape == sample[0].shape
     assert len(viewer.layers["nuclei paint here"].data) > 0
     np.testing.assert_array_equal(painted, sample[2])  # the painting copy is only read
+
+
+def test_the_controller_shows_where_to_paint_next_away_from_the_annotations(setup, sample):
+    viewer, ctl, runner, form, states = setup
+    painted = np.asarray(sample[2])
+    viewer.add_labels(painted.copy(), name="nuclei annotations")
+    ctl.predict()
+    runner.drain()
+    ctl.show_paint_next()
+    assert ctl.busy and ctl.paint_next.busy  # the dock waits for it (its busy)
+    runner.drain()
+    assert not ctl.busy
+    spots = viewer.layers["nuclei paint here"].data.astype(int)
+    assert len(spots) > 0 and not (painted[spots[:, 0], spots[:, 1]] > 0).any()

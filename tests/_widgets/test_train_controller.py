@@ -210,3 +210,24 @@ def test_background_learning_runs_through_the_runner_and_stops(setup, sample, ba
     assert _start_live(ctl, job) is not None  # live mode stops it first
     ctl.stop()
     runner.drain()
+
+
+def test_where_to_paint_next_runs_one_at_a_time_and_shutdown_writes_nothing(
+    setup, sample, gray_bundle
+):
+    viewer, ctl, runner, job, states = setup
+    before = np.array(viewer.layers["nuclei annotations"].data)
+    ctl.show_paint_next(gray_bundle)
+    ctl.show_paint_next(gray_bundle)  # while the first runs: dropped
+    assert len(runner.started) == 1 and ctl.paint_next.busy
+    ctl.shutdown()  # the dock closes before it ends
+    runner.drain()
+    assert not ctl.paint_next.busy
+    assert [layer.name for layer in viewer.layers] == ["nuclei", "nuclei annotations"]
+    ctl.show_paint_next(gray_bundle)
+    runner.drain()
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei", "nuclei uncertainty", "nuclei paint here", "nuclei annotations"]
+    spots = viewer.layers["nuclei paint here"].data.astype(int)
+    assert len(spots) > 0 and not (before[spots[:, 0], spots[:, 1]] > 0).any()  # not on paint
+    np.testing.assert_array_equal(viewer.layers["nuclei annotations"].data, before)

@@ -25,6 +25,7 @@ from psygnal import Signal
 from ..common.dock_controller import PLANE_BUTTON, DockController, offers_plane
 from ..common.forecast import Forecast
 from ..common.layers import current_plane, hidden_by, spatial_shape
+from ..common.paint_next_run import PaintNextRun
 from ..common.prediction import start_prediction
 from ..common.session import PREDICT_TITLE, session_for
 from .folder_run import FolderRun
@@ -79,6 +80,8 @@ class PredictController(DockController):
         self.forecast = None
         self.folder = FolderRun(self.session, runner)
         """'Apply to folder…' (:mod:`.folder_run`): its own worker, beside the prediction."""
+        self.paint_next = PaintNextRun(viewer, runner)
+        """'Show where to paint next' after a prediction (:mod:`..common.paint_next_run`)."""
         self.objects = ObjectsController(viewer, runner, lambda: self.form().layer)
         """The Objects section (:mod:`.objects_controller`): the chosen image's objects and
         their table, measured in its own worker (again after each prediction)."""
@@ -90,8 +93,10 @@ class PredictController(DockController):
 
     @property
     def busy(self) -> bool:
-        """Whether a worker of this dock runs (a prediction, a folder, the objects' table)."""
-        return self.worker is not None or self.folder.busy or self.objects.busy
+        """Whether a worker of this dock runs (a prediction, a folder, the objects' table,
+        where to paint next)."""
+        return (self.worker is not None or self.folder.busy or self.objects.busy
+                or self.paint_next.busy)
 
     def predict(self):
         """Predict the form's image with the current model; returns the worker or None."""
@@ -180,3 +185,14 @@ class PredictController(DockController):
         if layer is not None:  # the Objects section follows the new prediction
             self.objects.update_objects()
         self.predicted.emit(layer)
+
+    def show_paint_next(self) -> None:
+        """Uncertainty and spots for the plane shown of the form's image (a second
+        prediction of that plane); what '<image> annotations', if there is one, has painted
+        there is avoided. 2-D models only."""
+        image, bundle = self.form().layer, self.session.bundle
+        if image is None or bundle is None or bundle.model_config.spatial_dims != 2:
+            return
+        name = f"{image.name} annotations"
+        labels = self.viewer.layers[name] if name in self.viewer.layers else None
+        self.paint_next.show(image, labels, bundle, device=self.session.device)

@@ -36,6 +36,7 @@ from psygnal import Signal
 from ..common.dock_controller import PLANE_BUTTON, DockController, offers_plane
 from ..common.forecast import Forecast
 from ..common.layers import current_plane, hidden_by, safe_to_notify, spatial_shape
+from ..common.paint_next_run import PaintNextRun
 from ..common.prediction import auto_plane, has_results, start_prediction
 from ..common.session import session_for
 from ..common.start_request import AUTO, sentence
@@ -106,6 +107,8 @@ class TrainController(DockController):
         """Whether live mode was started with the smaller CPU U-Net (from scratch)."""
         self.warmup = Warmup(runner, on_progress=self.learning.emit, viewer=viewer)
         """Learns the image in the background while the user paints (no clicks)."""
+        self.paint_next = PaintNextRun(viewer, runner, one_at_a_time=True)
+        """'Show where to paint next' after the prediction (:mod:`..common.paint_next_run`)."""
         self.closed = False
         self.worker = None
         self.trainer = None
@@ -255,6 +258,7 @@ class TrainController(DockController):
             self.worker.quit()  # also before the first step
         if self.predict_worker is not None:
             self.predict_worker.quit()
+        self.paint_next.stop()
 
     # -- the worker's signals ---------------------------------------------------------------
     def _on_yielded(self, item) -> None:
@@ -460,6 +464,15 @@ class TrainController(DockController):
             text += f" '{image.name}' was removed: the model is kept, nothing was predicted."
         self.say(text)
         self.predicted.emit(layer)
+
+    def show_paint_next(self, bundle) -> None:
+        """Uncertainty and spots for the plane shown of the first pair's image (a second
+        prediction of that plane), away from what its labels have painted there; one at a
+        time. 2-D models only."""
+        if not self.pairs or bundle is None or bundle.model_config.spatial_dims != 2:
+            return
+        image, labels = self.pairs[0]
+        self.paint_next.show(image, labels, bundle, device=self.session.device)
 
     # -- live mode --------------------------------------------------------------------------
     def start_live(self, pairs, images, labels, model, config, request, names, device_type,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -25,7 +24,6 @@ from qtpy.QtWidgets import (
 from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
 
-from ..common.layers import current_plane
 from ..common.model_panel import ModelPanel
 from ..common.qt_runner import QtRunner
 from ..common.scrolling import VerticalScroll, scrolling_layout, share_column
@@ -108,7 +106,6 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             layout.addWidget(section)
         layout.addStretch(1)
         self._closed = False
-        self.paint_worker = None
         self.ctl = TrainController(napari_viewer, QtRunner(self))
         """The dock's state machine: training, live mode and the prediction after them
         (:mod:`.controller`)."""
@@ -186,7 +183,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
     @property
     def busy(self) -> bool:
         """Whether training (also live) or the prediction after it is running."""
-        return self.ctl.busy or self.live.running or self.paint_worker is not None
+        return self.ctl.busy or self.live.running or self.ctl.paint_next.busy
 
     def _enable_start(self) -> None:
         """Train and Live are enabled, unless the predict dock is predicting (then they say
@@ -308,8 +305,6 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.warmup.stop(for_good=True)
         if self.live.running:
             self.live.stop()
-        if self.paint_worker is not None:
-            self.paint_worker.quit()
 
     # -- showing the controller -------------------------------------------------------------
     def _connect_controller(self) -> None:
@@ -346,10 +341,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
                                     or (state is TrainState.STOPPING and self.live.running))
 
     def _predicted(self, layer) -> None:
-        bundle = self.session.bundle
-        flat = bundle is not None and bundle.model_config.spatial_dims == 2  # paint-next: 2-D
-        if self.paint_next.isChecked() and self.ctl.pairs and layer is not None and flat:
-            self._show_paint_next(bundle)
+        if self.paint_next.isChecked() and layer is not None:
+            self.ctl.show_paint_next(self.session.bundle)
 
     def plane_instead(self) -> None:
         """Stop predicting the whole stack; predict the plane in view instead."""
@@ -375,18 +368,3 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     def _predict_first(self, bundle, plane=False) -> None:
         self.ctl.predict_first(bundle, plane)
-
-    def _show_paint_next(self, bundle) -> None:
-        from ..common.paint_next import start_paint_next
-
-        image, labels = self.ctl.pairs[0]
-        if bundle is None or image not in self.viewer.layers or self.paint_worker is not None:
-            return
-        plane = current_plane(self.viewer, image)
-        painted = np.array(labels.data[plane]) if labels in self.viewer.layers else None
-        self.paint_worker = start_paint_next(self.viewer, image, bundle, painted, plane,
-                                             device=self.session.device, runner=self.ctl.runner)
-        self.paint_worker.finished.connect(self._paint_next_done)  # (quit with the dock)
-
-    def _paint_next_done(self) -> None:
-        self.paint_worker = None
