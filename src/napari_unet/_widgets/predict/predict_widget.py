@@ -72,9 +72,10 @@ class PredictWidget(QWidget):
         self.plane_button.clicked.connect(self.plane_instead)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.models = ModelPanel(napari_viewer, starters=True)
+        runner = QtRunner(self)
+        self.models = ModelPanel(napari_viewer, runner, starters=True)
         self.start_row = self._start_row()  # the no-painting path, first while there is no model
-        self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
+        self.ctl = PredictController(napari_viewer, runner, self._form)
         """The dock's state machine: the prediction (:mod:`.controller`)."""
         self.folder = FolderPanel(self.ctl.folder)  # "Apply to folder…"
         self.objects_panel = ObjectsPanel(self.ctl.objects, self.image)

@@ -83,7 +83,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.plane_button.setVisible(False)
         self.plane_button.clicked.connect(self.plane_instead)
         self.plot = LossPlot()
-        self.models = ModelPanel(napari_viewer, compact=True)
+        runner = QtRunner(self)
+        self.models = ModelPanel(napari_viewer, runner, compact=True)
         self.advice = AdvicePanel()
         self.advice.switch.clicked.connect(self._switch_mode)
         self.advice.anyway.clicked.connect(lambda: self.train(check=False))
@@ -106,7 +107,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             layout.addWidget(section)
         layout.addStretch(1)
         self._closed = False
-        self.ctl = TrainController(napari_viewer, QtRunner(self))
+        self.ctl = TrainController(napari_viewer, runner)
         """The dock's state machine: training, live mode and the prediction after them
         (:mod:`.controller`)."""
         self._connect_controller()
