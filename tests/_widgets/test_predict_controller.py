@@ -161,3 +161,23 @@ def test_the_controller_shows_where_to_paint_next_away_from_the_annotations(setu
     assert not ctl.busy
     spots = viewer.layers["nuclei paint here"].data.astype(int)
     assert len(spots) > 0 and not (painted[spots[:, 0], spots[:, 1]] > 0).any()
+
+
+def test_a_paint_next_failure_is_said_and_the_prediction_is_kept(setup, monkeypatch,
+                                                                   notifications):
+    from napari_unet._widgets.common import paint_next
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no memory for the uncertainty")
+        yield
+
+    monkeypatch.setattr(paint_next, "_plane_uncertainty", broken)
+    viewer, ctl, runner, form, states = setup
+    ctl.predict()
+    runner.drain()
+    ctl.show_paint_next()
+    runner.drain()
+    said = "Where to paint next could not be shown: no memory for the uncertainty"
+    assert ctl.status == said and ("error", said) in notifications
+    assert not ctl.busy and ctl.state is PredictState.IDLE
+    assert [layer.name for layer in viewer.layers] == ["nuclei", "nuclei prediction"]

@@ -16,10 +16,13 @@ class PaintNextRun:
     ``one_at_a_time``: a request while one runs is dropped (the train dock, whose
     predictions follow each other quickly); else it starts beside it (the predict dock)."""
 
-    def __init__(self, viewer, runner, one_at_a_time: bool = False):
+    def __init__(self, viewer, runner, one_at_a_time: bool = False, on_error=None):
         self.viewer = viewer
         self.runner = runner
         self.one_at_a_time = one_at_a_time
+        self.on_error = on_error
+        """Called with one line for the user when a worker fails (nothing is written then;
+        the traceback goes to the log); None: an error notification."""
         self.workers: list = []
         """The workers running, oldest first."""
 
@@ -46,7 +49,7 @@ class PaintNextRun:
                 and tuple(labels.data.shape) == tuple(spatial_shape(image))):
             painted = np.array(labels.data[plane])
         worker = start_paint_next(self.viewer, image, bundle, painted, plane, device=device,
-                                  runner=self.runner)
+                                  runner=self.runner, on_error=self.on_error)
         self.workers.append(worker)
         worker.finished.connect(lambda: self.workers.remove(worker))
         return worker

@@ -80,7 +80,7 @@ class PredictController(DockController):
         self.forecast = None
         self.folder = FolderRun(self.session, runner)
         """'Apply to folder…' (:mod:`.folder_run`): its own worker, beside the prediction."""
-        self.paint_next = PaintNextRun(viewer, runner)
+        self.paint_next = PaintNextRun(viewer, runner, on_error=self.say_error)
         """'Show where to paint next' after a prediction (:mod:`..common.paint_next_run`)."""
         self.objects = ObjectsController(viewer, runner, lambda: self.form().layer)
         """The Objects section (:mod:`.objects_controller`): the chosen image's objects and

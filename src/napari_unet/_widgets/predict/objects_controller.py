@@ -22,7 +22,7 @@ import numpy as np
 from napari.utils.notifications import show_error, show_info
 from psygnal import Signal
 
-from ..common.layers import ROLE, find_ours, image_stack, is_ours, spatial_shape
+from ..common.layers import ROLE, find_ours, image_stack, is_ours, safe_to_notify, spatial_shape
 from ..common.tasks import failed
 
 FOLLOWED = ("objects", "prediction")
@@ -258,9 +258,12 @@ class ObjectsController:
         self.measured.emit()
 
     def _failed(self, error) -> None:
-        """Said in the summary; the layer is left as it was (nothing is written) and there
-        is no table to save."""
-        self._show(failed("The objects could not be measured", error), table=None)
+        """Said in the summary and as a notification (the Objects section may be closed);
+        the layer is left as it was (nothing is written) and there is no table to save."""
+        line = failed("The objects could not be measured", error)
+        if safe_to_notify(self.viewer):
+            show_error(line)
+        self._show(line, table=None)
 
     def _worker_done(self) -> None:
         self.worker = None

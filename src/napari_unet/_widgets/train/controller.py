@@ -30,7 +30,7 @@ import threading
 from dataclasses import dataclass, field
 from enum import Enum
 
-from napari.utils.notifications import show_info
+from napari.utils.notifications import show_error, show_info
 from psygnal import Signal
 
 from ..common.dock_controller import PLANE_BUTTON, DockController, offers_plane
@@ -105,9 +105,11 @@ class TrainController(DockController):
         """Live mode (:mod:`.live`): its worker, timers and frames."""
         self.live_small = False
         """Whether live mode was started with the smaller CPU U-Net (from scratch)."""
-        self.warmup = Warmup(runner, on_progress=self.learning.emit, viewer=viewer)
+        self.warmup = Warmup(runner, on_progress=self.learning.emit, viewer=viewer,
+                             on_error=self._quiet_error)
         """Learns the image in the background while the user paints (no clicks)."""
-        self.paint_next = PaintNextRun(viewer, runner, one_at_a_time=True)
+        self.paint_next = PaintNextRun(viewer, runner, one_at_a_time=True,
+                                       on_error=self._quiet_error)
         """'Show where to paint next' after the prediction (:mod:`..common.paint_next_run`)."""
         self.closed = False
         self.worker = None
@@ -138,6 +140,14 @@ class TrainController(DockController):
         if safe_to_notify(self.viewer):
             show_info(text)
         self.note = f"{self.note} {text if again is None else again}".strip()
+
+    def _quiet_error(self, text: str) -> None:
+        """A helper's failure (background learning, where to paint next): in the status line
+        while the dock is idle, else (training's line is in use) as a notification only."""
+        if self.state is TrainState.IDLE:
+            self.say_error(text)
+        elif safe_to_notify(self.viewer):
+            show_error(text)
 
     @property
     def busy(self) -> bool:
@@ -529,6 +539,10 @@ class TrainController(DockController):
         if trainer is not None:
             self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
                              "stopped": True, "device": trainer.device.type}
+        if self.live.error is not None and not self.closed:  # nothing of it is kept
+            self.say_error(f"{self.live.error.rstrip('.')}. Live mode is off; the model is "
+                           "unchanged.")
+            return
         if bundle is None or self.closed:
             if not self.closed:
                 self.say("Live mode off before the first step; the model is unchanged.")
