@@ -278,7 +278,11 @@ class ObjectsController:
             self.worker.quit()
 
     def close(self) -> None:
-        """The dock is gone: stop, and follow the layers no more."""
+        """The dock is gone: stop, and follow the layers no more. Nothing if already
+        closed, or already torn down by Python's collector with the dock (its Qt
+        ``destroyed`` can come after that)."""
+        if vars(self).get("closed", True):
+            return
         self.closed = True
         self.shutdown()
         self.viewer.layers.events.inserted.disconnect(self._inserted)
