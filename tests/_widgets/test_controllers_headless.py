@@ -11,7 +11,8 @@ CONTROLLERS = ("napari_unet._widgets.train.controller", "napari_unet._widgets.pr
                "napari_unet._widgets.common.paint_next",
                "napari_unet._widgets.predict.objects_controller",
                "napari_unet._widgets.common.paint_next_run",
-               "napari_unet._widgets.common.export")
+               "napari_unet._widgets.common.export",
+               "napari_unet._widgets.train.predict_after", "napari_unet._widgets.train.states")
 QT = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "superqt", "napari.qt", "napari._qt",
       "magicgui.backends._qtpy")
 

@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
 
+from ..common.dock_controller import PLANE_BUTTON
 from ..common.model_panel import ModelPanel
 from ..common.qt_runner import QtRunner
 from ..common.scrolling import VerticalScroll, scrolling_layout, share_column
@@ -31,9 +32,10 @@ from ..common.sections import Section
 from ..common.session import session_for
 from ..common.start_request import AUTO, NONE, StartRequest
 from .advice import AdvicePanel
-from .controller import PLANE_BUTTON, RUNNING, TRAIN_TITLE, TrainController, TrainJob, TrainState
+from .controller import TrainController, TrainJob
 from .loss_plot import LossPlot
 from .modes import TRAIN_HINTS
+from .states import RUNNING, TRAIN_TITLE, TrainState
 from .train_checks import PaintingChecks
 from .train_live import LiveControls
 from .train_settings import TrainSettings
