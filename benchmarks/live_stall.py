@@ -181,7 +181,7 @@ def main(argv=None) -> dict:
                (panel.fill_holes.setChecked, False)]
     for change, value in changes:
         change(value)
-        settle(app, lambda: getattr(panel, "busy", False) or panel._timer.isActive())
+        settle(app, lambda: getattr(panel, "busy", False) or panel.ctl.pending)
     timer.stop()
     out = {
         "seconds": args.seconds,

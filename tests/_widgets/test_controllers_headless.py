@@ -8,7 +8,11 @@ import sys
 CONTROLLERS = ("napari_unet._widgets.train.controller", "napari_unet._widgets.predict.controller",
                "napari_unet._widgets.common.runner", "napari_unet._widgets.train.live",
                "napari_unet._widgets.train.warmup", "napari_unet._widgets.predict.folder_run",
-               "napari_unet._widgets.common.paint_next")
+               "napari_unet._widgets.common.paint_next",
+               "napari_unet._widgets.predict.objects_controller",
+               "napari_unet._widgets.common.paint_next_run",
+               "napari_unet._widgets.common.export",
+               "napari_unet._widgets.train.predict_after", "napari_unet._widgets.train.states")
 QT = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "superqt", "napari.qt", "napari._qt",
       "magicgui.backends._qtpy")
 

@@ -77,3 +77,27 @@ def test_export_button_asks_for_format_then_file(predict_widget, monkeypatch, tm
     monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("", False))  # cancelled
     panel._ask_export()
     assert len(calls) == 1
+
+
+def test_export_runs_through_the_runner_and_says_how_it_ended(tmp_path, gray_bundle, notifications):
+    """Headless: the export is a worker of the dock controller's runner (here the synchronous
+    one); success and failure each end with one notification and ``on_done``."""
+    from napari_unet._widgets.common.export import start_export
+    from napari_unet._widgets.common.runner import SyncRunner
+
+    runner, done = SyncRunner(), []
+    worker = start_export(gray_bundle, tmp_path / "m.pt", "torchscript",
+                          on_done=lambda: done.append("ok"), runner=runner)
+    assert runner.started == [worker] and not (tmp_path / "m.pt").exists()  # not run yet
+    runner.drain()
+    assert (tmp_path / "m.pt").stat().st_size > 0 and done == ["ok"]
+    assert ("info", f"Model exported to {tmp_path / 'm.pt'}") in notifications
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    start_export(gray_bundle, blocker / "m.pt", "torchscript", on_done=lambda: done.append("failed"),
+                 runner=runner)
+    runner.drain()
+    errors = [text for severity, text in notifications if severity == "error"]
+    assert len(errors) == 1 and errors[0].startswith("Export failed: cannot write")
+    assert done == ["ok", "failed"] and blocker.read_text() == "not a folder"

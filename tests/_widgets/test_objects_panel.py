@@ -62,7 +62,7 @@ def test_the_controls_follow_a_new_prediction(viewer, layers, predict_widget, qt
     objects = predict_objects(viewer, layers, predict_widget, qtbot, gray_bundle)
     panel = predict_widget.objects_panel
     panel.fill_holes.setChecked(True)
-    qtbot.waitUntil(lambda: panel._written is objects.data, timeout=5000)  # the timer ran
+    qtbot.waitUntil(lambda: panel.ctl._written is objects.data, timeout=5000)  # the timer ran
     new = np.zeros_like(objects.data)
     new[10:30, 10:30] = 1
     new[15:20, 15:20] = 0
@@ -163,7 +163,7 @@ def test_a_change_while_measuring_is_applied_when_the_worker_ends(
     panel.update_objects()
     panel.min_size.setValue(0)  # back, while the first worker runs
     panel.update_objects()
-    qtbot.waitUntil(lambda: not panel.busy and not panel._timer.isActive(), timeout=30_000)
+    qtbot.waitUntil(lambda: not panel.busy and not panel.ctl.pending, timeout=30_000)
     qtbot.waitUntil(lambda: not panel.busy, timeout=30_000)
     assert panel.table.rowCount() == int((areas > 0).sum())
     assert len(np.unique(objects.data)) - 1 == int((areas > 0).sum())

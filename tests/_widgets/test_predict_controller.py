@@ -60,6 +60,16 @@ def test_no_model_no_prediction(setup):
     assert ctl.status.startswith("There is no model yet")
 
 
+def test_the_objects_of_a_prediction_are_measured_after_it(setup):
+    viewer, ctl, runner, form, states = setup
+    form.objects = True
+    ctl.predict()
+    runner.drain()
+    objects = viewer.layers["nuclei objects"]
+    assert ctl.objects.layer is objects and not ctl.busy
+    assert len(ctl.objects.table_data["label"]) == len(np.unique(objects.data)) - 1 >= 1
+
+
 # -- 'Apply to folder…' ------------------------------------------------------------------------
 @pytest.fixture
 def images_folder(tmp_path, sample):
@@ -103,7 +113,11 @@ def test_stopping_the_folder_says_where_it_ended(setup, images_folder, tmp_path)
 
 # -- the objects' table ------------------------------------------------------------------------
 def test_the_objects_are_measured_through_the_runner_into_a_worker_result():
-    from napari_unet._widgets.predict.objects_panel import AS_PREDICTED, Measured, _measure_worker
+    from napari_unet._widgets.predict.objects_controller import (
+        AS_PREDICTED,
+        Measured,
+        _measure_worker,
+    )
 
     shown = np.zeros((32, 32), np.uint16)
     shown[2:8, 2:8], shown[20:30, 20:30] = 3, 7  # ids with gaps: renumbered 1..n
@@ -133,3 +147,37 @@ def test_paint_next_runs_through_the_runner_and_adds_our_layers(setup, sample):
     assert viewer.layers["nuclei uncertainty"].data.shape == sample[0].shape
     assert len(viewer.layers["nuclei paint here"].data) > 0
     np.testing.assert_array_equal(painted, sample[2])  # the painting copy is only read
+
+
+def test_the_controller_shows_where_to_paint_next_away_from_the_annotations(setup, sample):
+    viewer, ctl, runner, form, states = setup
+    painted = np.asarray(sample[2])
+    viewer.add_labels(painted.copy(), name="nuclei annotations")
+    ctl.predict()
+    runner.drain()
+    ctl.show_paint_next()
+    assert ctl.busy and ctl.paint_next.busy  # the dock waits for it (its busy)
+    runner.drain()
+    assert not ctl.busy
+    spots = viewer.layers["nuclei paint here"].data.astype(int)
+    assert len(spots) > 0 and not (painted[spots[:, 0], spots[:, 1]] > 0).any()
+
+
+def test_a_paint_next_failure_is_said_and_the_prediction_is_kept(setup, monkeypatch,
+                                                                   notifications):
+    from napari_unet._widgets.common import paint_next
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no memory for the uncertainty")
+        yield
+
+    monkeypatch.setattr(paint_next, "_plane_uncertainty", broken)
+    viewer, ctl, runner, form, states = setup
+    ctl.predict()
+    runner.drain()
+    ctl.show_paint_next()
+    runner.drain()
+    said = "Where to paint next could not be shown: no memory for the uncertainty"
+    assert ctl.status == said and ("error", said) in notifications
+    assert not ctl.busy and ctl.state is PredictState.IDLE
+    assert [layer.name for layer in viewer.layers] == ["nuclei", "nuclei prediction"]

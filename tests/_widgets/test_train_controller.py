@@ -210,3 +210,103 @@ def test_background_learning_runs_through_the_runner_and_stops(setup, sample, ba
     assert _start_live(ctl, job) is not None  # live mode stops it first
     ctl.stop()
     runner.drain()
+
+
+def test_where_to_paint_next_runs_one_at_a_time_and_shutdown_writes_nothing(
+    setup, sample, gray_bundle
+):
+    viewer, ctl, runner, job, states = setup
+    before = np.array(viewer.layers["nuclei annotations"].data)
+    ctl.show_paint_next(gray_bundle)
+    ctl.show_paint_next(gray_bundle)  # while the first runs: dropped
+    assert len(runner.started) == 1 and ctl.paint_next.busy
+    ctl.shutdown()  # the dock closes before it ends
+    runner.drain()
+    assert not ctl.paint_next.busy
+    assert [layer.name for layer in viewer.layers] == ["nuclei", "nuclei annotations"]
+    ctl.show_paint_next(gray_bundle)
+    runner.drain()
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei", "nuclei uncertainty", "nuclei paint here", "nuclei annotations"]
+    spots = viewer.layers["nuclei paint here"].data.astype(int)
+    assert len(spots) > 0 and not (before[spots[:, 0], spots[:, 1]] > 0).any()  # not on paint
+    np.testing.assert_array_equal(viewer.layers["nuclei annotations"].data, before)
+
+
+# -- errors: said in plain words, nothing left half-done -----------------------------------
+def test_a_background_learning_failure_is_said_and_nothing_of_it_is_kept(
+    setup, sample, background_learning, monkeypatch, notifications
+):
+    from napari_unet.core.config import ModelConfig, TrainConfig
+    from napari_unet.core.progress import Progress
+    from napari_unet.core.training.selfsup import SelfSupervised
+
+    def failing_steps(self, max_steps=None):
+        yield Progress("training", 1)
+        raise RuntimeError("CUDA out of memory\ndetails for the log")
+
+    monkeypatch.setattr(SelfSupervised, "steps", failing_steps)
+    viewer, ctl, runner, job, states = setup
+    reported = []
+    ctl.learning.connect(reported.append)
+    image = sample[0][None].astype(np.float32)
+    config = TrainConfig(batch_size=2, patch_size=64, device="cpu", self_supervised=1.0)
+    model = ModelConfig(depth=2, base_width=8)
+    ctl.warmup.follow("key", lambda: [image], model, config)
+    runner.drain()
+    said = ("Learning the image in the background stopped: CUDA out of memory. Train works "
+            "without it.")
+    assert ctl.status == said and ("error", said) in notifications
+    assert reported[-1] is None and states == [] and ctl.state is TrainState.IDLE
+    assert not ctl.warmup.running and ctl.warmup.warm is None and ctl.warmup.worker is None
+    ctl.warmup.follow("key", lambda: [image], model, config)  # the same image: not again
+    assert len(runner.started) == 1
+    assert ctl.warmup.hand_over() is None  # Train does not take a half-done network
+    ctl.warmup.follow("other", lambda: [image], model, config)  # another one is learnt
+    assert len(runner.started) == 2 and ctl.warmup.running
+    ctl.warmup.stop()
+    runner.drain()
+
+
+def test_a_live_failure_is_said_and_live_mode_ends_idle_with_the_model_unchanged(
+    setup, monkeypatch, notifications
+):
+    from napari_unet._widgets.train import live
+
+    def broken_worker(*args, **kwargs):
+        raise ValueError("the painting could not be read")
+        yield  # a generator, as the real one
+
+    monkeypatch.setattr(live, "live_worker", broken_worker)
+    viewer, ctl, runner, job, states = setup
+    assert _start_live(ctl, job) is not None
+    runner.drain()
+    said = ("Live training failed: the painting could not be read. Live mode is off; the "
+            "model is unchanged.")
+    assert ctl.status == said and ("error", said) in notifications
+    assert states == [TrainState.LIVE, TrainState.IDLE] and not ctl.live.running
+    assert session_for(viewer).bundle is None
+    assert [layer.name for layer in viewer.layers if "prediction" in layer.name] in (
+        [], ["nuclei prediction"])  # the live layer may exist; nothing else was added
+    assert _start_live(ctl, job) is not None  # not stuck: live mode starts again
+    ctl.stop()
+    runner.drain()
+
+
+def test_a_paint_next_failure_is_said_while_idle_and_writes_nothing(
+    setup, gray_bundle, monkeypatch, notifications
+):
+    from napari_unet._widgets.common import paint_next
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no memory for the uncertainty")
+        yield
+
+    monkeypatch.setattr(paint_next, "_plane_uncertainty", broken)
+    viewer, ctl, runner, job, states = setup
+    ctl.show_paint_next(gray_bundle)
+    runner.drain()
+    said = "Where to paint next could not be shown: no memory for the uncertainty"
+    assert ctl.status == said and ("error", said) in notifications
+    assert not ctl.paint_next.busy and ctl.state is TrainState.IDLE
+    assert [layer.name for layer in viewer.layers] == ["nuclei", "nuclei annotations"]

@@ -1,7 +1,8 @@
 """Export the current model from the model panel: bioimage.io package, TorchScript, ONNX.
 
-The export runs in a napari ``thread_worker`` (a validated bioimage.io package takes
-several seconds); the result or the error is shown as a notification.
+The export runs in a worker of the dock controller's :class:`~.runner.Runner` (a validated
+bioimage.io package takes several seconds); the result or the error is shown as a
+notification. Headless but for :func:`ask_export` (its dialogs import Qt when called).
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from napari.layers import Image
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
 from .layers import current_plane, image_stack, is_ours
-from .tasks import TaskError, failed, start
+from .tasks import TaskError, failed
 
 LABELS = {
     "bioimageio": "bioimage.io model package (.zip)",
@@ -43,26 +43,26 @@ def sample_image(viewer, session, channels: int):
 
 
 def _export(bundle, path, fmt, options):
+    """The export, as a worker's generator (it yields nothing)."""
     from napari_unet.core.export import export_model
 
     try:
         return export_model(bundle, path, fmt, **options)
     except RuntimeError as e:  # napari's workers hide RuntimeError; see tasks.TaskError
         raise TaskError(str(e)) from e
+    yield  # unreachable: makes this a generator, what a runner's worker runs
 
 
-def start_export(bundle, path, fmt: str, sample=None, on_done=None):
-    """Export ``bundle`` to ``path`` in a worker; notify the user; ``on_done()`` at the end."""
+def start_export(bundle, path, fmt: str, sample=None, on_done=None, *, runner):
+    """Export ``bundle`` to ``path`` in a worker of ``runner`` (a :class:`~.runner.Runner`);
+    notify the user; ``on_done()`` at the end. Returns the started worker."""
     options = {"sample": sample} if fmt == "bioimageio" else {}
-    worker = create_worker(
-        _export, bundle, Path(path), fmt, options, _start_thread=False,
-        _connect={"returned": lambda p: show_info(f"Model exported to {p}"),
-                  "errored": lambda e: show_error(failed("Export failed", e))},
-    )
+    worker = runner.worker(_export, bundle, Path(path), fmt, options)
+    worker.returned.connect(lambda p: show_info(f"Model exported to {p}"))
+    worker.errored.connect(lambda e: show_error(failed("Export failed", e)))
     if on_done is not None:
         worker.finished.connect(on_done)
-    start(worker)
-    return worker
+    return runner.start(worker)
 
 
 def ask_export(parent):

@@ -69,13 +69,17 @@ def describe_model(session, compact: bool = False) -> str:
 class ModelPanel(QWidget):
     """Model info plus Save / Load / Export buttons, bound to the viewer's session.
 
-    ``compact`` shows a one-line summary instead of the full description; ``starters`` adds
-    a "Starter model" menu: a pretrained model that predicts objects with no painting.
+    ``runner``: the dock controller's :class:`~.runner.Runner` (the export runs in its
+    worker); ``compact`` shows a one-line summary instead of the full description;
+    ``starters`` adds a "Starter model" menu: a pretrained model that predicts objects with
+    no painting.
     """
 
-    def __init__(self, viewer, compact: bool = False, starters: bool = False, parent=None):
+    def __init__(self, viewer, runner, compact: bool = False, starters: bool = False,
+                 parent=None):
         super().__init__(parent)
         self.viewer = viewer
+        self.runner = runner
         self.compact = compact
         self.session = session_for(viewer)
         self.info = QLabel()
@@ -206,7 +210,8 @@ class ModelPanel(QWidget):
             show_error("There is no model to export yet: train one first.")
             return None
         sample = sample_image(self.viewer, self.session, bundle.model_config.in_channels)
-        self.export_worker = start_export(bundle, path, format, sample, on_done=self._exported)
+        self.export_worker = start_export(bundle, path, format, sample, on_done=self._exported,
+                                          runner=self.runner)
         self.update_info()
         return self.export_worker
 

@@ -146,10 +146,12 @@ def _plane_uncertainty(stack, bundle, device, plane, painted):
 
 
 def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), device="auto", *,
-                     runner):
+                     runner, on_error=None):
     """Show where to paint next on ``plane`` of ``image`` (a second prediction of that
     plane, in a worker from ``runner``, a :class:`~.runner.Runner`: the dock controller's).
-    ``painted``: the plane's painted labels (a copy), or None. Returns the started worker."""
+    ``painted``: the plane's painted labels (a copy), or None; ``on_error``: called with one
+    line for the user if it fails (None: an error notification). Returns the started
+    worker."""
     stack = image_stack(image)
     worker = runner.worker(_plane_uncertainty, stack, bundle, device, tuple(plane or ()), painted)
 
@@ -159,5 +161,9 @@ def start_paint_next(viewer, image: Image, bundle, painted=None, plane=(), devic
             write_uncertainty(viewer, image, u, coords, plane=plane, unsure=unsure)
 
     worker.returned.connect(returned)
-    worker.errored.connect(lambda e: show_error(failed("Uncertainty failed", e)))
+    def errored(error):
+        line = failed("Where to paint next could not be shown", error)
+        (on_error or show_error)(line)
+
+    worker.errored.connect(errored)
     return runner.start(worker)

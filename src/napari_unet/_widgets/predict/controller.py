@@ -7,7 +7,8 @@ States (:class:`PredictState`) and what moves between them::
     PREDICTING --cancel--> CANCELLING --prediction ended--> IDLE
     PREDICTING --'Only the plane in view'--> CANCELLING --> PREDICTING (the plane shown)
 
-'Apply to folder…' runs beside it (:attr:`PredictController.folder`, its own worker).
+'Apply to folder…' runs beside it (:attr:`PredictController.folder`, its own worker), and
+so does measuring the objects (:attr:`PredictController.objects`).
 Predict while predicting is refused (the dock's button is Cancel meanwhile), as is Predict
 while the train dock predicts (one prediction at a time). Headless: the worker comes from a
 :class:`~..common.runner.Runner`; the dock (:mod:`.predict_widget`) reads its options into
@@ -24,9 +25,11 @@ from psygnal import Signal
 from ..common.dock_controller import PLANE_BUTTON, DockController, offers_plane
 from ..common.forecast import Forecast
 from ..common.layers import current_plane, hidden_by, spatial_shape
+from ..common.paint_next_run import PaintNextRun
 from ..common.prediction import start_prediction
 from ..common.session import PREDICT_TITLE, session_for
 from .folder_run import FolderRun
+from .objects_controller import ObjectsController
 
 STARTER = "Use a starter model…"
 
@@ -77,11 +80,23 @@ class PredictController(DockController):
         self.forecast = None
         self.folder = FolderRun(self.session, runner)
         """'Apply to folder…' (:mod:`.folder_run`): its own worker, beside the prediction."""
+        self.paint_next = PaintNextRun(viewer, runner, on_error=self.say_error)
+        """'Show where to paint next' after a prediction (:mod:`..common.paint_next_run`)."""
+        self.objects = ObjectsController(viewer, runner, lambda: self.form().layer)
+        """The Objects section (:mod:`.objects_controller`): the chosen image's objects and
+        their table, measured in its own worker (again after each prediction)."""
         self._predicting = None
         self._cancelled = self._plane_next = False
 
     def _helpers(self) -> tuple:
-        return (self.folder,)
+        return (self.folder, self.objects)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a worker of this dock runs (a prediction, a folder, the objects' table,
+        where to paint next)."""
+        return (self.worker is not None or self.folder.busy or self.objects.busy
+                or self.paint_next.busy)
 
     def predict(self):
         """Predict the form's image with the current model; returns the worker or None."""
@@ -167,4 +182,17 @@ class PredictController(DockController):
             self.say("Cancelled: nothing was written.")
         if layer is not None:
             self.say(f"Done: '{layer.name}'.{size_said(layer)}{hidden_by(self.viewer, layer)}")
+        if layer is not None:  # the Objects section follows the new prediction
+            self.objects.update_objects()
         self.predicted.emit(layer)
+
+    def show_paint_next(self) -> None:
+        """Uncertainty and spots for the plane shown of the form's image (a second
+        prediction of that plane); what '<image> annotations', if there is one, has painted
+        there is avoided. 2-D models only."""
+        image, bundle = self.form().layer, self.session.bundle
+        if image is None or bundle is None or bundle.model_config.spatial_dims != 2:
+            return
+        name = f"{image.name} annotations"
+        labels = self.viewer.layers[name] if name in self.viewer.layers else None
+        self.paint_next.show(image, labels, bundle, device=self.session.device)

@@ -6,29 +6,15 @@ into the objects layer's ``features`` (napari's features table: its ``index`` co
 the label, so napari shows an object's row where the pointer is, and its own features
 widget lists it). The dock shows the table, and *Save table as CSV…* writes those features.
 
-The controls always start again from the objects as predicted (kept aside when a new
-prediction arrives), so moving a control back undoes it. 2-D images only.
-
-Refining and measuring take a second or more on a 1024 x 1024 image, so they run in a
-worker (:func:`measure_objects`, headless; started through the predict controller's
-:class:`~..common.runner.Runner`); the GUI thread only copies the layer's data
-and then assigns the results (the layer's data, its features, the table's rows), so the
-viewer keeps answering while a control moves.
-
-The table always describes the layer it names: a prediction written by any dock (Predict,
-Train, a retrain, Live) clears it at once and it is measured again a moment later; removing
-the layer clears it. Object ids are 1..n, the same in the table and in the layer (a new
-prediction's ids are renumbered so: ids with gaps say nothing).
+This panel only shows an :class:`~.objects_controller.ObjectsController` (headless: which
+layer, the measuring worker, the summary and the table) and forwards the controls' changes
+to it; refining and measuring run in a worker, so the viewer keeps answering while a
+control moves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
-from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QTimer, Signal
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -44,88 +30,23 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..common.layers import ROLE, find_ours, image_stack, is_ours, spatial_shape
-from ..common.tasks import failed
-
-FOLLOWED = ("objects", "prediction")
-"""Our layers whose new data may change the table."""
+from .objects_controller import NO_OBJECTS
 
 MAX_ROWS = 500
 """Rows shown in the dock (the CSV has every object)."""
-MAX_PIXELS = 4096 * 4096
-AS_PREDICTED = {"min_size": 0, "fill_holes": False, "split_depth": None}
-"""The controls' settings that keep the objects as predicted."""
-NO_OBJECTS = ("No objects yet: Predict with 'Also split into objects' ticked, or with an "
-              "objects model (a starter, or one trained on whole objects).")
-
-
-def objects_layer(viewer, image):
-    """The layer holding ``image``'s objects: '<image> objects', or an objects model's
-    '<image> prediction' (one id per object); None if there is none."""
-    layer = find_ours(viewer, "objects", image)
-    if layer is None:
-        layer = find_ours(viewer, "prediction", image)
-        if layer is not None and layer.metadata[ROLE].get("kind") != "instances":
-            layer = None
-    return layer
-
-
-@dataclass
-class Measured:
-    """What :func:`measure_objects` hands the GUI thread."""
-
-    base: np.ndarray
-    """The objects as predicted (ids 1..n): the controls start from them."""
-    objects: np.ndarray | None
-    """What the layer must show now; None: it shows that already."""
-    table: dict
-    """``core.inference.object_table``'s columns for those objects."""
-
-
-def measure_objects(shown: np.ndarray, base: np.ndarray | None, settings: dict, stack,
-                    names=None) -> Measured:
-    """Headless: the objects ``settings`` make of ``base`` (None: ``shown`` is a new
-    prediction, its objects renumbered 1..n are the base) and their table, measured on
-    ``stack`` (``(C, H, W)``). Slow on large images: run in a worker."""
-    from napari_unet.core.inference.object_table import object_table
-    from napari_unet.core.inference.postprocess import refine_objects
-
-    if base is None:
-        base = shown
-        ids = np.unique(base)
-        if ids.size and ids[-1] != len(ids) - (ids[0] == 0):  # gaps: ids 1..n, in the layer too
-            base = refine_objects(base).astype(base.dtype)
-    if settings == AS_PREDICTED:
-        refined = base  # as predicted, ids and all
-    else:
-        refined = refine_objects(base, **settings)
-        if refined.max() <= np.iinfo(base.dtype).max:
-            refined = refined.astype(base.dtype)
-    same = refined.shape == shown.shape and np.array_equal(refined, shown)
-    objects = None if same else (refined.copy() if refined is base else refined)
-    table = object_table(shown if same else objects, np.asarray(stack), names)
-    return Measured(base, objects, table)
-
-
-def _measure_worker(shown, base, settings, stack, names):
-    """:func:`measure_objects` as a worker's generator (it yields nothing)."""
-    return measure_objects(shown, base, settings, stack, names)
-    yield  # unreachable: makes this a generator, what a runner's worker runs
 
 
 class ObjectsPanel(QWidget):
-    """Controls, a one-line summary, the table and 'Save table as CSV…' for the objects of
-    the image chosen in ``image_combo``."""
+    """Controls, a one-line summary, the table and 'Save table as CSV…' for the objects
+    ``ctl`` (an :class:`~.objects_controller.ObjectsController`) follows; ``image_combo``:
+    the dock's image (a new choice is measured at once)."""
 
     measured = Signal()
     """Emitted on the GUI thread when the table has been measured and shown."""
 
-    def __init__(self, viewer, image_combo, runner, parent=None):
+    def __init__(self, ctl, image_combo, parent=None):
         super().__init__(parent)
-        self.viewer = viewer
-        self.runner = runner
-        """The predict controller's :class:`~..common.runner.Runner`: it runs the measuring."""
-        self.image_combo = image_combo
+        self.ctl = ctl
         self.min_size = QSpinBox()
         self.min_size.setRange(0, 10**7)
         self.min_size.setSuffix(" px")
@@ -169,152 +90,49 @@ class ObjectsPanel(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.table)
         layout.addWidget(self.save_button)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(250)
-        self._timer.timeout.connect(self.update_objects)
-        self.min_size.valueChanged.connect(self._timer.start)
-        self.split.valueChanged.connect(self._timer.start)
-        self.fill_holes.toggled.connect(self._timer.start)
-        self.image_combo.currentIndexChanged.connect(lambda *_: self.update_objects())
-        self._base = None
-        self._written = None
-        self.worker = None
-        """The worker refining and measuring the objects, while it runs."""
-        self._token = None
-        self._again = False
-        self._layer = None
-        self._writing = False
-        self.table_data = None
-        """The last table (``core.inference.object_table``'s columns), or None."""
-        viewer.layers.events.inserted.connect(self._inserted)
-        viewer.layers.events.removed.connect(self._removed)
-        for layer in viewer.layers:
-            self._follow(layer)
-
-    # -- following the predictions -----------------------------------------------------------
-    def _mine(self, layer) -> bool:
-        """Whether ``layer`` is one of our result layers of the image chosen."""
-        image = self.image_combo.value
-        return (image is not None and any(is_ours(layer, role) for role in FOLLOWED)
-                and layer.metadata[ROLE].get("image") == image.name)
-
-    def _follow(self, layer) -> None:
-        if any(is_ours(layer, role) for role in FOLLOWED):
-            layer.events.data.connect(self._data_changed)
-
-    def _inserted(self, event) -> None:
-        self._follow(event.value)
-        if self._mine(event.value):
-            self._stale()
-
-    def _removed(self, event) -> None:
-        layer = event.value
-        if any(is_ours(layer, role) for role in FOLLOWED):
-            layer.events.data.disconnect(self._data_changed)
-            if self._mine(layer):
-                self._stale()
-
-    def _data_changed(self, event=None) -> None:
-        if not self._writing and self._mine(event.source):
-            self._stale()
-
-    def _stale(self) -> None:
-        """A new prediction (or none): clear the table now, measure it again shortly."""
-        self.table_data = None
-        self.save_button.setEnabled(False)
-        self._show_rows(None)
-        self.summary.setText("A new prediction: measuring its objects…")
-        self._timer.start()
+        self.min_size.valueChanged.connect(self._forward)
+        self.split.valueChanged.connect(self._forward)
+        self.fill_holes.toggled.connect(self._forward)
+        image_combo.currentIndexChanged.connect(lambda *_: ctl.update_objects())
+        self._rows = None
+        ctl.changed.connect(self._show)
+        ctl.measured.connect(self._measured)
+        self.destroyed.connect(lambda *_: ctl.close())  # (the lambda holds no self)
 
     def settings(self) -> dict:
         split = self.split.value()
         return {"min_size": self.min_size.value(), "fill_holes": self.fill_holes.isChecked(),
                 "split_depth": split if split > 0 else None}
 
-    @property
-    def busy(self) -> bool:
-        """Whether the objects are being refined and measured (in a worker)."""
-        return self.worker is not None
+    def _forward(self, *_) -> None:
+        """A control moved: the controller measures once they rest."""
+        self.ctl.set_settings(self.settings())
+
+    # the controller's, by their earlier names (tests and benchmarks read them)
+    busy = property(lambda self: self.ctl.busy)
+    table_data = property(lambda self: self.ctl.table_data)
 
     def update_objects(self) -> None:
-        """Apply the controls to the objects as predicted, write them back, and measure.
-
-        The refining and measuring run in a worker (:func:`measure_objects`; a second or
-        more on a 1024 x 1024 image); the GUI thread only reads the controls, copies the
-        layer's data and, when the worker returns, assigns the layer's data, its features
-        and the table's rows. A change while the worker runs is applied when it ends."""
-
-        image = self.image_combo.value
-        layer = objects_layer(self.viewer, image) if image is not None else None
-        self.table_data = None
-        self._layer = None
-        self.save_button.setEnabled(False)
-        if self.worker is not None:  # its result is outdated: measure again when it ends
-            self._token, self._again = object(), True
-            return
-        if layer is None:
-            self._show_rows(None)
-            self.summary.setText(NO_OBJECTS)
-            return
-        if len(spatial_shape(image)) != 2 or not isinstance(layer.data, np.ndarray):
-            self._show_rows(None)
-            self.summary.setText("Object controls and the table work on 2-D images held in "
-                                 "memory; this one is a stack or a large image.")
-            return
-        if int(np.prod(layer.data.shape)) > MAX_PIXELS:
-            self.summary.setText("The image is too large for the object table here.")
-            return
-        new = layer.data is not self._written  # a new prediction: its objects are the base
-        shown = layer.data
-        token = self._token = object()
-        self.summary.setText("Measuring the objects…")
-        names = ["red", "green", "blue"] if image.rgb else None
-        self.worker = self.runner.worker(
-            _measure_worker, np.array(shown, copy=True), None if new else self._base,
-            self.settings(), image_stack(image), names)
-        self.worker.returned.connect(lambda out: self._measured(out, layer, shown, token))
-        self.worker.errored.connect(self._failed)
-        self.worker.finished.connect(self._worker_done)
-        self.runner.start(self.worker)
-
-    def _measured(self, out: "Measured", layer, shown, token) -> None:
-        """GUI thread: assign what the worker made (only if still wanted)."""
-        if token is not self._token or layer not in self.viewer.layers or layer.data is not shown:
-            return
-        self._base = out.base
-        if out.objects is not None:
-            self._writing = True
-            try:
-                layer.data = out.objects
-            finally:
-                self._writing = False
-        self._written = layer.data
-        self.table_data = out.table
-        layer.features = {"index": out.table["label"], **out.table}
-        self._layer = layer
-        self._show_rows(out.table)
-        n = len(out.table["label"])
-        area = out.table["area_px"]
-        mean_area = f", mean area {area.mean():.0f} px" if n else ""
-        self.summary.setText(f"{n} object{'' if n == 1 else 's'} in '{layer.name}'{mean_area}.")
-        self.save_button.setEnabled(True)
-        self.measured.emit()
-
-    def _failed(self, error) -> None:
-        self.summary.setText(failed("The objects could not be measured", error))
-
-    def _worker_done(self) -> None:
-        self.worker = None
-        if self._again:
-            self._again = False
-            self.update_objects()
+        """Measure now, with the controls as they are."""
+        self.ctl.settings = self.settings()
+        self.ctl.update_objects()
 
     def shutdown(self) -> None:
-        """Forget a running measurement (its result is not written)."""
-        self._token, self._again = object(), False
-        if self.worker is not None:
-            self.worker.quit()
+        self.ctl.shutdown()
+
+    def save_csv(self, path):
+        return self.ctl.save_csv(path)
+
+    def _measured(self) -> None:
+        self.measured.emit()
+
+    def _show(self) -> None:
+        """Show the controller's summary, table and whether the table can be saved."""
+        self.summary.setText(self.ctl.summary)
+        if self.ctl.rows is not self._rows:
+            self._rows = self.ctl.rows
+            self._show_rows(self._rows)
+        self.save_button.setEnabled(self.ctl.table_data is not None)
 
     def _show_rows(self, table) -> None:
         self.table.setRowCount(0)
@@ -345,30 +163,8 @@ class ObjectsPanel(QWidget):
             for c, text in enumerate(values):
                 self.table.setItem(r, c, QTableWidgetItem(text))
 
-    def save_csv(self, path) -> Path | None:
-        """Save the objects layer's features to ``path`` (``.csv`` added if it has no
-        suffix; napari's ``index`` column is left out: it repeats ``label``)."""
-        from napari_unet.core.inference.object_table import write_csv
-
-        layer = self._layer
-        if self.table_data is None or layer is None or layer not in self.viewer.layers:
-            show_error("There is no object table yet: predict objects first.")
-            return None
-        features = layer.features
-        table = {k: features[k].to_numpy() for k in features.columns if k != "index"}
-        path = Path(path)
-        if not path.suffix:
-            path = path.with_suffix(".csv")
-        try:
-            saved = write_csv(table, path)
-        except OSError as e:
-            show_error(f"Cannot save the table to {path}: {e.strerror or e}")
-            return None
-        show_info(f"Object table saved to {saved}")
-        return saved
-
     def _ask_save(self) -> None:
-        image = self.image_combo.value
+        image = self.ctl.image()
         name = f"{image.name} objects.csv" if image is not None else "objects.csv"
         path, _ = QFileDialog.getSaveFileName(self, "Save object table", name,
                                               "CSV table (*.csv);;All files (*)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from napari.layers import Image
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
@@ -30,7 +29,7 @@ from napari_unet.core.inference.stitch import STITCH_THRESHOLD
 
 from ..common.channel_pick import ChannelPick
 from ..common.layer_combo import LayerCombo
-from ..common.layers import current_plane, is_ours, spatial_shape
+from ..common.layers import is_ours
 from ..common.model_panel import ModelPanel
 from ..common.prediction import check_image, is_large, layer_stack
 from ..common.qt_runner import QtRunner
@@ -73,13 +72,13 @@ class PredictWidget(QWidget):
         self.plane_button.clicked.connect(self.plane_instead)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.models = ModelPanel(napari_viewer, starters=True)
+        runner = QtRunner(self)
+        self.models = ModelPanel(napari_viewer, runner, starters=True)
         self.start_row = self._start_row()  # the no-painting path, first while there is no model
-        self.paint_worker = None
-        self.ctl = PredictController(napari_viewer, QtRunner(self), self._form)
+        self.ctl = PredictController(napari_viewer, runner, self._form)
         """The dock's state machine: the prediction (:mod:`.controller`)."""
         self.folder = FolderPanel(self.ctl.folder)  # "Apply to folder…"
-        self.objects_panel = ObjectsPanel(napari_viewer, self.image, self.ctl.runner)
+        self.objects_panel = ObjectsPanel(self.ctl.objects, self.image)
         self._show_objects = False
         self.objects_panel.measured.connect(self._objects_measured)
         layout = scrolling_layout(self)
@@ -172,8 +171,7 @@ class PredictWidget(QWidget):
     @property
     def busy(self) -> bool:
         """Whether a worker of this dock runs (a prediction, a folder, the objects' table)."""
-        return (self.ctl.worker is not None or self.folder.busy or self.paint_worker is not None
-                or self.objects_panel.busy)
+        return self.ctl.busy
 
     def _check(self, *_) -> None:
         """Say now whether the current model can predict the chosen image."""
@@ -277,38 +275,12 @@ class PredictWidget(QWidget):
     def shutdown(self) -> None:
         self.cancel()
         self.objects_panel.shutdown()
-        if self.paint_worker is not None:
-            self.paint_worker.quit()
+        self.ctl.paint_next.stop()
         self.folder.stop()
 
     def _predicted(self, layer) -> None:
         """A prediction ended: the Objects section follows it; and where to paint next."""
         if layer is not None:
             self._show_objects = True  # the Objects section opens once they are measured
-            self.objects_panel.update_objects()
-            bundle = self.session.bundle
-            flat = bundle is not None and bundle.model_config.spatial_dims == 2
-            if self.paint_next.isChecked() and flat:  # uncertainty: 2-D models only
-                self._show_paint_next()
-
-    def _show_paint_next(self) -> None:
-        """Uncertainty and spots for the plane shown (a second prediction of that plane);
-        painted pixels of '<image> annotations', if there is one, are avoided."""
-        from ..common.paint_next import start_paint_next
-
-        image, bundle = self.image.value, self.session.bundle
-        if image is None or bundle is None:
-            return
-        plane = current_plane(self.viewer, image)
-        name = f"{image.name} annotations"
-        labels = self.viewer.layers[name] if name in self.viewer.layers else None
-        painted = None
-        if labels is not None and tuple(labels.data.shape) == tuple(spatial_shape(image)):
-            painted = np.array(labels.data[plane])
-        self.paint_worker = start_paint_next(self.viewer, image, bundle, painted, plane,
-                                             device=self.session.device, runner=self.ctl.runner)
-        self.paint_worker.finished.connect(self._paint_next_done)
-
-    def _paint_next_done(self) -> None:
-        self.paint_worker = None
-
+            if self.paint_next.isChecked():
+                self.ctl.show_paint_next()

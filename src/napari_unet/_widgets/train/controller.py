@@ -28,40 +28,22 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from enum import Enum
 
-from napari.utils.notifications import show_info
+from napari.utils.notifications import show_error, show_info
 from psygnal import Signal
 
-from ..common.dock_controller import PLANE_BUTTON, DockController, offers_plane
-from ..common.forecast import Forecast
-from ..common.layers import current_plane, hidden_by, safe_to_notify, spatial_shape
-from ..common.prediction import auto_plane, has_results, start_prediction
+from ..common.dock_controller import DockController
+from ..common.layers import safe_to_notify
+from ..common.paint_next_run import PaintNextRun
 from ..common.session import session_for
 from ..common.start_request import AUTO, sentence
 from ..common.tasks import BUILT, CHOSEN, ProgressBar, failed
 from ..common.wording import check_text, choice_said, ran_on, training_said
 from .live import LIVE_SMALL, LiveMode
+from .predict_after import PredictAfter
+from .states import RUNNING, TRAIN_TITLE, TrainState
 from .train_run import fits_text, free, painting_key, same_kind, source_of, train_run
 from .warmup import Warmup
-
-TRAIN_TITLE = "Train U-Net"
-
-
-class TrainState(Enum):
-    IDLE = "idle"
-    RESOLVING = "resolving"
-    """The worker chooses the model to start from (and builds the trainer)."""
-    TRAINING = "training"
-    STOPPING = "stopping"
-    """Stop was asked: training ends after its running step, or the prediction at once."""
-    PREDICTING = "predicting"
-    """The model just trained (or kept) predicts the first pair's image."""
-    LIVE = "live"
-    """Live mode trains while the user paints and shows the view's prediction (:mod:`.live`)."""
-
-
-RUNNING = (TrainState.RESOLVING, TrainState.TRAINING)
 
 
 @dataclass
@@ -80,7 +62,7 @@ class TrainJob:
     warmup: object = field(default=None, repr=False)
 
 
-class TrainController(DockController):
+class TrainController(PredictAfter, DockController):
     """See the module docstring. :attr:`live` runs live mode (its worker, through the same
     runner)."""
 
@@ -104,8 +86,12 @@ class TrainController(DockController):
         """Live mode (:mod:`.live`): its worker, timers and frames."""
         self.live_small = False
         """Whether live mode was started with the smaller CPU U-Net (from scratch)."""
-        self.warmup = Warmup(runner, on_progress=self.learning.emit, viewer=viewer)
+        self.warmup = Warmup(runner, on_progress=self.learning.emit, viewer=viewer,
+                             on_error=self._quiet_error)
         """Learns the image in the background while the user paints (no clicks)."""
+        self.paint_next = PaintNextRun(viewer, runner, one_at_a_time=True,
+                                       on_error=self._quiet_error)
+        """'Show where to paint next' after the prediction (:mod:`..common.paint_next_run`)."""
         self.closed = False
         self.worker = None
         self.trainer = None
@@ -135,6 +121,14 @@ class TrainController(DockController):
         if safe_to_notify(self.viewer):
             show_info(text)
         self.note = f"{self.note} {text if again is None else again}".strip()
+
+    def _quiet_error(self, text: str) -> None:
+        """A helper's failure (background learning, where to paint next): in the status line
+        while the dock is idle, else (training's line is in use) as a notification only."""
+        if self.state is TrainState.IDLE:
+            self.say_error(text)
+        elif safe_to_notify(self.viewer):
+            show_error(text)
 
     @property
     def busy(self) -> bool:
@@ -255,6 +249,7 @@ class TrainController(DockController):
             self.worker.quit()  # also before the first step
         if self.predict_worker is not None:
             self.predict_worker.quit()
+        self.paint_next.stop()
 
     # -- the worker's signals ---------------------------------------------------------------
     def _on_yielded(self, item) -> None:
@@ -376,91 +371,6 @@ class TrainController(DockController):
         self.say(f"{self.note} Predicting…")
         self.predict_first(start)
 
-    # -- the prediction after training ------------------------------------------------------
-    def predict_first(self, bundle, plane=False) -> None:
-        """Predict the first pair's image with ``bundle``: the whole stack when it is small
-        (:func:`auto_plane`), or ``plane`` (a plane's index) when given."""
-        image = self.pairs[0][0] if self.pairs else None
-        if image is None or image not in self.viewer.layers:
-            self._prediction_done(None, self._predict_token)
-            return
-        if self.predict_worker is not None:  # an older model's prediction: not wanted now
-            self.predict_worker.quit()
-        token = self._predict_token = object()
-        whole = auto_plane(self.viewer, image) is None if plane is False else plane is None
-        self.predict_worker = start_prediction(
-            self.viewer, image, bundle, runner=self.runner,
-            device=self.session.device,
-            probabilities=has_results(self.viewer, image, "probability"),
-            plane=auto_plane(self.viewer, image) if plane is False else plane,
-            objects=bundle.mode == "semantic" and has_results(self.viewer, image, "objects"),
-            on_done=lambda layer: self._prediction_done(layer, token),
-        )
-        if self.predict_worker is not None:
-            self.session.begin(TRAIN_TITLE, f"predicting '{image.name}'")
-            self._predict_stopped, self._plane_next = False, False
-            self.forecast = Forecast(self.predict_worker, spatial_shape(image),
-                                     lambda said: self._long(image, bundle, whole, said),
-                                     self.runner.every)
-            # one job at a time: Stop ends this prediction, Train and Live wait for it
-            self._to(TrainState.PREDICTING)
-
-    def _quit_prediction(self) -> None:
-        """Train while the last model's prediction runs: that prediction is not wanted."""
-        if self.predict_worker is not None:
-            self._predict_token = None
-            self.predict_worker.quit()
-            self.predict_worker = None
-            self.session.end(TRAIN_TITLE)
-            self.plane_offered.emit(False)
-
-    def _long(self, image, bundle, whole: bool, said: str) -> None:
-        """The prediction after training will take minutes: say how long, and offer the
-        plane in view (a 2-D model on a stack, predicted whole)."""
-        if self.predict_worker is None or self._predict_stopped:
-            return
-        offer = offers_plane(image, bundle, whole)
-        then = (f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else
-                " Stop ends it; the model is kept.")
-        text = self.status.replace(" Predicting…", "")
-        self.say(f"{text} Predicting '{image.name}': {said}.{then}")
-        self.plane_offered.emit(offer)
-
-    def plane_instead(self) -> None:
-        """Stop predicting the whole stack; predict the plane in view instead."""
-        self.plane_offered.emit(False)
-        if self.predict_worker is None:
-            return
-        self._plane_next = True
-        self.stop()
-
-    def _prediction_done(self, layer, token) -> None:
-        if token is not self._predict_token:
-            return
-        self.predict_worker = None
-        self.session.end(TRAIN_TITLE)
-        self.plane_offered.emit(False)
-        if self._plane_next and layer is None and self.pairs:
-            self._plane_next = False
-            image = self.pairs[0][0]
-            if image in self.viewer.layers and self.session.bundle is not None:
-                said = self.status.split(" Predicting '")[0]
-                self.say(f"{said} Predicting the plane in view…")
-                self.predict_first(self.session.bundle, current_plane(self.viewer, image))
-                if self.predict_worker is not None:
-                    return
-        self._to(TrainState.IDLE)
-        text = self.status.split(" Predicting")[0]
-        image = self.pairs[0][0] if self.pairs else None
-        if layer is None and self._predict_stopped:
-            text += " The prediction was stopped: nothing was written."
-        elif layer is not None:
-            text += f" Prediction in '{layer.name}'.{hidden_by(self.viewer, layer)}"
-        elif image is not None and image not in self.viewer.layers:
-            text += f" '{image.name}' was removed: the model is kept, nothing was predicted."
-        self.say(text)
-        self.predicted.emit(layer)
-
     # -- live mode --------------------------------------------------------------------------
     def start_live(self, pairs, images, labels, model, config, request, names, device_type,
                    small: bool = False, uncertainty: bool = False):
@@ -516,6 +426,10 @@ class TrainController(DockController):
         if trainer is not None:
             self.last_run = {"steps": trainer.step, "seconds": trainer.elapsed,
                              "stopped": True, "device": trainer.device.type}
+        if self.live.error is not None and not self.closed:  # nothing of it is kept
+            self.say_error(f"{self.live.error.rstrip('.')}. Live mode is off; the model is "
+                           "unchanged.")
+            return
         if bundle is None or self.closed:
             if not self.closed:
                 self.say("Live mode off before the first step; the model is unchanged.")

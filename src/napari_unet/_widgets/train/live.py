@@ -258,6 +258,8 @@ class LiveMode:
         self.picked = 0
         """Times new painting was picked up by the running training."""
         self.uncertainty = False
+        self.error = None
+        """One line for the user if the last run failed (its traceback is in the log)."""
         self._bundle = None
         self._making = False
         """Whether the result layers are being made (one per turn of the event loop)."""
@@ -280,7 +282,7 @@ class LiveMode:
         config = config.replace(steps=LIVE_STEPS, seconds=None, validation_fraction=0.0,
                                 keep_best=False)
         self.pairs, self.trainer, self._bundle = list(pairs), None, None
-        self.frames = self.picked = 0
+        self.frames, self.picked, self.error = 0, 0, None
         self._inbox, self._stop = Inbox(), threading.Event()
         self._inbox.uncertainty = self.uncertainty
         from ..common.layers import image_stack
@@ -461,9 +463,9 @@ class LiveMode:
         self._bundle = bundle
 
     def _errored(self, error) -> None:
-        line = failed("Live training failed", error)
-        if self.on_note:
-            self.on_note(line)
+        """Kept for ``on_finished`` (:attr:`error`), which says it: nothing is kept of a
+        run that failed."""
+        self.error = failed("Live training failed", error)
 
     def _finished(self) -> None:
         if self.timer is not None:

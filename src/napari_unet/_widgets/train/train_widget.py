@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -25,7 +24,7 @@ from qtpy.QtWidgets import (
 from napari_unet.core.config import ConfigError
 from napari_unet.core.images import ImageError
 
-from ..common.layers import current_plane
+from ..common.dock_controller import PLANE_BUTTON
 from ..common.model_panel import ModelPanel
 from ..common.qt_runner import QtRunner
 from ..common.scrolling import VerticalScroll, scrolling_layout, share_column
@@ -33,9 +32,10 @@ from ..common.sections import Section
 from ..common.session import session_for
 from ..common.start_request import AUTO, NONE, StartRequest
 from .advice import AdvicePanel
-from .controller import PLANE_BUTTON, RUNNING, TRAIN_TITLE, TrainController, TrainJob, TrainState
+from .controller import TrainController, TrainJob
 from .loss_plot import LossPlot
 from .modes import TRAIN_HINTS
+from .states import RUNNING, TRAIN_TITLE, TrainState
 from .train_checks import PaintingChecks
 from .train_live import LiveControls
 from .train_settings import TrainSettings
@@ -85,7 +85,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.plane_button.setVisible(False)
         self.plane_button.clicked.connect(self.plane_instead)
         self.plot = LossPlot()
-        self.models = ModelPanel(napari_viewer, compact=True)
+        runner = QtRunner(self)
+        self.models = ModelPanel(napari_viewer, runner, compact=True)
         self.advice = AdvicePanel()
         self.advice.switch.clicked.connect(self._switch_mode)
         self.advice.anyway.clicked.connect(lambda: self.train(check=False))
@@ -108,8 +109,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             layout.addWidget(section)
         layout.addStretch(1)
         self._closed = False
-        self.paint_worker = None
-        self.ctl = TrainController(napari_viewer, QtRunner(self))
+        self.ctl = TrainController(napari_viewer, runner)
         """The dock's state machine: training, live mode and the prediction after them
         (:mod:`.controller`)."""
         self._connect_controller()
@@ -186,7 +186,7 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
     @property
     def busy(self) -> bool:
         """Whether training (also live) or the prediction after it is running."""
-        return self.ctl.busy or self.live.running or self.paint_worker is not None
+        return self.ctl.busy or self.live.running or self.ctl.paint_next.busy
 
     def _enable_start(self) -> None:
         """Train and Live are enabled, unless the predict dock is predicting (then they say
@@ -308,8 +308,6 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.warmup.stop(for_good=True)
         if self.live.running:
             self.live.stop()
-        if self.paint_worker is not None:
-            self.paint_worker.quit()
 
     # -- showing the controller -------------------------------------------------------------
     def _connect_controller(self) -> None:
@@ -346,10 +344,8 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
                                     or (state is TrainState.STOPPING and self.live.running))
 
     def _predicted(self, layer) -> None:
-        bundle = self.session.bundle
-        flat = bundle is not None and bundle.model_config.spatial_dims == 2  # paint-next: 2-D
-        if self.paint_next.isChecked() and self.ctl.pairs and layer is not None and flat:
-            self._show_paint_next(bundle)
+        if self.paint_next.isChecked() and layer is not None:
+            self.ctl.show_paint_next(self.session.bundle)
 
     def plane_instead(self) -> None:
         """Stop predicting the whole stack; predict the plane in view instead."""
@@ -375,18 +371,3 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
 
     def _predict_first(self, bundle, plane=False) -> None:
         self.ctl.predict_first(bundle, plane)
-
-    def _show_paint_next(self, bundle) -> None:
-        from ..common.paint_next import start_paint_next
-
-        image, labels = self.ctl.pairs[0]
-        if bundle is None or image not in self.viewer.layers or self.paint_worker is not None:
-            return
-        plane = current_plane(self.viewer, image)
-        painted = np.array(labels.data[plane]) if labels in self.viewer.layers else None
-        self.paint_worker = start_paint_next(self.viewer, image, bundle, painted, plane,
-                                             device=self.session.device, runner=self.ctl.runner)
-        self.paint_worker.finished.connect(self._paint_next_done)  # (quit with the dock)
-
-    def _paint_next_done(self) -> None:
-        self.paint_worker = None

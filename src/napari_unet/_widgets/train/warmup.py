@@ -27,7 +27,7 @@ import numpy as np
 from napari_unet.core.progress import Progress
 
 from ..common.layers import current_plane, image_stack
-from ..common.tasks import failed
+from ..common.tasks import failed, guarded
 
 MAX_STEPS = 3000
 """About two minutes on a 2-core CPU; the CPU rests after that (the gain comes early)."""
@@ -84,6 +84,12 @@ def _learn(warm, stop: threading.Event, done: threading.Event, activity: Activit
         done.set()
 
 
+def _learn_guarded(warm, stop, done, activity):
+    """:func:`_learn`, with a RuntimeError (out of memory, a device gone) carried to the
+    worker's ``errored`` instead of swallowed (see :class:`~..common.tasks.TaskError`)."""
+    return (yield from guarded(_learn(warm, stop, done, activity)))
+
+
 def plane_of(viewer, layer) -> np.ndarray | None:
     """The ``(C, H, W)`` plane of ``layer`` in view, or None if it is too large to learn."""
     stack = image_stack(layer)
@@ -97,11 +103,14 @@ class Warmup:
     """One background self-supervised run for the dock's current image(s); its worker comes
     from ``runner`` (a :class:`~..common.runner.Runner`)."""
 
-    def __init__(self, runner, on_progress=None, viewer=None):
+    def __init__(self, runner, on_progress=None, viewer=None, on_error=None):
         self.runner = runner
         self.on_progress = on_progress
         """Called on the GUI thread with the steps done (every few steps, and when it
         pauses or goes on: :attr:`paused`), None at the end."""
+        self.on_error = on_error
+        """Called on the GUI thread with one line for the user when learning fails (the
+        traceback goes to the log)."""
         self.paused = False
         """Whether it waits for the next painting change (:data:`QUIET_S`)."""
         self.activity = Activity()
@@ -147,9 +156,10 @@ class Warmup:
         self._stop, self._done = threading.Event(), threading.Event()
         self.paused = False
         self.activity.touch()  # a new image: learning starts now, and pauses if nothing is painted
-        self.worker = self.runner.worker(_learn, warm, self._stop, self._done, self.activity)
+        self.worker = self.runner.worker(_learn_guarded, warm, self._stop, self._done,
+                                         self.activity)
         self.worker.yielded.connect(self._yielded)
-        self.worker.errored.connect(lambda e: failed("Background learning failed", e))  # logged
+        self.worker.errored.connect(self._failed)
         self.worker.finished.connect(lambda: self._report(None))
         self.runner.start(self.worker)
 
@@ -160,6 +170,15 @@ class Warmup:
         elif self.paused or item.done % 25 == 1:
             self.paused = False
             self._report(item.done)
+
+    def _failed(self, error) -> None:
+        """Learning stopped half-way: what it learnt is dropped (Train does not take over a
+        network whose step failed) and the user is told; the same image is not learnt again
+        (:attr:`key` is kept), a new one is."""
+        line = failed("Learning the image in the background stopped", error)
+        self.warm, self.worker, self.paused = None, None, False
+        if self.on_error is not None:
+            self.on_error(f"{line.rstrip('.')}. Train works without it.")
 
     def _report(self, steps) -> None:
         if self.on_progress is not None:
