@@ -101,3 +101,22 @@ def test_export_runs_through_the_runner_and_says_how_it_ended(tmp_path, gray_bun
     errors = [text for severity, text in notifications if severity == "error"]
     assert len(errors) == 1 and errors[0].startswith("Export failed: cannot write")
     assert done == ["ok", "failed"] and blocker.read_text() == "not a folder"
+
+
+def test_one_export_at_a_time_and_its_state_is_headless(tmp_path, gray_bundle, notifications):
+    """The panel's :class:`ExportRun`: busy from start to end, a second export refused while
+    one runs, and ``on_change`` at both ends (the panel then greys Export out or back)."""
+    from napari_unet._widgets.common.export import ExportRun
+    from napari_unet._widgets.common.runner import SyncRunner
+
+    changes = []
+    run = ExportRun(SyncRunner(), on_change=lambda: changes.append(run.busy))
+    worker = run.start(gray_bundle, tmp_path / "a.pt", "torchscript")
+    assert worker is not None and run.busy and run.worker is worker and changes == [True]
+    assert run.start(gray_bundle, tmp_path / "b.pt", "torchscript") is None  # one at a time
+    run.runner.drain()
+    assert not run.busy and changes == [True, False]
+    assert (tmp_path / "a.pt").exists() and not (tmp_path / "b.pt").exists()
+    assert run.start(gray_bundle, tmp_path / "b.pt", "torchscript") is not None  # free again
+    run.runner.drain()
+    assert (tmp_path / "b.pt").exists()

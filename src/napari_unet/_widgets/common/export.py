@@ -65,6 +65,40 @@ def start_export(bundle, path, fmt: str, sample=None, on_done=None, *, runner):
     return runner.start(worker)
 
 
+class ExportRun:
+    """The model panel's export, headless: at most one at a time, in a worker of ``runner``
+    (a :class:`~.runner.Runner`, the dock controller's); ``on_change()`` when one starts or
+    ends (the panel then shows whether Export can be pressed)."""
+
+    def __init__(self, runner, on_change=None):
+        self.runner = runner
+        self.on_change = on_change
+        self.worker = None
+        """The running export's worker, else None."""
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def start(self, bundle, path, fmt: str, sample=None):
+        """Export ``bundle`` (see :func:`start_export`); returns the worker, or None while
+        another export runs (one at a time)."""
+        if self.worker is not None:
+            return None
+        self.worker = start_export(bundle, path, fmt, sample, on_done=self._ended,
+                                   runner=self.runner)
+        self._changed()
+        return self.worker
+
+    def _ended(self) -> None:
+        self.worker = None
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+
 def ask_export(parent):
     """Ask for a format, then a file; ``(path, format)`` or None if cancelled."""
     from qtpy.QtWidgets import QFileDialog, QInputDialog

@@ -88,7 +88,10 @@ class ModelPanel(QWidget):
         self.load_button = QPushButton("Load model…")
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Write the model for other tools: bioimage.io, TorchScript, ONNX")
-        self.export_worker = None
+        from .export import ExportRun
+
+        self.exporting = ExportRun(runner, on_change=self.update_info)
+        """The export (headless): its worker, one at a time."""
         self.save_button.clicked.connect(self._ask_save)
         self.load_button.clicked.connect(self._ask_load)
         self.export_button.clicked.connect(self._ask_export)
@@ -136,7 +139,7 @@ class ModelPanel(QWidget):
         bundle = self.session.bundle
         self.info.setToolTip(bundle.info.get("card", "") if bundle is not None else "")
         self.save_button.setEnabled(self.session.bundle is not None)
-        self.export_button.setEnabled(self.session.bundle is not None and self.export_worker is None)
+        self.export_button.setEnabled(self.session.bundle is not None and not self.exporting.busy)
 
     def save(self, path) -> Path | None:
         """Save the current model to ``path`` (``.unet`` added if it has no suffix)."""
@@ -203,21 +206,19 @@ class ModelPanel(QWidget):
 
     def export(self, path, format: str):
         """Export the current model to ``path`` in a worker (returned; None if no model)."""
-        from .export import sample_image, start_export
+        from .export import sample_image
 
         bundle = self.session.bundle
         if bundle is None:
             show_error("There is no model to export yet: train one first.")
             return None
         sample = sample_image(self.viewer, self.session, bundle.model_config.in_channels)
-        self.export_worker = start_export(bundle, path, format, sample, on_done=self._exported,
-                                          runner=self.runner)
-        self.update_info()
-        return self.export_worker
+        return self.exporting.start(bundle, path, format, sample)
 
-    def _exported(self) -> None:
-        self.export_worker = None
-        self.update_info()
+    @property
+    def export_worker(self):
+        """The running export's worker, else None (:attr:`exporting`'s)."""
+        return self.exporting.worker
 
     def _ask_export(self) -> None:
         from .export import ask_export
