@@ -77,10 +77,7 @@ def main(argv=None) -> dict:
                 log.append((round(t0 - start, 2), round(gui[_k][-1], 3), "write"))
             return out
 
-        setattr(widget.live, name, timed)
-        if name == "_tick":
-            widget.live.timer.timeout.disconnect()
-            widget.live.timer.timeout.connect(timed)
+        setattr(widget.live, name, timed)  # live mode's timer, made at Live, calls it
 
     gaps = {"before_first_frame": 0.0, "live": 0.0, "writing_predictions": 0.0,
             "objects_controls": 0.0, "setup": 0.0}
