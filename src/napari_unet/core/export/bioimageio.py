@@ -116,47 +116,7 @@ def describe(bundle, work: Path, *, sample, name: str, authors: list[str], licen
     """A ``ModelDescr`` (format 0.5) whose files are written into the folder ``work``."""
     from bioimageio.spec.model import v0_5 as bio
 
-    x = test_input(bundle, sample)
-    y = test_output(bundle, x)
-    np.save(work / "test_input.npy", x)
-    np.save(work / "test_output.npy", y)
-    tifffile.imwrite(work / "sample_input.tif", x[0])  # for people (and FAIR checks)
-    tifffile.imwrite(work / "sample_output.tif", y[0])
-    write_cover(work / "cover.png", x, y)
-    (work / "README.md").write_text(readme(bundle, name), encoding="utf-8")
-    weights = _write_weights(bundle, work, x)
-
-    cfg, s = bundle.model_config, sizes(bundle)
-    size = bio.ParameterizedSize(min=s["min"], step=s["step"])
-    inp = bio.InputTensorDescr(
-        id=bio.TensorId("input"),
-        description="raw image; normalised by the preprocessing",
-        axes=[
-            bio.BatchAxis(),
-            bio.ChannelAxis(channel_names=[bio.Identifier(f"channel{i}") for i in range(cfg.in_channels)]),
-            bio.SpaceInputAxis(id=bio.AxisId("y"), size=size),
-            bio.SpaceInputAxis(id=bio.AxisId("x"), size=size),
-        ],
-        test_tensor=bio.FileDescr(source=work / "test_input.npy"),
-        sample_tensor=bio.FileDescr(source=work / "sample_input.tif"),
-        data=bio.IntervalOrRatioDataDescr(type="float32"),
-        preprocessing=_preprocessing(bundle, bio),
-    )
-    ref = {"tensor_id": bio.TensorId("input"), "offset": s["output_offset"]}
-    out = bio.OutputTensorDescr(
-        id=bio.TensorId("probabilities"),
-        description="softmax probabilities per class; napari-unet labels are argmax + 1",
-        axes=[
-            bio.BatchAxis(),
-            bio.ChannelAxis(channel_names=[bio.Identifier(_ident(c)) for c in bundle.class_names]),
-            bio.SpaceOutputAxis(id=bio.AxisId("y"), size=bio.SizeReference(axis_id=bio.AxisId("y"), **ref)),
-            bio.SpaceOutputAxis(id=bio.AxisId("x"), size=bio.SizeReference(axis_id=bio.AxisId("x"), **ref)),
-        ],
-        test_tensor=bio.FileDescr(source=work / "test_output.npy"),
-        sample_tensor=bio.FileDescr(source=work / "sample_output.tif"),
-        data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
-        postprocessing=[bio.SoftmaxDescr(kwargs=bio.SoftmaxKwargs(axis=bio.AxisId("channel")))],
-    )
+    weights = _write_files(bundle, work, sample, name)
     tags = ["unet", "2d", "pytorch", "napari-unet", "segmentation",
             "instance-segmentation" if bundle.mode == "instance" else "semantic-segmentation"]
     return bio.ModelDescr(
@@ -171,33 +131,92 @@ def describe(bundle, work: Path, *, sample, name: str, authors: list[str], licen
         tags=tags,
         documentation=bio.FileDescr(source=work / "README.md"),
         covers=[bio.FileDescr(source=work / "cover.png")],
-        inputs=[inp],
-        outputs=[out],
+        inputs=[_input_descr(bundle, work, bio)],
+        outputs=[_output_descr(bundle, work, bio)],
         weights=weights,
-        config=bio.Config(
-            bioimageio=bio.BioimageioConfig(
-                reproducibility_tolerance=[bio.ReproducibilityTolerance(
-                    relative_tolerance=TOLERANCE, absolute_tolerance=TOLERANCE)],
-                architecture_type="U-Net",
-                model_parameter_count=sum(v.numel() for v in bundle.state_dict.values()
-                                          if v.is_floating_point()),
-                training=bio.TrainingDetails(
-                    training_batch_size=bundle.train.sampling.batch_size,
-                    initial_learning_rate=bundle.train.optimiser.learning_rate,
-                    optimizer="torch.optim.AdamW",
-                    loss_function="cross-entropy on painted pixels",
-                    training_duration=float(bundle.info.get("seconds", 0.0)) / 3600,
-                ),
+        config=_config(bundle, bio),
+    )
+
+
+def _write_files(bundle, work: Path, sample, name: str):
+    """The test and sample tensors, the cover, the README (for the model ``name``) and the
+    weights, written into ``work``; returns the weights' description."""
+    x = test_input(bundle, sample)
+    y = test_output(bundle, x)
+    np.save(work / "test_input.npy", x)
+    np.save(work / "test_output.npy", y)
+    tifffile.imwrite(work / "sample_input.tif", x[0])  # for people (and FAIR checks)
+    tifffile.imwrite(work / "sample_output.tif", y[0])
+    write_cover(work / "cover.png", x, y)
+    (work / "README.md").write_text(readme(bundle, name), encoding="utf-8")
+    return _write_weights(bundle, work, x)
+
+
+def _input_descr(bundle, work: Path, bio):
+    """The raw image: any size of the network's step, normalised by the preprocessing."""
+    cfg, s = bundle.model_config, sizes(bundle)
+    size = bio.ParameterizedSize(min=s["min"], step=s["step"])
+    return bio.InputTensorDescr(
+        id=bio.TensorId("input"),
+        description="raw image; normalised by the preprocessing",
+        axes=[
+            bio.BatchAxis(),
+            bio.ChannelAxis(channel_names=[bio.Identifier(f"channel{i}") for i in range(cfg.in_channels)]),
+            bio.SpaceInputAxis(id=bio.AxisId("y"), size=size),
+            bio.SpaceInputAxis(id=bio.AxisId("x"), size=size),
+        ],
+        test_tensor=bio.FileDescr(source=work / "test_input.npy"),
+        sample_tensor=bio.FileDescr(source=work / "sample_input.tif"),
+        data=bio.IntervalOrRatioDataDescr(type="float32"),
+        preprocessing=_preprocessing(bundle, bio),
+    )
+
+
+def _output_descr(bundle, work: Path, bio):
+    """The softmax probabilities, the input's size less the network's offset."""
+    ref = {"tensor_id": bio.TensorId("input"), "offset": sizes(bundle)["output_offset"]}
+    return bio.OutputTensorDescr(
+        id=bio.TensorId("probabilities"),
+        description="softmax probabilities per class; napari-unet labels are argmax + 1",
+        axes=[
+            bio.BatchAxis(),
+            bio.ChannelAxis(channel_names=[bio.Identifier(_ident(c)) for c in bundle.class_names]),
+            bio.SpaceOutputAxis(id=bio.AxisId("y"), size=bio.SizeReference(axis_id=bio.AxisId("y"), **ref)),
+            bio.SpaceOutputAxis(id=bio.AxisId("x"), size=bio.SizeReference(axis_id=bio.AxisId("x"), **ref)),
+        ],
+        test_tensor=bio.FileDescr(source=work / "test_output.npy"),
+        sample_tensor=bio.FileDescr(source=work / "sample_output.tif"),
+        data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
+        postprocessing=[bio.SoftmaxDescr(kwargs=bio.SoftmaxKwargs(axis=bio.AxisId("channel")))],
+    )
+
+
+def _config(bundle, bio):
+    """bioimage.io's reproducibility and training details, and the whole napari-unet file
+    (configs, normalisation, provenance) under ``napari_unet``."""
+    return bio.Config(
+        bioimageio=bio.BioimageioConfig(
+            reproducibility_tolerance=[bio.ReproducibilityTolerance(
+                relative_tolerance=TOLERANCE, absolute_tolerance=TOLERANCE)],
+            architecture_type="U-Net",
+            model_parameter_count=sum(v.numel() for v in bundle.state_dict.values()
+                                      if v.is_floating_point()),
+            training=bio.TrainingDetails(
+                training_batch_size=bundle.train.sampling.batch_size,
+                initial_learning_rate=bundle.train.optimiser.learning_rate,
+                optimizer="torch.optim.AdamW",
+                loss_function="cross-entropy on painted pixels",
+                training_duration=float(bundle.info.get("seconds", 0.0)) / 3600,
             ),
-            napari_unet={
-                "model_config": cfg.to_dict(),
-                "norm": bundle.norm.to_dict(),
-                "class_names": list(bundle.class_names),
-                "train_config": bundle.train_config,
-                "postprocess": bundle.postprocess.to_dict(),
-                "info": _jsonable(bundle.info),
-            },
         ),
+        napari_unet={
+            "model_config": bundle.model_config.to_dict(),
+            "norm": bundle.norm.to_dict(),
+            "class_names": list(bundle.class_names),
+            "train_config": bundle.train_config,
+            "postprocess": bundle.postprocess.to_dict(),
+            "info": _jsonable(bundle.info),
+        },
     )
 
 
