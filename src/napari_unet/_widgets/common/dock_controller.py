@@ -56,6 +56,15 @@ class DockController:
         self.status = text
         self.status_changed.emit(text)
 
+    def say_long(self, image, bundle, whole: bool, said: str, before: str, otherwise: str) -> None:
+        """A prediction of ``image`` will take minutes (``said``: how long): say so after
+        ``before``, and offer :data:`PLANE_BUTTON` when it can (:func:`offers_plane`), else
+        say ``otherwise`` (how to end it)."""
+        offer = offers_plane(image, bundle, whole)
+        then = f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else f" {otherwise}"
+        self.say(f"{before}Predicting '{image.name}': {said}.{then}")
+        self.plane_offered.emit(offer)
+
     def say_error(self, text: str) -> None:
         """Tell the user why something cannot be done: in the status line (it stays) and as
         a notification (when that is safe: :func:`~.layers.safe_to_notify`)."""

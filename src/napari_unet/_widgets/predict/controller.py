@@ -22,7 +22,7 @@ from enum import Enum
 
 from psygnal import Signal
 
-from ..common.dock_controller import PLANE_BUTTON, DockController, offers_plane
+from ..common.dock_controller import DockController
 from ..common.forecast import Forecast
 from ..common.layers import current_plane, hidden_by, spatial_shape
 from ..common.paint_next_run import PaintNextRun
@@ -144,11 +144,8 @@ class PredictController(DockController):
         (a 2-D model on a stack, predicted whole)."""
         if self.worker is None or self._cancelled:
             return
-        offer = offers_plane(layer, self.session.bundle, whole=plane is None)
-        then = (f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else
-                " Cancel ends it; nothing is written.")
-        self.say(f"Predicting '{layer.name}': {said}.{then}")
-        self.plane_offered.emit(offer)
+        self.say_long(layer, self.session.bundle, plane is None, said, "",
+                      "Cancel ends it; nothing is written.")
 
     def plane_instead(self) -> None:
         """Cancel the whole-stack prediction and predict the plane in view instead."""

@@ -28,6 +28,7 @@ from napari_unet.core.images import ImageError
 from napari_unet.core.inference.stitch import STITCH_THRESHOLD
 
 from ..common.channel_pick import ChannelPick
+from ..common.dock_controller import PLANE_BUTTON
 from ..common.layer_combo import LayerCombo
 from ..common.layers import is_ours
 from ..common.model_panel import ModelPanel
@@ -36,7 +37,7 @@ from ..common.qt_runner import QtRunner
 from ..common.scrolling import scrolling_layout, share_column
 from ..common.sections import Section
 from ..common.session import PREDICT_TITLE, session_for
-from .controller import PLANE_BUTTON, STARTER, PredictController, PredictForm, PredictState
+from .controller import STARTER, PredictController, PredictForm, PredictState
 from .folder import FolderPanel
 from .objects_panel import ObjectsPanel
 

@@ -6,7 +6,6 @@ own job: the controller's PREDICTING state. Headless (no Qt)."""
 
 from __future__ import annotations
 
-from ..common.dock_controller import PLANE_BUTTON, offers_plane
 from ..common.forecast import Forecast
 from ..common.layers import current_plane, hidden_by, spatial_shape
 from ..common.prediction import auto_plane, has_results, start_prediction
@@ -59,12 +58,8 @@ class PredictAfter:
         plane in view (a 2-D model on a stack, predicted whole)."""
         if self.predict_worker is None or self._predict_stopped:
             return
-        offer = offers_plane(image, bundle, whole)
-        then = (f" '{PLANE_BUTTON}' predicts just the plane shown." if offer else
-                " Stop ends it; the model is kept.")
         text = self.status.replace(" Predicting…", "")
-        self.say(f"{text} Predicting '{image.name}': {said}.{then}")
-        self.plane_offered.emit(offer)
+        self.say_long(image, bundle, whole, said, f"{text} ", "Stop ends it; the model is kept.")
 
     def plane_instead(self) -> None:
         """Stop predicting the whole stack; predict the plane in view instead."""
