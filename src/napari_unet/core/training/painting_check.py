@@ -144,17 +144,28 @@ def background_far(labels: list[np.ndarray]) -> tuple[float, float] | None:
     7-8 times the nuclei's area over 200 steps; with background painted 2-5 px around the
     same ten nuclei it stayed at 1.1 times, whatever the learning rate, weight decay,
     self-supervised share or batch-norm statistics)."""
+    from scipy.spatial import cKDTree
+
     gaps, sizes = [], []
+    square = np.ones((3, 3), bool)
     for lab in labels:
         lab = np.asarray(lab)
         if lab.ndim != 2 or not (lab == 1).any() or not (lab > 1).any():
             continue
-        gap = ndimage.distance_transform_edt(lab != 1)
-        pieces, n = ndimage.label(lab > 1, np.ones((3, 3), bool))
-        if n == 0:
-            continue
-        index = np.arange(1, n + 1)
-        gaps.extend(np.asarray(ndimage.minimum(gap, pieces, index), float))
+        rows, cols = np.flatnonzero(lab.any(1)), np.flatnonzero(lab.any(0))
+        lab = lab[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # the painted part only
+        pieces, n = ndimage.label(lab > 1, square)
+        # the gap between two sets of pixels is the gap between their edges: a k-d tree of
+        # the background's edge pixels, asked for the pieces' edge pixels (a distance
+        # transform of the image took seconds at 4096 x 4096 px, before every training)
+        background = lab == 1
+        edge = background & ~ndimage.binary_erosion(background, square, border_value=1)
+        near = pieces * ~ndimage.binary_erosion(pieces > 0, square, border_value=1)
+        ids = near[near > 0]
+        gap = cKDTree(np.argwhere(edge)).query(np.argwhere(near > 0))[0]
+        closest = np.full(n + 1, np.inf)
+        np.minimum.at(closest, ids, gap)
+        gaps.extend(closest[1:])
         sizes.extend(2 * np.sqrt(np.bincount(pieces.ravel())[1:] / np.pi))
     if not gaps:
         return None
