@@ -26,9 +26,10 @@ DEFAULTS_BEFORE_NESTING = {
     "border_sigma": 5.0, "validation_fraction": 0.2, "validation_every": 2.0, "keep_best": True,
     "keep_starter": 3.0}
 """``TrainConfig().to_dict()`` when the settings were flat (format 3's train_config)."""
-DEFAULTS = {**DEFAULTS_BEFORE_NESTING, "starter_share": 0.5, "fit_thresholds": False}
-"""... and the two settings added since (issue 21: the share of the starter's weights kept
-after fine-tuning, and fitting the thresholds to painted objects)."""
+DEFAULTS = {**DEFAULTS_BEFORE_NESTING, "starter_share": 0.5, "fit_thresholds": False,
+            "border_width": 0.0}
+"""... and the three settings added since (issue 21: the share of the starter's weights kept
+after fine-tuning, fitting the thresholds to painted objects, and the border's width)."""
 
 
 def _flat(config: TrainConfig) -> dict:

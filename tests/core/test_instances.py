@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
-from napari_unet.core.config import ModelConfig, PostprocessConfig, TrainConfig
+from napari_unet.core.config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig
 from napari_unet.core.inference.postprocess import (
     instances_from_foreground,
     instances_from_interior,
@@ -28,6 +29,55 @@ def test_instance_targets_mark_background_interior_and_the_border_between_touchi
     assert t[15, 10] == 1 and t[6, 10] == 0  # interior; background inside the region
     assert t[0, 0] == IGNORE  # outside the bounding box + margin
     assert set(np.unique(t)) == {IGNORE, 0, 1, 2}
+
+
+def _disks_touching():
+    from skimage.draw import disk
+
+    lab = np.zeros((40, 64), np.int32)
+    lab[disk((20, 15), 9.5)] = 1
+    lab[disk((20, 33), 9.5)] = 2  # touches 1 along a few rows
+    lab[disk((20, 54), 3.5)] = 3  # small: its border stays one pixel wide
+    return lab
+
+
+def test_a_wide_border_keeps_the_cores_of_touching_objects_apart_in_proportion_to_their_size():
+    lab = _disks_touching()
+    region = np.ones(lab.shape, bool)
+    thin, wide = instance_target(lab, region), instance_target(lab, region, border_width=0.3)
+    assert np.array_equal(thin, instance_target(lab, region, 0.0))
+    assert np.array_equal(wide == 0, thin == 0)  # the objects' pixels are the same
+    assert np.all(wide[thin == 2] == 2)  # the thin border is part of the wide one
+    # the big disks (radius 9.5): a ring 3 px deep (0.3 x 9.5 = 2.85), cores kept apart
+    row = "".join(map(str, wide[20]))
+    assert row[5:10] == "02221" and row[20:28] == "12222221"  # 3 px each side of the touch
+    assert "".join(map(str, thin[20]))[20:28] == "11122111"
+    cores, n = ndi.label(wide == 1)
+    assert n == 3 and {len(np.unique(lab[cores == k])) for k in range(1, 4)} == {1}
+    # the small disk (radius 3.5, 0.3 x r = 1.03 px): two pixels deep, and it keeps a core
+    assert row[50:59] == "022111220"
+
+
+def test_training_from_an_objects_model_uses_the_border_width_it_learnt(tmp_path):
+    from napari_unet.core.files.bundle import Bundle
+
+    lab = _disks_touching()
+    image = (lab > 0).astype(np.float32)[None]
+    arch = ModelConfig(depth=2, base_width=8, n_classes=3)
+    from napari_unet.core.networks.model import UNet
+
+    learnt = TrainConfig(mode="instance", border_width=0.3).to_dict()
+    init = Bundle(arch, NormConfig(), UNet(arch).state_dict(), train_config=learnt,
+                  class_names=["background", "interior", "border"])
+    trainer = Trainer([image], [lab], init=init,
+                      config=TrainConfig(steps=2, seconds=None, batch_size=2, patch_size=32,
+                                         mode="instance", validation_fraction=0.0))
+    assert trainer.config.targets.border_width == 0.3
+    wide = instance_target(lab, annotated_region(lab, 16), 0.3)
+    assert (trainer.sampler.targets[0] == 2).sum() == (wide == 2).sum() > (
+        instance_target(lab, annotated_region(lab, 16)) == 2).sum()
+    bundle = drain(trainer.steps())
+    assert bundle.train.targets.border_width == 0.3  # and a model made from it keeps it
 
 
 def test_weight_map_is_the_papers_formula():

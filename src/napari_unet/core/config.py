@@ -370,6 +370,9 @@ class Targets(_Group):
         pixels are background, outside it nothing counts. The network learns background,
         object interior and object border, with the paper's weight map
         ``w = w_c + w0 * exp(-(d1 + d2)**2 / (2 * sigma**2))`` (``border_w0``, ``border_sigma``).
+    border_width: instance mode: the border class's width as a fraction of each object's
+        radius (at least one pixel); 0: one pixel. A wide border keeps the cores of touching
+        objects apart. Fine-tuning a model takes the width it was trained with.
     class_balance: weight every painted class equally in the loss (w_c of the paper).
     """
 
@@ -381,6 +384,7 @@ class Targets(_Group):
     region_margin: int = setting(16, low=0, high=10_000, group="targets")
     border_w0: float = setting(10.0, low=0.0, high=100.0, group="targets")
     border_sigma: float = setting(5.0, low=0.0, high=100.0, group="targets")  # and more than 0
+    border_width: float = setting(0.0, low=0.0, high=1.0, group="targets")
 
     def __post_init__(self):
         super().__post_init__()

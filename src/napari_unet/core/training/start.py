@@ -245,7 +245,8 @@ def _objects_score(bundle: Bundle, images, labels, regions=None) -> float:
                        for r in regions]
     if not any(lab.any() for lab in labs):
         return float("nan")
-    targets = [instance_target(lab, r) for lab, r in zip(labs, regions)]
+    width = bundle.train.targets.border_width
+    targets = [instance_target(lab, r, width) for lab, r in zip(labs, regions)]
     model = bundle.build_model("cpu")
     scorer = Validator([normalize(im, bundle.norm) for im in ims], targets,
                        all_objects(labs, regions), 3, model.receptive_radius, objects=labs,

@@ -83,13 +83,33 @@ def annotated_region(labels: np.ndarray, margin: int) -> np.ndarray:
     return region
 
 
-def instance_target(labels: np.ndarray, region: np.ndarray) -> np.ndarray:
+def instance_target(labels: np.ndarray, region: np.ndarray, border_width: float = 0.0) -> np.ndarray:
     """Instance labels ``(H, W)`` -> int64 target: 0 background, 1 interior, 2 border,
-    IGNORE outside ``region``."""
+    IGNORE outside ``region``. ``border_width``: see :func:`widen_border` (0: one pixel)."""
     target = np.where(labels > 0, 1, 0).astype(np.int64)
-    target[find_boundaries(labels, mode="inner") & (labels > 0)] = 2
+    border = find_boundaries(labels, mode="inner") & (labels > 0)
+    target[widen_border(labels, border, border_width)] = 2
     target[~region] = IGNORE
     return target
+
+
+def widen_border(ids: np.ndarray, border: np.ndarray, width: float,
+                 outside: np.ndarray | None = None) -> np.ndarray:
+    """The objects' one-pixel inner ``border`` (bool ``(H, W)``) grown inwards to ``width``
+    times each object's equivalent radius (``sqrt(area / pi)``), at least one pixel: a border
+    class that keeps the cores of touching objects apart by several pixels, so their seeds
+    do not join (the merges of crowded nuclei). ``width=0``: ``border`` as it is.
+    ``outside``: pixels that are not part of the image (they are no edge)."""
+    if width <= 0 or not border.any():
+        return border
+    inside = (ids > 0) & ~border
+    free = inside if outside is None else inside | outside
+    depth = ndi.distance_transform_edt(free)  # 1 next to the border, 0 on it
+    values, inverse = np.unique(np.where(ids > 0, ids, 0), return_inverse=True)
+    area = np.bincount(inverse.ravel(), minlength=len(values))
+    allowed = np.maximum(1.0, width * np.sqrt(area / np.pi))
+    allowed[values == 0] = 0.0
+    return border | (inside & (depth < allowed[inverse.reshape(ids.shape)]))
 
 
 def border_weight(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:

@@ -95,6 +95,9 @@ class Trainer(Engine):
         (in_channels,) = channels
         lab, n_classes = self._checked(images, labels)
         plan = plan_start(init, self.config, in_channels, n_classes, model, class_names)
+        if plan.init is not None and plan.init.mode == "instance":  # its border, as it learnt it
+            self.config = self.config.replace(
+                border_width=plan.init.train.targets.border_width)
         if plan.luminance:
             images = [chw_to_gray(im) for im in images]
         self.plan = plan
@@ -214,7 +217,8 @@ class Trainer(Engine):
                 annotated_region(l, self.config.targets.region_margin) if r is None else np.asarray(r, bool)
                 for l, r in zip(lab, regions)
             ]
-            targets = [instance_target(l, r) for l, r in zip(lab, regions)]
+            width = self.config.targets.border_width
+            targets = [instance_target(l, r, width) for l, r in zip(lab, regions)]
             if self.config.targets.border_w0 > 0:
                 weights = [
                     border_weight(l, self.config.targets.border_w0, self.config.targets.border_sigma) for l in lab
