@@ -403,3 +403,24 @@ def test_size_estimate_benchmark_summarises_the_error_of_each_image():
     got = size_estimate.summary(records)
     assert got["images"] == 3 and got["median_ratio"] == 1.5  # 1.0, 1.5, none (worst)
     assert got["off_25"] == round(2 / 3, 3) and got["off_50"] == round(1 / 3, 3)
+
+
+def test_object_errors_says_what_each_missed_object_is():
+    import object_errors
+
+    truth = np.zeros((40, 80), np.int32)
+    truth[2:12, 2:12] = 1  # found as it is
+    truth[2:12, 20:30], truth[2:12, 30:40] = 2, 3  # two neighbours, found as one
+    truth[20:36, 2:18] = 4  # cut into three pieces
+    truth[20:36, 30:46] = 5  # found far too small
+    truth[20:30, 60:70] = 6  # not found
+    pred = np.zeros_like(truth)
+    pred[2:12, 3:12] = 1
+    pred[2:12, 18:42] = 2
+    pred[20:36, 2:7], pred[20:36, 7:12], pred[20:36, 12:18] = 3, 4, 7
+    pred[24:30, 34:40] = 5
+    pred[0:4, 70:80] = 6  # a false positive touching nothing
+    c = object_errors.classify(pred, truth)
+    assert {k: c[k] for k in (*object_errors.KINDS, "matched")} == {
+        "missed": 1, "merged": 2, "split": 1, "too_small": 1, "other": 0, "matched": 1}
+    assert c["ious"] == [0.9] and c["area_ratios"] == [0.9]
