@@ -80,6 +80,33 @@ def test_training_from_an_objects_model_uses_the_border_width_it_learnt(tmp_path
     assert bundle.train.targets.border_width == 0.3  # and a model made from it keeps it
 
 
+def test_a_core_smaller_than_min_seed_starts_no_object_and_joins_its_neighbour():
+    lab = _two_touching()
+    probs = np.zeros((3, *lab.shape), np.float32)
+    probs[0] = lab == 0
+    probs[1] = (lab > 0) * 0.2
+    probs[1, 10:20, 6:16] = 0.9  # object 1's core: 100 px
+    probs[1, 10:20, 20:26] = 0.9  # object 2's core: 60 px
+    probs[1, 14:16, 29:31] = 0.9  # and a 4 px piece of it, cut off by a dip
+    probs[2] = 1 - probs[0] - probs[1]
+    assert len(np.unique(instances_from_interior(probs, 0.5, 0.5, 1))) == 4  # 3 objects
+    ids = instances_from_interior(probs, 0.5, 0.5, 1, min_seed=5)
+    assert len(np.unique(ids)) == 3 and np.array_equal(ids > 0, lab > 0)
+    assert ids[15, 30] == ids[15, 22] != ids[15, 10]  # the piece joined object 2
+    post = PostprocessConfig(threshold=0.5, seed_threshold=0.5, min_size=1, min_seed=5)
+    assert np.array_equal(to_instances(probs, "instance", post), ids)
+
+
+def test_the_smallest_seed_is_given_at_the_models_scale():
+    from napari_unet.core.files.bundle import Bundle
+    from napari_unet.core.inference.object_size import with_min_size_at
+
+    bundle = Bundle(ModelConfig(), NormConfig(), {},
+                    postprocess=PostprocessConfig(min_size=30, min_seed=16))
+    at_half = with_min_size_at(bundle, 2.0).postprocess  # predicted at twice the image's size
+    assert (at_half.min_size, at_half.min_seed) == (8, 4)
+
+
 def test_weight_map_is_the_papers_formula():
     lab = np.zeros((20, 40), np.int32)
     lab[5:15, 2:10] = 1

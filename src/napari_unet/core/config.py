@@ -676,6 +676,8 @@ class PostprocessConfig(_DictMixin):
         starters record it); prediction resizes images so that their objects have this size
         (``PredictConfig.diameter``). ``None``: unknown, images are predicted as they are.
     fill_holes: fill holes inside objects.
+    min_seed: instance models: cores (seeds) smaller than this (px) start no object of their
+        own; their pixels join the objects around them (0: every core starts one).
     """
 
     threshold: float = 0.5
@@ -684,3 +686,4 @@ class PostprocessConfig(_DictMixin):
     min_size: int = 10
     object_size: float | None = None
     fill_holes: bool = False
+    min_seed: int = 0

@@ -70,12 +70,13 @@ def factor(object_size: float | None, diameter: float | None) -> float:
 
 
 def with_min_size_at(bundle, f: float):
-    """``bundle`` with its minimum object size in the image's pixels, for objects made at
-    the image's size from a prediction at ``f`` times it."""
+    """``bundle`` with its minimum object and seed sizes in the image's pixels, for objects
+    made at the image's size from a prediction at ``f`` times it."""
     from dataclasses import replace
 
     pp = bundle.postprocess
-    return replace(bundle, postprocess=replace(pp, min_size=max(1, round(pp.min_size / f**2))))
+    return replace(bundle, postprocess=replace(pp, min_size=max(1, round(pp.min_size / f**2)),
+                                               min_seed=round(pp.min_seed / f**2)))
 
 
 def scaled_shape(shape: tuple[int, int], f: float) -> tuple[int, int]:

@@ -111,16 +111,23 @@ def instances_from_interior(
     threshold: float = 0.5,
     seed_threshold: float = 0.5,
     min_size: int = 10,
+    min_seed: int = 0,
 ) -> np.ndarray:
     """Instance model output ``(3, H, W)`` = P(background, interior, border) -> instances.
 
     Foreground is ``P(background) < 1 - threshold``; seeds are connected components of
-    ``P(interior) > seed_threshold`` (the border class keeps touching cores apart); a
-    watershed on ``-P(interior)`` grows every seed over the foreground.
+    ``P(interior) > seed_threshold`` (the border class keeps touching cores apart) of at
+    least ``min_seed`` px (a smaller one is a dip in an object's core, not an object: its
+    pixels go to the seeds around it); a watershed on ``-P(interior)`` grows every seed over
+    the foreground.
     """
     fg = probabilities[0] < 1 - threshold
     interior = probabilities[1]
-    return _grow_seeds(-interior, (interior > seed_threshold) & fg, fg, min_size)
+    seeds = (interior > seed_threshold) & fg
+    if min_seed > 1:
+        pieces, _ = ndi.label(seeds)
+        seeds = remove_small(pieces, min_seed) > 0
+    return _grow_seeds(-interior, seeds, fg, min_size)
 
 
 def to_instances(probabilities: np.ndarray, mode: str, config=None) -> np.ndarray:
@@ -134,7 +141,7 @@ def to_instances(probabilities: np.ndarray, mode: str, config=None) -> np.ndarra
     cfg = config or PostprocessConfig()
     if mode == "instance":
         ids = instances_from_interior(probabilities, cfg.threshold, cfg.seed_threshold,
-                                      cfg.min_size)
+                                      cfg.min_size, getattr(cfg, "min_seed", 0))
     else:
         foreground = 1.0 - probabilities[0]
         ids = instances_from_foreground(foreground, cfg.threshold, cfg.split_depth, cfg.min_size)
