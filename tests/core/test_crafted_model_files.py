@@ -43,6 +43,8 @@ def test_good_class_weights_load(tmp_path):
     ({"postprocess__seed_threshold": -0.1}, "postprocess.seed_threshold"),
     ({"postprocess__split_depth": float("inf")}, "postprocess.split_depth"),
     ({"postprocess__min_size": -3}, "postprocess.min_size"),
+    ({"postprocess__min_seed": float("nan")}, "min_seed"),
+    ({"postprocess__min_seed": -1}, "postprocess.min_seed"),
     ({"norm__mode": "fixed"}, "norm.low"),
     ({"norm__low": [float("nan")], "norm__high": [1.0]}, "norm.low"),
     ({"norm__low": [0.0, 0.0], "norm__high": [1.0, 1.0]}, "norm.low"),

@@ -27,7 +27,7 @@ def _finite(value) -> bool:
 
 
 def check_postprocess(post) -> None:
-    """Thresholds in [0, 1], a finite split depth >= 0, a minimum size >= 0."""
+    """Thresholds in [0, 1], a finite split depth >= 0, minimum object and seed sizes >= 0."""
     for name in ("threshold", "seed_threshold"):
         value = getattr(post, name)
         if not (_finite(value) and 0 <= value <= 1):
@@ -37,6 +37,9 @@ def check_postprocess(post) -> None:
                          f"{post.split_depth!r:.40}")
     if not post.min_size >= 0:
         raise ValueError(f"postprocess.min_size must be >= 0, not {post.min_size!r:.40}")
+    min_seed = getattr(post, "min_seed", 0)
+    if not (_finite(min_seed) and min_seed >= 0):
+        raise ValueError(f"postprocess.min_seed must be a number >= 0, not {min_seed!r:.40}")
 
 
 def check_norm(norm, in_channels: int) -> None:
