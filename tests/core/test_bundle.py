@@ -185,7 +185,7 @@ def test_a_format_3_file_of_flat_settings_loads_into_the_groups_with_the_same_va
                          mode="instance", region_margin=4, validation_fraction=0.1,
                          keep_starter=2.0, self_supervised=0.0, seed=9)
     flat = {k: v for group in config.to_dict().values() for k, v in group.items()}
-    assert len(flat) == 34  # every setting, by its own name
+    assert len(flat) == 35  # every setting, by its own name
     path = save_bundle(_bundle(n_classes=3), tmp_path / "old.unet")
     _rewrite(path, format_version="3", train_config=json.dumps({**flat, "retired_setting": 1}))
     old = load_bundle(path)
