@@ -422,6 +422,21 @@ def _read_arranged(path: Path, bundle, options: Options, extra: float):
     return arrange(raw, axes), axes
 
 
+def _one_size(image, bundle, model, config):
+    """``config`` with the object size of the whole store: estimated once, on its middle
+    plane, as every other route estimates a stack's (planes predicted one by one would each
+    get their own estimate, and a plane 15 % off would be predicted at another size)."""
+    from dataclasses import replace
+
+    from ..inference.segment import _diameter
+
+    if config.diameter is not None or not bundle.postprocess.object_size:
+        return config
+    mid = tuple(image.array.shape[i] // 2 for i in image.lead)
+    diameter, _ = _diameter(image.plane(mid), bundle, config, model)
+    return replace(config, diameter=diameter or 0)
+
+
 def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
     from ..files.ngff import create_output, read_ngff, with_axes
     from ..inference.postprocess import label_dtype
@@ -450,10 +465,11 @@ def _predict_zarr(job: Job, bundle, model, options: Options, record: dict):
                                          name=f"{zarr_stem(job.source)} {what}", record=record)
             made.append((tmp, path, array, names))
         planes = image.planes()
+        config = _one_size(image, bundle, model, options.config)
         offset = 0  # object ids go on from plane to plane
         for i, index in enumerate(planes):
             into = [plane_of(array, names, image, index) for _, _, array, names in made]
-            gen = segment(image.plane(index), bundle, options.config, model=model,
+            gen = segment(image.plane(index), bundle, config, model=model,
                           objects=semantic_objects, probabilities=options.probabilities,
                           out=None if objects else Into(*into))
             seg = yield from rescaled(gen, i / len(planes), 1 / len(planes))
