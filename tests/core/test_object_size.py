@@ -82,14 +82,21 @@ def test_prediction_at_any_size_maps_back_to_the_images_shape(starter, shape, di
     assert not seg.estimated
 
 
+def _with_border(bundle, width: float):
+    train = bundle.train.replace(border_width=width)
+    return replace(bundle, train_config=train.to_dict())
+
+
+@pytest.mark.parametrize("width", [0.0, 0.3], ids=["thin-border", "wide-border"])
 @pytest.mark.parametrize("diameter", [9.0, 50.0], ids=["grown", "shrunk"])
 @pytest.mark.parametrize("shape", [(1, 150, 131), (2, 1, 90, 120)], ids=["2-D", "stack"])
 def test_the_zarr_route_at_any_size_maps_back_exactly_and_equals_memory(starter, shape, diameter,
-                                                                         tmp_path):
+                                                                         width, tmp_path):
     pytest.importorskip("zarr")
     from napari_unet.core.metrics import mean_segmentation_accuracy
 
     bundle, model = starter
+    bundle = _with_border(bundle, width)
     lead, (h, w) = shape[:-3], shape[-2:]
     planes = [nuclei((h, w), n=12, radius=(diameter / 2.4, diameter / 2), seed=s)[0]
               for s in range(int(np.prod(lead, dtype=int)))]
@@ -107,6 +114,34 @@ def test_the_zarr_route_at_any_size_maps_back_exactly_and_equals_memory(starter,
     for idx in np.ndindex(*lead):
         assert mean_segmentation_accuracy(labels[idx], memory.labels[idx]) > 0.98
     assert "_at_model_size" not in stored.store.group, "the scratch group is deleted"
+
+
+@pytest.mark.parametrize("width", [0.0, 0.3], ids=["thin-border", "wide-border"])
+def test_small_objects_are_made_where_the_models_border_survives(starter, width):
+    """Grown (small objects): a model with a one-pixel border makes its objects at its own
+    size, their ids brought back pixel by pixel (brought back, that border would blur away);
+    a wider border survives, and the objects are made at the image's size from the
+    probabilities brought back, with the minimum sizes in the image's pixels."""
+    from napari_unet.core.inference.postprocess import to_instances
+    from napari_unet.core.inference.predict import predict_image
+
+    bundle, model = starter
+    bundle = _with_border(bundle, width)
+    image, _, _ = _nuclei_of(4.5, 160, seed=3)
+    f = object_size.factor(bundle.postprocess.object_size, 9.0)
+    assert f == 2.0
+    seg = drain(segment(image, bundle, replace(CONFIG, diameter=9.0), model=model,
+                        probabilities=True))
+    at_model = predict_image(object_size.resize_planes(image, f), bundle, CONFIG, model=model,
+                             probabilities=True).probabilities
+    thin = object_size.back(to_instances(at_model, "instance", bundle.postprocess),
+                            image.shape[-2:], order=0)
+    wide = to_instances(seg.probabilities, "instance",
+                        object_size.with_min_size_at(bundle, f).postprocess)
+    assert not np.array_equal(thin > 0, wide > 0), "the two routes differ on this image"
+    np.testing.assert_array_equal(seg.labels, wide if width else thin)
+    assert object_size.objects_at_model_size(bundle, f) == (not width)
+    assert not object_size.objects_at_model_size(bundle, 0.5), "shrunk: at the image's size"
 
 
 def test_large_nuclei_are_found_whole_when_their_size_is_used(starter):

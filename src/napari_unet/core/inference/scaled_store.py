@@ -3,11 +3,12 @@
 An image too large for memory is resized lazily (:class:`~.resized.Resized`: each window
 is computed from the source under it) and predicted into a scratch group at the model's
 size; the probabilities are brought back to the image's pixels block by block into the
-store's arrays, and objects are made as in memory (:func:`.segment._in_memory`): shrunk
-images (large objects) from the probabilities brought back, with the minimum object size
-in the image's pixels; grown images (small objects) at the model's size, where its
-one-pixel border between touching objects still exists, and their ids brought back pixel
-by pixel. Nothing of full size is held in memory; the scratch group is deleted at the end.
+store's arrays, and objects are made as in memory (:func:`.segment._in_memory`): from the
+probabilities brought back, with the minimum object size in the image's pixels; but grown
+images (small objects) of a model with a one-pixel border at the model's size, where that
+border between touching objects still exists, and their ids brought back pixel by pixel
+(:func:`.object_size.objects_at_model_size`). Nothing of full size is held in memory; the
+scratch group is deleted at the end.
 
 Shapes: images ``(..., C, H, W)``; the store's arrays ``(..., H, W)``.
 """
@@ -31,7 +32,7 @@ from .lazy import (
     objects_pass,
     store_chunk,
 )
-from .object_size import scaled_shape, with_min_size_at
+from .object_size import objects_at_model_size, scaled_shape, with_min_size_at
 from .postprocess import semantic_labels
 from .resized import Resized
 
@@ -49,7 +50,7 @@ def fill_scaled(out: ZarrPrediction, image, bundle, config, f: float, *, model,
     size = tuple(image.shape[-2:])
     h, w = scaled_shape(size, f)
     split = out.instances is not None
-    split_small = split and f > 1
+    split_small = split and objects_at_model_size(bundle, f)
     planes = [tuple(p) for p in planes] if planes else list(np.ndindex(*lead)) if lead else [()]
     if SCRATCH in out.group:
         del out.group[SCRATCH]

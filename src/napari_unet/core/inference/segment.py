@@ -129,9 +129,10 @@ def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None
     pred = yield from rescaled(_planes(small, bundle, config, want or f != 1, model), 0.0, share)
     probs = pred.probabilities
     if f != 1:
-        # shrunk (large objects): objects are made at the image's size from the probabilities
-        # brought back; grown (small objects): at the model's size, where its one-pixel
-        # border between touching objects still exists, then brought back pixel by pixel
+        # objects are made at the image's size from the probabilities brought back, but for
+        # a grown image (small objects) of a one-pixel border: at the model's size, where
+        # that border still exists, then brought back pixel by pixel
+        # (object_size.objects_at_model_size)
         full = object_size.back(probs, size)
         labels = full.argmax(-3).astype(pred.labels.dtype) + 1
         pred = type(pred)(labels, full if probabilities else None)
@@ -139,10 +140,10 @@ def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None
                           diameter=diameter if f != 1 else None, estimated=estimated)
     if split:
         half = (1 - share) / 2 if stitch else 1 - share
-        if f < 1:
+        if f != 1 and not object_size.objects_at_model_size(bundle, f):
             at_image_size = object_size.with_min_size_at(bundle, f)
             ids = yield from rescaled(split_objects(full, at_image_size), share, half)
-        elif f > 1:
+        elif f != 1:
             ids = yield from rescaled(split_objects(probs, bundle), share, half)
             ids = object_size.back(ids, size, order=0)
         else:
