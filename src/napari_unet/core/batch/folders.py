@@ -428,12 +428,12 @@ def _one_size(image, bundle, model, config):
     get their own estimate, and a plane 15 % off would be predicted at another size)."""
     from dataclasses import replace
 
-    from ..inference.segment import _diameter
+    from ..inference.segment import object_diameter
 
     if config.diameter is not None or not bundle.postprocess.object_size:
         return config
     mid = tuple(image.array.shape[i] // 2 for i in image.lead)
-    diameter, _ = _diameter(image.plane(mid), bundle, config, model)
+    diameter, _ = object_diameter(image.plane(mid), bundle, config, model)
     return replace(config, diameter=diameter or 0)
 
 

@@ -118,7 +118,7 @@ def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None
     from . import object_size
 
     model = model if model is not None else bundle.build_model(resolve_device(config.device))
-    diameter, estimated = _diameter(image, bundle, config, model)
+    diameter, estimated = object_diameter(image, bundle, config, model)
     f = object_size.factor(bundle.postprocess.object_size, diameter)
     instance = bundle.mode == "instance"
     split = instance or objects
@@ -157,7 +157,7 @@ def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None
     return result
 
 
-def _diameter(image, bundle, config, model) -> tuple[float | None, bool]:
+def object_diameter(image, bundle, config, model) -> tuple[float | None, bool]:
     """The size of the objects in ``image`` (px), and whether it was estimated: as given in
     ``config.diameter`` (0: none), else estimated on the middle plane of a stack (the first
     planes of a z-stack are often out of focus or empty) when the model knows
@@ -286,7 +286,7 @@ def _into_store(image, bundle, config, objects, probabilities, out, planes, mode
         raise ValueError("objects need a store made with instances=True")
     share = 0.95 if split and stitch else 1.0
     try:
-        diameter, estimated = _diameter(image, bundle, config, model)  # after the checks
+        diameter, estimated = object_diameter(image, bundle, config, model)  # after the checks
         f = object_size.factor(bundle.postprocess.object_size, diameter)
         if f != 1:
             work = fill_scaled(out, image, bundle, config, f, model=model, planes=planes,
