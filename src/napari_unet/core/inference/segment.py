@@ -128,11 +128,8 @@ def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None
     small = object_size.resize_planes(image, f) if f != 1 else image
     pred = yield from rescaled(_planes(small, bundle, config, want or f != 1, model), 0.0, share)
     probs = pred.probabilities
+    full = None  # the probabilities at the image's size, when predicted at another
     if f != 1:
-        # objects are made at the image's size from the probabilities brought back, but for
-        # a grown image (small objects) of a one-pixel border: at the model's size, where
-        # that border still exists, then brought back pixel by pixel
-        # (object_size.objects_at_model_size)
         full = object_size.back(probs, size)
         labels = full.argmax(-3).astype(pred.labels.dtype) + 1
         pred = type(pred)(labels, full if probabilities else None)
@@ -140,14 +137,7 @@ def _in_memory(image, bundle, config, objects, probabilities, model, stitch=None
                           diameter=diameter if f != 1 else None, estimated=estimated)
     if split:
         half = (1 - share) / 2 if stitch else 1 - share
-        if f != 1 and not object_size.objects_at_model_size(bundle, f):
-            at_image_size = object_size.with_min_size_at(bundle, f)
-            ids = yield from rescaled(split_objects(full, at_image_size), share, half)
-        elif f != 1:
-            ids = yield from rescaled(split_objects(probs, bundle), share, half)
-            ids = object_size.back(ids, size, order=0)
-        else:
-            ids = yield from rescaled(split_objects(probs, bundle), share, half)
+        ids = yield from rescaled(objects_at(probs, full, f, size, bundle), share, half)
         if stitch:
             yield from rescaled(stitch_stack(ids, *stitch), share + half, half)
         if instance:
@@ -217,6 +207,22 @@ def _into_arrays(image, bundle, config, objects, probabilities, into, model):
     pred = yield from predict(image, bundle, config, model=model, probabilities=probabilities,
                               out_labels=into.labels, out_probabilities=into.probabilities)
     return Segmentation(pred.labels, pred.probabilities)
+
+
+def objects_at(probabilities, brought_back, f: float, size, bundle):
+    """Object ids ``(..., H, W)`` at the image's ``size`` from a prediction made at ``f``
+    times it: ``probabilities`` at the model's size, ``brought_back`` the same at the image's
+    size (None when ``f`` is 1). A generator yielding progress per plane; returns the ids.
+
+    Made from the probabilities brought back, with the minimum sizes in the image's pixels;
+    or, for a grown image of a model with a one-pixel border, at the model's size and
+    brought back pixel by pixel (:func:`.object_size.objects_at_model_size`)."""
+    from . import object_size
+
+    if f != 1 and not object_size.objects_at_model_size(bundle, f):
+        return (yield from split_objects(brought_back, object_size.with_min_size_at(bundle, f)))
+    ids = yield from split_objects(probabilities, bundle)
+    return object_size.back(ids, size, order=0) if f != 1 else ids
 
 
 def split_objects(probabilities, bundle):
