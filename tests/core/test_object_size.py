@@ -67,10 +67,11 @@ def test_a_model_fine_tuned_from_a_starter_is_measured_by_that_starter(starter):
     assert object_size.measuring(other, model) == (other, model), "another size: itself"
 
 
-@pytest.mark.parametrize("diameter", [9.0, 18.0, 50.0])
+@pytest.mark.parametrize("times", [0.5, 1.0, 2.8], ids=["smaller", "its-own", "larger"])
 @pytest.mark.parametrize("shape", [(1, 97, 130), (3, 1, 61, 80)], ids=["2-D", "stack"])
-def test_prediction_at_any_size_maps_back_to_the_images_shape(starter, shape, diameter):
+def test_prediction_at_any_size_maps_back_to_the_images_shape(starter, shape, times):
     bundle, model = starter
+    diameter = times * bundle.postprocess.object_size
     image = np.random.default_rng(0).random(shape).astype(np.float32)
     seg = drain(segment(image, bundle, replace(CONFIG, diameter=diameter), model=model,
                         probabilities=True))
@@ -78,7 +79,7 @@ def test_prediction_at_any_size_maps_back_to_the_images_shape(starter, shape, di
     assert seg.labels.shape == lead + (h, w)
     assert seg.probabilities.shape == lead + (bundle.model_config.n_classes, h, w)
     np.testing.assert_allclose(seg.probabilities.sum(-3), 1, atol=1e-3)
-    assert seg.diameter == (None if diameter == 18.0 else diameter), "18 px: no resizing"
+    assert seg.diameter == (None if times == 1.0 else diameter), "its own size: no resizing"
     assert not seg.estimated
 
 
@@ -127,10 +128,11 @@ def test_small_objects_are_made_where_the_models_border_survives(starter, width)
 
     bundle, model = starter
     bundle = _with_border(bundle, width)
-    image, _, _ = _nuclei_of(4.5, 160, seed=3)
-    f = object_size.factor(bundle.postprocess.object_size, 9.0)
+    diameter = bundle.postprocess.object_size / 2
+    image, _, _ = _nuclei_of(diameter / 2, 160, seed=3)
+    f = object_size.factor(bundle.postprocess.object_size, diameter)
     assert f == 2.0
-    seg = drain(segment(image, bundle, replace(CONFIG, diameter=9.0), model=model,
+    seg = drain(segment(image, bundle, replace(CONFIG, diameter=diameter), model=model,
                         probabilities=True))
     at_model = predict_image(object_size.resize_planes(image, f), bundle, CONFIG, model=model,
                              probabilities=True).probabilities
@@ -210,11 +212,17 @@ def test_fine_tuning_a_starter_trains_at_the_size_it_learnt(starter):
     import napari_unet
     from napari_unet.synthetic import simulate_painting
 
-    image, _, truth = _nuclei_of(50, 500, seed=2)  # 100 px nuclei, 18 px for the starter
+    bundle, _ = starter
+    size = bundle.postprocess.object_size
+    image, _, truth = _nuclei_of(50, 500, seed=2)  # 100 px nuclei, ~20 px for the starter
     painting = simulate_painting(truth, n_objects=3, seed=0)
     model = napari_unet.train(image[0], painting, init="nuclei", steps=2, progress=False)
-    assert any("trained at 0.18 times" in note for note in model.notes), model.notes
-    assert model.bundle.postprocess.object_size == 18.0, "the fine-tuned model keeps its size"
+    import re
+
+    said = [float(m.group(1)) for note in model.notes
+            if (m := re.search(r"trained at ([0-9.]+) times", note))]
+    assert said and said[0] == pytest.approx(size / 100, rel=0.15), model.notes
+    assert model.bundle.postprocess.object_size == size, "the fine-tuned model keeps its size"
     seg = model.segment(image[0], progress=False)
     assert seg.labels.shape == (500, 500) and seg.estimated
 
