@@ -49,6 +49,19 @@ def test_the_estimate_is_within_a_quarter_of_the_truth_at_three_sizes(starter, r
     assert abs(found.diameter / truth - 1) < 0.25, (truth, found)
 
 
+def test_the_estimate_does_not_move_with_the_models_minimum_sizes(starter):
+    """The minimum object and core sizes are chosen at the estimated size and can be changed
+    by the user; the estimate counts objects with its own, so changing them does not move
+    the size every image is predicted at."""
+    bundle, model = starter
+    image, truth, _ = _nuclei_of(10, 256)
+    found = object_size.estimate(image, bundle, model, CONFIG)
+    strict = replace(bundle, postprocess=replace(bundle.postprocess, min_size=400, min_seed=200))
+    again = object_size.estimate(image, strict, model, CONFIG)
+    assert found.diameter is not None and again.diameter == found.diameter
+    assert again.tried == found.tried
+
+
 def test_a_model_fine_tuned_from_a_starter_is_measured_by_that_starter(starter):
     """Fine-tuned on a few objects, a model is calibrated at one scale only: its own size
     estimate is off (4x on some DSB2018 images); the starter's is not."""

@@ -151,6 +151,7 @@ def estimate(image, bundle, model, config=None) -> SizeEstimate:
     from dataclasses import replace
 
     config = replace(config, tile_size=None, diameter=0)
+    post = measuring_postprocess(bundle.postprocess)
     tried = []
     for s in SCALES:
         crop = _crop(image, int(math.ceil(CROP / s)))
@@ -158,9 +159,30 @@ def estimate(image, bundle, model, config=None) -> SizeEstimate:
             continue  # too small to say anything at this scale
         scaled = resize_planes(crop, s)
         p = predict_image(scaled, bundle, config, model=model).probabilities
-        d, n = median_diameter(to_instances(p, bundle.mode, bundle.postprocess))
+        d, n = median_diameter(to_instances(p, bundle.mode, post))
         tried.append((s, round(d, 2), n))
     return SizeEstimate(_choose(tried, target), tried)
+
+
+MEASURING_MIN_SIZE = 0.1
+"""The estimate counts objects of at least this share of the area of an object of the
+model's size (as pieces: 32 px at 20.3 px), and cores of half that (:data:`MEASURING_MIN_SEED`)
+start objects of their own."""
+MEASURING_MIN_SEED = 0.05
+
+
+def measuring_postprocess(post):
+    """The post-processing the size estimate counts objects with: the model's thresholds,
+    with minimum sizes of their own, fixed shares of the model's object size; not the model's
+    minimum sizes, which are chosen at the estimated size (and can be changed by the user):
+    the estimate would move with them, and the prediction with it."""
+    from dataclasses import replace
+
+    if not post.object_size:
+        return post
+    area = math.pi * (post.object_size / 2) ** 2
+    return replace(post, min_size=max(1, round(MEASURING_MIN_SIZE * area)),
+                   min_seed=round(MEASURING_MIN_SEED * area))
 
 
 def measuring(bundle, model):
