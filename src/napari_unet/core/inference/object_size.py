@@ -88,8 +88,8 @@ def objects_at_model_size(bundle, f: float) -> bool:
     objects is one pixel wide goes at the model's size: brought back, that border would blur
     away and touching objects merge. A wider border (``Targets.border_width``, the starters'
     0.3 of the radius) survives, and objects made at the image's size follow its pixels
-    instead of the model's, coarser ones (DSB2018 test fluorescence, nuclei starter: mSA
-    0.505 -> 0.510, F1@0.5 0.821 -> 0.822; its training pool: mSA 0.586 -> 0.592)."""
+    instead of the model's, coarser ones (the nuclei starter's pool: mSA 0.586 -> 0.592;
+    docs/benchmarks.md, "Everywhere, seventh pass")."""
     return f > 1 and not bundle.train.targets.border_width
 
 
