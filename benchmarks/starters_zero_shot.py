@@ -12,7 +12,10 @@
 
 Scores are pooled over the images (true/false positives and negatives summed before the
 ratios): F1@0.5, AP@0.5:0.9 (mean over IoU thresholds of tp / (tp + fp + fn)), foreground IoU.
-Objects come from the model's own post-processing (``to_instances`` with its config).
+Objects come as the product makes them (``segment``: a starter that records an object size
+predicts each image at that size, estimated on the image, and its objects are brought back
+to the image's pixels; before the seventh pass of docs/benchmarks.md, at the image's own
+scale).
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import DATA, dsb, dsb_ids  # noqa: E402
 from napari_unet.core.config import PredictConfig  # noqa: E402
 from napari_unet.core.files.starters import load_model, starter_names  # noqa: E402
-from napari_unet.core.inference.postprocess import to_instances  # noqa: E402
-from napari_unet.core.inference.predict import predict_image  # noqa: E402
+from napari_unet.core.inference.segment import segment  # noqa: E402
 from napari_unet.core.metrics import match_instances  # noqa: E402
+from napari_unet.core.progress import drain  # noqa: E402
 
 AP_THRESHOLDS = np.round(np.arange(0.5, 0.9 + 1e-9, 0.05), 2)
 SETS = ("dsb-fluo", "dsb-bright", "usiigaci-val")
@@ -91,8 +94,7 @@ def evaluate(spec: str, set_name: str, data, threads: int) -> dict:
     instances, truths = [], []
     t0 = time.perf_counter()
     for _, image, truth in data:
-        p = predict_image(image, bundle, config, model=model)
-        instances.append(to_instances(p.probabilities, bundle.mode, bundle.postprocess))
+        instances.append(np.asarray(drain(segment(image, bundle, config, model=model)).labels))
         truths.append(truth)
     seconds = time.perf_counter() - t0
     return {
