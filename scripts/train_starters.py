@@ -43,7 +43,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from napari_unet.core.config import ModelConfig, NormConfig, PostprocessConfig, TrainConfig  # noqa: E402
+from napari_unet.core.config import (  # noqa: E402
+    ModelConfig,
+    NormConfig,
+    PostprocessConfig,
+    PredictConfig,
+    TrainConfig,
+)
 from napari_unet.core.files.bundle import Bundle, save_bundle  # noqa: E402
 from napari_unet.core.files.io import read_image  # noqa: E402
 from napari_unet.core.grayscale import dark_on_bright, to_gray  # noqa: E402
@@ -424,8 +430,8 @@ def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 80, seed: int 
 
     from napari_unet.core.inference import object_size
     from napari_unet.core.inference.predict import predict_image
-    from napari_unet.core.inference.segment import objects_at
-    from napari_unet.core.metrics import match_instances, mean_segmentation_accuracy
+    from napari_unet.core.inference.segment import object_diameter, objects_at
+    from napari_unet.core.metrics import match_instances
     from napari_unet.core.progress import drain
 
     rng = np.random.default_rng(seed)
@@ -434,13 +440,13 @@ def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 80, seed: int 
         files = [f for f in files if dark_on_bright(read_image(f[0]))]
     pick = rng.choice(len(files), size=min(n_images, len(files)), replace=False)
     model = bundle.build_model("cpu")
-    size = bundle.postprocess.object_size
+    config = PredictConfig(device="cpu")
     preds, truths = [], []
     for k in pick:
         image_path, labels_path = files[k]
         gray = to_gray(read_image(image_path))
-        f = object_size.factor(size, object_size.estimate(gray, bundle, model).diameter
-                               if size else None)
+        diameter, _ = object_diameter(gray, bundle, config, model)  # as segment() takes it
+        f = object_size.factor(bundle.postprocess.object_size, diameter)
         small = object_size.resize_planes(gray, f) if f != 1 else gray
         p = predict_image(small, bundle, model=model, probabilities=True).probabilities
         shape = tuple(gray.shape[-2:])
@@ -453,9 +459,9 @@ def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 80, seed: int 
         msa = []
         for (p, full, f, shape), t in zip(preds, truths):
             ids = drain(objects_at(p, full, f, shape, b))
-            r = match_instances(ids, t, thresholds=[0.5])[0]
-            tp, fp, fn = tp + r.tp, fp + r.fp, fn + r.fn
-            msa.append(mean_segmentation_accuracy(ids, t))
+            res = match_instances(ids, t)  # IoU 0.50-0.95, matched once: F1@0.5 and mSA
+            tp, fp, fn = tp + res[0].tp, fp + res[0].fp, fn + res[0].fn
+            msa.append(float(np.mean([r.ap for r in res])))  # mean_segmentation_accuracy
         return 2 * tp / max(1, 2 * tp + fp + fn), float(np.mean(msa))
 
     import itertools
