@@ -48,6 +48,30 @@ def masked_cross_entropy(
     return (per_pixel * w).sum() / w.sum().clamp_min(1e-6)
 
 
+def soft_cross_entropy(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    pixel_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The weighted cross-entropy of :func:`masked_cross_entropy` against *soft* targets.
+
+    ``target (B, K, H, W)``: a probability per class (a pixel whose targets sum to 0, such
+    as one from outside the image, does not count). ``weight (K,)`` per class is mixed by
+    the target (``sum_k target_k w_k``); ``pixel_weight (B, H, W)`` is added to it. Returns
+    the weighted mean over counted pixels, 0 (with a gradient of 0) if none.
+    """
+    target = target.float()
+    mass = target.sum(1)
+    valid = mass > 0
+    per_pixel = -(target * F.log_softmax(logits.float(), dim=1)).sum(1)
+    w = (target * weight.view(1, -1, 1, 1)).sum(1) if weight is not None else mass
+    if pixel_weight is not None:
+        w = w + pixel_weight
+    w = w * valid.to(per_pixel.dtype)
+    return (per_pixel * w).sum() / w.sum().clamp_min(1e-6)
+
+
 def starter_kl(logits: torch.Tensor, soft: torch.Tensor, target: torch.Tensor,
                groups: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
     """Keep a starting model's predictions ``soft`` where the painting does not say otherwise.

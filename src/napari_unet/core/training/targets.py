@@ -112,6 +112,30 @@ def widen_border(ids: np.ndarray, border: np.ndarray, width: float,
     return border | (inside & (depth < allowed[inverse.reshape(ids.shape)]))
 
 
+def inner_distance(ids: np.ndarray, outside: np.ndarray | None = None) -> np.ndarray:
+    """Each object pixel's distance to the nearest pixel outside its object, divided by the
+    largest such distance in the object (StarDist's object probability): 1 at an object's
+    centre, falling towards its boundary and to the boundary it shares with a touching
+    object; 0 on background. ``outside``: pixels that are not part of the image (an object
+    cut by the image's edge does not end there)."""
+    ids = np.asarray(ids)
+    out = np.zeros(ids.shape, np.float32)
+    for i, box in enumerate(ndi.find_objects(np.where(ids > 0, ids, 0).astype(np.int64)), 1):
+        if box is None:
+            continue
+        # the box grown by one pixel, so that the object ends where its pixels do; at the
+        # array's edge nothing is added and the object goes on past it (a crop cuts objects)
+        box = tuple(slice(max(0, s.start - 1), s.stop + 1) for s in box)
+        mine = ids[box] == i
+        free = mine if outside is None else mine | outside[box]
+        if free.all():
+            out[box][mine] = 1.0
+            continue
+        d = ndi.distance_transform_edt(free)
+        out[box][mine] = d[mine] / max(float(d[mine].max()), 1.0)
+    return out
+
+
 def border_weight(labels: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
     """The paper's separation term ``w0 * exp(-(d1 + d2)**2 / (2 sigma**2))`` per pixel.
 
