@@ -554,7 +554,13 @@ def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
               "10 px), scale 0.5x-2x, gamma, intensity, blur, noise. Normalisation: per image, "
               "1-99.8 percentiles.", ""]
     width = bundle.train.targets.border_width
-    if width > 0:
+    if recipe.distance:
+        lines[-2] += (" Targets: on objects, interior is each pixel's distance to its object's "
+                      "edge over the object's largest (StarDist's object probability) and "
+                      "border the rest, so the interior probability is a distance map; the "
+                      "seed threshold cuts it. Fine-tuning paints cores as deep (a border of "
+                      f"{width:g} of each object's radius).")
+    elif width > 0:
         lines[-2] += (f" The border class is {width:g} of each object's radius deep (at least "
                       "one pixel), so the cores of touching objects stay apart; fine-tuning "
                       "keeps that width.")
@@ -603,6 +609,8 @@ def finalize(name: str, out: Path, scores_file: Path | None, log, cards_only=Fal
                 bundle.postprocess, object_size=recipe.object_size if recipe.sized else None)
         post, f1, n, msa = tune_postprocess(bundle, recipe, log)
     bundle.postprocess = post
+    if recipe.distance:  # fine-tuning paints hard cores: as deep as the seeds cut the ramp
+        bundle.train_config["targets"]["border_width"] = round(float(post.seed_threshold), 2)
     bundle.info["tuned"] = {"f1_50": f1, "images": n, "msa": msa}
     bundle.info["class_weight"] = [1.0, 1.0, 2.0]
     scores = []
