@@ -30,6 +30,7 @@ the package (``src/napari_unet/starters/<name>.unet``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -292,6 +293,10 @@ class Pretraining(Engine):
     def use(self, model, pool: Pool, params: AugmentParams, rng, recipe: Recipe) -> None:
         self.model, self.pool, self.params, self.rng, self.recipe = model, pool, params, rng, recipe
         self.class_weight = torch.tensor([1.0, 1.0, 2.0])  # borders are thin: weigh them more
+        # the targets and the loss that takes them, chosen once: soft (a distance) or classes
+        self.targets = soft_classes_from_ids if recipe.distance else \
+            functools.partial(classes_from_ids, border_width=recipe.border_width)
+        self.loss = soft_cross_entropy if recipe.distance else masked_cross_entropy
         self._use_device([model], torch.channels_last)
         self._use_optimiser(model.parameters(), amp=True)
 
@@ -302,17 +307,13 @@ class Pretraining(Engine):
     def batch(self) -> tuple:
         img, ids, wgt = self.pool.sample(self.recipe.batch, self.rng)
         img, ids, wgt = augment(img, ids, self.recipe.patch, self.params, self.generator, wgt)
-        target = soft_classes_from_ids(ids) if self.recipe.distance else \
-            classes_from_ids(ids, self.recipe.border_width)
-        return img.contiguous(memory_format=self._memory_format), target, wgt
+        return img.contiguous(memory_format=self._memory_format), self.targets(ids), wgt
 
     def forward(self, batch: tuple) -> torch.Tensor:
         return self.model(batch[0])
 
     def batch_loss(self, batch: tuple, outputs: torch.Tensor) -> torch.Tensor:
-        if self.recipe.distance:
-            return soft_cross_entropy(outputs, batch[1], self.class_weight, batch[2])
-        return masked_cross_entropy(outputs, batch[1], self.class_weight, batch[2])
+        return self.loss(outputs, batch[1], self.class_weight, batch[2])
 
     def bundle(self) -> None:
         """Nothing: :func:`train` writes the model file itself (``save``), with the pools'

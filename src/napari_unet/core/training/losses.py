@@ -42,6 +42,12 @@ def masked_cross_entropy(
         logp = torch.stack([torch.logsumexp(logp[:, list(g)], dim=1) for g in groups], dim=1)
         per_pixel = F.nll_loss(logp, safe, reduction="none")
     w = weight[safe] if weight is not None else torch.ones_like(per_pixel)
+    return _weighted_mean(per_pixel, w, pixel_weight, valid)
+
+
+def _weighted_mean(per_pixel, w, pixel_weight, valid) -> torch.Tensor:
+    """The mean of ``per_pixel`` weighted by ``w`` plus ``pixel_weight`` over ``valid``
+    pixels; 0 (with a gradient of 0) if none."""
     if pixel_weight is not None:
         w = w + pixel_weight
     w = w * valid.to(per_pixel.dtype)
@@ -66,10 +72,7 @@ def soft_cross_entropy(
     valid = mass > 0
     per_pixel = -(target * F.log_softmax(logits.float(), dim=1)).sum(1)
     w = (target * weight.view(1, -1, 1, 1)).sum(1) if weight is not None else mass
-    if pixel_weight is not None:
-        w = w + pixel_weight
-    w = w * valid.to(per_pixel.dtype)
-    return (per_pixel * w).sum() / w.sum().clamp_min(1e-6)
+    return _weighted_mean(per_pixel, w, pixel_weight, valid)
 
 
 def starter_kl(logits: torch.Tensor, soft: torch.Tensor, target: torch.Tensor,
