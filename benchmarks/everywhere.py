@@ -40,7 +40,7 @@ from napari_unet.core.config import PredictConfig  # noqa: E402
 from napari_unet.core.files.starters import load_model  # noqa: E402
 from napari_unet.core.inference import object_size  # noqa: E402
 from napari_unet.core.inference.segment import segment  # noqa: E402
-from napari_unet.core.metrics import match_instances  # noqa: E402
+from napari_unet.core.metrics import f1_and_msa  # noqa: E402
 from napari_unet.core.progress import drain  # noqa: E402
 from starters_zero_shot import load_set, record  # noqa: E402
 
@@ -59,14 +59,8 @@ def load(name: str):
 
 
 def score(objects, truths) -> dict:
-    tp = fp = fn = 0
-    msa = []
-    for pred, truth in zip(objects, truths):
-        res = match_instances(pred, truth)  # IoU 0.50-0.95, matched once: F1@0.5 and mSA
-        tp, fp, fn = tp + res[0].tp, fp + res[0].fp, fn + res[0].fn
-        msa.append(float(np.mean([r.ap for r in res])))  # mean_segmentation_accuracy
-    return {"f1_50": round(2 * tp / max(1, 2 * tp + fp + fn), 4),
-            "msa": round(float(np.mean(msa)), 4), "tp_fp_fn_50": [tp, fp, fn]}
+    f1, msa, counts = f1_and_msa(zip(objects, truths))
+    return {"f1_50": round(f1, 4), "msa": round(msa, 4), "tp_fp_fn_50": list(counts)}
 
 
 def predict_set(bundle, data, diameter, threads: int):

@@ -459,7 +459,7 @@ def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 80, seed: int 
     from napari_unet.core.inference import object_size
     from napari_unet.core.inference.predict import predict_image
     from napari_unet.core.inference.segment import object_diameter, objects_at
-    from napari_unet.core.metrics import match_instances
+    from napari_unet.core.metrics import f1_and_msa
     from napari_unet.core.progress import drain
 
     rng = np.random.default_rng(seed)
@@ -483,14 +483,9 @@ def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 80, seed: int 
 
     def score(post):
         b = replace(bundle, postprocess=post)
-        tp = fp = fn = 0
-        msa = []
-        for (p, full, f, shape), t in zip(preds, truths):
-            ids = drain(objects_at(p, full, f, shape, b))
-            res = match_instances(ids, t)  # IoU 0.50-0.95, matched once: F1@0.5 and mSA
-            tp, fp, fn = tp + res[0].tp, fp + res[0].fp, fn + res[0].fn
-            msa.append(float(np.mean([r.ap for r in res])))  # mean_segmentation_accuracy
-        return 2 * tp / max(1, 2 * tp + fp + fn), float(np.mean(msa))
+        f1, msa, _ = f1_and_msa((drain(objects_at(p, full, f, shape, b)), t)
+                                for (p, full, f, shape), t in zip(preds, truths))
+        return f1, msa
 
     import itertools
 

@@ -411,3 +411,21 @@ def test_metrics_module_is_headless():
             roots.add(node.module.split(".")[0])
     third_party = {r for r in roots if r not in sys.stdlib_module_names}
     assert third_party <= {"numpy", "scipy", "skimage"}
+
+
+def test_f1_and_msa_pools_f1_and_averages_each_images_msa():
+    from napari_unet.core.metrics import f1_and_msa, match_instances, mean_segmentation_accuracy
+
+    a = np.zeros((20, 20), int)
+    a[2:8, 2:8], a[10:16, 10:16] = 1, 2
+    b = a.copy()
+    b[10:16, 10:13] = 3  # object 2 cut in two
+    c = np.zeros((20, 20), int)
+    c[2:8, 3:9] = 1  # shifted by one pixel
+    pairs = [(b, a), (c, a)]
+    f1, msa, counts = f1_and_msa(pairs)
+    rs = [match_instances(p, g, thresholds=(0.5,))[0] for p, g in pairs]
+    tp, fp, fn = sum(r.tp for r in rs), sum(r.fp for r in rs), sum(r.fn for r in rs)
+    assert counts == (tp, fp, fn) == (3, 1, 1)  # the half of 2 left still matches at 0.5
+    assert f1 == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert msa == pytest.approx(np.mean([mean_segmentation_accuracy(p, g) for p, g in pairs]))

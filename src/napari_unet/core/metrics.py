@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "MatchResult",
     "RandScores",
+    "f1_and_msa",
     "foreground_iou",
     "iou_per_class",
     "match_instances",
@@ -418,6 +419,20 @@ def mean_segmentation_accuracy(pred, gt, mask=None) -> float:
     Returns 1.0 when both images are empty and 0.0 when exactly one of them is.
     """
     return mean_average_precision(pred, gt, DEFAULT_THRESHOLDS, mask)
+
+
+def f1_and_msa(pairs) -> tuple[float, float, tuple[int, int, int]]:
+    """A set's F1@0.5 and mSA from ``(pred, gt)`` pairs of instance label images, each pair
+    matched once at IoU 0.50-0.95: F1@0.5 pooled (true and false positives and negatives
+    summed over the images before the ratio), mSA the mean over images of
+    :func:`mean_segmentation_accuracy`. Returns ``(f1, msa, (tp, fp, fn))`` at IoU 0.5."""
+    tp = fp = fn = 0
+    msa = []
+    for pred, gt in pairs:
+        res = match_instances(pred, gt)
+        tp, fp, fn = tp + res[0].tp, fp + res[0].fp, fn + res[0].fn
+        msa.append(float(np.mean([r.ap for r in res])))
+    return 2 * tp / max(1, 2 * tp + fp + fn), float(np.mean(msa)), (tp, fp, fn)
 
 
 # ----------------------------------------------------------------------------- ISBI 2012
