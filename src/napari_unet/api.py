@@ -124,11 +124,7 @@ class Model:
 
         instance = self.mode == "instance"
         objects = instance if objects is None else objects
-        if isinstance(diameter, str):
-            if diameter != "auto":
-                raise ValueError(f"diameter must be 'auto', 0 or a size in px, not {diameter!r}")
-            diameter = None
-        config = PredictConfig(device=device, diameter=diameter)
+        config = PredictConfig(device=device, diameter=_diameter(diameter))
         layout, axes = self._layout(image, axes, channel_axis, rgb)
         threshold = STITCH_THRESHOLD if stitch is None or stitch is True else float(stitch)
         gen = segment(layout, self.bundle, config, objects=objects and not instance,
@@ -138,11 +134,7 @@ class Model:
         result = _run(gen, progress, "segment")
         if instance:
             result.objects = result.labels
-        result.axes = labels_axes(axes, 3 if self.is_3d else 2)
-        if result.store is not None:  # the store says its axes too
-            group = result.store.group
-            group.attrs["napari_unet"] = {**dict(group.attrs.get("napari_unet", {})),
-                                          "axes": result.axes}
+        _say_axes(result, labels_axes(axes, 3 if self.is_3d else 2))
         return result
 
     def _layout(self, image, axes, channel_axis, rgb):
@@ -235,6 +227,25 @@ def train(images, labels, *, mode: str = "semantic", init: str | Model | None = 
     warning = _painting_warning(labs, mode)
     trained = _run(train_on_painting(trainer, ims, model=model, said=said), progress, "train")
     return Model(trained.bundle, ([warning] if warning else []) + trained.notes)
+
+
+def _diameter(diameter: float | str | None) -> float | None:
+    """``Model.segment``'s ``diameter`` as :class:`~.core.config.PredictConfig` takes it
+    (``"auto"``: None, estimated)."""
+    if isinstance(diameter, str):
+        if diameter != "auto":
+            raise ValueError(f"diameter must be 'auto', 0 or a size in px, not {diameter!r}")
+        return None
+    return diameter
+
+
+def _say_axes(result, axes: str) -> None:
+    """Record the labels' ``axes`` on ``result``, and in its zarr store when it has one."""
+    result.axes = axes
+    if result.store is not None:
+        group = result.store.group
+        group.attrs["napari_unet"] = {**dict(group.attrs.get("napari_unet", {})),
+                                      "axes": result.axes}
 
 
 def _painting_warning(labels, mode: str) -> str:

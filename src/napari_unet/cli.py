@@ -119,23 +119,7 @@ def cmd_train(args) -> int:
     from .core.progress import drain
     from .core.training.from_painting import train_on_painting, trainer_for
 
-    if args.anisotropy is not None and not args.three_d:
-        raise CLIError("--anisotropy is for 3-D models: add --3d")
-    if args.three_d:
-        from .core.files.starters import is_starter
-
-        if is_starter(args.init):
-            raise CLIError(f"starters are 2-D: --init {args.init} cannot start a 3-D (--3d) "
-                           "model; leave out --3d to fine-tune it on 2-D planes, or train a "
-                           "3-D model from scratch (--init none)")
-    check_numbers(args)
-    check_device(args.device)
-    # before training, not after: the model must have somewhere to go, and not over an input
-    inputs = [("image", p) for p in args.images] + [("labels", p) for p in args.labels]
-    check_output_file(args.out, inputs + [("model to start from", args.init)])
-    _check_training_fits(args, _model_config(args))  # before reading: the settings alone
-    if args.axes and (args.rgb or args.channel_axis is not None):
-        raise CLIError("--axes says where the channels are: leave out --rgb and --channel-axis")
+    _check_train_args(args)
     if args.three_d:
         pairs = _load_volumes(args.images, args.labels, args.rgb, _axes(args.axes))
     else:
@@ -188,24 +172,42 @@ def cmd_train(args) -> int:
         kept = cli_notes.keep_elsewhere(trained.bundle)
         raise CLIError(f"cannot write {args.out}: {why}; {kept}") from None
     if not args.quiet:
-        for note in trained.notes:
-            print(note, file=sys.stderr)
-        if trainer.validation is not None:
-            print(f"held-out strokes: mean IoU {trainer.validation:.3f}", file=sys.stderr)
-        print(
-            f"saved {path} ({trainer.step} steps in {trainer.elapsed:.1f} s, "
-            f"{trainer.step / max(trainer.elapsed, 1e-9):.2f} steps/s)",
-            file=sys.stderr,
-        )
+        _say_trained(trainer, trained, path)
     return 0
 
 
+def _check_train_args(args) -> None:
+    """``train``'s refusals from the arguments alone, before any image is read (CLIError)."""
+    if args.anisotropy is not None and not args.three_d:
+        raise CLIError("--anisotropy is for 3-D models: add --3d")
+    if args.three_d:
+        from .core.files.starters import is_starter
+
+        if is_starter(args.init):
+            raise CLIError(f"starters are 2-D: --init {args.init} cannot start a 3-D (--3d) "
+                           "model; leave out --3d to fine-tune it on 2-D planes, or train a "
+                           "3-D model from scratch (--init none)")
+    check_numbers(args)
+    check_device(args.device)
+    # before training, not after: the model must have somewhere to go, and not over an input
+    inputs = [("image", p) for p in args.images] + [("labels", p) for p in args.labels]
+    check_output_file(args.out, inputs + [("model to start from", args.init)])
+    _check_training_fits(args, _model_config(args))  # before reading: the settings alone
+    if args.axes and (args.rgb or args.channel_axis is not None):
+        raise CLIError("--axes says where the channels are: leave out --rgb and --channel-axis")
 
 
-
-
-
-
+def _say_trained(trainer, trained, path) -> None:
+    """What ``train`` says on stderr once the model is saved."""
+    for note in trained.notes:
+        print(note, file=sys.stderr)
+    if trainer.validation is not None:
+        print(f"held-out strokes: mean IoU {trainer.validation:.3f}", file=sys.stderr)
+    print(
+        f"saved {path} ({trainer.step} steps in {trainer.elapsed:.1f} s, "
+        f"{trainer.step / max(trainer.elapsed, 1e-9):.2f} steps/s)",
+        file=sys.stderr,
+    )
 
 
 def _model_config(args):
