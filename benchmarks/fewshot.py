@@ -178,15 +178,16 @@ def _load_dsb(ids, grey: bool, shape: tuple[int, ...]):
     return images, truths
 
 
-def load_split(name: str, max_eval: int | None = None) -> Split:
+def load_split(name: str, max_eval: int | None = None, swap: bool = False) -> Split:
     """The fixed split of data set ``name`` (see the module docstring).
 
     ``NAME@F`` (for example ``dsb-fluo@2``) is that split with its images and masks resized by
     ``F`` (as ``benchmarks/everywhere.py``): the same painting, at another magnification.
+    ``swap``: the painted images in the other order (whole objects are painted on the first).
     """
     base, _, factor = name.partition("@")
     if factor:
-        split = load_split(base, max_eval)
+        split = load_split(base, max_eval, swap)
         f = float(factor)
         split.name = name
         split.train_images, split.train_truths = _rescaled(split.train_images, split.train_truths, f)
@@ -203,6 +204,7 @@ def load_split(name: str, max_eval: int | None = None) -> Split:
     else:
         raise ValueError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
     evals = list(evals[:max_eval] if max_eval else evals)
+    train = tuple(reversed(train)) if swap else train
     if kind == "nuclei":
         ti, tt = _load_dsb(train, grey, shape)
         ei, et = _load_dsb(evals, grey, shape)
@@ -677,6 +679,9 @@ def parse_args(argv=None):
                          "starter learnt, as the API, the CLI and the docks do (issue 21)")
     ap.add_argument("--init", default="none",
                     help="U-Net start: none (from scratch, the earlier rows), auto, a starter, a file")
+    ap.add_argument("--swap", action="store_true",
+                    help="paint the split's painted images in the other order (whole objects "
+                         "are painted on the first one)")
     ap.add_argument("--max-eval", type=int, default=None,
                     help="use only the first N evaluation images (quick checks; not for results)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON lines are appended here")
@@ -693,7 +698,7 @@ def main(argv=None):
     args.out.parent.mkdir(parents=True, exist_ok=True)
     records = []
     for name in args.datasets:
-        split = load_split(name, args.max_eval)
+        split = load_split(name, args.max_eval, args.swap)
         for protocol, budget, method, seed in plan(args):
             record = run_one(split, protocol, budget, method, seed, args)
             line = json.dumps(record)

@@ -285,7 +285,7 @@ def test_a_prediction_under_another_image_is_said(
 
 def test_the_start_choice_says_a_score_not_iou():
     from napari_unet._widgets.common.wording import choice_said
-    from napari_unet.core.training.start import BEST_FIT, NO_FIT, StartChoice
+    from napari_unet.core.training.start import BEST_FIT, NO_FIT, SUITS_IMAGES, StartChoice
 
     chose = StartChoice(None, "nuclei", "starting from the nuclei starter: before any "
                         "training it matches your painting with IoU 1.00 (others: cells 0.52)",
@@ -299,6 +299,15 @@ def test_the_start_choice_says_a_score_not_iou():
                          NO_FIT, needed=0.6)
     assert choice_said(missed) == ("training from scratch: no starter fits your strokes well "
                                    "enough (best: nuclei, match 0.41, 0.60 needed)")
+    suited = StartChoice(None, "stained", "...", {"nuclei": 0.69, "stained": 0.42},
+                         SUITS_IMAGES, "stained", subject="the stained starter", needed=0.5)
+    assert choice_said(suited) == (
+        "starting from the stained starter, made for stained tissue and brightfield images "
+        "like these: it learns them better, though before any training it matches your "
+        "strokes less (0.42; nuclei 0.69)")
+    assert choice_said(suited, scores=False) == ("starting from the stained starter, made "
+                                                 "for stained tissue and brightfield images "
+                                                 "like these")
 
 
 def test_whole_objects_painted_far_apart_show_the_area_and_the_unpainted_ones(

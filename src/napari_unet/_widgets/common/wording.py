@@ -73,13 +73,22 @@ def choice_said(choice, scores: bool = True) -> str:
     ``scores=False`` (said again when training ends) leaves out the chosen start's score:
     beside the match with the strokes set aside, two scores of one model read as a
     contradiction (issue 23, item 7)."""
-    from napari_unet.core.training.start import BEST_FIT, NO_FIT
+    from napari_unet.core.training.start import BEST_FIT, NO_FIT, SUITS_IMAGES
 
-    if not choice.scores or choice.reason not in (BEST_FIT, NO_FIT) or choice.needed is None:
+    if not choice.scores or choice.reason not in (BEST_FIT, NO_FIT, SUITS_IMAGES) or \
+            choice.needed is None:
         return choice.message
     best = max(choice.scores, key=choice.scores.get)
     others = ", ".join(f"{n} {s:.2f}" for n, s in choice.scores.items() if n != best)
     others = f" (others: {others})" if others else ""
+    if choice.reason == SUITS_IMAGES:
+        head = (f"starting from {choice.subject}, made for stained tissue and brightfield "
+                f"images like these")
+        if not scores:
+            return head
+        return (f"{head}: it learns them better, though before any training it matches your "
+                f"strokes less ({choice.scores[choice.name]:.2f}; {best} "
+                f"{choice.scores[best]:.2f})")
     if choice.reason == NO_FIT:
         return (f"training from scratch: no starter fits your strokes well enough (best: "
                 f"{best}, match {choice.scores[best]:.2f}, {choice.needed:.2f} needed){others}")
