@@ -8,7 +8,10 @@ A model file fine-tuned from a starter is measured as the product measures it (b
 starter, ``object_size.measuring``) unless ``--itself``. Prints, per model and set, the median
 error (``|log(estimate / truth)|``, as a ratio: 1.05 = 5 % off either way), the share of
 images off by more than 25 % and 50 %, and the seconds per estimate. Sets as in
-``everywhere.py``; evaluation images only (../shared/data).
+``everywhere.py`` (evaluation images, ../shared/data), and ``pool:N``: N images drawn (seed
+7) from the nuclei starter's training pools (``dsb2018_train/``, ``bbbc039/``), as its
+colour images reach it (luminance). The pools are for choosing how the estimate works, as
+the post-processing is chosen on them; the evaluation sets report it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,28 @@ def rows(spec: str, set_name: str, data, itself: bool, threads: int):
                "seconds": round(time.perf_counter() - t0, 3)}
 
 
+def pool_images(n: int):
+    """``(name, image, truth)`` of ``n`` images drawn from the nuclei starter's pools."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from train_starters import RECIPES, pool_files
+
+    from napari_unet.core.files.io import read_image
+    from napari_unet.core.grayscale import to_gray
+
+    files = [f for name in RECIPES["nuclei"].pools for f in pool_files(name)]
+    rng = np.random.default_rng(7)
+    for k in rng.choice(len(files), size=min(n, len(files)), replace=False):
+        image_path, labels_path = files[k]
+        yield (image_path.stem, to_gray(read_image(image_path)),
+               read_image(labels_path).astype(np.int32))
+
+
+def images_of(set_name: str):
+    if set_name.startswith("pool:"):
+        return pool_images(int(set_name.partition(":")[2]))
+    return load(set_name)
+
+
 def summary(records: list[dict]) -> dict:
     err = np.array([abs(math.log(r["estimate"] / r["truth"])) if r["estimate"] and r["truth"]
                     else np.inf for r in records])
@@ -63,7 +88,8 @@ def summary(records: list[dict]) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["nuclei"])
-    ap.add_argument("--sets", nargs="+", default=["dsb-fluo"])
+    ap.add_argument("--sets", nargs="+", default=["dsb-fluo"],
+                    help="everywhere.py's sets, or pool:N (N training-pool images)")
     ap.add_argument("--itself", action="store_true",
                     help="measure with each model itself, not the starter it came from")
     ap.add_argument("--threads", type=int, default=1)
@@ -71,7 +97,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     for spec in args.models:
         for set_name in args.sets:
-            records = list(rows(spec, set_name, load(set_name), args.itself, args.threads))
+            records = list(rows(spec, set_name, images_of(set_name), args.itself,
+                                 args.threads))
             if args.out:
                 with args.out.open("a") as f:
                     f.writelines(json.dumps(r) + "\n" for r in records)

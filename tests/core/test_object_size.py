@@ -49,6 +49,22 @@ def test_the_estimate_is_within_a_quarter_of_the_truth_at_three_sizes(starter, r
     assert abs(found.diameter / truth - 1) < 0.25, (truth, found)
 
 
+@pytest.mark.parametrize("off", [0.6, 1.7])
+def test_a_second_look_at_the_chosen_scale_corrects_a_first_choice_that_was_off(
+        starter, monkeypatch, off):
+    """The scales tried are a factor of 2 apart, and merged neighbours at a small scale can
+    pass for large objects: the crop is measured again where the first estimate says its
+    objects have the model's size, and that measure is the estimate."""
+    bundle, model = starter
+    image, truth, _ = _nuclei_of(10, 256)
+    first = object_size._choose
+    monkeypatch.setattr(object_size, "_choose", lambda tried, target: off * first(tried, target))
+    found = object_size.estimate(image, bundle, model, CONFIG)
+    assert abs(found.diameter / truth - 1) < 0.25, (truth, found)
+    scale, measured, n = found.tried[-1]  # the second look, at the first choice's scale
+    assert scale == pytest.approx(bundle.postprocess.object_size / (off * first(found.tried[:-1], 18.0)))
+
+
 def test_the_estimate_does_not_move_with_the_models_minimum_sizes(starter):
     """The minimum object and core sizes are chosen at the estimated size and can be changed
     by the user; the estimate counts objects with its own, so changing them does not move
