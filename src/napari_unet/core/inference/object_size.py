@@ -16,7 +16,7 @@ least half the model's size (:func:`_choose`). The crop is then predicted once m
 that diameter implies, where the objects should have the model's size, and measured again:
 the scales tried are a factor of 2 apart, and merged neighbours at a small scale can pass
 for objects (on 60 training-pool images, 13 estimates were off by more than 25 % before this
-second look, 6 after; docs/benchmarks.md, everywhere, ninth pass). It costs up to six
+second look, 8 after; docs/benchmarks.md, everywhere, ninth pass). It costs up to six
 predictions of at most ``CROP`` x ``CROP`` px.
 
 Shapes: images are ``(C, H, W)`` (or ``(..., C, H, W)``), probabilities ``(K, H, W)``.
