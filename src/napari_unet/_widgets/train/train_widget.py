@@ -60,6 +60,25 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.session = session_for(napari_viewer)
         self.data = TrainingData(napari_viewer)
         self.settings = TrainSettings()
+        self._make_controls()
+        runner = QtRunner(self)
+        self.models = ModelPanel(napari_viewer, runner, compact=True)
+        self.advice = AdvicePanel()
+        self.advice.switch.clicked.connect(self._switch_mode)
+        self.advice.anyway.clicked.connect(lambda: self.train(check=False))
+        self._lay_out()
+        self._closed = False
+        self.ctl = TrainController(napari_viewer, runner)
+        """The dock's state machine: training, live mode and the prediction after them
+        (:mod:`.controller`)."""
+        self._connect_controller()
+        self._connect_controls()
+        self._add_learning_note()
+        self.session.watch(self, self._model_changed)
+        self.session.watch(self, self._jobs_changed, "jobs_changed")
+
+    def _make_controls(self) -> None:
+        """The buttons, the status line and the loss plot of the Training section."""
         self.train_button = QPushButton("Train")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop now and keep the model trained so far")
@@ -85,11 +104,9 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self.plane_button.setVisible(False)
         self.plane_button.clicked.connect(self.plane_instead)
         self.plot = LossPlot()
-        runner = QtRunner(self)
-        self.models = ModelPanel(napari_viewer, runner, compact=True)
-        self.advice = AdvicePanel()
-        self.advice.switch.clicked.connect(self._switch_mode)
-        self.advice.anyway.clicked.connect(lambda: self.train(check=False))
+
+    def _lay_out(self) -> None:
+        """The four sections, scrolling, with Train, Stop and Live always in view."""
         buttons = QWidget()
         row = QHBoxLayout(buttons)
         row.setContentsMargins(0, 0, 0, 0)
@@ -108,11 +125,9 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         for section in self.sections.values():
             layout.addWidget(section)
         layout.addStretch(1)
-        self._closed = False
-        self.ctl = TrainController(napari_viewer, runner)
-        """The dock's state machine: training, live mode and the prediction after them
-        (:mod:`.controller`)."""
-        self._connect_controller()
+
+    def _connect_controls(self) -> None:
+        """The buttons and settings to what they do."""
         self.live_button.clicked.connect(self.set_live)
         self.paint_next.toggled.connect(self.live.set_uncertainty)
         self.train_button.clicked.connect(self.train)
@@ -123,6 +138,9 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
         self._set_device(self.settings.device.currentText())
         self.settings.annotation.currentIndexChanged.connect(self._mode_changed)
         self._mode_changed()
+
+    def _add_learning_note(self) -> None:
+        """The line that says the U-Net is learning the image while the user paints."""
         self.learning = QLabel()
         self.learning.setWordWrap(True)
         self.learning.setVisible(False)
@@ -131,8 +149,6 @@ class TrainWidget(PaintingChecks, LiveControls, QWidget):
             "alone (no strokes needed); Train then starts from what it learnt")
         self.sections["training"].add(self.learning, 1)  # under "Show where to paint next"
         self.ctl.learning.connect(self._show_learning)  # background learning (ctl.warmup)
-        self.session.watch(self, self._model_changed)
-        self.session.watch(self, self._jobs_changed, "jobs_changed")
         self.data.rows[0].image.currentIndexChanged.connect(self.learn_image)
         self.learn_image()
 
