@@ -33,6 +33,9 @@ Splits (fixed; evaluation images are never painted)
   modality nobody pretrained on" stand-in, from scratch only): paint on ``set1``; evaluate on
   the authors' validation fields ``set46``-``set50`` (the ``cells`` starter was trained on
   sets 1-20 and never saw these, but it did see ``set1``: do not run starters on this row).
+* ``pool-bright`` (not run by default): 8 colour images of the starters' training pool; paint
+  on two, evaluate on six. For comparing starts only (``POOL_BRIGHT_TRAIN``): both starters
+  were trained on these images.
 * ``isbi``: ISBI 2012 training stack. Paint on slice 0; evaluate on slices 1-29. Cells are the
   4-connected components of the cell-interior mask; the background class is the membrane.
 
@@ -80,7 +83,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _data import dsb, isbi, resized, usiigaci  # noqa: E402
+from _data import DATA, dsb, isbi, resized, usiigaci  # noqa: E402
 from baselines import RandomForestSegmenter, pixel_features  # noqa: E402
 from napari_unet import __version__  # noqa: E402
 from napari_unet.core.config import (  # noqa: E402
@@ -121,7 +124,24 @@ ISBI_EVAL = tuple(range(1, 30))
 USIIGACI_TRAIN = ("set1",)
 USIIGACI_EVAL = ("set46", "set47", "set48", "set49", "set50")
 
-DATASETS = ("dsb-fluo", "dsb-bright", "isbi", "usiigaci")
+POOL_BRIGHT_TRAIN = (
+    "4217e25defac94ff465157d53f5a24b8a14045b763d8606ec4a97d71d99ee381",
+    "1a11552569160f0b1ea10bedbd628ce6c14f29edec5092034c2309c556df833e",
+)
+POOL_BRIGHT_EVAL = (
+    "7f55678298adb736987d9fb5d1d2daefb08fe5bf4d81b2380bedf9449f79cc38",
+    "3934a094e8537841e973342c7f8880606f7a2712b14930340d6f6c2afe178c25",
+    "0e21d7b3eea8cdbbed60d51d72f4f8c1974c5d76a8a3893a7d5835c85284132e",
+    "8f94a80b95a881d0efdec36affc915dca9609f4cba8134c4a91b219d418778aa",
+    "1631352dbafb8a90f11219fffd3bea368a30bc3bad3bbe0e84e19bd720df4945",
+    "c0152b1a260e71f9823d17f4fbb4bf7020d5dce62b4a12b3099c1c8e52a1c43a",
+)
+"""``pool-bright``: colour images of the starters' training pool (``dsb2018_train/``), drawn at
+random (seed 11; painted images with at least 30 nuclei, evaluation ones with at least 10).
+Both starters were trained on them, so only the comparison of one start with another means
+anything there (not a score to report as the product's)."""
+
+DATASETS = ("dsb-fluo", "dsb-bright", "isbi", "usiigaci", "pool-bright")
 PROTOCOLS = ("scribbles", "instances")
 METHODS = ("unet", "rf", "unet-full")
 AP_THRESHOLDS = np.round(np.arange(0.5, 0.9 + 1e-9, 0.05), 2)
@@ -178,6 +198,15 @@ def _load_dsb(ids, grey: bool, shape: tuple[int, ...]):
     return images, truths
 
 
+def _load_pool_colour(ids):
+    from napari_unet.core.files.io import read_image
+
+    folder = DATA / "dsb2018_train"
+    images = [np.moveaxis(read_image(folder / "images" / f"{i}.png")[..., :3].astype(np.float32),
+                          -1, 0) for i in ids]
+    return images, [read_image(folder / "labels" / f"{i}.tif").astype(np.int32) for i in ids]
+
+
 def load_split(name: str, max_eval: int | None = None, swap: bool = False) -> Split:
     """The fixed split of data set ``name`` (see the module docstring).
 
@@ -197,6 +226,8 @@ def load_split(name: str, max_eval: int | None = None, swap: bool = False) -> Sp
         kind, grey, shape, train, evals = "nuclei", True, (1, 256, 256), DSB_FLUO_TRAIN, DSB_FLUO_EVAL
     elif name == "dsb-bright":
         kind, grey, shape, train, evals = "nuclei", False, (3, 512, 680), DSB_BRIGHT_TRAIN, DSB_BRIGHT_EVAL
+    elif name == "pool-bright":
+        kind, train, evals = "pool", POOL_BRIGHT_TRAIN, POOL_BRIGHT_EVAL
     elif name == "isbi":
         kind, train, evals = "em", ISBI_TRAIN, ISBI_EVAL
     elif name == "usiigaci":
@@ -205,7 +236,10 @@ def load_split(name: str, max_eval: int | None = None, swap: bool = False) -> Sp
         raise ValueError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
     evals = list(evals[:max_eval] if max_eval else evals)
     train = tuple(reversed(train)) if swap else train
-    if kind == "nuclei":
+    if kind == "pool":  # colour nuclei of the training pool, of several sizes
+        kind = "nuclei"
+        (ti, tt), (ei, et) = _load_pool_colour(train), _load_pool_colour(evals)
+    elif kind == "nuclei":
         ti, tt = _load_dsb(train, grey, shape)
         ei, et = _load_dsb(evals, grey, shape)
     elif kind == "cells":
@@ -655,7 +689,7 @@ def read_jsonl(path) -> list[dict]:
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", nargs="+", default=list(DATASETS), type=_dataset,
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS[:4]), type=_dataset,
                     help=f"{', '.join(DATASETS)}, or NAME@F for that set resized by F (dsb-fluo@2)")
     ap.add_argument("--budgets", nargs="+", type=int, default=[5, 10, 25])
     ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
