@@ -170,7 +170,7 @@ def estimate(image, bundle, model, config=None) -> SizeEstimate:
     diameter = _choose(tried, target)
     if diameter and target:  # measured again where its objects should have the model's size
         again = measure(float(np.clip(target / diameter, *LIMITS)))
-        if again is not None and again[2] >= MIN_OBJECTS and again[1] > 0:
+        if again is not None and _measured(again):
             tried.append(again)
             diameter = round(again[1] / again[0], 1)
     return SizeEstimate(diameter, tried)
@@ -234,6 +234,13 @@ def _starter_on(name: str, device: str):
     return bundle, bundle.build_model(device)
 
 
+def _measured(tried: tuple[float, float, int]) -> bool:
+    """Whether a scale's ``(scale, diameter, objects)`` says a size: at least
+    :data:`MIN_OBJECTS` objects found there."""
+    _, d, n = tried
+    return n >= MIN_OBJECTS and d > 0
+
+
 def _choose(tried, target) -> float | None:
     """The image's diameter from ``(scale, diameter there, objects)``: the largest implied
     diameter (``diameter / scale``) among the scales where the model found objects at least
@@ -241,7 +248,7 @@ def _choose(tried, target) -> float | None:
     (too small an implied diameter); shown them far smaller than it knows, it loses or
     merges them, which the half-size floor leaves out. Without such a scale: the one whose
     objects are closest to the model's size."""
-    found = [(s, d, n) for s, d, n in tried if n >= MIN_OBJECTS and d > 0]
+    found = [t for t in tried if _measured(t)]
     if not found:
         return None
     if target:

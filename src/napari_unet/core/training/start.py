@@ -353,40 +353,45 @@ def _best_fit(current: Bundle | None, data: Painting, mode: str) -> StartChoice:
     others = ", ".join(f"{n} {s:.2f}" for n, s in scores.items() if n != best)
     others = f" (others: {others})" if others else ""
     floor = AUTO_MIN_OBJECTS if mode == "instance" else AUTO_MIN_SCORE
-    suited = _suited(data, scores, mode)
-    if suited is not None and best not in (suited, CURRENT_MODEL):
-        bundle = candidates[suited]
-        said = _said(suited, genuine_starter(bundle))
+    chosen = _suited(data, scores, mode)
+    if chosen is None or best in (chosen, CURRENT_MODEL):
+        if scores[best] < floor and best != CURRENT_MODEL:
+            return StartChoice(
+                None, NONE,
+                f"training from scratch: no starter fits your painting well enough (best: "
+                f"{best}, IoU {scores[best]:.2f}, {floor:.2f} needed){others}", scores, NO_FIT,
+                needed=floor)
+        chosen = best
+    bundle = candidates[chosen]
+    starter = genuine_starter(bundle)  # a claim in the file's text alone is not believed
+    said = _said(chosen, starter)
+    if chosen != best:
         return StartChoice(
-            bundle, suited,
+            bundle, chosen,
             f"starting from {said}, made for stained tissue and brightfield images like "
             f"these: before any training it matches your painting with IoU "
-            f"{scores[suited]:.2f} ({best} {scores[best]:.2f}), and it learns such images "
-            f"better", scores, SUITS_IMAGES, genuine_starter(bundle), subject=said,
-            needed=floor)
-    if scores[best] < floor and best != CURRENT_MODEL:
-        return StartChoice(
-            None, NONE,
-            f"training from scratch: no starter fits your painting well enough (best: {best}, "
-            f"IoU {scores[best]:.2f}, {floor:.2f} needed){others}", scores, NO_FIT,
-            needed=floor)
-    bundle = candidates[best]
-    starter = genuine_starter(bundle)  # a claim in the file's text alone is not believed
+            f"{scores[chosen]:.2f} ({best} {scores[best]:.2f}), and it learns such images "
+            f"better", scores, SUITS_IMAGES, starter, subject=said, needed=_suited_floor(mode))
     return StartChoice(
         bundle, best,
-        f"starting from {_said(best, starter)}: before any training it matches your painting "
+        f"starting from {said}: before any training it matches your painting "
         f"with IoU {scores[best]:.2f}{others}", scores, BEST_FIT, starter,
-        subject=_said(best, starter), needed=floor)
+        subject=said, needed=floor)
 
 
 def _suited(data: Painting, scores: dict, mode: str) -> str | None:
     """The starter made for the painted images' kind, if they are all stained tissue or
     brightfield and it scored enough to fine-tune (:data:`SUITED_MIN_OBJECTS`); else None."""
     name = FOR_DARK_ON_BRIGHT
-    floor = SUITED_MIN_OBJECTS if mode == "instance" else AUTO_MIN_SCORE
-    if data.three_d or scores.get(name, -1.0) < floor:
+    if data.three_d or scores.get(name, -1.0) < _suited_floor(mode):
         return None
     return name if all(_dark_on_bright(im) for im in data.images) else None
+
+
+def _suited_floor(mode: str) -> float:
+    """The score the starter made for the images' kind needs (:data:`SUITED_MIN_OBJECTS`
+    on whole objects, :data:`AUTO_MIN_SCORE` on strokes)."""
+    return SUITED_MIN_OBJECTS if mode == "instance" else AUTO_MIN_SCORE
 
 
 def _dark_on_bright(image) -> bool:
