@@ -348,6 +348,22 @@ def _stained(seed=0):
     return rgb
 
 
+def _phase_contrast(seed=0):
+    """A small phase-contrast-like image: dark cells with bright halos on a mid-grey
+    background."""
+    from scipy import ndimage as ndi
+
+    from napari_unet.synthetic import nuclei
+
+    _, truth = nuclei((96, 96), n=8, seed=seed)
+    rng = np.random.default_rng(seed)
+    image = rng.normal(120, 4, (96, 96))
+    halo = ndi.binary_dilation(truth > 0, iterations=2) & (truth == 0)
+    image[truth > 0] -= 45
+    image[halo] += 60
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
 def test_with_no_painting_a_colour_or_brightfield_image_is_offered_the_stained_starter(
         monkeypatch):
     from napari_unet.core.files import starters
@@ -359,7 +375,11 @@ def test_with_no_painting_a_colour_or_brightfield_image_is_offered_the_stained_s
     assert starters.suggest_starter(fluorescence.max() - fluorescence) == "stained"  # brightfield
     assert starters.suggest_starter(fluorescence) == "nuclei"
     assert starters.suggest_starter(np.repeat(fluorescence[..., None], 3, -1)) == "nuclei"
+    noisy = fluorescence.astype(np.float32) + np.random.default_rng(0).normal(0, 0.15, fluorescence.shape)
+    assert starters.suggest_starter(noisy) == "nuclei"  # a noisy dark background is not grey
+    assert starters.suggest_starter(_phase_contrast()) == "cells"
     monkeypatch.setattr(starters, "starter_names", lambda: ["nuclei"])
+    assert starters.suggest_starter(_phase_contrast()) is None
     assert starters.suggest_starter(_stained()) is None  # not installed: nothing suggested
 
 

@@ -20,7 +20,7 @@ import os
 import weakref
 from pathlib import Path
 
-from ..grayscale import dark_on_bright
+from ..grayscale import dark_on_bright, mid_grey_background
 from .bundle import Bundle, BundleError, load_bundle
 from .lineage import FINE_TUNED, SCRATCH, STARTER, UNKNOWN, starter_name
 
@@ -139,16 +139,25 @@ def lineage_after(init: Bundle | None) -> list[str]:
 
 FOR_DARK_ON_BRIGHT = "stained"
 """The starter for dark objects on a bright background (stained tissue, brightfield)."""
+FOR_MID_GREY = "cells"
+"""The starter for objects on a mid-grey background (phase contrast)."""
 FOR_BRIGHT_ON_DARK = "nuclei"
+"""The starter for bright objects on a dark background (fluorescence)."""
 
 
 def suggest_starter(image) -> str | None:
     """The starter to try first on ``image`` (2-D or channels-last colour) with no painting:
     :data:`FOR_DARK_ON_BRIGHT` for stained tissue and brightfield
-    (:func:`~napari_unet.core.grayscale.dark_on_bright`), else :data:`FOR_BRIGHT_ON_DARK`;
-    None if that one is not installed. With painting,
+    (:func:`~napari_unet.core.grayscale.dark_on_bright`), :data:`FOR_MID_GREY` for phase
+    contrast (:func:`~napari_unet.core.grayscale.mid_grey_background`), else
+    :data:`FOR_BRIGHT_ON_DARK`; None if that one is not installed. With painting,
     :func:`~napari_unet.core.training.start.resolve_start` scores them all."""
-    name = FOR_DARK_ON_BRIGHT if dark_on_bright(image) else FOR_BRIGHT_ON_DARK
+    if dark_on_bright(image):
+        name = FOR_DARK_ON_BRIGHT
+    elif mid_grey_background(image):
+        name = FOR_MID_GREY
+    else:
+        name = FOR_BRIGHT_ON_DARK
     return name if is_starter(name) else None
 
 
