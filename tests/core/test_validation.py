@@ -306,3 +306,33 @@ def test_balanced_mean_iou_weighs_each_painted_class_the_same():
     predicted = np.array([0, 0, 0, 0] + [1] * 8)
     assert mean_iou(predicted, target, 2) == pytest.approx((0.5 + 0.8) / 2)
     assert mean_iou(predicted, target, 2, balanced=True) == pytest.approx((1 / 1.2 + 0.8) / 2)
+
+
+def test_the_guard_on_strokes_weighs_each_painted_class_the_same(nuclei_case, monkeypatch):
+    """Foreground strokes outnumber background ones; a model that calls a tenth of the
+    held-out foreground background scores as a tenth wrong, not as a sunk background class
+    (plain mean IoU would give the background n0 / (n0 + n1 / 10)). Phase-contrast cells
+    filled in against 5 short background strokes made the plain score prefer a fine-tuned
+    model that only matched the foreground strokes better."""
+    from napari_unet.core.training import validation
+
+    image, _, painted = nuclei_case
+    config = TrainConfig(steps=1, seconds=None, batch_size=2, patch_size=32, validation_every=0)
+    trainer = Trainer([image], [painted], model=TINY, config=config)
+    held = {id(crop): target for crop, target in trainer.validator.crops}
+
+    def a_tenth_of_the_foreground_missed(crop, model, config, groups=None):
+        t = held[id(crop)].ravel()
+        fg = np.flatnonzero(t == 1)
+        out = np.where(t == 1, 1, 0)
+        out[fg[::10]] = 0
+        return out
+
+    monkeypatch.setattr(validation, "predicted_classes", a_tenth_of_the_foreground_missed)
+    targets = np.concatenate([t.ravel() for t in held.values()])
+    n0, n1 = int((targets == 0).sum()), int((targets == 1).sum())
+    missed = sum(len(range(0, int((t == 1).sum()), 10)) for t in held.values())
+    assert n1 > n0 > 0
+    score = trainer.validator.score(trainer.model)
+    assert score == pytest.approx((1 / (1 + missed / n1) + (n1 - missed) / n1) / 2)
+    assert score > (n0 / (n0 + missed) + (n1 - missed) / n1) / 2  # the plain mean IoU
