@@ -9,6 +9,7 @@ import torch
 from napari_unet.core.config import ModelConfig, TrainConfig
 from napari_unet.core.files import starters
 from napari_unet.core.files.bundle import BundleError, save_bundle
+from napari_unet.core.grayscale import chw_dark_on_bright
 from napari_unet.core.inference.predict import predict_image
 from napari_unet.core.progress import drain
 from napari_unet.core.training import start
@@ -148,7 +149,7 @@ def test_auto_fine_tunes_the_starter_made_for_stained_tissue_on_dark_on_bright_i
 
     image, truth, painted = strokes
     dark = image.max() - image  # the same nuclei, dark on a bright background
-    assert start._dark_on_bright(dark) and not start._dark_on_bright(image)
+    assert chw_dark_on_bright(dark) and not chw_dark_on_bright(image)
     monkeypatch.setattr(start, "FOR_DARK_ON_BRIGHT", "inverted")
     fake = {"good": 0.69}
     monkeypatch.setattr(start, "zero_shot_score",

@@ -70,6 +70,19 @@ def dark_on_bright(image) -> bool:
     return float(np.median(gray)) > 0.5
 
 
+def chw_dark_on_bright(image) -> bool:
+    """:func:`dark_on_bright` of a channels-first ``(C, H, W)`` image (one channel, or
+    colour) or a 2-D one; False for other channel counts."""
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]
+    elif a.ndim == 3 and a.shape[0] in (3, 4):
+        a = np.moveaxis(a, 0, -1)
+    elif a.ndim != 2:
+        return False
+    return dark_on_bright(a)
+
+
 HALO_BACKGROUND = 0.15
 """The least grey (in the image's 1-99.8 % range) of a mid-grey background."""
 HALO_DARKER = 0.01

@@ -26,6 +26,7 @@ from ..files.starters import (
     load_starter,
     starter_names,
 )
+from ..grayscale import chw_dark_on_bright
 
 AUTO = "auto"
 NONE = "none"
@@ -385,28 +386,13 @@ def _suited(data: Painting, scores: dict, mode: str) -> str | None:
     name = FOR_DARK_ON_BRIGHT
     if data.three_d or scores.get(name, -1.0) < _suited_floor(mode):
         return None
-    return name if all(_dark_on_bright(im) for im in data.images) else None
+    return name if all(chw_dark_on_bright(im) for im in data.images) else None
 
 
 def _suited_floor(mode: str) -> float:
     """The score the starter made for the images' kind needs (:data:`SUITED_MIN_OBJECTS`
     on whole objects, :data:`AUTO_MIN_SCORE` on strokes)."""
     return SUITED_MIN_OBJECTS if mode == "instance" else AUTO_MIN_SCORE
-
-
-def _dark_on_bright(image) -> bool:
-    """:func:`~napari_unet.core.grayscale.dark_on_bright` of a ``(C, H, W)`` image (one
-    channel, or colour); False for other channel counts."""
-    from ..grayscale import dark_on_bright
-
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[0] == 1:
-        a = a[0]
-    elif a.ndim == 3 and a.shape[0] in (3, 4):
-        a = np.moveaxis(a, 0, -1)
-    elif a.ndim != 2:
-        return False
-    return dark_on_bright(a)
 
 
 def _said(name: str, starter: str | None) -> str:
