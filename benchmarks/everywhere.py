@@ -63,11 +63,12 @@ def score(objects, truths) -> dict:
     return {"f1_50": round(f1, 4), "msa": round(msa, 4), "tp_fp_fn_50": list(counts)}
 
 
-def predict_set(bundle, data, diameter, threads: int):
+def predict_set(bundle, data, diameter, threads: int, views: int = 1):
     """The set's objects by the product's route: ``(objects, truths, diameters used, seconds
-    spent estimating sizes)``; ``diameter`` None estimates it per image."""
+    spent estimating sizes)``; ``diameter`` None estimates it per image; ``views``: 1 or 8
+    (``PredictConfig.views``)."""
     torch.set_num_threads(threads)
-    config = PredictConfig(device="cpu", threads=threads, diameter=diameter)
+    config = PredictConfig(device="cpu", threads=threads, diameter=diameter, views=views)
     model = bundle.build_model("cpu")
     objects, truths, sizes, estimate_s = [], [], [], 0.0
     for _, image, truth in data:
@@ -85,12 +86,13 @@ def predict_set(bundle, data, diameter, threads: int):
     return objects, truths, sizes, estimate_s
 
 
-def evaluate(spec: str, set_name: str, data, diameter, threads: int) -> dict:
+def evaluate(spec: str, set_name: str, data, diameter, threads: int, views: int = 1) -> dict:
     bundle = load_model(spec)
     t0 = time.perf_counter()
-    objects, truths, sizes, estimate_s = predict_set(bundle, data, diameter, threads)
+    objects, truths, sizes, estimate_s = predict_set(bundle, data, diameter, threads, views)
     return {
         "model": spec, "set": set_name, "diameter": "auto" if diameter is None else diameter,
+        **({"views": views} if views != 1 else {}),
         "object_size": bundle.postprocess.object_size, "n_images": len(data),
         "n_objects": int(sum(len(np.unique(t)) - 1 for t in truths)),
         **score(objects, truths),
@@ -107,6 +109,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sets", nargs="+", default=list(SETS))
     ap.add_argument("--diameter", default="auto", help="auto, 0 (none) or a size in px")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--views", type=int, default=1, choices=(1, 8),
+                    help="8: every image also rotated and mirrored, averaged (PredictConfig.views)")
     ap.add_argument("--out", type=Path, default=None, help="append JSON lines here")
     args = ap.parse_args(argv)
     diameter = None if args.diameter == "auto" else float(args.diameter)
@@ -114,7 +118,8 @@ def main(argv=None) -> int:
     for set_name in args.sets:
         data = load(set_name)
         for spec in args.models:
-            rows.append(record(evaluate(spec, set_name, data, diameter, args.threads), args.out))
+            rows.append(record(evaluate(spec, set_name, data, diameter, args.threads, args.views),
+                               args.out))
     print("\n| model | set | diameter | F1@0.5 | mSA | median size used (px) |")
     print("|---|---|---|---|---|---|")
     for r in rows:

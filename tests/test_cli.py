@@ -75,3 +75,22 @@ def test_console_script_is_installed():
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert scripts.get("napari-unet") == "napari_unet.cli:main"
+
+
+def test_views_8_predicts_a_mirrored_image_as_the_mirrored_prediction(files):
+    """--views 8 averages the 8 symmetries (the prediction turns with the image; one view
+    does not); --views takes only 1 or 8."""
+    image = tifffile.imread(files / "other.tif")
+    tifffile.imwrite(files / "mirrored.tif", np.ascontiguousarray(image[:, ::-1]))
+    for views in ("1", "8"):
+        assert main(["predict", "nuclei", str(files / "other.tif"), str(files / "mirrored.tif"),
+                     "--out", str(files / views), "--probabilities", "--diameter", "0",
+                     "--views", views, "--quiet"]) == 0
+    p = {v: [tifffile.imread(files / v / f"{n}_probabilities.tif") for n in ("other", "mirrored")]
+         for v in ("1", "8")}
+    assert p["8"][0].shape == (3, 64, 80)
+    np.testing.assert_allclose(p["8"][1], p["8"][0][..., ::-1], atol=1e-5)
+    assert np.abs(p["1"][1] - p["1"][0][..., ::-1]).max() > 1e-3
+    with pytest.raises(SystemExit):
+        main(["predict", "nuclei", str(files / "other.tif"), "--out", str(files / "4"),
+              "--views", "4"])

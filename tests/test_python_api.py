@@ -63,6 +63,25 @@ def test_segment_gives_the_core_routes_labels_and_objects(starter):
     assert api.probabilities.shape == (3, 160, 160)
 
 
+def test_eight_views_give_a_mirrored_image_the_mirrored_probabilities(starter):
+    """views=8 averages the 8 symmetries, so the prediction turns with the image (one view
+    does not); at the image's own scale (diameter 0), so that no size estimate or resizing
+    can differ between the two."""
+    from napari_unet.synthetic import nuclei
+
+    image, _ = nuclei((96, 96), n=6, seed=4)
+    flipped = np.ascontiguousarray(image[:, ::-1])
+    eight = [starter.segment(im, probabilities=True, progress=False, diameter=0, views=8)
+             for im in (image, flipped)]
+    np.testing.assert_allclose(eight[1].probabilities, eight[0].probabilities[..., ::-1],
+                               atol=1e-5)
+    one = [starter.segment(im, probabilities=True, progress=False, diameter=0)
+           for im in (image, flipped)]
+    assert np.abs(one[1].probabilities - one[0].probabilities[..., ::-1]).max() > 1e-3
+    with pytest.raises(ValueError, match="views"):
+        starter.segment(image, progress=False, views=4)
+
+
 def test_a_time_series_is_segmented_frame_by_frame_with_ids_going_on(starter):
     from napari_unet.synthetic import nuclei
 

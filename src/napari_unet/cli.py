@@ -316,7 +316,7 @@ def cmd_predict(args) -> int:
                       channel_axis=args.channel_axis, axes=_axes(args.axes),
                       stitch=args.stitch_threshold,
                       config=PredictConfig(device=args.device, tile_size=args.tile_size,
-                                           diameter=_diameter(args.diameter)))
+                                           diameter=_diameter(args.diameter), views=args.views))
     _check_prediction_fits(bundle, options.config)
     try:
         jobs, other = prepare(args.images, args.out, args.probabilities,  # checks before any work
@@ -577,6 +577,10 @@ def _predict_parser(sub) -> argparse.ArgumentParser:
                         "so their objects have the size the model learnt; auto (default) "
                         "estimates it per image for the starters and models made from them; "
                         "0 predicts at the images' own scale")
+    q.add_argument("--views", type=int, default=1, choices=(1, 8),
+                   help="8: also predict every image rotated and mirrored (the 8 symmetries of "
+                        "the square) and average them, as Cellpose's --augment: objects a "
+                        "little more often right, 8 times the work; default 1")
     q.add_argument(
         "--instances",
         action="store_true",

@@ -78,3 +78,26 @@ def test_rgb_and_rgba_layers_are_predicted_as_three_channels(
     assert pa.shape == truth.shape
     assert np.array_equal(pa, pb)
     assert foreground_iou(pa, truth) > 0.5
+
+
+def test_eight_views_ticked_give_the_averaged_prediction(
+    viewer, layers, predict_widget, qtbot, gray_bundle, sample
+):
+    """Average 8 views: the P(foreground) layer is the core's 8-view prediction (not the
+    one-view one); unticked, one view again."""
+    from napari_unet.core.config import PredictConfig
+
+    image, _ = layers
+    session_for(viewer).set_model(gray_bundle, "test")
+    predict_widget.probabilities.setChecked(True)
+    predict_widget.views.setChecked(True)
+    _predict(predict_widget, qtbot, image)
+    shown = np.asarray(viewer.layers["nuclei P(foreground)"].data).copy()
+    data = np.asarray(image.data, np.float32)[None]
+    eight = predict_image(data, gray_bundle, PredictConfig(views=8)).probabilities[1]
+    one = predict_image(data, gray_bundle, PredictConfig()).probabilities[1]
+    assert np.abs(eight - one).max() > 1e-3
+    np.testing.assert_allclose(shown, eight, atol=1e-4)
+    predict_widget.views.setChecked(False)
+    _predict(predict_widget, qtbot, image)
+    np.testing.assert_allclose(viewer.layers["nuclei P(foreground)"].data, one, atol=1e-4)

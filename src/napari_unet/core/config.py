@@ -635,6 +635,11 @@ class PredictConfig(_DictMixin):
         a number: that size; ``0``: none, predict at the image's own scale. The image is
         resized so that its objects have the model's size, and the result mapped back
         (``core.inference.object_size``).
+    views: 1 (the default): the image as it is; 8: every window also predicted rotated and
+        mirrored (the 8 symmetries of the square) and the probabilities averaged
+        (test-time augmentation, Cellpose's ``augment``): 8 times the work, objects a little
+        more often right (``core.inference.views``); 3-D models rotate and mirror in the
+        plane. The object size is estimated on one view.
     """
 
     tile_size: int | None = setting(None, low=8, high=16384,
@@ -648,6 +653,8 @@ class PredictConfig(_DictMixin):
     threads: int | None = setting(None, low=1, group="runtime")
     backend: str = setting("auto", group="runtime")
     diameter: float | None = setting(None, low=0, high=10_000)
+    views: int = setting(1, low=1, high=8, help="1, or 8: also rotated and mirrored, averaged "
+                                                "(8 times the work)")
 
     def __post_init__(self):
         from .numbers import check_device_name, check_finite, check_types
@@ -659,6 +666,9 @@ class PredictConfig(_DictMixin):
         if self.backend not in ("auto", "torch", "compile", "onnxruntime"):
             raise ConfigError(f"backend must be auto, torch, compile or onnxruntime, not "
                               f"{self.backend!r}")
+        if self.views not in (1, 8):
+            raise ConfigError(f"views must be 1 (the image as it is) or 8 (also rotated and "
+                              f"mirrored), not {self.views!r}")
 
 
 @dataclass

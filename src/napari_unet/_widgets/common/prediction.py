@@ -183,16 +183,18 @@ def stoppable_model(bundle, device, stop, meter: Meter | None = None):
 
 def _segment(image, bundle, device, probabilities, objects, out=None, planes=None,
              stitch_axis=None, stitch=0.0, diameter=None, stop=None, meter=None,
-             renumber=False):
+             renumber=False, views=1):
     """The core's one prediction route (run in a worker: errors reach ``errored``, which
     tells the user); returns its Segmentation, or None when
     ``stop`` (a ``threading.Event``, see :func:`stoppable_model`) ends it inside a step.
     ``renumber``: object ids (the objects, an instance model's labels) are numbered 1..n
-    here, not on the GUI thread (:func:`~.layers.numbered`)."""
+    here, not on the GUI thread (:func:`~.layers.numbered`). ``views``: 1, or 8 (also
+    rotated and mirrored, averaged: ``PredictConfig.views``)."""
     from napari_unet.core.config import PredictConfig, interactive_threads
     from napari_unet.core.inference.segment import segment
 
-    config = PredictConfig(device=device, threads=interactive_threads(), diameter=diameter)
+    config = PredictConfig(device=device, threads=interactive_threads(), diameter=diameter,
+                           views=views)
     model = None
     if stop is not None:
         model = stoppable_model(bundle, device, stop, meter)
@@ -240,7 +242,7 @@ def _quit_at_once(worker, stop) -> None:
 
 def start_prediction(viewer, layer, bundle, *, runner, device="auto", probabilities=False,
                      plane=None, objects=False, on_done=None, stitch=STITCH_THRESHOLD,
-                     diameter=None):
+                     diameter=None, views=1):
     """Predict ``layer`` (whole, or only ``plane`` of its leading dimensions) and show it.
 
     Returns the started worker (from ``runner``, a :class:`~.runner.Runner`), or None after
@@ -252,7 +254,8 @@ def start_prediction(viewer, layer, bundle, *, runner, device="auto", probabilit
     their own; 0: none); what was used is in the result layer's ``metadata["object_size"]``.
     A 3-D model predicts the whole ``(Z, Y, X)`` stack as one volume (no ``plane``, no
     objects, never into zarr). Objects of a whole stack's adjacent Z planes that overlap
-    by ``stitch`` (IoU; 0: never) are joined into 3-D objects (:func:`z_axis`).
+    by ``stitch`` (IoU; 0: never) are joined into 3-D objects (:func:`z_axis`). ``views``:
+    1, or 8 to average the image's 8 rotations and mirror images (8 times the work).
     """
     try:
         check_image(layer, bundle)
@@ -269,7 +272,7 @@ def start_prediction(viewer, layer, bundle, *, runner, device="auto", probabilit
                                                           "stitch": stitch}
     if not three_d and is_large(layer, stack):
         return _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane or None,
-                           objects, on_done, join, runner)
+                           objects, on_done, {**join, "views": views}, runner)
     bar = ProgressBar(f"Predicting {layer.name}")
     if three_d:
         from napari_unet.core.inference.predict3d import to_czyx
@@ -277,7 +280,7 @@ def start_prediction(viewer, layer, bundle, *, runner, device="auto", probabilit
         data = layer.data[0] if layer.multiscale else layer.data
         stop, meter = threading.Event(), Meter()
         worker = runner.worker(_segment, to_czyx(np.asarray(data)), bundle, device,
-                               probabilities, False, stop=stop, meter=meter)
+                               probabilities, False, stop=stop, meter=meter, views=views)
         _quit_at_once(worker, stop)
         # the bar moves inside a step too
         timer = runner.every(METER_MS, lambda: bar.set_fraction(meter.fraction()))
@@ -286,7 +289,7 @@ def start_prediction(viewer, layer, bundle, *, runner, device="auto", probabilit
     else:
         worker = runner.worker(_segment, stack[plane] if plane else stack, bundle, device,
                                probabilities, objects and bundle.mode != "instance",
-                               diameter=diameter, renumber=not plane, **join)
+                               diameter=diameter, renumber=not plane, views=views, **join)
     result = {}
 
     def returned(out):
@@ -360,7 +363,8 @@ class _PerClass:
 def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, objects, on_done,
                 join, runner):
     """:func:`start_prediction` for large images: result layers backed by a zarr store in a
-    temporary folder, made now and refreshed as the worker fills them."""
+    temporary folder, made now and refreshed as the worker fills them. ``join``: more
+    keywords for :func:`_segment` (stitching, views)."""
     from napari_unet.core.config import PredictConfig
     from napari_unet.core.inference.lazy import create_outputs, store_chunk
 

@@ -52,6 +52,8 @@ class PredictForm:
     objects: bool = False
     diameter: float | None = None
     stitch: float = 0.0
+    views: int = 1
+    """8: the image also rotated and mirrored, the predictions averaged."""
 
 
 def size_said(layer) -> str:
@@ -127,6 +129,7 @@ class PredictController(DockController):
             on_done=self._done,
             diameter=form.diameter,
             stitch=form.stitch,
+            views=form.views,
         )
         self._predicting, self._cancelled = layer, False
         if self.worker is not None:

@@ -114,6 +114,11 @@ class PredictWidget(QWidget):
             "Also write '<image> uncertainty' (the model's uncertainty on the plane shown) and "
             "'<image> paint here' (a few spots where painting would help most)"
         )
+        self.views = QCheckBox("Average 8 views (8x slower, a little better)")
+        self.views.setToolTip(
+            "Also predict the image rotated and mirrored (the 8 symmetries of a square) and "
+            "average the results, as Cellpose's 'augment': objects a little more often right "
+            "(about +0.01 to +0.02 F1 on the starters' test images), for 8 times the work")
         self.size = QDoubleSpinBox()
         self.size.setRange(*bounds(PredictConfig, "diameter"))  # 0: auto (None)
         self.size.setDecimals(0)
@@ -131,7 +136,8 @@ class PredictWidget(QWidget):
         grid.addWidget(self.image, 0, 1)
         self.channels = ChannelPick(self.viewer, self.image)
         for r, box in enumerate((self.channels, self.probabilities, self.objects,
-                                 self.current_only, self.stitch, self.paint_next), 1):
+                                 self.current_only, self.stitch, self.paint_next, self.views),
+                                1):
             grid.addWidget(box, r, 0, 1, 2)
         grid.addWidget(QLabel("Object size"), r + 1, 0)
         grid.addWidget(self.size, r + 1, 1)
@@ -229,7 +235,8 @@ class PredictWidget(QWidget):
         return PredictForm(self.image.value, self.probabilities.isChecked(),
                            self.current_only.isChecked(), self.objects.isChecked(),
                            self.size.value() or None,
-                           STITCH_THRESHOLD if self.stitch.isChecked() else 0.0)
+                           STITCH_THRESHOLD if self.stitch.isChecked() else 0.0,
+                           8 if self.views.isChecked() else 1)
 
     def predict(self):
         """Predict the chosen image with the current model; returns the worker or None."""

@@ -156,7 +156,7 @@ def estimate(image, bundle, model, config=None) -> SizeEstimate:
     target = bundle.postprocess.object_size
     from dataclasses import replace
 
-    config = replace(config, tile_size=None, diameter=0)
+    config = replace(config, tile_size=None, diameter=0, views=1)  # measured on one view
     post = measuring_postprocess(bundle.postprocess)
     def measure(s: float):
         crop = _crop(image, int(math.ceil(CROP / s)))

@@ -31,7 +31,7 @@ from ..networks.model import UNet
 from ..normalize import apply, stats_for
 from ..oom import OutOfMemory, free_device_memory, is_out_of_memory
 from ..progress import Progress, drain
-from . import backends
+from . import backends, views
 from .postprocess import label_dtype, semantic_labels
 from .tiles import TilePlan, plan_tiles
 
@@ -128,8 +128,9 @@ def _predict_tiles(image, model, device, plan: TilePlan, low, high, config: Pred
     out-of-memory error, retry with half the batch (and say so)."""
     h, w = plan.height, plan.width
     amp = autocast_dtype(device) if config.amp else None
-    name = backends.choose(backend, device, amp, plan.count * plan.window**2)
-    run = backends.runner(name, model, device, amp, bundle=bundle, threads=config.threads)
+    name = backends.choose(backend, device, amp, plan.count * plan.window**2 * config.views)
+    run = views.runner(backends.runner(name, model, device, amp, bundle=bundle,
+                                       threads=config.threads), config.views)
     origins = plan.origins()
     batch_size, done = plan.batch or config.batch_size, 0
     while done < len(origins):

@@ -24,6 +24,7 @@ from ..files.bundle import Bundle
 from ..images import ImageError, check_finite, check_image
 from ..normalize import apply, stats_for
 from ..progress import Progress, drain
+from . import views
 from .postprocess import label_dtype, semantic_labels
 from .predict import Prediction, check_probabilities
 
@@ -160,7 +161,7 @@ def predict_3d(
         ])
         check_finite(windows, doing="predicting")
         with torch_threads(config.threads):
-            probs = _forward(model, windows, device, amp)
+            probs = _forward(model, windows, device, amp, config.views)
         for org, p in zip(batch, probs):
             ends = [min(o + t, d) for o, t, d in zip(org, plan.tile, shape)]
             region = tuple(slice(o, e) for o, e in zip(org, ends))
@@ -175,11 +176,16 @@ def predict_3d(
 
 
 @torch.inference_mode()
-def _forward(model, windows: np.ndarray, device, amp) -> np.ndarray:
-    x = torch.from_numpy(windows).to(device)
-    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-        logits = model(x)
-    return check_probabilities(torch.softmax(logits.float(), dim=1).cpu().numpy())
+def _forward(model, windows: np.ndarray, device, amp, n_views: int = 1) -> np.ndarray:
+    def run(w: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(w).to(device)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            return model(x).float()
+
+    run.probabilities = False
+    out = views.runner(run, n_views)(windows)
+    probs = out if n_views != 1 else torch.softmax(out, dim=1)
+    return check_probabilities(probs.cpu().numpy())
 
 
 def predict_volume(volume, bundle: Bundle, config: PredictConfig | None = None,
