@@ -82,6 +82,18 @@ def test_eight_views_give_a_mirrored_image_the_mirrored_probabilities(starter):
         starter.segment(image, progress=False, views=4)
 
 
+def test_eight_views_through_the_zarr_route_equal_eight_views_in_memory(starter, tmp_path):
+    from napari_unet.synthetic import nuclei
+
+    image, _ = nuclei((96, 96), n=6, seed=5)
+    memory = starter.segment(image, probabilities=True, progress=False, diameter=0, views=8)
+    stored = starter.segment(image, probabilities=True, progress=False, diameter=0, views=8,
+                             out=tmp_path / "r.zarr")
+    np.testing.assert_allclose(np.asarray(stored.probabilities), memory.probabilities, atol=1e-5)
+    one = starter.segment(image, probabilities=True, progress=False, diameter=0)
+    assert np.abs(one.probabilities - memory.probabilities).max() > 1e-3
+
+
 def test_a_time_series_is_segmented_frame_by_frame_with_ids_going_on(starter):
     from napari_unet.synthetic import nuclei
 
