@@ -91,11 +91,11 @@ HALO_DARKER = 0.01
 
 def mid_grey_background(image) -> bool:
     """Whether ``image`` (2-D, or channels-last RGB(A), seen as its luminance) shows objects
-    on a mid-grey background, darker and brighter than it, as phase contrast and DIC do:
-    smoothed (so that noise on a dark
-    background does not count), its commonest grey (the background) lies above
-    :data:`HALO_BACKGROUND` of its 1-99.8 % range, and at least :data:`HALO_DARKER` of its
-    pixels are darker than that by as much. In fluorescence the
+    on a mid-grey background, darker and brighter than it, as phase contrast and DIC do.
+
+    Smoothed (so that noise on a dark background does not count), its commonest grey (the
+    background) lies above :data:`HALO_BACKGROUND` of its 1-99.8 % range, and at least
+    :data:`HALO_DARKER` of its pixels are darker than that by as much. In fluorescence the
     background is the darkest part of the image: on the 688 fluorescence images of DSB2018
     (test and training) and BBBC039 the commonest grey is at most 0.075 and no pixel is
     darker by 0.15; on the 25 Usiigaci phase-contrast fields it is 0.215-0.355, with 1.7-4.1 %

@@ -201,7 +201,8 @@ def _segment(image, bundle, device, probabilities, objects, out=None, planes=Non
         if meter is not None and bundle.model_config.spatial_dims == 3:
             from napari_unet.core.inference.predict3d import plan_tiles3d
 
-            meter.tiles = len(plan_tiles3d(model, image.shape[1:], config).origins())
+            # every view of a batch is a forward pass of its own
+            meter.tiles = len(plan_tiles3d(model, image.shape[1:], config).origins()) * views
     try:
         result = yield from guarded(segment(image, bundle, config, objects=objects,
                                             probabilities=probabilities, out=out,
