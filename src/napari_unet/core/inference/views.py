@@ -4,7 +4,9 @@ rotations, each also mirrored), the probabilities brought back and averaged.
 ``PredictConfig.views = 8`` (Cellpose's ``augment``). It costs 8 times the network's work and
 changes no shape: the windows are square, and each view's output is turned back before the
 average. Averaged over all 8, the prediction of a mirrored or rotated image is the mirrored or
-rotated prediction. Measured with the starters (docs/benchmarks.md, tenth pass): F1@0.5
+rotated prediction (exactly where the image's sides are multiples of the network's pooling
+grid, ``2**depth``; otherwise the grid falls differently on the turned image, as it does for
+any U-Net). Measured with the starters (docs/benchmarks.md, tenth pass): F1@0.5
 +0.018 and mSA +0.014 for ``stained`` on the DSB2018 test colour images, +0.015 on 30 colour
 images of its training pool. One view (the default) is the network as it is.
 """
