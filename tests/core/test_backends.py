@@ -110,3 +110,18 @@ def test_a_built_backend_is_kept_with_its_model_and_reused(case):
     assert backends.runner("compile", bundle.build_model("cpu"), CPU, None) is not first
     assert "_napari_unet_backends" not in dict(model.named_children())
     assert "_napari_unet_backends" not in model.state_dict()
+
+
+def test_eight_views_with_onnx_runtime_equal_eight_views_with_torch(case):
+    """ONNX Runtime's runner gives probabilities, torch's logits: the eight views average
+    probabilities either way."""
+    for module in ("onnxruntime", "onnx", "onnxscript"):
+        pytest.importorskip(module)
+    from dataclasses import replace
+
+    image, bundle, expected = case
+    eight = replace(FP32, views=8)
+    torch_views = predict_image(image, bundle, eight, backend="torch")
+    onnx_views = predict_image(image, bundle, eight, backend="onnxruntime")
+    np.testing.assert_allclose(onnx_views.probabilities, torch_views.probabilities, atol=1e-5)
+    assert np.abs(torch_views.probabilities - expected.probabilities).max() > 1e-3
