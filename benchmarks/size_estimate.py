@@ -58,15 +58,12 @@ def rows(spec: str, set_name: str, data, itself: bool, threads: int):
 def pool_images(n: int):
     """``(name, image, truth)`` of ``n`` images drawn from the nuclei starter's pools."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from train_starters import RECIPES, pool_files
+    from train_starters import RECIPES, draw_pool
 
     from napari_unet.core.files.io import read_image
     from napari_unet.core.grayscale import to_gray
 
-    files = [f for name in RECIPES["nuclei"].pools for f in pool_files(name)]
-    rng = np.random.default_rng(7)
-    for k in rng.choice(len(files), size=min(n, len(files)), replace=False):
-        image_path, labels_path = files[k]
+    for image_path, labels_path in draw_pool(RECIPES["nuclei"], n, 7):
         yield (image_path.stem, to_gray(read_image(image_path)),
                read_image(labels_path).astype(np.int32))
 

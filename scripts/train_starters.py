@@ -174,6 +174,18 @@ def pool_files(name: str, exclude=()) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def draw_pool(recipe: Recipe, n: int, seed: int) -> list[tuple[Path, Path]]:
+    """``n`` (image, labels) file pairs drawn at random (``seed``) from ``recipe``'s pools,
+    its exclusions and selection applied: what the post-processing is chosen on
+    (:func:`tune_postprocess`) and the size estimate measured on
+    (``benchmarks/size_estimate.py``)."""
+    files = [f for name in recipe.pools for f in pool_files(name, recipe.exclude.get(name, []))]
+    if recipe.select == "dark_on_bright":
+        files = [f for f in files if dark_on_bright(read_image(f[0]))]
+    pick = np.random.default_rng(seed).choice(len(files), size=min(n, len(files)), replace=False)
+    return [files[k] for k in pick]
+
+
 class Pool:
     """Normalised grayscale images, object ids and weight maps, sampled as training windows."""
 
@@ -462,16 +474,10 @@ def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 80, seed: int 
     from napari_unet.core.metrics import f1_and_msa
     from napari_unet.core.progress import drain
 
-    rng = np.random.default_rng(seed)
-    files = [f for name in recipe.pools for f in pool_files(name, recipe.exclude.get(name, []))]
-    if recipe.select == "dark_on_bright":
-        files = [f for f in files if dark_on_bright(read_image(f[0]))]
-    pick = rng.choice(len(files), size=min(n_images, len(files)), replace=False)
     model = bundle.build_model("cpu")
     config = PredictConfig(device="cpu")
     preds, truths = [], []
-    for k in pick:
-        image_path, labels_path = files[k]
+    for image_path, labels_path in draw_pool(recipe, n_images, seed):
         gray = to_gray(read_image(image_path))
         diameter, _ = object_diameter(gray, bundle, config, model)  # as segment() takes it
         f = object_size.factor(bundle.postprocess.object_size, diameter)
@@ -505,8 +511,8 @@ def tune_postprocess(bundle, recipe: Recipe, log, n_images: int = 80, seed: int 
     f1, msa, post = best
     log(f"post-processing: threshold {post.threshold}, seed threshold {post.seed_threshold}, "
         f"min size {post.min_size} px, min seed {post.min_seed} px (F1@0.5 {f1:.3f}, mSA "
-        f"{msa:.3f} on {len(pick)} training-pool images)")
-    return post, round(f1, 4), len(pick), round(msa, 4)
+        f"{msa:.3f} on {len(truths)} training-pool images)")
+    return post, round(f1, 4), len(truths), round(msa, 4)
 
 
 def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
