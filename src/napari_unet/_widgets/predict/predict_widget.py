@@ -118,7 +118,7 @@ class PredictWidget(QWidget):
         self.views.setToolTip(
             "Also predict the image rotated and mirrored (the 8 symmetries of a square) and "
             "average the results, as Cellpose's 'augment': objects a little more often right "
-            "(about +0.01 to +0.02 F1 on the starters' test images), for 8 times the work")
+            "(F1 +0.01 to +0.03 on the starters' test images), for 8 times the work")
         self.size = QDoubleSpinBox()
         self.size.setRange(*bounds(PredictConfig, "diameter"))  # 0: auto (None)
         self.size.setDecimals(0)
