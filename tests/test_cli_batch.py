@@ -59,6 +59,19 @@ def test_folder_run_resumes_and_overwrites(case, capsys):
     assert "3 written" in capsys.readouterr().err
 
 
+def test_a_run_with_other_views_or_object_size_predicts_again(case, capsys):
+    """Outputs record the settings that change them: a second run with --views 8 or another
+    --diameter predicts again (it used to skip them as done); the same settings skip."""
+    assert predict(case, case / "in", "--out", case / "out") == 0
+    for args, said in [(["--views", "8"], "3 written"), (["--views", "8"], "3 skipped"),
+                       (["--views", "8", "--diameter", "12"], "3 written"),
+                       (["--views", "8", "--diameter", "12"], "3 skipped"),
+                       ([], "3 written")]:
+        capsys.readouterr()
+        assert predict(case, case / "in", "--out", case / "out", *args) == 0
+        assert said in capsys.readouterr().err, args
+
+
 @pytest.mark.parametrize(
     "inputs, out, message",
     [

@@ -328,13 +328,18 @@ def predict_job(job: Job, bundle, model, options: Options) -> Generator[Progress
 
 def settings_of(options: Options) -> dict:
     """The options that change an output beyond the model and objects, for its record:
-    ``axes`` when given, ``stitch`` when not the default (so outputs of default runs keep the
-    records they had before these options existed)."""
+    ``axes`` and the object size (``diameter``) when given, ``stitch`` and ``views`` when not
+    the default (so outputs of default runs keep the records they had before these options
+    existed). A run with other settings predicts again what a run before it wrote."""
     out = {}
     if options.axes:
         out["axes"] = options.axes
     if options.stitch != STITCH_THRESHOLD:
         out["stitch"] = float(options.stitch)
+    if options.config.diameter is not None:
+        out["diameter"] = float(options.config.diameter)
+    if options.config.views != 1:
+        out["views"] = int(options.config.views)
     return out
 
 
