@@ -97,3 +97,22 @@ def test_nothing_to_do_is_said_before_starting(viewer, predict_widget, tiny, tmp
     assert panel.run(tmp_path, tmp_path / "out") is None
     assert "no model yet" in notifications[-1][1]
     assert not panel.busy
+
+
+def test_apply_to_folder_takes_the_docks_views(
+    viewer, layers, predict_widget, qtbot, tiny, folder, tmp_path
+):
+    """'Average 8 views' ticked: every output is the 8-view prediction (as Predict gives),
+    not the one-view one."""
+    from napari_unet.core.config import PredictConfig
+
+    predict_widget.views.setChecked(True)
+    assert predict_widget.folder.run(folder, tmp_path / "out") is not None
+    wait_idle(qtbot, predict_widget)
+    differ = 0
+    for i in range(N):
+        image = tifffile.imread(folder / f"im{i}.tif")[None]
+        eight = predict_image(image, tiny, PredictConfig(views=8)).labels
+        differ += not np.array_equal(eight, predict_image(image, tiny).labels)
+        assert np.array_equal(tifffile.imread(tmp_path / "out" / f"im{i}_labels.tif"), eight)
+    assert differ  # one view would not have passed

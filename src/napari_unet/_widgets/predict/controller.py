@@ -80,8 +80,9 @@ class PredictController(DockController):
         self.form = form
         self.worker = None
         self.forecast = None
-        self.folder = FolderRun(self.session, runner)
-        """'Apply to folder…' (:mod:`.folder_run`): its own worker, beside the prediction."""
+        self.folder = FolderRun(self.session, runner, self._folder_settings)
+        """'Apply to folder…' (:mod:`.folder_run`): its own worker, beside the prediction,
+        with the dock's object size and views."""
         self.paint_next = PaintNextRun(viewer, runner, on_error=self.say_error)
         """'Show where to paint next' after a prediction (:mod:`..common.paint_next_run`)."""
         self.objects = ObjectsController(viewer, runner, lambda: self.form().layer)
@@ -89,6 +90,11 @@ class PredictController(DockController):
         their table, measured in its own worker (again after each prediction)."""
         self._predicting = None
         self._cancelled = self._plane_next = False
+
+    def _folder_settings(self) -> dict:
+        """The dock's options that 'Apply to folder…' takes: the object size and views."""
+        form = self.form()
+        return {"diameter": form.diameter, "views": form.views}
 
     def _helpers(self) -> tuple:
         return (self.folder, self.objects)

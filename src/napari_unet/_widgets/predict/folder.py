@@ -20,8 +20,9 @@ class FolderPanel(QWidget):
         self.button = QPushButton(LABEL)
         self.button.setToolTip(
             "Predict every TIFF, PNG and OME-Zarr image of a folder with the current model and "
-            "write <name>_labels.tif (.ome.zarr) into an output folder; images already done "
-            "there are skipped, so applying again after Stop goes on where it ended"
+            "write <name>_labels.tif (.ome.zarr) into an output folder, with the object size "
+            "and views chosen above; images already done there are skipped, so applying "
+            "again after Stop goes on where it ended"
         )
         self.status = QLabel()
         self.status.setWordWrap(True)

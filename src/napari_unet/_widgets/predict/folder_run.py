@@ -56,9 +56,12 @@ class FolderRun:
     running_changed = Signal(bool)
     """True when a run starts (the button says Stop), False when it has ended."""
 
-    def __init__(self, session, runner):
+    def __init__(self, session, runner, settings=None):
         self.session = session
         self.runner = runner
+        self.settings = settings
+        """A callable giving the dock's prediction options now (``diameter``, ``views``:
+        :class:`~napari_unet.core.config.PredictConfig` keywords), or None: the defaults."""
         self.status = ""
         self.worker = None
         self.result = None
@@ -84,7 +87,9 @@ class FolderRun:
         except BatchError as e:
             show_error(f"Cannot apply to folder: {e}")
             return None
-        options = Options(config=PredictConfig(device=self.session.device, threads=interactive_threads()))
+        chosen = self.settings() if self.settings is not None else {}
+        options = Options(config=PredictConfig(device=self.session.device,
+                                               threads=interactive_threads(), **chosen))
         self.result = None
         bar = ProgressBar(f"Predicting {len(jobs)} image(s) of {Path(source).name}")
         self.worker = worker = self.runner.worker(_run, [source], out_dir, bundle, options)
