@@ -115,8 +115,8 @@ def test_3d_training_halves_the_batch_when_out_of_memory_and_says_so(out_of_memo
 
 def test_3d_training_scores_held_out_strokes_as_the_whole_volume_predicts_and_keeps_the_best():
     """Held-out voxels never reach the loss; their score is the whole-volume prediction's
-    mean IoU there (boxes with the receptive field around them), and training ends on the
-    best-scoring weights."""
+    mean IoU there, each painted class weighing the same (boxes with the receptive field
+    around them), and training ends on the best-scoring weights."""
     from napari_unet.core.training.validation import mean_iou
 
     image, truth = spheres()
@@ -133,7 +133,7 @@ def test_3d_training_scores_held_out_strokes_as_the_whole_volume_predicts_and_ke
     assert None not in scores and trainer.validation == max(scores)
     assert bundle.info["validation"]["pixels"] == int(held.sum())
     pred = predict_volume(image[None], bundle, PredictConfig(amp=False))
-    whole = mean_iou(pred.labels[held].astype(np.int64) - 1, painted[held] - 1, 2)
+    whole = mean_iou(pred.labels[held].astype(np.int64) - 1, painted[held] - 1, 2, balanced=True)
     assert trainer.validator.score(trainer.model, amp=False) == pytest.approx(whole, abs=1e-6)
     assert trainer.validation == pytest.approx(whole, abs=1e-6)
 

@@ -20,7 +20,7 @@ painted class weighing the same whatever its number of pixels (:func:`mean_iou`'
 cells filled in against a few short background strokes, the plain mean let a few foreground
 pixels called background sink the background class, and the guard preferred a fine-tuned model
 that found more spurious objects (Usiigaci, 10 filled cells: F1@0.5 0.563 where the starter it
-replaced scores 0.719). 3-D volumes keep the plain mean. With
+replaced scores 0.719). 3-D volumes are scored the same way. With
 whole objects painted (instance mode) it is the held-out *objects'* match instead: the
 objects predicted on the crop (the model's own post-processing) are matched to each held-out
 object, and the score is the mean over held-out objects of the best intersection over union
@@ -304,7 +304,8 @@ class VolumeValidator:
         self.pixels = holdout.pixels
 
     def score(self, model, amp: bool = True) -> float:
-        """Mean IoU of ``model`` on the held-out voxels (leaves the model in eval mode)."""
+        """Mean IoU of ``model`` on the held-out voxels, each painted class weighing the
+        same (as in 2-D; leaves the model in eval mode)."""
         from ..config import NormConfig, PredictConfig
         from ..files.bundle import Bundle
         from ..inference.predict3d import predict_volume
@@ -315,7 +316,8 @@ class VolumeValidator:
         preds = [predict_volume(crop, as_is, config, model=model, probabilities=False).labels
                  .astype(np.int64).ravel() - 1 for crop, _ in self.crops]
         tgts = [held.ravel() for _, held in self.crops]
-        return mean_iou(np.concatenate(preds), np.concatenate(tgts), self.n_classes)
+        return mean_iou(np.concatenate(preds), np.concatenate(tgts), self.n_classes,
+                        balanced=True)
 
 
 def object_ious(truth: np.ndarray, predicted: np.ndarray) -> list[float]:
