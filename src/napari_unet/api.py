@@ -121,25 +121,32 @@ class Model:
             ``.objects`` (object ids, when objects are made), ``.probabilities`` (if asked),
             ``.axes`` (the labels' axes, e.g. ``"ZYX"``).
         """
-        from .core.axes import labels_axes, stitch_axis
-        from .core.config import PredictConfig
+        from .core.axes import labels_axes
         from .core.inference.segment import segment
-        from .core.inference.stitch import STITCH_THRESHOLD
 
         instance = self.mode == "instance"
         objects = instance if objects is None else objects
-        config = PredictConfig(device=device, diameter=_diameter(diameter), views=views)
         layout, axes = self._layout(image, axes, channel_axis, rgb)
-        threshold = STITCH_THRESHOLD if stitch is None or stitch is True else float(stitch)
+        config, stitching = self._core_options(axes, stitch, device, diameter, views)
         gen = segment(layout, self.bundle, config, objects=objects and not instance,
-                      probabilities=probabilities, out=out, overwrite=overwrite,
-                      stitch_axis=None if self.is_3d else stitch_axis(axes),
-                      stitch_threshold=threshold)
+                      probabilities=probabilities, out=out, overwrite=overwrite, **stitching)
         result = _run(gen, progress, "segment")
         if instance:
             result.objects = result.labels
         _say_axes(result, labels_axes(axes, 3 if self.is_3d else 2))
         return result
+
+    def _core_options(self, axes: str, stitch, device: str, diameter, views: int):
+        """:meth:`segment`'s options as the core takes them: the prediction settings, and
+        the keywords that join objects over Z (none for a 3-D model)."""
+        from .core.axes import stitch_axis
+        from .core.config import PredictConfig
+        from .core.inference.stitch import STITCH_THRESHOLD
+
+        config = PredictConfig(device=device, diameter=_diameter(diameter), views=views)
+        threshold = STITCH_THRESHOLD if stitch is None or stitch is True else float(stitch)
+        return config, {"stitch_axis": None if self.is_3d else stitch_axis(axes),
+                        "stitch_threshold": threshold}
 
     def _layout(self, image, axes, channel_axis, rgb):
         """``image`` in the core's layout (``(..., C, H, W)``, or ``(C, Z, Y, X)`` for a 3-D
