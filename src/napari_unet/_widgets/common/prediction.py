@@ -276,17 +276,7 @@ def start_prediction(viewer, layer, bundle, *, runner, device="auto", probabilit
                            objects, on_done, {**join, "views": views}, runner)
     bar = ProgressBar(f"Predicting {layer.name}")
     if three_d:
-        from napari_unet.core.inference.predict3d import to_czyx
-
-        data = layer.data[0] if layer.multiscale else layer.data
-        stop, meter = threading.Event(), Meter()
-        worker = runner.worker(_segment, to_czyx(np.asarray(data)), bundle, device,
-                               probabilities, False, stop=stop, meter=meter, views=views)
-        _quit_at_once(worker, stop)
-        # the bar moves inside a step too
-        timer = runner.every(METER_MS, lambda: bar.set_fraction(meter.fraction()))
-        worker.finished.connect(timer.stop)
-        worker.meter, worker.meter_timer = meter, timer
+        worker = _volume_worker(runner, layer, bundle, device, probabilities, bar, views)
     else:
         worker = runner.worker(_segment, stack[plane] if plane else stack, bundle, device,
                                probabilities, objects and bundle.mode != "instance",
@@ -359,6 +349,22 @@ class _PerClass:
 
     def __getitem__(self, key):
         return self.arrays[key[-3]]
+
+
+def _volume_worker(runner, layer, bundle, device, probabilities, bar, views):
+    """:func:`start_prediction`'s worker for a 3-D model: the whole stack as one volume,
+    stopped inside a step by Cancel, its bar moving inside a step too."""
+    from napari_unet.core.inference.predict3d import to_czyx
+
+    data = layer.data[0] if layer.multiscale else layer.data
+    stop, meter = threading.Event(), Meter()
+    worker = runner.worker(_segment, to_czyx(np.asarray(data)), bundle, device,
+                           probabilities, False, stop=stop, meter=meter, views=views)
+    _quit_at_once(worker, stop)
+    timer = runner.every(METER_MS, lambda: bar.set_fraction(meter.fraction()))
+    worker.finished.connect(timer.stop)
+    worker.meter, worker.meter_timer = meter, timer
+    return worker
 
 
 def _start_lazy(viewer, layer, bundle, stack, device, probabilities, plane, objects, on_done,
