@@ -245,7 +245,7 @@ class Trainer(Engine):
                                       postprocess=self.postprocess)
         self.validator = (
             Validator(normalized, targets, holdout, n_classes, self.model.receptive_radius,
-                      groups=self.groups, balanced=True,
+                      groups=self.groups,
                       # whole objects painted: held-out objects are scored as objects
                       objects=[np.asarray(l) for l in lab] if objects else None,
                       postprocess=self.postprocess)

@@ -197,10 +197,8 @@ class Validator:
     """
 
     def __init__(self, images, targets, holdout: Holdout, n_classes: int, context: int,
-                 groups=None, objects=None, postprocess=None, balanced: bool = False):
+                 groups=None, objects=None, postprocess=None):
         self.n_classes = n_classes
-        self.balanced = balanced
-        """Pixel scores weigh every painted class the same (:func:`mean_iou`)."""
         self.groups = groups
         """Target class j is the network's classes ``groups[j]`` summed (None: one each)."""
         self.postprocess = postprocess if objects is not None else None
@@ -228,7 +226,8 @@ class Validator:
         self.objects = int(sum(len(np.unique(i)) - 1 for i in self.ids))
 
     def score(self, model, amp: bool = True) -> float:
-        """Mean IoU of ``model`` on the held-out pixels (leaves the model in eval mode)."""
+        """Mean IoU of ``model`` on the held-out pixels, each painted class weighing the same
+        (leaves the model in eval mode)."""
         from ..config import PredictConfig
 
         config = PredictConfig(amp=amp, tile_size=512)  # the model's own device
@@ -237,7 +236,7 @@ class Validator:
         preds = [predicted_classes(crop, model, config, self.groups) for crop, _ in self.crops]
         tgts = [held.ravel() for _, held in self.crops]
         return mean_iou(np.concatenate(preds), np.concatenate(tgts), self.n_classes,
-                        self.balanced)
+                        balanced=True)
 
     def _object_score(self, model, config) -> float:
         """Mean over held-out objects of the best IoU with an object predicted on the crop,
