@@ -183,8 +183,9 @@ def _forward(model, windows: np.ndarray, device, amp, n_views: int = 1) -> np.nd
             return model(x).float()
 
     run.probabilities = False
-    out = views.runner(run, n_views)(windows)
-    probs = out if n_views != 1 else torch.softmax(out, dim=1)
+    viewed = views.runner(run, n_views)
+    out = viewed(windows)
+    probs = out if viewed.probabilities else torch.softmax(out, dim=1)
     return check_probabilities(probs.cpu().numpy())
 
 
