@@ -102,6 +102,12 @@ class Recipe:
     """Soft targets: an object pixel is interior by its normalised distance to the object's
     edge (``targets.inner_distance``, StarDist's object probability) and border by the rest,
     so P(interior) is a distance map whose seeds can be cut at any depth."""
+    rescale_to: float | None = None
+    """Resize every pool image so the median diameter of its objects is this many px (as
+    Cellpose trains at one diameter), instead of training at the images' own scales; the
+    product already resizes images to the recorded size before predicting."""
+    zoom: float = 1.0
+    """Random zoom in training, in octaves either way (``AugmentParams.zoom``): 1.0 is 0.5-2x."""
 
 
 RECIPES = {
@@ -139,6 +145,10 @@ RECIPES["nuclei_d3w16"] = Recipe(**{**RECIPES["nuclei"].__dict__, "depth": 3})
 # the nuclei starter with a distance target (soft interior / border), from its weights
 RECIPES["nuclei_dist"] = Recipe(**{**RECIPES["nuclei"].__dict__, "distance": True,
                                    "init": "nuclei"})
+# the nuclei starter trained at one object size (each pool image resized to 18 px nuclei, a
+# zoom of 0.81-1.23x), from its weights: capacity spent on the size the product predicts at
+RECIPES["nuclei_one_size"] = Recipe(**{**RECIPES["nuclei"].__dict__, "rescale_to": 18.0,
+                                       "zoom": 0.3, "init": "nuclei"})
 RECIPES["stained"] = Recipe(
     pools={"dsb2018_train": 1.0},
     description="nuclei in stained tissue and brightfield: dark on a bright background",
@@ -214,6 +224,8 @@ class Pool:
                         not np.array_equal(raw[..., 0], raw[..., 1]):
                     versions += [to_gray(stain_jitter(raw[..., :3], rng))
                                  for _ in range(recipe.stain_variants)]
+                if recipe.rescale_to:
+                    versions, ids = at_object_size(versions, ids, recipe.rescale_to)
                 weight = border_weight(ids, 10.0, 5.0)
                 for version in versions:  # the image's share is split among its versions
                     self.images.append(normalize(version, norm).astype(np.float32))
@@ -248,6 +260,19 @@ class Pool:
             wgts.append(np.pad(wgt[ys, xs], pads))
         return (torch.from_numpy(np.stack(imgs)), torch.from_numpy(np.stack(ids)).long(),
                 torch.from_numpy(np.stack(wgts)))
+
+
+def at_object_size(versions, ids, size: float):
+    """``versions`` of one image ``(1, H, W)`` and its ``ids`` resized so the median diameter
+    of its objects is ``size`` px (linear for the images, anti-aliased when shrinking; nearest
+    for the ids). An image with no objects is kept as it is."""
+    d = median_diameter([ids])
+    if not d:
+        return versions, ids
+    from napari_unet.core.inference.object_size import resize_planes
+
+    f = size / d
+    return [resize_planes(v, f) for v in versions], resize_planes(ids, f, order=0)
 
 
 def classes_from_ids(ids: torch.Tensor, border_width: float = 0.0) -> torch.Tensor:
@@ -345,7 +370,7 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
     rng = np.random.default_rng(seed)
     params = AugmentParams(elastic=True, elastic_sigma=10.0, elastic_grid=3, flips=True,
                            intensity_scale=0.3, intensity_shift=0.15, noise=0.08,
-                           zoom=1.0, gamma=0.5, blur=1.5)
+                           zoom=recipe.zoom, gamma=0.5, blur=1.5)
     torch.manual_seed(seed)
     model_config = ModelConfig(in_channels=1, n_classes=3, depth=recipe.depth,
                                base_width=recipe.width)
