@@ -146,7 +146,11 @@ RECIPES["nuclei_d3w16"] = Recipe(**{**RECIPES["nuclei"].__dict__, "depth": 3})
 RECIPES["nuclei_dist"] = Recipe(**{**RECIPES["nuclei"].__dict__, "distance": True,
                                    "init": "nuclei"})
 # the nuclei starter trained at one object size (each pool image resized to 18 px nuclei, a
-# zoom of 0.81-1.23x), from its weights: capacity spent on the size the product predicts at
+# zoom of 0.81-1.23x), from its weights. 90 min (26,844 steps, --lr 3e-4 --seed 5), predicted
+# at the sizes the shipped starter estimates (trained at one size, it cannot measure sizes
+# itself: 0.623 on dsb-fluo by its own estimate): dsb-fluo F1@0.5 0.840, mSA 0.503 against
+# 0.820 / 0.524; fewer merged crowded nuclei, worse outlines of nuclei over 30 px (mSA -0.06
+# on those 12 images). Not shipped (docs/benchmarks.md, eleventh pass)
 RECIPES["nuclei_one_size"] = Recipe(**{**RECIPES["nuclei"].__dict__, "rescale_to": 18.0,
                                        "zoom": 0.3, "init": "nuclei"})
 RECIPES["stained"] = Recipe(
@@ -578,7 +582,7 @@ def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
               f"{pre['batch']} patches of {recipe.patch} px in {info['seconds'] / 60:.0f} min on "
               f"{info['device'].replace('(1 threads)', '(1 thread)')}. Loss: the paper's weighted cross-entropy (w0 = 10, sigma = 5 px), "
               "border class weighed 2x. Augmentation: 8 symmetries, elastic (3x3 grid, sigma "
-              "10 px), scale 0.5x-2x, gamma, intensity, blur, noise. Normalisation: per image, "
+              f"10 px), scale {2 ** -recipe.zoom:.2g}x-{2 ** recipe.zoom:.2g}x, gamma, intensity, blur, noise. Normalisation: per image, "
               "1-99.8 percentiles.", ""]
     width = bundle.train.targets.border_width
     if recipe.distance:
