@@ -429,7 +429,8 @@ def train(name: str, minutes: float, out: Path, threads: int, seed: int, log,
                                   "resumed": bool(resume and start), "prior": prior,
                                   "select": recipe.select, "invert": recipe.invert,
                                   "stain_variants": recipe.stain_variants,
-                                  "distance": recipe.distance}},
+                                  "distance": recipe.distance,
+                                  "rescale_to": recipe.rescale_to}},
         )
         save_bundle(bundle, path)
 
@@ -559,6 +560,10 @@ def card(name: str, bundle, recipe: Recipe, scores: list[dict], tuned) -> str:
                   f"the '{recipe.init}' starter's weights. Colour images were augmented by "
                   f"{recipe.stain_variants} copies each with their haematoxylin, eosin and DAB "
                   "stains scaled and shifted (HED jitter, Tellez et al. 2018).", ""]
+    if recipe.rescale_to:
+        lines += [f"Trained at one object size: every training image resized so the median "
+                  f"diameter of its objects is {recipe.rescale_to:g} px, as the product resizes "
+                  "an image before predicting it.", ""]
     if pre.get("select") == "dark_on_bright":
         lines += ["Only the pool's colour images and its grayscale images with a bright "
                   "background were used.", ""]
