@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _data import resized  # noqa: E402
-from napari_unet.core.config import PredictConfig  # noqa: E402
+from napari_unet.core.config import VIEWS, PredictConfig  # noqa: E402
 from napari_unet.core.files.starters import load_model  # noqa: E402
 from napari_unet.core.inference import object_size  # noqa: E402
 from napari_unet.core.inference.segment import segment  # noqa: E402
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sets", nargs="+", default=list(SETS))
     ap.add_argument("--diameter", default="auto", help="auto, 0 (none) or a size in px")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--views", type=int, default=1, choices=(1, 8),
+    ap.add_argument("--views", type=int, default=1, choices=VIEWS,
                     help="8: every image also rotated and mirrored, averaged (PredictConfig.views)")
     ap.add_argument("--out", type=Path, default=None, help="append JSON lines here")
     args = ap.parse_args(argv)

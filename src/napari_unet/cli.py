@@ -13,6 +13,7 @@ from pathlib import Path
 from . import cli_notes
 from .cli_checks import CLIError, add_setting, check_device, check_numbers, check_output_file
 from .core.config import (  # no torch: what cli_checks imports anyway
+    VIEWS,
     ConfigError,
     ModelConfig,
     PredictConfig,
@@ -577,7 +578,7 @@ def _predict_parser(sub) -> argparse.ArgumentParser:
                         "so their objects have the size the model learnt; auto (default) "
                         "estimates it per image for the starters and models made from them; "
                         "0 predicts at the images' own scale")
-    q.add_argument("--views", type=int, default=1, choices=(1, 8),
+    q.add_argument("--views", type=int, default=1, choices=VIEWS,
                    help="8: also predict every image rotated and mirrored (the 8 symmetries of "
                         "the square) and average them, as Cellpose's --augment: objects a "
                         "little more often right, 8 times the work; default 1")

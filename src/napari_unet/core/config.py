@@ -610,6 +610,11 @@ def nested_settings(data: dict[str, Any] | None) -> dict[str, Any]:
     return nested
 
 
+VIEWS = (1, 8)
+"""The numbers of views ``PredictConfig.views`` takes: the image as it is, or all 8
+symmetries of the square (``core.inference.views``)."""
+
+
 @dataclass
 class PredictConfig(_DictMixin):
     """How to predict by overlap-tile.
@@ -666,7 +671,7 @@ class PredictConfig(_DictMixin):
         if self.backend not in ("auto", "torch", "compile", "onnxruntime"):
             raise ConfigError(f"backend must be auto, torch, compile or onnxruntime, not "
                               f"{self.backend!r}")
-        if self.views not in (1, 8):
+        if self.views not in VIEWS:
             raise ConfigError(f"views must be 1 (the image as it is) or 8 (also rotated and "
                               f"mirrored), not {self.views!r}")
 

@@ -87,6 +87,12 @@ def folded(model: nn.Module) -> nn.Module:
     return net
 
 
+def probabilities(run, out: torch.Tensor) -> torch.Tensor:
+    """``out``, what the runner ``run`` gave, as class probabilities: as it is when the
+    runner gives probabilities, else the softmax of its logits over the class axis."""
+    return out if run.probabilities else torch.softmax(out, dim=1)
+
+
 def runner(name: str, model: nn.Module, device: torch.device, amp, *, bundle=None, threads=None):
     """``run(windows: np.ndarray (B, C, H, W) float32) -> logits or probabilities`` as a torch
     tensor on the CPU (float32), and whether it gives probabilities. Built once per model."""

@@ -16,7 +16,6 @@ from collections.abc import Generator
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 
 from ..config import NormConfig, PredictConfig
 from ..device import (
@@ -170,10 +169,7 @@ def _predict_batch(image, batch, plan: TilePlan, low, high, run) -> np.ndarray:
         ]
     )
     check_finite(windows, doing="predicting")  # NaN in the image, or in its percentiles
-    out = run(windows)
-    if not run.probabilities:
-        out = torch.softmax(out, dim=1)
-    return check_probabilities(out.cpu().numpy())
+    return check_probabilities(backends.probabilities(run, run(windows)).cpu().numpy())
 
 
 def check_probabilities(probs: np.ndarray) -> np.ndarray:

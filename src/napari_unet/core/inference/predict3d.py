@@ -24,7 +24,7 @@ from ..files.bundle import Bundle
 from ..images import ImageError, check_finite, check_image
 from ..normalize import apply, stats_for
 from ..progress import Progress, drain
-from . import views
+from . import backends, views
 from .postprocess import label_dtype, semantic_labels
 from .predict import Prediction, check_probabilities
 
@@ -184,9 +184,7 @@ def _forward(model, windows: np.ndarray, device, amp, n_views: int = 1) -> np.nd
 
     run.probabilities = False
     viewed = views.runner(run, n_views)
-    out = viewed(windows)
-    probs = out if viewed.probabilities else torch.softmax(out, dim=1)
-    return check_probabilities(probs.cpu().numpy())
+    return check_probabilities(backends.probabilities(viewed, viewed(windows)).cpu().numpy())
 
 
 def predict_volume(volume, bundle: Bundle, config: PredictConfig | None = None,

@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-VIEWS = (1, 8)
-"""The numbers of views there are: the image as it is, or all 8 symmetries."""
+from .backends import probabilities
 
 
 class Averaged:
@@ -35,8 +34,7 @@ class Averaged:
             for mirrored in (False, True):
                 view = np.rot90(windows, k, axes=(-2, -1))
                 view = view[..., ::-1] if mirrored else view
-                out = self.run(np.ascontiguousarray(view))
-                p = out if self.run.probabilities else torch.softmax(out, dim=1)
+                p = probabilities(self.run, self.run(np.ascontiguousarray(view)))
                 p = torch.flip(p, (-1,)) if mirrored else p
                 p = torch.rot90(p, -k, (-2, -1))
                 total = p if total is None else total + p
